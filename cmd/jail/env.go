@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+
+	"jail/rootfs"
+)
+
+// defaultPath is Debian's PATH for a login shell, so programs find the
+// same tools they would on the host.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// environment builds PROG's environment: a clean default, then --env-file
+// lines, then -e flags, later ones winning. Nothing of the host's comes in
+// unless named (-e KEY), except TERM so terminal programs draw correctly.
+func (f *runFlags) environment() ([]string, error) {
+	user := rootfs.SandboxUser
+	if f.uid == 0 {
+		user = "root"
+	}
+	term := os.Getenv("TERM")
+	if term == "" {
+		term = "dumb"
+	}
+	env := newEnv()
+	env.set("PATH", defaultPath)
+	env.set("HOME", "/tmp")
+	env.set("LANG", "C.UTF-8")
+	env.set("TERM", term)
+	env.set("USER", user)
+	for _, file := range f.envFiles {
+		if err := env.readFile(file); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range f.env {
+		if err := env.add(e, "-e "+e); err != nil {
+			return nil, err
+		}
+	}
+	return env.list(), nil
+}
+
+// env keeps insertion order so PROG sees a stable environment.
+type env struct {
+	keys []string
+	vals map[string]string
+}
+
+func newEnv() *env { return &env{vals: map[string]string{}} }
+
+func (e *env) set(k, v string) {
+	if _, ok := e.vals[k]; !ok {
+		e.keys = append(e.keys, k)
+	}
+	e.vals[k] = v
+}
+
+// add takes KEY=VALUE, or KEY alone to copy the host's value (dropped when
+// the host has none), as docker does.
+func (e *env) add(entry, origin string) error {
+	k, v, ok := strings.Cut(entry, "=")
+	if k == "" || strings.ContainsAny(k, " \t") {
+		return fmt.Errorf("%s: write KEY=VALUE, or KEY to pass the host's value", origin)
+	}
+	if !ok {
+		hv, set := os.LookupEnv(k)
+		if !set {
+			return nil
+		}
+		v = hv
+	}
+	e.set(k, v)
+	return nil
+}
+
+// readFile reads docker's --env-file format: KEY=VALUE or KEY per line,
+// with blank lines and # comments ignored; values are taken literally.
+func (e *env) readFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("--env-file %s: %w", path, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimLeft(sc.Text(), " \t")
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if err := e.add(line, fmt.Sprintf("--env-file %s:%d", path, n)); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("--env-file %s: %w", path, err)
+	}
+	return nil
+}
+
+func (e *env) list() []string {
+	out := make([]string, 0, len(e.keys))
+	for _, k := range e.keys {
+		out = append(out, k+"="+e.vals[k])
+	}
+	return out
+}

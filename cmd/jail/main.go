@@ -1,0 +1,57 @@
+// Command jail runs a program in a rootless sandbox and reports what it did.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"jail/sandbox"
+	"jail/sandbox/child"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	// The sandbox's init is this same binary, started by the parent with
+	// argv[0] = sandbox.InitArg0; it must not parse flags or touch the
+	// environment before it runs.
+	if len(os.Args) > 0 && os.Args[0] == sandbox.InitArg0 {
+		child.Main()
+	}
+	os.Exit(execute(os.Args[1:]))
+}
+
+// exitError carries an exit status out of a cobra command.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func execute(args []string) int {
+	root := &cobra.Command{
+		Use:   "jail",
+		Short: "Run untrusted programs in a rootless sandbox",
+		Long: `jail runs a program isolated from the host: in its own user, mount, pid, ipc,
+uts, cgroup and network namespaces, on a private root file system, with no
+capabilities, and reports exactly what happened.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.AddCommand(newRunCommand(), newVersionCommand())
+	root.SetArgs(args)
+	err := root.Execute()
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		fmt.Fprintf(os.Stderr, "jail: %v\n", err)
+		return sandbox.ExitSetupFailed
+	}
+}

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	units "github.com/docker/go-units"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"jail/limits"
+	"jail/rootfs"
+	"jail/sandbox"
+)
+
+// runFlags are the flags of `jail run`, as typed.
+type runFlags struct {
+	rootfs, workdir, hostname, net, disk string
+	volumes, env, envFiles               []string
+	uid, gid                             uint32
+	tty, interactive                     bool
+	jsonOut, verbose                     bool
+	report                               string
+
+	mem, cpu, pids, cpuTime, wall, output, fsize, nofile string
+}
+
+func newRunCommand() *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run [flags] -- PROG [ARGS...]",
+		Short: "Run PROG in a sandbox",
+		Long: `Run PROG in a sandbox and exit with its status.
+
+Exit status: PROG's own; 128+N when PROG died of signal N; 125 when the
+sandbox could not be set up; 126 when PROG cannot be executed; 127 when PROG
+is not found inside the sandbox.
+
+Without --rootfs the sandbox root is a private tmpfs with the host's /usr
+read-only (and /bin, /lib... as on a merged-/usr system) and a generated /etc.
+Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runMain(cmd.Context(), f, cmd.Flags(), args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.SetInterspersed(false)
+	fl.StringVar(&f.rootfs, "rootfs", "", "prebuilt root directory, the read-only lower layer of an overlay (default: the host's /usr)")
+	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount `SRC:DST[:ro|rw]` (read-only unless :rw)")
+	fl.StringVarP(&f.workdir, "workdir", "w", "/", "working `DIR` inside the sandbox")
+	fl.StringArrayVarP(&f.env, "env", "e", nil, "set `KEY=VALUE` (or pass the host's KEY with -e KEY)")
+	fl.StringArrayVar(&f.envFiles, "env-file", nil, "read KEY=VALUE lines from `FILE`")
+	fl.StringVar(&f.hostname, "hostname", "jail", "host name inside the sandbox")
+	fl.StringVar(&f.net, "net", "none", "network: none (only loopback) or host")
+	fl.Uint32Var(&f.uid, "uid", sandbox.DefaultUID, "user id PROG runs as inside the sandbox (0 only if you ask)")
+	fl.Uint32Var(&f.gid, "gid", sandbox.DefaultGID, "group id PROG runs as inside the sandbox")
+	fl.StringVar(&f.disk, "disk", "256M", "`SIZE` of the tmpfs behind /, /tmp and /dev/shm")
+	fl.BoolVarP(&f.tty, "tty", "t", false, "give PROG a pseudo-terminal (needs a terminal on stdin)")
+	fl.BoolVarP(&f.interactive, "interactive", "i", false, "accepted for docker compatibility: stdin is always passed to PROG")
+	fl.BoolVar(&f.jsonOut, "json", false, "print the result as one JSON object on stderr when PROG ends")
+	fl.StringVar(&f.report, "report", "", "write the JSON result to `FILE`")
+	fl.BoolVar(&f.verbose, "verbose", false, "print a one-line summary of the result on stderr")
+
+	fl.StringVar(&f.mem, "mem", "", "memory limit, e.g. 100M")
+	fl.StringVar(&f.cpu, "cpu", "", "CPU bandwidth, e.g. 10% (of one CPU) or 250%")
+	fl.StringVar(&f.pids, "pids", "", "limit on processes and threads")
+	fl.StringVar(&f.cpuTime, "time", "", "CPU time limit of the whole process tree, e.g. 2s")
+	fl.StringVar(&f.wall, "wall", "", "wall-clock limit, e.g. 10s")
+	fl.StringVar(&f.output, "output", "", "limit on bytes written to stdout and stderr")
+	fl.StringVar(&f.fsize, "fsize", "", "largest file PROG may write, e.g. 10M")
+	fl.StringVar(&f.nofile, "nofile", "", "limit on open file descriptors per process")
+	return cmd
+}
+
+func runMain(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string) error {
+	if fl.ArgsLenAtDash() > 0 {
+		return fmt.Errorf("unexpected %q before --: put flags before -- and the program after it", args[:fl.ArgsLenAtDash()])
+	}
+	spec, err := f.spec(args)
+	if err != nil {
+		return err
+	}
+	stdio := sandbox.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	var pty *ptyRelay
+	if f.tty {
+		if pty, err = openTTY(); err != nil {
+			return err
+		}
+		stdio = pty.io()
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	res, err := sandbox.Run(ctx, spec, stdio)
+	if pty != nil {
+		// Give the terminal back before printing anything.
+		pty.close()
+	}
+	if err != nil {
+		return err
+	}
+	if res.Error != "" {
+		fmt.Fprintf(os.Stderr, "jail: %s\n", res.Error)
+	}
+	if err := f.emit(res); err != nil {
+		return err
+	}
+	if res.ExitCode != 0 {
+		return exitError{res.ExitCode}
+	}
+	return nil
+}
+
+// spec turns the flags into a sandbox.Spec; every value is parsed here and
+// checked by Spec.Validate, so a bad flag never starts anything.
+func (f *runFlags) spec(argv []string) (*sandbox.Spec, error) {
+	s := &sandbox.Spec{
+		Argv: argv, Dir: f.workdir, RootFS: f.rootfs, Hostname: f.hostname,
+		Net: sandbox.Net(f.net), UID: f.uid, GID: f.gid, TTY: f.tty,
+	}
+	var err error
+	if s.Disk, err = limits.ParseSize(f.disk); err != nil {
+		return nil, fmt.Errorf("--disk: %w", err)
+	}
+	for _, v := range f.volumes {
+		b, err := parseVolume(v)
+		if err != nil {
+			return nil, err
+		}
+		s.Binds = append(s.Binds, b)
+	}
+	if s.Env, err = f.environment(); err != nil {
+		return nil, err
+	}
+	if s.Limits, err = f.limits(); err != nil {
+		return nil, err
+	}
+	if s.TTY && !isTerminal(os.Stdin) {
+		return nil, fmt.Errorf("-t needs a terminal on stdin; drop -t when stdin is a file or a pipe")
+	}
+	return s, s.Validate()
+}
+
+func (f *runFlags) limits() (limits.Spec, error) {
+	var l limits.Spec
+	var err error
+	sizes := []struct {
+		flag, val string
+		dst       *int64
+	}{{"--mem", f.mem, &l.Memory}, {"--output", f.output, &l.Output}, {"--fsize", f.fsize, &l.FileSize}}
+	for _, s := range sizes {
+		if s.val != "" {
+			if *s.dst, err = limits.ParseSize(s.val); err != nil {
+				return l, fmt.Errorf("%s: %w", s.flag, err)
+			}
+		}
+	}
+	counts := []struct {
+		flag, val string
+		dst       *int64
+	}{{"--pids", f.pids, &l.Pids}, {"--nofile", f.nofile, &l.OpenFiles}}
+	for _, c := range counts {
+		if c.val != "" {
+			if *c.dst, err = limits.ParseCount(c.val); err != nil {
+				return l, fmt.Errorf("%s: %w", c.flag, err)
+			}
+		}
+	}
+	durations := []struct {
+		flag, val string
+		dst       *time.Duration
+	}{{"--time", f.cpuTime, &l.CPUTime}, {"--wall", f.wall, &l.Wall}}
+	for _, d := range durations {
+		if d.val != "" {
+			if *d.dst, err = limits.ParseDuration(d.val); err != nil {
+				return l, fmt.Errorf("%s: %w", d.flag, err)
+			}
+		}
+	}
+	if f.cpu != "" {
+		if l.CPUPercent, err = limits.ParsePercent(f.cpu); err != nil {
+			return l, fmt.Errorf("--cpu: %w", err)
+		}
+	}
+	return l, nil
+}
+
+// parseVolume reads -v SRC:DST[:ro|rw].
+func parseVolume(v string) (rootfs.UserBind, error) {
+	parts := strings.Split(v, ":")
+	b := rootfs.UserBind{}
+	switch len(parts) {
+	case 2:
+	case 3:
+		switch parts[2] {
+		case "ro":
+		case "rw":
+			b.Writable = true
+		default:
+			return b, fmt.Errorf("-v %s: the mode %q is not ro or rw", v, parts[2])
+		}
+	default:
+		return b, fmt.Errorf("-v %s: write SRC:DST or SRC:DST:ro or SRC:DST:rw (paths may not contain ':')", v)
+	}
+	if parts[0] == "" || parts[1] == "" {
+		return b, fmt.Errorf("-v %s: both SRC and DST are needed", v)
+	}
+	b.Source, b.Target = parts[0], parts[1]
+	return b, nil
+}
+
+// emit writes the result where the flags ask.
+func (f *runFlags) emit(res *sandbox.Result) error {
+	if f.verbose {
+		fmt.Fprintln(os.Stderr, summary(res))
+	}
+	if !f.jsonOut && f.report == "" {
+		return nil
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if f.jsonOut {
+		os.Stderr.Write(b)
+	}
+	if f.report != "" {
+		if err := os.WriteFile(f.report, b, 0o644); err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+	}
+	return nil
+}
+
+// summary is the one-line human form of a Result.
+func summary(r *sandbox.Result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "jail: %s exit=%d", r.Verdict, r.ExitCode)
+	if r.Signal != "" {
+		fmt.Fprintf(&b, " signal=%s", r.Signal)
+	}
+	fmt.Fprintf(&b, " wall=%s cpu=%s user+%s sys peak=%s setup=%s",
+		dur(r.WallTime), dur(r.CPUUser), dur(r.CPUSys), units.BytesSize(float64(r.PeakMemory)), dur(r.SetupTime))
+	if r.Reason != "" {
+		fmt.Fprintf(&b, " (%s)", r.Reason)
+	}
+	return b.String()
+}
+
+func dur(s sandbox.Seconds) string {
+	return time.Duration(s).Round(10 * time.Microsecond).String()
+}

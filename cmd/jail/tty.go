@@ -1,0 +1,92 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+	"golang.org/x/term"
+
+	"jail/sandbox"
+)
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// ptyRelay gives PROG a pseudo-terminal of its own (-t) and relays it to
+// the caller's terminal, which is put in raw mode so that ^C and ^Z reach
+// PROG's terminal instead of jail.
+type ptyRelay struct {
+	master, slave *os.File
+	restore       *term.State
+	winch         chan os.Signal
+	copied        chan struct{}
+}
+
+func openTTY() (*ptyRelay, error) {
+	mfd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("-t: opening /dev/ptmx: %w", err)
+	}
+	master := os.NewFile(uintptr(mfd), "ptmx")
+	if err := unix.IoctlSetPointerInt(mfd, unix.TIOCSPTLCK, 0); err != nil {
+		master.Close()
+		return nil, fmt.Errorf("-t: unlocking the pty: %w", err)
+	}
+	sfd, err := unix.IoctlRetInt(mfd, unix.TIOCGPTPEER)
+	if err != nil {
+		master.Close()
+		return nil, fmt.Errorf("-t: opening the pty's terminal side: %w", err)
+	}
+	p := &ptyRelay{master: master, slave: os.NewFile(uintptr(sfd), "pts"),
+		winch: make(chan os.Signal, 1), copied: make(chan struct{})}
+	p.resize()
+	signal.Notify(p.winch, syscall.SIGWINCH)
+	go func() {
+		for range p.winch {
+			p.resize()
+		}
+	}()
+	if p.restore, err = term.MakeRaw(int(os.Stdin.Fd())); err != nil {
+		p.close()
+		return nil, fmt.Errorf("-t: putting the terminal in raw mode: %w", err)
+	}
+	go func() { _, _ = io.Copy(master, os.Stdin) }()
+	go func() {
+		defer close(p.copied)
+		_, err := io.Copy(os.Stdout, master)
+		// EIO is how a pty master reports that the last terminal-side
+		// descriptor closed: PROG and its children are gone.
+		if err != nil && !errors.Is(err, syscall.EIO) {
+			fmt.Fprintf(os.Stderr, "jail: -t: %v\r\n", err)
+		}
+	}()
+	return p, nil
+}
+
+// io hands the terminal side to PROG.
+func (p *ptyRelay) io() sandbox.IO {
+	return sandbox.IO{Stdin: p.slave, Stdout: p.slave, Stderr: p.slave}
+}
+
+func (p *ptyRelay) resize() {
+	ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ)
+	if err == nil {
+		_ = unix.IoctlSetWinsize(int(p.master.Fd()), unix.TIOCSWINSZ, ws)
+	}
+}
+
+// close waits for PROG's last output and gives the terminal back.
+func (p *ptyRelay) close() {
+	p.slave.Close()
+	<-p.copied
+	signal.Stop(p.winch)
+	close(p.winch)
+	if p.restore != nil {
+		_ = term.Restore(int(os.Stdin.Fd()), p.restore)
+	}
+	p.master.Close()
+}

@@ -1,0 +1,75 @@
+package limits
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Spec holds the limits of one run. A zero field means "no limit".
+type Spec struct {
+	Memory     int64         // bytes of memory for the whole sandbox (--mem)
+	CPUPercent float64       // CPU bandwidth in percent of one CPU (--cpu)
+	Pids       int64         // processes and threads alive at once (--pids)
+	CPUTime    time.Duration // CPU time of the whole process tree (--time)
+	Wall       time.Duration // wall-clock time from exec to exit (--wall)
+	Output     int64         // bytes written to stdout and stderr (--output)
+	FileSize   int64         // largest file PROG may write, RLIMIT_FSIZE (--fsize)
+	OpenFiles  int64         // open file descriptors per process, RLIMIT_NOFILE (--nofile)
+}
+
+// MaxCPUPercent bounds --cpu: 1024 CPUs is more than any cpu.max can use.
+const MaxCPUPercent = 102400
+
+// maxOpenFiles is the kernel's fs.nr_open ceiling default; above it
+// setrlimit fails inside the sandbox, so refuse it up front.
+const maxOpenFiles = 1 << 20
+
+// Validate checks each limit on its own and returns every problem at once,
+// so a user fixes a command line in one go.
+func (s Spec) Validate() error {
+	var errs []error
+	check := func(bad bool, format string, args ...any) {
+		if bad {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(s.Memory < 0, "--mem %d: must be positive", s.Memory)
+	check(s.Memory > 0 && s.Memory < 1<<20, "--mem %d bytes: below 1M no program starts; give at least 1M", s.Memory)
+	check(s.CPUPercent < 0, "--cpu %g%%: must be positive", s.CPUPercent)
+	check(s.CPUPercent > MaxCPUPercent, "--cpu %g%%: more than %d%% (1024 CPUs); give a smaller share", s.CPUPercent, MaxCPUPercent)
+	check(s.CPUPercent > 0 && s.CPUPercent < 0.1, "--cpu %g%%: below 0.1%% the kernel cannot schedule; give at least 0.1%%", s.CPUPercent)
+	check(s.Pids < 0, "--pids %d: must be positive", s.Pids)
+	check(s.CPUTime < 0, "--time %v: must be positive", s.CPUTime)
+	check(s.Wall < 0, "--wall %v: must be positive", s.Wall)
+	check(s.Output < 0, "--output %d: must be positive", s.Output)
+	check(s.FileSize < 0, "--fsize %d: must be positive", s.FileSize)
+	check(s.OpenFiles < 0, "--nofile %d: must be positive", s.OpenFiles)
+	check(s.OpenFiles > 0 && s.OpenFiles < 4, "--nofile %d: PROG needs at least 4 (stdin, stdout, stderr and one more)", s.OpenFiles)
+	check(s.OpenFiles > maxOpenFiles, "--nofile %d: above the kernel's fs.nr_open (%d); give a smaller number", s.OpenFiles, maxOpenFiles)
+	return errors.Join(errs...)
+}
+
+// Unenforceable names the requested limits this build cannot enforce yet.
+// Wall clock (the supervisor's timer) and the per-process rlimits work
+// everywhere; the rest need the cgroup backends and are refused until those
+// exist, so that a requested limit is never silently ignored.
+func (s Spec) Unenforceable() []string {
+	var out []string
+	if s.Memory > 0 {
+		out = append(out, "--mem")
+	}
+	if s.CPUPercent > 0 {
+		out = append(out, "--cpu")
+	}
+	if s.Pids > 0 {
+		out = append(out, "--pids")
+	}
+	if s.CPUTime > 0 {
+		out = append(out, "--time")
+	}
+	if s.Output > 0 {
+		out = append(out, "--output")
+	}
+	return out
+}

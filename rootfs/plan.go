@@ -1,0 +1,243 @@
+// Package rootfs turns what the user asked for (a root directory or the
+// host's /usr, bind mounts, a hostname) into the ordered list of mount
+// operations that builds the sandbox's file system tree.
+//
+// Building the list is pure and happens in the parent, so it can be tested
+// as golden output and so that the child, which runs inside the new
+// namespaces, only executes operations and never decides anything. The
+// child side lives in sandbox/child.
+package rootfs
+
+import (
+	"fmt"
+	"maps"
+	"path"
+	"slices"
+	"strings"
+)
+
+// Kind is what one Op does.
+type Kind string
+
+const (
+	// Root creates the sandbox root: a size-limited tmpfs, with an overlay
+	// of Source on top when Source is set.
+	Root Kind = "root"
+	// Bind mounts the host path Source at Target, read-only unless Writable.
+	Bind Kind = "bind"
+	// Scratch binds a fresh directory of the root's tmpfs at Target, so every
+	// writable place shares the one --disk budget.
+	Scratch Kind = "scratch"
+	// Tmpfs mounts a small private tmpfs at Target (used for /dev).
+	Tmpfs Kind = "tmpfs"
+	Proc  Kind = "proc"
+	Sysfs Kind = "sysfs"
+	// Devpts mounts a private devpts instance so PROG cannot reach the
+	// host's terminals.
+	Devpts  Kind = "devpts"
+	Mkdir   Kind = "mkdir"
+	Symlink Kind = "symlink" // Target -> Data
+	File    Kind = "file"    // writes Data to Target
+	// MaskFile hides a file by binding /dev/null over it, MaskDir a
+	// directory with an empty read-only tmpfs; both skip absent targets.
+	MaskFile Kind = "mask-file"
+	MaskDir  Kind = "mask-dir"
+	// ReadOnly rebinds an existing Target read-only.
+	ReadOnly Kind = "read-only"
+)
+
+// Op is one step of building the tree. Targets are absolute paths inside
+// the sandbox; Source is a host path.
+type Op struct {
+	Kind     Kind   `json:"kind"`
+	Target   string `json:"target,omitempty"`
+	Source   string `json:"source,omitempty"`
+	Writable bool   `json:"writable,omitempty"`
+	Size     int64  `json:"size,omitempty"`
+	Mode     uint32 `json:"mode,omitempty"`
+	Data     string `json:"data,omitempty"`
+	// Origin is the user's spelling of this op, e.g. `-v /data:/in`, used
+	// to name it in error messages.
+	Origin string `json:"origin,omitempty"`
+}
+
+func (o Op) String() string {
+	if o.Origin != "" {
+		return o.Origin
+	}
+	switch o.Kind {
+	case Bind:
+		return fmt.Sprintf("bind %s on %s", o.Source, o.Target)
+	case Root:
+		if o.Source != "" {
+			return fmt.Sprintf("overlay root over %s", o.Source)
+		}
+		return "tmpfs root"
+	}
+	return fmt.Sprintf("%s %s", o.Kind, o.Target)
+}
+
+// UserBind is a -v SRC:DST[:ro|rw] from the command line.
+type UserBind struct {
+	Source   string
+	Target   string
+	Writable bool
+}
+
+// Config is everything Build needs; Host describes the machine so that
+// Build itself stays pure.
+type Config struct {
+	RootFS   string // prebuilt root directory, or "" for the host's /usr
+	Disk     int64  // bytes of the tmpfs behind every writable place
+	Binds    []UserBind
+	Hostname string
+	UID, GID uint32
+	// PrivateNet is true when the sandbox has its own network namespace;
+	// sysfs can only be mounted then.
+	PrivateNet bool
+	Host       Host
+}
+
+// Host is what Build needs to know about the host's root.
+type Host struct {
+	// TopLinks maps top-level names (bin, lib, lib64...) to their symlink
+	// target on the host, for merged-/usr systems.
+	TopLinks map[string]string
+	// TopDirs lists top-level directories outside /usr that hold programs
+	// or libraries on hosts that are not merged-/usr.
+	TopDirs []string
+	// LdCache is true when /etc/ld.so.cache exists.
+	LdCache bool
+	// ResolvConf is the host's /etc/resolv.conf, used with the host network.
+	ResolvConf string
+}
+
+// SandboxUser is the account name PROG runs as in the generated /etc.
+const SandboxUser = "jail"
+
+// Build returns the ordered operations. The order matters: the root first,
+// the system trees, /proc and its masks (masks need proc mounted), /dev,
+// the scratch places, and the user's binds last so they may land inside
+// /tmp but never under a mount made after them.
+func Build(c Config) []Op {
+	ops := []Op{{Kind: Root, Source: c.RootFS, Size: c.Disk}}
+	if c.RootFS == "" {
+		ops = append(ops, hostUsr(c)...)
+		ops = append(ops, generatedEtc(c)...)
+	}
+	ops = append(ops, procOps()...)
+	if c.PrivateNet {
+		ops = append(ops, Op{Kind: Sysfs, Target: "/sys"},
+			Op{Kind: MaskDir, Target: "/sys/firmware"},
+			Op{Kind: MaskDir, Target: "/sys/devices/virtual/powercap"})
+	}
+	ops = append(ops, devOps()...)
+	ops = append(ops, Op{Kind: Scratch, Target: "/tmp", Mode: 0o1777})
+	for _, b := range c.Binds {
+		mode := "ro"
+		if b.Writable {
+			mode = "rw"
+		}
+		ops = append(ops, Op{Kind: Bind, Source: b.Source, Target: b.Target, Writable: b.Writable,
+			Origin: fmt.Sprintf("-v %s:%s:%s", b.Source, b.Target, mode)})
+	}
+	return ops
+}
+
+func hostUsr(c Config) []Op {
+	ops := []Op{{Kind: Bind, Source: "/usr", Target: "/usr"}}
+	for _, name := range slices.Sorted(maps.Keys(c.Host.TopLinks)) {
+		ops = append(ops, Op{Kind: Symlink, Target: "/" + name, Data: c.Host.TopLinks[name]})
+	}
+	for _, d := range c.Host.TopDirs {
+		ops = append(ops, Op{Kind: Bind, Source: "/" + d, Target: "/" + d})
+	}
+	return ops
+}
+
+func generatedEtc(c Config) []Op {
+	passwd := "root:x:0:0:root:/root:/bin/sh\n"
+	group := "root:x:0:\n"
+	if c.UID != 0 {
+		passwd += fmt.Sprintf("%s:x:%d:%d:%s:/tmp:/bin/sh\n", SandboxUser, c.UID, c.GID, SandboxUser)
+	}
+	if c.GID != 0 {
+		group += fmt.Sprintf("%s:x:%d:\n", SandboxUser, c.GID)
+	}
+	passwd += "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+	group += "nogroup:x:65534:\n"
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	if c.Hostname != "" && c.Hostname != "localhost" {
+		hosts += fmt.Sprintf("127.0.1.1\t%s\n", c.Hostname)
+	}
+	resolv := "# this sandbox has no network\n"
+	if !c.PrivateNet && c.Host.ResolvConf != "" {
+		resolv = c.Host.ResolvConf
+	}
+	ops := []Op{
+		{Kind: Mkdir, Target: "/etc", Mode: 0o755},
+		{Kind: File, Target: "/etc/passwd", Data: passwd, Mode: 0o644},
+		{Kind: File, Target: "/etc/group", Data: group, Mode: 0o644},
+		{Kind: File, Target: "/etc/hosts", Data: hosts, Mode: 0o644},
+		{Kind: File, Target: "/etc/hostname", Data: c.Hostname + "\n", Mode: 0o644},
+		{Kind: File, Target: "/etc/nsswitch.conf", Data: "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n", Mode: 0o644},
+		{Kind: File, Target: "/etc/resolv.conf", Data: resolv, Mode: 0o644},
+	}
+	if c.Host.LdCache {
+		ops = append(ops, Op{Kind: Bind, Source: "/etc/ld.so.cache", Target: "/etc/ld.so.cache"})
+	}
+	return ops
+}
+
+// procOps mounts a proc that shows only the sandbox's pid namespace, then
+// hides what still speaks about the host, following runc's masked and
+// read-only path lists.
+func procOps() []Op {
+	ops := []Op{{Kind: Proc, Target: "/proc"}}
+	for _, f := range []string{"/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+		"/proc/timer_stats", "/proc/sched_debug", "/proc/kallsyms", "/proc/kmsg"} {
+		ops = append(ops, Op{Kind: MaskFile, Target: f})
+	}
+	for _, d := range []string{"/proc/acpi", "/proc/asound", "/proc/scsi"} {
+		ops = append(ops, Op{Kind: MaskDir, Target: d})
+	}
+	for _, p := range []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"} {
+		ops = append(ops, Op{Kind: ReadOnly, Target: p})
+	}
+	return ops
+}
+
+// devOps builds a minimal /dev. Device nodes are bind mounts of the host's,
+// because mknod is refused inside a user namespace (bubblewrap does the same).
+func devOps() []Op {
+	ops := []Op{{Kind: Tmpfs, Target: "/dev", Mode: 0o755, Size: 64 << 10}}
+	for _, n := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
+		ops = append(ops, Op{Kind: Bind, Source: "/dev/" + n, Target: "/dev/" + n, Writable: true})
+	}
+	ops = append(ops,
+		Op{Kind: Devpts, Target: "/dev/pts"},
+		Op{Kind: Symlink, Target: "/dev/ptmx", Data: "pts/ptmx"},
+		Op{Kind: Scratch, Target: "/dev/shm", Mode: 0o1777},
+		Op{Kind: Symlink, Target: "/dev/fd", Data: "/proc/self/fd"},
+		Op{Kind: Symlink, Target: "/dev/stdin", Data: "/proc/self/fd/0"},
+		Op{Kind: Symlink, Target: "/dev/stdout", Data: "/proc/self/fd/1"},
+		Op{Kind: Symlink, Target: "/dev/stderr", Data: "/proc/self/fd/2"},
+	)
+	return ops
+}
+
+// ReservedTarget reports whether a user bind target would land on or under
+// a tree the sandbox builds itself, where it would weaken isolation or be
+// hidden by a later mount.
+func ReservedTarget(target string) bool {
+	t := path.Clean(target)
+	if t == "/" {
+		return true
+	}
+	for _, r := range []string{"/proc", "/dev", "/sys"} {
+		if t == r || strings.HasPrefix(t, r+"/") {
+			return true
+		}
+	}
+	return false
+}

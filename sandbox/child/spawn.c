@@ -1,0 +1,144 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/capability.h>
+#include <linux/securebits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "spawn.h"
+
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+// The kernel's struct sigaction; glibc's wrapper refuses the signals it
+// reserves, and those must be reset too.
+struct kernel_sigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	unsigned long mask;
+};
+
+static int fail(struct jail_exec *x, int stage, int index) {
+	x->failed_stage = stage;
+	x->failed_index = index;
+	x->failed_errno = errno;
+	syscall(SYS_exit_group, 127);
+	return 127;
+}
+
+// Go's signal handlers must never run here: this process shares the Go
+// runtime's memory until it execs. The parent blocked every signal before
+// clone; reset every disposition, so the mask can be opened before exec.
+// Ignored signals are reset too, so PROG does not inherit the init's.
+static void reset_signals(void) {
+	struct kernel_sigaction dfl;
+	memset(&dfl, 0, sizeof dfl);
+	dfl.handler = SIG_DFL;
+	for (int sig = 1; sig < 65; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
+	}
+}
+
+// drop_privileges leaves PROG with no capability it could ever regain:
+// the bounding set is emptied so exec of a file with capabilities or as
+// uid 0 grants nothing, the securebits are locked so uid 0 is not special,
+// and every set is cleared.
+static int drop_privileges(void) {
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+		return -1;
+	for (int cap = 0; cap < 64; cap++) {
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			return -1;
+	}
+	if (prctl(PR_SET_SECUREBITS,
+	          SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+	              SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
+	              SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
+	          0, 0, 0) < 0)
+		return -1;
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof data);
+	return syscall(SYS_capset, &hdr, data);
+}
+
+// child_main is PROG's process from clone to exec, stage by stage.
+static int child_main(void *arg) {
+	struct jail_exec *x = arg;
+
+	reset_signals();
+
+	// A new session detaches PROG from the caller's terminal, so it cannot
+	// push input into it with TIOCSTI (CVE-2017-5226).
+	if (setsid() < 0)
+		return fail(x, JAIL_STAGE_SESSION, 0);
+	// With -t, fd 0 is the slave of a pty jail allocated for this run.
+	if (x->tty && ioctl(0, TIOCSCTTY, 0) < 0)
+		return fail(x, JAIL_STAGE_CTTY, 0);
+	// Nothing of the sandbox's own may reach PROG (CVE-2024-21626).
+	if (syscall(SYS_close_range, 3, ~0U, 0) < 0)
+		return fail(x, JAIL_STAGE_CLOSE_FDS, 0);
+	if (chdir(x->dir) < 0)
+		return fail(x, JAIL_STAGE_CHDIR, 0);
+	for (int i = 0; i < x->nrlimits; i++) {
+		struct rlimit rl = {.rlim_cur = x->rlimits[i].cur, .rlim_max = x->rlimits[i].max};
+		if (setrlimit(x->rlimits[i].resource, &rl) < 0)
+			return fail(x, JAIL_STAGE_RLIMIT, i);
+	}
+	if (drop_privileges() < 0)
+		return fail(x, JAIL_STAGE_CAPS, 0);
+	// After capabilities, before exec: no exec from here on may gain
+	// privileges through setuid bits or file capabilities.
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return fail(x, JAIL_STAGE_NO_NEW_PRIVS, 0);
+
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execve(x->path, x->argv, x->envp);
+	return fail(x, JAIL_STAGE_EXEC, 0);
+}
+
+#define CHILD_STACK (64 * 1024)
+
+// jail_spawn starts PROG and returns its pid once it has exec'd, or -1
+// with x->failed_* set once the child has failed and exited.
+int jail_spawn(struct jail_exec *x) {
+	x->failed_stage = JAIL_STAGE_NONE;
+	void *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED) {
+		x->failed_stage = JAIL_STAGE_CLONE;
+		x->failed_errno = errno;
+		return -1;
+	}
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	// CLONE_VM|CLONE_VFORK: no copy of the Go heap, and this thread
+	// resumes only once the child has exec'd or exited, so failed_* is
+	// final when we read it.
+	int pid = clone(child_main, (char *)stack + CHILD_STACK,
+	                CLONE_VM | CLONE_VFORK | SIGCHLD, x);
+	int clone_errno = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	munmap(stack, CHILD_STACK);
+	if (pid < 0) {
+		x->failed_stage = JAIL_STAGE_CLONE;
+		x->failed_errno = clone_errno;
+		return -1;
+	}
+	return pid;
+}

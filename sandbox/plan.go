@@ -1,0 +1,138 @@
+package sandbox
+
+import (
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"jail/rootfs"
+)
+
+// Plan is everything the child does, decided in the parent. It is flat and
+// serialisable; the child executes it in order and decides nothing.
+type Plan struct {
+	// Mounts build the tree. Host paths in them are opened by the child
+	// before pivot_root: a mount can only be cloned from the mount
+	// namespace it lives in, so the parent cannot open them for it.
+	Mounts     []rootfs.Op `json:"mounts"`
+	Hostname   string      `json:"hostname"`
+	LoopbackUp bool        `json:"loopback_up"`
+	Exec       ExecPlan    `json:"exec"`
+}
+
+// ExecPlan is what the child needs to start PROG.
+type ExecPlan struct {
+	Argv    []string `json:"argv"`
+	Env     []string `json:"env"`
+	Dir     string   `json:"dir"`
+	TTY     bool     `json:"tty"`
+	Rlimits []Rlimit `json:"rlimits"`
+	// UID and GID are PROG's ids inside; DropGroups clears the supplementary
+	// groups, which the kernel allows only when jail runs as root.
+	UID        uint32 `json:"uid"`
+	GID        uint32 `json:"gid"`
+	DropGroups bool   `json:"drop_groups"`
+}
+
+// Rlimit is one setrlimit(2) call made just before exec.
+type Rlimit struct {
+	Resource int    `json:"resource"`
+	Name     string `json:"name"`
+	Cur      uint64 `json:"cur"`
+	Max      uint64 `json:"max"`
+}
+
+// Fixed descriptor numbers in the child. The stdlib places ExtraFiles at
+// 3, 4, ... in order.
+const (
+	PlanFD        = 3 // the parent writes the JSON plan here, then closes it
+	ReportFD      = 4 // the child writes JSON lines here (report.go)
+	firstSourceFD = 5
+)
+
+// InitArg0 is argv[0] of the child; cmd/jail dispatches on it before
+// parsing flags, and it is what ps shows during setup.
+const InitArg0 = "jail:init"
+
+// compile resolves the Spec into the Plan the child executes.
+func compile(s *Spec) *Plan {
+	ops := rootfs.Build(rootfs.Config{
+		RootFS: s.RootFS, Disk: s.Disk, Binds: s.Binds, Hostname: s.Hostname,
+		UID: s.UID, GID: s.GID, PrivateNet: s.Net == NetNone, Host: rootfs.ProbeHost(),
+	})
+	return &Plan{
+		Mounts:     ops,
+		Hostname:   s.Hostname,
+		LoopbackUp: s.Net == NetNone,
+		Exec: ExecPlan{
+			Argv: s.Argv, Env: s.Env, Dir: s.Dir, TTY: s.TTY,
+			Rlimits: rlimits(s), UID: s.UID, GID: s.GID, DropGroups: os.Getuid() == 0,
+		},
+	}
+}
+
+// rlimits are set in PROG's process just before exec. Core dumps are
+// always off: a dump of untrusted code is useless to the caller and can
+// fill the disk budget.
+func rlimits(s *Spec) []Rlimit {
+	out := []Rlimit{{Resource: unix.RLIMIT_CORE, Name: "core"}}
+	if n := s.Limits.FileSize; n > 0 {
+		out = append(out, Rlimit{Resource: unix.RLIMIT_FSIZE, Name: "fsize", Cur: uint64(n), Max: uint64(n)})
+	}
+	if n := s.Limits.OpenFiles; n > 0 {
+		out = append(out, Rlimit{Resource: unix.RLIMIT_NOFILE, Name: "nofile", Cur: uint64(n), Max: uint64(n)})
+	}
+	return out
+}
+
+// ChildError is a setup failure inside the child, sent to the parent as
+// data: which stage, which of the user's mounts or limits, which errno.
+type ChildError struct {
+	Stage  string        `json:"stage"`
+	Op     string        `json:"op,omitempty"`
+	Errno  syscall.Errno `json:"errno,omitempty"`
+	Detail string        `json:"detail,omitempty"`
+}
+
+func (e *ChildError) Error() string {
+	msg := "sandbox setup: " + e.Stage
+	if e.Op != "" {
+		msg += " (" + e.Op + ")"
+	}
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	if e.Errno != 0 {
+		msg += ": " + e.Errno.Error()
+	}
+	return msg
+}
+
+func (e *ChildError) Unwrap() error {
+	if e.Errno == 0 {
+		return nil
+	}
+	return e.Errno
+}
+
+// Report is one line the child writes to ReportFD.
+type Report struct {
+	Error   *ChildError `json:"error,omitempty"`
+	Started *Started    `json:"started,omitempty"`
+	Exited  *Exited     `json:"exited,omitempty"`
+}
+
+// Started says PROG has been exec'd.
+type Started struct {
+	Pid int `json:"pid"`
+}
+
+// Exited is PROG's end as the child's init saw it: its wait status and the
+// resource use of PROG and every descendant the init reaped.
+type Exited struct {
+	Status    uint32 `json:"status"`
+	UserUsec  int64  `json:"user_usec"`
+	SysUsec   int64  `json:"sys_usec"`
+	MaxRSSKiB int64  `json:"max_rss_kib"`
+}

@@ -1,0 +1,133 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"syscall"
+	"time"
+)
+
+// Verdict is the one-word outcome of a run. The set is closed: every run
+// ends with exactly one of these, decided by Decide.
+type Verdict int
+
+const (
+	OK  Verdict = iota // PROG exited with status 0
+	RE                 // runtime error: PROG exited with a nonzero status
+	SIG                // PROG was killed by a signal it did not get from a limit
+	TLE                // a time limit (wall or CPU) was exceeded
+	MLE                // the memory limit was exceeded
+	OLE                // the output or file-size limit was exceeded
+	SV                 // a seccomp violation killed PROG
+	XX                 // internal error: the sandbox could not run PROG as asked
+)
+
+var verdictNames = [...]string{OK: "OK", RE: "RE", SIG: "SIG", TLE: "TLE", MLE: "MLE", OLE: "OLE", SV: "SV", XX: "XX"}
+
+func (v Verdict) String() string {
+	if v < 0 || int(v) >= len(verdictNames) {
+		return fmt.Sprintf("Verdict(%d)", int(v))
+	}
+	return verdictNames[v]
+}
+
+func (v Verdict) MarshalJSON() ([]byte, error) { return json.Marshal(v.String()) }
+
+// Outcome is what the supervisor observed, before any interpretation.
+type Outcome struct {
+	SetupFailed bool // the child reported a ChildError before PROG ran
+	Exited      bool // PROG exited normally
+	ExitCode    int
+	Signal      syscall.Signal // set when PROG died of a signal
+	WallKilled  bool           // the supervisor killed the sandbox at --wall
+	CPUKilled   bool           // the CPU time limit was hit
+	OOMKilled   bool           // the memory limit was hit
+	OutputCut   bool           // the output limit was hit
+}
+
+// Decide maps an Outcome to a Verdict. Precedence, highest first, and why:
+//
+//	XX   a setup failure means PROG's own behaviour is unknown
+//	SV   SIGSYS from seccomp is the most specific cause of death
+//	MLE  an OOM kill explains the SIGKILL that follows it
+//	TLE  a limit kill explains the SIGKILL/SIGXCPU that follows it
+//	OLE  SIGXFSZ or an output cut explains the death that follows it
+//	SIG  any other signal
+//	RE   nonzero exit
+//	OK
+func Decide(o Outcome) Verdict {
+	switch {
+	case o.SetupFailed:
+		return XX
+	case o.Signal == syscall.SIGSYS:
+		return SV
+	case o.OOMKilled:
+		return MLE
+	case o.WallKilled || o.CPUKilled || o.Signal == syscall.SIGXCPU:
+		return TLE
+	case o.OutputCut || o.Signal == syscall.SIGXFSZ:
+		return OLE
+	case o.Signal != 0:
+		return SIG
+	case o.Exited && o.ExitCode != 0:
+		return RE
+	case o.Exited:
+		return OK
+	}
+	return XX
+}
+
+// Seconds is a duration that reads as fractional seconds in JSON, with
+// microsecond precision.
+type Seconds time.Duration
+
+func (s Seconds) MarshalJSON() ([]byte, error) {
+	return []byte(fmt.Sprintf("%.6f", time.Duration(s).Seconds())), nil
+}
+
+// Result is what jail reports about a run.
+type Result struct {
+	Verdict  Verdict `json:"verdict"`
+	ExitCode int     `json:"exit_code"`
+	Signal   string  `json:"signal,omitempty"`
+	// Reason says which limit or failure decided a verdict other than OK/RE.
+	Reason     string  `json:"reason,omitempty"`
+	WallTime   Seconds `json:"wall_time"`
+	CPUUser    Seconds `json:"cpu_user"`
+	CPUSys     Seconds `json:"cpu_sys"`
+	PeakMemory int64   `json:"peak_memory"`
+	SetupTime  Seconds `json:"setup_time"`
+	// PeakMemorySource names where PeakMemory comes from, because rusage
+	// maxrss is the largest single process, not the sandbox total.
+	PeakMemorySource string    `json:"peak_memory_source"`
+	Isolation        Isolation `json:"isolation"`
+	Limits           []Limit   `json:"limits"`
+	Error            string    `json:"error,omitempty"`
+}
+
+// Isolation lists the mechanisms that were in force for the run.
+type Isolation struct {
+	Namespaces   []string `json:"namespaces"`
+	Root         string   `json:"root"`
+	UID          uint32   `json:"uid"`
+	GID          uint32   `json:"gid"`
+	HostUID      int      `json:"host_uid"`
+	NoNewPrivs   bool     `json:"no_new_privs"`
+	Capabilities string   `json:"capabilities"`
+	Seccomp      string   `json:"seccomp"`
+}
+
+// Limit is one limit in force and the mechanism enforcing it.
+type Limit struct {
+	Name      string `json:"name"`
+	Value     string `json:"value"`
+	Mechanism string `json:"mechanism"`
+}
+
+// Exit codes jail uses for its own failures, docker's convention; any other
+// code is PROG's own, or 128+N when PROG died of signal N.
+const (
+	ExitSetupFailed = 125
+	ExitCannotExec  = 126
+	ExitNotFound    = 127
+)
