@@ -88,6 +88,7 @@ type UserBind struct {
 // Build itself stays pure.
 type Config struct {
 	RootFS   string // prebuilt root directory, or "" for the host's /usr
+	WorkDir  string // created if missing, as docker does for -w
 	Disk     int64  // bytes of the tmpfs behind every writable place
 	Binds    []UserBind
 	Hostname string
@@ -117,8 +118,9 @@ const SandboxUser = "jail"
 
 // Build returns the ordered operations. The order matters: the root first,
 // the system trees, /proc and its masks (masks need proc mounted), /dev,
-// the scratch places, and the user's binds last so they may land inside
-// /tmp but never under a mount made after them.
+// the scratch places, then the user's binds so they may land inside /tmp
+// but never under a mount made after them, and the working directory last
+// so it may lie inside a bind.
 func Build(c Config) []Op {
 	ops := []Op{{Kind: Root, Source: c.RootFS, Size: c.Disk}}
 	if c.RootFS == "" {
@@ -140,6 +142,9 @@ func Build(c Config) []Op {
 		}
 		ops = append(ops, Op{Kind: Bind, Source: b.Source, Target: b.Target, Writable: b.Writable,
 			Origin: fmt.Sprintf("-v %s:%s:%s", b.Source, b.Target, mode)})
+	}
+	if c.WorkDir != "" && c.WorkDir != "/" {
+		ops = append(ops, Op{Kind: Mkdir, Target: c.WorkDir, Mode: 0o755, Origin: "-w " + c.WorkDir})
 	}
 	return ops
 }

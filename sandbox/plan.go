@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"os"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -58,7 +59,7 @@ const InitArg0 = "jail:init"
 // compile resolves the Spec into the Plan the child executes.
 func compile(s *Spec) *Plan {
 	ops := rootfs.Build(rootfs.Config{
-		RootFS: s.RootFS, Disk: s.Disk, Binds: s.Binds, Hostname: s.Hostname,
+		RootFS: s.RootFS, WorkDir: s.Dir, Disk: s.Disk, Binds: s.Binds, Hostname: s.Hostname,
 		UID: s.UID, GID: s.GID, PrivateNet: s.Net == NetNone, Host: rootfs.ProbeHost(),
 	})
 	return &Plan{
@@ -103,7 +104,7 @@ func (e *ChildError) Error() string {
 	if e.Detail != "" {
 		msg += ": " + e.Detail
 	}
-	if e.Errno != 0 {
+	if e.Errno != 0 && !strings.HasSuffix(e.Detail, e.Errno.Error()) {
 		msg += ": " + e.Errno.Error()
 	}
 	return msg

@@ -48,6 +48,15 @@ type supervisor struct {
 	waited  chan error
 }
 
+// initCaps are what the child's setup needs, all within the new user
+// namespace: mounts and hostname (SYS_ADMIN), bringing up lo (NET_ADMIN),
+// emptying the bounding set (SETPCAP), taking PROG's ids when jail runs as
+// root (SETUID, SETGID). overlayfs performs copy-up, whiteouts and its work
+// directory (created mode 0) with the mounter's credentials, which need
+// DAC_OVERRIDE, FOWNER and CHOWN.
+var initCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN, unix.CAP_SETPCAP,
+	unix.CAP_SETUID, unix.CAP_SETGID, unix.CAP_DAC_OVERRIDE, unix.CAP_FOWNER, unix.CAP_CHOWN}
+
 func hostIDs() (uid, gid int) {
 	uid, gid = os.Getuid(), os.Getgid()
 	if uid == 0 {
@@ -107,8 +116,7 @@ func start(s *Spec, plan *Plan, stdio IO) (*supervisor, error) {
 		GidMappings: []syscall.SysProcIDMap{{ContainerID: int(s.GID), HostID: gid, Size: 1}},
 		// Only root may keep setgroups, and needs it to drop root's groups.
 		GidMappingsEnableSetgroups: os.Getuid() == 0,
-		AmbientCaps: []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN, unix.CAP_SETPCAP,
-			unix.CAP_SETUID, unix.CAP_SETGID},
+		AmbientCaps: initCaps,
 		Pdeathsig: syscall.SIGKILL,
 		Setsid:    true,
 	}

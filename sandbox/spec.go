@@ -98,7 +98,7 @@ func (s *Spec) Validate() error {
 	}
 	add(s.Limits.Validate())
 	if u := s.Limits.Unenforceable(); len(u) > 0 {
-		add(fmt.Errorf("%s: not enforced by this build yet (they need cgroup support); remove them rather than run unlimited",
+		add(fmt.Errorf("not enforced by this build yet: %s (cgroup support is needed); remove the flag rather than run unlimited",
 			strings.Join(u, ", ")))
 	}
 	return errors.Join(errs...)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -51,7 +52,10 @@ capabilities, and reports exactly what happened.`,
 	case errors.As(err, &ee):
 		return ee.code
 	default:
-		fmt.Fprintf(os.Stderr, "jail: %v\n", err)
+		// Validation reports every problem at once, one per line.
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(os.Stderr, "jail: %s\n", line)
+		}
 		return sandbox.ExitSetupFailed
 	}
 }

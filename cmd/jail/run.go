@@ -45,7 +45,12 @@ is not found inside the sandbox.
 Without --rootfs the sandbox root is a private tmpfs with the host's /usr
 read-only (and /bin, /lib... as on a merged-/usr system) and a generated /etc.
 Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
-		Args: cobra.MinimumNArgs(1),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return fmt.Errorf("no program given: write it after --, as in: jail run -- /bin/echo hello")
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runMain(cmd.Context(), f, cmd.Flags(), args)
 		},
