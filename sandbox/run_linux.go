@@ -116,9 +116,9 @@ func start(s *Spec, plan *Plan, stdio IO) (*supervisor, error) {
 		GidMappings: []syscall.SysProcIDMap{{ContainerID: int(s.GID), HostID: gid, Size: 1}},
 		// Only root may keep setgroups, and needs it to drop root's groups.
 		GidMappingsEnableSetgroups: os.Getuid() == 0,
-		AmbientCaps: initCaps,
-		Pdeathsig: syscall.SIGKILL,
-		Setsid:    true,
+		AmbientCaps:                initCaps,
+		Pdeathsig:                  syscall.SIGKILL,
+		Setsid:                     true,
 	}
 	if os.Getuid() != 0 {
 		attr.Credential = &syscall.Credential{Uid: s.UID, Gid: s.GID, NoSetGroups: true}
