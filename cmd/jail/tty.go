@@ -36,8 +36,12 @@ func openTTY() (*ptyRelay, error) {
 		master.Close()
 		return nil, fmt.Errorf("-t: unlocking the pty: %w", err)
 	}
-	sfd, err := unix.IoctlRetInt(mfd, unix.TIOCGPTPEER)
-	if err != nil {
+	// TIOCGPTPEER opens the terminal side from the master itself, with no
+	// path lookup in /dev/pts; its argument is the open flags.
+	sfd, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(mfd), unix.TIOCGPTPEER,
+		unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		err = errno
 		master.Close()
 		return nil, fmt.Errorf("-t: opening the pty's terminal side: %w", err)
 	}
