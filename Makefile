@@ -6,7 +6,15 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 STATIC    = -tags 'osusergo netgo' -trimpath \
             -ldflags '-X main.version=$(VERSION) -linkmode external -extldflags "-static"'
 
-.PHONY: all build test unit integration bench vet fmt clean
+# sudo's secure_path drops /usr/local/go/bin, where Go is installed by hand
+# on Debian and Ubuntu (their packaged Go is too old for go.mod).
+ifeq ($(shell command -v $(GO) 2>/dev/null),)
+ifneq ($(wildcard /usr/local/go/bin/go),)
+export PATH := /usr/local/go/bin:$(PATH)
+endif
+endif
+
+.PHONY: all build test unit integration bench vet fmt clean demo
 
 all: build
 
@@ -19,8 +27,42 @@ vet:
 test: build vet
 	JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -count=1 ./...
 
+# BENCHTIME is runs per benchmark (rounds for the side-by-side one);
+# BENCHCOUNT=6 or more gives benchstat enough samples to compare builds.
+BENCHTIME  ?= 200x
+BENCHCOUNT ?= 1
+
 bench: build
-	JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -run '^$$' -bench . -benchtime 200x ./bench/
+	@echo "bench: $$(nproc) CPUs, $$(uname -r), $$($(GO) version), uid $$(id -u)"
+	JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) \
+		-count $(BENCHCOUNT) -timeout 30m ./bench/
+
+# demo shows jail working on a fresh Debian/Ubuntu machine: as root, or as a
+# user who may sudo. It installs what the build needs, then runs a program
+# as the ordinary user $(DEMO_USER), from a copy of bin/jail in a temporary
+# directory that user can reach (the checkout may be in a private home).
+DEMO_USER ?= jaildemo
+DEMO_DEPS  = libseccomp-dev gcc make python3
+DEMO_PY    = import os,socket; print("hello from", socket.gethostname(), "pid", os.getpid(), "uid", os.getuid())
+SUDO       = $(if $(filter 0,$(shell id -u)),,sudo)
+
+demo:
+	@missing=""; for p in $(DEMO_DEPS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "demo: installing$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@command -v $(GO) >/dev/null || { echo "demo: Go is not installed; put Go 1.26 or newer in /usr/local/go (https://go.dev/dl/)" >&2; exit 1; }
+	$(MAKE) --no-print-directory build
+	@id -u $(DEMO_USER) >/dev/null 2>&1 || { echo "demo: creating the user $(DEMO_USER)"; $(SUDO) useradd --no-create-home --shell /usr/sbin/nologin $(DEMO_USER); }
+	@dir=$$(mktemp -d /tmp/jaildemo.XXXXXX) && chmod 755 "$$dir" && \
+	cp bin/jail "$$dir/jail" && chmod 755 "$$dir/jail" && \
+	echo "+ runuser -u $(DEMO_USER) -- $$dir/jail run --verbose -- python3 -c '$(DEMO_PY)'" && \
+	$(SUDO) runuser -u $(DEMO_USER) -- "$$dir/jail" run --verbose -- python3 -c '$(DEMO_PY)'; \
+	status=$$?; rm -rf "$$dir"; exit $$status
 
 clean:
 	rm -rf bin

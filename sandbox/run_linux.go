@@ -143,10 +143,14 @@ func start(s *Spec, plan *Plan, stdio IO) (*supervisor, error) {
 		reports: make(chan Report, 4), waited: make(chan error, 1)}
 	go sup.readReports(repR)
 	// The child blocks reading the plan; a write error means it already
-	// died, which the report pipe and wait will tell.
+	// died, which the report pipe and wait will tell. The pipe then stays
+	// open as the child's lifeline until the run is over.
 	_ = json.NewEncoder(planW).Encode(plan)
-	planW.Close()
-	go func() { sup.waited <- cmd.Wait() }()
+	go func() {
+		err := cmd.Wait()
+		planW.Close()
+		sup.waited <- err
+	}()
 	return sup, nil
 }
 

@@ -74,17 +74,22 @@ func setup(plan *sandbox.Plan) error {
 	return nil
 }
 
+// readPlan reads the one JSON Plan the parent writes, then watches the
+// pipe as a lifeline: the parent keeps it open for the whole run, so EOF
+// means jail died, and the sandbox must die with it. PR_SET_PDEATHSIG
+// alone is not enough: the kernel clears it when the init changes ids.
 func readPlan() (*sandbox.Plan, error) {
 	f := os.NewFile(sandbox.PlanFD, "plan")
-	defer f.Close()
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return nil, stageErr("reading the plan", err)
-	}
+	dec := json.NewDecoder(f)
 	var p sandbox.Plan
-	if err := json.Unmarshal(b, &p); err != nil {
+	if err := dec.Decode(&p); err != nil {
 		return nil, &sandbox.ChildError{Stage: "reading the plan", Detail: err.Error()}
 	}
+	go func() {
+		_, _ = io.Copy(io.Discard, io.MultiReader(dec.Buffered(), f))
+		_ = unix.Kill(-1, unix.SIGKILL)
+		os.Exit(1)
+	}()
 	return &p, nil
 }
 
