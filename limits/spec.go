@@ -3,6 +3,8 @@ package limits
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"time"
 )
 
@@ -10,8 +12,10 @@ import (
 type Spec struct {
 	Memory     int64         // bytes of memory for the whole sandbox (--mem)
 	CPUPercent float64       // CPU bandwidth in percent of one CPU (--cpu)
+	CPUs       string        // CPUs PROG may run on, a cpuset list like "0-1,3" (--cpus)
 	Pids       int64         // processes and threads alive at once (--pids)
 	CPUTime    time.Duration // CPU time of the whole process tree (--time)
+	ExtraTime  time.Duration // grace after CPUTime before the kill, as isolate's --extra-time
 	Wall       time.Duration // wall-clock time from exec to exit (--wall)
 	Output     int64         // bytes written to stdout and stderr (--output)
 	FileSize   int64         // largest file PROG may write, RLIMIT_FSIZE (--fsize)
@@ -41,6 +45,9 @@ func (s Spec) Validate() error {
 	check(s.CPUPercent > 0 && s.CPUPercent < 0.1, "--cpu %g%%: below 0.1%% the kernel cannot schedule; give at least 0.1%%", s.CPUPercent)
 	check(s.Pids < 0, "--pids %d: must be positive", s.Pids)
 	check(s.CPUTime < 0, "--time %v: must be positive", s.CPUTime)
+	check(s.ExtraTime < 0, "--extra-time %v: must be positive", s.ExtraTime)
+	check(s.ExtraTime > 0 && s.CPUTime == 0, "--extra-time %v: only means something with --time; add --time", s.ExtraTime)
+	check(s.CPUs != "" && !cpuListRE.MatchString(s.CPUs), "--cpus %q: write a CPU list such as 0, 0-3 or 0,2-3", s.CPUs)
 	check(s.Wall < 0, "--wall %v: must be positive", s.Wall)
 	check(s.Output < 0, "--output %d: must be positive", s.Output)
 	check(s.FileSize < 0, "--fsize %d: must be positive", s.FileSize)
@@ -50,26 +57,43 @@ func (s Spec) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Unenforceable names the requested limits this build cannot enforce yet.
-// Wall clock (the supervisor's timer) and the per-process rlimits work
-// everywhere; the rest need the cgroup backends and are refused until those
-// exist, so that a requested limit is never silently ignored.
-func (s Spec) Unenforceable() []string {
-	var out []string
+var cpuListRE = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
+
+// needs maps each limit to the cgroup controller that enforces it; limits
+// not listed are enforced without cgroups (timer, rlimits, output relay,
+// CPU clock from /proc when there is no cgroup).
+func (s Spec) needs() map[string]string {
+	out := map[string]string{}
 	if s.Memory > 0 {
-		out = append(out, "--mem")
+		out["--mem"] = "memory"
 	}
 	if s.CPUPercent > 0 {
-		out = append(out, "--cpu")
+		out["--cpu"] = "cpu"
+	}
+	if s.CPUs != "" {
+		out["--cpus"] = "cpuset"
 	}
 	if s.Pids > 0 {
-		out = append(out, "--pids")
+		out["--pids"] = "pids"
 	}
-	if s.CPUTime > 0 {
-		out = append(out, "--time")
-	}
-	if s.Output > 0 {
-		out = append(out, "--output")
+	return out
+}
+
+// NeedsCgroup reports whether some requested limit only a cgroup enforces.
+func (s Spec) NeedsCgroup() bool { return len(s.needs()) > 0 }
+
+// NotEnforced names each requested limit the backend (nil: none) cannot
+// enforce, with the reason and the fix, so that no limit is ever dropped
+// silently.
+func (s Spec) NotEnforced(b Backend, why string) map[string]string {
+	out := map[string]string{}
+	for flag, ctl := range s.needs() {
+		switch {
+		case b == nil:
+			out[flag] = why
+		case !slices.Contains(b.Controllers(), ctl):
+			out[flag] = fmt.Sprintf("the %s controller is not available to %s: %s", ctl, b.Name(), b.Missing()[ctl])
+		}
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -31,6 +32,9 @@ type ExecPlan struct {
 	Rlimits []Rlimit `json:"rlimits"`
 	// UID and GID are PROG's ids inside; DropGroups clears the supplementary
 	// groups, which the kernel allows only when jail runs as root.
+	// CgroupFDs are open cgroup.procs files of the run's cgroup; PROG's
+	// process writes itself into each just before exec.
+	CgroupFDs  []int  `json:"cgroup_fds,omitempty"`
 	UID        uint32 `json:"uid"`
 	GID        uint32 `json:"gid"`
 	DropGroups bool   `json:"drop_groups"`
@@ -80,6 +84,12 @@ func rlimits(s *Spec) []Rlimit {
 	out := []Rlimit{{Resource: unix.RLIMIT_CORE, Name: "core"}}
 	if n := s.Limits.FileSize; n > 0 {
 		out = append(out, Rlimit{Resource: unix.RLIMIT_FSIZE, Name: "fsize", Cur: uint64(n), Max: uint64(n)})
+	}
+	if t := s.Limits.CPUTime; t > 0 {
+		// A backstop only: the supervisor enforces --time on the whole
+		// tree within ms; RLIMIT_CPU counts whole seconds per process.
+		secs := uint64((t+s.Limits.ExtraTime+time.Second-1)/time.Second) + 1
+		out = append(out, Rlimit{Resource: unix.RLIMIT_CPU, Name: "cpu", Cur: secs, Max: secs + 1})
 	}
 	if n := s.Limits.OpenFiles; n > 0 {
 		out = append(out, Rlimit{Resource: unix.RLIMIT_NOFILE, Name: "nofile", Cur: uint64(n), Max: uint64(n)})

@@ -55,6 +55,9 @@ type Spec struct {
 	Disk     int64
 	TTY      bool
 	Limits   limits.Spec
+	// Strict refuses to run when a requested limit cannot be enforced,
+	// instead of running with a warning.
+	Strict bool
 }
 
 var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62})?$`)
@@ -97,9 +100,8 @@ func (s *Spec) Validate() error {
 		add(fmt.Errorf("--disk %d bytes: give at least 1M", s.Disk))
 	}
 	add(s.Limits.Validate())
-	if u := s.Limits.Unenforceable(); len(u) > 0 {
-		add(fmt.Errorf("not enforced by this build yet: %s (cgroup support is needed); remove the flag rather than run unlimited",
-			strings.Join(u, ", ")))
+	if s.Limits.Output > 0 && s.TTY {
+		add(errors.New("--output cannot be enforced with -t (the terminal is not a counted stream); drop one of them"))
 	}
 	return errors.Join(errs...)
 }

@@ -40,7 +40,7 @@ type Outcome struct {
 	ExitCode    int
 	Signal      syscall.Signal // set when PROG died of a signal
 	WallKilled  bool           // the supervisor killed the sandbox at --wall
-	CPUKilled   bool           // the CPU time limit was hit
+	CPUExceeded bool           // the tree used more CPU time than --time
 	OOMKilled   bool           // the memory limit was hit
 	OutputCut   bool           // the output limit was hit
 }
@@ -63,7 +63,7 @@ func Decide(o Outcome) Verdict {
 		return SV
 	case o.OOMKilled:
 		return MLE
-	case o.WallKilled || o.CPUKilled || o.Signal == syscall.SIGXCPU:
+	case o.WallKilled || o.CPUExceeded || o.Signal == syscall.SIGXCPU:
 		return TLE
 	case o.OutputCut || o.Signal == syscall.SIGXFSZ:
 		return OLE
@@ -90,7 +90,10 @@ type Result struct {
 	Verdict  Verdict `json:"verdict"`
 	ExitCode int     `json:"exit_code"`
 	Signal   string  `json:"signal,omitempty"`
-	// Reason says which limit or failure decided a verdict other than OK/RE.
+	// LimitHit names the limit behind TLE, MLE or OLE: wall, time,
+	// memory, output or fsize.
+	LimitHit string `json:"limit_hit,omitempty"`
+	// Reason says in words what decided a verdict other than OK/RE.
 	Reason     string  `json:"reason,omitempty"`
 	WallTime   Seconds `json:"wall_time"`
 	CPUUser    Seconds `json:"cpu_user"`
@@ -99,10 +102,18 @@ type Result struct {
 	SetupTime  Seconds `json:"setup_time"`
 	// PeakMemorySource names where PeakMemory comes from, because rusage
 	// maxrss is the largest single process, not the sandbox total.
-	PeakMemorySource string    `json:"peak_memory_source"`
-	Isolation        Isolation `json:"isolation"`
-	Limits           []Limit   `json:"limits"`
-	Error            string    `json:"error,omitempty"`
+	PeakMemorySource string `json:"peak_memory_source"`
+	PeakPids         int64  `json:"peak_pids,omitempty"`
+	OOMKills         int64  `json:"oom_kills"`
+	// LimitBackend is how limits were enforced: cgroup2-delegated,
+	// cgroup2-systemd, cgroup2-root, cgroup1-root, or none (rlimits and
+	// the supervisor only); Controllers are the cgroup controllers it had.
+	LimitBackend string    `json:"limit_backend"`
+	Controllers  []string  `json:"controllers"`
+	Warnings     []string  `json:"warnings,omitempty"`
+	Isolation    Isolation `json:"isolation"`
+	Limits       []Limit   `json:"limits"`
+	Error        string    `json:"error,omitempty"`
 }
 
 // Isolation lists the mechanisms that were in force for the run.

@@ -28,7 +28,8 @@ type runFlags struct {
 	jsonOut, verbose                     bool
 	report                               string
 
-	mem, cpu, pids, cpuTime, wall, output, fsize, nofile string
+	mem, cpu, cpus, pids, cpuTime, extraTime, wall, output, fsize, nofile string
+	strict                                                                bool
 }
 
 func newRunCommand() *cobra.Command {
@@ -75,12 +76,15 @@ Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
 
 	fl.StringVar(&f.mem, "mem", "", "memory limit, e.g. 100M")
 	fl.StringVar(&f.cpu, "cpu", "", "CPU bandwidth, e.g. 10% (of one CPU) or 250%")
+	fl.StringVar(&f.cpus, "cpus", "", "CPUs PROG may use, e.g. 0-1 or 0,2")
 	fl.StringVar(&f.pids, "pids", "", "limit on processes and threads")
 	fl.StringVar(&f.cpuTime, "time", "", "CPU time limit of the whole process tree, e.g. 2s")
+	fl.StringVar(&f.extraTime, "extra-time", "", "grace after --time before the kill (the verdict is still TLE), e.g. 0.5s")
 	fl.StringVar(&f.wall, "wall", "", "wall-clock limit, e.g. 10s")
 	fl.StringVar(&f.output, "output", "", "limit on bytes written to stdout and stderr")
 	fl.StringVar(&f.fsize, "fsize", "", "largest file PROG may write, e.g. 10M")
 	fl.StringVar(&f.nofile, "nofile", "", "limit on open file descriptors per process")
+	fl.BoolVar(&f.strict, "strict", false, "refuse to run when a requested limit cannot be enforced on this host")
 	return cmd
 }
 
@@ -114,6 +118,9 @@ func runMain(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string)
 	if res.Error != "" {
 		fmt.Fprintf(os.Stderr, "jail: %s\n", res.Error)
 	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(os.Stderr, "jail: warning: %s\n", w)
+	}
 	if err := f.emit(res); err != nil {
 		return err
 	}
@@ -128,7 +135,7 @@ func runMain(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string)
 func (f *runFlags) spec(argv []string) (*sandbox.Spec, error) {
 	s := &sandbox.Spec{
 		Argv: argv, Dir: f.workdir, RootFS: f.rootfs, Hostname: f.hostname,
-		Net: sandbox.Net(f.net), UID: f.uid, GID: f.gid, TTY: f.tty,
+		Net: sandbox.Net(f.net), UID: f.uid, GID: f.gid, TTY: f.tty, Strict: f.strict,
 	}
 	var err error
 	if s.Disk, err = limits.ParseSize(f.disk); err != nil {
@@ -181,7 +188,7 @@ func (f *runFlags) limits() (limits.Spec, error) {
 	durations := []struct {
 		flag, val string
 		dst       *time.Duration
-	}{{"--time", f.cpuTime, &l.CPUTime}, {"--wall", f.wall, &l.Wall}}
+	}{{"--time", f.cpuTime, &l.CPUTime}, {"--extra-time", f.extraTime, &l.ExtraTime}, {"--wall", f.wall, &l.Wall}}
 	for _, d := range durations {
 		if d.val != "" {
 			if *d.dst, err = limits.ParseDuration(d.val); err != nil {
@@ -189,6 +196,7 @@ func (f *runFlags) limits() (limits.Spec, error) {
 			}
 		}
 	}
+	l.CPUs = f.cpus
 	if f.cpu != "" {
 		if l.CPUPercent, err = limits.ParsePercent(f.cpu); err != nil {
 			return l, fmt.Errorf("--cpu: %w", err)

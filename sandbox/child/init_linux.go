@@ -45,6 +45,9 @@ func Main() {
 		_ = report.Encode(sandbox.Report{Error: cerr})
 		os.Exit(1)
 	}
+	for _, fd := range plan.Exec.CgroupFDs {
+		unix.Close(fd)
+	}
 	_ = report.Encode(sandbox.Report{Started: &sandbox.Started{Pid: pid}})
 	_ = report.Encode(sandbox.Report{Exited: reap(pid)})
 	os.Exit(0)

@@ -80,6 +80,17 @@ static int child_main(void *arg) {
 
 	reset_signals();
 
+	// Join the run's cgroup before anything PROG does is counted, and
+	// give PROG a cgroup namespace rooted there, so /proc/self/cgroup
+	// shows "/" and no host path. The parent opened these files, and the
+	// kernel checks the opener's rights, not ours.
+	for (int i = 0; i < x->ncgroup_fds; i++) {
+		if (write(x->cgroup_fds[i], "0", 1) != 1)
+			return fail(x, JAIL_STAGE_CGROUP, i);
+	}
+	if (x->ncgroup_fds > 0 && unshare(CLONE_NEWCGROUP) < 0)
+		return fail(x, JAIL_STAGE_CGROUP, x->ncgroup_fds);
+
 	// A new session detaches PROG from the caller's terminal, so it cannot
 	// push input into it with TIOCSTI (CVE-2017-5226).
 	if (setsid() < 0)

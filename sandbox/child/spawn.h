@@ -6,6 +6,7 @@
 
 enum jail_stage {
 	JAIL_STAGE_NONE = 0,
+	JAIL_STAGE_CGROUP,
 	JAIL_STAGE_SESSION,
 	JAIL_STAGE_CTTY,
 	JAIL_STAGE_CLOSE_FDS,
@@ -28,6 +29,8 @@ struct jail_exec {
 	char **envp;
 	const char *dir;
 	int tty;
+	int ncgroup_fds;
+	int *cgroup_fds;
 	int nrlimits;
 	struct jail_rlimit *rlimits;
 	// Written by the child when a stage fails; the parent reads them after

@@ -16,6 +16,7 @@ import (
 )
 
 var cStageNames = map[C.int]string{
+	C.JAIL_STAGE_CGROUP:       "joining the run's cgroup",
 	C.JAIL_STAGE_SESSION:      "new session",
 	C.JAIL_STAGE_CTTY:         "controlling terminal",
 	C.JAIL_STAGE_CLOSE_FDS:    "closing descriptors",
@@ -61,6 +62,15 @@ func spawn(path string, e *sandbox.ExecPlan) (int, *sandbox.ChildError) {
 	defer freeCStrings(x.envp, len(e.Env))
 	if e.TTY {
 		x.tty = 1
+	}
+	if n := len(e.CgroupFDs); n > 0 {
+		x.ncgroup_fds = C.int(n)
+		x.cgroup_fds = (*C.int)(C.calloc(C.size_t(n), C.sizeof_int))
+		defer C.free(unsafe.Pointer(x.cgroup_fds))
+		view := unsafe.Slice(x.cgroup_fds, n)
+		for i, fd := range e.CgroupFDs {
+			view[i] = C.int(fd)
+		}
 	}
 	if n := len(e.Rlimits); n > 0 {
 		x.nrlimits = C.int(n)

@@ -1,0 +1,134 @@
+package limits
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Backend is how a host lets jail enforce limits. Detect picks one; its
+// Name appears in results and in `jail doctor`.
+type Backend interface {
+	Name() string
+	// Controllers lists the controllers runs get, e.g. cpu memory pids.
+	Controllers() []string
+	// Missing explains each controller the host does not give jail, with
+	// the fix, keyed by controller name.
+	Missing() map[string]string
+	// Create makes the cgroup of one run, with spec's limits written.
+	Create(spec Spec) (Group, error)
+}
+
+// Group is the cgroup (one per v1 hierarchy) of one run. PROG's process
+// joins it by writing "0" to each of ProcsFiles just before exec, so the
+// sandbox's own init is neither limited nor counted.
+type Group interface {
+	ProcsFiles() []*os.File
+	// Usage is the CPU time of the group so far, for --time.
+	Usage() (time.Duration, error)
+	// Kill sends SIGKILL to every process of the group at once.
+	Kill() error
+	// Stats reads the accounting once the group is empty.
+	Stats() (Stats, error)
+	// Remove deletes the group; it retries while the kernel finishes
+	// tearing down exited tasks.
+	Remove() error
+}
+
+// Stats is what a run used, from the cgroup.
+type Stats struct {
+	CPUUser, CPUSys  time.Duration
+	PeakMemory       int64
+	PeakMemorySource string
+	PeakPids         int64
+	OOMKills         int64
+}
+
+// Wanted lists the controllers spec needs.
+func (s Spec) Wanted() []string {
+	var out []string
+	if s.CPUPercent > 0 {
+		out = append(out, "cpu")
+	}
+	if s.CPUs != "" {
+		out = append(out, "cpuset")
+	}
+	if s.Memory > 0 {
+		out = append(out, "memory")
+	}
+	if s.Pids > 0 {
+		out = append(out, "pids")
+	}
+	return out
+}
+
+// cpuPeriod is the cpu.max / cfs period: 100ms, the kernel default, long
+// enough that a 10% share is a 10ms slice, short enough to look smooth.
+const cpuPeriod = 100 * time.Millisecond
+
+func cpuQuota(percent float64) int64 {
+	return int64(percent / 100 * float64(cpuPeriod/time.Microsecond))
+}
+
+// readInt reads a file holding one integer (or "max").
+func readInt(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "max" {
+		return -1, nil
+	}
+	return strconv.ParseInt(s, 10, 64)
+}
+
+// readKeyed reads "key value" lines (cpu.stat, memory.events...).
+func readKeyed(path string) (map[string]int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+			out[k] = n
+		}
+	}
+	return out, nil
+}
+
+func writeFile(dir, name, value string) error {
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(value), 0); err != nil {
+		return fmt.Errorf("writing %q to %s: %w", value, filepath.Join(dir, name), err)
+	}
+	return nil
+}
+
+// removeDir removes an emptied cgroup. rmdir fails with EBUSY until the
+// kernel has finished releasing the last exited task, which takes a few
+// ms after the pid namespace is gone.
+func removeDir(dir string) error {
+	var err error
+	for i := 0; i < 200; i++ {
+		err = os.Remove(dir)
+		if err == nil || errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		time.Sleep(time.Millisecond * time.Duration(1+i/20))
+	}
+	return fmt.Errorf("removing cgroup %s: %w", dir, err)
+}
+
+// runName names a run's cgroup uniquely on this host.
+func runName() string {
+	return fmt.Sprintf("jail-%d-%d", os.Getpid(), time.Now().UnixNano())
+}

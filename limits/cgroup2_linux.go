@@ -1,0 +1,233 @@
+package limits
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+const cgroupRoot = "/sys/fs/cgroup"
+
+// cgroup2 is a backend on the unified hierarchy: runs are created as
+// children of parent, a cgroup jail may write whose subtree_control can
+// enable the controllers.
+type cgroup2 struct {
+	name        string
+	parent      string
+	controllers []string
+	missing     map[string]string
+}
+
+func (c *cgroup2) Name() string               { return c.name }
+func (c *cgroup2) Controllers() []string      { return c.controllers }
+func (c *cgroup2) Missing() map[string]string { return c.missing }
+
+// isUnified reports whether /sys/fs/cgroup is a cgroup2 mount.
+func isUnified() bool {
+	var st unix.Statfs_t
+	return unix.Statfs(cgroupRoot, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+}
+
+// ownCgroup2 returns the absolute path of this process's v2 cgroup.
+func ownCgroup2() (string, error) {
+	f, err := os.Open("/proc/self/cgroup")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if p, ok := strings.CutPrefix(sc.Text(), "0::"); ok {
+			return filepath.Join(cgroupRoot, p), nil
+		}
+	}
+	return "", errors.New("no cgroup2 entry in /proc/self/cgroup")
+}
+
+func writable(dir string) bool {
+	return unix.Access(filepath.Join(dir, "cgroup.procs"), unix.W_OK) == nil &&
+		unix.Access(filepath.Join(dir, "cgroup.subtree_control"), unix.W_OK) == nil &&
+		unix.Access(dir, unix.W_OK) == nil
+}
+
+// delegationRoot walks up from dir to the highest ancestor this process
+// may manage: that is where a Delegate=yes unit or an administrator's
+// chown handed the subtree over.
+func delegationRoot(dir string) (string, bool) {
+	if !writable(dir) {
+		return "", false
+	}
+	for dir != cgroupRoot {
+		up := filepath.Dir(dir)
+		if !writable(up) {
+			break
+		}
+		dir = up
+	}
+	return dir, true
+}
+
+func controllersOf(dir string) []string {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
+	if err != nil {
+		return nil
+	}
+	return strings.Fields(string(b))
+}
+
+// delegateFix is the drop-in that makes systemd delegate every controller
+// jail uses to user managers (systemd before 252 left out cpu; cpuset and
+// io are never delegated by default).
+const delegateFix = "create /etc/systemd/system/user@.service.d/delegate.conf with [Service] Delegate=cpu cpuset io memory pids, then systemctl daemon-reload and log in again"
+
+// prepareParent makes parent able to hold runs: the controllers jail needs
+// are enabled for its children, which the kernel allows only while parent
+// holds no processes itself. If this very process sits in parent, it
+// first moves itself into a leaf below it.
+func prepareParent(name, parent string, fix string) (*cgroup2, error) {
+	avail := controllersOf(parent)
+	c := &cgroup2{name: name, parent: parent, missing: map[string]string{}}
+	for _, want := range []string{"cpu", "cpuset", "memory", "pids"} {
+		if slices.Contains(avail, want) {
+			c.controllers = append(c.controllers, want)
+		} else {
+			c.missing[want] = fix
+		}
+	}
+	own, err := ownCgroup2()
+	if err != nil {
+		return nil, err
+	}
+	if own == parent {
+		leaf := filepath.Join(parent, "jail-supervisor")
+		if err := os.Mkdir(leaf, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("creating %s: %w", leaf, err)
+		}
+		if err := writeFile(leaf, "cgroup.procs", "0"); err != nil {
+			return nil, err
+		}
+	}
+	var enable []string
+	for _, ctl := range c.controllers {
+		enable = append(enable, "+"+ctl)
+	}
+	if len(enable) > 0 {
+		if err := writeFile(parent, "cgroup.subtree_control", strings.Join(enable, " ")); err != nil {
+			return nil, fmt.Errorf("%w (the cgroup holds processes of its own; start jail in a leaf cgroup below it)", err)
+		}
+	}
+	return c, nil
+}
+
+func (c *cgroup2) Create(spec Spec) (Group, error) {
+	dir := filepath.Join(c.parent, runName())
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the run's cgroup: %w", err)
+	}
+	g := &group2{dir: dir}
+	if err := g.configure(spec); err != nil {
+		_ = g.Remove()
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "cgroup.procs"), os.O_WRONLY, 0)
+	if err != nil {
+		_ = g.Remove()
+		return nil, err
+	}
+	g.procs = f
+	return g, nil
+}
+
+type group2 struct {
+	dir   string
+	procs *os.File
+}
+
+// configure writes the limits. Swap is off so --mem is a hard bound, and
+// oom.group kills the whole run at the first OOM: a half-killed process
+// tree would report a misleading result.
+func (g *group2) configure(s Spec) error {
+	if s.Memory > 0 {
+		if err := writeFile(g.dir, "memory.max", fmt.Sprint(s.Memory)); err != nil {
+			return err
+		}
+		if _, err := os.Stat(filepath.Join(g.dir, "memory.swap.max")); err == nil {
+			if err := writeFile(g.dir, "memory.swap.max", "0"); err != nil {
+				return err
+			}
+		}
+		if err := writeFile(g.dir, "memory.oom.group", "1"); err != nil {
+			return err
+		}
+	}
+	if s.CPUPercent > 0 {
+		if err := writeFile(g.dir, "cpu.max", fmt.Sprintf("%d %d", cpuQuota(s.CPUPercent), cpuPeriod/time.Microsecond)); err != nil {
+			return err
+		}
+	}
+	if s.CPUs != "" {
+		if err := writeFile(g.dir, "cpuset.cpus", s.CPUs); err != nil {
+			return err
+		}
+	}
+	if s.Pids > 0 {
+		if err := writeFile(g.dir, "pids.max", fmt.Sprint(s.Pids)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *group2) ProcsFiles() []*os.File { return []*os.File{g.procs} }
+
+func (g *group2) Usage() (time.Duration, error) {
+	st, err := readKeyed(filepath.Join(g.dir, "cpu.stat"))
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(st["usage_usec"]) * time.Microsecond, nil
+}
+
+// Kill uses cgroup.kill (Linux 5.14); older kernels rely on the pid
+// namespace teardown the supervisor starts at the same moment.
+func (g *group2) Kill() error {
+	err := writeFile(g.dir, "cgroup.kill", "1")
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+func (g *group2) Stats() (Stats, error) {
+	var s Stats
+	cpu, err := readKeyed(filepath.Join(g.dir, "cpu.stat"))
+	if err != nil {
+		return s, err
+	}
+	s.CPUUser = time.Duration(cpu["user_usec"]) * time.Microsecond
+	s.CPUSys = time.Duration(cpu["system_usec"]) * time.Microsecond
+	if peak, err := readInt(filepath.Join(g.dir, "memory.peak")); err == nil {
+		s.PeakMemory, s.PeakMemorySource = peak, "cgroup2 memory.peak"
+	}
+	if ev, err := readKeyed(filepath.Join(g.dir, "memory.events")); err == nil {
+		s.OOMKills = ev["oom_kill"]
+	}
+	if peak, err := readInt(filepath.Join(g.dir, "pids.peak")); err == nil {
+		s.PeakPids = peak
+	}
+	return s, nil
+}
+
+func (g *group2) Remove() error {
+	if g.procs != nil {
+		g.procs.Close()
+	}
+	return removeDir(g.dir)
+}

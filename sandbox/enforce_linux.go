@@ -1,0 +1,271 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"jail/limits"
+)
+
+// enforcer owns everything that makes the limits hold for one run: the
+// cgroup, the CPU-time watch and the output relay. It is prepared before
+// clone and released after the sandbox is gone.
+type enforcer struct {
+	spec        *Spec
+	det         limits.Detection
+	group       limits.Group
+	notEnforced map[string]string
+
+	// hit receives the name of the first limit the watchers see crossed;
+	// the supervisor kills the sandbox on it.
+	hit chan string
+
+	childSide []*os.File // write ends of the output pipes, PROG's copies
+	relays    sync.WaitGroup
+	written   atomic.Int64
+}
+
+// prepareLimits picks the backend and creates the run's cgroup. The
+// systemd user manager is only asked when a limit needs a cgroup.
+func prepareLimits(ctx context.Context, s *Spec) (*enforcer, error) {
+	e := &enforcer{spec: s, hit: make(chan string, 2)}
+	e.det = limits.Detect(ctx, s.Limits.NeedsCgroup())
+	if b := e.det.Backend; b != nil {
+		g, err := b.Create(s.Limits)
+		if err != nil {
+			e.det.Notes = append(e.det.Notes, fmt.Sprintf("%s: %v", b.Name(), err))
+			e.det.Backend = nil
+		} else {
+			e.group = g
+		}
+	}
+	e.notEnforced = s.Limits.NotEnforced(e.det.Backend, e.det.Why())
+	if len(e.notEnforced) > 0 && s.Strict {
+		e.release()
+		return nil, fmt.Errorf("--strict: %s", strings.Join(e.warnings(), "; "))
+	}
+	return e, nil
+}
+
+// warnings are one line per limit that is requested but not enforced.
+func (e *enforcer) warnings() []string {
+	var out []string
+	for _, flag := range slices.Sorted(maps.Keys(e.notEnforced)) {
+		out = append(out, fmt.Sprintf("%s is NOT enforced: %s", flag, e.notEnforced[flag]))
+	}
+	return out
+}
+
+func (e *enforcer) backendName() string {
+	if e.det.Backend == nil {
+		return "none"
+	}
+	return e.det.Backend.Name()
+}
+
+func (e *enforcer) controllers() []string {
+	if e.det.Backend == nil {
+		return nil
+	}
+	return e.det.Backend.Controllers()
+}
+
+func (e *enforcer) cgroupFiles() []*os.File {
+	if e.group == nil {
+		return nil
+	}
+	return e.group.ProcsFiles()
+}
+
+// cgroupFDs are the child's descriptor numbers of cgroupFiles: the stdlib
+// places ExtraFiles from 3 on, after the plan and report pipes.
+func (e *enforcer) cgroupFDs() []int {
+	var fds []int
+	for i := range e.cgroupFiles() {
+		fds = append(fds, ReportFD+1+i)
+	}
+	return fds
+}
+
+// wireOutput routes PROG's stdout and stderr through counting relays when
+// --output is set; otherwise PROG writes to jail's own streams directly.
+func (e *enforcer) wireOutput(stdio *IO) error {
+	if e.spec.Limits.Output <= 0 {
+		return nil
+	}
+	for _, dst := range []**os.File{&stdio.Stdout, &stdio.Stderr} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return fmt.Errorf("creating the output pipe: %w", err)
+		}
+		out := *dst
+		*dst = w
+		e.childSide = append(e.childSide, w)
+		e.relays.Add(1)
+		go e.relay(r, out)
+	}
+	return nil
+}
+
+// relay copies one stream, counting bytes against the shared --output
+// budget; past it, the rest is dropped and the run is ended.
+func (e *enforcer) relay(r, w *os.File) {
+	defer e.relays.Done()
+	defer r.Close()
+	limit := e.spec.Limits.Output
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			total := e.written.Add(int64(n))
+			keep := n
+			if total > limit {
+				keep = max(0, n-int(total-limit))
+				e.signal("output")
+			}
+			if keep > 0 {
+				_, _ = w.Write(buf[:keep])
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (e *enforcer) signal(limit string) {
+	select {
+	case e.hit <- limit:
+	default:
+	}
+}
+
+// closeChildSide drops the parent's copies of PROG's pipe ends, so the
+// relays see EOF once the sandbox is gone.
+func (e *enforcer) closeChildSide() {
+	for _, f := range e.childSide {
+		f.Close()
+	}
+	e.childSide = nil
+}
+
+// watchCPU ends the run once the process tree's CPU time passes --time
+// plus --extra-time. It checks more often as the budget runs out, so the
+// overshoot stays within a few ms without polling all the time.
+func (e *enforcer) watchCPU(initPid int, stop <-chan struct{}) {
+	budget := e.spec.Limits.CPUTime + e.spec.Limits.ExtraTime
+	if e.spec.Limits.CPUTime <= 0 {
+		return
+	}
+	for {
+		used, err := e.cpuUsage(initPid)
+		if err == nil && used >= budget {
+			e.signal("time")
+			return
+		}
+		wait := min(max((budget-used)/4, time.Millisecond), 50*time.Millisecond)
+		select {
+		case <-stop:
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (e *enforcer) cpuUsage(initPid int) (time.Duration, error) {
+	if e.group != nil {
+		return e.group.Usage()
+	}
+	return procTreeCPU(initPid)
+}
+
+// release removes the cgroup and waits for the relays to drain.
+func (e *enforcer) release() {
+	e.closeChildSide()
+	e.relays.Wait()
+	if e.group != nil {
+		_ = e.group.Remove()
+		e.group = nil
+	}
+}
+
+// clockTick is USER_HZ, the unit of /proc/PID/stat times: 100 on every
+// Linux architecture jail builds for.
+const clockTick = 10 * time.Millisecond
+
+// procTreeCPU is the CPU time of the sandbox without a cgroup: every live
+// descendant of the init, with what each has reaped, plus what the init
+// reaped. Its resolution is the 10ms clock tick.
+func procTreeCPU(initPid int) (time.Duration, error) {
+	var total time.Duration
+	self, err := statTimes(initPid)
+	if err != nil {
+		return 0, err
+	}
+	total += self.children
+	queue := childrenOf(initPid)
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		t, err := statTimes(pid)
+		if err != nil {
+			continue // exited meanwhile; its time moved to its parent
+		}
+		total += t.own + t.children
+		queue = append(queue, childrenOf(pid)...)
+	}
+	return total, nil
+}
+
+type procTimes struct{ own, children time.Duration }
+
+func statTimes(pid int) (procTimes, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procTimes{}, err
+	}
+	// The command name may contain spaces and parentheses; fields resume
+	// after the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return procTimes{}, errors.New("malformed stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 15 {
+		return procTimes{}, errors.New("short stat")
+	}
+	n := func(k int) time.Duration {
+		v, _ := strconv.ParseInt(f[k], 10, 64)
+		return time.Duration(v) * clockTick
+	}
+	// Fields 14-17 of stat(5) (utime stime cutime cstime) are 11-14 here.
+	return procTimes{own: n(11) + n(12), children: n(13) + n(14)}, nil
+}
+
+func childrenOf(pid int) []int {
+	tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/children")
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, s := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(s); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}

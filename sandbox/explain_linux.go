@@ -1,0 +1,93 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// setupExitCode follows docker: 127 when PROG does not exist in the
+// sandbox, 126 when it exists but cannot be executed, 125 otherwise.
+func setupExitCode(e *ChildError) int {
+	if e.Stage != StageExec {
+		return ExitSetupFailed
+	}
+	switch e.Errno {
+	case unix.ENOENT, unix.ENOTDIR:
+		return ExitNotFound
+	}
+	return ExitCannotExec
+}
+
+// StageExec is the child's last stage; its failures are PROG's fault, not
+// the sandbox's, and get exit codes 126/127.
+const StageExec = "exec"
+
+// explainChildError adds the fix to the kernel refusals we know.
+func explainChildError(e *ChildError, s *Spec) error {
+	if e.Stage == StageExec {
+		switch e.Errno {
+		case unix.ENOENT, unix.ENOTDIR:
+			return fmt.Errorf("%s: not found inside the sandbox (the sandbox sees only its root and your -v binds; bind the program's directory, e.g. -v \"$PWD:/work\" -w /work)", e.Detail)
+		case unix.EACCES:
+			return fmt.Errorf("%s: permission denied inside the sandbox (PROG runs as uid %d; make it executable and readable by that user)", e.Detail, s.UID)
+		case unix.ENOEXEC:
+			return fmt.Errorf("%s: not an executable format this kernel can run (a script needs a #! line)", e.Detail)
+		}
+		return fmt.Errorf("%s: cannot execute: %v", e.Detail, e.Errno)
+	}
+	if e.Stage == "mounts" && strings.HasPrefix(e.Op, "overlay root") && (e.Errno == unix.EINVAL || e.Errno == unix.EPERM) {
+		return fmt.Errorf("%w (overlayfs inside a user namespace needs Linux 5.11 or newer; this is %s)", e, kernelRelease())
+	}
+	return e
+}
+
+// explainCloneError turns a refused clone into the sysctl or limit to fix.
+func explainCloneError(err error) error {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return fmt.Errorf("starting the sandbox: %w", err)
+	}
+	switch errno {
+	case unix.EPERM, unix.EACCES:
+		var fixes []string
+		if readSysctl("kernel/unprivileged_userns_clone") == "0" {
+			fixes = append(fixes, "sysctl -w kernel.unprivileged_userns_clone=1")
+		}
+		if readSysctl("kernel/apparmor_restrict_unprivileged_userns") == "1" {
+			fixes = append(fixes, "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0 (or an AppArmor profile for jail)")
+		}
+		if readSysctl("user/max_user_namespaces") == "0" {
+			fixes = append(fixes, "sysctl -w user.max_user_namespaces=15000")
+		}
+		if len(fixes) == 0 {
+			fixes = append(fixes, "check that a seccomp or LSM policy of the calling environment (a container?) allows unshare(CLONE_NEWUSER)")
+		}
+		return fmt.Errorf("creating user namespaces was refused (%v); fix: %s", errno, strings.Join(fixes, "; "))
+	case unix.ENOSPC:
+		return fmt.Errorf("the namespace count limit is reached (%v); raise user.max_user_namespaces (and the other user.max_*_namespaces) with sysctl", errno)
+	case unix.EINVAL:
+		return fmt.Errorf("the kernel refused a namespace jail needs (%v); it must be built with CONFIG_USER_NS, PID_NS, NET_NS, IPC_NS, UTS_NS and CGROUPS", errno)
+	}
+	return fmt.Errorf("starting the sandbox: %w", err)
+}
+
+func readSysctl(name string) string {
+	b, err := os.ReadFile("/proc/sys/" + name)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func kernelRelease() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "an unknown kernel"
+	}
+	return "Linux " + unix.ByteSliceToString(u.Release[:])
+}

@@ -1,0 +1,287 @@
+package sandbox
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func (sup *supervisor) readReports(r *os.File) {
+	defer close(sup.reports)
+	defer r.Close()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var rep Report
+		if err := json.Unmarshal(sc.Bytes(), &rep); err != nil {
+			rep = Report{Error: &ChildError{Stage: "report", Detail: "unreadable report from the sandbox: " + err.Error()}}
+		}
+		sup.reports <- rep
+	}
+}
+
+// supervise waits for the end of the run while enforcing the limits that
+// need a watcher (wall clock, CPU time, output), then builds the Result.
+func (sup *supervisor) supervise(ctx context.Context) *Result {
+	var (
+		out       Outcome
+		childErr  *ChildError
+		exited    *Exited
+		started   time.Time
+		ended     time.Time
+		wallTimer <-chan time.Time
+		limitHit  string
+		killedBy  string
+	)
+	stopWatch := make(chan struct{})
+	defer close(stopWatch)
+	reports, waited := sup.reports, sup.waited
+	kill := func(reason string) {
+		if killedBy != "" {
+			return
+		}
+		killedBy = reason
+		if sup.enf.group != nil {
+			_ = sup.enf.group.Kill()
+		}
+		// SIGKILL to the pid namespace's init takes every process of
+		// the sandbox with it.
+		_ = sup.cmd.Process.Kill()
+	}
+	for reports != nil || waited != nil {
+		select {
+		case rep, ok := <-reports:
+			if !ok {
+				reports = nil
+				continue
+			}
+			switch {
+			case rep.Error != nil && childErr == nil:
+				childErr = rep.Error
+			case rep.Started != nil:
+				started = time.Now()
+				if w := sup.spec.Limits.Wall; w > 0 {
+					wallTimer = time.After(w)
+				}
+				go sup.enf.watchCPU(sup.cmd.Process.Pid, stopWatch)
+			case rep.Exited != nil:
+				exited = rep.Exited
+				ended = time.Now()
+			}
+		case <-waited:
+			waited = nil
+			if ended.IsZero() {
+				ended = time.Now()
+			}
+		case <-wallTimer:
+			wallTimer = nil
+			out.WallKilled = true
+			limitHit = "wall"
+			kill("wall")
+		case which := <-sup.enf.hit:
+			if limitHit == "" {
+				limitHit = which
+			}
+			switch which {
+			case "time":
+				out.CPUExceeded = true
+			case "output":
+				out.OutputCut = true
+			}
+			kill(which)
+		case <-ctx.Done():
+			kill("interrupted")
+		}
+	}
+	// The relays end once the sandbox is gone; the output count is final.
+	sup.enf.relays.Wait()
+	if started.IsZero() {
+		started = ended
+	}
+	res := &Result{
+		WallTime:     Seconds(ended.Sub(started)),
+		SetupTime:    Seconds(started.Sub(sup.begin)),
+		Isolation:    sup.isolation(),
+		Limits:       sup.limitsInForce(),
+		LimitBackend: sup.enf.backendName(),
+		Controllers:  sup.enf.controllers(),
+		Warnings:     sup.enf.warnings(),
+	}
+	switch {
+	case childErr != nil:
+		out.SetupFailed = true
+		res.Error = explainChildError(childErr, sup.spec).Error()
+		res.ExitCode = setupExitCode(childErr)
+	case exited != nil:
+		ws := syscall.WaitStatus(exited.Status)
+		if ws.Signaled() {
+			out.Signal = ws.Signal()
+		} else {
+			out.Exited, out.ExitCode = true, ws.ExitStatus()
+		}
+		res.CPUUser = Seconds(time.Duration(exited.UserUsec) * time.Microsecond)
+		res.CPUSys = Seconds(time.Duration(exited.SysUsec) * time.Microsecond)
+		res.PeakMemory = exited.MaxRSSKiB << 10
+		res.PeakMemorySource = "rusage maxrss: the largest single process, counting the sandbox's spawner (a few MiB) when PROG is smaller"
+	case killedBy != "":
+		out.Signal = syscall.SIGKILL
+		sup.fillFromInitRusage(res)
+	default:
+		out.SetupFailed = true
+		res.Error = fmt.Sprintf("the sandbox init ended without a report (%v); this is a bug in jail", sup.cmd.ProcessState)
+		res.ExitCode = ExitSetupFailed
+	}
+	sup.fillFromCgroup(res, &out)
+	if t := sup.spec.Limits.CPUTime; t > 0 && time.Duration(res.CPUUser+res.CPUSys) > t && !out.SetupFailed {
+		// isolate's semantics: over --time is TLE even when the run
+		// finished inside the --extra-time grace.
+		out.CPUExceeded = true
+		if limitHit == "" {
+			limitHit = "time"
+		}
+	}
+	if out.Signal == syscall.SIGXFSZ && limitHit == "" {
+		limitHit = "fsize"
+	}
+	if out.OOMKilled {
+		limitHit = "memory"
+	}
+	if out.Signal != 0 {
+		res.Signal = unix.SignalName(out.Signal)
+		res.ExitCode = 128 + int(out.Signal)
+	} else if out.Exited {
+		res.ExitCode = out.ExitCode
+	}
+	res.Verdict = Decide(out)
+	if res.Verdict == TLE || res.Verdict == MLE || res.Verdict == OLE {
+		res.LimitHit = limitHit
+	}
+	res.Reason = sup.reason(res.Verdict, limitHit, killedBy)
+	return res
+}
+
+func (sup *supervisor) reason(v Verdict, limitHit, killedBy string) string {
+	l := sup.spec.Limits
+	switch {
+	case v == TLE && limitHit == "wall":
+		return fmt.Sprintf("wall-clock limit of %v reached", l.Wall)
+	case v == TLE:
+		return fmt.Sprintf("CPU time limit of %v exceeded", l.CPUTime)
+	case v == MLE:
+		return fmt.Sprintf("memory limit of %d bytes reached; the kernel's OOM killer ended the run", l.Memory)
+	case v == OLE && limitHit == "output":
+		return fmt.Sprintf("output limit of %d bytes reached; the rest was dropped", l.Output)
+	case v == OLE:
+		return "file-size limit reached (SIGXFSZ)"
+	case killedBy == "interrupted":
+		return "jail was interrupted; the sandbox was killed"
+	}
+	return ""
+}
+
+// fillFromCgroup replaces rusage figures with the cgroup's, which count
+// every process of the run, exactly, and nothing of the sandbox's own.
+func (sup *supervisor) fillFromCgroup(res *Result, out *Outcome) {
+	g := sup.enf.group
+	if g == nil {
+		return
+	}
+	st, err := g.Stats()
+	if err != nil {
+		res.Warnings = append(res.Warnings, "reading the cgroup's accounting: "+err.Error())
+		return
+	}
+	res.CPUUser, res.CPUSys = Seconds(st.CPUUser), Seconds(st.CPUSys)
+	if st.PeakMemorySource != "" {
+		res.PeakMemory, res.PeakMemorySource = st.PeakMemory, st.PeakMemorySource
+	}
+	res.PeakPids, res.OOMKills = st.PeakPids, st.OOMKills
+	if st.OOMKills > 0 && sup.spec.Limits.Memory > 0 {
+		out.OOMKilled = true
+	}
+}
+
+// fillFromInitRusage is the fallback when the init was killed before it
+// could report: the kernel's rusage of the init covers every process it or
+// the namespace teardown reaped, plus the init's own small share.
+func (sup *supervisor) fillFromInitRusage(res *Result) {
+	st := sup.cmd.ProcessState
+	if st == nil {
+		return
+	}
+	ru, ok := st.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return
+	}
+	res.CPUUser = Seconds(time.Duration(ru.Utime.Nano()))
+	res.CPUSys = Seconds(time.Duration(ru.Stime.Nano()))
+	res.PeakMemory = ru.Maxrss << 10
+	res.PeakMemorySource = "rusage maxrss: the largest single process, including the sandbox init (the run was killed)"
+}
+
+func (sup *supervisor) isolation() Isolation {
+	s := sup.spec
+	root := "tmpfs with the host's /usr read-only"
+	if s.RootFS != "" {
+		root = "overlay over " + s.RootFS
+	}
+	return Isolation{
+		Namespaces: namespaceNames(s), Root: root, UID: s.UID, GID: s.GID, HostUID: sup.hostUID,
+		NoNewPrivs: true, Capabilities: "none", Seccomp: "none",
+	}
+}
+
+// limitsInForce lists each requested limit with what enforces it.
+func (sup *supervisor) limitsInForce() []Limit {
+	l := sup.spec.Limits
+	backend := sup.enf.backendName()
+	cg := func(flag, mech string) string {
+		if why, no := sup.enf.notEnforced[flag]; no {
+			return "NOT ENFORCED: " + why
+		}
+		return backend + " " + mech
+	}
+	out := []Limit{
+		{Name: "disk", Value: fmt.Sprint(sup.spec.Disk), Mechanism: "tmpfs size behind /, /tmp and /dev/shm"},
+		{Name: "core", Value: "0", Mechanism: "RLIMIT_CORE"},
+	}
+	if l.Memory > 0 {
+		out = append(out, Limit{Name: "mem", Value: fmt.Sprint(l.Memory), Mechanism: cg("--mem", "memory limit, swap off, OOM kills the whole run")})
+	}
+	if l.CPUPercent > 0 {
+		out = append(out, Limit{Name: "cpu", Value: fmt.Sprintf("%g%%", l.CPUPercent), Mechanism: cg("--cpu", "CPU bandwidth quota")})
+	}
+	if l.CPUs != "" {
+		out = append(out, Limit{Name: "cpus", Value: l.CPUs, Mechanism: cg("--cpus", "cpuset")})
+	}
+	if l.Pids > 0 {
+		out = append(out, Limit{Name: "pids", Value: fmt.Sprint(l.Pids), Mechanism: cg("--pids", "pids.max")})
+	}
+	if l.CPUTime > 0 {
+		clock := "CPU time of the cgroup"
+		if sup.enf.group == nil {
+			clock = "CPU time of the process tree from /proc (10ms ticks)"
+		}
+		out = append(out, Limit{Name: "time", Value: l.CPUTime.String(),
+			Mechanism: fmt.Sprintf("supervisor watching the %s, kill at %v; RLIMIT_CPU backstop", clock, l.CPUTime+l.ExtraTime)})
+	}
+	if l.Wall > 0 {
+		out = append(out, Limit{Name: "wall", Value: l.Wall.String(), Mechanism: "supervisor timer, SIGKILL of the pid namespace"})
+	}
+	if l.Output > 0 {
+		out = append(out, Limit{Name: "output", Value: fmt.Sprint(l.Output), Mechanism: "supervisor relay of stdout and stderr"})
+	}
+	if l.FileSize > 0 {
+		out = append(out, Limit{Name: "fsize", Value: fmt.Sprint(l.FileSize), Mechanism: "RLIMIT_FSIZE"})
+	}
+	if l.OpenFiles > 0 {
+		out = append(out, Limit{Name: "nofile", Value: fmt.Sprint(l.OpenFiles), Mechanism: "RLIMIT_NOFILE"})
+	}
+	return out
+}
