@@ -34,6 +34,13 @@ type enforcer struct {
 	childSide []*os.File // write ends of the output pipes, PROG's copies
 	relays    sync.WaitGroup
 	written   atomic.Int64
+
+	// lastTree is the last CPU sample of the process tree without a
+	// cgroup: when the sandbox is killed, it is the best figure there is,
+	// because the kernel's rusage of the killed init does not include the
+	// processes the namespace teardown reaps.
+	mu       sync.Mutex
+	lastTree procTimes
 }
 
 // prepareLimits picks the backend and creates the run's cgroup. The
@@ -187,7 +194,22 @@ func (e *enforcer) cpuUsage(initPid int) (time.Duration, error) {
 	if e.group != nil {
 		return e.group.Usage()
 	}
-	return procTreeCPU(initPid)
+	t, err := e.sampleTree(initPid)
+	return t.total(), err
+}
+
+// sampleTree reads the process tree's CPU time and keeps the sample.
+func (e *enforcer) sampleTree(initPid int) (procTimes, error) {
+	t, err := procTreeCPU(initPid)
+	if err != nil {
+		return t, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if t.total() > e.lastTree.total() {
+		e.lastTree = t
+	}
+	return e.lastTree, nil
 }
 
 // release removes the cgroup and waits for the relays to drain.
@@ -204,16 +226,23 @@ func (e *enforcer) release() {
 // Linux architecture jail builds for.
 const clockTick = 10 * time.Millisecond
 
+// treeSample is the largest CPU sample of the tree taken so far.
+func (e *enforcer) treeSample() procTimes {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lastTree
+}
+
 // procTreeCPU is the CPU time of the sandbox without a cgroup: every live
 // descendant of the init, with what each has reaped, plus what the init
-// reaped. Its resolution is the 10ms clock tick.
-func procTreeCPU(initPid int) (time.Duration, error) {
-	var total time.Duration
+// reaped, as user and system time. Its resolution is the 10ms clock tick.
+func procTreeCPU(initPid int) (procTimes, error) {
+	var total procTimes
 	self, err := statTimes(initPid)
 	if err != nil {
-		return 0, err
+		return total, err
 	}
-	total += self.children
+	total.user, total.sys = self.childUser, self.childSys
 	queue := childrenOf(initPid)
 	for len(queue) > 0 {
 		pid := queue[0]
@@ -222,13 +251,16 @@ func procTreeCPU(initPid int) (time.Duration, error) {
 		if err != nil {
 			continue // exited meanwhile; its time moved to its parent
 		}
-		total += t.own + t.children
+		total.user += t.user + t.childUser
+		total.sys += t.sys + t.childSys
 		queue = append(queue, childrenOf(pid)...)
 	}
 	return total, nil
 }
 
-type procTimes struct{ own, children time.Duration }
+type procTimes struct{ user, sys, childUser, childSys time.Duration }
+
+func (t procTimes) total() time.Duration { return t.user + t.sys + t.childUser + t.childSys }
 
 func statTimes(pid int) (procTimes, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
@@ -250,7 +282,7 @@ func statTimes(pid int) (procTimes, error) {
 		return time.Duration(v) * clockTick
 	}
 	// Fields 14-17 of stat(5) (utime stime cutime cstime) are 11-14 here.
-	return procTimes{own: n(11) + n(12), children: n(13) + n(14)}, nil
+	return procTimes{user: n(11), sys: n(12), childUser: n(13), childSys: n(14)}, nil
 }
 
 func childrenOf(pid int) []int {

@@ -49,6 +49,8 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 		killedBy = reason
 		if sup.enf.group != nil {
 			_ = sup.enf.group.Kill()
+		} else {
+			_, _ = sup.enf.sampleTree(sup.cmd.Process.Pid)
 		}
 		// SIGKILL to the pid namespace's init takes every process of
 		// the sandbox with it.
@@ -221,6 +223,9 @@ func (sup *supervisor) fillFromInitRusage(res *Result) {
 	}
 	res.CPUUser = Seconds(time.Duration(ru.Utime.Nano()))
 	res.CPUSys = Seconds(time.Duration(ru.Stime.Nano()))
+	if t := sup.enf.treeSample(); t.total() > time.Duration(res.CPUUser+res.CPUSys) {
+		res.CPUUser, res.CPUSys = Seconds(t.user+t.childUser), Seconds(t.sys+t.childSys)
+	}
 	res.PeakMemory = ru.Maxrss << 10
 	res.PeakMemorySource = "rusage maxrss: the largest single process, including the sandbox init (the run was killed)"
 }
