@@ -42,7 +42,7 @@ capabilities, and reports exactly what happened.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newRunCommand(), newVersionCommand())
+	root.AddCommand(newRunCommand(), newDoctorCommand(), newVersionCommand())
 	root.SetArgs(args)
 	err := root.Execute()
 	var ee exitError

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	libseccomp "github.com/seccomp/libseccomp-golang"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"jail/limits"
+	"jail/rootfs"
+	"jail/sandbox"
+)
+
+func newDoctorCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "doctor",
+		Short: "Check what this host lets jail do, and how to fix what is missing",
+		Long: `doctor runs real probes (a sandbox, an overlay mount, the cgroup backend) and
+prints one line per feature: ok, warn (jail runs, with less) or FAIL (jail
+cannot run), each with the fix. It exits 1 when something fails.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d := &doctor{out: cmd.OutOrStdout()}
+			d.run(cmd.Context())
+			if d.failed {
+				return exitError{1}
+			}
+			return nil
+		},
+	}
+}
+
+type doctor struct {
+	out    io.Writer
+	failed bool
+}
+
+func (d *doctor) ok(what, detail string) { fmt.Fprintf(d.out, "ok    %-22s %s\n", what, detail) }
+func (d *doctor) warn(what, detail string) {
+	fmt.Fprintf(d.out, "warn  %-22s %s\n", what, detail)
+}
+func (d *doctor) fail(what, detail string) {
+	d.failed = true
+	fmt.Fprintf(d.out, "FAIL  %-22s %s\n", what, detail)
+}
+
+func (d *doctor) run(ctx context.Context) {
+	d.kernel()
+	d.sandbox(ctx, "user namespaces", "")
+	d.sysctls()
+	d.overlay(ctx)
+	d.cgroups(ctx)
+	d.seccomp()
+	d.landlock()
+}
+
+// kernelVersion returns major, minor of the running kernel.
+func kernelVersion() (int, int, string) {
+	var u unix.Utsname
+	_ = unix.Uname(&u)
+	rel := unix.ByteSliceToString(u.Release[:])
+	var major, minor int
+	fmt.Sscanf(rel, "%d.%d", &major, &minor)
+	return major, minor, rel
+}
+
+// kernelFeatures are the kernel versions jail's features need.
+var kernelFeatures = []struct {
+	major, minor int
+	what         string
+}{
+	{5, 9, "close_range (required)"},
+	{5, 11, "overlayfs in a user namespace (--rootfs)"},
+	{5, 12, "mount_setattr for read-only binds (required)"},
+	{5, 14, "cgroup.kill"},
+	{5, 19, "memory.peak for exact peak memory"},
+	{6, 1, "pids.peak"},
+}
+
+func (d *doctor) kernel() {
+	major, minor, rel := kernelVersion()
+	var missing []string
+	for _, f := range kernelFeatures {
+		if major < f.major || (major == f.major && minor < f.minor) {
+			missing = append(missing, fmt.Sprintf("%s needs %d.%d", f.what, f.major, f.minor))
+		}
+	}
+	if len(missing) == 0 {
+		d.ok("kernel", "Linux "+rel+": every feature jail uses is available")
+		return
+	}
+	d.warn("kernel", "Linux "+rel+": "+strings.Join(missing, "; ")+"; fix: a newer kernel")
+}
+
+// sandbox runs `jail version` in a real sandbox; with rootfs set, on an
+// overlay over that directory.
+func (d *doctor) sandbox(ctx context.Context, what, rootDir string) bool {
+	exe, err := os.Executable()
+	if err != nil {
+		d.fail(what, err.Error())
+		return false
+	}
+	spec := &sandbox.Spec{Argv: []string{"/jail", "version"}, Dir: "/", Hostname: "jail", Net: sandbox.NetNone,
+		UID: sandbox.DefaultUID, GID: sandbox.DefaultGID, Disk: sandbox.DefaultDisk, RootFS: rootDir,
+		Binds: []rootfs.UserBind{{Source: exe, Target: "/jail"}}}
+	if rootDir != "" {
+		spec.Binds = append(spec.Binds, rootfs.UserBind{Source: "/usr", Target: "/usr"})
+	}
+	null, _ := os.Open(os.DevNull)
+	defer null.Close()
+	res, err := sandbox.Run(ctx, spec, sandbox.IO{Stdin: null, Stdout: null, Stderr: null})
+	switch {
+	case err != nil:
+		d.fail(what, err.Error())
+		return false
+	case res.Verdict != sandbox.OK:
+		d.fail(what, fmt.Sprintf("a test run ended %s: %s", res.Verdict, res.Error))
+		return false
+	}
+	d.ok(what, fmt.Sprintf("a test run worked (setup %.1fms)", float64(res.SetupTime)/1e6))
+	return true
+}
+
+func (d *doctor) overlay(ctx context.Context) {
+	dir, err := os.MkdirTemp("", "jail-doctor-")
+	if err != nil {
+		d.fail("overlay", err.Error())
+		return
+	}
+	defer os.RemoveAll(dir)
+	// Readable by the sandbox's user, whoever runs doctor.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		d.fail("overlay", err.Error())
+		return
+	}
+	// A root of links into the host's /usr, bound in: enough for the
+	// host's dynamically linked binaries, as in a merged-/usr image.
+	for name, target := range map[string]string{"bin": "usr/bin", "lib": "usr/lib", "lib64": "usr/lib64"} {
+		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+			d.fail("overlay", err.Error())
+			return
+		}
+	}
+	d.sandbox(ctx, "overlay (--rootfs)", dir)
+}
+
+func (d *doctor) cgroups(ctx context.Context) {
+	det := limits.Detect(ctx, true)
+	b := det.Backend
+	if b == nil {
+		d.warn("cgroups", "no cgroup backend: --mem, --cpu, --cpus and --pids are not enforced (--time, --wall, --output, --fsize and --nofile are); "+det.Why())
+		return
+	}
+	d.ok("cgroups", fmt.Sprintf("backend %s with %s", b.Name(), strings.Join(b.Controllers(), " ")))
+	for _, ctl := range slices.Sorted(maps.Keys(b.Missing())) {
+		d.warn("cgroup "+ctl, "not delegated; fix: "+b.Missing()[ctl])
+	}
+}
+
+func (d *doctor) seccomp() {
+	major, minor, micro := libseccomp.GetLibraryVersion()
+	api, err := libseccomp.GetAPI()
+	if err != nil || api < 3 {
+		d.warn("seccomp", fmt.Sprintf("libseccomp %d.%d.%d reports API level %d: %v", major, minor, micro, api, err))
+		return
+	}
+	actions, _ := os.ReadFile("/proc/sys/kernel/seccomp/actions_avail")
+	if !strings.Contains(string(actions), "kill_process") {
+		d.fail("seccomp", "the kernel lacks SECCOMP_RET_KILL_PROCESS (Linux 4.14); fix: a newer kernel with CONFIG_SECCOMP_FILTER")
+		return
+	}
+	d.ok("seccomp", fmt.Sprintf("filters with kill_process, libseccomp %d.%d.%d (API %d)", major, minor, micro, api))
+}
+
+func (d *doctor) landlock() {
+	abi, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+	if errno != 0 {
+		d.warn("landlock", fmt.Sprintf("not available (%v); fix: a kernel with CONFIG_SECURITY_LANDLOCK and lsm=...,landlock", errno))
+		return
+	}
+	d.ok("landlock", fmt.Sprintf("ABI version %d", abi))
+}
+
+// sysctls reports the knobs distributions use to turn unprivileged user
+// namespaces off.
+func (d *doctor) sysctls() {
+	checks := []struct{ file, bad, fix string }{
+		{"kernel/unprivileged_userns_clone", "0", "sysctl -w kernel.unprivileged_userns_clone=1"},
+		{"kernel/apparmor_restrict_unprivileged_userns", "1", "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0"},
+		{"user/max_user_namespaces", "0", "sysctl -w user.max_user_namespaces=15000"},
+	}
+	for _, c := range checks {
+		b, err := os.ReadFile("/proc/sys/" + c.file)
+		if err != nil {
+			continue
+		}
+		name := strings.ReplaceAll(c.file, "/", ".")
+		if v := strings.TrimSpace(string(b)); v == c.bad {
+			d.fail(name, "= "+v+" blocks unprivileged sandboxes; fix: "+c.fix)
+		}
+	}
+}
