@@ -32,7 +32,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	var d time.Duration
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
-		if math.IsNaN(f) || math.IsInf(f, 0) || f > math.MaxInt64/float64(time.Second) {
+		if math.IsNaN(f) || math.IsInf(f, 0) || f >= math.MaxInt64/float64(time.Second) {
 			return 0, fmt.Errorf("%q is not a usable duration: write something like 2s or 500ms", s)
 		}
 		d = time.Duration(f * float64(time.Second))

@@ -140,11 +140,11 @@ func Build(c Config) []Op {
 		if b.Writable {
 			mode = "rw"
 		}
-		ops = append(ops, Op{Kind: Bind, Source: b.Source, Target: b.Target, Writable: b.Writable,
+		ops = append(ops, Op{Kind: Bind, Source: b.Source, Target: path.Clean(b.Target), Writable: b.Writable,
 			Origin: fmt.Sprintf("-v %s:%s:%s", b.Source, b.Target, mode)})
 	}
-	if c.WorkDir != "" && c.WorkDir != "/" {
-		ops = append(ops, Op{Kind: Mkdir, Target: c.WorkDir, Mode: 0o755, Origin: "-w " + c.WorkDir})
+	if wd := path.Clean(c.WorkDir); c.WorkDir != "" && wd != "/" {
+		ops = append(ops, Op{Kind: Mkdir, Target: wd, Mode: 0o755, Origin: "-w " + c.WorkDir})
 	}
 	return ops
 }
