@@ -41,7 +41,7 @@ func (s Spec) Validate() error {
 	}
 	check(s.Memory < 0, "--mem %d: must be positive", s.Memory)
 	check(s.Memory > 0 && s.Memory < 1<<20, "--mem %d bytes: below 1M no program starts; give at least 1M", s.Memory)
-	check(s.CPUPercent < 0 || math.IsNaN(s.CPUPercent) || math.IsInf(s.CPUPercent, 0), "--cpu %g%%: must be a positive number", s.CPUPercent)
+	check(s.CPUPercent < 0 || math.IsNaN(s.CPUPercent) || math.IsInf(s.CPUPercent, 0), "--cpu %g%%: must be positive", s.CPUPercent)
 	check(s.CPUPercent > MaxCPUPercent, "--cpu %g%%: more than %d%% (1024 CPUs); give a smaller share", s.CPUPercent, MaxCPUPercent)
 	check(s.CPUPercent > 0 && s.CPUPercent < 0.1, "--cpu %g%%: below 0.1%% the kernel cannot schedule; give at least 0.1%%", s.CPUPercent)
 	check(s.Pids < 0, "--pids %d: must be positive", s.Pids)
