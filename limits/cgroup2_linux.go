@@ -57,21 +57,28 @@ func writable(dir string) bool {
 		unix.Access(dir, unix.W_OK) == nil
 }
 
-// delegationRoot walks up from dir to the highest ancestor this process
-// may manage: that is where a Delegate=yes unit or an administrator's
-// chown handed the subtree over.
-func delegationRoot(dir string) (string, bool) {
-	if !writable(dir) {
-		return "", false
-	}
-	for dir != cgroupRoot {
-		up := filepath.Dir(dir)
-		if !writable(up) {
-			break
+// delegationRoot finds the subtree this process may manage: the nearest
+// writable cgroup at or above its own (an administrator may have chowned a
+// parent and put the shell in a root-owned leaf below it), extended
+// upwards while the parents stay writable, but never above the root of a
+// systemd unit, whose Delegate=yes is what hands a subtree over.
+func delegationRoot(own string) (string, bool) {
+	dir := own
+	for !writable(dir) {
+		if dir == cgroupRoot {
+			return "", false
 		}
-		dir = up
+		dir = filepath.Dir(dir)
+	}
+	for dir != cgroupRoot && !isUnitRoot(dir) && writable(filepath.Dir(dir)) {
+		dir = filepath.Dir(dir)
 	}
 	return dir, true
+}
+
+func isUnitRoot(dir string) bool {
+	base := filepath.Base(dir)
+	return strings.HasSuffix(base, ".service") || strings.HasSuffix(base, ".scope")
 }
 
 func controllersOf(dir string) []string {
