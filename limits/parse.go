@@ -5,6 +5,7 @@ package limits
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +17,16 @@ import (
 // Suffixes are binary (1K = 1024), as in docker --memory, because users copy
 // values between the two tools.
 func ParseSize(s string) (int64, error) {
-	v, err := units.RAMInBytes(strings.TrimSpace(s))
+	t := strings.TrimSpace(s)
+	// go-units converts a float to int64, which the Go spec leaves
+	// undefined past the range; bound the number before it does.
+	if m := sizeRE.FindStringSubmatch(t); m != nil {
+		f, _ := strconv.ParseFloat(m[1], 64)
+		if f*float64(unitBytes[strings.ToLower(m[2])]) >= math.MaxInt64 {
+			return 0, fmt.Errorf("%q is too large a size: write less than 8192P", s)
+		}
+	}
+	v, err := units.RAMInBytes(t)
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a size: write a number with an optional unit, like 64K, 100M or 2G", s)
 	}
@@ -25,6 +35,11 @@ func ParseSize(s string) (int64, error) {
 	}
 	return v, nil
 }
+
+// sizeRE is go-units' grammar for sizes, to bound them before converting.
+var sizeRE = regexp.MustCompile(`^(\d+(?:\.\d+)*) ?([kKmMgGtTpP]?)[iI]?[bB]?$`)
+
+var unitBytes = map[string]int64{"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 // ParseDuration reads "2s", "1500ms", "1m30s" or a bare number of seconds
 // such as "2" or "0.5" (isolate and nsjail take bare seconds).

@@ -6,6 +6,8 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -48,7 +50,7 @@ func (s Spec) Validate() error {
 	check(s.CPUTime < 0, "--time %v: must be positive", s.CPUTime)
 	check(s.ExtraTime < 0, "--extra-time %v: must be positive", s.ExtraTime)
 	check(s.ExtraTime > 0 && s.CPUTime == 0, "--extra-time %v: only means something with --time; add --time", s.ExtraTime)
-	check(s.CPUs != "" && !cpuListRE.MatchString(s.CPUs), "--cpus %q: write a CPU list such as 0, 0-3 or 0,2-3", s.CPUs)
+	check(s.CPUs != "" && !validCPUList(s.CPUs), "--cpus %q: write a CPU list such as 0, 0-3 or 0,2-3 (ranges low-high)", s.CPUs)
 	check(s.Wall < 0, "--wall %v: must be positive", s.Wall)
 	check(s.Output < 0, "--output %d: must be positive", s.Output)
 	check(s.FileSize < 0, "--fsize %d: must be positive", s.FileSize)
@@ -59,6 +61,25 @@ func (s Spec) Validate() error {
 }
 
 var cpuListRE = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
+
+// validCPUList accepts the kernel's cpuset list syntax with ranges in order.
+func validCPUList(list string) bool {
+	if !cpuListRE.MatchString(list) {
+		return false
+	}
+	for _, part := range strings.Split(list, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		if !isRange {
+			continue
+		}
+		a, errA := strconv.Atoi(lo)
+		b, errB := strconv.Atoi(hi)
+		if errA != nil || errB != nil || a > b {
+			return false
+		}
+	}
+	return true
+}
 
 // needs maps each limit to the cgroup controller that enforces it; limits
 // not listed are enforced without cgroups (timer, rlimits, output relay,

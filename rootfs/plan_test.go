@@ -1,0 +1,258 @@
+package rootfs
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// mergedUsrHost is a fixed Debian-12-like host, so the golden files do not
+// depend on the machine running the tests.
+var mergedUsrHost = Host{
+	TopLinks:   map[string]string{"bin": "usr/bin", "lib": "usr/lib", "lib64": "usr/lib64", "sbin": "usr/sbin"},
+	LdCache:    true,
+	ResolvConf: "nameserver 192.0.2.53\n",
+}
+
+var planCases = []struct {
+	name   string // golden file is testdata/<name>.golden
+	config Config
+}{
+	{
+		name: "default-root-private-net",
+		config: Config{
+			Disk: 256 << 20,
+			Binds: []UserBind{
+				{Source: "/srv/data", Target: "/data"},
+				{Source: "/home/user/out", Target: "/tmp/out", Writable: true},
+			},
+			WorkDir:    "/tmp/out/build",
+			Hostname:   "jail",
+			UID:        1000,
+			GID:        1000,
+			PrivateNet: true,
+			Host:       mergedUsrHost,
+		},
+	},
+	{
+		name: "rootfs-overlay-host-net",
+		config: Config{
+			RootFS:     "/var/lib/images/debian",
+			WorkDir:    "/",
+			Disk:       64 << 20,
+			Hostname:   "box",
+			UID:        1000,
+			GID:        1000,
+			PrivateNet: false,
+			Host:       mergedUsrHost,
+		},
+	},
+}
+
+func TestBuildGolden(t *testing.T) {
+	for _, tc := range planCases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := json.MarshalIndent(Build(tc.config), "", "\t")
+			require.NoError(t, err)
+			got = append(got, '\n')
+			golden := filepath.Join("testdata", tc.name+".golden")
+			if *update {
+				require.NoError(t, os.MkdirAll("testdata", 0o755))
+				require.NoError(t, os.WriteFile(golden, got, 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err, "run `go test ./rootfs -update` to create it")
+			assert.Equal(t, string(want), string(got), "plan differs from %s; rerun with -update if the change is intended", golden)
+		})
+	}
+}
+
+// invariantConfigs adds shapes the golden files do not cover: an older
+// host without merged /usr, root inside, and binds into /tmp.
+func invariantConfigs() []Config {
+	cs := []Config{}
+	for _, tc := range planCases {
+		cs = append(cs, tc.config)
+	}
+	return append(cs,
+		Config{Disk: 1 << 20, Hostname: "old", PrivateNet: true, WorkDir: "/opt/b/src",
+			Host:  Host{TopDirs: []string{"bin", "lib", "lib64", "sbin"}},
+			Binds: []UserBind{{Source: "/a", Target: "/tmp/a", Writable: true}, {Source: "/b", Target: "/opt/b"}}},
+		Config{Disk: 1 << 20, Hostname: "localhost", PrivateNet: false, Host: mergedUsrHost},
+		Config{RootFS: "/img", Disk: 1 << 20, Hostname: "x", PrivateNet: true, WorkDir: "/work",
+			Binds: []UserBind{{Source: "/src", Target: "/work", Writable: true}}},
+	)
+}
+
+func TestBuildInvariants(t *testing.T) {
+	for i, c := range invariantConfigs() {
+		ops := Build(c)
+		require.NotEmpty(t, ops, "config %d", i)
+
+		assert.Equal(t, Root, ops[0].Kind, "config %d: the first op must create the root", i)
+		assert.Equal(t, c.RootFS, ops[0].Source, "config %d", i)
+		assert.Equal(t, c.Disk, ops[0].Size, "config %d: the root must carry the --disk size", i)
+
+		firstMount := map[string]int{}
+		for j, op := range ops {
+			if j > 0 {
+				assert.NotEqual(t, Root, op.Kind, "config %d op %d: only one root", i, j)
+			}
+			if op.Kind == Root {
+				continue
+			}
+			assert.True(t, path.IsAbs(op.Target), "config %d op %d: target %q is not absolute", i, j, op.Target)
+			assert.Equal(t, path.Clean(op.Target), op.Target, "config %d op %d: target is not clean", i, j)
+			if _, ok := firstMount[op.Target]; !ok {
+				firstMount[op.Target] = j
+			}
+		}
+
+		// Masks and read-only rebinds act on a mounted proc/sysfs/dev, so
+		// the filesystem must come first.
+		for _, fsRoot := range []string{"/proc", "/sys", "/dev"} {
+			fsAt, mounted := firstMount[fsRoot]
+			for j, op := range ops {
+				if !strings.HasPrefix(op.Target, fsRoot+"/") {
+					continue
+				}
+				require.True(t, mounted, "config %d: op %d (%s) under %s, which is never mounted", i, j, op, fsRoot)
+				assert.Less(t, fsAt, j, "config %d: op %d (%s) comes before %s is mounted", i, j, op, fsRoot)
+			}
+		}
+
+		// The user's binds follow every system op, in the order given, so
+		// that no later mount hides them; only the -w directory comes after
+		// them, because it may lie inside a bind.
+		tail := ops
+		if c.WorkDir != "" && c.WorkDir != "/" {
+			last := ops[len(ops)-1]
+			assert.Equal(t, Mkdir, last.Kind, "config %d: the -w directory must be made last", i)
+			assert.Equal(t, c.WorkDir, last.Target, "config %d", i)
+			assert.Equal(t, "-w "+c.WorkDir, last.Origin, "config %d", i)
+			tail = ops[:len(ops)-1]
+		}
+		n := len(c.Binds)
+		require.GreaterOrEqual(t, len(tail), n)
+		for k, b := range c.Binds {
+			op := tail[len(tail)-n+k]
+			assert.Equal(t, Bind, op.Kind, "config %d bind %d", i, k)
+			assert.Equal(t, b.Source, op.Source, "config %d bind %d", i, k)
+			assert.Equal(t, b.Target, op.Target, "config %d bind %d", i, k)
+			assert.Equal(t, b.Writable, op.Writable, "config %d bind %d", i, k)
+			assert.True(t, strings.HasPrefix(op.Origin, "-v "), "config %d bind %d: origin %q", i, k, op.Origin)
+		}
+		for j, op := range tail[:len(tail)-n] {
+			assert.Empty(t, op.Origin, "config %d op %d (%s): a user op before the system ops", i, j, op)
+		}
+
+		// sysfs shows the host's network devices, so it only exists with a
+		// private network namespace.
+		_, hasSys := firstMount["/sys"]
+		assert.Equal(t, c.PrivateNet, hasSys, "config %d: sysfs mounted without a private net", i)
+
+		// With a prebuilt root, /etc and /usr are the image's own.
+		_, hasEtc := firstMount["/etc"]
+		_, hasUsr := firstMount["/usr"]
+		assert.Equal(t, c.RootFS == "", hasEtc, "config %d: generated /etc", i)
+		assert.Equal(t, c.RootFS == "", hasUsr, "config %d: host /usr", i)
+		if hasUsr {
+			usr := ops[firstMount["/usr"]]
+			assert.Equal(t, Bind, usr.Kind)
+			assert.False(t, usr.Writable, "config %d: host /usr must be read-only", i)
+		}
+	}
+}
+
+// Spec.Validate accepts any absolute -v target or -w outside the reserved
+// trees, unclean ones included, so Build must clean them: the child's
+// resolve() walks path.Dir/path.Base, and for "/work/" it creates a stray
+// /work/work before opening /work.
+func TestBuildCleansUserTargets(t *testing.T) {
+	c := Config{
+		Disk: 1 << 20, Hostname: "jail", PrivateNet: true, Host: mergedUsrHost,
+		Binds:   []UserBind{{Source: "/srv/data", Target: "/data/"}, {Source: "/srv/in", Target: "/tmp//in/./x/.."}},
+		WorkDir: "/work/",
+	}
+	for j, op := range Build(c) {
+		if op.Kind == Root {
+			continue
+		}
+		assert.Equal(t, path.Clean(op.Target), op.Target, "op %d (%s): target is not clean", j, op)
+	}
+}
+
+func TestBuildEtc(t *testing.T) {
+	file := func(t *testing.T, ops []Op, target string) string {
+		t.Helper()
+		for _, op := range ops {
+			if op.Kind == File && op.Target == target {
+				return op.Data
+			}
+		}
+		require.Failf(t, "file not generated", "%s", target)
+		return ""
+	}
+	base := Config{Disk: 1 << 20, Hostname: "jail", UID: 1000, GID: 1000, Host: mergedUsrHost}
+
+	private := base
+	private.PrivateNet = true
+	ops := Build(private)
+	assert.NotContains(t, file(t, ops, "/etc/resolv.conf"), "nameserver", "a private net must not see host resolvers")
+	assert.Contains(t, file(t, ops, "/etc/passwd"), "jail:x:1000:1000:jail:/tmp:/bin/sh\n")
+	assert.Contains(t, file(t, ops, "/etc/group"), "jail:x:1000:\n")
+	assert.Contains(t, file(t, ops, "/etc/hosts"), "127.0.1.1\tjail\n")
+	assert.Equal(t, "jail\n", file(t, ops, "/etc/hostname"))
+
+	hostNet := base
+	ops = Build(hostNet)
+	assert.Equal(t, mergedUsrHost.ResolvConf, file(t, ops, "/etc/resolv.conf"))
+
+	asRoot := base
+	asRoot.UID, asRoot.GID = 0, 0
+	ops = Build(asRoot)
+	assert.NotContains(t, file(t, ops, "/etc/passwd"), SandboxUser+":")
+	assert.NotContains(t, file(t, ops, "/etc/group"), SandboxUser+":")
+	assert.Contains(t, file(t, ops, "/etc/passwd"), "root:x:0:0:")
+}
+
+func TestReservedTarget(t *testing.T) {
+	tests := []struct {
+		target string
+		want   bool
+	}{
+		{"/", true},
+		{"/proc", true},
+		{"/proc/", true},
+		{"/proc/sys/kernel", true},
+		{"/dev", true},
+		{"/dev/shm", true},
+		{"/sys", true},
+		{"/sys/fs/cgroup", true},
+		{"//proc", true},
+		{"/./dev", true},
+		{"/tmp/../proc", true},
+		{"/tmp/..", true},
+		{"/tmp", false},
+		{"/data", false},
+		{"/procfs", false},
+		{"/device", false},
+		{"/system", false},
+		{"/tmp/proc", false},
+		{"/usr/lib/dev", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.target, func(t *testing.T) {
+			assert.Equal(t, tt.want, ReservedTarget(tt.target))
+		})
+	}
+}
