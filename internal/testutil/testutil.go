@@ -297,6 +297,14 @@ type Report struct {
 	CPUSys     float64 `json:"cpu_sys"`
 	PeakMemory int64   `json:"peak_memory"`
 	Error      string  `json:"error"`
+
+	LimitHit         string   `json:"limit_hit"`
+	PeakMemorySource string   `json:"peak_memory_source"`
+	PeakPids         int64    `json:"peak_pids"`
+	OOMKills         int64    `json:"oom_kills"`
+	LimitBackend     string   `json:"limit_backend"`
+	Controllers      []string `json:"controllers"`
+	Warnings         []string `json:"warnings"`
 	Isolation  struct {
 		UID     uint32 `json:"uid"`
 		GID     uint32 `json:"gid"`

@@ -1,0 +1,200 @@
+package main_test
+
+// These tests check that every limit holds for real on this host, by
+// running programs that try to exceed it: as root (cgroup backends) and as
+// an ordinary user (whatever the host delegates; on a cgroup v1 host that
+// is no cgroup at all, and the limits that need one must be reported as
+// not enforced). The VM lane (limits/vmtest) runs the same programs on
+// cgroup v2 hosts.
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"jail/internal/testutil"
+)
+
+// asRoot runs jail as the test process itself, which must be root, so the
+// root cgroup backends are exercised.
+func asRoot(t *testing.T) (*testutil.Jail, testutil.Opts) {
+	t.Helper()
+	testutil.NeedUserNS(t)
+	if os.Getuid() != 0 {
+		testutil.Skip(t, "the root cgroup backends need the tests to run as root")
+	}
+	return testutil.New(t), testutil.Opts{AsCaller: true}
+}
+
+func py(script string) []string { return []string{"--", python, "-c", script} }
+
+func runArgs(flags []string, prog []string) []string {
+	return append(append([]string{"run"}, flags...), prog...)
+}
+
+func TestRootMemoryLimit(t *testing.T) {
+	j, o := asRoot(t)
+	// Touch 200M in 1M steps, so the kill comes at the limit, not at one
+	// huge allocation.
+	r := j.RunWith(t, o, runArgs([]string{"--mem", "64M"},
+		py("b=[]\nfor i in range(200): b.append(bytearray(1<<20))\nprint('survived')"))...)
+	require.NotNil(t, r.Report, r.String())
+	assert.NotEqual(t, "none", r.Report.LimitBackend, r.String())
+	assert.Equal(t, "MLE", r.Report.Verdict, r.String())
+	assert.Equal(t, "memory", r.Report.LimitHit, r.String())
+	assert.NotContains(t, r.Stdout, "survived")
+	assert.Positive(t, r.Report.OOMKills)
+	// The peak is the cgroup's, near the limit: not the 200M asked for.
+	assert.InDelta(t, 64<<20, r.Report.PeakMemory, 8<<20, r.String())
+
+	ok := j.RunWith(t, o, runArgs([]string{"--mem", "64M"}, py("b=bytearray(16<<20); print('fits')"))...)
+	require.NotNil(t, ok.Report, ok.String())
+	assert.Equal(t, "OK", ok.Report.Verdict, ok.String())
+	assert.Contains(t, ok.Stdout, "fits")
+}
+
+func TestRootForkBombContained(t *testing.T) {
+	j, o := asRoot(t)
+	// Each process tries to start 50 more; without pids.max this would
+	// take the host down, and --wall ends the survivors.
+	bomb := `import os
+n = 0
+for i in range(50):
+    try:
+        if os.fork() == 0:
+            continue
+        n += 1
+    except OSError:
+        break
+print("forks", n, flush=True)
+`
+	r := j.RunWith(t, o, runArgs([]string{"--pids", "32", "--wall", "5s"}, py(bomb))...)
+	require.NotNil(t, r.Report, r.String())
+	assert.NotEqual(t, "none", r.Report.LimitBackend)
+	assert.LessOrEqual(t, r.Report.PeakPids, int64(32), r.String())
+	assert.Positive(t, r.Report.PeakPids, "pids.peak must be reported")
+	// The host is still usable: another sandbox starts right away.
+	requireOK(t, j.RunWith(t, o, "run", "--", "/bin/true"))
+}
+
+func TestRootCPUShare(t *testing.T) {
+	j, o := asRoot(t)
+	r := j.RunWith(t, o, runArgs([]string{"--cpu", "10%", "--wall", "2s"}, py("while True: pass"))...)
+	require.NotNil(t, r.Report, r.String())
+	assert.Equal(t, "TLE", r.Report.Verdict)
+	assert.Equal(t, "wall", r.Report.LimitHit)
+	cpu := r.Report.CPUUser + r.Report.CPUSys
+	// 10% of one CPU for 2s is 0.2s; the bounds are loose because the
+	// quota is granted per 100ms period and the machine is shared.
+	assert.Greater(t, cpu, 0.1, r.String())
+	assert.Less(t, cpu, 0.4, r.String())
+}
+
+func TestRootCPUTimeLimit(t *testing.T) {
+	j, o := asRoot(t)
+	r := j.RunWith(t, o, runArgs([]string{"--time", "1s"}, py("while True: pass"))...)
+	require.NotNil(t, r.Report, r.String())
+	assert.Equal(t, "TLE", r.Report.Verdict, r.String())
+	assert.Equal(t, "time", r.Report.LimitHit)
+	cpu := r.Report.CPUUser + r.Report.CPUSys
+	assert.GreaterOrEqual(t, cpu, 1.0, r.String())
+	assert.Less(t, cpu, 1.25, r.String())
+}
+
+func TestRootExtraTimeStillTLE(t *testing.T) {
+	j, o := asRoot(t)
+	// Uses about 0.6s of CPU, more than --time but inside the grace:
+	// it finishes, and the verdict is still TLE (isolate's semantics).
+	r := j.RunWith(t, o, runArgs([]string{"--time", "300ms", "--extra-time", "2s"},
+		py("import time\nt=time.process_time()\nwhile time.process_time()-t < 0.6: pass\nprint('done')"))...)
+	require.NotNil(t, r.Report, r.String())
+	assert.Contains(t, r.Stdout, "done")
+	assert.Equal(t, "TLE", r.Report.Verdict, r.String())
+}
+
+func TestOutputLimit(t *testing.T) {
+	j := testutil.New(t)
+	testutil.NeedUserNS(t)
+	r := j.Run(t, "run", "--output", "10K", "--", "/usr/bin/yes")
+	require.NotNil(t, r.Report, r.String())
+	assert.Equal(t, "OLE", r.Report.Verdict, r.String())
+	assert.Equal(t, "output", r.Report.LimitHit)
+	assert.Len(t, r.Stdout, 10<<10, "exactly the allowed bytes reach stdout")
+}
+
+func TestUnprivilegedTimeAndWallWithoutCgroup(t *testing.T) {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	r := j.Run(t, runArgs([]string{"--time", "1s"}, py("while True: pass"))...)
+	require.NotNil(t, r.Report, r.String())
+	assert.Equal(t, "TLE", r.Report.Verdict, r.String())
+	cpu := r.Report.CPUUser + r.Report.CPUSys
+	assert.GreaterOrEqual(t, cpu, 1.0, r.String())
+	assert.Less(t, cpu, 1.3, r.String())
+}
+
+// TestUnenforceableLimitsAreNamed checks the promise that a requested
+// limit is never silently ignored: whatever the host delegates to an
+// ordinary user, each cgroup limit is either enforced by a backend that
+// has its controller, or named in a warning; --strict refuses instead.
+func TestUnenforceableLimitsAreNamed(t *testing.T) {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	r := j.Run(t, "run", "--mem", "100M", "--pids", "64", "--", "/bin/true")
+	require.NotNil(t, r.Report, r.String())
+	values := map[string]string{"--mem": "100M", "--pids": "64"}
+	for flag, ctl := range map[string]string{"--mem": "memory", "--pids": "pids"} {
+		enforced := r.Report.LimitBackend != "none" && contains(r.Report.Controllers, ctl)
+		warned := strings.Contains(r.Stderr, "warning: "+flag+" is NOT enforced")
+		assert.True(t, enforced != warned, "%s must be enforced or warned about, not both or neither:\n%s", flag, r)
+		if warned {
+			strict := j.Run(t, "run", "--strict", flag, values[flag], "--", "/bin/true")
+			assert.Equal(t, 125, strict.ExitCode, strict.String())
+			assert.Contains(t, strict.Stderr, flag+" is NOT enforced")
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestNoLeaksAfterManyRuns runs many limited sandboxes in a row and checks
+// that no cgroup, process or mount of theirs is left behind.
+func TestNoLeaksAfterManyRuns(t *testing.T) {
+	j, o := asRoot(t)
+	mountsBefore := countLines(t, "/proc/self/mountinfo")
+	runs := 300
+	if testing.Short() {
+		runs = 30
+	}
+	for i := 0; i < runs; i++ {
+		r := j.RunWith(t, o, "run", "--mem", "32M", "--pids", "16", "--time", "1s", "--", "/bin/true")
+		require.NotNil(t, r.Report, r.String())
+		require.Equal(t, "OK", r.Report.Verdict, "run %d: %s", i, r)
+	}
+	leftovers, _ := filepath.Glob("/sys/fs/cgroup/*/jail-*")
+	more, _ := filepath.Glob("/sys/fs/cgroup/memory/*/*/jail-*")
+	jailDirs, _ := filepath.Glob("/sys/fs/cgroup/jail/jail-*")
+	leftovers = append(append(leftovers, more...), jailDirs...)
+	assert.Empty(t, leftovers, "cgroups left behind")
+	assert.Equal(t, mountsBefore, countLines(t, "/proc/self/mountinfo"), "host mounts changed")
+	out, _ := os.ReadFile("/proc/loadavg")
+	t.Logf("after %d runs: loadavg %s", runs, strings.TrimSpace(string(out)))
+}
+
+func countLines(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return strings.Count(string(b), "\n")
+}
