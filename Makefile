@@ -60,9 +60,17 @@ demo:
 	@id -u $(DEMO_USER) >/dev/null 2>&1 || { echo "demo: creating the user $(DEMO_USER)"; $(SUDO) useradd --no-create-home --shell /usr/sbin/nologin $(DEMO_USER); }
 	@dir=$$(mktemp -d /tmp/jaildemo.XXXXXX) && chmod 755 "$$dir" && \
 	cp bin/jail "$$dir/jail" && chmod 755 "$$dir/jail" && \
-	echo "+ runuser -u $(DEMO_USER) -- $$dir/jail run --verbose -- python3 -c '$(DEMO_PY)'" && \
+	echo "+ runuser -u $(DEMO_USER) -- $$dir/jail run --verbose -- python3 -c '$(subst ",\",$(DEMO_PY))'" && \
 	$(SUDO) runuser -u $(DEMO_USER) -- "$$dir/jail" run --verbose -- python3 -c '$(DEMO_PY)'; \
 	status=$$?; rm -rf "$$dir"; exit $$status
 
 clean:
 	rm -rf bin
+
+# vmtest boots qemu (TCG) guests, a bare cgroup v2 machine and a systemd one
+# with a lingering user, and runs jail's limit tests in them. The first run
+# installs qemu and fetches Debian's kernel into .cache/vm (JAIL_VM_CACHE).
+.PHONY: vmtest
+vmtest: build
+	bash limits/vmtest/guest.sh build
+	JAIL_VMTEST=1 JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -count=1 -v -timeout 20m ./limits/vmtest

@@ -305,7 +305,7 @@ type Report struct {
 	LimitBackend     string   `json:"limit_backend"`
 	Controllers      []string `json:"controllers"`
 	Warnings         []string `json:"warnings"`
-	Isolation  struct {
+	Isolation        struct {
 		UID     uint32 `json:"uid"`
 		GID     uint32 `json:"gid"`
 		HostUID int    `json:"host_uid"`

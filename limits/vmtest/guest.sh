@@ -359,8 +359,12 @@ off() {
 env="HOME=/home/jailvm USER=jailvm LOGNAME=jailvm SHELL=/bin/sh PATH=/usr/local/bin:/usr/bin:/bin JAIL=$W/jail JAIL_VM_MODE=$mode"
 case "$mode" in
 cgroup2)
-	echo $$ >/sys/fs/cgroup/jail-delegated/shell/cgroup.procs || { echo "jail-vm: cannot enter the delegated cgroup"; off; }
-	set -- setpriv --reuid=1000 --regid=1000 --clear-groups
+	# Only the user's processes may live in the delegated subtree: a root
+	# process there (PID 1, timeout) would make the user's own writes to
+	# cgroup.subtree_control fail, since enabling cpuset migrates every
+	# task below, and that needs permission to reschedule each.
+	set -- sh -c 'echo $$ >/sys/fs/cgroup/jail-delegated/shell/cgroup.procs && exec "$@"' sh \
+		setpriv --reuid=1000 --regid=1000 --clear-groups
 	;;
 systemd)
 	# Linger has logind start user@1000.service during boot; the payload
@@ -381,7 +385,7 @@ systemd)
 esac
 echo "payload_start $(up)" >$W/guest-times
 # shellcheck disable=SC2086 # env is a list of words
-timeout -k 5 "$tmo" "$@" env -i $env /bin/sh -c 'cd /work && exec ./payload.sh' >$W/stdout 2>$W/stderr </dev/null
+"$@" timeout -k 5 "$tmo" env -i $env /bin/sh -c 'cd /work && exec ./payload.sh' >$W/stdout 2>$W/stderr </dev/null
 rc=$?
 echo "$rc" >$W/exit-code
 echo "payload_end $(up)" >>$W/guest-times
