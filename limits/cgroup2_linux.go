@@ -121,15 +121,18 @@ func prepareParent(name, parent string, fix string) (*cgroup2, error) {
 			return nil, err
 		}
 	}
-	var enable []string
+	// One controller at a time: enabling cpuset, say, can be refused
+	// (it must reschedule every task below, root's included) while the
+	// others work, and one refusal must not cost every limit.
+	var enabled []string
 	for _, ctl := range c.controllers {
-		enable = append(enable, "+"+ctl)
-	}
-	if len(enable) > 0 {
-		if err := writeFile(parent, "cgroup.subtree_control", strings.Join(enable, " ")); err != nil {
-			return nil, fmt.Errorf("%w (the cgroup holds processes of its own; start jail in a leaf cgroup below it)", err)
+		if err := writeFile(parent, "cgroup.subtree_control", "+"+ctl); err != nil {
+			c.missing[ctl] = fmt.Sprintf("enabling it in %s was refused (%v): the subtree must hold only processes of uid %d, none in %s itself", parent, err, os.Getuid(), parent)
+			continue
 		}
+		enabled = append(enabled, ctl)
 	}
+	c.controllers = enabled
 	return c, nil
 }
 

@@ -32,6 +32,11 @@ type ExecPlan struct {
 	Rlimits []Rlimit `json:"rlimits"`
 	// UID and GID are PROG's ids inside; DropGroups clears the supplementary
 	// groups, which the kernel allows only when jail runs as root.
+	// Seccomp is the compiled filter (struct sock_filter array) loaded
+	// just before exec, or empty. With SeccompNotify its kill actions are
+	// user notifications the init receives, to name the syscall.
+	Seccomp       []byte `json:"seccomp,omitempty"`
+	SeccompNotify bool   `json:"seccomp_notify,omitempty"`
 	// CgroupFDs are open cgroup.procs files of the run's cgroup; PROG's
 	// process writes itself into each just before exec.
 	CgroupFDs  []int  `json:"cgroup_fds,omitempty"`
@@ -146,4 +151,14 @@ type Exited struct {
 	UserUsec  int64  `json:"user_usec"`
 	SysUsec   int64  `json:"sys_usec"`
 	MaxRSSKiB int64  `json:"max_rss_kib"`
+	// Violation is the system call that broke the seccomp policy, when
+	// the init ended the run for it.
+	Violation *Violation `json:"violation,omitempty"`
+}
+
+// Violation is a denied system call as the kernel reported it: the
+// number and the audit architecture, named by the parent.
+type Violation struct {
+	Nr   int32  `json:"nr"`
+	Arch uint32 `json:"arch"`
 }

@@ -85,6 +85,17 @@ mkdir "$d/vmtest-probe" && rmdir "$d/vmtest-probe" && cat "$d/cgroup.controllers
 		expect: `[ "$rc" = 0 ] && has '(^| )memory( |$)' && has '(^| )pids( |$)' && has '(^| )cpu( |$)'`,
 	},
 	{
+		// Enabling cpuset needs every process below to be the user's,
+		// so this catches a root process left in the subtree.
+		name:  "delegated-subtree-control",
+		modes: []string{modeCgroup2},
+		run: `d=/sys/fs/cgroup/jail-delegated
+for c in $(cat "$d/cgroup.controllers"); do echo "+$c" >"$d/cgroup.subtree_control" || exit 1; done
+cat "$d/cgroup.subtree_control"
+for c in $(cat "$d/cgroup.controllers"); do echo "-$c" >"$d/cgroup.subtree_control" || exit 1; done`,
+		expect: `[ "$rc" = 0 ] && has '(^| )memory( |$)' && has '(^| )pids( |$)' && has '(^| )cpu( |$)'`,
+	},
+	{
 		name:   "user-manager",
 		modes:  []string{modeSystemd},
 		run:    `timeout 60 systemctl --user is-system-running --wait`,

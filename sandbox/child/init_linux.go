@@ -40,7 +40,7 @@ func Main() {
 		_ = report.Encode(sandbox.Report{Error: asChildError(err)})
 		os.Exit(1)
 	}
-	pid, cerr := spawnProg(&plan.Exec)
+	pid, listener, cerr := spawnProg(&plan.Exec)
 	if cerr != nil {
 		_ = report.Encode(sandbox.Report{Error: cerr})
 		os.Exit(1)
@@ -48,8 +48,16 @@ func Main() {
 	for _, fd := range plan.Exec.CgroupFDs {
 		unix.Close(fd)
 	}
+	var violations *violationWatch
+	if listener >= 0 {
+		violations = watchViolations(listener)
+	}
 	_ = report.Encode(sandbox.Report{Started: &sandbox.Started{Pid: pid}})
-	_ = report.Encode(sandbox.Report{Exited: reap(pid)})
+	exited := reap(pid)
+	if violations != nil {
+		exited.Violation = violations.first()
+	}
+	_ = report.Encode(sandbox.Report{Exited: exited})
 	os.Exit(0)
 }
 
@@ -121,10 +129,10 @@ func loopbackUp() error {
 }
 
 // spawnProg finds PROG inside the new root and starts it.
-func spawnProg(e *sandbox.ExecPlan) (int, *sandbox.ChildError) {
+func spawnProg(e *sandbox.ExecPlan) (int, int, *sandbox.ChildError) {
 	path, err := lookPath(e)
 	if err != nil {
-		return 0, &sandbox.ChildError{Stage: sandbox.StageExec, Errno: unix.ENOENT, Detail: e.Argv[0]}
+		return 0, -1, &sandbox.ChildError{Stage: sandbox.StageExec, Errno: unix.ENOENT, Detail: e.Argv[0]}
 	}
 	return spawn(path, e)
 }

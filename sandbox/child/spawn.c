@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <linux/securebits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -17,6 +19,9 @@
 
 #ifndef SYS_close_range
 #define SYS_close_range 436
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
 // The kernel's struct sigaction; glibc's wrapper refuses the signals it
@@ -98,8 +103,12 @@ static int child_main(void *arg) {
 	// With -t, fd 0 is the slave of a pty jail allocated for this run.
 	if (x->tty && ioctl(0, TIOCSCTTY, 0) < 0)
 		return fail(x, JAIL_STAGE_CTTY, 0);
-	// Nothing of the sandbox's own may reach PROG (CVE-2024-21626).
-	if (syscall(SYS_close_range, 3, ~0U, 0) < 0)
+	// Nothing of the sandbox's own may reach PROG (CVE-2024-21626). This
+	// process shares the init's descriptor table (so the init receives
+	// the seccomp listener), so descriptors are marked close-on-exec
+	// rather than closed: execve gives PROG a private copy of the table
+	// without them, and the init keeps its own.
+	if (syscall(SYS_close_range, 3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
 		return fail(x, JAIL_STAGE_CLOSE_FDS, 0);
 	if (chdir(x->dir) < 0)
 		return fail(x, JAIL_STAGE_CHDIR, 0);
@@ -118,6 +127,18 @@ static int child_main(void *arg) {
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	// The filter comes last: from here the only system call is execve,
+	// which every policy allows. With NEW_LISTENER the kernel returns the
+	// listener close-on-exec, so PROG never holds it.
+	if (x->filter_len > 0) {
+		struct sock_fprog prog = {.len = x->filter_len, .filter = x->filter};
+		long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+		                  x->notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0, &prog);
+		if (fd < 0)
+			return fail(x, JAIL_STAGE_SECCOMP, 0);
+		if (x->notify)
+			x->listener_fd = (int)fd;
+	}
 	execve(x->path, x->argv, x->envp);
 	return fail(x, JAIL_STAGE_EXEC, 0);
 }
@@ -128,6 +149,7 @@ static int child_main(void *arg) {
 // with x->failed_* set once the child has failed and exited.
 int jail_spawn(struct jail_exec *x) {
 	x->failed_stage = JAIL_STAGE_NONE;
+	x->listener_fd = -1;
 	void *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
 	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (stack == MAP_FAILED) {
@@ -139,10 +161,11 @@ int jail_spawn(struct jail_exec *x) {
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	// CLONE_VM|CLONE_VFORK: no copy of the Go heap, and this thread
-	// resumes only once the child has exec'd or exited, so failed_* is
-	// final when we read it.
+	// resumes only once the child has exec'd or exited, so failed_* and
+	// listener_fd are final when we read them. CLONE_FILES: the seccomp
+	// listener the child creates lands in the init's descriptor table.
 	int pid = clone(child_main, (char *)stack + CHILD_STACK,
-	                CLONE_VM | CLONE_VFORK | SIGCHLD, x);
+	                CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, x);
 	int clone_errno = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	munmap(stack, CHILD_STACK);

@@ -14,6 +14,7 @@ enum jail_stage {
 	JAIL_STAGE_RLIMIT,
 	JAIL_STAGE_CAPS,
 	JAIL_STAGE_NO_NEW_PRIVS,
+	JAIL_STAGE_SECCOMP,
 	JAIL_STAGE_EXEC,
 	JAIL_STAGE_CLONE,
 };
@@ -33,6 +34,13 @@ struct jail_exec {
 	int *cgroup_fds;
 	int nrlimits;
 	struct jail_rlimit *rlimits;
+	// A compiled seccomp filter (struct sock_filter[filter_len]), or none.
+	// With notify, its kill actions are user notifications, and the
+	// listener descriptor is left in listener_fd for the init.
+	unsigned short filter_len;
+	void *filter;
+	int notify;
+	int listener_fd;
 	// Written by the child when a stage fails; the parent reads them after
 	// the child has exited, which CLONE_VFORK guarantees.
 	int failed_stage;

@@ -24,6 +24,7 @@ var cStageNames = map[C.int]string{
 	C.JAIL_STAGE_RLIMIT:       "rlimits",
 	C.JAIL_STAGE_CAPS:         "dropping capabilities",
 	C.JAIL_STAGE_NO_NEW_PRIVS: "no_new_privs",
+	C.JAIL_STAGE_SECCOMP:      "loading the seccomp filter",
 	C.JAIL_STAGE_EXEC:         sandbox.StageExec,
 	C.JAIL_STAGE_CLONE:        "clone",
 }
@@ -47,9 +48,10 @@ func freeCStrings(arr **C.char, n int) {
 	C.free(unsafe.Pointer(arr))
 }
 
-// spawn starts PROG (path, with e's argv, env, directory and rlimits) and
-// returns its pid once it has exec'd.
-func spawn(path string, e *sandbox.ExecPlan) (int, *sandbox.ChildError) {
+// spawn starts PROG (path, with e's argv, env, directory, rlimits and
+// seccomp filter) and returns its pid once it has exec'd, and the seccomp
+// listener when the filter notifies (else -1).
+func spawn(path string, e *sandbox.ExecPlan) (int, int, *sandbox.ChildError) {
 	x := (*C.struct_jail_exec)(C.calloc(1, C.sizeof_struct_jail_exec))
 	defer C.free(unsafe.Pointer(x))
 	x.path = C.CString(path)
@@ -82,9 +84,18 @@ func spawn(path string, e *sandbox.ExecPlan) (int, *sandbox.ChildError) {
 		}
 	}
 
+	if n := len(e.Seccomp); n > 0 {
+		x.filter = C.CBytes(e.Seccomp)
+		defer C.free(x.filter)
+		x.filter_len = C.ushort(n / 8)
+		if e.SeccompNotify {
+			x.notify = 1
+		}
+	}
+
 	pid := int(C.jail_spawn(x))
 	if x.failed_stage == C.JAIL_STAGE_NONE {
-		return pid, nil
+		return pid, int(x.listener_fd), nil
 	}
 	if pid > 0 {
 		var ws syscall.WaitStatus
@@ -100,5 +111,5 @@ func spawn(path string, e *sandbox.ExecPlan) (int, *sandbox.ChildError) {
 		r := e.Rlimits[x.failed_index]
 		ce.Detail = fmt.Sprintf("setting RLIMIT_%s to %d (it may not exceed the limit jail itself runs under)", strings.ToUpper(r.Name), r.Cur)
 	}
-	return 0, ce
+	return 0, -1, ce
 }
