@@ -151,6 +151,9 @@ type Exited struct {
 	UserUsec  int64  `json:"user_usec"`
 	SysUsec   int64  `json:"sys_usec"`
 	MaxRSSKiB int64  `json:"max_rss_kib"`
+	// WallUsec is PROG's run from exec to its reaping, measured by the
+	// init next to it, free of the report pipe's latency.
+	WallUsec int64 `json:"wall_usec"`
 	// Violation is the system call that broke the seccomp policy, when
 	// the init ended the run for it.
 	Violation *Violation `json:"violation,omitempty"`

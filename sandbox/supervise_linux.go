@@ -127,6 +127,7 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 		} else {
 			out.Exited, out.ExitCode = true, ws.ExitStatus()
 		}
+		res.WallTime = Seconds(time.Duration(exited.WallUsec) * time.Microsecond)
 		res.CPUUser = Seconds(time.Duration(exited.UserUsec) * time.Microsecond)
 		res.CPUSys = Seconds(time.Duration(exited.SysUsec) * time.Microsecond)
 		res.PeakMemory = exited.MaxRSSKiB << 10

@@ -694,3 +694,19 @@ func TestRootCallerRunsProgAsNobody(t *testing.T) {
 	requireOK(t, r)
 	assert.Contains(t, r.Stderr, `"host_uid":65534`)
 }
+
+// TestRefusesSetuidInstall installs the binary the way bubblewrap's and
+// firejail's setuid modes are installed, and checks jail refuses to run
+// instead of lending root's powers to whoever calls it.
+func TestRefusesSetuidInstall(t *testing.T) {
+	j := testutil.New(t)
+	if os.Getuid() != 0 {
+		testutil.Skip(t, "making a setuid-root binary needs the tests to run as root")
+	}
+	require.NoError(t, os.Chown(j.Bin, 0, 0))
+	require.NoError(t, os.Chmod(j.Bin, os.ModeSetuid|0o755))
+	r := j.Run(t, "run", "--", "/bin/true")
+	assert.Equal(t, 125, r.ExitCode, r.String())
+	assert.Contains(t, r.Stderr, "refusing to run setuid")
+	assert.Nil(t, r.Report, "no sandbox may have run")
+}

@@ -23,6 +23,12 @@ func main() {
 	if len(os.Args) > 0 && os.Args[0] == sandbox.InitArg0 {
 		child.Main()
 	}
+	// jail is rootless by design; a setuid install would hand every user
+	// root's powers over its flags (bubblewrap's and firejail's CVEs).
+	if os.Geteuid() != os.Getuid() || os.Getegid() != os.Getgid() {
+		fmt.Fprintln(os.Stderr, "jail: refusing to run setuid or setgid: remove the bit (chmod u-s,g-s) and run jail as yourself")
+		os.Exit(sandbox.ExitSetupFailed)
+	}
 	os.Exit(execute(os.Args[1:]))
 }
 

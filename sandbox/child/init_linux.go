@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -52,8 +53,10 @@ func Main() {
 	if listener >= 0 {
 		violations = watchViolations(listener)
 	}
+	execDone := time.Now()
 	_ = report.Encode(sandbox.Report{Started: &sandbox.Started{Pid: pid}})
 	exited := reap(pid)
+	exited.WallUsec = time.Since(execDone).Microseconds()
 	if violations != nil {
 		exited.Violation = violations.first()
 	}
