@@ -14,7 +14,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 endif
 endif
 
-.PHONY: all build test unit integration bench vet fmt clean demo
+.PHONY: all build test unit fuzz bench vet clean demo
 
 all: build
 
@@ -24,8 +24,22 @@ build:
 vet:
 	$(GO) vet ./...
 
-test: build vet
+# test is everything CI runs: unit and rootless integration tests, then
+# the VM lane (cgroup v2 and systemd guests under qemu).
+test: unit vmtest
+
+unit: build vet
 	JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -count=1 ./...
+
+# fuzz runs each fuzz target briefly; FUZZTIME=10m for a longer hunt.
+FUZZTIME ?= 10s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
 
 # BENCHTIME is runs per benchmark (rounds for the side-by-side one);
 # BENCHCOUNT=6 or more gives benchstat enough samples to compare builds.
@@ -58,10 +72,16 @@ demo:
 	@command -v $(GO) >/dev/null || { echo "demo: Go is not installed; put Go 1.26 or newer in /usr/local/go (https://go.dev/dl/)" >&2; exit 1; }
 	$(MAKE) --no-print-directory build
 	@id -u $(DEMO_USER) >/dev/null 2>&1 || { echo "demo: creating the user $(DEMO_USER)"; $(SUDO) useradd --no-create-home --shell /usr/sbin/nologin $(DEMO_USER); }
+	@# On a systemd machine, a lingering user gets a user manager, which
+	@# delegates the cgroup that enforces --mem and --cpu.
+	@if [ -d /run/systemd/system ]; then \
+		$(SUDO) loginctl enable-linger $(DEMO_USER) && \
+		for i in $$(seq 50); do [ -S /run/user/$$(id -u $(DEMO_USER))/bus ] && break; sleep 0.1; done; \
+	fi
 	@dir=$$(mktemp -d /tmp/jaildemo.XXXXXX) && chmod 755 "$$dir" && \
 	cp bin/jail "$$dir/jail" && chmod 755 "$$dir/jail" && \
-	echo "+ runuser -u $(DEMO_USER) -- $$dir/jail run --verbose -- python3 -c '$(subst ",\",$(DEMO_PY))'" && \
-	$(SUDO) runuser -u $(DEMO_USER) -- "$$dir/jail" run --verbose -- python3 -c '$(DEMO_PY)'; \
+	echo "+ runuser -u $(DEMO_USER) -- $$dir/jail run --verbose --mem 100M --cpu 10% -- python3 -c '$(subst ",\",$(DEMO_PY))'" && \
+	$(SUDO) runuser -u $(DEMO_USER) -- "$$dir/jail" run --verbose --mem 100M --cpu 10% -- python3 -c '$(DEMO_PY)'; \
 	status=$$?; rm -rf "$$dir"; exit $$status
 
 clean:
