@@ -169,11 +169,13 @@ func contains(list []string, s string) bool {
 }
 
 // TestNoLeaksAfterManyRuns runs many limited sandboxes in a row and checks
-// that no cgroup, process or mount of theirs is left behind.
+// that no cgroup, process, mount or descriptor of theirs is left behind.
 func TestNoLeaksAfterManyRuns(t *testing.T) {
 	j, o := asRoot(t)
 	mountsBefore := countLines(t, "/proc/self/mountinfo")
-	runs := 300
+	fdsBefore := countFDs(t)
+	procsBefore := nobodyProcs(t)
+	runs := 1000
 	if testing.Short() {
 		runs = 30
 	}
@@ -188,6 +190,9 @@ func TestNoLeaksAfterManyRuns(t *testing.T) {
 	leftovers = append(append(leftovers, more...), jailDirs...)
 	assert.Empty(t, leftovers, "cgroups left behind")
 	assert.Equal(t, mountsBefore, countLines(t, "/proc/self/mountinfo"), "host mounts changed")
+	assert.Equal(t, fdsBefore, countFDs(t), "descriptors of the caller changed")
+	// PROG runs as host uid 65534 when jail runs as root.
+	assert.Equal(t, procsBefore, nobodyProcs(t), "processes of the sandboxes survived")
 	out, _ := os.ReadFile("/proc/loadavg")
 	t.Logf("after %d runs: loadavg %s", runs, strings.TrimSpace(string(out)))
 }
@@ -197,4 +202,31 @@ func countLines(t *testing.T, path string) int {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	return strings.Count(string(b), "\n")
+}
+
+func countFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(ents)
+}
+
+// nobodyProcs lists the pids of processes running as uid 65534.
+func nobodyProcs(t *testing.T) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	var out []string
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" && f[1] == "65534" {
+				out = append(out, e.Name())
+			}
+		}
+	}
+	return out
 }
