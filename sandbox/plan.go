@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"syscall"
@@ -9,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"jail/rootfs"
+	"jail/seccomp"
 )
 
 // Plan is everything the child does, decided in the parent. It is flat and
@@ -37,6 +39,7 @@ type ExecPlan struct {
 	// user notifications the init receives, to name the syscall.
 	Seccomp       []byte `json:"seccomp,omitempty"`
 	SeccompNotify bool   `json:"seccomp_notify,omitempty"`
+	SeccompLog    bool   `json:"seccomp_log,omitempty"`
 	// CgroupFDs are open cgroup.procs files of the run's cgroup; PROG's
 	// process writes itself into each just before exec.
 	CgroupFDs  []int  `json:"cgroup_fds,omitempty"`
@@ -65,13 +68,15 @@ const (
 // parsing flags, and it is what ps shows during setup.
 const InitArg0 = "jail:init"
 
-// compile resolves the Spec into the Plan the child executes.
-func compile(s *Spec) *Plan {
+// compile resolves the Spec into the Plan the child executes. The seccomp
+// policy becomes BPF here, so the child only loads it. Its kill actions
+// become user notifications, so the init can name the violating call.
+func compile(s *Spec) (*Plan, error) {
 	ops := rootfs.Build(rootfs.Config{
 		RootFS: s.RootFS, WorkDir: s.Dir, Disk: s.Disk, Binds: s.Binds, Hostname: s.Hostname,
 		UID: s.UID, GID: s.GID, PrivateNet: s.Net == NetNone, Host: rootfs.ProbeHost(),
 	})
-	return &Plan{
+	p := &Plan{
 		Mounts:     ops,
 		Hostname:   s.Hostname,
 		LoopbackUp: s.Net == NetNone,
@@ -80,6 +85,14 @@ func compile(s *Spec) *Plan {
 			Rlimits: rlimits(s), UID: s.UID, GID: s.GID, DropGroups: os.Getuid() == 0,
 		},
 	}
+	if s.Seccomp != nil {
+		prog, err := s.Seccomp.Compile(seccomp.CompileOptions{KillAs: "notify"})
+		if err != nil {
+			return nil, fmt.Errorf("--seccomp %s: %w", s.Seccomp.Name, err)
+		}
+		p.Exec.Seccomp, p.Exec.SeccompNotify, p.Exec.SeccompLog = prog.Raw, prog.Notify, s.SeccompLog
+	}
+	return p, nil
 }
 
 // rlimits are set in PROG's process just before exec. Core dumps are

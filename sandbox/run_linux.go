@@ -34,7 +34,10 @@ func Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
 		return nil, err
 	}
 	defer enf.release()
-	plan := compile(s)
+	plan, err := compile(s)
+	if err != nil {
+		return nil, err
+	}
 	plan.Exec.CgroupFDs = enf.cgroupFDs()
 	if err := enf.wireOutput(&stdio); err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 
 	"jail/limits"
 	"jail/rootfs"
+	"jail/seccomp"
 )
 
 // Net is the network a sandbox gets.
@@ -58,6 +59,12 @@ type Spec struct {
 	// Strict refuses to run when a requested limit cannot be enforced,
 	// instead of running with a warning.
 	Strict bool
+	// Seccomp is the system-call policy PROG runs under; nil runs it
+	// unfiltered (--seccomp none).
+	Seccomp *seccomp.Policy
+	// SeccompLog has the kernel log every call the policy denies (the
+	// audit log: dmesg, journalctl -k), quiet errno denials included.
+	SeccompLog bool
 }
 
 var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62})?$`)

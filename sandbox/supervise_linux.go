@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"jail/seccomp"
 )
 
 func (sup *supervisor) readReports(r *os.File) {
@@ -122,9 +124,16 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 		res.ExitCode = setupExitCode(childErr)
 	case exited != nil:
 		ws := syscall.WaitStatus(exited.Status)
-		if ws.Signaled() {
+		switch {
+		case exited.Violation != nil:
+			// The init killed the run for the call, as the kernel's
+			// SECCOMP_RET_KILL_PROCESS would have with SIGSYS.
+			out.Violation, out.Signal = true, syscall.SIGSYS
+			v := exited.Violation
+			res.Syscall, res.SyscallArch = seccomp.SyscallName(v.Nr, v.Arch), seccomp.ABIName(v.Nr, v.Arch)
+		case ws.Signaled():
 			out.Signal = ws.Signal()
-		} else {
+		default:
 			out.Exited, out.ExitCode = true, ws.ExitStatus()
 		}
 		res.WallTime = Seconds(time.Duration(exited.WallUsec) * time.Microsecond)
@@ -165,13 +174,17 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 	if res.Verdict == TLE || res.Verdict == MLE || res.Verdict == OLE {
 		res.LimitHit = limitHit
 	}
-	res.Reason = sup.reason(res.Verdict, limitHit, killedBy)
+	res.Reason = sup.reason(res, limitHit, killedBy)
 	return res
 }
 
-func (sup *supervisor) reason(v Verdict, limitHit, killedBy string) string {
-	l := sup.spec.Limits
+func (sup *supervisor) reason(res *Result, limitHit, killedBy string) string {
+	l, v := sup.spec.Limits, res.Verdict
 	switch {
+	case v == SV && res.Syscall != "":
+		return fmt.Sprintf("the seccomp policy %q forbids %s (%s); the run was killed", sup.spec.Seccomp.Name, res.Syscall, res.SyscallArch)
+	case v == SV:
+		return "killed by SIGSYS: a system call of a non-native ABI, or the program's own filter"
 	case v == TLE && limitHit == "wall":
 		return fmt.Sprintf("wall-clock limit of %v reached", l.Wall)
 	case v == TLE:
@@ -239,7 +252,7 @@ func (sup *supervisor) isolation() Isolation {
 	}
 	return Isolation{
 		Namespaces: namespaceNames(s), Root: root, UID: s.UID, GID: s.GID, HostUID: sup.hostUID,
-		NoNewPrivs: true, Capabilities: "none", Seccomp: "none",
+		NoNewPrivs: true, Capabilities: "none", Seccomp: seccompName(s),
 	}
 }
 
@@ -290,4 +303,11 @@ func (sup *supervisor) limitsInForce() []Limit {
 		out = append(out, Limit{Name: "nofile", Value: fmt.Sprint(l.OpenFiles), Mechanism: "RLIMIT_NOFILE"})
 	}
 	return out
+}
+
+func seccompName(s *Spec) string {
+	if s.Seccomp == nil {
+		return "none"
+	}
+	return s.Seccomp.Name
 }

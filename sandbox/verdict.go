@@ -43,6 +43,7 @@ type Outcome struct {
 	CPUExceeded bool           // the tree used more CPU time than --time
 	OOMKilled   bool           // the memory limit was hit
 	OutputCut   bool           // the output limit was hit
+	Violation   bool           // the seccomp policy's kill caught a call
 }
 
 // Decide maps an Outcome to a Verdict. Precedence, highest first, and why:
@@ -59,7 +60,7 @@ func Decide(o Outcome) Verdict {
 	switch {
 	case o.SetupFailed:
 		return XX
-	case o.Signal == syscall.SIGSYS:
+	case o.Violation || o.Signal == syscall.SIGSYS:
 		return SV
 	case o.OOMKilled:
 		return MLE
@@ -90,6 +91,10 @@ type Result struct {
 	Verdict  Verdict `json:"verdict"`
 	ExitCode int     `json:"exit_code"`
 	Signal   string  `json:"signal,omitempty"`
+	// Syscall and SyscallArch name the call that broke the seccomp
+	// policy (verdict SV), e.g. "ptrace" on "x86_64".
+	Syscall     string `json:"syscall,omitempty"`
+	SyscallArch string `json:"syscall_arch,omitempty"`
 	// LimitHit names the limit behind TLE, MLE or OLE: wall, time,
 	// memory, output or fsize.
 	LimitHit string `json:"limit_hit,omitempty"`

@@ -17,6 +17,7 @@ import (
 	"jail/limits"
 	"jail/rootfs"
 	"jail/sandbox"
+	"jail/seccomp"
 )
 
 // runFlags are the flags of `jail run`, as typed.
@@ -30,6 +31,9 @@ type runFlags struct {
 
 	mem, cpu, cpus, pids, cpuTime, extraTime, wall, output, fsize, nofile string
 	strict                                                                bool
+
+	seccomp    string
+	seccompLog bool
 }
 
 func newRunCommand() *cobra.Command {
@@ -85,6 +89,8 @@ Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
 	fl.StringVar(&f.fsize, "fsize", "", "largest file PROG may write, e.g. 10M")
 	fl.StringVar(&f.nofile, "nofile", "", "limit on open file descriptors per process")
 	fl.BoolVar(&f.strict, "strict", false, "refuse to run when a requested limit cannot be enforced on this host")
+	fl.StringVar(&f.seccomp, "seccomp", "default", "system-call policy: default, none, or a FILE (jail TOML policy or Docker/OCI seccomp JSON)")
+	fl.BoolVar(&f.seccompLog, "seccomp-log", false, "have the kernel log every denied system call to the audit log (dmesg)")
 	return cmd
 }
 
@@ -154,6 +160,10 @@ func (f *runFlags) spec(argv []string) (*sandbox.Spec, error) {
 	if s.Limits, err = f.limits(); err != nil {
 		return nil, err
 	}
+	if s.Seccomp, err = seccompPolicy(f.seccomp); err != nil {
+		return nil, err
+	}
+	s.SeccompLog = f.seccompLog
 	if s.TTY && !isTerminal(os.Stdin) {
 		return nil, fmt.Errorf("-t needs a terminal on stdin; drop -t when stdin is a file or a pipe")
 	}
@@ -270,4 +280,19 @@ func summary(r *sandbox.Result) string {
 
 func dur(s sandbox.Seconds) string {
 	return time.Duration(s).Round(10 * time.Microsecond).String()
+}
+
+// seccompPolicy reads --seccomp: a built-in name or a policy file.
+func seccompPolicy(v string) (*seccomp.Policy, error) {
+	switch v {
+	case "none":
+		return nil, nil
+	case "default", "":
+		return seccomp.Default(), nil
+	}
+	p, err := seccomp.Load(v)
+	if err != nil {
+		return nil, fmt.Errorf("--seccomp: %w", err)
+	}
+	return p, nil
 }

@@ -132,8 +132,12 @@ static int child_main(void *arg) {
 	// listener close-on-exec, so PROG never holds it.
 	if (x->filter_len > 0) {
 		struct sock_fprog prog = {.len = x->filter_len, .filter = x->filter};
-		long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-		                  x->notify ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0, &prog);
+		unsigned int flags = 0;
+		if (x->notify)
+			flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+		if (x->log)
+			flags |= SECCOMP_FILTER_FLAG_LOG;
+		long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
 		if (fd < 0)
 			return fail(x, JAIL_STAGE_SECCOMP, 0);
 		if (x->notify)

@@ -40,6 +40,7 @@ struct jail_exec {
 	unsigned short filter_len;
 	void *filter;
 	int notify;
+	int log;
 	int listener_fd;
 	// Written by the child when a stage fails; the parent reads them after
 	// the child has exited, which CLONE_VFORK guarantees.

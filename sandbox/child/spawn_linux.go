@@ -91,6 +91,9 @@ func spawn(path string, e *sandbox.ExecPlan) (int, int, *sandbox.ChildError) {
 		if e.SeccompNotify {
 			x.notify = 1
 		}
+		if e.SeccompLog {
+			x.log = 1
+		}
 	}
 
 	pid := int(C.jail_spawn(x))
