@@ -305,6 +305,8 @@ type Report struct {
 	LimitBackend     string   `json:"limit_backend"`
 	Controllers      []string `json:"controllers"`
 	Warnings         []string `json:"warnings"`
+	Syscall          string   `json:"syscall"`
+	SyscallArch      string   `json:"syscall_arch"`
 	Isolation        struct {
 		UID     uint32 `json:"uid"`
 		GID     uint32 `json:"gid"`
