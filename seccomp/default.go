@@ -320,3 +320,17 @@ func nativeNames(names []string) []string {
 	}
 	return out
 }
+
+// Strict returns the policy for judging: Default with no network at all.
+// A judged program reads stdin and writes stdout; a socket of any family
+// (AF_UNIX included, the way to reach services a bind might expose) fails
+// with EACCES, so runtimes that probe for one go on without it.
+func Strict() *Policy {
+	p := Default().With(Rule{
+		Names:   nativeNames([]string{"socket", "socketpair"}),
+		Action:  ActErrno(unix.EACCES),
+		Comment: "no sockets in judged programs",
+	})
+	p.Name = "strict"
+	return p
+}

@@ -228,3 +228,17 @@ func TestDefaultNotify(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, plain.Notify)
 }
+
+func TestStrictDeniesEverySocket(t *testing.T) {
+	vm := filterVM(t, Strict(), CompileOptions{})
+	eacces := ret(ActErrno(unix.EACCES))
+	for _, af := range []uint64{unix.AF_UNIX, unix.AF_INET, unix.AF_INET6} {
+		got := runVM(t, vm, nr(t, "socket"), unix.AUDIT_ARCH_X86_64, [6]uint64{af, unix.SOCK_STREAM})
+		assert.Equal(t, eacces, got, "socket(%d)", af)
+	}
+	assert.Equal(t, eacces, runVM(t, vm, nr(t, "socketpair"), unix.AUDIT_ARCH_X86_64, [6]uint64{unix.AF_UNIX, unix.SOCK_STREAM}))
+	// Everything else is Default's.
+	assert.Equal(t, ret(ActKill), runVM(t, vm, nr(t, "ptrace"), unix.AUDIT_ARCH_X86_64, [6]uint64{}))
+	assert.Equal(t, ret(ActAllow), runVM(t, vm, nr(t, "read"), unix.AUDIT_ARCH_X86_64, [6]uint64{}))
+	assert.Equal(t, "strict", Strict().Name)
+}

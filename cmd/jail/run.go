@@ -89,7 +89,7 @@ Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
 	fl.StringVar(&f.fsize, "fsize", "", "largest file PROG may write, e.g. 10M")
 	fl.StringVar(&f.nofile, "nofile", "", "limit on open file descriptors per process")
 	fl.BoolVar(&f.strict, "strict", false, "refuse to run when a requested limit cannot be enforced on this host")
-	fl.StringVar(&f.seccomp, "seccomp", "default", "system-call policy: default, none, or a FILE (jail TOML policy or Docker/OCI seccomp JSON)")
+	fl.StringVar(&f.seccomp, "seccomp", "default", "system-call policy: default, strict (default without sockets), none, or a FILE (jail TOML policy or Docker/OCI seccomp JSON)")
 	fl.BoolVar(&f.seccompLog, "seccomp-log", false, "have the kernel log every denied system call to the audit log (dmesg)")
 	return cmd
 }
@@ -289,6 +289,8 @@ func seccompPolicy(v string) (*seccomp.Policy, error) {
 		return nil, nil
 	case "default", "":
 		return seccomp.Default(), nil
+	case "strict":
+		return seccomp.Strict(), nil
 	}
 	p, err := seccomp.Load(v)
 	if err != nil {
