@@ -48,7 +48,7 @@ capabilities, and reports exactly what happened.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newRunCommand(), newDoctorCommand(), newVersionCommand())
+	root.AddCommand(newRunCommand(), newDoctorCommand(), newVersionCommand(), newProfileCommand())
 	root.SetArgs(args)
 	err := root.Execute()
 	var ee exitError

@@ -1,0 +1,204 @@
+package profiles
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Effective prints the profile as TOML with every default filled in and
+// every step's limits merged, in a fixed order, so users see exactly what
+// a run gets. Decoding the output gives an equal Profile.
+func (p *Profile) Effective() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# profile %s: the effective configuration (defaults applied, step limits merged)\n", p.Name)
+	kv(&b, "description", quote(p.Description))
+	if p.SourceName != "" {
+		kv(&b, "source_name", quote(p.SourceName))
+	}
+	if len(p.Requires) > 0 {
+		kv(&b, "requires", list(p.Requires))
+	}
+	kv(&b, "seccomp", quote(p.Seccomp))
+	if p.EnvFile != "" {
+		kv(&b, "env_file", quote(p.EnvFile))
+	}
+
+	b.WriteString("\n[root]\n")
+	if p.Root.RootFS == "" {
+		b.WriteString("# rootfs: the host's /usr, read-only, with a generated /etc\n")
+	} else {
+		kv(&b, "rootfs", quote(p.Root.RootFS))
+	}
+	kv(&b, "disk", quote(formatSize(p.Root.Disk)))
+	kv(&b, "hostname", quote(p.Root.Hostname))
+	kv(&b, "network", quote(string(p.Root.Network)))
+	kv(&b, "uid", strconv.FormatUint(uint64(p.Root.UID), 10))
+	kv(&b, "gid", strconv.FormatUint(uint64(p.Root.GID), 10))
+	kv(&b, "workdir", quote(p.Root.Workdir))
+
+	for _, m := range p.Mounts {
+		b.WriteString("\n[[mount]]\n")
+		kv(&b, "source", quote(m.Source))
+		kv(&b, "target", quote(m.Target))
+		kv(&b, "writable", strconv.FormatBool(m.Writable))
+		kv(&b, "optional", strconv.FormatBool(m.Optional))
+	}
+
+	if len(p.Env) > 0 {
+		b.WriteString("\n[env]\n")
+		keys := make([]string, 0, len(p.Env))
+		for k := range p.Env {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			kv(&b, key(k), quote(p.Env[k]))
+		}
+	}
+
+	b.WriteString("\n[limits]\n")
+	writeLimits(&b, p.Limits)
+	for _, s := range []struct {
+		name string
+		step *Step
+	}{{"compile", p.Compile}, {"run", p.Run}} {
+		if s.step == nil {
+			continue
+		}
+		fmt.Fprintf(&b, "\n[%s]\n", s.name)
+		kv(&b, "command", list(s.step.Command))
+		fmt.Fprintf(&b, "\n[%s.limits]\n", s.name)
+		writeLimits(&b, s.step.Limits)
+	}
+	return b.String()
+}
+
+func kv(b *strings.Builder, k, v string) {
+	fmt.Fprintf(b, "%s = %s\n", k, v)
+}
+
+// writeLimits prints every limit key; the ones not set become comments so
+// that the reader sees they are unlimited rather than forgotten.
+func writeLimits(b *strings.Builder, l Limits) {
+	item := func(k string, set bool, v string) {
+		if set {
+			kv(b, k, quote(v))
+		} else {
+			fmt.Fprintf(b, "# %s: no limit\n", k)
+		}
+	}
+	item("mem", l.Memory != 0, formatSize(l.Memory))
+	item("cpu", l.CPUPercent != 0, strconv.FormatFloat(l.CPUPercent, 'g', -1, 64)+"%")
+	item("cpus", l.CPUs != "", l.CPUs)
+	item("pids", l.Pids != 0, strconv.FormatInt(l.Pids, 10))
+	item("time", l.CPUTime != 0, formatDuration(l.CPUTime))
+	item("extra_time", l.ExtraTime != 0, formatDuration(l.ExtraTime))
+	item("wall", l.Wall != 0, formatDuration(l.Wall))
+	item("output", l.Output != 0, formatSize(l.Output))
+	item("fsize", l.FileSize != 0, formatSize(l.FileSize))
+	item("nofile", l.OpenFiles != 0, strconv.FormatInt(l.OpenFiles, 10))
+	kv(b, "strict", strconv.FormatBool(l.Strict))
+}
+
+// formatSize writes the largest binary unit that divides n exactly, so
+// that limits.ParseSize gives n back.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		bytes  int64
+	}{{"P", 1 << 50}, {"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
+		if n != 0 && n%u.bytes == 0 {
+			return strconv.FormatInt(n/u.bytes, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func formatDuration(d time.Duration) string {
+	s := d.String()
+	// "1m0s" reads worse than "60s"; both parse back the same.
+	if d%time.Second == 0 && d < time.Hour {
+		s = strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return s
+}
+
+var bareKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+func key(k string) string {
+	if bareKeyRE.MatchString(k) {
+		return k
+	}
+	return quote(k)
+}
+
+// quote writes a TOML basic string; Go's strconv.Quote is not TOML (its
+// \x escapes are not in the TOML grammar).
+func quote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			b.WriteString(`\"`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\u%04X`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func list(items []string) string {
+	q := make([]string, len(items))
+	for i, s := range items {
+		q[i] = quote(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// FlagValues returns the profile's settings as the `jail run` flags that
+// carry them, spelled as a user would type them, for the CLI to apply
+// under the flags the user set. step selects the limits (nil: the
+// profile's own). Unset limits are left out; mounts and the environment
+// are lists to merge, not flags to replace, and are not included.
+func (p *Profile) FlagValues(step *Step) map[string]string {
+	l := p.Limits
+	if step != nil {
+		l = step.Limits
+	}
+	v := map[string]string{
+		"rootfs": p.Root.RootFS, "disk": formatSize(p.Root.Disk), "hostname": p.Root.Hostname,
+		"net": string(p.Root.Network), "uid": strconv.FormatUint(uint64(p.Root.UID), 10),
+		"gid": strconv.FormatUint(uint64(p.Root.GID), 10), "workdir": p.Root.Workdir,
+		"seccomp": p.Seccomp, "strict": strconv.FormatBool(l.Strict),
+	}
+	set := func(flag string, ok bool, val string) {
+		if ok {
+			v[flag] = val
+		}
+	}
+	set("mem", l.Memory != 0, formatSize(l.Memory))
+	set("cpu", l.CPUPercent != 0, strconv.FormatFloat(l.CPUPercent, 'g', -1, 64)+"%")
+	set("cpus", l.CPUs != "", l.CPUs)
+	set("pids", l.Pids != 0, strconv.FormatInt(l.Pids, 10))
+	set("time", l.CPUTime != 0, formatDuration(l.CPUTime))
+	set("extra-time", l.ExtraTime != 0, formatDuration(l.ExtraTime))
+	set("wall", l.Wall != 0, formatDuration(l.Wall))
+	set("output", l.Output != 0, formatSize(l.Output))
+	set("fsize", l.FileSize != 0, formatSize(l.FileSize))
+	set("nofile", l.OpenFiles != 0, strconv.FormatInt(l.OpenFiles, 10))
+	return v
+}
