@@ -75,10 +75,12 @@ func Find(nameOrPath string) (*Profile, Source, error) {
 	for _, dir := range SearchDirs() {
 		file := filepath.Join(dir, name+".toml")
 		looked = append(looked, file)
-		p, err := LoadFile(file)
-		if errors.Is(err, fs.ErrNotExist) {
+		// A directory the caller cannot enter (another user's home, as
+		// under sudo or runuser) holds nothing for them.
+		if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
 			continue
 		}
+		p, err := LoadFile(file)
 		return p, Source(file), err
 	}
 	p, err := Builtin(name)

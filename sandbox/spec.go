@@ -65,6 +65,9 @@ type Spec struct {
 	// SeccompLog has the kernel log every call the policy denies (the
 	// audit log: dmesg, journalctl -k), quiet errno denials included.
 	SeccompLog bool
+	// CompileStep marks a language profile's compile step: anything but
+	// a clean exit is verdict CE.
+	CompileStep bool
 }
 
 var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62})?$`)

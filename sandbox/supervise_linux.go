@@ -170,6 +170,9 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 	} else if out.Exited {
 		res.ExitCode = out.ExitCode
 	}
+	if sup.spec.CompileStep {
+		out.CompileFailed = Decide(out) != OK
+	}
 	res.Verdict = Decide(out)
 	if res.Verdict == TLE || res.Verdict == MLE || res.Verdict == OLE {
 		res.LimitHit = limitHit

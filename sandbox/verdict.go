@@ -20,9 +20,10 @@ const (
 	OLE                // the output or file-size limit was exceeded
 	SV                 // a seccomp violation killed PROG
 	XX                 // internal error: the sandbox could not run PROG as asked
+	CE                 // compile error: a language profile's compile step failed
 )
 
-var verdictNames = [...]string{OK: "OK", RE: "RE", SIG: "SIG", TLE: "TLE", MLE: "MLE", OLE: "OLE", SV: "SV", XX: "XX"}
+var verdictNames = [...]string{OK: "OK", RE: "RE", SIG: "SIG", TLE: "TLE", MLE: "MLE", OLE: "OLE", SV: "SV", XX: "XX", CE: "CE"}
 
 func (v Verdict) String() string {
 	if v < 0 || int(v) >= len(verdictNames) {
@@ -44,11 +45,15 @@ type Outcome struct {
 	OOMKilled   bool           // the memory limit was hit
 	OutputCut   bool           // the output limit was hit
 	Violation   bool           // the seccomp policy's kill caught a call
+	// CompileFailed: this was a language profile's compile step, and it
+	// did not end OK; whatever ended it, the program was not built.
+	CompileFailed bool
 }
 
 // Decide maps an Outcome to a Verdict. Precedence, highest first, and why:
 //
 //	XX   a setup failure means PROG's own behaviour is unknown
+//	CE   a failed compile step: there is no program to judge
 //	SV   SIGSYS from seccomp is the most specific cause of death
 //	MLE  an OOM kill explains the SIGKILL that follows it
 //	TLE  a limit kill explains the SIGKILL/SIGXCPU that follows it
@@ -60,6 +65,8 @@ func Decide(o Outcome) Verdict {
 	switch {
 	case o.SetupFailed:
 		return XX
+	case o.CompileFailed:
+		return CE
 	case o.Violation || o.Signal == syscall.SIGSYS:
 		return SV
 	case o.OOMKilled:
@@ -119,6 +126,10 @@ type Result struct {
 	Isolation    Isolation `json:"isolation"`
 	Limits       []Limit   `json:"limits"`
 	Error        string    `json:"error,omitempty"`
+	// Step is "compile" or "run" for a language profile's steps, and
+	// Compile the compile step's own result, kept in the run's.
+	Step    string  `json:"step,omitempty"`
+	Compile *Result `json:"compile,omitempty"`
 }
 
 // Isolation lists the mechanisms that were in force for the run.

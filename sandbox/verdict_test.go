@@ -39,6 +39,10 @@ func TestDecide(t *testing.T) {
 			WallKilled: true, CPUExceeded: true, OOMKilled: true, OutputCut: true,
 		}, want: XX},
 		{name: "setup failed beats a clean exit", o: Outcome{SetupFailed: true, Exited: true}, want: XX},
+		{name: "compile step failed", o: Outcome{CompileFailed: true, Exited: true, ExitCode: 1}, want: CE},
+		{name: "compile step killed by its time limit is CE", o: Outcome{CompileFailed: true, CPUExceeded: true, Signal: syscall.SIGKILL}, want: CE},
+		{name: "setup failure beats compile failure", o: Outcome{CompileFailed: true, SetupFailed: true}, want: XX},
+		{name: "seccomp violation in a run step", o: Outcome{Violation: true, Signal: syscall.SIGSYS}, want: SV},
 		{name: "SIGSYS beats wall kill", o: Outcome{Signal: syscall.SIGSYS, WallKilled: true}, want: SV},
 		{name: "SIGSYS beats OOM", o: Outcome{Signal: syscall.SIGSYS, OOMKilled: true}, want: SV},
 		{name: "OOM explains SIGKILL", o: Outcome{OOMKilled: true, Signal: syscall.SIGKILL}, want: MLE},
@@ -67,8 +71,8 @@ func TestVerdictString(t *testing.T) {
 		want string
 	}{
 		{OK, "OK"}, {RE, "RE"}, {SIG, "SIG"}, {TLE, "TLE"}, {MLE, "MLE"},
-		{OLE, "OLE"}, {SV, "SV"}, {XX, "XX"},
-		{XX + 1, "Verdict(8)"},
+		{OLE, "OLE"}, {SV, "SV"}, {XX, "XX"}, {CE, "CE"},
+		{CE + 1, "Verdict(9)"},
 		{Verdict(-1), "Verdict(-1)"},
 		{Verdict(1000), "Verdict(1000)"},
 	}

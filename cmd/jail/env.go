@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"jail/rootfs"
@@ -31,6 +33,16 @@ func (f *runFlags) environment() ([]string, error) {
 	env.set("LANG", "C.UTF-8")
 	env.set("TERM", term)
 	env.set("USER", user)
+	if p := f.profile; p != nil {
+		if p.EnvFile != "" {
+			if err := env.readFile(p.EnvFile); err != nil {
+				return nil, fmt.Errorf("profile %s: %w", p.Name, err)
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(p.Env)) {
+			env.set(k, p.Env[k])
+		}
+	}
 	for _, file := range f.envFiles {
 		if err := env.readFile(file); err != nil {
 			return nil, err

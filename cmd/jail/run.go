@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"jail/limits"
+	"jail/profiles"
 	"jail/rootfs"
 	"jail/sandbox"
 	"jail/seccomp"
@@ -34,6 +35,11 @@ type runFlags struct {
 
 	seccomp    string
 	seccompLog bool
+
+	// profile is --profile resolved; its mounts and environment come
+	// before the flags', its other values are applied to unset flags.
+	profileName string
+	profile     *profiles.Profile
 }
 
 func newRunCommand() *cobra.Command {
@@ -90,6 +96,7 @@ Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
 	fl.StringVar(&f.nofile, "nofile", "", "limit on open file descriptors per process")
 	fl.BoolVar(&f.strict, "strict", false, "refuse to run when a requested limit cannot be enforced on this host")
 	fl.StringVar(&f.seccomp, "seccomp", "default", "system-call policy: default, strict (default without sockets), none, or a FILE (jail TOML policy or Docker/OCI seccomp JSON)")
+	fl.StringVar(&f.profileName, "profile", "", "a profile NAME (jail profile list) or FILE; flags override it")
 	fl.BoolVar(&f.seccompLog, "seccomp-log", false, "have the kernel log every denied system call to the audit log (dmesg)")
 	return cmd
 }
@@ -98,28 +105,54 @@ func runMain(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string)
 	if fl.ArgsLenAtDash() > 0 {
 		return fmt.Errorf("unexpected %q before --: put flags before -- and the program after it", args[:fl.ArgsLenAtDash()])
 	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	if f.profileName != "" {
+		p, _, err := profiles.Find(f.profileName)
+		if err != nil {
+			return fmt.Errorf("--profile: %w", err)
+		}
+		f.profile = p
+		if p.Compile != nil || p.Run != nil {
+			return runSteps(ctx, f, fl, args)
+		}
+		if err := applyProfileValues(fl, userSetFlags(fl), p.FlagValues(nil)); err != nil {
+			return err
+		}
+	}
 	spec, err := f.spec(args)
 	if err != nil {
 		return err
 	}
-	stdio := sandbox.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	if err := f.checkToolchain(); err != nil {
+		return err
+	}
+	res, err := runOnce(ctx, f, spec, sandbox.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+	if err != nil {
+		return err
+	}
+	return f.finish(res)
+}
+
+// runOnce runs one sandbox, with a pseudo-terminal under -t, and prints
+// jail's own messages about it.
+func runOnce(ctx context.Context, f *runFlags, spec *sandbox.Spec, stdio sandbox.IO) (*sandbox.Result, error) {
+	var err error
 	var pty *ptyRelay
 	if f.tty {
 		if pty, err = openTTY(); err != nil {
-			return err
+			return nil, err
 		}
 		stdio = pty.io()
 	}
 
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer stop()
 	res, err := sandbox.Run(ctx, spec, stdio)
 	if pty != nil {
 		// Give the terminal back before printing anything.
 		pty.close()
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if res.Error != "" {
 		fmt.Fprintf(os.Stderr, "jail: %s\n", res.Error)
@@ -127,6 +160,11 @@ func runMain(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string)
 	for _, w := range res.Warnings {
 		fmt.Fprintf(os.Stderr, "jail: warning: %s\n", w)
 	}
+	return res, nil
+}
+
+// finish reports the final result and turns it into jail's exit status.
+func (f *runFlags) finish(res *sandbox.Result) error {
 	if err := f.emit(res); err != nil {
 		return err
 	}
@@ -146,6 +184,9 @@ func (f *runFlags) spec(argv []string) (*sandbox.Spec, error) {
 	var err error
 	if s.Disk, err = limits.ParseSize(f.disk); err != nil {
 		return nil, fmt.Errorf("--disk: %w", err)
+	}
+	if f.profile != nil {
+		s.Binds = f.profile.Binds(nil)
 	}
 	for _, v := range f.volumes {
 		b, err := parseVolume(v)

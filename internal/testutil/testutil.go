@@ -368,6 +368,10 @@ func (j *Jail) Start(t testing.TB, o Opts, args ...string) *Running {
 	cmd := exec.Command(j.Bin, args...)
 	cmd.Dir = j.Dir
 	cmd.Env = append(os.Environ(), o.Env...)
+	if j.Cred != nil && !o.AsCaller {
+		// The test user's own home, as login would set it, not root's.
+		cmd.Env = append(cmd.Env, "HOME=/nonexistent", "XDG_CONFIG_HOME=")
+	}
 	cmd.Stdin = o.Stdin
 	cmd.Stdout, cmd.Stderr = &r.stdout, &r.stderr
 	cmd.ExtraFiles = o.ExtraFiles

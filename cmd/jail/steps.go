@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/pflag"
+
+	"jail/profiles"
+	"jail/rootfs"
+	"jail/sandbox"
+)
+
+// userSetFlags records which flags the user typed, before a profile's
+// values are applied (pflag marks every Set flag as changed).
+func userSetFlags(fl *pflag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fl.Visit(func(f *pflag.Flag) { set[f.Name] = true })
+	return set
+}
+
+// applyProfileValues gives every flag the user did not type the profile's
+// value, or its own default when the profile (or this step) has none, so
+// one step's limits never leak into the next.
+func applyProfileValues(fl *pflag.FlagSet, userSet map[string]bool, values map[string]string) error {
+	var err error
+	fl.VisitAll(func(f *pflag.Flag) {
+		if userSet[f.Name] || err != nil || !profileFlags[f.Name] {
+			return
+		}
+		v, ok := values[f.Name]
+		if !ok {
+			v = f.DefValue
+		}
+		if e := fl.Set(f.Name, v); e != nil {
+			err = fmt.Errorf("profile value for --%s: %w", f.Name, e)
+		}
+	})
+	return err
+}
+
+// profileFlags are the flags a profile may set (profiles.FlagValues keys).
+var profileFlags = map[string]bool{
+	"rootfs": true, "disk": true, "hostname": true, "net": true, "uid": true, "gid": true,
+	"workdir": true, "seccomp": true, "strict": true, "mem": true, "cpu": true, "cpus": true,
+	"pids": true, "time": true, "extra-time": true, "wall": true, "output": true, "fsize": true,
+	"nofile": true,
+}
+
+// checkToolchain refuses a language profile whose programs are missing
+// from the sandbox's root, naming the profile and the program.
+func (f *runFlags) checkToolchain() error {
+	if f.profile == nil {
+		return nil
+	}
+	return f.profile.Check(f.profile.RootLookPath(f.rootfs))
+}
+
+// runSteps runs a language profile: `jail run --profile cpp -- main.cpp
+// [ARGS]`. The source is copied into a fresh host work directory, bound
+// read-write for the compile step and read-only for the run step, each
+// step in its own sandbox with its own limits. A failed compile ends the
+// run with verdict CE and the compiler's messages on stderr.
+func runSteps(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string) error {
+	p := f.profile
+	if len(args) == 0 {
+		return fmt.Errorf("profile %s runs a source file: jail run --profile %s -- SOURCE [ARGS...]", p.Name, p.Name)
+	}
+	work, err := newWorkDir(args[0], p)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	userSet := userSetFlags(fl)
+	vars := p.Vars()
+
+	var compiled *sandbox.Result
+	if p.Compile != nil {
+		null, err := os.Open(os.DevNull)
+		if err != nil {
+			return err
+		}
+		defer null.Close()
+		// The compiler's output is for the user, never PROG's stdout.
+		res, err := runStep(ctx, f, fl, userSet, p.Compile, "compile", p.Compile.Argv(vars),
+			rootfs.UserBind{Source: work, Target: vars.Dir, Writable: true},
+			sandbox.IO{Stdin: null, Stdout: os.Stderr, Stderr: os.Stderr})
+		if err != nil {
+			return err
+		}
+		if res.Verdict != sandbox.OK {
+			return f.finish(res)
+		}
+		compiled = res
+	}
+	res, err := runStep(ctx, f, fl, userSet, p.Run, "run", append(p.Run.Argv(vars), args[1:]...),
+		rootfs.UserBind{Source: work, Target: vars.Dir},
+		sandbox.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+	if err != nil {
+		return err
+	}
+	res.Compile = compiled
+	return f.finish(res)
+}
+
+func runStep(ctx context.Context, f *runFlags, fl *pflag.FlagSet, userSet map[string]bool, step *profiles.Step,
+	name string, argv []string, work rootfs.UserBind, stdio sandbox.IO) (*sandbox.Result, error) {
+	if err := applyProfileValues(fl, userSet, f.profile.FlagValues(step)); err != nil {
+		return nil, err
+	}
+	spec, err := f.spec(argv)
+	if err != nil {
+		return nil, fmt.Errorf("%s step: %w", name, err)
+	}
+	spec.Binds = append(spec.Binds, work)
+	spec.CompileStep = name == "compile"
+	if err := f.checkToolchain(); err != nil {
+		return nil, err
+	}
+	res, err := runOnce(ctx, f, spec, stdio)
+	if err != nil {
+		return nil, fmt.Errorf("%s step: %w", name, err)
+	}
+	res.Step = name
+	return res, nil
+}
+
+// newWorkDir copies the source into a fresh directory PROG's host user
+// may write: the caller's own, or, when jail runs as root, given to the
+// unprivileged id PROG runs as.
+func newWorkDir(source string, p *profiles.Profile) (string, error) {
+	st, err := os.Stat(source)
+	if err != nil {
+		return "", fmt.Errorf("source %s: %w", source, err)
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("source %s is not a regular file: profile %s runs one source file", source, p.Name)
+	}
+	work, err := os.MkdirTemp("", "jail-work-")
+	if err != nil {
+		return "", err
+	}
+	name := p.SourceName
+	if name == "" {
+		name = filepath.Base(source)
+	}
+	if err := copyInto(source, filepath.Join(work, name)); err != nil {
+		os.RemoveAll(work)
+		return "", fmt.Errorf("copying the source: %w", err)
+	}
+	if os.Getuid() == 0 {
+		for _, pth := range []string{work, filepath.Join(work, name)} {
+			if err := os.Lchown(pth, overflowID, overflowID); err != nil {
+				os.RemoveAll(work)
+				return "", err
+			}
+		}
+	}
+	return work, nil
+}
+
+// overflowID is the host id PROG runs as when jail runs as root.
+const overflowID = 65534
+
+func copyInto(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
