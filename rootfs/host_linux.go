@@ -31,6 +31,9 @@ func ProbeHost() Host {
 	if _, err := os.Stat("/etc/ld.so.cache"); err == nil {
 		h.LdCache = true
 	}
+	if fi, err := os.Stat("/etc/alternatives"); err == nil && fi.IsDir() {
+		h.Alternatives = true
+	}
 	if b, err := os.ReadFile("/etc/resolv.conf"); err == nil && len(b) < 64<<10 {
 		h.ResolvConf = string(b)
 	}

@@ -109,6 +109,8 @@ type Host struct {
 	TopDirs []string
 	// LdCache is true when /etc/ld.so.cache exists.
 	LdCache bool
+	// Alternatives is true when /etc/alternatives exists (Debian).
+	Alternatives bool
 	// ResolvConf is the host's /etc/resolv.conf, used with the host network.
 	ResolvConf string
 }
@@ -190,6 +192,11 @@ func generatedEtc(c Config) []Op {
 	}
 	if c.Host.LdCache {
 		ops = append(ops, Op{Kind: Bind, Source: "/etc/ld.so.cache", Target: "/etc/ld.so.cache"})
+	}
+	if c.Host.Alternatives {
+		// Debian reaches java, c++, editor and friends in /usr/bin through
+		// links into /etc/alternatives.
+		ops = append(ops, Op{Kind: Bind, Source: "/etc/alternatives", Target: "/etc/alternatives"})
 	}
 	return ops
 }

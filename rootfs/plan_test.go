@@ -18,9 +18,10 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // mergedUsrHost is a fixed Debian-12-like host, so the golden files do not
 // depend on the machine running the tests.
 var mergedUsrHost = Host{
-	TopLinks:   map[string]string{"bin": "usr/bin", "lib": "usr/lib", "lib64": "usr/lib64", "sbin": "usr/sbin"},
-	LdCache:    true,
-	ResolvConf: "nameserver 192.0.2.53\n",
+	TopLinks:     map[string]string{"bin": "usr/bin", "lib": "usr/lib", "lib64": "usr/lib64", "sbin": "usr/sbin"},
+	LdCache:      true,
+	Alternatives: true,
+	ResolvConf:   "nameserver 192.0.2.53\n",
 }
 
 var planCases = []struct {
