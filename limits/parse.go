@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	units "github.com/docker/go-units"
@@ -20,7 +21,7 @@ func ParseSize(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	// go-units converts a float to int64, which the Go spec leaves
 	// undefined past the range; bound the number before it does.
-	if m := sizeRE.FindStringSubmatch(t); m != nil {
+	if m := sizeRE().FindStringSubmatch(t); m != nil {
 		f, _ := strconv.ParseFloat(m[1], 64)
 		if f*float64(unitBytes[strings.ToLower(m[2])]) >= math.MaxInt64 {
 			return 0, fmt.Errorf("%q is too large a size: write less than 8192P", s)
@@ -37,7 +38,7 @@ func ParseSize(s string) (int64, error) {
 }
 
 // sizeRE is go-units' grammar for sizes, to bound them before converting.
-var sizeRE = regexp.MustCompile(`^(\d+(?:\.\d+)*) ?([kKmMgGtTpP]?)[iI]?[bB]?$`)
+var sizeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\d+(?:\.\d+)*) ?([kKmMgGtTpP]?)[iI]?[bB]?$`) })
 
 var unitBytes = map[string]int64{"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -60,11 +61,11 @@ func (s Spec) Validate() error {
 	return errors.Join(errs...)
 }
 
-var cpuListRE = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
+var cpuListRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`) })
 
 // validCPUList accepts the kernel's cpuset list syntax with ranges in order.
 func validCPUList(list string) bool {
-	if !cpuListRE.MatchString(list) {
+	if !cpuListRE().MatchString(list) {
 		return false
 	}
 	for _, part := range strings.Split(list, ",") {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -167,7 +168,9 @@ func Decode(name string, data []byte) (*Profile, error) {
 
 // mdErrRE matches the toml package's plain errors from decoding (type
 // mismatches), which carry the line only in the text.
-var mdErrRE = regexp.MustCompile(`(?s)^toml: (?:line (\d+) )?\(last key "(.*?)"\): (.*)$`)
+var mdErrRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?s)^toml: (?:line (\d+) )?\(last key "(.*?)"\): (.*)$`)
+})
 
 func decodeError(name string, md toml.MetaData, err error) error {
 	var pe toml.ParseError
@@ -181,7 +184,7 @@ func decodeError(name string, md toml.MetaData, err error) error {
 		}
 		return errorf(name, pe.Position.Line, key, "%s", pe.Message)
 	}
-	if m := mdErrRE.FindStringSubmatch(err.Error()); m != nil {
+	if m := mdErrRE().FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		return errorf(name, line, m[2], "%s", typeMessage(m[3]))
 	}
@@ -189,14 +192,18 @@ func decodeError(name string, md toml.MetaData, err error) error {
 }
 
 var (
-	badTypeRE  = regexp.MustCompile(`^incompatible types: TOML value has type (.*); destination has type (.*)$`)
-	notTableRE = regexp.MustCompile(`^type mismatch for .*: expected table but found (.*)$`)
+	badTypeRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^incompatible types: TOML value has type (.*); destination has type (.*)$`)
+	})
+	notTableRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^type mismatch for .*: expected table but found (.*)$`)
+	})
 )
 
 // typeMessage rewrites the toml package's type errors, which name Go
 // types, in the words of the file's author.
 func typeMessage(msg string) string {
-	if m := badTypeRE.FindStringSubmatch(msg); m != nil {
+	if m := badTypeRE().FindStringSubmatch(msg); m != nil {
 		want := map[string]string{
 			"string": "a string in quotes", "boolean": "true or false", "integer": "a whole number",
 			"float": "a number", "slice": `an array such as ["a", "b"]`, "map": "a table of KEY = \"VALUE\"",
@@ -206,7 +213,7 @@ func typeMessage(msg string) string {
 		}
 		return fmt.Sprintf("this is %s; write %s", tomlType(m[1]), want)
 	}
-	if m := notTableRE.FindStringSubmatch(msg); m != nil {
+	if m := notTableRE().FindStringSubmatch(msg); m != nil {
 		return fmt.Sprintf("this is %s; write a table ([name], once)", tomlType(m[1]))
 	}
 	return msg
@@ -466,7 +473,7 @@ func (d *decoder) step(table string, r *rawStep, profile Limits) *Step {
 		d.fail(table+".command", "a step needs a command: write command = [\"prog\", \"arg\", ...]")
 	}
 	for _, a := range s.Command {
-		for _, ph := range placeholderRE.FindAllString(a, -1) {
+		for _, ph := range placeholderRE().FindAllString(a, -1) {
 			if !slices.Contains(validPlaceholders, ph) {
 				d.fail(table+".command", "unknown placeholder %s in %q: use {source}, {dir} or {exe}", ph, a)
 			}
@@ -537,7 +544,7 @@ func (d *decoder) check(p *Profile) {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		if !envKeyRE.MatchString(k) {
+		if !envKeyRE().MatchString(k) {
 			d.fail("env."+k, "%q is not a usable variable name: use letters, digits and _, not starting with a digit", k)
 		}
 		if strings.ContainsRune(p.Env[k], 0) {
@@ -556,7 +563,7 @@ func (d *decoder) checkRoot(r Root) {
 	if r.Disk < 1<<20 {
 		d.fail("root.disk", "%d bytes is too small: give at least 1M", r.Disk)
 	}
-	if !hostnameRE.MatchString(r.Hostname) {
+	if !hostnameRE().MatchString(r.Hostname) {
 		d.fail("root.hostname", "%q: use 1-63 letters, digits and dashes, starting with a letter or digit", r.Hostname)
 	}
 	if r.Network != sandbox.NetNone && r.Network != sandbox.NetHost {

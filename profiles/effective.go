@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -127,10 +128,10 @@ func formatDuration(d time.Duration) string {
 	return s
 }
 
-var bareKeyRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+var bareKeyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]+$`) })
 
 func key(k string) string {
-	if bareKeyRE.MatchString(k) {
+	if bareKeyRE().MatchString(k) {
 		return k
 	}
 	return quote(k)

@@ -16,6 +16,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 
 	"jail/limits"
 	"jail/rootfs"
@@ -70,7 +71,7 @@ type Spec struct {
 	CompileStep bool
 }
 
-var hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62})?$`)
+var hostnameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62})?$`) })
 
 // Validate runs every check before anything is created, and reports all
 // problems together. Each check names the flag and how to fix it.
@@ -97,7 +98,7 @@ func (s *Spec) Validate() error {
 	for _, b := range s.Binds {
 		add(validateBind(b))
 	}
-	if !hostnameRE.MatchString(s.Hostname) {
+	if !hostnameRE().MatchString(s.Hostname) {
 		add(fmt.Errorf("--hostname %q: use 1-63 letters, digits and dashes, starting with a letter or digit", s.Hostname))
 	}
 	if s.Net != NetNone && s.Net != NetHost {

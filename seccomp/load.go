@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 	"golang.org/x/sys/unix"
@@ -98,7 +99,7 @@ func parseTOML(name string, data []byte) (*Policy, error) {
 		if errors.As(err, &pe) {
 			return nil, fmt.Errorf("%s:%d: %s", name, pe.Position.Line, pe.Message)
 		}
-		if m := tomlTypeErr.FindStringSubmatch(err.Error()); m != nil {
+		if m := tomlTypeErr().FindStringSubmatch(err.Error()); m != nil {
 			return nil, fmt.Errorf("%s:%s: %s: %s", name, m[1], m[2], m[3])
 		}
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -165,7 +166,7 @@ func parseTOML(name string, data []byte) (*Policy, error) {
 
 // tomlTypeErr matches BurntSushi/toml's decoding errors, which carry the
 // line in their text only.
-var tomlTypeErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+var tomlTypeErr = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`) })
 
 // rule converts one [[rule]]; on error it names the field.
 func (tr tomlRule) rule() (Rule, string, error) {
@@ -205,8 +206,8 @@ func (tr tomlRule) rule() (Rule, string, error) {
 }
 
 var (
-	ruleHeader = regexp.MustCompile(`^\s*\[\[\s*rule\s*\]\]`)
-	anyHeader  = regexp.MustCompile(`^\s*\[`)
+	ruleHeader = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\s*\[\[\s*rule\s*\]\]`) })
+	anyHeader  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\s*\[`) })
 )
 
 // ruleLine finds the line of field in the i-th [[rule]] (the header's
@@ -215,7 +216,7 @@ func ruleLine(src string, i int, field string) int {
 	lines := strings.Split(src, "\n")
 	n := -1
 	for l, line := range lines {
-		if !ruleHeader.MatchString(line) {
+		if !ruleHeader().MatchString(line) {
 			continue
 		}
 		n++
@@ -224,7 +225,7 @@ func ruleLine(src string, i int, field string) int {
 		}
 		if field != "" {
 			key := keyPattern(field)
-			for m := l + 1; m < len(lines) && !anyHeader.MatchString(lines[m]); m++ {
+			for m := l + 1; m < len(lines) && !anyHeader().MatchString(lines[m]); m++ {
 				if key.MatchString(stripComment(lines[m])) {
 					return m + 1
 				}
