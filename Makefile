@@ -18,7 +18,9 @@ endif
 
 all: build
 
+# go generate precompiles the built-in seccomp policies into the binary.
 build:
+	cd seccomp && CGO_ENABLED=1 $(GO) generate .
 	CGO_ENABLED=1 $(GO) build $(STATIC) -o bin/jail ./cmd/jail
 
 vet:

@@ -20,6 +20,9 @@ type CompileOptions struct {
 	// syscall from the notification, then kill the process itself.
 	// Calls from a non-native ABI are still killed by the kernel.
 	KillAs string
+	// Fresh compiles even when a precompiled program matches (go generate
+	// and the test that checks the embedded programs are current).
+	Fresh bool
 }
 
 // Program is a compiled filter, ready for seccomp(SECCOMP_SET_MODE_FILTER).
@@ -47,6 +50,11 @@ func (p *Program) Fprog() *unix.SockFprog {
 // Compile turns p into BPF with libseccomp. It runs in the parent, before
 // clone: libseccomp allocates and the child must not.
 func (p *Policy) Compile(opts CompileOptions) (Program, error) {
+	if !opts.Fresh {
+		if prog, ok := precompiled(p.Fingerprint(opts)); ok {
+			return prog, nil
+		}
+	}
 	if err := p.Validate(); err != nil {
 		return Program{}, err
 	}

@@ -2,6 +2,7 @@ package child
 
 import (
 	"errors"
+	"os"
 	"sync"
 	"unsafe"
 
@@ -43,17 +44,40 @@ func watchViolations(listener int) *violationWatch {
 	return w
 }
 
+// run receives notifications through the netpoller: the listener is
+// polled, and RECV, which blocks, is only called once one is pending, so
+// no thread (and no P) sits in an ioctl while PROG runs.
 func (w *violationWatch) run(listener int) {
-	defer unix.Close(listener)
+	if err := unix.SetNonblock(listener, true); err != nil {
+		unix.Close(listener)
+		return
+	}
+	f := os.NewFile(uintptr(listener), "seccomp-listener")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
 	for {
 		var n seccompNotif
-		_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(listener), unix.SECCOMP_IOCTL_NOTIF_RECV, uintptr(unsafe.Pointer(&n)))
-		switch {
-		case errno == 0:
-		case errors.Is(errno, unix.EINTR), errors.Is(errno, unix.ENOENT):
+		var done bool
+		err := rc.Read(func(fd uintptr) bool {
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			if k, _ := unix.Poll(pfd, 0); k == 0 {
+				return false // nothing pending: wait in the netpoller
+			}
+			if pfd[0].Revents&unix.POLLIN == 0 {
+				done = true // POLLHUP: no process uses the filter any more
+				return true
+			}
+			_, _, errno := unix.Syscall(unix.SYS_IOCTL, fd, unix.SECCOMP_IOCTL_NOTIF_RECV, uintptr(unsafe.Pointer(&n)))
+			if errno != 0 && !errors.Is(errno, unix.EINTR) && !errors.Is(errno, unix.ENOENT) {
+				done = true
+			}
 			// ENOENT: the caller died before we received it.
-			continue
-		default:
+			return errno == 0 || done
+		})
+		if err != nil || done {
 			return
 		}
 		w.mu.Lock()
