@@ -1,0 +1,104 @@
+package bench
+
+// BenchmarkStages breaks a run's start-up cost into its parts, so the
+// next optimisation is chosen from data. Each part is measured as the
+// difference between two whole commands run interleaved in one loop (so
+// machine drift hits all alike): what a namespace costs is `unshare` with
+// it minus `unshare` without, what seccomp costs is jail with its policy
+// minus jail with --seccomp none, and so on. Everything runs as the
+// unprivileged test user, as in real use.
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+)
+
+// stage is one command of the breakdown.
+type stage struct {
+	name string
+	argv []string
+}
+
+func BenchmarkStages(b *testing.B) {
+	e := newEnv(b)
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		b.Skip("unshare (util-linux) is not installed")
+	}
+	// A --rootfs made of links into the host's /usr, bound in: the
+	// overlay path with the same programs as the default root.
+	root := filepath.Join(e.jail.Dir, "rootfs")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for name, target := range map[string]string{"bin": "usr/bin", "lib": "usr/lib", "lib64": "usr/lib64"} {
+		if err := os.Symlink(target, filepath.Join(root, name)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	jail := func(flags ...string) []string {
+		return append(append([]string{e.jail.Bin, "run"}, flags...), "--", "/bin/true")
+	}
+	stages := []stage{
+		{"forkexec", []string{"/bin/true"}},
+		{"go-start", []string{e.jail.Bin, "version"}},
+		{"unshare-none", []string{unshare, "/bin/true"}},
+		{"unshare-user", []string{unshare, "-Ur", "/bin/true"}},
+		{"unshare-user-mnt", []string{unshare, "-Urm", "/bin/true"}},
+		{"unshare-user-pid", []string{unshare, "-Urpf", "/bin/true"}},
+		{"unshare-user-ipc", []string{unshare, "-Uri", "/bin/true"}},
+		{"unshare-user-uts", []string{unshare, "-Uru", "/bin/true"}},
+		{"unshare-user-net", []string{unshare, "-Urn", "/bin/true"}},
+		{"unshare-user-cgroup", []string{unshare, "-UrC", "/bin/true"}},
+		{"unshare-all", []string{unshare, "-UrmpfiunC", "/bin/true"}},
+		{"jail", jail()},
+		{"jail-seccomp-none", jail("--seccomp", "none")},
+		{"jail-net-host", jail("--net", "host")},
+		{"jail-rootfs-overlay", jail("--rootfs", root, "-v", "/usr:/usr")},
+		{"jail-time-limit", jail("--time", "10s")},
+	}
+	e.jail.Chown(b, root)
+	times := map[string][]time.Duration{}
+	for _, s := range stages {
+		launcher{s.name, s.argv, e}.run(b) // warm up
+	}
+	round := 0
+	for b.Loop() {
+		for i := range stages {
+			s := stages[(i+round)%len(stages)]
+			times[s.name] = append(times[s.name], launcher{s.name, s.argv, e}.run(b))
+		}
+		round++
+	}
+	med := func(name string) float64 { return ms(percentile(times[name], 50)) }
+	for _, s := range stages {
+		b.ReportMetric(med(s.name), s.name+"-ms")
+	}
+	// The differences are the breakdown.
+	diffs := []struct{ name, with, without string }{
+		{"user-ns", "unshare-user", "unshare-none"},
+		{"mount-ns", "unshare-user-mnt", "unshare-user"},
+		{"pid-ns", "unshare-user-pid", "unshare-user"},
+		{"ipc-ns", "unshare-user-ipc", "unshare-user"},
+		{"uts-ns", "unshare-user-uts", "unshare-user"},
+		{"net-ns", "unshare-user-net", "unshare-user"},
+		{"cgroup-ns", "unshare-user-cgroup", "unshare-user"},
+		{"seccomp", "jail", "jail-seccomp-none"},
+		{"net-ns-in-jail", "jail", "jail-net-host"},
+		{"overlay-vs-binds", "jail-rootfs-overlay", "jail"},
+		{"cpu-time-watch", "jail-time-limit", "jail"},
+		{"jail-over-all-namespaces", "jail", "unshare-all"},
+	}
+	names := make([]string, 0, len(diffs))
+	for _, d := range diffs {
+		b.ReportMetric(med(d.with)-med(d.without), "Δ"+d.name+"-ms")
+		names = append(names, d.name)
+	}
+	slices.Sort(names)
+	b.Logf("parts measured: %v (machine: %d CPUs)", names, runtime.NumCPU())
+}
