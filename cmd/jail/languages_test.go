@@ -86,6 +86,14 @@ func TestProfileFlagsOverride(t *testing.T) {
 	assert.Equal(t, "TLE", r.Report.Verdict, r.String())
 	assert.Equal(t, "wall", r.Report.LimitHit)
 
+	// The effective configuration is printable, and shows the override.
+	r = j.Run(t, "run", "--profile", "strict", "--wall", "1s", "--print-config", "--", "/bin/true")
+	require.Equal(t, 0, r.ExitCode, r.String())
+	assert.Contains(t, r.Stdout, `"wall": "1s"`)
+	assert.Contains(t, r.Stdout, `"seccomp": "strict"`)
+	assert.Contains(t, r.Stdout, `"mem": 268435456`)
+	assert.Nil(t, r.Report, "--print-config runs nothing")
+
 	prof := j.Fixture(t, "needs.toml", "description = \"x\"\nsource_name = \"x.src\"\nrequires = [\"no-such-compiler\"]\n[run]\ncommand = [\"{source}\"]\n", 0o644)
 	src := j.Fixture(t, "x.src", "x", 0o644)
 	r = j.Run(t, "run", "--profile", prof, "--", src)

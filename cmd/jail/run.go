@@ -40,6 +40,7 @@ type runFlags struct {
 	// before the flags', its other values are applied to unset flags.
 	profileName string
 	profile     *profiles.Profile
+	printConfig bool
 }
 
 func newRunCommand() *cobra.Command {
@@ -96,6 +97,7 @@ Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
 	fl.StringVar(&f.nofile, "nofile", "", "limit on open file descriptors per process")
 	fl.BoolVar(&f.strict, "strict", false, "refuse to run when a requested limit cannot be enforced on this host")
 	fl.StringVar(&f.seccomp, "seccomp", "default", "system-call policy: default, strict (default without sockets), none, or a FILE (jail TOML policy or Docker/OCI seccomp JSON)")
+	fl.BoolVar(&f.printConfig, "print-config", false, "print the effective configuration (profile and flags) as JSON and exit without running")
 	fl.StringVar(&f.profileName, "profile", "", "a profile NAME (jail profile list) or FILE; flags override it")
 	fl.BoolVar(&f.seccompLog, "seccomp-log", false, "have the kernel log every denied system call to the audit log (dmesg)")
 	return cmd
@@ -123,6 +125,9 @@ func runMain(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string)
 	spec, err := f.spec(args)
 	if err != nil {
 		return err
+	}
+	if f.printConfig {
+		return printConfig(spec)
 	}
 	if err := f.checkToolchain(); err != nil {
 		return err
@@ -338,4 +343,29 @@ func seccompPolicy(v string) (*seccomp.Policy, error) {
 		return nil, fmt.Errorf("--seccomp: %w", err)
 	}
 	return p, nil
+}
+
+// printConfig shows what a run would get, after the profile and the flags.
+func printConfig(s *sandbox.Spec) error {
+	policy := "none"
+	if s.Seccomp != nil {
+		policy = s.Seccomp.Name
+	}
+	view := map[string]any{
+		"argv": s.Argv, "env": s.Env, "workdir": s.Dir, "rootfs": s.RootFS, "binds": s.Binds,
+		"hostname": s.Hostname, "net": s.Net, "uid": s.UID, "gid": s.GID, "disk": s.Disk,
+		"tty": s.TTY, "strict": s.Strict, "seccomp": policy, "seccomp_log": s.SeccompLog,
+		"limits": map[string]any{
+			"mem": s.Limits.Memory, "cpu_percent": s.Limits.CPUPercent, "cpus": s.Limits.CPUs,
+			"pids": s.Limits.Pids, "time": s.Limits.CPUTime.String(), "extra_time": s.Limits.ExtraTime.String(),
+			"wall": s.Limits.Wall.String(), "output": s.Limits.Output, "fsize": s.Limits.FileSize,
+			"nofile": s.Limits.OpenFiles,
+		},
+	}
+	b, err := json.MarshalIndent(view, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(os.Stdout, string(b))
+	return err
 }

@@ -69,13 +69,16 @@ func runSteps(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string
 	if len(args) == 0 {
 		return fmt.Errorf("profile %s runs a source file: jail run --profile %s -- SOURCE [ARGS...]", p.Name, p.Name)
 	}
+	userSet := userSetFlags(fl)
+	vars := p.Vars()
+	if f.printConfig {
+		return printStepConfigs(f, fl, userSet, vars, args)
+	}
 	work, err := newWorkDir(args[0], p)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	userSet := userSetFlags(fl)
-	vars := p.Vars()
 
 	var compiled *sandbox.Result
 	if p.Compile != nil {
@@ -104,6 +107,37 @@ func runSteps(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string
 	}
 	res.Compile = compiled
 	return f.finish(res)
+}
+
+// printStepConfigs prints each step's effective configuration.
+func printStepConfigs(f *runFlags, fl *pflag.FlagSet, userSet map[string]bool, vars profiles.Vars, args []string) error {
+	p := f.profile
+	steps := []struct {
+		name string
+		step *profiles.Step
+		argv []string
+	}{{"run", p.Run, append(p.Run.Argv(vars), args[1:]...)}}
+	if p.Compile != nil {
+		steps = append([]struct {
+			name string
+			step *profiles.Step
+			argv []string
+		}{{"compile", p.Compile, p.Compile.Argv(vars)}}, steps...)
+	}
+	for _, st := range steps {
+		if err := applyProfileValues(fl, userSet, p.FlagValues(st.step)); err != nil {
+			return err
+		}
+		spec, err := f.spec(st.argv)
+		if err != nil {
+			return fmt.Errorf("%s step: %w", st.name, err)
+		}
+		fmt.Printf("# %s step\n", st.name)
+		if err := printConfig(spec); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func runStep(ctx context.Context, f *runFlags, fl *pflag.FlagSet, userSet map[string]bool, step *profiles.Step,
