@@ -389,6 +389,12 @@ echo "payload_start $(up)" >$W/guest-times
 rc=$?
 echo "$rc" >$W/exit-code
 echo "payload_end $(up)" >>$W/guest-times
+if [ "$mode" = cgroup2 ]; then
+	# jail run by root on a pure cgroup v2 host: its own subtree at
+	# /sys/fs/cgroup/jail, outside the user's delegated one.
+	env -i $env $W/jail run --json --mem 64M -- python3 -c 'b = [bytearray(1 << 20) for i in range(200)]' >$W/root-stdout 2>&1
+	ls -d /sys/fs/cgroup/jail/jail-[0-9]* >>$W/root-stdout 2>/dev/null
+fi
 echo "==== jail-vmtest $nonce stdout"
 cat $W/stdout
 echo "==== jail-vmtest $nonce stderr"

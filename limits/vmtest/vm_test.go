@@ -487,6 +487,16 @@ func runGuest(t *testing.T, mode string) {
 	for name := range results {
 		t.Errorf("RESULT line for unknown check %s", name)
 	}
+	if mode == modeCgroup2 {
+		t.Run("root-backend", func(t *testing.T) {
+			out, err := os.ReadFile(filepath.Join(work, "root-stdout"))
+			require.NoError(t, err, "the guest ran no root check")
+			t.Logf("%s", out)
+			assert.Contains(t, string(out), `"limit_backend":"cgroup2-root"`)
+			assert.Contains(t, string(out), `"verdict":"MLE"`)
+			assert.NotContains(t, string(out), "/sys/fs/cgroup/jail/jail-", "a run's cgroup was left behind")
+		})
+	}
 	if t.Failed() {
 		t.Logf("console:\n%s", tail(filepath.Join(work, "console.log"), 60))
 	}
