@@ -230,3 +230,31 @@ func nobodyProcs(t *testing.T) []string {
 	}
 	return out
 }
+
+// TestRootMemoryLimitCountsShmAndTmpfs attacks --mem through memory the
+// program does not map as its own heap: a SysV shared memory segment (the
+// nsjail shm escape: segments outlive their creator) and files on the
+// sandbox's tmpfs. Both are charged to the run's memory cgroup, so both
+// end in MLE instead of growing past the limit.
+func TestRootMemoryLimitCountsShmAndTmpfs(t *testing.T) {
+	j, o := asRoot(t)
+	shm := `import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+size = 200 << 20
+seg = libc.shmget(0, ctypes.c_size_t(size), 0o1600)
+assert seg >= 0, ctypes.get_errno()
+addr = libc.shmat(seg, None, 0)
+ctypes.memset(addr, 1, size)
+print("survived", flush=True)`
+	r := j.RunWith(t, o, runArgs([]string{"--mem", "64M"}, py(shm))...)
+	require.NotNil(t, r.Report, r.String())
+	assert.Equal(t, "MLE", r.Report.Verdict, r.String())
+	assert.NotContains(t, r.Stdout, "survived")
+
+	r = j.RunWith(t, o, runArgs([]string{"--mem", "64M", "--disk", "1G"},
+		[]string{"--", "/bin/sh", "-c", "dd if=/dev/zero of=/tmp/fill bs=1M count=200 2>/dev/null && echo survived"})...)
+	require.NotNil(t, r.Report, r.String())
+	assert.Equal(t, "MLE", r.Report.Verdict, r.String())
+	assert.NotContains(t, r.Stdout, "survived")
+}
