@@ -718,3 +718,20 @@ func TestRefusesSetuidInstall(t *testing.T) {
 	assert.Contains(t, r.Stderr, "refusing to run setuid")
 	assert.Nil(t, r.Report, "no sandbox may have run")
 }
+
+// TestInitSurvivesSignalsFromProg sends every signal to the sandbox's
+// init (pid 1) from inside. The init must neither die (which would end the
+// run as a jail failure) nor print anything into PROG's streams: Go's
+// fault handlers used to turn kill(1, SIGSEGV) into a crash with a stack
+// trace.
+func TestInitSurvivesSignalsFromProg(t *testing.T) {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	for _, policy := range []string{"none", "default"} {
+		r := sh(t, j, `i=1; while [ $i -le 64 ]; do kill -$i 1 2>/dev/null; i=$((i+1)); done; sleep 0.2; echo alive`,
+			"--seccomp", policy)
+		requireOK(t, r)
+		assert.Equal(t, "alive\n", r.Stdout, "policy %s", policy)
+		assert.NotContains(t, r.Stderr, "goroutine", "the init printed a crash into the sandbox (policy %s)", policy)
+	}
+}

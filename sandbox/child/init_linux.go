@@ -44,6 +44,7 @@ func Main() {
 		_ = report.Encode(sandbox.Report{Error: asChildError(err)})
 		os.Exit(1)
 	}
+	protectInit()
 	pid, listener, cerr := spawnProg(&plan.Exec)
 	if cerr != nil {
 		_ = report.Encode(sandbox.Report{Error: cerr})

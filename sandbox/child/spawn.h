@@ -50,5 +50,6 @@ struct jail_exec {
 };
 
 int jail_spawn(struct jail_exec *x);
+void jail_protect_init(void);
 
 #endif

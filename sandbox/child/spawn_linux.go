@@ -116,3 +116,7 @@ func spawn(path string, e *sandbox.ExecPlan) (int, int, *sandbox.ChildError) {
 	}
 	return 0, -1, ce
 }
+
+// protectInit makes the init deaf to the fault signals PROG could send it
+// with kill(2); see jail_protect_init.
+func protectInit() { C.jail_protect_init() }
