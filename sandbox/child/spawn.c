@@ -63,7 +63,7 @@ static void reset_signals(void) {
 // printed its stack into the sandbox, now does nothing. A real fault in
 // the init still kills it: the kernel forces those.
 void jail_protect_init(void) {
-	static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS, SIGPROF, SIGQUIT};
+	static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS, SIGPROF, SIGQUIT, SIGSTKFLT};
 	struct kernel_sigaction dfl;
 	memset(&dfl, 0, sizeof dfl);
 	dfl.handler = SIG_DFL;
