@@ -92,16 +92,9 @@ func writeLimits(b *strings.Builder, l Limits) {
 			fmt.Fprintf(b, "# %s: no limit\n", k)
 		}
 	}
-	item("mem", l.Memory != 0, formatSize(l.Memory))
-	item("cpu", l.CPUPercent != 0, strconv.FormatFloat(l.CPUPercent, 'g', -1, 64)+"%")
-	item("cpus", l.CPUs != "", l.CPUs)
-	item("pids", l.Pids != 0, strconv.FormatInt(l.Pids, 10))
-	item("time", l.CPUTime != 0, formatDuration(l.CPUTime))
-	item("extra_time", l.ExtraTime != 0, formatDuration(l.ExtraTime))
-	item("wall", l.Wall != 0, formatDuration(l.Wall))
-	item("output", l.Output != 0, formatSize(l.Output))
-	item("fsize", l.FileSize != 0, formatSize(l.FileSize))
-	item("nofile", l.OpenFiles != 0, strconv.FormatInt(l.OpenFiles, 10))
+	for _, f := range limitFields(l) {
+		item(f.key, f.set, f.value)
+	}
 	kv(b, "strict", strconv.FormatBool(l.Strict))
 }
 
@@ -191,15 +184,30 @@ func (p *Profile) FlagValues(step *Step) map[string]string {
 			v[flag] = val
 		}
 	}
-	set("mem", l.Memory != 0, formatSize(l.Memory))
-	set("cpu", l.CPUPercent != 0, strconv.FormatFloat(l.CPUPercent, 'g', -1, 64)+"%")
-	set("cpus", l.CPUs != "", l.CPUs)
-	set("pids", l.Pids != 0, strconv.FormatInt(l.Pids, 10))
-	set("time", l.CPUTime != 0, formatDuration(l.CPUTime))
-	set("extra-time", l.ExtraTime != 0, formatDuration(l.ExtraTime))
-	set("wall", l.Wall != 0, formatDuration(l.Wall))
-	set("output", l.Output != 0, formatSize(l.Output))
-	set("fsize", l.FileSize != 0, formatSize(l.FileSize))
-	set("nofile", l.OpenFiles != 0, strconv.FormatInt(l.OpenFiles, 10))
+	for _, f := range limitFields(l) {
+		set(f.flag, f.set, f.value)
+	}
 	return v
+}
+
+// limitField is one limit as a profile key, the jail run flag that sets
+// it, and its value spelled the way both read it.
+type limitField struct {
+	key, flag, value string
+	set              bool
+}
+
+func limitFields(l Limits) []limitField {
+	return []limitField{
+		{"mem", "mem", formatSize(l.Memory), l.Memory != 0},
+		{"cpu", "cpu", strconv.FormatFloat(l.CPUPercent, 'g', -1, 64) + "%", l.CPUPercent != 0},
+		{"cpus", "cpus", l.CPUs, l.CPUs != ""},
+		{"pids", "pids", strconv.FormatInt(l.Pids, 10), l.Pids != 0},
+		{"time", "time", formatDuration(l.CPUTime), l.CPUTime != 0},
+		{"extra_time", "extra-time", formatDuration(l.ExtraTime), l.ExtraTime != 0},
+		{"wall", "wall", formatDuration(l.Wall), l.Wall != 0},
+		{"output", "output", formatSize(l.Output), l.Output != 0},
+		{"fsize", "fsize", formatSize(l.FileSize), l.FileSize != 0},
+		{"nofile", "nofile", strconv.FormatInt(l.OpenFiles, 10), l.OpenFiles != 0},
+	}
 }
