@@ -128,6 +128,22 @@ func removeDir(dir string) error {
 	return fmt.Errorf("removing cgroup %s: %w", dir, err)
 }
 
+// removeStale removes run cgroups under parent left by jail processes that
+// died without cleaning up (SIGKILL): their name carries the pid, and a
+// dead pid's empty cgroup can go. A busy one (rmdir EBUSY) stays.
+func removeStale(parent string) {
+	dirs, _ := filepath.Glob(filepath.Join(parent, "jail-*-*"))
+	for _, d := range dirs {
+		f := strings.SplitN(filepath.Base(d), "-", 3)
+		if pid, err := strconv.Atoi(f[1]); err != nil || pid == os.Getpid() {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + f[1]); errors.Is(err, os.ErrNotExist) {
+			_ = os.Remove(d)
+		}
+	}
+}
+
 // runName names a run's cgroup uniquely on this host.
 func runName() string {
 	return fmt.Sprintf("jail-%d-%d", os.Getpid(), time.Now().UnixNano())

@@ -96,6 +96,7 @@ func (c *cgroup1) Create(spec Spec) (Group, error) {
 		if !ok {
 			continue
 		}
+		removeStale(parent)
 		dir := filepath.Join(parent, name)
 		if _, dup := g.byDir(dir); dup {
 			continue // cpu and cpuacct may share one hierarchy

@@ -137,6 +137,7 @@ func prepareParent(name, parent string, fix string) (*cgroup2, error) {
 }
 
 func (c *cgroup2) Create(spec Spec) (Group, error) {
+	removeStale(c.parent)
 	dir := filepath.Join(c.parent, runName())
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the run's cgroup: %w", err)

@@ -60,6 +60,13 @@ func prepareLimits(ctx context.Context, s *Spec) (*enforcer, error) {
 		}
 	}
 	e.notEnforced = s.Limits.NotEnforced(e.det.Backend, e.det.Why())
+	if e.group == nil && s.Limits.CPUTime > 0 {
+		// /proc only shows the CPU time of live processes and of children
+		// reaped with wait: a program that ignores SIGCHLD has the kernel
+		// reap its children, and their time is lost. Without a cgroup
+		// --time is a lower bound, so say so.
+		e.notEnforced["--time"] = "without a cgroup, CPU time of children the kernel reaps (SIGCHLD ignored) is not counted, so a program can evade it; " + e.det.Why()
+	}
 	if len(e.notEnforced) > 0 && s.Strict {
 		e.release()
 		return nil, fmt.Errorf("--strict: %s", strings.Join(e.warnings(), "; "))

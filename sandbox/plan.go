@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"os"
+	"path"
 	"strings"
 	"syscall"
 	"time"
@@ -81,7 +82,7 @@ func compile(s *Spec) (*Plan, error) {
 		Hostname:   s.Hostname,
 		LoopbackUp: s.Net == NetNone,
 		Exec: ExecPlan{
-			Argv: s.Argv, Env: s.Env, Dir: s.Dir, TTY: s.TTY,
+			Argv: s.Argv, Env: s.Env, Dir: path.Clean(s.Dir), TTY: s.TTY,
 			Rlimits: rlimits(s), UID: s.UID, GID: s.GID, DropGroups: os.Getuid() == 0,
 		},
 	}

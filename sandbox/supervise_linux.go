@@ -103,8 +103,18 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 			kill("interrupted")
 		}
 	}
-	// The relays end once the sandbox is gone; the output count is final.
+	// The relays end once the sandbox is gone; the output count is final,
+	// and decides OLE even when the relay saw the excess only after PROG
+	// had exited (a slow reader of jail's stdout).
 	sup.enf.relays.Wait()
+	if l := sup.spec.Limits.Output; l > 0 && sup.enf.written.Load() > l {
+		out.OutputCut = true
+		if limitHit == "" {
+			limitHit = "output"
+		}
+	}
+	out.TimeLimit = sup.spec.Limits.CPUTime > 0
+	out.FileSizeLimit = sup.spec.Limits.FileSize > 0
 	if started.IsZero() {
 		started = ended
 	}
@@ -158,7 +168,7 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 			limitHit = "time"
 		}
 	}
-	if out.Signal == syscall.SIGXFSZ && limitHit == "" {
+	if out.Signal == syscall.SIGXFSZ && out.FileSizeLimit && limitHit == "" {
 		limitHit = "fsize"
 	}
 	if out.OOMKilled {

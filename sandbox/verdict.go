@@ -45,6 +45,11 @@ type Outcome struct {
 	OOMKilled   bool           // the memory limit was hit
 	OutputCut   bool           // the output limit was hit
 	Violation   bool           // the seccomp policy's kill caught a call
+	// TimeLimit and FileSizeLimit say --time and --fsize were set: only
+	// then are SIGXCPU and SIGXFSZ a limit's doing, and not a signal the
+	// program sent itself to fake a verdict.
+	TimeLimit     bool
+	FileSizeLimit bool
 	// CompileFailed: this was a language profile's compile step, and it
 	// did not end OK; whatever ended it, the program was not built.
 	CompileFailed bool
@@ -71,9 +76,9 @@ func Decide(o Outcome) Verdict {
 		return SV
 	case o.OOMKilled:
 		return MLE
-	case o.WallKilled || o.CPUExceeded || o.Signal == syscall.SIGXCPU:
+	case o.WallKilled || o.CPUExceeded || (o.Signal == syscall.SIGXCPU && o.TimeLimit):
 		return TLE
-	case o.OutputCut || o.Signal == syscall.SIGXFSZ:
+	case o.OutputCut || (o.Signal == syscall.SIGXFSZ && o.FileSizeLimit):
 		return OLE
 	case o.Signal != 0:
 		return SIG

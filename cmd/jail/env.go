@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -89,6 +90,10 @@ func (e *env) add(entry, origin string) error {
 	return nil
 }
 
+// maxEnvLine bounds one --env-file line at the kernel's limit for one
+// environment string (MAX_ARG_STRLEN), past which exec would fail.
+const maxEnvLine = 128 << 10
+
 // readFile reads docker's --env-file format: KEY=VALUE or KEY per line,
 // with blank lines and # comments ignored; values are taken literally.
 func (e *env) readFile(path string) error {
@@ -98,7 +103,9 @@ func (e *env) readFile(path string) error {
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
+	sc.Buffer(make([]byte, 64<<10), maxEnvLine)
+	n := 0
+	for n = 1; sc.Scan(); n++ {
 		line := strings.TrimLeft(sc.Text(), " \t")
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
@@ -106,6 +113,9 @@ func (e *env) readFile(path string) error {
 		if err := e.add(line, fmt.Sprintf("--env-file %s:%d", path, n)); err != nil {
 			return err
 		}
+	}
+	if errors.Is(sc.Err(), bufio.ErrTooLong) {
+		return fmt.Errorf("--env-file %s:%d: the line is longer than the kernel's %d-byte limit for one variable; put such a value in a file you bind with -v", path, n, maxEnvLine)
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("--env-file %s: %w", path, err)

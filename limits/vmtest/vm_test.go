@@ -138,8 +138,8 @@ print("forked")'`,
 		expect: `[ "$(verdict)" = TLE ] && within "$(awk -v u="$(num cpu_user)" -v s="$(num cpu_sys)" 'BEGIN{print u+s}')" 0.1 0.4`,
 	},
 	{
-		name:   "cpu-time-limit",
-		run:    `"$JAIL" run --json --time 1s -- python3 -c 'while True: pass'`,
+		name: "cpu-time-limit",
+		run:  `"$JAIL" run --json --time 1s -- python3 -c 'while True: pass'`,
 		expect: `[ "$(verdict)" = TLE ] && [ "$(str limit_hit)" = time ] && [ "$(str limit_backend)" != none ] &&
 within "$(awk -v u="$(num cpu_user)" -v s="$(num cpu_sys)" 'BEGIN{print u+s}')" 1.0 1.3`,
 	},
