@@ -644,6 +644,12 @@ static int init_main(void *arg) {
 		}
 		syscall(SYS_exit_group, 1);
 	}
+	// /proc/1/cmdline would show PROG jail's own command line, host
+	// paths included; the re-exec'd init was plain "jail:init".
+	if (l->arg_start && l->arg_len > sizeof "jail:init") {
+		memset((char *)l->arg_start, 0, l->arg_len);
+		memcpy((char *)l->arg_start, "jail:init", sizeof "jail:init");
+	}
 	// Nothing before the go-ahead: the parent writes our id maps, which
 	// it can only do while we are dumpable. Zero bytes: jail died.
 	char c;
