@@ -27,6 +27,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -544,6 +545,36 @@ static int64_t now_usec(void) {
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static void on_alarm(int sig) { (void)sig; }
+
+// recv_notif receives the pending notification. RECV blocks when there is
+// none, which happens when the caller died between poll and RECV (another
+// thread of it exited); a short timer interrupts it then, since the init
+// must keep reaping. SIGALRM is unblocked only around the call.
+static int recv_notif(int listener, struct seccomp_notif *n) {
+	// glibc's sigaction supplies the rt_sigreturn trampoline a handler
+	// needs; it is a plain system call wrapper.
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = {.it_value = {.tv_sec = 0, .tv_usec = 100000}};
+	setitimer(ITIMER_REAL, &it, NULL);
+	sigset_t alrm, old;
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	sigprocmask(SIG_UNBLOCK, &alrm, &old);
+	int r = ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, n);
+	int e = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	struct itimerval off = {0};
+	setitimer(ITIMER_REAL, &off, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGALRM, &sa, NULL);
+	errno = e;
+	return r;
+}
+
 // supervise waits for PROG with poll over the seccomp listener, SIGCHLD
 // and the parent's lifeline, then kills and reaps whatever PROG left
 // behind, so the whole tree is counted and nothing outlives the run.
@@ -580,13 +611,18 @@ static void supervise(int prog, int listener, int sfd) {
 				// the run as SECCOMP_RET_KILL_PROCESS would.
 				struct seccomp_notif notif;
 				memset(&notif, 0, sizeof notif);
-				if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &notif) == 0) {
+				if (recv_notif(listener, &notif) == 0) {
 					if (!r.violation) {
 						r.violation = 1;
 						r.viol_nr = notif.data.nr;
 						r.viol_arch = notif.data.arch;
 					}
 					kill(-1, SIGKILL);
+					// The first is all we report, and
+					// dying callers must not leave us in
+					// RECV: stop listening.
+					close(listener);
+					listener = -1;
 				}
 			} else {
 				// POLLHUP: no process uses the filter any more.
@@ -618,6 +654,13 @@ static void supervise(int prog, int listener, int sfd) {
 					// kill(-1) from the pid namespace's init
 					// reaches every other process in it.
 					kill(-1, SIGKILL);
+					// A notification still pending belongs to
+					// a process now dying; RECV could wait
+					// for it forever.
+					if (listener >= 0) {
+						close(listener);
+						listener = -1;
+					}
 				}
 			}
 		}
