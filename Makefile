@@ -14,7 +14,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 endif
 endif
 
-.PHONY: all build test unit fuzz bench vet clean demo
+.PHONY: all build test unit fuzz bench vet clean demo test-native
 
 all: build
 
@@ -26,12 +26,18 @@ build:
 vet:
 	$(GO) vet ./...
 
-# test is everything CI runs: unit and rootless integration tests, then
-# the VM lane (cgroup v2 and systemd guests under qemu).
-test: unit vmtest
+# test is everything CI runs: unit and rootless integration tests, the
+# integration suite again against the native launcher, then the VM lane
+# (cgroup v2 and systemd guests under qemu).
+test: unit test-native vmtest
 
 unit: build vet
 	JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -count=1 ./...
+
+# test-native runs the CLI integration suite against the native launcher
+# (a C-only sandbox init), the differential check against the default.
+test-native: build
+	JAIL_BIN=$(CURDIR)/bin/jail JAIL_LAUNCHER=native $(GO) test -count=1 ./cmd/jail
 
 # fuzz runs each fuzz target briefly; FUZZTIME=10m for a longer hunt.
 FUZZTIME ?= 10s

@@ -60,6 +60,12 @@ func (e *env) jailRun() launcher {
 	return launcher{"jail", []string{e.jail.Bin, "run", "--", "/bin/true"}, e}
 }
 
+// jailNative is jail with the native launcher: a C-only init, no second
+// Go runtime start per run.
+func (e *env) jailNative() launcher {
+	return launcher{"jail-native", []string{e.jail.Bin, "run", "--launcher=native", "--", "/bin/true"}, e}
+}
+
 // bwrap reports false when bwrap is not installed.
 func (e *env) bwrap() (launcher, bool) {
 	p, err := exec.LookPath("bwrap")
@@ -127,7 +133,7 @@ func bench(b *testing.B, l launcher) {
 // across machines. Use -benchtime Nx for N rounds.
 func BenchmarkSideBySide(b *testing.B) {
 	e := newEnv(b)
-	ls := []launcher{e.forkExec(), e.jailRun()}
+	ls := []launcher{e.forkExec(), e.jailRun(), e.jailNative()}
 	if l, ok := e.bwrap(); ok {
 		ls = append(ls, l)
 	} else {
@@ -152,8 +158,10 @@ func BenchmarkSideBySide(b *testing.B) {
 		b.ReportMetric(ms(percentile(times[i], 95)), l.name+"-p95-ms")
 	}
 	b.ReportMetric(med["jail"]/med["forkexec"], "x-forkexec")
+	b.ReportMetric(med["jail-native"]/med["forkexec"], "native-x-forkexec")
 	if m, ok := med["bwrap"]; ok {
 		b.ReportMetric(med["jail"]/m, "x-bwrap")
+		b.ReportMetric(med["jail-native"]/m, "native-x-bwrap")
 	}
 }
 

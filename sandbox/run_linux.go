@@ -109,6 +109,9 @@ func namespaceNames(s *Spec) []string {
 // unprivileged overflow id instead; the child keeps root's host id only
 // while it opens the caller's paths, and PROG gets the mapped id.
 func start(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, error) {
+	if s.Launcher == LauncherNative {
+		return startNative(s, plan, stdio, enf)
+	}
 	planR, planW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("creating the plan pipe: %w", err)

@@ -1,0 +1,791 @@
+// The native launcher's child. It is a fork (no CLONE_VM) of a
+// multi-threaded Go process, so only the calling thread exists in it, and
+// any lock another thread held (malloc's, stdio's, glibc's thread list) is
+// held forever. The rules that follow:
+//   - no malloc, no stdio, no printf family: strings are built by hand
+//     into stack buffers;
+//   - no glibc id-changing wrappers (setresuid & co. signal every thread
+//     glibc believes exists): raw syscalls only;
+//   - never return into Go: the init ends with exit_group.
+// It keeps every capability in its new user namespace because it never
+// execs, which the re-exec launcher needed ambient capabilities for.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "launcher.h"
+
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef MS_REC
+#define MS_RDONLY 1
+#define MS_NOSUID 2
+#define MS_NODEV 4
+#define MS_NOEXEC 8
+#define MS_BIND 4096
+#define MS_REC 16384
+#define MS_PRIVATE (1 << 18)
+#endif
+#ifndef MNT_DETACH
+#define MNT_DETACH 2
+#endif
+
+// The kernel's struct sigaction, as in spawn.c: glibc's wrapper refuses
+// the signals it reserves.
+struct ksigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	unsigned long mask;
+};
+
+#define PATHBUF 4096
+
+struct init {
+	const struct jail_launch *l;
+	int root_fd;
+	int scratch;
+	int sub; // which syscall failed, enum jail_sub
+};
+
+// ---- tiny string helpers (no libc formatting after fork) ----
+
+static char *put(char *p, char *end, const char *s) {
+	while (*s && p < end - 1)
+		*p++ = *s++;
+	*p = 0;
+	return p;
+}
+
+static char *put_uint(char *p, char *end, unsigned long v) {
+	char tmp[24];
+	int n = 0;
+	do {
+		tmp[n++] = '0' + v % 10;
+		v /= 10;
+	} while (v);
+	while (n && p < end - 1)
+		*p++ = tmp[--n];
+	*p = 0;
+	return p;
+}
+
+// fd_path names an open descriptor as a path the mount(2) family follows.
+static const char *fd_path(char *buf, size_t len, int fd) {
+	char *p = put(buf, buf + len, "/proc/self/fd/");
+	put_uint(p, buf + len, (unsigned long)fd);
+	return buf;
+}
+
+static long sys_mount(const char *src, const char *target, const char *fstype, unsigned long flags, const void *data) {
+	return syscall(SYS_mount, src, target, fstype, flags, data);
+}
+
+// ---- reporting ----
+
+static void report(const struct jail_report *r) {
+	ssize_t n;
+	do
+		n = write(JAIL_FD_REPORT, r, sizeof *r);
+	while (n < 0 && errno == EINTR);
+}
+
+static void die(int stage, int index, int sub, int err) {
+	struct jail_report r;
+	memset(&r, 0, sizeof r);
+	r.kind = JAIL_REPORT_ERROR;
+	r.stage = stage;
+	r.index = index;
+	r.sub = sub;
+	r.err = err;
+	report(&r);
+	// Whatever was started (a failed PROG is reaped by jail_spawn) goes
+	// with the namespace when its init exits.
+	syscall(SYS_exit_group, 1);
+}
+
+// ---- mount executor: mounts_linux.go in C ----
+
+// open_in_root resolves an existing path inside the new root; a symlink in
+// a user-supplied rootfs can never send a mount outside it.
+static int open_in_root(struct init *s, const char *p) {
+	struct open_how how;
+	memset(&how, 0, sizeof how);
+	how.flags = O_PATH | O_CLOEXEC;
+	how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+	s->sub = JAIL_SUB_OPEN;
+	return (int)syscall(SYS_openat2, s->root_fd, p, &how, sizeof how);
+}
+
+// resolve opens p inside the new root, creating missing parents as
+// directories and a missing last component as a directory or, for binds
+// of files, as an empty file.
+static int resolve(struct init *s, const char *p, int dir) {
+	int fd = open_in_root(s, p);
+	if (fd >= 0 || errno != ENOENT || strcmp(p, "/") == 0)
+		return fd;
+	char buf[PATHBUF];
+	size_t n = strlen(p);
+	if (n >= sizeof buf) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(buf, p, n + 1);
+	char *slash = strrchr(buf, '/');
+	if (!slash) {
+		errno = EINVAL;
+		return -1;
+	}
+	const char *base = slash + 1;
+	char parent_buf[PATHBUF];
+	if (slash == buf) {
+		parent_buf[0] = '/';
+		parent_buf[1] = 0;
+	} else {
+		memcpy(parent_buf, buf, (size_t)(slash - buf));
+		parent_buf[slash - buf] = 0;
+	}
+	int parent = resolve(s, parent_buf, 1);
+	if (parent < 0)
+		return -1;
+	int r;
+	if (dir) {
+		s->sub = JAIL_SUB_MKDIR;
+		r = mkdirat(parent, base, 0755);
+	} else {
+		s->sub = JAIL_SUB_CREATE;
+		r = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (r >= 0)
+			close(r);
+	}
+	int e = errno;
+	close(parent);
+	if (r < 0 && e != EEXIST) {
+		errno = e;
+		return -1;
+	}
+	return open_in_root(s, p);
+}
+
+// clone_tree makes a detached copy of the mount tree at (dirfd, p), with
+// attrs set on every mount of it before it becomes visible anywhere. Flags
+// the kernel locked on the host's mounts stay set: attributes are only
+// added.
+static int clone_tree(struct init *s, int dirfd, const char *p, unsigned long long attrs) {
+	unsigned int flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE;
+	if (p[0] == 0)
+		flags |= AT_EMPTY_PATH;
+	s->sub = JAIL_SUB_OPEN_TREE;
+	int tree = (int)syscall(SYS_open_tree, dirfd, p, flags);
+	if (tree < 0)
+		return -1;
+	struct mount_attr attr;
+	memset(&attr, 0, sizeof attr);
+	attr.attr_set = attrs;
+	s->sub = JAIL_SUB_MOUNT_SETATTR;
+	if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
+		int e = errno;
+		close(tree);
+		errno = e;
+		return -1;
+	}
+	return tree;
+}
+
+static int move_tree(struct init *s, int tree, int target) {
+	s->sub = JAIL_SUB_MOVE_MOUNT;
+	return (int)syscall(SYS_move_mount, tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+}
+
+static int attach_clone(struct init *s, int dirfd, const char *p, int target, unsigned long long attrs) {
+	int tree = clone_tree(s, dirfd, p, attrs);
+	if (tree < 0)
+		return -1;
+	int r = move_tree(s, tree, target);
+	int e = errno;
+	close(tree);
+	errno = e;
+	return r;
+}
+
+// open_source opens op i's host path while the host's tree is still this
+// namespace's tree: a mount can only be cloned from the namespace it is in.
+static int open_source(struct init *s, int i) {
+	const struct jail_op *op = &s->l->ops[i];
+	int fd = -1;
+	switch (op->kind) {
+	case JAIL_OP_ROOT:
+		if (!op->source || !op->source[0])
+			return 0;
+		s->sub = JAIL_SUB_OPEN;
+		fd = open(op->source, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		break;
+	case JAIL_OP_BIND:
+		fd = clone_tree(s, AT_FDCWD, op->source, op->attrs);
+		break;
+	default:
+		return 0;
+	}
+	if (fd < 0)
+		return -1;
+	s->l->op_fds[i] = fd;
+	return 0;
+}
+
+static int mkdir_staging(struct init *s, const char *name, char *buf) {
+	char *p = put(buf, buf + PATHBUF, s->l->staging);
+	p = put(p, buf + PATHBUF, "/");
+	put(p, buf + PATHBUF, name);
+	s->sub = JAIL_SUB_MKDIR;
+	return mkdir(buf, 0755);
+}
+
+// apply_root mounts the tmpfs that backs every writable place, and the
+// root on it: an overlay whose read-only lower layer is the user's rootfs,
+// or a plain directory of the tmpfs for the host-/usr default.
+static int apply_root(struct init *s, int i) {
+	const struct jail_op *op = &s->l->ops[i];
+	const char *st = s->l->staging;
+	char buf[PATHBUF], root[PATHBUF];
+	s->sub = JAIL_SUB_MOUNT;
+	if (sys_mount("tmpfs", st, "tmpfs", MS_NOSUID | MS_NODEV, op->data) < 0)
+		return -1;
+	static const char *const dirs[] = {"root", "scratch", "upper", "work"};
+	for (unsigned k = 0; k < 4; k++) {
+		if (mkdir_staging(s, dirs[k], buf) < 0)
+			return -1;
+	}
+	char *p = put(root, root + PATHBUF, st);
+	put(p, root + PATHBUF, "/root");
+	if (op->source && op->source[0]) {
+		char fdp[64];
+		p = put(buf, buf + PATHBUF, "lowerdir=");
+		p = put(p, buf + PATHBUF, fd_path(fdp, sizeof fdp, s->l->op_fds[i]));
+		p = put(p, buf + PATHBUF, ",upperdir=");
+		p = put(p, buf + PATHBUF, st);
+		p = put(p, buf + PATHBUF, "/upper,workdir=");
+		p = put(p, buf + PATHBUF, st);
+		put(p, buf + PATHBUF, "/work");
+		s->sub = JAIL_SUB_MOUNT;
+		if (sys_mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, buf) < 0)
+			return -1;
+	} else {
+		// pivot_root needs the new root to be a mount point.
+		s->sub = JAIL_SUB_MOUNT;
+		if (sys_mount(root, root, NULL, MS_BIND, NULL) < 0)
+			return -1;
+	}
+	s->sub = JAIL_SUB_OPEN;
+	s->root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return s->root_fd < 0 ? -1 : 0;
+}
+
+static int apply_scratch(struct init *s, const struct jail_op *op) {
+	char dir[PATHBUF];
+	s->scratch++;
+	char *p = put(dir, dir + PATHBUF, s->l->staging);
+	p = put(p, dir + PATHBUF, "/scratch/");
+	put_uint(p, dir + PATHBUF, (unsigned long)s->scratch);
+	s->sub = JAIL_SUB_MKDIR;
+	if (mkdir(dir, 0700) < 0)
+		return -1;
+	// mkdir honours the umask; the mode must be exact (1777 for /tmp).
+	s->sub = JAIL_SUB_CHMOD;
+	if (chmod(dir, op->mode) < 0)
+		return -1;
+	int target = resolve(s, op->target, 1);
+	if (target < 0)
+		return -1;
+	int r = attach_clone(s, AT_FDCWD, dir, target, op->attrs);
+	int e = errno;
+	close(target);
+	errno = e;
+	return r;
+}
+
+static int write_file(struct init *s, const struct jail_op *op) {
+	int parent = resolve(s, op->parent, 1);
+	if (parent < 0)
+		return -1;
+	s->sub = JAIL_SUB_CREATE;
+	int fd = openat(parent, op->base, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, op->mode);
+	int e = errno;
+	close(parent);
+	if (fd < 0) {
+		errno = e;
+		return -1;
+	}
+	const char *d = op->data;
+	unsigned long left = op->data_len;
+	s->sub = JAIL_SUB_WRITE;
+	while (left > 0) {
+		ssize_t n = write(fd, d, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			e = n < 0 ? errno : EIO;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		d += n;
+		left -= (unsigned long)n;
+	}
+	s->sub = JAIL_SUB_CHMOD;
+	int r = fchmod(fd, op->mode);
+	e = errno;
+	close(fd);
+	errno = e;
+	return r;
+}
+
+static int apply(struct init *s, int i) {
+	const struct jail_op *op = &s->l->ops[i];
+	if (op->kind == JAIL_OP_ROOT)
+		return apply_root(s, i);
+	if (s->root_fd < 0) {
+		s->sub = JAIL_SUB_ORDER;
+		errno = EINVAL;
+		return -1;
+	}
+	char fdp[64];
+	int fd, r, e;
+	switch (op->kind) {
+	case JAIL_OP_BIND: {
+		struct stat st;
+		s->sub = JAIL_SUB_STAT;
+		if (fstat(s->l->op_fds[i], &st) < 0)
+			return -1;
+		fd = resolve(s, op->target, S_ISDIR(st.st_mode));
+	}
+		if (fd < 0)
+			return -1;
+		r = move_tree(s, s->l->op_fds[i], fd);
+		break;
+	case JAIL_OP_SCRATCH:
+		return apply_scratch(s, op);
+	case JAIL_OP_MOUNT:
+		fd = resolve(s, op->target, 1);
+		if (fd < 0)
+			return -1;
+		s->sub = JAIL_SUB_MOUNT;
+		r = (int)sys_mount(op->fstype, fd_path(fdp, sizeof fdp, fd), op->fstype, op->flags, op->data);
+		break;
+	case JAIL_OP_MKDIR:
+		fd = resolve(s, op->target, 1);
+		if (fd < 0)
+			return -1;
+		r = 0;
+		break;
+	case JAIL_OP_SYMLINK:
+		fd = resolve(s, op->parent, 1);
+		if (fd < 0)
+			return -1;
+		s->sub = JAIL_SUB_SYMLINK;
+		r = symlinkat(op->data, fd, op->base);
+		break;
+	case JAIL_OP_FILE:
+		return write_file(s, op);
+	case JAIL_OP_MASK_FILE:
+	case JAIL_OP_MASK_DIR:
+	case JAIL_OP_READ_ONLY:
+		// Absent paths need no hiding.
+		fd = open_in_root(s, op->target);
+		if (fd < 0)
+			return errno == ENOENT ? 0 : -1;
+		if (op->kind == JAIL_OP_MASK_FILE) {
+			r = attach_clone(s, AT_FDCWD, "/dev/null", fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+		} else if (op->kind == JAIL_OP_MASK_DIR) {
+			s->sub = JAIL_SUB_MOUNT;
+			r = (int)sys_mount("tmpfs", fd_path(fdp, sizeof fdp, fd), "tmpfs",
+			                   MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555");
+		} else {
+			r = attach_clone(s, fd, "", fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+		}
+		break;
+	default:
+		s->sub = JAIL_SUB_ORDER;
+		errno = EINVAL;
+		return -1;
+	}
+	e = errno;
+	close(fd);
+	errno = e;
+	return r;
+}
+
+// pivot makes the new root the process's root and detaches the host's:
+// pivot_root(".", ".") stacks the old root on the new one, and the lazy
+// unmount drops it, with no directory for the old root needed.
+static int pivot(struct init *s) {
+	if (fchdir(s->root_fd) < 0)
+		return -1;
+	close(s->root_fd);
+	s->root_fd = -1;
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		return -1;
+	if (syscall(SYS_umount2, ".", MNT_DETACH) < 0)
+		return -1;
+	return chdir("/");
+}
+
+// ---- the rest of the init ----
+
+// remap_fds gives the child exactly the descriptors the plan names, at
+// fixed numbers, and closes everything else the Go process had open (the
+// write end of our own lifeline among them).
+static int remap_fds(const struct jail_launch *l) {
+	int top = l->nfds;
+	for (int i = 0; i < l->nfds; i++) {
+		if (l->fds[i] >= top)
+			top = l->fds[i] + 1;
+	}
+	// First copies above every source and target, so no dup3 below
+	// overwrites a source still to be moved.
+	int tmp[64];
+	if (l->nfds > 64) {
+		errno = EMFILE;
+		return -1;
+	}
+	for (int i = 0; i < l->nfds; i++) {
+		tmp[i] = fcntl(l->fds[i], F_DUPFD_CLOEXEC, top);
+		if (tmp[i] < 0)
+			return -1;
+	}
+	for (int i = 0; i < l->nfds; i++) {
+		if (dup3(tmp[i], i, 0) < 0)
+			return -1;
+	}
+	return (int)syscall(SYS_close_range, l->nfds, ~0U, 0);
+}
+
+static void set_handlers(void) {
+	struct ksigaction sa;
+	memset(&sa, 0, sizeof sa);
+	// Go's handlers are code of a runtime that does not exist here.
+	sa.handler = SIG_DFL;
+	for (int sig = 1; sig < 65; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP)
+			syscall(SYS_rt_sigaction, sig, &sa, NULL, 8);
+	}
+	// The init must outlive signals from PROG (same uid) and from the
+	// terminal; the parent ends the sandbox with SIGKILL. PROG gets
+	// default dispositions back in spawn.c.
+	static const int ign[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE, SIGUSR1, SIGUSR2,
+	                          SIGTSTP, SIGTTIN, SIGTTOU, SIGALRM};
+	sa.handler = SIG_IGN;
+	for (unsigned i = 0; i < sizeof ign / sizeof ign[0]; i++)
+		syscall(SYS_rt_sigaction, ign[i], &sa, NULL, 8);
+}
+
+// become_user gives the init PROG's ids once the caller's paths are open.
+// For an ordinary caller it already has them; when jail runs as root, the
+// init held root's host id until now to open what root can open.
+static int become_user(const struct jail_launch *l) {
+	if (l->drop_groups && syscall(SYS_setgroups, 0, NULL) < 0)
+		return -1;
+	if (syscall(SYS_setresgid, l->gid, l->gid, l->gid) < 0)
+		return -1;
+	return (int)syscall(SYS_setresuid, l->uid, l->uid, l->uid);
+}
+
+static int loopback_up(void) {
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	memcpy(ifr.ifr_name, "lo", 3);
+	ifr.ifr_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING;
+	int r = ioctl(fd, SIOCSIFFLAGS, &ifr);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return r;
+}
+
+// look_path finds PROG the way execvp does, among the candidates the
+// parent built from the sandbox's PATH, never the host's.
+static const char *look_path(const struct jail_launch *l) {
+	if (!l->check_candidates)
+		return l->ncandidates > 0 ? l->candidates[0] : NULL;
+	for (int i = 0; i < l->ncandidates; i++) {
+		struct stat st;
+		if (stat(l->candidates[i], &st) == 0 && S_ISREG(st.st_mode) &&
+		    syscall(SYS_faccessat, AT_FDCWD, l->candidates[i], X_OK) == 0)
+			return l->candidates[i];
+	}
+	return NULL;
+}
+
+static int64_t now_usec(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void on_alarm(int sig) { (void)sig; }
+
+// recv_notif receives the pending notification. RECV blocks when there is
+// none, which happens when the caller died between poll and RECV (another
+// thread of it exited); a short timer interrupts it then, since the init
+// must keep reaping. SIGALRM is unblocked only around the call.
+static int recv_notif(int listener, struct seccomp_notif *n) {
+	// glibc's sigaction supplies the rt_sigreturn trampoline a handler
+	// needs; it is a plain system call wrapper.
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = {.it_value = {.tv_sec = 0, .tv_usec = 100000}};
+	setitimer(ITIMER_REAL, &it, NULL);
+	sigset_t alrm, old;
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	sigprocmask(SIG_UNBLOCK, &alrm, &old);
+	int r = ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, n);
+	int e = errno;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	struct itimerval off = {0};
+	setitimer(ITIMER_REAL, &off, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGALRM, &sa, NULL);
+	errno = e;
+	return r;
+}
+
+// supervise waits for PROG with poll over the seccomp listener, SIGCHLD
+// and the parent's lifeline, then kills and reaps whatever PROG left
+// behind, so the whole tree is counted and nothing outlives the run.
+static void supervise(int prog, int listener, int sfd) {
+	struct jail_report r;
+	memset(&r, 0, sizeof r);
+	r.kind = JAIL_REPORT_EXITED;
+	int64_t start = now_usec();
+	int prog_done = 0;
+	for (;;) {
+		struct pollfd p[3] = {
+		    {.fd = sfd, .events = POLLIN},
+		    {.fd = JAIL_FD_CTL, .events = POLLIN},
+		    {.fd = listener, .events = POLLIN},
+		};
+		int n = poll(p, listener >= 0 ? 3 : 2, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents) {
+			// EOF: jail died, and the sandbox dies with it.
+			// PR_SET_PDEATHSIG would not do: the kernel clears it
+			// when the init changes ids.
+			kill(-1, SIGKILL);
+			syscall(SYS_exit_group, 1);
+		}
+		if (listener >= 0 && p[2].revents) {
+			if (p[2].revents & POLLIN) {
+				// A kill action of the policy became this
+				// notification: the caller is blocked in the
+				// call, which never runs. Record the first and end
+				// the run as SECCOMP_RET_KILL_PROCESS would.
+				struct seccomp_notif notif;
+				memset(&notif, 0, sizeof notif);
+				if (recv_notif(listener, &notif) == 0) {
+					if (!r.violation) {
+						r.violation = 1;
+						r.viol_nr = notif.data.nr;
+						r.viol_arch = notif.data.arch;
+					}
+					kill(-1, SIGKILL);
+					// The first is all we report, and
+					// dying callers must not leave us in
+					// RECV: stop listening.
+					close(listener);
+					listener = -1;
+				}
+			} else {
+				// POLLHUP: no process uses the filter any more.
+				close(listener);
+				listener = -1;
+			}
+		}
+		if (p[0].revents) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof si) > 0) {
+			}
+			for (;;) {
+				int ws;
+				struct rusage ru;
+				pid_t pid = (pid_t)syscall(SYS_wait4, -1, &ws, WNOHANG, &ru);
+				if (pid < 0 && errno == EINTR)
+					continue;
+				if (pid < 0 && errno == ECHILD && prog_done)
+					goto out;
+				if (pid <= 0)
+					break;
+				r.user_usec += (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
+				r.sys_usec += (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+				if (ru.ru_maxrss > r.maxrss_kib)
+					r.maxrss_kib = ru.ru_maxrss;
+				if (pid == prog) {
+					r.status = (uint32_t)ws;
+					prog_done = 1;
+					// kill(-1) from the pid namespace's init
+					// reaches every other process in it.
+					kill(-1, SIGKILL);
+					// A notification still pending belongs to
+					// a process now dying; RECV could wait
+					// for it forever.
+					if (listener >= 0) {
+						close(listener);
+						listener = -1;
+					}
+				}
+			}
+		}
+	}
+out:
+	r.wall_usec = now_usec() - start;
+	report(&r);
+	syscall(SYS_exit_group, 0);
+}
+
+static int init_main(void *arg) {
+	const struct jail_launch *l = arg;
+	struct init s = {.l = l, .root_fd = -1};
+
+	set_handlers();
+	if (remap_fds(l) < 0) {
+		// The report pipe may not be at its number yet.
+		struct jail_report r;
+		memset(&r, 0, sizeof r);
+		r.kind = JAIL_REPORT_ERROR;
+		r.stage = JAIL_L_FDS;
+		r.err = errno;
+		if (write(l->fds[JAIL_FD_REPORT], &r, sizeof r) < 0) {
+		}
+		syscall(SYS_exit_group, 1);
+	}
+	// /proc/1/cmdline would show PROG jail's own command line, host
+	// paths included; the re-exec'd init was plain "jail:init".
+	if (l->arg_start && l->arg_len > sizeof "jail:init") {
+		memset((char *)l->arg_start, 0, l->arg_len);
+		memcpy((char *)l->arg_start, "jail:init", sizeof "jail:init");
+	}
+	// Nothing before the go-ahead: the parent writes our id maps, which
+	// it can only do while we are dumpable. Zero bytes: jail died.
+	char c;
+	ssize_t n;
+	do
+		n = read(JAIL_FD_CTL, &c, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		syscall(SYS_exit_group, 1);
+
+	// A new session detaches the init from the caller's terminal.
+	setsid();
+	// Not dumpable: PROG runs as the same uid as this init, and must not
+	// open /proc/1/fd or ptrace us.
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		die(JAIL_L_DUMPABLE, 0, 0, errno);
+	prctl(PR_SET_NAME, "jail-init", 0, 0, 0);
+
+	// Nothing we mount may propagate back to the host.
+	if (sys_mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		die(JAIL_L_PRIVATE, 0, 0, errno);
+	for (int i = 0; i < l->nops; i++)
+		l->op_fds[i] = -1;
+	for (int i = 0; i < l->nops; i++) {
+		if (open_source(&s, i) < 0)
+			die(JAIL_L_SOURCE, i, s.sub, errno);
+	}
+	if (become_user(l) < 0)
+		die(JAIL_L_USER, 0, 0, errno);
+	for (int i = 0; i < l->nops; i++) {
+		if (apply(&s, i) < 0)
+			die(JAIL_L_MOUNT, i, s.sub, errno);
+	}
+	for (int i = 0; i < l->nops; i++) {
+		if (l->op_fds[i] >= 0)
+			close(l->op_fds[i]);
+	}
+	if (pivot(&s) < 0)
+		die(JAIL_L_PIVOT, 0, 0, errno);
+	if (sethostname(l->hostname, (size_t)l->hostname_len) < 0)
+		die(JAIL_L_HOSTNAME, 0, 0, errno);
+	if (l->loopback && loopback_up() < 0)
+		die(JAIL_L_LOOPBACK, 0, 0, errno);
+
+	// Every signal stays blocked in the init (the parent blocked them
+	// before clone); SIGCHLD arrives through the signalfd.
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		die(JAIL_L_SIGNALFD, 0, 0, errno);
+
+	const char *path = look_path(l);
+	if (!path)
+		die(JAIL_L_LOOKPATH, 0, 0, ENOENT);
+	// jail_spawn writes its results into x; this is our own copy.
+	struct jail_exec *x = (struct jail_exec *)&l->exec;
+	x->path = path;
+	int pid = jail_spawn(x);
+	if (x->failed_stage != JAIL_STAGE_NONE) {
+		if (pid > 0)
+			syscall(SYS_wait4, pid, NULL, 0, NULL);
+		die(x->failed_stage, x->failed_index, 0, x->failed_errno);
+	}
+	for (int i = 0; i < x->ncgroup_fds; i++)
+		close(x->cgroup_fds[i]);
+
+	struct jail_report r;
+	memset(&r, 0, sizeof r);
+	r.kind = JAIL_REPORT_STARTED;
+	r.pid = pid;
+	report(&r);
+	supervise(pid, x->listener_fd, sfd);
+	return 0;
+}
+
+#define INIT_STACK (1024 * 1024)
+
+int jail_launch_start(struct jail_launch *l) {
+	// The init's stack: a private copy in the child, as is everything.
+	void *stack = mmap(NULL, INIT_STACK, PROT_READ | PROT_WRITE,
+	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+	if (stack == MAP_FAILED)
+		return -errno;
+	// Go's signal handlers must never run in the child; it resets them
+	// all before it unblocks anything.
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int pid = clone(init_main, (char *)stack + INIT_STACK, (int)l->clone_flags | SIGCHLD, l);
+	int e = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	munmap(stack, INIT_STACK);
+	return pid < 0 ? -e : pid;
+}

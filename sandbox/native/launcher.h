@@ -1,0 +1,138 @@
+// The native launcher: the parent clones a child that runs only this C
+// code, on a flat description prepared in C memory before clone, and never
+// the Go runtime. The child is the sandbox's init (pid 1 of the new pid
+// namespace). It builds the root, starts PROG with jail_spawn, reaps, and
+// reports fixed-size binary records on a pipe.
+#ifndef JAIL_LAUNCHER_H
+#define JAIL_LAUNCHER_H
+
+#include <stdint.h>
+
+#include "spawn.h"
+
+// What one mount operation does; the parent resolved rootfs.Op into these,
+// with every flag and every mount data string decided.
+enum jail_op_kind {
+	JAIL_OP_ROOT = 1, // --disk tmpfs at the staging dir, overlay or bind root on it
+	JAIL_OP_BIND,     // clone of a host tree with attrs, moved onto target
+	JAIL_OP_SCRATCH,  // fresh directory of the --disk tmpfs at target
+	JAIL_OP_MOUNT,    // a new fstype mount (tmpfs, proc, sysfs, devpts)
+	JAIL_OP_MKDIR,
+	JAIL_OP_SYMLINK,   // parent/base -> data
+	JAIL_OP_FILE,      // parent/base gets data, mode
+	JAIL_OP_MASK_FILE, // /dev/null over target, if it exists
+	JAIL_OP_MASK_DIR,  // empty read-only tmpfs over target, if it exists
+	JAIL_OP_READ_ONLY, // target rebound read-only, if it exists
+};
+
+struct jail_op {
+	int kind;
+	const char *target; // absolute, inside the new root
+	const char *parent; // dirname(target), for symlink and file
+	const char *base;   // basename(target), for symlink and file
+	const char *source; // host path: bind source, overlay lower dir
+	const char *fstype; // JAIL_OP_MOUNT
+	const char *data;   // mount data, file contents or symlink target
+	unsigned long data_len;
+	unsigned long flags;      // MS_* of JAIL_OP_MOUNT, ROOT's tmpfs
+	unsigned long long attrs; // MOUNT_ATTR_* of BIND and SCRATCH
+	unsigned int mode;
+};
+
+// Stages of the init before jail_spawn; they number past spawn.h's.
+enum jail_launch_stage {
+	JAIL_L_FDS = 100,
+	JAIL_L_DUMPABLE,
+	JAIL_L_PRIVATE,
+	JAIL_L_SOURCE, // opening op index's host path
+	JAIL_L_USER,
+	JAIL_L_MOUNT, // applying op index
+	JAIL_L_PIVOT,
+	JAIL_L_HOSTNAME,
+	JAIL_L_LOOPBACK,
+	JAIL_L_SIGNALFD,
+	JAIL_L_LOOKPATH,
+};
+
+// Which system call of a mount stage failed, for the message.
+enum jail_sub {
+	JAIL_SUB_NONE = 0,
+	JAIL_SUB_OPEN,
+	JAIL_SUB_OPEN_TREE,
+	JAIL_SUB_MOUNT_SETATTR,
+	JAIL_SUB_MOVE_MOUNT,
+	JAIL_SUB_MOUNT,
+	JAIL_SUB_MKDIR,
+	JAIL_SUB_CREATE,
+	JAIL_SUB_CHMOD,
+	JAIL_SUB_SYMLINK,
+	JAIL_SUB_WRITE,
+	JAIL_SUB_STAT,
+	JAIL_SUB_ORDER, // an op before the root
+};
+
+enum jail_report_kind {
+	JAIL_REPORT_ERROR = 1,
+	JAIL_REPORT_STARTED,
+	JAIL_REPORT_EXITED,
+};
+
+// One record on the report pipe; 72 bytes, far below PIPE_BUF, so each
+// write is atomic.
+struct jail_report {
+	int32_t kind;
+	int32_t stage;
+	int32_t index;
+	int32_t sub;
+	int32_t err;
+	int32_t pid;
+	uint32_t status;
+	int32_t violation; // 1 when viol_nr/viol_arch are set
+	int32_t viol_nr;
+	uint32_t viol_arch;
+	int64_t user_usec;
+	int64_t sys_usec;
+	int64_t maxrss_kib;
+	int64_t wall_usec;
+};
+
+// The child's descriptors after the init rearranges them.
+enum {
+	JAIL_FD_CTL = 3,    // go-ahead byte, then the parent's lifeline
+	JAIL_FD_REPORT = 4, // struct jail_report records
+	JAIL_FD_FIRST_CGROUP = 5,
+};
+
+struct jail_launch {
+	unsigned long clone_flags;
+	// Parent descriptors that become the child's 0, 1, 2, ... in order:
+	// stdin, stdout, stderr, ctl, report, then the cgroup.procs files.
+	int nfds;
+	const int *fds;
+	int nops;
+	const struct jail_op *ops;
+	int *op_fds; // scratch, one per op, for the child's own copy
+	const char *staging; // "/tmp"
+	const char *hostname;
+	int hostname_len;
+	int loopback;
+	unsigned int uid, gid;
+	int drop_groups;
+	// PROG's path candidates, in PATH order; with check_candidates the
+	// first regular executable file wins, else the first is used as is.
+	int ncandidates;
+	const char *const *candidates;
+	int check_candidates;
+	// jail's own argv area (from /proc/self/stat), which /proc/1/cmdline
+	// shows to PROG; the init overwrites its copy with its name.
+	unsigned long arg_start;
+	unsigned long arg_len;
+	struct jail_exec exec;
+};
+
+// jail_launch_start clones the init and returns its pid, or -errno. The
+// init waits for one byte on the ctl pipe (the id maps are written) before
+// it does anything.
+int jail_launch_start(struct jail_launch *l);
+
+#endif

@@ -1,0 +1,231 @@
+package native
+
+/*
+#include <stdlib.h>
+#include "launcher.h"
+*/
+import "C"
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"unsafe"
+)
+
+// OpKind is what one Op does; see enum jail_op_kind.
+type OpKind int
+
+const (
+	OpRoot     OpKind = C.JAIL_OP_ROOT
+	OpBind     OpKind = C.JAIL_OP_BIND
+	OpScratch  OpKind = C.JAIL_OP_SCRATCH
+	OpMount    OpKind = C.JAIL_OP_MOUNT
+	OpMkdir    OpKind = C.JAIL_OP_MKDIR
+	OpSymlink  OpKind = C.JAIL_OP_SYMLINK
+	OpFile     OpKind = C.JAIL_OP_FILE
+	OpMaskFile OpKind = C.JAIL_OP_MASK_FILE
+	OpMaskDir  OpKind = C.JAIL_OP_MASK_DIR
+	OpReadOnly OpKind = C.JAIL_OP_READ_ONLY
+)
+
+// Op is one fully decided mount operation.
+type Op struct {
+	Kind         OpKind
+	Target       string
+	Parent, Base string // of Target, for OpSymlink and OpFile
+	Source       string
+	FSType       string
+	Data         string
+	Flags        uintptr // MS_*
+	Attrs        uint64  // MOUNT_ATTR_*
+	Mode         uint32
+}
+
+// Init stages, past jail_spawn's.
+const (
+	StageFDs      Stage = C.JAIL_L_FDS
+	StageDumpable Stage = C.JAIL_L_DUMPABLE
+	StagePrivate  Stage = C.JAIL_L_PRIVATE
+	StageSource   Stage = C.JAIL_L_SOURCE
+	StageUser     Stage = C.JAIL_L_USER
+	StageMount    Stage = C.JAIL_L_MOUNT
+	StagePivot    Stage = C.JAIL_L_PIVOT
+	StageHostname Stage = C.JAIL_L_HOSTNAME
+	StageLoopback Stage = C.JAIL_L_LOOPBACK
+	StageSignalfd Stage = C.JAIL_L_SIGNALFD
+	StageLookPath Stage = C.JAIL_L_LOOKPATH
+)
+
+// subNames name the system call a mount stage failed in.
+var subNames = map[int]string{
+	C.JAIL_SUB_OPEN: "open", C.JAIL_SUB_OPEN_TREE: "open_tree", C.JAIL_SUB_MOUNT_SETATTR: "mount_setattr",
+	C.JAIL_SUB_MOVE_MOUNT: "move_mount", C.JAIL_SUB_MOUNT: "mount", C.JAIL_SUB_MKDIR: "mkdir",
+	C.JAIL_SUB_CREATE: "create", C.JAIL_SUB_CHMOD: "chmod", C.JAIL_SUB_SYMLINK: "symlink",
+	C.JAIL_SUB_WRITE: "write", C.JAIL_SUB_STAT: "stat", C.JAIL_SUB_ORDER: "the root must be the first operation",
+}
+
+// SubName names the failed system call of a mount stage ("" if none).
+func SubName(sub int) string { return subNames[sub] }
+
+// FD numbers in the init, after it rearranged its descriptors.
+const (
+	FDCtl         = C.JAIL_FD_CTL
+	FDReport      = C.JAIL_FD_REPORT
+	FDFirstCgroup = C.JAIL_FD_FIRST_CGROUP
+)
+
+// Config is everything the init does, decided in the parent.
+type Config struct {
+	CloneFlags uintptr
+	// Files become the init's 0, 1, 2, FDCtl, FDReport, FDFirstCgroup...
+	Files      []*os.File
+	Ops        []Op
+	Staging    string
+	Hostname   string
+	Loopback   bool
+	UID, GID   uint32
+	DropGroups bool
+	// Candidates are PROG's possible paths in PATH order; with Check the
+	// first regular executable wins, else Candidates[0] is used as is.
+	Candidates []string
+	Check      bool
+	Exec       Exec
+}
+
+// Start clones the init and returns its pid. The init waits for one byte
+// on its FDCtl before it does anything; the caller writes the id maps
+// first. The error is a syscall.Errno when clone itself failed.
+func Start(cfg *Config) (int, error) {
+	var m cmem
+	defer m.free()
+	l := (*C.struct_jail_launch)(m.add(C.calloc(1, C.sizeof_struct_jail_launch)))
+	l.clone_flags = C.ulong(cfg.CloneFlags)
+	fds := (*C.int)(m.add(C.calloc(C.size_t(len(cfg.Files)), C.sizeof_int)))
+	fdView := unsafe.Slice(fds, len(cfg.Files))
+	for i, f := range cfg.Files {
+		fdView[i] = C.int(f.Fd())
+	}
+	l.nfds, l.fds = C.int(len(cfg.Files)), fds
+	if n := len(cfg.Ops); n > 0 {
+		ops := (*C.struct_jail_op)(m.add(C.calloc(C.size_t(n), C.sizeof_struct_jail_op)))
+		view := unsafe.Slice(ops, n)
+		for i, op := range cfg.Ops {
+			o := &view[i]
+			o.kind = C.int(op.Kind)
+			o.target, o.parent, o.base = m.str(op.Target), m.str(op.Parent), m.str(op.Base)
+			o.source, o.fstype = m.str(op.Source), m.str(op.FSType)
+			o.data, o.data_len = m.str(op.Data), C.ulong(len(op.Data))
+			if op.Data == "" && op.Kind == OpMount {
+				o.data = nil
+			}
+			o.flags, o.attrs, o.mode = C.ulong(op.Flags), C.ulonglong(op.Attrs), C.uint(op.Mode)
+		}
+		l.nops, l.ops = C.int(n), ops
+		l.op_fds = (*C.int)(m.add(C.calloc(C.size_t(n), C.sizeof_int)))
+	}
+	l.staging = m.str(cfg.Staging)
+	l.hostname, l.hostname_len = m.str(cfg.Hostname), C.int(len(cfg.Hostname))
+	if cfg.Loopback {
+		l.loopback = 1
+	}
+	l.uid, l.gid = C.uint(cfg.UID), C.uint(cfg.GID)
+	if cfg.DropGroups {
+		l.drop_groups = 1
+	}
+	l.ncandidates = C.int(len(cfg.Candidates))
+	l.candidates = (**C.char)(unsafe.Pointer(m.strs(cfg.Candidates)))
+	if cfg.Check {
+		l.check_candidates = 1
+	}
+	m.fill(&l.exec, &cfg.Exec)
+	if start, end, ok := argArea(); ok {
+		l.arg_start = C.ulong(start)
+		l.arg_len = C.ulong(end - start)
+	}
+
+	pid := int(C.jail_launch_start(l))
+	runtime.KeepAlive(cfg.Files)
+	if pid < 0 {
+		return 0, syscall.Errno(-pid)
+	}
+	return pid, nil
+}
+
+// argArea is where the kernel finds this process's argv for
+// /proc/PID/cmdline (fields 48 and 49 of /proc/self/stat). It is read once:
+// the area never moves.
+func argArea() (start, end uintptr, ok bool) {
+	a := argAreaOnce()
+	return a[0], a[1], a[1] > a[0]
+}
+
+var argAreaOnce = sync.OnceValue(func() [2]uintptr {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return [2]uintptr{}
+	}
+	// Fields after the command name, which may hold spaces, start at 3.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return [2]uintptr{}
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 47 {
+		return [2]uintptr{}
+	}
+	start, err1 := strconv.ParseUint(f[45], 10, 64)
+	end, err2 := strconv.ParseUint(f[46], 10, 64)
+	if err1 != nil || err2 != nil || end <= start {
+		return [2]uintptr{}
+	}
+	return [2]uintptr{uintptr(start), uintptr(end)}
+})
+
+// Report is one record from the init, as sent.
+type Report struct {
+	Kind       int
+	Stage      Stage
+	Index, Sub int
+	Errno      syscall.Errno
+	Pid        int
+	Status     uint32
+	Violation  bool
+	ViolNr     int32
+	ViolArch   uint32
+	UserUsec   int64
+	SysUsec    int64
+	MaxRSSKiB  int64
+	WallUsec   int64
+}
+
+// Report kinds.
+const (
+	ReportError   = C.JAIL_REPORT_ERROR
+	ReportStarted = C.JAIL_REPORT_STARTED
+	ReportExited  = C.JAIL_REPORT_EXITED
+)
+
+// ReadReport reads one record; io.EOF when the init is gone.
+func ReadReport(r io.Reader) (*Report, error) {
+	var c C.struct_jail_report
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(&c)), C.sizeof_struct_jail_report)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			return nil, fmt.Errorf("truncated report from the sandbox init")
+		}
+		return nil, err
+	}
+	return &Report{
+		Kind: int(c.kind), Stage: Stage(c.stage), Index: int(c.index), Sub: int(c.sub), Errno: syscall.Errno(c.err),
+		Pid: int(c.pid), Status: uint32(c.status), Violation: c.violation != 0, ViolNr: int32(c.viol_nr),
+		ViolArch: uint32(c.viol_arch), UserUsec: int64(c.user_usec), SysUsec: int64(c.sys_usec),
+		MaxRSSKiB: int64(c.maxrss_kib), WallUsec: int64(c.wall_usec),
+	}, nil
+}

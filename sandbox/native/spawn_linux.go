@@ -1,0 +1,149 @@
+// Package native holds the sandbox's C code: jail_spawn, the last step
+// before PROG, which both launchers use, and the native launcher, whose
+// child (the sandbox's init) runs no Go code at all. Everything here that
+// runs after clone is fragile by nature: it may only make system calls on
+// memory prepared before clone, and it reports failures as numbers.
+package native
+
+/*
+#include <stdlib.h>
+#include "spawn.h"
+*/
+import "C"
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+// Stage is the step of jail_spawn (and, from StageLaunch on, of the native
+// init) that failed.
+type Stage int
+
+const (
+	StageCgroup     Stage = C.JAIL_STAGE_CGROUP
+	StageSession    Stage = C.JAIL_STAGE_SESSION
+	StageCTTY       Stage = C.JAIL_STAGE_CTTY
+	StageCloseFDs   Stage = C.JAIL_STAGE_CLOSE_FDS
+	StageChdir      Stage = C.JAIL_STAGE_CHDIR
+	StageRlimit     Stage = C.JAIL_STAGE_RLIMIT
+	StageCaps       Stage = C.JAIL_STAGE_CAPS
+	StageNoNewPrivs Stage = C.JAIL_STAGE_NO_NEW_PRIVS
+	StageSeccomp    Stage = C.JAIL_STAGE_SECCOMP
+	StageExec       Stage = C.JAIL_STAGE_EXEC
+	StageClone      Stage = C.JAIL_STAGE_CLONE
+)
+
+// Rlimit is one setrlimit(2) call made just before exec.
+type Rlimit struct {
+	Resource int
+	Cur, Max uint64
+}
+
+// Exec is what jail_spawn needs to start PROG.
+type Exec struct {
+	Argv, Env []string
+	Dir       string
+	TTY       bool
+	// CgroupFDs are descriptor numbers in the process that spawns PROG.
+	CgroupFDs []int
+	Rlimits   []Rlimit
+	// Filter is a compiled struct sock_filter array, or empty.
+	Filter      []byte
+	Notify, Log bool
+}
+
+// SpawnError is a failed stage of jail_spawn: which, which rlimit or
+// cgroup (Index), and the errno.
+type SpawnError struct {
+	Stage Stage
+	Index int
+	Errno syscall.Errno
+}
+
+// cmem collects C allocations so they can be freed together once the
+// child no longer needs them (after exec, or after clone: the child has
+// its own copy).
+type cmem []unsafe.Pointer
+
+func (m *cmem) add(p unsafe.Pointer) unsafe.Pointer { *m = append(*m, p); return p }
+
+func (m *cmem) str(s string) *C.char { return (*C.char)(m.add(unsafe.Pointer(C.CString(s)))) }
+
+// strs copies strings into one NULL-terminated C array.
+func (m *cmem) strs(ss []string) **C.char {
+	arr := (**C.char)(m.add(C.calloc(C.size_t(len(ss)+1), C.size_t(unsafe.Sizeof((*C.char)(nil))))))
+	view := unsafe.Slice(arr, len(ss)+1)
+	for i, s := range ss {
+		view[i] = m.str(s)
+	}
+	return arr
+}
+
+func (m *cmem) free() {
+	for _, p := range *m {
+		C.free(p)
+	}
+	*m = nil
+}
+
+// fill writes e into x, allocating in m. Everything the spawned child
+// touches lives in C memory.
+func (m *cmem) fill(x *C.struct_jail_exec, e *Exec) {
+	x.dir = m.str(e.Dir)
+	x.argv = m.strs(e.Argv)
+	x.envp = m.strs(e.Env)
+	if e.TTY {
+		x.tty = 1
+	}
+	if n := len(e.CgroupFDs); n > 0 {
+		x.ncgroup_fds = C.int(n)
+		x.cgroup_fds = (*C.int)(m.add(C.calloc(C.size_t(n), C.sizeof_int)))
+		view := unsafe.Slice(x.cgroup_fds, n)
+		for i, fd := range e.CgroupFDs {
+			view[i] = C.int(fd)
+		}
+	}
+	if n := len(e.Rlimits); n > 0 {
+		x.nrlimits = C.int(n)
+		x.rlimits = (*C.struct_jail_rlimit)(m.add(C.calloc(C.size_t(n), C.sizeof_struct_jail_rlimit)))
+		view := unsafe.Slice(x.rlimits, n)
+		for i, r := range e.Rlimits {
+			view[i] = C.struct_jail_rlimit{resource: C.int(r.Resource), cur: C.ulonglong(r.Cur), max: C.ulonglong(r.Max)}
+		}
+	}
+	if n := len(e.Filter); n > 0 {
+		x.filter = m.add(C.CBytes(e.Filter))
+		x.filter_len = C.ushort(n / 8)
+		if e.Notify {
+			x.notify = 1
+		}
+		if e.Log {
+			x.log = 1
+		}
+	}
+}
+
+// Spawn starts PROG at path and returns its pid once it has exec'd, and
+// the seccomp listener when the filter notifies (else -1). A failed child
+// has been reaped when Spawn returns.
+func Spawn(path string, e *Exec) (int, int, *SpawnError) {
+	var m cmem
+	defer m.free()
+	x := (*C.struct_jail_exec)(m.add(C.calloc(1, C.sizeof_struct_jail_exec)))
+	x.path = m.str(path)
+	m.fill(x, e)
+	pid := int(C.jail_spawn(x))
+	if x.failed_stage == C.JAIL_STAGE_NONE {
+		return pid, int(x.listener_fd), nil
+	}
+	if pid > 0 {
+		var ws syscall.WaitStatus
+		_, _ = syscall.Wait4(pid, &ws, 0, nil)
+	}
+	return 0, -1, &SpawnError{Stage: Stage(x.failed_stage), Index: int(x.failed_index), Errno: syscall.Errno(x.failed_errno)}
+}
+
+// ProtectInit makes the calling init deaf to the fault signals PROG could
+// send it with kill(2); see jail_protect_init.
+func ProtectInit() { C.jail_protect_init() }

@@ -1,0 +1,310 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"jail/rootfs"
+	"jail/sandbox/native"
+)
+
+// stagingDir is where the init attaches the root's tmpfs before
+// pivot_root, as in sandbox/child.
+const stagingDir = "/tmp"
+
+// startNative starts the sandbox with the native launcher: the init is a
+// clone of this process that runs only C, so no second Go runtime boots.
+// The parent writes the id maps, as the stdlib's raw fork does for the
+// re-exec launcher, then gives the go-ahead on the ctl pipe, which then
+// stays open as the init's lifeline until the run is over.
+func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, error) {
+	cfg, err := nativeConfig(s, plan)
+	if err != nil {
+		return nil, err
+	}
+	std := []*os.File{stdio.Stdin, stdio.Stdout, stdio.Stderr}
+	for i, f := range std {
+		if f == nil {
+			// As os/exec does for a nil stream.
+			if std[i], err = os.OpenFile(os.DevNull, os.O_RDWR, 0); err != nil {
+				return nil, err
+			}
+			defer std[i].Close()
+		}
+	}
+	ctlR, ctlW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("creating the control pipe: %w", err)
+	}
+	repR, repW, err := os.Pipe()
+	if err != nil {
+		ctlR.Close()
+		ctlW.Close()
+		return nil, fmt.Errorf("creating the report pipe: %w", err)
+	}
+	cfg.Files = append(append(std, ctlR, repW), enf.cgroupFiles()...)
+
+	begin := time.Now()
+	pid, err := native.Start(cfg)
+	ctlR.Close()
+	repW.Close()
+	if err != nil {
+		ctlW.Close()
+		repR.Close()
+		return nil, explainCloneError(err)
+	}
+	enf.closeChildSide()
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		// Cannot happen on Linux; the init dies on the closed lifeline.
+		ctlW.Close()
+		repR.Close()
+		return nil, fmt.Errorf("starting the sandbox: %w", err)
+	}
+	uid, gid := hostIDs()
+	if err := writeIDMaps(pid, s, uid, gid); err != nil {
+		_ = proc.Kill()
+		_, _ = proc.Wait()
+		ctlW.Close()
+		repR.Close()
+		return nil, fmt.Errorf("starting the sandbox: %w", err)
+	}
+	// A failed write means the init already died; wait and the report
+	// pipe tell the rest.
+	_, _ = ctlW.Write([]byte{0})
+
+	cmd := &exec.Cmd{Process: proc}
+	sup := &supervisor{spec: s, enf: enf, cmd: cmd, hostUID: uid, begin: begin,
+		reports: make(chan Report, 4), waited: make(chan error, 1)}
+	go sup.readNativeReports(repR, plan)
+	go func() {
+		st, err := proc.Wait()
+		// supervise reads ProcessState only after waited delivers.
+		cmd.ProcessState = st
+		ctlW.Close()
+		sup.waited <- err
+	}()
+	return sup, nil
+}
+
+// writeIDMaps maps PROG's ids inside to the caller's (or, when jail runs
+// as root, to the overflow id), as start() asks the stdlib to. Only root
+// may keep setgroups, and needs it to drop root's groups.
+func writeIDMaps(pid int, s *Spec, uid, gid int) error {
+	dir := fmt.Sprintf("/proc/%d/", pid)
+	if os.Getuid() != 0 {
+		if err := writeProcFile(dir+"setgroups", "deny"); err != nil {
+			return err
+		}
+	}
+	if err := writeProcFile(dir+"uid_map", fmt.Sprintf("%d %d 1\n", s.UID, uid)); err != nil {
+		return err
+	}
+	return writeProcFile(dir+"gid_map", fmt.Sprintf("%d %d 1\n", s.GID, gid))
+}
+
+func writeProcFile(name, data string) error {
+	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", name, err)
+	}
+	return nil
+}
+
+// nativeConfig resolves the Plan into what the C init executes: every
+// mount flag and data string, and PROG's path candidates.
+func nativeConfig(s *Spec, plan *Plan) (*native.Config, error) {
+	cfg := &native.Config{
+		CloneFlags: cloneFlags(s),
+		Staging:    stagingDir,
+		Hostname:   plan.Hostname,
+		Loopback:   plan.LoopbackUp,
+		UID:        plan.Exec.UID,
+		GID:        plan.Exec.GID,
+		DropGroups: plan.Exec.DropGroups,
+		Exec:       *NativeExec(&plan.Exec),
+	}
+	// The init's descriptors differ from the re-exec'd one's only by
+	// name: cgroup files start at the same number.
+	cfg.Exec.CgroupFDs = nil
+	for i := range plan.Exec.CgroupFDs {
+		cfg.Exec.CgroupFDs = append(cfg.Exec.CgroupFDs, native.FDFirstCgroup+i)
+	}
+	for _, op := range plan.Mounts {
+		n, err := nativeOp(op)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Ops = append(cfg.Ops, n)
+	}
+	cfg.Candidates, cfg.Check = pathCandidates(&plan.Exec)
+	return cfg, nil
+}
+
+func nativeOp(op rootfs.Op) (native.Op, error) {
+	n := native.Op{Target: op.Target, Source: op.Source, Mode: op.Mode, Data: op.Data}
+	switch op.Kind {
+	case rootfs.Root:
+		n.Kind = native.OpRoot
+		inodes := max(op.Size/4096, 1024)
+		n.Data = fmt.Sprintf("size=%d,nr_inodes=%d,mode=0755", op.Size, inodes)
+	case rootfs.Bind:
+		// Read-only unless asked otherwise, never setuid, and
+		// device-capable only for /dev.
+		n.Kind = native.OpBind
+		n.Attrs = unix.MOUNT_ATTR_NOSUID
+		if !op.Writable {
+			n.Attrs |= unix.MOUNT_ATTR_RDONLY
+		}
+		if !strings.HasPrefix(op.Target, "/dev/") {
+			n.Attrs |= unix.MOUNT_ATTR_NODEV
+		}
+	case rootfs.Scratch:
+		n.Kind = native.OpScratch
+		n.Attrs = unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV
+		if op.Target == "/dev/shm" {
+			n.Attrs |= unix.MOUNT_ATTR_NOEXEC
+		}
+	case rootfs.Tmpfs:
+		n.Kind, n.FSType, n.Flags = native.OpMount, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC
+		n.Data = fmt.Sprintf("mode=%o,size=%d", op.Mode, op.Size)
+	case rootfs.Proc:
+		n.Kind, n.FSType, n.Flags, n.Data = native.OpMount, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""
+	case rootfs.Sysfs:
+		n.Kind, n.FSType, n.Flags, n.Data = native.OpMount, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""
+	case rootfs.Devpts:
+		n.Kind, n.FSType, n.Flags = native.OpMount, "devpts", unix.MS_NOSUID|unix.MS_NOEXEC
+		n.Data = "newinstance,ptmxmode=0666,mode=0620"
+	case rootfs.Mkdir:
+		n.Kind = native.OpMkdir
+	case rootfs.Symlink:
+		n.Kind = native.OpSymlink
+	case rootfs.File:
+		n.Kind = native.OpFile
+	case rootfs.MaskFile:
+		n.Kind = native.OpMaskFile
+	case rootfs.MaskDir:
+		n.Kind = native.OpMaskDir
+	case rootfs.ReadOnly:
+		n.Kind = native.OpReadOnly
+	default:
+		return n, fmt.Errorf("unknown mount operation %q", op.Kind)
+	}
+	if op.Kind == rootfs.Symlink || op.Kind == rootfs.File {
+		n.Parent, n.Base = path.Dir(op.Target), path.Base(op.Target)
+	}
+	return n, nil
+}
+
+// pathCandidates are the paths execvp would try for PROG with the
+// sandbox's PATH (never the host's), in order; the init takes the first
+// regular executable file. A name with a slash is used as it is.
+func pathCandidates(e *ExecPlan) ([]string, bool) {
+	name := e.Argv[0]
+	if strings.Contains(name, "/") {
+		return []string{name}, false
+	}
+	pathVar := "/usr/local/bin:/usr/bin:/bin" // execvp's fallback
+	for _, kv := range e.Env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathVar = v
+		}
+	}
+	var out []string
+	for _, dir := range filepath.SplitList(pathVar) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(e.Dir, p)
+		}
+		out = append(out, p)
+	}
+	return out, true
+}
+
+var nativeStageNames = map[native.Stage]string{
+	native.StageFDs:      "arranging descriptors",
+	native.StageDumpable: "not dumpable",
+	native.StagePrivate:  "making mounts private",
+	native.StageUser:     "switching to the sandbox user",
+	native.StagePivot:    "pivot_root",
+	native.StageHostname: "hostname",
+	native.StageLoopback: "loopback",
+	native.StageSignalfd: "signalfd",
+}
+
+// readNativeReports turns the init's binary records into the Reports the
+// supervisor already understands.
+func (sup *supervisor) readNativeReports(r *os.File, plan *Plan) {
+	defer close(sup.reports)
+	defer r.Close()
+	for {
+		nr, err := native.ReadReport(r)
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			sup.reports <- Report{Error: &ChildError{Stage: "report", Detail: "unreadable report from the sandbox: " + err.Error()}}
+			return
+		}
+		switch nr.Kind {
+		case native.ReportError:
+			sup.reports <- Report{Error: nativeChildError(nr, plan)}
+		case native.ReportStarted:
+			sup.reports <- Report{Started: &Started{Pid: nr.Pid}}
+		case native.ReportExited:
+			ex := &Exited{Status: nr.Status, UserUsec: nr.UserUsec, SysUsec: nr.SysUsec,
+				MaxRSSKiB: nr.MaxRSSKiB, WallUsec: nr.WallUsec}
+			if nr.Violation {
+				ex.Violation = &Violation{Nr: nr.ViolNr, Arch: nr.ViolArch}
+			}
+			sup.reports <- Report{Exited: ex}
+		}
+	}
+}
+
+func nativeChildError(nr *native.Report, plan *Plan) *ChildError {
+	switch nr.Stage {
+	case native.StageLookPath:
+		return &ChildError{Stage: StageExec, Errno: unix.ENOENT, Detail: plan.Exec.Argv[0]}
+	case native.StageSource, native.StageMount:
+		ce := &ChildError{Stage: "mounts", Errno: nr.Errno}
+		var op rootfs.Op
+		if nr.Index >= 0 && nr.Index < len(plan.Mounts) {
+			op = plan.Mounts[nr.Index]
+			ce.Op = op.String()
+		}
+		detail := native.SubName(nr.Sub)
+		if nr.Errno != 0 {
+			detail += ": " + nr.Errno.Error()
+		}
+		if nr.Stage == native.StageSource && op.Source != "" {
+			detail = op.Source + ": " + detail
+		}
+		ce.Detail = detail
+		return ce
+	}
+	if name, ok := nativeStageNames[nr.Stage]; ok {
+		return &ChildError{Stage: name, Errno: nr.Errno}
+	}
+	return SpawnFailure(&plan.Exec, &native.SpawnError{Stage: nr.Stage, Index: nr.Index, Errno: syscall.Errno(nr.Errno)})
+}
