@@ -14,7 +14,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 endif
 endif
 
-.PHONY: all build test unit fuzz bench vet clean demo test-native
+.PHONY: all build test unit fuzz bench vet clean demo test-reexec
 
 all: build
 
@@ -29,15 +29,16 @@ vet:
 # test is everything CI runs: unit and rootless integration tests, the
 # integration suite again against the native launcher, then the VM lane
 # (cgroup v2 and systemd guests under qemu).
-test: unit test-native vmtest
+test: unit test-reexec vmtest
 
 unit: build vet
 	JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -count=1 ./...
 
-# test-native runs the CLI integration suite against the native launcher
-# (a C-only sandbox init), the differential check against the default.
-test-native: build
-	JAIL_BIN=$(CURDIR)/bin/jail JAIL_LAUNCHER=native $(GO) test -count=1 ./cmd/jail
+# test-reexec runs the CLI integration suite against the reexec launcher
+# (jail re-executes itself as the sandbox's init), the reference the
+# default native launcher is checked against.
+test-reexec: build
+	JAIL_BIN=$(CURDIR)/bin/jail JAIL_LAUNCHER=reexec $(GO) test -count=1 ./cmd/jail
 
 # fuzz runs each fuzz target briefly; FUZZTIME=10m for a longer hunt.
 FUZZTIME ?= 10s
@@ -99,6 +100,8 @@ clean:
 # with a lingering user, and runs jail's limit tests in them. The first run
 # installs qemu and fetches Debian's kernel into .cache/vm (JAIL_VM_CACHE).
 .PHONY: vmtest
+# Both launchers run the whole lane.
 vmtest: build
 	bash limits/vmtest/guest.sh build
-	JAIL_VMTEST=1 JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -count=1 -v -timeout 20m ./limits/vmtest
+	JAIL_VMTEST=1 JAIL_BIN=$(CURDIR)/bin/jail JAIL_LAUNCHER=reexec $(GO) test -count=1 -v -timeout 20m ./limits/vmtest
+	JAIL_VMTEST=1 JAIL_BIN=$(CURDIR)/bin/jail JAIL_LAUNCHER=native $(GO) test -count=1 -v -timeout 20m ./limits/vmtest

@@ -109,7 +109,7 @@ func namespaceNames(s *Spec) []string {
 // unprivileged overflow id instead; the child keeps root's host id only
 // while it opens the caller's paths, and PROG gets the mapped id.
 func start(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, error) {
-	if s.Launcher == LauncherNative {
+	if s.Launcher != LauncherReexec {
 		return startNative(s, plan, stdio, enf)
 	}
 	planR, planW, err := os.Pipe()

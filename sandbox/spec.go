@@ -66,9 +66,10 @@ type Spec struct {
 	// Strict refuses to run when a requested limit cannot be enforced,
 	// instead of running with a warning.
 	Strict bool
-	// Launcher is how the sandbox's init is started: LauncherReexec (the
-	// default, "" too) re-executes jail, LauncherNative clones a child
-	// that runs only C (sandbox/native) and no second Go runtime.
+	// Launcher is how the sandbox's init is started: LauncherNative (the
+	// default, "" too) clones a child that runs only C (sandbox/native)
+	// and no second Go runtime; LauncherReexec re-executes jail, the
+	// reference implementation the suite also runs against.
 	Launcher string
 	// Seccomp is the system-call policy PROG runs under; nil runs it
 	// unfiltered (--seccomp none).

@@ -101,7 +101,7 @@ Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
 	fl.BoolVar(&f.printConfig, "print-config", false, "print the effective configuration (profile and flags) as JSON and exit without running")
 	fl.StringVar(&f.profileName, "profile", "", "a profile NAME (jail profile list) or FILE; flags override it")
 	// JAIL_LAUNCHER sets the default, so the whole integration suite can
-	// run against either launcher (make test-native).
+	// run against either launcher (make test-reexec).
 	fl.StringVar(&f.launcher, "launcher", defaultLauncher(), "how the sandbox's init starts: reexec (jail re-executes itself) or native (a C-only child, no second Go runtime); default from $JAIL_LAUNCHER")
 	fl.BoolVar(&f.seccompLog, "seccomp-log", false, "have the kernel log every denied system call to the audit log (dmesg)")
 	return cmd
@@ -354,7 +354,7 @@ func defaultLauncher() string {
 	if l := os.Getenv("JAIL_LAUNCHER"); l != "" {
 		return l
 	}
-	return sandbox.LauncherReexec
+	return sandbox.LauncherNative
 }
 
 // printConfig shows what a run would get, after the profile and the flags.
