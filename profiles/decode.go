@@ -563,7 +563,7 @@ func (d *decoder) checkRoot(r Root) {
 	if r.Disk < 1<<20 {
 		d.fail("root.disk", "%d bytes is too small: give at least 1M", r.Disk)
 	}
-	if !hostnameRE().MatchString(r.Hostname) {
+	if !sandbox.ValidHostname(r.Hostname) {
 		d.fail("root.hostname", "%q: use 1-63 letters, digits and dashes, starting with a letter or digit", r.Hostname)
 	}
 	if r.Network != sandbox.NetNone && r.Network != sandbox.NetHost {

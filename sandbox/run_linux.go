@@ -17,9 +17,9 @@ type IO struct {
 	Stdin, Stdout, Stderr *os.File
 }
 
-// overflowID is the host id PROG runs as when jail itself runs as root, so
+// OverflowID is the host id PROG runs as when jail itself runs as root, so
 // that PROG is never host root.
-const overflowID = 65534
+const OverflowID = 65534
 
 // Run executes one sandboxed program and reports what happened. It returns
 // an error only when it could not even try (bad spec, a limit that cannot
@@ -72,10 +72,10 @@ var initCaps = []uintptr{unix.CAP_SYS_ADMIN, unix.CAP_NET_ADMIN, unix.CAP_SETPCA
 func hostIDs() (uid, gid int) {
 	uid, gid = os.Getuid(), os.Getgid()
 	if uid == 0 {
-		uid = overflowID
+		uid = OverflowID
 	}
 	if gid == 0 {
-		gid = overflowID
+		gid = OverflowID
 	}
 	return uid, gid
 }

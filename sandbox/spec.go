@@ -82,6 +82,10 @@ type Spec struct {
 	CompileStep bool
 }
 
+// ValidHostname reports whether name is a single DNS label, the form
+// sethostname inside the sandbox and /etc/hosts both accept.
+func ValidHostname(name string) bool { return hostnameRE().MatchString(name) }
+
 var hostnameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62})?$`) })
 
 // Validate runs every check before anything is created, and reports all
@@ -109,7 +113,7 @@ func (s *Spec) Validate() error {
 	for _, b := range s.Binds {
 		add(validateBind(b))
 	}
-	if !hostnameRE().MatchString(s.Hostname) {
+	if !ValidHostname(s.Hostname) {
 		add(fmt.Errorf("--hostname %q: use 1-63 letters, digits and dashes, starting with a letter or digit", s.Hostname))
 	}
 	if s.Launcher != "" && s.Launcher != LauncherReexec && s.Launcher != LauncherNative {

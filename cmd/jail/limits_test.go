@@ -10,6 +10,7 @@ package main_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -149,7 +150,7 @@ func TestUnenforceableLimitsAreNamed(t *testing.T) {
 	require.NotNil(t, r.Report, r.String())
 	values := map[string]string{"--mem": "100M", "--pids": "64"}
 	for flag, ctl := range map[string]string{"--mem": "memory", "--pids": "pids"} {
-		enforced := r.Report.LimitBackend != "none" && contains(r.Report.Controllers, ctl)
+		enforced := r.Report.LimitBackend != "none" && slices.Contains(r.Report.Controllers, ctl)
 		warned := strings.Contains(r.Stderr, "warning: "+flag+" is NOT enforced")
 		assert.True(t, enforced != warned, "%s must be enforced or warned about, not both or neither:\n%s", flag, r)
 		if warned {
@@ -158,15 +159,6 @@ func TestUnenforceableLimitsAreNamed(t *testing.T) {
 			assert.Contains(t, strict.Stderr, flag+" is NOT enforced")
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // TestNoLeaksAfterManyRuns runs many limited sandboxes in a row and checks
@@ -218,7 +210,7 @@ func countLines(t *testing.T, path string) int {
 func newProcs(before, after []string) []string {
 	var out []string
 	for _, p := range after {
-		if !contains(before, p) {
+		if !slices.Contains(before, p) {
 			out = append(out, p)
 		}
 	}

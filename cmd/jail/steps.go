@@ -187,7 +187,7 @@ func newWorkDir(source string, p *profiles.Profile) (string, error) {
 	}
 	if os.Getuid() == 0 {
 		for _, pth := range []string{work, filepath.Join(work, name)} {
-			if err := os.Lchown(pth, overflowID, overflowID); err != nil {
+			if err := os.Lchown(pth, sandbox.OverflowID, sandbox.OverflowID); err != nil {
 				os.RemoveAll(work)
 				return "", err
 			}
@@ -195,9 +195,6 @@ func newWorkDir(source string, p *profiles.Profile) (string, error) {
 	}
 	return work, nil
 }
-
-// overflowID is the host id PROG runs as when jail runs as root.
-const overflowID = 65534
 
 func copyInto(src, dst string) error {
 	in, err := os.Open(src)
