@@ -50,6 +50,14 @@ func (p *Program) Fprog() *unix.SockFprog {
 // Compile turns p into BPF with libseccomp. It runs in the parent, before
 // clone: libseccomp allocates and the child must not.
 func (p *Policy) Compile(opts CompileOptions) (Program, error) {
+	if p.builtin != nil {
+		if !opts.Fresh {
+			if prog, ok := precompiledBuiltin(p.Name, opts); ok {
+				return prog, nil
+			}
+		}
+		p = p.full()
+	}
 	if !opts.Fresh {
 		if prog, ok := precompiled(p.Fingerprint(opts)); ok {
 			return prog, nil

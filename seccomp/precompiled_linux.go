@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"strings"
 
 	libseccomp "github.com/seccomp/libseccomp-golang"
 )
@@ -23,11 +24,8 @@ var precompiledFS embed.FS
 
 // Fingerprint identifies everything a compiled program depends on.
 func (p *Policy) Fingerprint(opts CompileOptions) string {
+	p = p.full()
 	major, minor, micro := libseccomp.GetLibraryVersion()
-	killAs := opts.KillAs
-	if killAs == "" {
-		killAs = "kill"
-	}
 	h := sha256.New()
 	_ = json.NewEncoder(h).Encode(struct {
 		Policy   *Policy
@@ -35,7 +33,7 @@ func (p *Policy) Fingerprint(opts CompileOptions) string {
 		Arch     string
 		Library  string
 		Compiler int
-	}{p, killAs, runtime.GOARCH, fmt.Sprintf("%d.%d.%d", major, minor, micro), compilerVersion})
+	}{p, killAs(opts), runtime.GOARCH, fmt.Sprintf("%d.%d.%d", major, minor, micro), compilerVersion})
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 
@@ -46,6 +44,39 @@ const compilerVersion = 1
 // PrecompiledPath is where go generate writes the program with this
 // fingerprint, relative to the package directory.
 func PrecompiledPath(fingerprint string) string { return "precompiled/" + fingerprint + ".bpf" }
+
+// BuiltinIndexPath lists, for each built-in policy and option set, the
+// fingerprint go generate compiled it under: "name kill-as fingerprint"
+// lines, so a Builtin handle finds its program without building the
+// policy to fingerprint it.
+const BuiltinIndexPath = "precompiled/builtins.txt"
+
+// BuiltinIndexLine is the index line for a built-in and its options.
+func BuiltinIndexLine(p *Policy, opts CompileOptions) string {
+	return p.Name + " " + killAs(opts) + " " + p.Fingerprint(opts) + "\n"
+}
+
+// precompiledBuiltin returns the embedded program for a built-in policy.
+func precompiledBuiltin(name string, opts CompileOptions) (Program, bool) {
+	index, err := precompiledFS.ReadFile(BuiltinIndexPath)
+	if err != nil {
+		return Program{}, false
+	}
+	prefix := name + " " + killAs(opts) + " "
+	for line := range strings.Lines(string(index)) {
+		if fp, ok := strings.CutPrefix(line, prefix); ok {
+			return precompiled(strings.TrimSpace(fp))
+		}
+	}
+	return Program{}, false
+}
+
+func killAs(opts CompileOptions) string {
+	if opts.KillAs == "" {
+		return "kill"
+	}
+	return opts.KillAs
+}
 
 // precompiled returns the embedded program for fingerprint, if any. The
 // file is one byte (1 when the program notifies) followed by the BPF.

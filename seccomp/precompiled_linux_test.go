@@ -26,6 +26,34 @@ func TestPrecompiledAreCurrent(t *testing.T) {
 	}
 }
 
+// TestBuiltinHandles checks that what a run loads for a built-in by name
+// is exactly a fresh compile of the built-in policy, and that the handle
+// behaves as the full policy everywhere else.
+func TestBuiltinHandles(t *testing.T) {
+	for _, full := range Builtins() {
+		h, ok := Builtin(full.Name)
+		require.True(t, ok, full.Name)
+		assert.Empty(t, h.Rules, "a handle does not build the policy")
+		for _, opts := range BuiltinOptions {
+			_, indexed := precompiledBuiltin(full.Name, opts)
+			assert.True(t, indexed, "%s (%s) is missing from %s; run go generate ./seccomp", full.Name, opts.KillAs, BuiltinIndexPath)
+			got, err := h.Compile(opts)
+			require.NoError(t, err)
+			fresh := opts
+			fresh.Fresh = true
+			want, err := full.Compile(fresh)
+			require.NoError(t, err)
+			assert.Equal(t, want.Encode(), got.Encode(), "%s (%s)", full.Name, opts.KillAs)
+			assert.Equal(t, full.Fingerprint(opts), h.Fingerprint(opts))
+		}
+		require.NoError(t, h.Validate())
+		assert.Equal(t, full.With(Rule{Names: []string{"ptrace"}, Action: ActAllow}).Rules,
+			h.With(Rule{Names: []string{"ptrace"}, Action: ActAllow}).Rules)
+	}
+	_, ok := Builtin("nonexistent")
+	assert.False(t, ok)
+}
+
 // TestPrecompiledOnlyOnExactMatch changes a built-in policy slightly and
 // checks the embedded program is not used for it.
 func TestPrecompiledOnlyOnExactMatch(t *testing.T) {

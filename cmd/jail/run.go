@@ -338,10 +338,11 @@ func seccompPolicy(v string) (*seccomp.Policy, error) {
 	switch v {
 	case "none":
 		return nil, nil
-	case "default", "":
-		return seccomp.Default(), nil
-	case "strict":
-		return seccomp.Strict(), nil
+	case "":
+		v = "default"
+	}
+	if p, ok := seccomp.Builtin(v); ok {
+		return p, nil
 	}
 	p, err := seccomp.Load(v)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"jail/seccomp"
 )
@@ -25,6 +26,7 @@ func generate() error {
 			return err
 		}
 	}
+	var index strings.Builder
 	for _, p := range seccomp.Builtins() {
 		for _, opts := range seccomp.BuiltinOptions {
 			fresh := opts
@@ -36,7 +38,8 @@ func generate() error {
 			if err := os.WriteFile(seccomp.PrecompiledPath(p.Fingerprint(opts)), prog.Encode(), 0o644); err != nil {
 				return err
 			}
+			index.WriteString(seccomp.BuiltinIndexLine(p, opts))
 		}
 	}
-	return nil
+	return os.WriteFile(seccomp.BuiltinIndexPath, []byte(index.String()), 0o644)
 }
