@@ -9,8 +9,9 @@ import (
 // system keeps as real directories.
 var topLevel = []string{"bin", "sbin", "lib", "lib32", "lib64", "libx32"}
 
-// ProbeHost reads the facts Build needs about the host's root directory.
-func ProbeHost() Host {
+// ProbeHost reads the facts Build needs about the host's root directory;
+// the host's resolv.conf only when the sandbox shares the host's network.
+func ProbeHost(hostNet bool) Host {
 	h := Host{TopLinks: map[string]string{}}
 	for _, name := range topLevel {
 		p := filepath.Join("/", name)
@@ -33,6 +34,9 @@ func ProbeHost() Host {
 	}
 	if fi, err := os.Stat("/etc/alternatives"); err == nil && fi.IsDir() {
 		h.Alternatives = true
+	}
+	if !hostNet {
+		return h
 	}
 	if b, err := os.ReadFile("/etc/resolv.conf"); err == nil && len(b) < 64<<10 {
 		h.ResolvConf = string(b)

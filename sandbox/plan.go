@@ -75,7 +75,7 @@ const InitArg0 = "jail:init"
 func compile(s *Spec) (*Plan, error) {
 	ops := rootfs.Build(rootfs.Config{
 		RootFS: s.RootFS, WorkDir: s.Dir, Disk: s.Disk, Binds: s.Binds, Hostname: s.Hostname,
-		UID: s.UID, GID: s.GID, PrivateNet: s.Net == NetNone, Host: rootfs.ProbeHost(),
+		UID: s.UID, GID: s.GID, PrivateNet: s.Net == NetNone, Host: rootfs.ProbeHost(s.Net != NetNone),
 	})
 	p := &Plan{
 		Mounts:     ops,

@@ -14,9 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"regexp"
 	"strings"
-	"sync"
 
 	"jail/limits"
 	"jail/rootfs"
@@ -84,9 +82,17 @@ type Spec struct {
 
 // ValidHostname reports whether name is a single DNS label, the form
 // sethostname inside the sandbox and /etc/hosts both accept.
-func ValidHostname(name string) bool { return hostnameRE().MatchString(name) }
-
-var hostnameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,62})?$`) })
+func ValidHostname(name string) bool {
+	if len(name) == 0 || len(name) > 63 || name[0] == '-' {
+		return false
+	}
+	for _, c := range []byte(name) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Validate runs every check before anything is created, and reports all
 // problems together. Each check names the flag and how to fix it.
