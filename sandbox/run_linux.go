@@ -51,13 +51,19 @@ func Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
 
 // supervisor is the parent's view of one running sandbox.
 type supervisor struct {
-	spec    *Spec
-	enf     *enforcer
-	cmd     *exec.Cmd
-	hostUID int
-	begin   time.Time
-	reports chan Report
-	waited  chan error
+	spec     *Spec
+	enf      *enforcer
+	initPid  int
+	killInit func() error
+	hostUID  int
+	begin    time.Time
+	reports  chan Report
+	// waited delivers once the init is reaped; initEnd (how it ended, as
+	// in "exit status 1") and initRusage (its own and its reaped
+	// children's) are set before.
+	waited     chan error
+	initEnd    string
+	initRusage *syscall.Rusage
 }
 
 // initCaps are what the child's setup needs, all within the new user
@@ -155,8 +161,8 @@ func start(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, error) {
 		return nil, explainCloneError(err)
 	}
 	enf.closeChildSide()
-	sup := &supervisor{spec: s, enf: enf, cmd: cmd, hostUID: uid, begin: begin,
-		reports: make(chan Report, 4), waited: make(chan error, 1)}
+	sup := &supervisor{spec: s, enf: enf, initPid: cmd.Process.Pid, killInit: cmd.Process.Kill,
+		hostUID: uid, begin: begin, reports: make(chan Report, 4), waited: make(chan error, 1)}
 	go sup.readReports(repR)
 	// The child blocks reading the plan; a write error means it already
 	// died, which the report pipe and wait will tell. The pipe then stays
@@ -165,6 +171,10 @@ func start(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, error) {
 	go func() {
 		err := cmd.Wait()
 		planW.Close()
+		if st := cmd.ProcessState; st != nil {
+			sup.initEnd = st.String()
+			sup.initRusage, _ = st.SysUsage().(*syscall.Rusage)
+		}
 		sup.waited <- err
 	}()
 	return sup, nil

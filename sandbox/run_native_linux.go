@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -64,17 +64,11 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, err
 		return nil, explainCloneError(err)
 	}
 	enf.closeChildSide()
-	proc, err := os.FindProcess(pid)
-	if err != nil {
-		// Cannot happen on Linux; the init dies on the closed lifeline.
-		ctlW.Close()
-		repR.Close()
-		return nil, fmt.Errorf("starting the sandbox: %w", err)
-	}
+	init := &nativeInit{pid: pid}
 	uid, gid := hostIDs()
 	if err := writeIDMaps(pid, s, uid, gid); err != nil {
-		_ = proc.Kill()
-		_, _ = proc.Wait()
+		_ = init.kill()
+		_, _, _ = init.wait()
 		ctlW.Close()
 		repR.Close()
 		return nil, fmt.Errorf("starting the sandbox: %w", err)
@@ -83,18 +77,67 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, err
 	// pipe tell the rest.
 	_, _ = ctlW.Write([]byte{0})
 
-	cmd := &exec.Cmd{Process: proc}
-	sup := &supervisor{spec: s, enf: enf, cmd: cmd, hostUID: uid, begin: begin,
+	sup := &supervisor{spec: s, enf: enf, initPid: pid, killInit: init.kill, hostUID: uid, begin: begin,
 		reports: make(chan Report, 4), waited: make(chan error, 1)}
 	go sup.readNativeReports(repR, plan)
 	go func() {
-		st, err := proc.Wait()
-		// supervise reads ProcessState only after waited delivers.
-		cmd.ProcessState = st
+		ws, ru, err := init.wait()
 		ctlW.Close()
+		if err == nil {
+			sup.initEnd, sup.initRusage = describeWaitStatus(ws), &ru
+		}
 		sup.waited <- err
 	}()
 	return sup, nil
+}
+
+// nativeInit is the init the C launcher cloned. Unlike os.FindProcess,
+// which costs every run a throwaway clone to probe pidfd support, it needs
+// nothing but the pid, and never signals a recycled one: the pid stays
+// this process's zombie until wait reaps it, under the lock kill takes.
+type nativeInit struct {
+	pid    int
+	mu     sync.Mutex
+	reaped bool
+}
+
+func (p *nativeInit) kill() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reaped {
+		return nil
+	}
+	return unix.Kill(p.pid, unix.SIGKILL)
+}
+
+// wait blocks until the init has exited without reaping it (WNOWAIT), then
+// reaps it under the lock.
+func (p *nativeInit) wait() (syscall.WaitStatus, syscall.Rusage, error) {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err == nil {
+			break
+		}
+		if err != unix.EINTR {
+			return 0, syscall.Rusage{}, err
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ws syscall.WaitStatus
+	var ru syscall.Rusage
+	_, err := syscall.Wait4(p.pid, &ws, 0, &ru)
+	p.reaped = true
+	return ws, ru, err
+}
+
+// describeWaitStatus says how a process ended, as os.ProcessState does.
+func describeWaitStatus(ws syscall.WaitStatus) string {
+	if ws.Signaled() {
+		return "signal: " + ws.Signal().String()
+	}
+	return fmt.Sprintf("exit status %d", ws.ExitStatus())
 }
 
 // writeIDMaps maps PROG's ids inside to the caller's (or, when jail runs

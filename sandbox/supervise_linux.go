@@ -52,11 +52,11 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 		if sup.enf.group != nil {
 			_ = sup.enf.group.Kill()
 		} else {
-			_, _ = sup.enf.sampleTree(sup.cmd.Process.Pid)
+			_, _ = sup.enf.sampleTree(sup.initPid)
 		}
 		// SIGKILL to the pid namespace's init takes every process of
 		// the sandbox with it.
-		_ = sup.cmd.Process.Kill()
+		_ = sup.killInit()
 	}
 	for reports != nil || waited != nil {
 		select {
@@ -73,7 +73,7 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 				if w := sup.spec.Limits.Wall; w > 0 {
 					wallTimer = time.After(w)
 				}
-				go sup.enf.watchCPU(sup.cmd.Process.Pid, stopWatch)
+				go sup.enf.watchCPU(sup.initPid, stopWatch)
 			case rep.Exited != nil:
 				exited = rep.Exited
 				ended = time.Now()
@@ -156,7 +156,7 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 		sup.fillFromInitRusage(res)
 	default:
 		out.SetupFailed = true
-		res.Error = fmt.Sprintf("the sandbox init ended without a report (%v); this is a bug in jail", sup.cmd.ProcessState)
+		res.Error = fmt.Sprintf("the sandbox init ended without a report (%v); this is a bug in jail", sup.initEnd)
 		res.ExitCode = ExitSetupFailed
 	}
 	sup.fillFromCgroup(res, &out)
@@ -240,12 +240,8 @@ func (sup *supervisor) fillFromCgroup(res *Result, out *Outcome) {
 // could report: the kernel's rusage of the init covers every process it or
 // the namespace teardown reaped, plus the init's own small share.
 func (sup *supervisor) fillFromInitRusage(res *Result) {
-	st := sup.cmd.ProcessState
-	if st == nil {
-		return
-	}
-	ru, ok := st.SysUsage().(*syscall.Rusage)
-	if !ok {
+	ru := sup.initRusage
+	if ru == nil {
 		return
 	}
 	res.CPUUser = Seconds(time.Duration(ru.Utime.Nano()))

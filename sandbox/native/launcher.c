@@ -671,6 +671,20 @@ out:
 	syscall(SYS_exit_group, 0);
 }
 
+// jail's own argv area, which /proc/1/cmdline would show PROG: glibc
+// passes argc and argv to ELF constructors, and the kernel's arg_start and
+// arg_end are the first string's start and the last one's end.
+static char *arg_start;
+static size_t arg_len;
+
+__attribute__((constructor)) static void record_arg_area(int argc, char **argv, char **envp) {
+	(void)envp;
+	if (argc < 1 || !argv || !argv[0] || !argv[argc - 1])
+		return;
+	arg_start = argv[0];
+	arg_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) + 1 - arg_start);
+}
+
 static int init_main(void *arg) {
 	const struct jail_launch *l = arg;
 	struct init s = {.l = l, .root_fd = -1};
@@ -689,9 +703,9 @@ static int init_main(void *arg) {
 	}
 	// /proc/1/cmdline would show PROG jail's own command line, host
 	// paths included; the re-exec'd init was plain "jail:init".
-	if (l->arg_start && l->arg_len > sizeof "jail:init") {
-		memset((char *)l->arg_start, 0, l->arg_len);
-		memcpy((char *)l->arg_start, "jail:init", sizeof "jail:init");
+	if (arg_start && arg_len > sizeof "jail:init") {
+		memset(arg_start, 0, arg_len);
+		memcpy(arg_start, "jail:init", sizeof "jail:init");
 	}
 	// Nothing before the go-ahead: the parent writes our id maps, which
 	// it can only do while we are dumpable. Zero bytes: jail died.

@@ -123,10 +123,6 @@ struct jail_launch {
 	int ncandidates;
 	const char *const *candidates;
 	int check_candidates;
-	// jail's own argv area (from /proc/self/stat), which /proc/1/cmdline
-	// shows to PROG; the init overwrites its copy with its name.
-	unsigned long arg_start;
-	unsigned long arg_len;
 	struct jail_exec exec;
 };
 

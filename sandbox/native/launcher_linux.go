@@ -7,14 +7,10 @@ package native
 import "C"
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -145,10 +141,6 @@ func Start(cfg *Config) (int, error) {
 		l.check_candidates = 1
 	}
 	m.fill(&l.exec, &cfg.Exec)
-	if start, end, ok := argArea(); ok {
-		l.arg_start = C.ulong(start)
-		l.arg_len = C.ulong(end - start)
-	}
 
 	pid := int(C.jail_launch_start(l))
 	runtime.KeepAlive(cfg.Files)
@@ -157,36 +149,6 @@ func Start(cfg *Config) (int, error) {
 	}
 	return pid, nil
 }
-
-// argArea is where the kernel finds this process's argv for
-// /proc/PID/cmdline (fields 48 and 49 of /proc/self/stat). It is read once:
-// the area never moves.
-func argArea() (start, end uintptr, ok bool) {
-	a := argAreaOnce()
-	return a[0], a[1], a[1] > a[0]
-}
-
-var argAreaOnce = sync.OnceValue(func() [2]uintptr {
-	b, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		return [2]uintptr{}
-	}
-	// Fields after the command name, which may hold spaces, start at 3.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return [2]uintptr{}
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 47 {
-		return [2]uintptr{}
-	}
-	start, err1 := strconv.ParseUint(f[45], 10, 64)
-	end, err2 := strconv.ParseUint(f[46], 10, 64)
-	if err1 != nil || err2 != nil || end <= start {
-		return [2]uintptr{}
-	}
-	return [2]uintptr{uintptr(start), uintptr(end)}
-})
 
 // Report is one record from the init, as sent.
 type Report struct {
