@@ -39,7 +39,8 @@ const (
 	Symlink Kind = "symlink" // Target -> Data
 	File    Kind = "file"    // writes Data to Target
 	// MaskFile hides a file by binding /dev/null over it, MaskDir a
-	// directory with an empty read-only tmpfs; both skip absent targets.
+	// directory by binding an empty directory read-only over it; both
+	// skip absent targets.
 	MaskFile Kind = "mask-file"
 	MaskDir  Kind = "mask-dir"
 	// ReadOnly rebinds an existing Target read-only.

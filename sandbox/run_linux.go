@@ -64,6 +64,8 @@ type supervisor struct {
 	waited     chan error
 	initEnd    string
 	initRusage *syscall.Rusage
+	// points are the native launcher's timestamps, set like initEnd.
+	points *runPoints
 }
 
 // initCaps are what the child's setup needs, all within the new user

@@ -54,8 +54,10 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, err
 	}
 	cfg.Files = append(append(std, ctlR, repW), enf.cgroupFiles()...)
 
+	points := &runPoints{planned: native.Now()}
 	begin := time.Now()
 	pid, err := native.Start(cfg)
+	points.cloned = native.Now()
 	ctlR.Close()
 	repW.Close()
 	if err != nil {
@@ -76,12 +78,14 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, err
 	// A failed write means the init already died; wait and the report
 	// pipe tell the rest.
 	_, _ = ctlW.Write([]byte{0})
+	points.mapped = native.Now()
 
 	sup := &supervisor{spec: s, enf: enf, initPid: pid, killInit: init.kill, hostUID: uid, begin: begin,
-		reports: make(chan Report, 4), waited: make(chan error, 1)}
+		reports: make(chan Report, 4), waited: make(chan error, 1), points: points}
 	go sup.readNativeReports(repR, plan)
 	go func() {
 		ws, ru, err := init.wait()
+		points.reaped = native.Now()
 		ctlW.Close()
 		if err == nil {
 			sup.initEnd, sup.initRusage = describeWaitStatus(ws), &ru
@@ -89,6 +93,40 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, err
 		sup.waited <- err
 	}()
 	return sup, nil
+}
+
+// runPoints are a native run's timestamps (CLOCK_MONOTONIC µs): the
+// parent's, and the init's from its reports. Each is written before the
+// channel send that publishes it to supervise.
+type runPoints struct {
+	planned, cloned, mapped, reaped int64
+	init                            [native.Points]int64
+}
+
+// stages is the breakdown, or nil when the run ended before PROG was
+// reaped (a setup failure or a kill, whose stages would not add up).
+func (p *runPoints) stages() *Stages {
+	for _, t := range p.init {
+		if t == 0 {
+			return nil
+		}
+	}
+	if p.reaped == 0 {
+		return nil
+	}
+	d := func(from, to int64) Seconds { return Seconds(time.Duration(to-from) * time.Microsecond) }
+	in := p.init
+	return &Stages{
+		Start:    d(native.ProcessStart(), p.planned),
+		Clone:    d(p.planned, p.cloned),
+		IDMaps:   d(p.cloned, in[native.AtGoAhead]),
+		Mounts:   d(in[native.AtGoAhead], in[native.AtMounted]),
+		Pivot:    d(in[native.AtMounted], in[native.AtPivoted]),
+		Prepare:  d(in[native.AtPivoted], in[native.AtSpawn]),
+		Spawn:    d(in[native.AtSpawn], in[native.AtExeced]),
+		Run:      d(in[native.AtExeced], in[native.AtReaped]),
+		Teardown: d(in[native.AtReaped], p.reaped),
+	}
 }
 
 // nativeInit is the init the C launcher cloned. Unlike os.FindProcess,
@@ -313,8 +351,10 @@ func (sup *supervisor) readNativeReports(r *os.File, plan *Plan) {
 		case native.ReportError:
 			sup.reports <- Report{Error: nativeChildError(nr, plan)}
 		case native.ReportStarted:
+			copy(sup.points.init[:native.AtReaped], nr.At[:native.AtReaped])
 			sup.reports <- Report{Started: &Started{Pid: nr.Pid}}
 		case native.ReportExited:
+			sup.points.init[native.AtReaped] = nr.At[native.AtReaped]
 			ex := &Exited{Status: nr.Status, UserUsec: nr.UserUsec, SysUsec: nr.SysUsec,
 				MaxRSSKiB: nr.MaxRSSKiB, WallUsec: nr.WallUsec}
 			if nr.Violation {

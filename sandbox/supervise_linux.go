@@ -127,6 +127,9 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 		Controllers:  sup.enf.controllers(),
 		Warnings:     sup.enf.warnings(),
 	}
+	if sup.points != nil {
+		res.Stages = sup.points.stages()
+	}
 	switch {
 	case childErr != nil:
 		out.SetupFailed = true

@@ -117,6 +117,8 @@ type Result struct {
 	CPUSys     Seconds `json:"cpu_sys"`
 	PeakMemory int64   `json:"peak_memory"`
 	SetupTime  Seconds `json:"setup_time"`
+	// Stages is where the run's time went, with the native launcher.
+	Stages *Stages `json:"stages,omitempty"`
 	// PeakMemorySource names where PeakMemory comes from, because rusage
 	// maxrss is the largest single process, not the sandbox total.
 	PeakMemorySource string `json:"peak_memory_source"`
@@ -135,6 +137,25 @@ type Result struct {
 	// Compile the compile step's own result, kept in the run's.
 	Step    string  `json:"step,omitempty"`
 	Compile *Result `json:"compile,omitempty"`
+}
+
+// Stages splits a run's time (seconds) at the points jail and the
+// sandbox's init timestamp, in order; together they cover the run from
+// jail's C start-up to the reaped init. Start is jail's own start (Go
+// runtime, flags, profile, plan); Prepare is the hostname, lo and PROG's
+// lookup; Spawn is the spawner's clone, cgroup join, rlimits, dropping
+// privileges, loading the seccomp filter and exec; Teardown is killing what
+// PROG left, the init's exit and the namespaces' teardown.
+type Stages struct {
+	Start    Seconds `json:"start"`
+	Clone    Seconds `json:"clone"`
+	IDMaps   Seconds `json:"id_maps"`
+	Mounts   Seconds `json:"mounts"`
+	Pivot    Seconds `json:"pivot"`
+	Prepare  Seconds `json:"prepare"`
+	Spawn    Seconds `json:"spawn"`
+	Run      Seconds `json:"run"`
+	Teardown Seconds `json:"teardown"`
 }
 
 // Isolation lists the mechanisms that were in force for the run.

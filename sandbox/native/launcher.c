@@ -253,12 +253,18 @@ static int open_source(struct init *s, int i) {
 	return 0;
 }
 
-static int mkdir_staging(struct init *s, const char *name, char *buf) {
+#define EMPTY_DIR "empty"
+
+static char *staging_path(struct init *s, const char *name, char *buf) {
 	char *p = put(buf, buf + PATHBUF, s->l->staging);
 	p = put(p, buf + PATHBUF, "/");
 	put(p, buf + PATHBUF, name);
+	return buf;
+}
+
+static int mkdir_staging(struct init *s, const char *name, char *buf, mode_t mode) {
 	s->sub = JAIL_SUB_MKDIR;
-	return mkdir(buf, 0755);
+	return mkdir(staging_path(s, name, buf), mode);
 }
 
 // apply_root mounts the tmpfs that backs every writable place, and the
@@ -273,9 +279,12 @@ static int apply_root(struct init *s, int i) {
 		return -1;
 	static const char *const dirs[] = {"root", "scratch", "upper", "work"};
 	for (unsigned k = 0; k < 4; k++) {
-		if (mkdir_staging(s, dirs[k], buf) < 0)
+		if (mkdir_staging(s, dirs[k], buf, 0755) < 0)
 			return -1;
 	}
+	// What every masked directory shows, bound read-only (mounts_linux.go).
+	if (mkdir_staging(s, EMPTY_DIR, buf, 0555) < 0)
+		return -1;
 	char *p = put(root, root + PATHBUF, st);
 	put(p, root + PATHBUF, "/root");
 	if (op->source && op->source[0]) {
@@ -417,9 +426,9 @@ static int apply(struct init *s, int i) {
 		if (op->kind == JAIL_OP_MASK_FILE) {
 			r = attach_clone(s, AT_FDCWD, "/dev/null", fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
 		} else if (op->kind == JAIL_OP_MASK_DIR) {
-			s->sub = JAIL_SUB_MOUNT;
-			r = (int)sys_mount("tmpfs", fd_path(fdp, sizeof fdp, fd), "tmpfs",
-			                   MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555");
+			char empty[PATHBUF];
+			r = attach_clone(s, AT_FDCWD, staging_path(s, EMPTY_DIR, empty), fd,
+			                 MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
 		} else {
 			r = attach_clone(s, fd, "", fd, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
 		}
@@ -649,6 +658,7 @@ static void supervise(int prog, int listener, int sfd) {
 				if (ru.ru_maxrss > r.maxrss_kib)
 					r.maxrss_kib = ru.ru_maxrss;
 				if (pid == prog) {
+					r.at_usec[JAIL_AT_REAPED] = now_usec();
 					r.status = (uint32_t)ws;
 					prog_done = 1;
 					// kill(-1) from the pid namespace's init
@@ -676,9 +686,14 @@ out:
 // arg_end are the first string's start and the last one's end.
 static char *arg_start;
 static size_t arg_len;
+// When this process's C start-up ran, before the Go runtime's.
+static int64_t process_start_usec;
 
-__attribute__((constructor)) static void record_arg_area(int argc, char **argv, char **envp) {
+int64_t jail_process_start_usec(void) { return process_start_usec; }
+
+__attribute__((constructor)) static void at_process_start(int argc, char **argv, char **envp) {
 	(void)envp;
+	process_start_usec = now_usec();
 	if (argc < 1 || !argv || !argv[0] || !argv[argc - 1])
 		return;
 	arg_start = argv[0];
@@ -716,6 +731,10 @@ static int init_main(void *arg) {
 	while (n < 0 && errno == EINTR);
 	if (n != 1)
 		syscall(SYS_exit_group, 1);
+	struct jail_report started;
+	memset(&started, 0, sizeof started);
+	started.kind = JAIL_REPORT_STARTED;
+	started.at_usec[JAIL_AT_GO_AHEAD] = now_usec();
 
 	// A new session detaches the init from the caller's terminal.
 	setsid();
@@ -744,8 +763,10 @@ static int init_main(void *arg) {
 		if (l->op_fds[i] >= 0)
 			close(l->op_fds[i]);
 	}
+	started.at_usec[JAIL_AT_MOUNTED] = now_usec();
 	if (pivot(&s) < 0)
 		die(JAIL_L_PIVOT, 0, 0, errno);
+	started.at_usec[JAIL_AT_PIVOTED] = now_usec();
 	if (sethostname(l->hostname, (size_t)l->hostname_len) < 0)
 		die(JAIL_L_HOSTNAME, 0, 0, errno);
 	if (l->loopback && loopback_up() < 0)
@@ -766,6 +787,7 @@ static int init_main(void *arg) {
 	// jail_spawn writes its results into x; this is our own copy.
 	struct jail_exec *x = (struct jail_exec *)&l->exec;
 	x->path = path;
+	started.at_usec[JAIL_AT_SPAWN] = now_usec();
 	int pid = jail_spawn(x);
 	if (x->failed_stage != JAIL_STAGE_NONE) {
 		if (pid > 0)
@@ -775,11 +797,9 @@ static int init_main(void *arg) {
 	for (int i = 0; i < x->ncgroup_fds; i++)
 		close(x->cgroup_fds[i]);
 
-	struct jail_report r;
-	memset(&r, 0, sizeof r);
-	r.kind = JAIL_REPORT_STARTED;
-	r.pid = pid;
-	report(&r);
+	started.at_usec[JAIL_AT_EXECED] = now_usec();
+	started.pid = pid;
+	report(&started);
 	supervise(pid, x->listener_fd, sfd);
 	return 0;
 }

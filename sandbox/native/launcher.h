@@ -79,6 +79,18 @@ enum jail_report_kind {
 
 // One record on the report pipe; 72 bytes, far below PIPE_BUF, so each
 // write is atomic.
+// The points of a run the init timestamps: STARTED carries the first
+// five, EXITED the last.
+enum jail_point {
+	JAIL_AT_GO_AHEAD,  // the parent wrote the id maps
+	JAIL_AT_MOUNTED,   // the mount plan is applied
+	JAIL_AT_PIVOTED,   // the new root is the root
+	JAIL_AT_SPAWN,     // about to clone the spawner
+	JAIL_AT_EXECED,    // PROG has exec'd
+	JAIL_AT_REAPED,    // PROG has been reaped
+	JAIL_POINTS,
+};
+
 struct jail_report {
 	int32_t kind;
 	int32_t stage;
@@ -94,6 +106,9 @@ struct jail_report {
 	int64_t sys_usec;
 	int64_t maxrss_kib;
 	int64_t wall_usec;
+	// CLOCK_MONOTONIC microseconds at each point of the init's life
+	// (enum jail_point), for the stage breakdown; 0 when not reached.
+	int64_t at_usec[JAIL_POINTS];
 };
 
 // The child's descriptors after the init rearranges them.
@@ -130,5 +145,7 @@ struct jail_launch {
 // init waits for one byte on the ctl pipe (the id maps are written) before
 // it does anything.
 int jail_launch_start(struct jail_launch *l);
+// CLOCK_MONOTONIC microseconds when this process's C start-up ran.
+int64_t jail_process_start_usec(void);
 
 #endif

@@ -13,6 +13,8 @@ import (
 	"runtime"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // OpKind is what one Op does; see enum jail_op_kind.
@@ -165,6 +167,31 @@ type Report struct {
 	SysUsec    int64
 	MaxRSSKiB  int64
 	WallUsec   int64
+	// At are the init's timestamps (CLOCK_MONOTONIC µs), indexed by
+	// the At* points; 0 where the report does not carry one.
+	At [Points]int64
+}
+
+// The points the init timestamps, as in enum jail_point.
+const (
+	AtGoAhead = C.JAIL_AT_GO_AHEAD
+	AtMounted = C.JAIL_AT_MOUNTED
+	AtPivoted = C.JAIL_AT_PIVOTED
+	AtSpawn   = C.JAIL_AT_SPAWN
+	AtExeced  = C.JAIL_AT_EXECED
+	AtReaped  = C.JAIL_AT_REAPED
+	Points    = C.JAIL_POINTS
+)
+
+// ProcessStart is when this process's C start-up ran (CLOCK_MONOTONIC µs),
+// before the Go runtime started.
+func ProcessStart() int64 { return int64(C.jail_process_start_usec()) }
+
+// Now is CLOCK_MONOTONIC in µs, the clock of every timestamp above.
+func Now() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano() / 1000
 }
 
 // Report kinds.
@@ -184,10 +211,14 @@ func ReadReport(r io.Reader) (*Report, error) {
 		}
 		return nil, err
 	}
-	return &Report{
+	rep := &Report{
 		Kind: int(c.kind), Stage: Stage(c.stage), Index: int(c.index), Sub: int(c.sub), Errno: syscall.Errno(c.err),
 		Pid: int(c.pid), Status: uint32(c.status), Violation: c.violation != 0, ViolNr: int32(c.viol_nr),
 		ViolArch: uint32(c.viol_arch), UserUsec: int64(c.user_usec), SysUsec: int64(c.sys_usec),
 		MaxRSSKiB: int64(c.maxrss_kib), WallUsec: int64(c.wall_usec),
-	}, nil
+	}
+	for i := range rep.At {
+		rep.At[i] = int64(c.at_usec[i])
+	}
+	return rep, nil
 }
