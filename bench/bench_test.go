@@ -11,10 +11,14 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -128,42 +132,164 @@ func bench(b *testing.B, l launcher) {
 	b.ReportMetric(ms(percentile(times, 95)), "p95-ms/op")
 }
 
-// BenchmarkSideBySide runs the launchers interleaved, one of each per round
-// with the order rotating, so that drift in the machine's load or frequency
-// hits all of them alike; the ratios of medians are the numbers to compare
-// across machines. Use -benchtime Nx for N rounds.
+// limitFlags are the cgroup limits the issue's "full isolation" asks
+// for. Where the caller has no cgroup to put them in (an ordinary user on
+// a cgroup v1 host), jail runs without them and says so in a warning; the
+// benchmark logs which backend was in force.
+var limitFlags = []string{"--mem", "256M", "--pids", "64", "--cpu", "100%"}
+
+// program is what the side-by-side benchmark runs in every launcher.
+type program struct {
+	name string
+	argv []string // inside the sandbox, and for fork+exec
+	// bind is a host directory the program needs, bound read-only at the
+	// same path by jail and bwrap.
+	bind string
+}
+
+// programs are /bin/true, a static C hello world (skipped without a C
+// compiler) and python3 -c pass (skipped without python3): start-up cost
+// alone, a program with no dynamic loading, and a large interpreter.
+func programs(b *testing.B, e *env) []program {
+	ps := []program{{name: "true", argv: []string{"/bin/true"}}}
+	if cc, err := exec.LookPath("cc"); err == nil {
+		dir := filepath.Join(e.jail.Dir, "hello")
+		src := filepath.Join(dir, "hello.c")
+		bin := filepath.Join(dir, "hello")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(src, []byte("#include <unistd.h>\nint main(void){return write(1,\"hello\\n\",6)!=6;}\n"), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		if out, err := exec.Command(cc, "-O2", "-static", "-o", bin, src).CombinedOutput(); err != nil {
+			b.Logf("no static hello world (cc -static failed: %v: %s); apt-get install libc6-dev", err, out)
+		} else {
+			ps = append(ps, program{name: "hello-static", argv: []string{bin}, bind: dir})
+		}
+	} else {
+		b.Log("no C compiler; skipping the static hello world (apt-get install gcc)")
+	}
+	if _, err := os.Stat("/usr/bin/python3"); err == nil {
+		ps = append(ps, program{name: "python3", argv: []string{"/usr/bin/python3", "-c", "pass"}})
+	} else {
+		b.Log("no /usr/bin/python3; skipping python3 -c pass (apt-get install python3)")
+	}
+	return ps
+}
+
+// launchers are the ways of running p, side by side.
+func (e *env) launchers(p program) []launcher {
+	var jailFlags, bwrapFlags []string
+	if p.bind != "" {
+		jailFlags = []string{"-v", p.bind + ":" + p.bind + ":ro"}
+		bwrapFlags = []string{"--ro-bind", p.bind, p.bind}
+	}
+	jail := func(name string, flags ...string) launcher {
+		argv := append(append(append([]string{e.jail.Bin, "run"}, jailFlags...), flags...), "--")
+		return launcher{name, append(argv, p.argv...), e}
+	}
+	ls := []launcher{
+		{"forkexec", p.argv, e},
+		jail("jail"),
+		jail("jail-limits", limitFlags...),
+	}
+	if p.name == "true" {
+		ls = append(ls, jail("jail-reexec", "--launcher=reexec"))
+	}
+	if bw, err := exec.LookPath("bwrap"); err == nil {
+		argv := append([]string{bw}, bwrapArgs[:len(bwrapArgs)-2]...)
+		argv = append(append(append(argv, bwrapFlags...), "--"), p.argv...)
+		ls = append(ls, launcher{"bwrap", argv, e})
+	}
+	return ls
+}
+
+// BenchmarkSideBySide runs, for each program, the launchers interleaved:
+// one of each per round with the order rotating, so that drift in the
+// machine's load or frequency hits all of them alike; the ratios of
+// medians are the numbers to compare across machines. Use -benchtime Nx
+// for N rounds. It prints the results as one markdown table.
 func BenchmarkSideBySide(b *testing.B) {
 	e := newEnv(b)
-	ls := []launcher{e.forkExec(), e.jailRun(), e.jailReexec()}
-	if l, ok := e.bwrap(); ok {
-		ls = append(ls, l)
-	} else {
-		b.Log("bwrap is not installed; comparing jail with fork+exec only")
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		b.Log("bwrap is not installed (apt-get install bubblewrap); comparing jail with fork+exec only")
 	}
-	for _, l := range ls {
-		l.run(b)
+	backend := limitBackend(b, e)
+	var table, rounds []string
+	for _, p := range programs(b, e) {
+		b.Run(p.name, func(b *testing.B) {
+			ls := e.launchers(p)
+			for _, l := range ls {
+				l.run(b)
+			}
+			times := make([][]time.Duration, len(ls))
+			round := 0
+			for b.Loop() {
+				for k := range ls {
+					i := (round + k) % len(ls)
+					times[i] = append(times[i], ls[i].run(b))
+				}
+				round++
+			}
+			med := map[string]float64{}
+			for i, l := range ls {
+				med[l.name] = ms(percentile(times[i], 50))
+				b.ReportMetric(med[l.name], l.name+"-median-ms")
+				b.ReportMetric(ms(percentile(times[i], 95)), l.name+"-p95-ms")
+			}
+			b.ReportMetric(med["jail"]/med["forkexec"], "x-forkexec")
+			if m, ok := med["bwrap"]; ok {
+				b.ReportMetric(med["jail"]/m, "x-bwrap")
+			}
+			for i, l := range ls {
+				row := fmt.Sprintf("| %s | %s | %.2f | %.2f | %.1f× |", p.name, l.name,
+					med[l.name], ms(percentile(times[i], 95)), med[l.name]/med["forkexec"])
+				if m, ok := med["bwrap"]; ok {
+					row += fmt.Sprintf(" %.2f× |", med[l.name]/m)
+				} else {
+					row += " – |"
+				}
+				table = append(table, row)
+			}
+			rounds = append(rounds, fmt.Sprintf("%s %d", p.name, len(times[0])))
+		})
 	}
-	times := make([][]time.Duration, len(ls))
-	round := 0
-	for b.Loop() {
-		for k := range ls {
-			i := (round + k) % len(ls)
-			times[i] = append(times[i], ls[i].run(b))
+	// A benchmark that uses b.Loop runs once per -count, so this is one
+	// table per count.
+	fmt.Printf("\n| program | launcher | median ms | p95 ms | × fork+exec | × bwrap |\n|---|---|---|---|---|---|\n")
+	for _, r := range table {
+		fmt.Println(r)
+	}
+	fmt.Printf("\nRounds side by side: %s. jail-limits is jail with %s; limit backend: %s.\n",
+		strings.Join(rounds, ", "), strings.Join(limitFlags, " "), backend)
+}
+
+// limitBackend asks jail which backend enforces limitFlags for the
+// benchmark's user.
+func limitBackend(b *testing.B, e *env) string {
+	var stderr bytes.Buffer
+	cmd := &exec.Cmd{
+		Path: e.jail.Bin, Args: append(append([]string{e.jail.Bin, "run", "--json"}, limitFlags...), "--", "/bin/true"),
+		Env: []string{"PATH=/usr/bin:/bin"}, Dir: e.jail.Dir, Stderr: &stderr,
+		SysProcAttr: &syscall.SysProcAttr{Credential: e.jail.Cred},
+	}
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("jail run --json %v: %v\n%s", limitFlags, err, stderr.Bytes())
+	}
+	var res struct {
+		Backend  string   `json:"limit_backend"`
+		Warnings []string `json:"warnings"`
+	}
+	for line := range strings.Lines(stderr.String()) {
+		if strings.HasPrefix(line, "{") {
+			_ = json.Unmarshal([]byte(line), &res)
 		}
-		round++
 	}
-	med := make(map[string]float64, len(ls))
-	for i, l := range ls {
-		med[l.name] = ms(percentile(times[i], 50))
-		b.ReportMetric(med[l.name], l.name+"-median-ms")
-		b.ReportMetric(ms(percentile(times[i], 95)), l.name+"-p95-ms")
+	if res.Backend == "none" {
+		return "none (no cgroup for this user here, so the limits are not enforced: " + strings.Join(res.Warnings, "; ") + ")"
 	}
-	b.ReportMetric(med["jail"]/med["forkexec"], "x-forkexec")
-	b.ReportMetric(med["jail-reexec"]/med["forkexec"], "reexec-x-forkexec")
-	if m, ok := med["bwrap"]; ok {
-		b.ReportMetric(med["jail"]/m, "x-bwrap")
-		b.ReportMetric(med["jail-reexec"]/m, "reexec-x-bwrap")
-	}
+	return res.Backend
 }
 
 // percentile is the nearest-rank p-th percentile of ds.

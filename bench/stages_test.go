@@ -9,11 +9,16 @@ package bench
 // unprivileged test user, as in real use.
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -61,6 +66,7 @@ func BenchmarkStages(b *testing.B) {
 		{"jail-net-host", jail("--net", "host")},
 		{"jail-rootfs-overlay", jail("--rootfs", root, "-v", "/usr:/usr")},
 		{"jail-time-limit", jail("--time", "10s")},
+		{"jail-limits", jail(limitFlags...)},
 	}
 	e.jail.Chown(b, root)
 	times := map[string][]time.Duration{}
@@ -92,6 +98,7 @@ func BenchmarkStages(b *testing.B) {
 		{"net-ns-in-jail", "jail", "jail-net-host"},
 		{"overlay-vs-binds", "jail-rootfs-overlay", "jail"},
 		{"cpu-time-watch", "jail-time-limit", "jail"},
+		{"cgroup-limits", "jail-limits", "jail"},
 		{"jail-over-all-namespaces", "jail", "unshare-all"},
 	}
 	names := make([]string, 0, len(diffs))
@@ -101,4 +108,57 @@ func BenchmarkStages(b *testing.B) {
 	}
 	slices.Sort(names)
 	b.Logf("parts measured: %v (machine: %d CPUs)", names, runtime.NumCPU())
+}
+
+// BenchmarkRunStages is the breakdown of one run from the inside: jail
+// and the sandbox's init timestamp each stage (the "stages" of the --json
+// result, native launcher), and this reports each stage's median over the
+// runs, as metrics and as a markdown table.
+func BenchmarkRunStages(b *testing.B) {
+	e := newEnv(b)
+	argv := []string{e.jail.Bin, "run", "--json", "--", "/bin/true"}
+	var all []map[string]float64
+	for b.Loop() {
+		var stderr bytes.Buffer
+		cmd := &exec.Cmd{Path: argv[0], Args: argv, Env: []string{"PATH=/usr/bin:/bin"}, Dir: e.jail.Dir,
+			Stderr: &stderr, SysProcAttr: &syscall.SysProcAttr{Credential: e.jail.Cred}}
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("%q: %v\n%s", argv, err, stderr.Bytes())
+		}
+		var res struct {
+			Stages map[string]float64 `json:"stages"`
+		}
+		for line := range strings.Lines(stderr.String()) {
+			if strings.HasPrefix(line, "{") {
+				if err := json.Unmarshal([]byte(line), &res); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		if res.Stages == nil {
+			b.Fatalf("no stages in the result: %s", stderr.Bytes())
+		}
+		all = append(all, res.Stages)
+	}
+	// The order of a run; the names are those of sandbox.Stages.
+	order := []string{"start", "clone", "id_maps", "mounts", "pivot", "prepare", "spawn", "run", "teardown"}
+	fmt.Printf("\n| stage of `jail run -- /bin/true` | median ms |\n|---|---|\n")
+	var total []time.Duration
+	for i := range all {
+		var sum float64
+		for _, v := range all[i] {
+			sum += v
+		}
+		total = append(total, time.Duration(sum*float64(time.Second)))
+	}
+	for _, name := range order {
+		var ds []time.Duration
+		for _, st := range all {
+			ds = append(ds, time.Duration(st[name]*float64(time.Second)))
+		}
+		m := ms(percentile(ds, 50))
+		b.ReportMetric(m, name+"-ms")
+		fmt.Printf("| %s | %.2f |\n", name, m)
+	}
+	fmt.Printf("| (sum, median of the runs) | %.2f |\n\n%d runs.\n", ms(percentile(total, 50)), len(all))
 }
