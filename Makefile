@@ -14,7 +14,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 endif
 endif
 
-.PHONY: all build test unit fuzz bench vet clean demo test-reexec
+.PHONY: all build test unit fuzz bench bench-stages bench-all vet clean demo test-reexec
 
 all: build
 
@@ -57,8 +57,22 @@ fuzz:
 BENCHTIME  ?= 200x
 BENCHCOUNT ?= 1
 
+# bench prints one markdown table: jail, jail with cgroup limits, bwrap and
+# fork+exec side by side for /bin/true, a static hello world and python3.
+# bench-stages breaks a run down (from the inside and by differences of
+# whole commands); bench-all also measures how well limits are enforced.
 bench: build
 	@echo "bench: $$(nproc) CPUs, $$(uname -r), $$($(GO) version), uid $$(id -u)"
+	@command -v bwrap >/dev/null || echo "bench: bwrap is not installed (apt-get install bubblewrap); no bwrap column"
+	@out=$$(mktemp); JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -run '^$$' -bench '^BenchmarkSideBySide$$' \
+		-benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 30m ./bench/ >$$out 2>&1; rc=$$?; \
+		grep -v '^Benchmark\|^goos\|^goarch\|^pkg\|^cpu\|^PASS\|^ok' $$out; rm -f $$out; exit $$rc
+
+bench-stages: build
+	JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -run '^$$' -bench 'Stages' -benchtime $(BENCHTIME) \
+		-count $(BENCHCOUNT) -timeout 30m ./bench/
+
+bench-all: build
 	JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) \
 		-count $(BENCHCOUNT) -timeout 30m ./bench/
 

@@ -286,8 +286,8 @@ func limitBackend(b *testing.B, e *env) string {
 			_ = json.Unmarshal([]byte(line), &res)
 		}
 	}
-	if res.Backend == "none" {
-		return "none (no cgroup for this user here, so the limits are not enforced: " + strings.Join(res.Warnings, "; ") + ")"
+	if res.Backend == "none" && len(res.Warnings) > 0 {
+		return "none: the limits are NOT enforced for this user here (" + res.Warnings[0] + ")"
 	}
 	return res.Backend
 }
