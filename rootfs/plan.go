@@ -208,7 +208,10 @@ func generatedEtc(c Config) []Op {
 func procOps() []Op {
 	ops := []Op{{Kind: Proc, Target: "/proc"}}
 	for _, f := range []string{"/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-		"/proc/timer_stats", "/proc/sched_debug", "/proc/kallsyms", "/proc/kmsg"} {
+		"/proc/timer_stats", "/proc/sched_debug", "/proc/kallsyms", "/proc/kmsg",
+		// The sandbox's init shares jail's memory, so its command line
+		// is jail's, host paths included.
+		"/proc/1/cmdline", "/proc/1/task/1/cmdline"} {
 		ops = append(ops, Op{Kind: MaskFile, Target: f})
 	}
 	for _, d := range []string{"/proc/acpi", "/proc/asound", "/proc/scsi"} {

@@ -8,7 +8,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -54,9 +53,17 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, err
 	}
 	cfg.Files = append(append(std, ctlR, repW), enf.cgroupFiles()...)
 
+	// An ordinary caller's init maps its own ids, as unshare -r does,
+	// which saves a round trip; when jail runs as root the mapping is to
+	// the overflow id, which only the parent may write.
+	uid, gid := hostIDs()
+	if os.Getuid() != 0 {
+		cfg.SelfMaps = true
+		cfg.InnerUID, cfg.InnerGID, cfg.OuterUID, cfg.OuterGID = s.UID, s.GID, uint32(uid), uint32(gid)
+	}
 	points := &runPoints{planned: native.Now()}
 	begin := time.Now()
-	pid, err := native.Start(cfg)
+	init, err := native.Start(cfg)
 	points.cloned = native.Now()
 	ctlR.Close()
 	repW.Close()
@@ -66,25 +73,25 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, err
 		return nil, explainCloneError(err)
 	}
 	enf.closeChildSide()
-	init := &nativeInit{pid: pid}
-	uid, gid := hostIDs()
-	if err := writeIDMaps(pid, s, uid, gid); err != nil {
-		_ = init.kill()
-		_, _, _ = init.wait()
-		ctlW.Close()
-		repR.Close()
-		return nil, fmt.Errorf("starting the sandbox: %w", err)
+	pid := init.Pid
+	if !cfg.SelfMaps {
+		if err := writeIDMaps(pid, s, uid, gid); err != nil {
+			_ = init.Kill()
+			_, _, _ = init.Wait()
+			ctlW.Close()
+			repR.Close()
+			return nil, fmt.Errorf("starting the sandbox: %w", err)
+		}
+		// A failed write means the init already died; wait and the
+		// report pipe tell the rest.
+		_, _ = ctlW.Write([]byte{0})
 	}
-	// A failed write means the init already died; wait and the report
-	// pipe tell the rest.
-	_, _ = ctlW.Write([]byte{0})
-	points.mapped = native.Now()
 
-	sup := &supervisor{spec: s, enf: enf, initPid: pid, killInit: init.kill, hostUID: uid, begin: begin,
+	sup := &supervisor{spec: s, enf: enf, initPid: pid, killInit: init.Kill, hostUID: uid, begin: begin,
 		reports: make(chan Report, 4), waited: make(chan error, 1), points: points}
 	go sup.readNativeReports(repR, plan)
 	go func() {
-		ws, ru, err := init.wait()
+		ws, ru, err := init.Wait()
 		points.reaped = native.Now()
 		ctlW.Close()
 		if err == nil {
@@ -99,8 +106,8 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, err
 // parent's, and the init's from its reports. Each is written before the
 // channel send that publishes it to supervise.
 type runPoints struct {
-	planned, cloned, mapped, reaped int64
-	init                            [native.Points]int64
+	planned, cloned, reaped int64
+	init                    [native.Points]int64
 }
 
 // stages is the breakdown, or nil when the run ended before PROG was
@@ -129,47 +136,6 @@ func (p *runPoints) stages() *Stages {
 	}
 }
 
-// nativeInit is the init the C launcher cloned. Unlike os.FindProcess,
-// which costs every run a throwaway clone to probe pidfd support, it needs
-// nothing but the pid, and never signals a recycled one: the pid stays
-// this process's zombie until wait reaps it, under the lock kill takes.
-type nativeInit struct {
-	pid    int
-	mu     sync.Mutex
-	reaped bool
-}
-
-func (p *nativeInit) kill() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.reaped {
-		return nil
-	}
-	return unix.Kill(p.pid, unix.SIGKILL)
-}
-
-// wait blocks until the init has exited without reaping it (WNOWAIT), then
-// reaps it under the lock.
-func (p *nativeInit) wait() (syscall.WaitStatus, syscall.Rusage, error) {
-	var info unix.Siginfo
-	for {
-		err := unix.Waitid(unix.P_PID, p.pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
-		if err == nil {
-			break
-		}
-		if err != unix.EINTR {
-			return 0, syscall.Rusage{}, err
-		}
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var ws syscall.WaitStatus
-	var ru syscall.Rusage
-	_, err := syscall.Wait4(p.pid, &ws, 0, &ru)
-	p.reaped = true
-	return ws, ru, err
-}
-
 // describeWaitStatus says how a process ended, as os.ProcessState does.
 func describeWaitStatus(ws syscall.WaitStatus) string {
 	if ws.Signaled() {
@@ -178,16 +144,11 @@ func describeWaitStatus(ws syscall.WaitStatus) string {
 	return fmt.Sprintf("exit status %d", ws.ExitStatus())
 }
 
-// writeIDMaps maps PROG's ids inside to the caller's (or, when jail runs
-// as root, to the overflow id), as start() asks the stdlib to. Only root
-// may keep setgroups, and needs it to drop root's groups.
+// writeIDMaps maps PROG's ids inside to the overflow id when jail runs as
+// root (an ordinary caller's init maps itself). setgroups stays allowed:
+// the init needs it to drop root's groups.
 func writeIDMaps(pid int, s *Spec, uid, gid int) error {
 	dir := fmt.Sprintf("/proc/%d/", pid)
-	if os.Getuid() != 0 {
-		if err := writeProcFile(dir+"setgroups", "deny"); err != nil {
-			return err
-		}
-	}
 	if err := writeProcFile(dir+"uid_map", fmt.Sprintf("%d %d 1\n", s.UID, uid)); err != nil {
 		return err
 	}
@@ -331,6 +292,7 @@ var nativeStageNames = map[native.Stage]string{
 	native.StageHostname: "hostname",
 	native.StageLoopback: "loopback",
 	native.StageSignalfd: "signalfd",
+	native.StageIDMaps:   "writing the id maps",
 }
 
 // readNativeReports turns the init's binary records into the Reports the
@@ -369,6 +331,9 @@ func nativeChildError(nr *native.Report, plan *Plan) *ChildError {
 	switch nr.Stage {
 	case native.StageLookPath:
 		return &ChildError{Stage: StageExec, Errno: unix.ENOENT, Detail: plan.Exec.Argv[0]}
+	case native.StageIDMaps:
+		file := [...]string{"setgroups", "uid_map", "gid_map"}[min(max(nr.Index, 0), 2)]
+		return &ChildError{Stage: nativeStageNames[nr.Stage], Errno: nr.Errno, Detail: "/proc/self/" + file}
 	case native.StageSource, native.StageMount:
 		ce := &ChildError{Stage: "mounts", Errno: nr.Errno}
 		var op rootfs.Op

@@ -1,9 +1,11 @@
-// The native launcher's child. It is a fork (no CLONE_VM) of a
-// multi-threaded Go process, so only the calling thread exists in it, and
-// any lock another thread held (malloc's, stdio's, glibc's thread list) is
-// held forever. The rules that follow:
-//   - no malloc, no stdio, no printf family: strings are built by hand
-//     into stack buffers;
+// The native launcher's child. It is a process of its own that shares the
+// memory of a multi-threaded Go process (CLONE_VM; see Init in
+// launcher_linux.go) and the thread-local storage of the thread that
+// cloned it. Locks in that memory (malloc's, stdio's, glibc's thread list)
+// belong to the Go process's threads. The rules that follow:
+//   - no malloc, no stdio, no printf family, no writes to anything but its
+//     own stack and the launch description: strings are built by hand into
+//     stack buffers;
 //   - no glibc id-changing wrappers (setresuid & co. signal every thread
 //     glibc believes exists): raw syscalls only;
 //   - never return into Go: the init ends with exit_group.
@@ -681,23 +683,54 @@ out:
 	syscall(SYS_exit_group, 0);
 }
 
-// jail's own argv area, which /proc/1/cmdline would show PROG: glibc
-// passes argc and argv to ELF constructors, and the kernel's arg_start and
-// arg_end are the first string's start and the last one's end.
-static char *arg_start;
-static size_t arg_len;
 // When this process's C start-up ran, before the Go runtime's.
 static int64_t process_start_usec;
 
 int64_t jail_process_start_usec(void) { return process_start_usec; }
 
-__attribute__((constructor)) static void at_process_start(int argc, char **argv, char **envp) {
-	(void)envp;
-	process_start_usec = now_usec();
-	if (argc < 1 || !argv || !argv[0] || !argv[argc - 1])
-		return;
-	arg_start = argv[0];
-	arg_len = (size_t)(argv[argc - 1] + strlen(argv[argc - 1]) + 1 - arg_start);
+__attribute__((constructor)) static void at_process_start(void) { process_start_usec = now_usec(); }
+
+static int write_proc_self(const char *name, const char *data) {
+	char path[64];
+	put(put(path, path + sizeof path, "/proc/self/"), path + sizeof path, name);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t len = strlen(data);
+	ssize_t n = write(fd, data, len);
+	int e = errno;
+	close(fd);
+	if (n != (ssize_t)len) {
+		errno = n < 0 ? e : EIO;
+		return -1;
+	}
+	return 0;
+}
+
+static void put_map(char *buf, size_t len, unsigned int inner, unsigned int outer) {
+	char *end = buf + len;
+	char *p = put_uint(buf, end, inner);
+	p = put(p, end, " ");
+	p = put_uint(p, end, outer);
+	put(p, end, " 1\n");
+}
+
+// write_self_maps writes the init's id maps; it returns -1 on success, or
+// which write failed (errno set). /proc/self/ is ours to write only while
+// we are dumpable, and our memory may be shared with an earlier init that
+// made it not dumpable: the one init that shares jail's memory at a time
+// (Init in launcher_linux.go) can set it back, before any PROG exists.
+static int write_self_maps(const struct jail_launch *l) {
+	char map[64];
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 || write_proc_self("setgroups", "deny") < 0)
+		return 0;
+	put_map(map, sizeof map, l->inner_uid, l->outer_uid);
+	if (write_proc_self("uid_map", map) < 0)
+		return 1;
+	put_map(map, sizeof map, l->inner_gid, l->outer_gid);
+	if (write_proc_self("gid_map", map) < 0)
+		return 2;
+	return -1;
 }
 
 static int init_main(void *arg) {
@@ -716,21 +749,21 @@ static int init_main(void *arg) {
 		}
 		syscall(SYS_exit_group, 1);
 	}
-	// /proc/1/cmdline would show PROG jail's own command line, host
-	// paths included; the re-exec'd init was plain "jail:init".
-	if (arg_start && arg_len > sizeof "jail:init") {
-		memset(arg_start, 0, arg_len);
-		memcpy(arg_start, "jail:init", sizeof "jail:init");
+	// Nothing before the id maps. The parent writes them (when jail runs
+	// as root) and then the go-ahead, or zero bytes if jail died.
+	if (l->self_maps) {
+		int which = write_self_maps(l);
+		if (which >= 0)
+			die(JAIL_L_IDMAPS, which, 0, errno);
+	} else {
+		char c;
+		ssize_t n;
+		do
+			n = read(JAIL_FD_CTL, &c, 1);
+		while (n < 0 && errno == EINTR);
+		if (n != 1)
+			syscall(SYS_exit_group, 1);
 	}
-	// Nothing before the go-ahead: the parent writes our id maps, which
-	// it can only do while we are dumpable. Zero bytes: jail died.
-	char c;
-	ssize_t n;
-	do
-		n = read(JAIL_FD_CTL, &c, 1);
-	while (n < 0 && errno == EINTR);
-	if (n != 1)
-		syscall(SYS_exit_group, 1);
 	struct jail_report started;
 	memset(&started, 0, sizeof started);
 	started.kind = JAIL_REPORT_STARTED;
@@ -784,15 +817,15 @@ static int init_main(void *arg) {
 	const char *path = look_path(l);
 	if (!path)
 		die(JAIL_L_LOOKPATH, 0, 0, ENOENT);
-	// jail_spawn writes its results into x; this is our own copy.
 	struct jail_exec *x = (struct jail_exec *)&l->exec;
 	x->path = path;
 	started.at_usec[JAIL_AT_SPAWN] = now_usec();
-	int pid = jail_spawn(x);
-	if (x->failed_stage != JAIL_STAGE_NONE) {
+	int pid = jail_spawn(x, 1);
+	const struct jail_spawn_result *res = x->result;
+	if (res->failed_stage != JAIL_STAGE_NONE) {
 		if (pid > 0)
 			syscall(SYS_wait4, pid, NULL, 0, NULL);
-		die(x->failed_stage, x->failed_index, 0, x->failed_errno);
+		die(res->failed_stage, res->failed_index, 0, res->failed_errno);
 	}
 	for (int i = 0; i < x->ncgroup_fds; i++)
 		close(x->cgroup_fds[i]);
@@ -800,26 +833,57 @@ static int init_main(void *arg) {
 	started.at_usec[JAIL_AT_EXECED] = now_usec();
 	started.pid = pid;
 	report(&started);
-	supervise(pid, x->listener_fd, sfd);
+	supervise(pid, res->listener_fd, sfd);
 	return 0;
 }
 
 #define INIT_STACK (1024 * 1024)
 
 int jail_launch_start(struct jail_launch *l) {
-	// The init's stack: a private copy in the child, as is everything.
+	// The init's stack; it lives until jail_launch_release, after the
+	// init is reaped.
 	void *stack = mmap(NULL, INIT_STACK, PROT_READ | PROT_WRITE,
 	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
 	if (stack == MAP_FAILED)
 		return -errno;
+	// The spawner reports into this; it is a copy of the init, not a
+	// sharer of its memory (jail_spawn), so the page must be MAP_SHARED.
+	struct jail_spawn_result *result = mmap(NULL, sizeof *result, PROT_READ | PROT_WRITE,
+	                                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (result == MAP_FAILED) {
+		int e = errno;
+		munmap(stack, INIT_STACK);
+		return -e;
+	}
+	l->exec.result = result;
 	// Go's signal handlers must never run in the child; it resets them
 	// all before it unblocks anything.
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int pid = clone(init_main, (char *)stack + INIT_STACK, (int)l->clone_flags | SIGCHLD, l);
+	// CLONE_VM when asked: see Init in launcher_linux.go. Never
+	// CLONE_FILES, CLONE_FS or CLONE_SIGHAND: the init's descriptors, root
+	// and handlers are its own.
+	int flags = (int)l->clone_flags | SIGCHLD;
+	if (l->share_vm)
+		flags |= CLONE_VM;
+	int pid = clone(init_main, (char *)stack + INIT_STACK, flags, l);
 	int e = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	munmap(stack, INIT_STACK);
-	return pid < 0 ? -e : pid;
+	if (pid < 0) {
+		munmap(stack, INIT_STACK);
+		munmap(result, sizeof *result);
+		return -e;
+	}
+	l->stack = stack;
+	return pid;
+}
+
+void jail_launch_release(struct jail_launch *l) {
+	if (l->stack)
+		munmap(l->stack, INIT_STACK);
+	if (l->exec.result)
+		munmap(l->exec.result, sizeof *l->exec.result);
+	l->stack = NULL;
+	l->exec.result = NULL;
 }

@@ -52,6 +52,7 @@ enum jail_launch_stage {
 	JAIL_L_LOOPBACK,
 	JAIL_L_SIGNALFD,
 	JAIL_L_LOOKPATH,
+	JAIL_L_IDMAPS, // writing its own id maps (index: 0 setgroups, 1 uid_map, 2 gid_map)
 };
 
 // Which system call of a mount stage failed, for the message.
@@ -139,12 +140,23 @@ struct jail_launch {
 	const char *const *candidates;
 	int check_candidates;
 	struct jail_exec exec;
+	// With self_maps the init writes its own id maps, inner -> outer, the
+	// one mapping an unprivileged process may write for itself (as
+	// unshare -r does); else the parent writes them, then the go-ahead.
+	int self_maps;
+	unsigned int inner_uid, inner_gid, outer_uid, outer_gid;
+	// share_vm clones the init with CLONE_VM; see Init in launcher_linux.go.
+	int share_vm;
+	void *stack; // the init's, set by jail_launch_start
 };
 
 // jail_launch_start clones the init and returns its pid, or -errno. The
 // init waits for one byte on the ctl pipe (the id maps are written) before
 // it does anything.
 int jail_launch_start(struct jail_launch *l);
+// jail_launch_release frees what jail_launch_start allocated; only once
+// the init has been reaped.
+void jail_launch_release(struct jail_launch *l);
 // CLOCK_MONOTONIC microseconds when this process's C start-up ran.
 int64_t jail_process_start_usec(void);
 

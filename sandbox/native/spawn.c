@@ -34,9 +34,9 @@ struct kernel_sigaction {
 };
 
 static int fail(struct jail_exec *x, int stage, int index) {
-	x->failed_stage = stage;
-	x->failed_index = index;
-	x->failed_errno = errno;
+	x->result->failed_stage = stage;
+	x->result->failed_index = index;
+	x->result->failed_errno = errno;
 	syscall(SYS_exit_group, 127);
 	return 127;
 }
@@ -156,7 +156,7 @@ static int child_main(void *arg) {
 		if (fd < 0)
 			return fail(x, JAIL_STAGE_SECCOMP, 0);
 		if (x->notify)
-			x->listener_fd = (int)fd;
+			x->result->listener_fd = (int)fd;
 	}
 	execve(x->path, x->argv, x->envp);
 	return fail(x, JAIL_STAGE_EXEC, 0);
@@ -164,33 +164,33 @@ static int child_main(void *arg) {
 
 #define CHILD_STACK (64 * 1024)
 
-// jail_spawn starts PROG and returns its pid once it has exec'd, or -1
-// with x->failed_* set once the child has failed and exited.
-int jail_spawn(struct jail_exec *x) {
-	x->failed_stage = JAIL_STAGE_NONE;
-	x->listener_fd = -1;
+int jail_spawn(struct jail_exec *x, int copy_mm) {
+	x->result->failed_stage = JAIL_STAGE_NONE;
+	x->result->listener_fd = -1;
 	void *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
 	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (stack == MAP_FAILED) {
-		x->failed_stage = JAIL_STAGE_CLONE;
-		x->failed_errno = errno;
+		x->result->failed_stage = JAIL_STAGE_CLONE;
+		x->result->failed_errno = errno;
 		return -1;
 	}
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	// CLONE_VM|CLONE_VFORK: no copy of the Go heap, and this thread
-	// resumes only once the child has exec'd or exited, so failed_* and
-	// listener_fd are final when we read them. CLONE_FILES: the seccomp
-	// listener the child creates lands in the init's descriptor table.
-	int pid = clone(child_main, (char *)stack + CHILD_STACK,
-	                CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, x);
+	// CLONE_VM (unless copy_mm): no copy of the caller's memory.
+	// CLONE_VFORK: this thread resumes only once the child has exec'd or
+	// exited, so the result is final when we read it. CLONE_FILES: the
+	// seccomp listener the child creates lands in the caller's table.
+	int flags = CLONE_VFORK | CLONE_FILES | SIGCHLD;
+	if (!copy_mm)
+		flags |= CLONE_VM;
+	int pid = clone(child_main, (char *)stack + CHILD_STACK, flags, x);
 	int clone_errno = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	munmap(stack, CHILD_STACK);
 	if (pid < 0) {
-		x->failed_stage = JAIL_STAGE_CLONE;
-		x->failed_errno = clone_errno;
+		x->result->failed_stage = JAIL_STAGE_CLONE;
+		x->result->failed_errno = clone_errno;
 		return -1;
 	}
 	return pid;

@@ -41,15 +41,30 @@ struct jail_exec {
 	void *filter;
 	int notify;
 	int log;
+	// Where the child reports back: memory it shares with its parent,
+	// MAP_SHARED when the child is a copy (see jail_spawn).
+	struct jail_spawn_result *result;
+};
+
+// The child writes these; the parent reads them once the child has exec'd
+// or exited, which CLONE_VFORK guarantees.
+struct jail_spawn_result {
+	// With jail_exec.notify, the seccomp listener, in the parent's
+	// descriptor table too (CLONE_FILES); else -1.
 	int listener_fd;
-	// Written by the child when a stage fails; the parent reads them after
-	// the child has exited, which CLONE_VFORK guarantees.
+	// Set when a stage fails.
 	int failed_stage;
 	int failed_index;
 	int failed_errno;
 };
 
-int jail_spawn(struct jail_exec *x);
+// jail_spawn starts PROG and returns its pid once it has exec'd, or -1
+// with x->result->failed_* set once the child has failed and exited. The
+// child shares the caller's memory unless copy_mm is set; a caller whose
+// memory is a large process's (the native init shares jail's) copies it,
+// because exec folds the old memory's peak resident size into PROG's
+// ru_maxrss.
+int jail_spawn(struct jail_exec *x, int copy_mm);
 void jail_protect_init(void);
 
 #endif

@@ -133,15 +133,18 @@ func Spawn(path string, e *Exec) (int, int, *SpawnError) {
 	x := (*C.struct_jail_exec)(m.add(C.calloc(1, C.sizeof_struct_jail_exec)))
 	x.path = m.str(path)
 	m.fill(x, e)
-	pid := int(C.jail_spawn(x))
-	if x.failed_stage == C.JAIL_STAGE_NONE {
-		return pid, int(x.listener_fd), nil
+	res := (*C.struct_jail_spawn_result)(m.add(C.calloc(1, C.sizeof_struct_jail_spawn_result)))
+	x.result = res
+	// The re-exec'd init is a Go process of its own; its child shares it.
+	pid := int(C.jail_spawn(x, 0))
+	if res.failed_stage == C.JAIL_STAGE_NONE {
+		return pid, int(res.listener_fd), nil
 	}
 	if pid > 0 {
 		var ws syscall.WaitStatus
 		_, _ = syscall.Wait4(pid, &ws, 0, nil)
 	}
-	return 0, -1, &SpawnError{Stage: Stage(x.failed_stage), Index: int(x.failed_index), Errno: syscall.Errno(x.failed_errno)}
+	return 0, -1, &SpawnError{Stage: Stage(res.failed_stage), Index: int(res.failed_index), Errno: syscall.Errno(res.failed_errno)}
 }
 
 // ProtectInit makes the calling init deaf to the fault signals PROG could
