@@ -14,7 +14,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 endif
 endif
 
-.PHONY: all build test unit fuzz bench bench-stages bench-all vet clean demo test-reexec
+.PHONY: all build test unit fuzz bench bench-stages bench-vm bench-all vet clean demo test-reexec
 
 all: build
 
@@ -71,6 +71,12 @@ bench: build
 bench-stages: build
 	JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -run '^$$' -bench 'Stages' -benchtime $(BENCHTIME) \
 		-count $(BENCHCOUNT) -timeout 30m ./bench/
+
+# bench-vm: what cgroup limits add to a run where an ordinary user has
+# them, in the cgroup v2 guest of the VM lane (boots qemu once).
+bench-vm: build
+	bash limits/vmtest/guest.sh build
+	JAIL_VMTEST=1 JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -run '^$$' -bench VMLimitsCost -benchtime 1x -timeout 30m ./limits/vmtest
 
 bench-all: build
 	JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) \

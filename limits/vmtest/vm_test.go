@@ -357,7 +357,7 @@ var (
 )
 
 // buildGuest runs guest.sh build once per process.
-func buildGuest(t *testing.T) {
+func buildGuest(t testing.TB) {
 	t.Helper()
 	guestOnce.Do(func() {
 		start := time.Now()
@@ -386,7 +386,7 @@ var (
 )
 
 // jailBinary is JAIL_BIN, or bin/jail after make build.
-func jailBinary(t *testing.T) string {
+func jailBinary(t testing.TB) string {
 	t.Helper()
 	jailOnce.Do(func() {
 		if jailPath = os.Getenv("JAIL_BIN"); jailPath != "" {
@@ -427,49 +427,11 @@ func runGuest(t *testing.T, mode string) {
 	if !optedIn() {
 		t.Skip("boots a qemu guest: set JAIL_VMTEST=1 or -run VM")
 	}
-	buildGuest(t)
-	bin := jailBinary(t)
-
 	script, names, err := renderPayload(mode, checks)
 	require.NoError(t, err)
-	work := t.TempDir()
-	// The guest's test user writes here through 9p, which checks the
-	// host's modes.
-	require.NoError(t, os.Chmod(work, 0o777))
-	jail, err := os.ReadFile(bin)
-	require.NoError(t, err, "reading the jail binary")
-	require.NoError(t, os.WriteFile(filepath.Join(work, "jail"), jail, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(work, "payload.sh"), []byte(script), 0o755))
-	if l := os.Getenv("JAIL_LAUNCHER"); l != "" {
-		require.NoError(t, os.WriteFile(filepath.Join(work, "launcher"), []byte(l), 0o644))
-		t.Logf("launcher: %s", l)
-	}
-
-	console, err := os.Create(filepath.Join(work, "console.log"))
-	require.NoError(t, err)
-	defer console.Close()
-	cmd := exec.Command("bash", "guest.sh", "run", mode, work)
-	cmd.Stdout, cmd.Stderr = console, console
-	cmd.Env = append(os.Environ(), fmt.Sprintf("JAIL_VM_TIMEOUT=%d", int(vmTimeout(t).Seconds())))
-	start := time.Now()
-	runErr := cmd.Run()
-	wall := time.Since(start)
-
-	rcText, err := os.ReadFile(filepath.Join(work, "exit-code"))
-	if err != nil {
-		t.Fatalf("the %s guest returned no results (guest.sh run: %v, %.1fs)\nconsole:\n%s",
-			mode, runErr, wall.Seconds(), tail(filepath.Join(work, "console.log"), 100))
-	}
-	times, _ := os.ReadFile(filepath.Join(work, "guest-times"))
-	t.Logf("%s guest cycle (boot, payload, poweroff): %.1fs wall; guest uptime: %s",
-		mode, wall.Seconds(), strings.Join(strings.Fields(string(times)), " "))
-
-	stdout, err := os.ReadFile(filepath.Join(work, "stdout"))
-	require.NoError(t, err)
-	stderr, _ := os.ReadFile(filepath.Join(work, "stderr"))
-	rc, err := strconv.Atoi(strings.TrimSpace(string(rcText)))
-	require.NoError(t, err, "parsing the payload's exit code %q", rcText)
-	if !assert.Equal(t, 0, rc, "payload exit status (124: it timed out in the guest)") {
+	g := bootGuest(t, mode, script, vmTimeout(t))
+	stdout, stderr := g.stdout, g.stderr
+	if !assert.Equal(t, 0, g.rc, "payload exit status (124: it timed out in the guest)") {
 		t.Logf("payload stderr:\n%s", stderr)
 	}
 	results, err := parseResults(string(stdout))
@@ -493,7 +455,7 @@ func runGuest(t *testing.T, mode string) {
 	}
 	if mode == modeCgroup2 {
 		t.Run("root-backend", func(t *testing.T) {
-			out, err := os.ReadFile(filepath.Join(work, "root-stdout"))
+			out, err := os.ReadFile(filepath.Join(g.work, "root-stdout"))
 			require.NoError(t, err, "the guest ran no root check")
 			t.Logf("%s", out)
 			assert.Contains(t, string(out), `"limit_backend":"cgroup2-root"`)
@@ -502,8 +464,63 @@ func runGuest(t *testing.T, mode string) {
 		})
 	}
 	if t.Failed() {
-		t.Logf("console:\n%s", tail(filepath.Join(work, "console.log"), 60))
+		t.Logf("console:\n%s", tail(filepath.Join(g.work, "console.log"), 60))
 	}
+}
+
+// guestRun is what one boot left: the payload's output and exit status,
+// and the directory shared with the guest.
+type guestRun struct {
+	stdout, stderr []byte
+	rc             int
+	work           string
+}
+
+// bootGuest boots the mode guest once with script as the payload, which
+// the test user runs with $JAIL set to the jail binary under test.
+func bootGuest(t testing.TB, mode, script string, timeout time.Duration) guestRun {
+	t.Helper()
+	buildGuest(t)
+	bin := jailBinary(t)
+	work := t.TempDir()
+	// The guest's test user writes here through 9p, which checks the
+	// host's modes.
+	require.NoError(t, os.Chmod(work, 0o777))
+	jail, err := os.ReadFile(bin)
+	require.NoError(t, err, "reading the jail binary")
+	require.NoError(t, os.WriteFile(filepath.Join(work, "jail"), jail, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(work, "payload.sh"), []byte(script), 0o755))
+	if l := os.Getenv("JAIL_LAUNCHER"); l != "" {
+		require.NoError(t, os.WriteFile(filepath.Join(work, "launcher"), []byte(l), 0o644))
+		t.Logf("launcher: %s", l)
+	}
+
+	console, err := os.Create(filepath.Join(work, "console.log"))
+	require.NoError(t, err)
+	defer console.Close()
+	cmd := exec.Command("bash", "guest.sh", "run", mode, work)
+	cmd.Stdout, cmd.Stderr = console, console
+	// The payload gets what is left after a boot and a poweroff.
+	cmd.Env = append(os.Environ(), fmt.Sprintf("JAIL_VM_TIMEOUT=%d", int(timeout.Seconds())),
+		fmt.Sprintf("JAIL_VM_PAYLOAD_TIMEOUT=%d", max(int(timeout.Seconds())-60, 60)))
+	start := time.Now()
+	runErr := cmd.Run()
+	wall := time.Since(start)
+
+	rcText, err := os.ReadFile(filepath.Join(work, "exit-code"))
+	if err != nil {
+		t.Fatalf("the %s guest returned no results (guest.sh run: %v, %.1fs)\nconsole:\n%s",
+			mode, runErr, wall.Seconds(), tail(filepath.Join(work, "console.log"), 100))
+	}
+	times, _ := os.ReadFile(filepath.Join(work, "guest-times"))
+	t.Logf("%s guest cycle (boot, payload, poweroff): %.1fs wall; guest uptime: %s",
+		mode, wall.Seconds(), strings.Join(strings.Fields(string(times)), " "))
+	stdout, err := os.ReadFile(filepath.Join(work, "stdout"))
+	require.NoError(t, err)
+	stderr, _ := os.ReadFile(filepath.Join(work, "stderr"))
+	rc, err := strconv.Atoi(strings.TrimSpace(string(rcText)))
+	require.NoError(t, err, "parsing the payload's exit code %q", rcText)
+	return guestRun{stdout: stdout, stderr: stderr, rc: rc, work: work}
 }
 
 // tail returns the last n lines of a file, for failure messages.
