@@ -64,7 +64,6 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, err
 	points := &runPoints{planned: native.Now()}
 	begin := time.Now()
 	init, err := native.Start(cfg)
-	points.cloned = native.Now()
 	ctlR.Close()
 	repW.Close()
 	if err != nil {
@@ -74,6 +73,7 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, err
 	}
 	enf.closeChildSide()
 	pid := init.Pid
+	points.cloned = init.ClonedAt
 	if !cfg.SelfMaps {
 		if err := writeIDMaps(pid, s, uid, gid); err != nil {
 			_ = init.Kill()

@@ -876,6 +876,7 @@ int jail_launch_start(struct jail_launch *l) {
 		return -e;
 	}
 	l->stack = stack;
+	l->cloned_usec = now_usec();
 	return pid;
 }
 

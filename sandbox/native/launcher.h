@@ -148,6 +148,7 @@ struct jail_launch {
 	// share_vm clones the init with CLONE_VM; see Init in launcher_linux.go.
 	int share_vm;
 	void *stack; // the init's, set by jail_launch_start
+	int64_t cloned_usec; // when clone returned (CLOCK_MONOTONIC µs)
 };
 
 // jail_launch_start clones the init and returns its pid, or -errno. The
