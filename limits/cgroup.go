@@ -34,6 +34,9 @@ type Group interface {
 	Kill() error
 	// Stats reads the accounting once the group is empty.
 	Stats() (Stats, error)
+	// TracksPeakMemory says Stats will have the group's peak memory, so
+	// no process's rusage is needed for it.
+	TracksPeakMemory() bool
 	// Remove deletes the group; it retries while the kernel finishes
 	// tearing down exited tasks.
 	Remove() error

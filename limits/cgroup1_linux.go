@@ -129,6 +129,11 @@ type group1 struct {
 	procs []*os.File
 }
 
+func (g *group1) TracksPeakMemory() bool {
+	_, ok := g.dirs["memory"]
+	return ok
+}
+
 func (g *group1) byDir(dir string) (string, bool) {
 	for ctl, d := range g.dirs {
 		if d == dir {

@@ -198,6 +198,13 @@ func (g *group2) configure(s Spec) error {
 
 func (g *group2) ProcsFiles() []*os.File { return []*os.File{g.procs} }
 
+// TracksPeakMemory: memory.peak exists since Linux 5.19, and only with the
+// memory controller.
+func (g *group2) TracksPeakMemory() bool {
+	_, err := os.Stat(filepath.Join(g.dir, "memory.peak"))
+	return err == nil
+}
+
 func (g *group2) Usage() (time.Duration, error) {
 	st, err := readKeyed(filepath.Join(g.dir, "cpu.stat"))
 	if err != nil {

@@ -97,6 +97,9 @@ func (e *enforcer) controllers() []string {
 	return e.det.Backend.Controllers()
 }
 
+// peakFromCgroup says the run's peak memory will come from its cgroup.
+func (e *enforcer) peakFromCgroup() bool { return e.group != nil && e.group.TracksPeakMemory() }
+
 func (e *enforcer) cgroupFiles() []*os.File {
 	if e.group == nil {
 		return nil

@@ -61,6 +61,7 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, err
 		cfg.SelfMaps = true
 		cfg.InnerUID, cfg.InnerGID, cfg.OuterUID, cfg.OuterGID = s.UID, s.GID, uint32(uid), uint32(gid)
 	}
+	cfg.SpawnSharesMemory = enf.peakFromCgroup()
 	points := &runPoints{planned: native.Now()}
 	begin := time.Now()
 	init, err := native.Start(cfg)

@@ -820,7 +820,7 @@ static int init_main(void *arg) {
 	struct jail_exec *x = (struct jail_exec *)&l->exec;
 	x->path = path;
 	started.at_usec[JAIL_AT_SPAWN] = now_usec();
-	int pid = jail_spawn(x, 1);
+	int pid = jail_spawn(x, !l->spawn_shares_memory);
 	const struct jail_spawn_result *res = x->result;
 	if (res->failed_stage != JAIL_STAGE_NONE) {
 		if (pid > 0)

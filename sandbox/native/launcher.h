@@ -147,6 +147,8 @@ struct jail_launch {
 	unsigned int inner_uid, inner_gid, outer_uid, outer_gid;
 	// share_vm clones the init with CLONE_VM; see Init in launcher_linux.go.
 	int share_vm;
+	// spawn_shares_memory: see Config.SpawnSharesMemory.
+	int spawn_shares_memory;
 	void *stack; // the init's, set by jail_launch_start
 	int64_t cloned_usec; // when clone returned (CLOCK_MONOTONIC µs)
 };

@@ -101,6 +101,11 @@ type Config struct {
 	// without it the caller writes the maps, then the go-ahead on FDCtl.
 	SelfMaps                               bool
 	InnerUID, InnerGID, OuterUID, OuterGID uint32
+	// SpawnSharesMemory lets PROG's spawner share the init's memory
+	// (jail's) instead of copying it, which saves about 0.35 ms but makes
+	// jail's resident size the floor of PROG's ru_maxrss: only for runs
+	// whose peak memory comes from their cgroup.
+	SpawnSharesMemory bool
 }
 
 // Init is a running sandbox init. It is cloned with CLONE_VM: it shares
@@ -260,6 +265,9 @@ func describe(m *cmem, cfg *Config) *C.struct_jail_launch {
 		l.check_candidates = 1
 	}
 	m.fill(&l.exec, &cfg.Exec)
+	if cfg.SpawnSharesMemory {
+		l.spawn_shares_memory = 1
+	}
 	if cfg.SelfMaps {
 		l.self_maps = 1
 		l.inner_uid, l.inner_gid = C.uint(cfg.InnerUID), C.uint(cfg.InnerGID)
