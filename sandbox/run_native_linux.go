@@ -131,7 +131,8 @@ func (p *runPoints) stages() *Stages {
 		Mounts:   d(in[native.AtGoAhead], in[native.AtMounted]),
 		Pivot:    d(in[native.AtMounted], in[native.AtPivoted]),
 		Prepare:  d(in[native.AtPivoted], in[native.AtSpawn]),
-		Spawn:    d(in[native.AtSpawn], in[native.AtExeced]),
+		Spawn:    d(in[native.AtSpawn], in[native.AtFilter]),
+		Exec:     d(in[native.AtFilter], in[native.AtExeced]),
 		Run:      d(in[native.AtExeced], in[native.AtReaped]),
 		Teardown: d(in[native.AtReaped], p.reaped),
 	}

@@ -143,9 +143,9 @@ type Result struct {
 // sandbox's init timestamp, in order; together they cover the run from
 // jail's C start-up to the reaped init. Start is jail's own start (Go
 // runtime, flags, profile, plan); Prepare is the hostname, lo and PROG's
-// lookup; Spawn is the spawner's clone, cgroup join, rlimits, dropping
-// privileges, loading the seccomp filter and exec; Teardown is killing what
-// PROG left, the init's exit and the namespaces' teardown.
+// lookup; Spawn is the spawner's clone, cgroup join, rlimits and dropping
+// privileges; Exec is loading the seccomp filter and exec; Teardown is
+// killing what PROG left, the init's exit and the namespaces' teardown.
 type Stages struct {
 	Start    Seconds `json:"start"`
 	Clone    Seconds `json:"clone"`
@@ -154,6 +154,7 @@ type Stages struct {
 	Pivot    Seconds `json:"pivot"`
 	Prepare  Seconds `json:"prepare"`
 	Spawn    Seconds `json:"spawn"`
+	Exec     Seconds `json:"exec"`
 	Run      Seconds `json:"run"`
 	Teardown Seconds `json:"teardown"`
 }

@@ -831,6 +831,7 @@ static int init_main(void *arg) {
 		close(x->cgroup_fds[i]);
 
 	started.at_usec[JAIL_AT_EXECED] = now_usec();
+	started.at_usec[JAIL_AT_FILTER] = res->at_filter_usec;
 	started.pid = pid;
 	report(&started);
 	supervise(pid, res->listener_fd, sfd);

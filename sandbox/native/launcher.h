@@ -80,13 +80,14 @@ enum jail_report_kind {
 
 // One record on the report pipe; 72 bytes, far below PIPE_BUF, so each
 // write is atomic.
-// The points of a run the init timestamps: STARTED carries the first
-// five, EXITED the last.
+// The points of a run the init timestamps: STARTED carries all but the
+// last, EXITED the last.
 enum jail_point {
 	JAIL_AT_GO_AHEAD,  // the parent wrote the id maps
 	JAIL_AT_MOUNTED,   // the mount plan is applied
 	JAIL_AT_PIVOTED,   // the new root is the root
 	JAIL_AT_SPAWN,     // about to clone the spawner
+	JAIL_AT_FILTER,    // the spawner is about to load the seccomp filter
 	JAIL_AT_EXECED,    // PROG has exec'd
 	JAIL_AT_REAPED,    // PROG has been reaped
 	JAIL_POINTS,

@@ -302,6 +302,7 @@ const (
 	AtMounted = C.JAIL_AT_MOUNTED
 	AtPivoted = C.JAIL_AT_PIVOTED
 	AtSpawn   = C.JAIL_AT_SPAWN
+	AtFilter  = C.JAIL_AT_FILTER
 	AtExeced  = C.JAIL_AT_EXECED
 	AtReaped  = C.JAIL_AT_REAPED
 	Points    = C.JAIL_POINTS

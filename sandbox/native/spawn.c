@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "spawn.h"
@@ -142,6 +143,9 @@ static int child_main(void *arg) {
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	x->result->at_filter_usec = (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 	// The filter comes last: from here the only system call is execve,
 	// which every policy allows. With NEW_LISTENER the kernel returns the
 	// listener close-on-exec, so PROG never holds it.

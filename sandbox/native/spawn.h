@@ -56,6 +56,9 @@ struct jail_spawn_result {
 	int failed_stage;
 	int failed_index;
 	int failed_errno;
+	// CLOCK_MONOTONIC µs just before the filter is loaded (or exec, with
+	// none): the stage breakdown's end of the spawner's own set-up.
+	long long at_filter_usec;
 };
 
 // jail_spawn starts PROG and returns its pid once it has exec'd, or -1
