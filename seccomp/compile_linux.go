@@ -98,6 +98,9 @@ func (p *Policy) Compile(opts CompileOptions) (Program, error) {
 		return Program{}, fmt.Errorf("compiling seccomp policy: %w", err)
 	}
 	defer f.Release()
+	if err := f.SetOptimize(2); err != nil {
+		return Program{}, fmt.Errorf("compiling seccomp policy: %w", err)
+	}
 	if err := f.SetBadArchAction(libseccomp.ActKillProcess); err != nil {
 		return Program{}, fmt.Errorf("compiling seccomp policy: setting the bad-arch action: %w", err)
 	}
