@@ -131,13 +131,16 @@ func Build(c Config) []Op {
 		ops = append(ops, generatedEtc(c)...)
 	}
 	ops = append(ops, procOps()...)
+	ops = append(ops, devOps()...)
+	ops = append(ops, Op{Kind: Scratch, Target: "/tmp", Mode: 0o1777})
+	// sysfs can only be mounted in the sandbox's own network namespace,
+	// which the native launcher creates meanwhile on another CPU: last of
+	// the system mounts, so everything before it overlaps with that.
 	if c.PrivateNet {
 		ops = append(ops, Op{Kind: Sysfs, Target: "/sys"},
 			Op{Kind: MaskDir, Target: "/sys/firmware"},
 			Op{Kind: MaskDir, Target: "/sys/devices/virtual/powercap"})
 	}
-	ops = append(ops, devOps()...)
-	ops = append(ops, Op{Kind: Scratch, Target: "/tmp", Mode: 0o1777})
 	for _, b := range c.Binds {
 		mode := "ro"
 		if b.Writable {

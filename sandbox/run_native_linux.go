@@ -295,6 +295,7 @@ var nativeStageNames = map[native.Stage]string{
 	native.StageLoopback: "loopback",
 	native.StageSignalfd: "signalfd",
 	native.StageIDMaps:   "writing the id maps",
+	native.StageNetNS:    "network namespace",
 }
 
 // readNativeReports turns the init's binary records into the Reports the
@@ -336,6 +337,9 @@ func nativeChildError(nr *native.Report, plan *Plan) *ChildError {
 	case native.StageIDMaps:
 		file := [...]string{"setgroups", "uid_map", "gid_map"}[min(max(nr.Index, 0), 2)]
 		return &ChildError{Stage: nativeStageNames[nr.Stage], Errno: nr.Errno, Detail: "/proc/self/" + file}
+	case native.StageNetNS:
+		step := [...]string{"unshare(CLONE_NEWNET)", "bringing up lo", "opening /proc/thread-self/ns/net", "setns", "starting the helper"}[min(max(nr.Index, 0), 4)]
+		return &ChildError{Stage: nativeStageNames[nr.Stage], Errno: nr.Errno, Detail: step}
 	case native.StageSource, native.StageMount:
 		ce := &ChildError{Stage: "mounts", Errno: nr.Errno}
 		var op rootfs.Op

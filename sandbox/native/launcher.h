@@ -53,6 +53,7 @@ enum jail_launch_stage {
 	JAIL_L_SIGNALFD,
 	JAIL_L_LOOKPATH,
 	JAIL_L_IDMAPS, // writing its own id maps (index: 0 setgroups, 1 uid_map, 2 gid_map)
+	JAIL_L_NETNS,  // the network namespace helper (index: 0 unshare, 1 lo, 2 open, 3 setns, 4 start)
 };
 
 // Which system call of a mount stage failed, for the message.
@@ -152,6 +153,13 @@ struct jail_launch {
 	int spawn_shares_memory;
 	void *stack; // the init's, set by jail_launch_start
 	int64_t cloned_usec; // when clone returned (CLOCK_MONOTONIC µs)
+	// With net_helper the init is cloned without CLONE_NEWNET: a helper
+	// sharing its memory creates the network namespace, brings lo up and
+	// leaves a descriptor of it in net_fd (or net_sub and net_err) while
+	// the init builds the mounts; the init joins it before PROG.
+	int net_helper;
+	void *net_stack;
+	int net_fd, net_sub, net_err;
 };
 
 // jail_launch_start clones the init and returns its pid, or -errno. The

@@ -61,6 +61,7 @@ const (
 	StageSignalfd Stage = C.JAIL_L_SIGNALFD
 	StageLookPath Stage = C.JAIL_L_LOOKPATH
 	StageIDMaps   Stage = C.JAIL_L_IDMAPS
+	StageNetNS    Stage = C.JAIL_L_NETNS
 )
 
 // subNames name the system call a mount stage failed in.
