@@ -17,6 +17,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -741,4 +742,36 @@ func TestInitSurvivesSignalsFromProg(t *testing.T) {
 		assert.Equal(t, "alive\n", r.Stdout, "policy %s", policy)
 		assert.NotContains(t, r.Stderr, "goroutine", "the init printed a crash into the sandbox (policy %s)", policy)
 	}
+}
+
+// TestStages checks the breakdown of a run's time the result carries: with
+// the native launcher every stage is there, none is negative, and together
+// they fit in the time jail took; a run that was killed, and the re-exec
+// launcher, report none rather than stages that do not add up.
+func TestStages(t *testing.T) {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	begin := time.Now()
+	r := j.Run(t, "run", "--launcher=native", "--", "/bin/true")
+	took := time.Since(begin)
+	requireOK(t, r)
+	var sum float64
+	for _, name := range []string{"start", "clone", "id_maps", "mounts", "pivot", "prepare", "spawn", "exec", "run", "teardown"} {
+		v, ok := r.Report.Stages[name]
+		if assert.True(t, ok, "stage %s missing: %v", name, r.Report.Stages) {
+			assert.GreaterOrEqual(t, v, 0.0, "stage %s", name)
+			sum += v
+		}
+	}
+	assert.Len(t, r.Report.Stages, 10)
+	assert.Less(t, sum, took.Seconds(), "the stages add up to more than the run: %v", r.Report.Stages)
+
+	r = j.Run(t, "run", "--launcher=native", "--wall", "200ms", "--", "/bin/sleep", "10")
+	require.NotNil(t, r.Report, r.String())
+	assert.Equal(t, "TLE", r.Report.Verdict)
+	assert.Nil(t, r.Report.Stages, "a killed run's stages")
+
+	r = j.Run(t, "run", "--launcher=reexec", "--", "/bin/true")
+	requireOK(t, r)
+	assert.Nil(t, r.Report.Stages, "the re-exec launcher timestamps nothing")
 }

@@ -306,6 +306,8 @@ type Report struct {
 	Controllers      []string `json:"controllers"`
 	Warnings         []string `json:"warnings"`
 	Syscall          string   `json:"syscall"`
+	// Stages are the seconds each stage of the run took, by name.
+	Stages map[string]float64 `json:"stages"`
 	SyscallArch      string   `json:"syscall_arch"`
 	Isolation        struct {
 		UID     uint32 `json:"uid"`
