@@ -307,9 +307,9 @@ type Report struct {
 	Warnings         []string `json:"warnings"`
 	Syscall          string   `json:"syscall"`
 	// Stages are the seconds each stage of the run took, by name.
-	Stages map[string]float64 `json:"stages"`
-	SyscallArch      string   `json:"syscall_arch"`
-	Isolation        struct {
+	Stages      map[string]float64 `json:"stages"`
+	SyscallArch string             `json:"syscall_arch"`
+	Isolation   struct {
 		UID     uint32 `json:"uid"`
 		GID     uint32 `json:"gid"`
 		HostUID int    `json:"host_uid"`
