@@ -187,17 +187,22 @@ func (e *enforcer) watchCPU(initPid int, stop <-chan struct{}) {
 	if e.spec.Limits.CPUTime <= 0 {
 		return
 	}
+	// PROG has used next to nothing when it starts, so the first look is
+	// a wait away: a short run ends without the watch reading /proc or
+	// the cgroup at all (about 0.3 ms of every --time run otherwise).
+	var used time.Duration
 	for {
-		used, err := e.cpuUsage(initPid)
-		if err == nil && used >= budget {
-			e.signal("time")
-			return
-		}
 		wait := min(max((budget-used)/4, time.Millisecond), 50*time.Millisecond)
 		select {
 		case <-stop:
 			return
 		case <-time.After(wait):
+		}
+		var err error
+		used, err = e.cpuUsage(initPid)
+		if err == nil && used >= budget {
+			e.signal("time")
+			return
 		}
 	}
 }
