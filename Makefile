@@ -14,7 +14,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 endif
 endif
 
-.PHONY: all build test unit fuzz bench bench-stages bench-vm bench-all vet clean demo test-reexec
+.PHONY: all build test unit fuzz bench bench-stages bench-vm bench-all vet clean demo
 
 all: build
 
@@ -26,19 +26,12 @@ build:
 vet:
 	$(GO) vet ./...
 
-# test is everything CI runs: unit and rootless integration tests, the
-# integration suite again against the native launcher, then the VM lane
-# (cgroup v2 and systemd guests under qemu).
-test: unit test-reexec vmtest
+# test is everything CI runs: unit and rootless integration tests, then the
+# VM lane (cgroup v2 and systemd guests under qemu).
+test: unit vmtest
 
 unit: build vet
 	JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -count=1 ./...
-
-# test-reexec runs the CLI integration suite against the reexec launcher
-# (jail re-executes itself as the sandbox's init), the reference the
-# default native launcher is checked against.
-test-reexec: build
-	JAIL_BIN=$(CURDIR)/bin/jail JAIL_LAUNCHER=reexec $(GO) test -count=1 ./cmd/jail
 
 # fuzz runs each fuzz target briefly, for a number of inputs rather than a
 # time: a time budget that ends during minimisation makes go test report
@@ -122,8 +115,6 @@ clean:
 # with a lingering user, and runs jail's limit tests in them. The first run
 # installs qemu and fetches Debian's kernel into .cache/vm (JAIL_VM_CACHE).
 .PHONY: vmtest
-# Both launchers run the whole lane.
 vmtest: build
 	bash limits/vmtest/guest.sh build
-	JAIL_VMTEST=1 JAIL_BIN=$(CURDIR)/bin/jail JAIL_LAUNCHER=reexec $(GO) test -count=1 -v -timeout 20m ./limits/vmtest
-	JAIL_VMTEST=1 JAIL_BIN=$(CURDIR)/bin/jail JAIL_LAUNCHER=native $(GO) test -count=1 -v -timeout 20m ./limits/vmtest
+	JAIL_VMTEST=1 JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -count=1 -v -timeout 20m ./limits/vmtest

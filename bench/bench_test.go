@@ -64,13 +64,6 @@ func (e *env) jailRun() launcher {
 	return launcher{"jail", []string{e.jail.Bin, "run", "--", "/bin/true"}, e}
 }
 
-// jailReexec is jail with the reexec launcher, the reference the default
-// native launcher is measured against: jail re-executes itself as the
-// sandbox's init, which costs a second Go runtime start.
-func (e *env) jailReexec() launcher {
-	return launcher{"jail-reexec", []string{e.jail.Bin, "run", "--launcher=reexec", "--", "/bin/true"}, e}
-}
-
 // bwrap reports false when bwrap is not installed.
 func (e *env) bwrap() (launcher, bool) {
 	p, err := exec.LookPath("bwrap")
@@ -193,9 +186,6 @@ func (e *env) launchers(p program) []launcher {
 		{"forkexec", p.argv, e},
 		jail("jail"),
 		jail("jail-limits", limitFlags...),
-	}
-	if p.name == "true" {
-		ls = append(ls, jail("jail-reexec", "--launcher=reexec"))
 	}
 	if bw, err := exec.LookPath("bwrap"); err == nil {
 		argv := append([]string{bw}, bwrapArgs[:len(bwrapArgs)-2]...)

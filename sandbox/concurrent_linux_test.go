@@ -35,7 +35,7 @@ func TestConcurrentRuns(t *testing.T) {
 			s := &Spec{
 				Argv: []string{"/bin/sh", "-c", script}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/",
 				Hostname: "jail", Net: NetNone, UID: DefaultUID, GID: DefaultGID, Disk: DefaultDisk,
-				Launcher: LauncherNative, Limits: limits.Spec{Wall: time.Minute},
+				Limits: limits.Spec{Wall: time.Minute},
 			}
 			res, err := Run(context.Background(), s, IO{Stdout: out, Stderr: out})
 			require.NoError(t, err)

@@ -107,16 +107,6 @@ func (e *enforcer) cgroupFiles() []*os.File {
 	return e.group.ProcsFiles()
 }
 
-// cgroupFDs are the child's descriptor numbers of cgroupFiles: the stdlib
-// places ExtraFiles from 3 on, after the plan and report pipes.
-func (e *enforcer) cgroupFDs() []int {
-	var fds []int
-	for i := range e.cgroupFiles() {
-		fds = append(fds, ReportFD+1+i)
-	}
-	return fds
-}
-
 // wireOutput routes PROG's stdout and stderr through counting relays when
 // --output is set; otherwise PROG writes to jail's own streams directly.
 func (e *enforcer) wireOutput(stdio *IO) error {

@@ -14,60 +14,45 @@ import (
 	"jail/seccomp"
 )
 
-// Plan is everything the child does, decided in the parent. It is flat and
-// serialisable; the child executes it in order and decides nothing.
+// Plan is everything the sandbox's init does, decided in the parent; it is
+// lowered into the C init's description (nativeConfig) before clone.
 type Plan struct {
 	// Mounts build the tree. Host paths in them are opened by the child
 	// before pivot_root: a mount can only be cloned from the mount
 	// namespace it lives in, so the parent cannot open them for it.
-	Mounts     []rootfs.Op `json:"mounts"`
-	Hostname   string      `json:"hostname"`
-	LoopbackUp bool        `json:"loopback_up"`
-	Exec       ExecPlan    `json:"exec"`
+	Mounts     []rootfs.Op
+	Hostname   string
+	LoopbackUp bool
+	Exec       ExecPlan
 }
 
 // ExecPlan is what the child needs to start PROG.
 type ExecPlan struct {
-	Argv    []string `json:"argv"`
-	Env     []string `json:"env"`
-	Dir     string   `json:"dir"`
-	TTY     bool     `json:"tty"`
-	Rlimits []Rlimit `json:"rlimits"`
+	Argv    []string
+	Env     []string
+	Dir     string
+	TTY     bool
+	Rlimits []Rlimit
 	// UID and GID are PROG's ids inside; DropGroups clears the supplementary
 	// groups, which the kernel allows only when jail runs as root.
 	// Seccomp is the compiled filter (struct sock_filter array) loaded
 	// just before exec, or empty. With SeccompNotify its kill actions are
 	// user notifications the init receives, to name the syscall.
-	Seccomp       []byte `json:"seccomp,omitempty"`
-	SeccompNotify bool   `json:"seccomp_notify,omitempty"`
-	SeccompLog    bool   `json:"seccomp_log,omitempty"`
-	// CgroupFDs are open cgroup.procs files of the run's cgroup; PROG's
-	// process writes itself into each just before exec.
-	CgroupFDs  []int  `json:"cgroup_fds,omitempty"`
-	UID        uint32 `json:"uid"`
-	GID        uint32 `json:"gid"`
-	DropGroups bool   `json:"drop_groups"`
+	Seccomp       []byte
+	SeccompNotify bool
+	SeccompLog    bool
+	UID           uint32
+	GID           uint32
+	DropGroups    bool
 }
 
 // Rlimit is one setrlimit(2) call made just before exec.
 type Rlimit struct {
-	Resource int    `json:"resource"`
-	Name     string `json:"name"`
-	Cur      uint64 `json:"cur"`
-	Max      uint64 `json:"max"`
+	Resource int
+	Name     string
+	Cur      uint64
+	Max      uint64
 }
-
-// Fixed descriptor numbers in the child. The stdlib places ExtraFiles at
-// 3, 4, ... in order.
-const (
-	PlanFD        = 3 // the parent writes the JSON plan here, then closes it
-	ReportFD      = 4 // the child writes JSON lines here (report.go)
-	firstSourceFD = 5
-)
-
-// InitArg0 is argv[0] of the child; cmd/jail dispatches on it before
-// parsing flags, and it is what ps shows during setup.
-const InitArg0 = "jail:init"
 
 // compile resolves the Spec into the Plan the child executes. The seccomp
 // policy becomes BPF here, so the child only loads it. Its kill actions

@@ -18,16 +18,16 @@ import (
 )
 
 // stagingDir is where the init attaches the root's tmpfs before
-// pivot_root, as in sandbox/child.
+// pivot_root.
 const stagingDir = "/tmp"
 
 // startNative starts the sandbox with the native launcher: the init is a
 // clone of this process that runs only C, so no second Go runtime boots.
-// The parent writes the id maps, as the stdlib's raw fork does for the
-// re-exec launcher, then gives the go-ahead on the ctl pipe, which then
-// stays open as the init's lifeline until the run is over.
+// When jail runs as root the parent writes the id maps, then gives the
+// go-ahead on the ctl pipe, which then stays open as the init's lifeline
+// until the run is over.
 func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, error) {
-	cfg, err := nativeConfig(s, plan)
+	cfg, err := nativeConfig(s, plan, len(enf.cgroupFiles()))
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func writeProcFile(name, data string) error {
 
 // nativeConfig resolves the Plan into what the C init executes: every
 // mount flag and data string, and PROG's path candidates.
-func nativeConfig(s *Spec, plan *Plan) (*native.Config, error) {
+func nativeConfig(s *Spec, plan *Plan, ncgroups int) (*native.Config, error) {
 	cfg := &native.Config{
 		CloneFlags: cloneFlags(s),
 		Staging:    stagingDir,
@@ -183,12 +183,10 @@ func nativeConfig(s *Spec, plan *Plan) (*native.Config, error) {
 		UID:        plan.Exec.UID,
 		GID:        plan.Exec.GID,
 		DropGroups: plan.Exec.DropGroups,
-		Exec:       *NativeExec(&plan.Exec),
+		Exec:       *nativeExec(&plan.Exec),
 	}
-	// The init's descriptors differ from the re-exec'd one's only by
-	// name: cgroup files start at the same number.
-	cfg.Exec.CgroupFDs = nil
-	for i := range plan.Exec.CgroupFDs {
+	// The init moves the cgroup.procs files to fixed numbers.
+	for i := range ncgroups {
 		cfg.Exec.CgroupFDs = append(cfg.Exec.CgroupFDs, native.FDFirstCgroup+i)
 	}
 	for _, op := range plan.Mounts {
@@ -360,5 +358,5 @@ func nativeChildError(nr *native.Report, plan *Plan) *ChildError {
 	if name, ok := nativeStageNames[nr.Stage]; ok {
 		return &ChildError{Stage: name, Errno: nr.Errno}
 	}
-	return SpawnFailure(&plan.Exec, &native.SpawnError{Stage: nr.Stage, Index: nr.Index, Errno: syscall.Errno(nr.Errno)})
+	return spawnFailure(&plan.Exec, &native.SpawnError{Stage: nr.Stage, Index: nr.Index, Errno: syscall.Errno(nr.Errno)})
 }

@@ -21,10 +21,9 @@ var spawnStageNames = map[native.Stage]string{
 	native.StageClone:      "clone",
 }
 
-// SpawnFailure names a failed jail_spawn stage in the user's terms: the
-// program, the -w directory, the rlimit. Both launchers use it, so their
-// messages are the same.
-func SpawnFailure(e *ExecPlan, f *native.SpawnError) *ChildError {
+// spawnFailure names a failed jail_spawn stage in the user's terms: the
+// program, the -w directory, the rlimit.
+func spawnFailure(e *ExecPlan, f *native.SpawnError) *ChildError {
 	ce := &ChildError{Stage: spawnStageNames[f.Stage], Errno: f.Errno}
 	if ce.Stage == "" {
 		ce.Stage = fmt.Sprintf("spawn stage %d", f.Stage)
@@ -43,9 +42,9 @@ func SpawnFailure(e *ExecPlan, f *native.SpawnError) *ChildError {
 	return ce
 }
 
-// NativeExec is e as jail_spawn takes it.
-func NativeExec(e *ExecPlan) *native.Exec {
-	x := &native.Exec{Argv: e.Argv, Env: e.Env, Dir: e.Dir, TTY: e.TTY, CgroupFDs: e.CgroupFDs,
+// nativeExec is e as jail_spawn takes it.
+func nativeExec(e *ExecPlan) *native.Exec {
+	x := &native.Exec{Argv: e.Argv, Env: e.Env, Dir: e.Dir, TTY: e.TTY,
 		Filter: e.Seccomp, Notify: e.SeccompNotify, Log: e.SeccompLog}
 	for _, r := range e.Rlimits {
 		x.Rlimits = append(x.Rlimits, native.Rlimit{Resource: r.Resource, Cur: r.Cur, Max: r.Max})

@@ -38,12 +38,6 @@ const (
 	DefaultGID = 1000
 )
 
-// Launchers of the sandbox's init; see Spec.Launcher.
-const (
-	LauncherReexec = "reexec"
-	LauncherNative = "native"
-)
-
 // DefaultDisk bounds the tmpfs behind every writable place (/, /tmp,
 // /dev/shm) when --disk is not given.
 const DefaultDisk = 256 << 20
@@ -64,11 +58,6 @@ type Spec struct {
 	// Strict refuses to run when a requested limit cannot be enforced,
 	// instead of running with a warning.
 	Strict bool
-	// Launcher is how the sandbox's init is started: LauncherNative (the
-	// default, "" too) clones a child that runs only C (sandbox/native)
-	// and no second Go runtime; LauncherReexec re-executes jail, the
-	// reference implementation the suite also runs against.
-	Launcher string
 	// Seccomp is the system-call policy PROG runs under; nil runs it
 	// unfiltered (--seccomp none).
 	Seccomp *seccomp.Policy
@@ -121,9 +110,6 @@ func (s *Spec) Validate() error {
 	}
 	if !ValidHostname(s.Hostname) {
 		add(fmt.Errorf("--hostname %q: use 1-63 letters, digits and dashes, starting with a letter or digit", s.Hostname))
-	}
-	if s.Launcher != "" && s.Launcher != LauncherReexec && s.Launcher != LauncherNative {
-		add(fmt.Errorf("--launcher %q: choose %s or %s", s.Launcher, LauncherReexec, LauncherNative))
 	}
 	if s.Net != NetNone && s.Net != NetHost {
 		add(fmt.Errorf("--net %q: choose none (loopback only) or host", s.Net))

@@ -1,11 +1,8 @@
 package sandbox
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"syscall"
 	"time"
 
@@ -13,20 +10,6 @@ import (
 
 	"jail/seccomp"
 )
-
-func (sup *supervisor) readReports(r *os.File) {
-	defer close(sup.reports)
-	defer r.Close()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var rep Report
-		if err := json.Unmarshal(sc.Bytes(), &rep); err != nil {
-			rep = Report{Error: &ChildError{Stage: "report", Detail: "unreadable report from the sandbox: " + err.Error()}}
-		}
-		sup.reports <- rep
-	}
-}
 
 // supervise waits for the end of the run while enforcing the limits that
 // need a watcher (wall clock, CPU time, output), then builds the Result.

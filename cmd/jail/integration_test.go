@@ -745,14 +745,14 @@ func TestInitSurvivesSignalsFromProg(t *testing.T) {
 }
 
 // TestStages checks the breakdown of a run's time the result carries: with
-// the native launcher every stage is there, none is negative, and together
-// they fit in the time jail took; a run that was killed, and the re-exec
-// launcher, report none rather than stages that do not add up.
+// every stage is there, none is negative, and together they fit in the time
+// jail took; a run that was killed reports none rather than stages that do
+// not add up.
 func TestStages(t *testing.T) {
 	testutil.NeedUserNS(t)
 	j := testutil.New(t)
 	begin := time.Now()
-	r := j.Run(t, "run", "--launcher=native", "--", "/bin/true")
+	r := j.Run(t, "run", "--", "/bin/true")
 	took := time.Since(begin)
 	requireOK(t, r)
 	var sum float64
@@ -766,12 +766,8 @@ func TestStages(t *testing.T) {
 	assert.Len(t, r.Report.Stages, 10)
 	assert.Less(t, sum, took.Seconds(), "the stages add up to more than the run: %v", r.Report.Stages)
 
-	r = j.Run(t, "run", "--launcher=native", "--wall", "200ms", "--", "/bin/sleep", "10")
+	r = j.Run(t, "run", "--wall", "200ms", "--", "/bin/sleep", "10")
 	require.NotNil(t, r.Report, r.String())
 	assert.Equal(t, "TLE", r.Report.Verdict)
 	assert.Nil(t, r.Report.Stages, "a killed run's stages")
-
-	r = j.Run(t, "run", "--launcher=reexec", "--", "/bin/true")
-	requireOK(t, r)
-	assert.Nil(t, r.Report.Stages, "the re-exec launcher timestamps nothing")
 }

@@ -10,19 +10,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"jail/sandbox"
-	"jail/sandbox/child"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
-	// The sandbox's init is this same binary, started by the parent with
-	// argv[0] = sandbox.InitArg0; it must not parse flags or touch the
-	// environment before it runs.
-	if len(os.Args) > 0 && os.Args[0] == sandbox.InitArg0 {
-		child.Main()
-	}
 	// jail is rootless by design; a setuid install would hand every user
 	// root's powers over its flags (bubblewrap's and firejail's CVEs).
 	if os.Geteuid() != os.Getuid() || os.Getegid() != os.Getgid() {

@@ -35,7 +35,6 @@ type runFlags struct {
 
 	seccomp    string
 	seccompLog bool
-	launcher   string
 
 	// profile is --profile resolved; its mounts and environment come
 	// before the flags', its other values are applied to unset flags.
@@ -100,9 +99,6 @@ Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
 	fl.StringVar(&f.seccomp, "seccomp", "default", "system-call policy: default, strict (default without sockets), none, or a FILE (jail TOML policy or Docker/OCI seccomp JSON)")
 	fl.BoolVar(&f.printConfig, "print-config", false, "print the effective configuration (profile and flags) as JSON and exit without running")
 	fl.StringVar(&f.profileName, "profile", "", "a profile NAME (jail profile list) or FILE; flags override it")
-	// JAIL_LAUNCHER sets the default, so the whole integration suite can
-	// run against either launcher (make test-reexec).
-	fl.StringVar(&f.launcher, "launcher", defaultLauncher(), "how the sandbox's init starts: reexec (jail re-executes itself) or native (a C-only child, no second Go runtime); default from $JAIL_LAUNCHER")
 	fl.BoolVar(&f.seccompLog, "seccomp-log", false, "have the kernel log every denied system call to the audit log (dmesg)")
 	return cmd
 }
@@ -189,7 +185,6 @@ func (f *runFlags) spec(argv []string) (*sandbox.Spec, error) {
 	s := &sandbox.Spec{
 		Argv: argv, Dir: f.workdir, RootFS: f.rootfs, Hostname: f.hostname,
 		Net: sandbox.Net(f.net), UID: f.uid, GID: f.gid, TTY: f.tty, Strict: f.strict,
-		Launcher: f.launcher,
 	}
 	var err error
 	if s.Disk, err = limits.ParseSize(f.disk); err != nil {
@@ -349,13 +344,6 @@ func seccompPolicy(v string) (*seccomp.Policy, error) {
 		return nil, fmt.Errorf("--seccomp: %w", err)
 	}
 	return p, nil
-}
-
-func defaultLauncher() string {
-	if l := os.Getenv("JAIL_LAUNCHER"); l != "" {
-		return l
-	}
-	return sandbox.LauncherNative
 }
 
 // printConfig shows what a run would get, after the profile and the flags.

@@ -357,10 +357,6 @@ off() {
 	sleep 60
 }
 env="HOME=/home/jailvm USER=jailvm LOGNAME=jailvm SHELL=/bin/sh PATH=/usr/local/bin:/usr/bin:/bin JAIL=$W/jail JAIL_VM_MODE=$mode"
-# The launcher under test, when the host asked for one (make vmtest runs both).
-if [ -f $W/launcher ]; then
-	env="$env JAIL_LAUNCHER=$(cat $W/launcher)"
-fi
 case "$mode" in
 cgroup2)
 	# Only the user's processes may live in the delegated subtree: a root

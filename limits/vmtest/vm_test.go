@@ -490,10 +490,6 @@ func bootGuest(t testing.TB, mode, script string, timeout time.Duration) guestRu
 	require.NoError(t, err, "reading the jail binary")
 	require.NoError(t, os.WriteFile(filepath.Join(work, "jail"), jail, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(work, "payload.sh"), []byte(script), 0o755))
-	if l := os.Getenv("JAIL_LAUNCHER"); l != "" {
-		require.NoError(t, os.WriteFile(filepath.Join(work, "launcher"), []byte(l), 0o644))
-		t.Logf("launcher: %s", l)
-	}
 
 	console, err := os.Create(filepath.Join(work, "console.log"))
 	require.NoError(t, err)

@@ -10,7 +10,7 @@
 //     glibc believes exists): raw syscalls only;
 //   - never return into Go: the init ends with exit_group.
 // It keeps every capability in its new user namespace because it never
-// execs, which the re-exec launcher needed ambient capabilities for.
+// execs.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>

@@ -57,21 +57,6 @@ static void reset_signals(void) {
 	}
 }
 
-// jail_protect_init gives the init default dispositions for the signals
-// Go catches to turn faults into panics. The kernel drops a signal sent to
-// a pid namespace's init from inside the namespace unless the init
-// handles it, so PROG's kill(1, SIGSEGV), which crashed the init and
-// printed its stack into the sandbox, now does nothing. A real fault in
-// the init still kills it: the kernel forces those.
-void jail_protect_init(void) {
-	static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT, SIGSYS, SIGPROF, SIGQUIT, SIGSTKFLT};
-	struct kernel_sigaction dfl;
-	memset(&dfl, 0, sizeof dfl);
-	dfl.handler = SIG_DFL;
-	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-		syscall(SYS_rt_sigaction, sigs[i], &dfl, NULL, 8);
-}
-
 // drop_privileges leaves PROG with no capability it could ever regain:
 // the bounding set is emptied so exec of a file with capabilities or as
 // uid 0 grants nothing, the securebits are locked so uid 0 is not special,

@@ -68,6 +68,5 @@ struct jail_spawn_result {
 // because exec folds the old memory's peak resident size into PROG's
 // ru_maxrss.
 int jail_spawn(struct jail_exec *x, int copy_mm);
-void jail_protect_init(void);
 
 #endif

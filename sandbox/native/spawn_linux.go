@@ -123,30 +123,3 @@ func (m *cmem) fill(x *C.struct_jail_exec, e *Exec) {
 		}
 	}
 }
-
-// Spawn starts PROG at path and returns its pid once it has exec'd, and
-// the seccomp listener when the filter notifies (else -1). A failed child
-// has been reaped when Spawn returns.
-func Spawn(path string, e *Exec) (int, int, *SpawnError) {
-	var m cmem
-	defer m.free()
-	x := (*C.struct_jail_exec)(m.add(C.calloc(1, C.sizeof_struct_jail_exec)))
-	x.path = m.str(path)
-	m.fill(x, e)
-	res := (*C.struct_jail_spawn_result)(m.add(C.calloc(1, C.sizeof_struct_jail_spawn_result)))
-	x.result = res
-	// The re-exec'd init is a Go process of its own; its child shares it.
-	pid := int(C.jail_spawn(x, 0))
-	if res.failed_stage == C.JAIL_STAGE_NONE {
-		return pid, int(res.listener_fd), nil
-	}
-	if pid > 0 {
-		var ws syscall.WaitStatus
-		_, _ = syscall.Wait4(pid, &ws, 0, nil)
-	}
-	return 0, -1, &SpawnError{Stage: Stage(res.failed_stage), Index: int(res.failed_index), Errno: syscall.Errno(res.failed_errno)}
-}
-
-// ProtectInit makes the calling init deaf to the fault signals PROG could
-// send it with kill(2); see jail_protect_init.
-func ProtectInit() { C.jail_protect_init() }
