@@ -156,11 +156,15 @@ type Exited struct {
 	// Violation is the system call that broke the seccomp policy, when
 	// the init ended the run for it.
 	Violation *Violation `json:"violation,omitempty"`
+	// Pid1Died says how the sandbox's pid 1 died before the init ended
+	// the run ("signal: killed"), which took every process with it.
+	Pid1Died string `json:"pid1_died,omitempty"`
 }
 
 // Violation is a denied system call as the kernel reported it: the
 // number and the audit architecture, named by the parent.
 type Violation struct {
-	Nr   int32  `json:"nr"`
-	Arch uint32 `json:"arch"`
+	Nr   int32     `json:"nr"`
+	Arch uint32    `json:"arch"`
+	Args [6]uint64 `json:"args"`
 }

@@ -3,16 +3,23 @@ package sandbox
 import (
 	"context"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"jail/sandbox/native"
 )
 
 // IO is PROG's standard streams, handed to it as they are.
 type IO struct {
 	Stdin, Stdout, Stderr *os.File
 }
+
+// processStartCounted is set by the first Run of the process, whose start
+// stage counts jail's own start-up before it.
+var processStartCounted atomic.Bool
 
 // OverflowID is the host id PROG runs as when jail itself runs as root, so
 // that PROG is never host root.
@@ -23,6 +30,10 @@ const OverflowID = 65534
 // be enforced under --strict, clone refused); every failure after that is
 // a Result with verdict XX and an Error.
 func Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
+	from := native.Now()
+	if processStartCounted.CompareAndSwap(false, true) {
+		from = native.ProcessStart()
+	}
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
@@ -38,7 +49,7 @@ func Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
 	if err := enf.wireOutput(&stdio); err != nil {
 		return nil, err
 	}
-	sup, err := startNative(s, plan, stdio, enf)
+	sup, err := startNative(s, plan, stdio, enf, from)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +98,7 @@ func cloneFlags(s *Spec) uintptr {
 }
 
 func namespaceNames(s *Spec) []string {
-	ns := []string{"user", "mount", "pid", "ipc", "uts", "cgroup"}
+	ns := []string{"user", "mount", "pid", "ipc", "uts", "cgroup", "time"}
 	if s.Net == NetNone {
 		ns = append(ns, "net")
 	}

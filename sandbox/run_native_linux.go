@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,7 +27,7 @@ const stagingDir = "/tmp"
 // When jail runs as root the parent writes the id maps, then gives the
 // go-ahead on the ctl pipe, which then stays open as the init's lifeline
 // until the run is over.
-func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, error) {
+func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*supervisor, error) {
 	cfg, err := nativeConfig(s, plan, len(enf.cgroupFiles()))
 	if err != nil {
 		return nil, err
@@ -62,7 +63,7 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, err
 		cfg.InnerUID, cfg.InnerGID, cfg.OuterUID, cfg.OuterGID = s.UID, s.GID, uint32(uid), uint32(gid)
 	}
 	cfg.SpawnSharesMemory = enf.peakFromCgroup()
-	points := &runPoints{planned: native.Now()}
+	points := &runPoints{from: from, planned: native.Now()}
 	begin := time.Now()
 	init, err := native.Start(cfg)
 	ctlR.Close()
@@ -74,7 +75,6 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, err
 	}
 	enf.closeChildSide()
 	pid := init.Pid
-	points.cloned = init.ClonedAt
 	if !cfg.SelfMaps {
 		if err := writeIDMaps(pid, s, uid, gid); err != nil {
 			_ = init.Kill()
@@ -88,12 +88,28 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, err
 		_, _ = ctlW.Write([]byte{0})
 	}
 
-	sup := &supervisor{spec: s, enf: enf, initPid: pid, killInit: init.Kill, hostUID: uid, begin: begin,
+	// Ending a run is the init's job: it kills PROG, has pid 1 kill and
+	// reap the rest, and reports what they used. A byte on the lifeline
+	// asks for that; SIGKILL of the init, which its pid 1 does not
+	// survive either, is only the backstop for an init that cannot
+	// answer.
+	var backstop *time.Timer
+	var backstopOnce sync.Once
+	end := func() error {
+		_, err := ctlW.Write([]byte{1})
+		backstopOnce.Do(func() { backstop = time.AfterFunc(endGrace, func() { _ = init.Kill() }) })
+		return err
+	}
+	sup := &supervisor{spec: s, enf: enf, initPid: pid, killInit: end, hostUID: uid, begin: begin,
 		reports: make(chan Report, 4), waited: make(chan error, 1), points: points}
 	go sup.readNativeReports(repR, plan)
 	go func() {
 		ws, ru, err := init.Wait()
 		points.reaped = native.Now()
+		backstopOnce.Do(func() {})
+		if backstop != nil {
+			backstop.Stop()
+		}
 		ctlW.Close()
 		if err == nil {
 			sup.initEnd, sup.initRusage = describeWaitStatus(ws), &ru
@@ -103,12 +119,19 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer) (*supervisor, err
 	return sup, nil
 }
 
+// endGrace is how long the init may take to end a run it was asked to end
+// before it is killed.
+const endGrace = 5 * time.Second
+
 // runPoints are a native run's timestamps (CLOCK_MONOTONIC µs): the
 // parent's, and the init's from its reports. Each is written before the
 // channel send that publishes it to supervise.
 type runPoints struct {
-	planned, cloned, reaped int64
-	init                    [native.Points]int64
+	// from is where this run's start stage begins: jail's own start for
+	// the first run of the process, else the call of Run, so that one
+	// step of a profile never counts the steps before it.
+	from, planned, reaped int64
+	init                  [native.Points]int64
 }
 
 // stages is the breakdown, or nil when the run ended before PROG was
@@ -125,9 +148,9 @@ func (p *runPoints) stages() *Stages {
 	d := func(from, to int64) Seconds { return Seconds(time.Duration(to-from) * time.Microsecond) }
 	in := p.init
 	return &Stages{
-		Start:    d(native.ProcessStart(), p.planned),
-		Clone:    d(p.planned, p.cloned),
-		IDMaps:   d(p.cloned, in[native.AtGoAhead]),
+		Start:    d(p.from, p.planned),
+		Clone:    d(p.planned, in[native.AtEntered]),
+		IDMaps:   d(in[native.AtEntered], in[native.AtGoAhead]),
 		Mounts:   d(in[native.AtGoAhead], in[native.AtMounted]),
 		Pivot:    d(in[native.AtMounted], in[native.AtPivoted]),
 		Prepare:  d(in[native.AtPivoted], in[native.AtSpawn]),
@@ -228,7 +251,8 @@ func nativeOp(op rootfs.Op) (native.Op, error) {
 		n.Kind, n.FSType, n.Flags = native.OpMount, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC
 		n.Data = fmt.Sprintf("mode=%o,size=%d", op.Mode, op.Size)
 	case rootfs.Proc:
-		n.Kind, n.FSType, n.Flags, n.Data = native.OpMount, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""
+		// Mounted nosuid, nodev, noexec by the pid namespace's pid 1.
+		n.Kind = native.OpProc
 	case rootfs.Sysfs:
 		n.Kind, n.FSType, n.Flags, n.Data = native.OpMount, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""
 	case rootfs.Devpts:
@@ -294,6 +318,8 @@ var nativeStageNames = map[native.Stage]string{
 	native.StageSignalfd: "signalfd",
 	native.StageIDMaps:   "writing the id maps",
 	native.StageNetNS:    "network namespace",
+	native.StagePidNS:    "pid namespace",
+	native.StageWatch:    "watching the run",
 }
 
 // readNativeReports turns the init's binary records into the Reports the
@@ -321,7 +347,11 @@ func (sup *supervisor) readNativeReports(r *os.File, plan *Plan) {
 			ex := &Exited{Status: nr.Status, UserUsec: nr.UserUsec, SysUsec: nr.SysUsec,
 				MaxRSSKiB: nr.MaxRSSKiB, WallUsec: nr.WallUsec}
 			if nr.Violation {
-				ex.Violation = &Violation{Nr: nr.ViolNr, Arch: nr.ViolArch}
+				ex.Violation = &Violation{Nr: nr.ViolNr, Arch: nr.ViolArch, Args: nr.ViolArgs}
+			}
+			if nr.Pid1Died {
+				ws := syscall.WaitStatus(nr.Pid1Status)
+				ex.Pid1Died = describeWaitStatus(ws)
 			}
 			sup.reports <- Report{Exited: ex}
 		}
@@ -337,6 +367,13 @@ func nativeChildError(nr *native.Report, plan *Plan) *ChildError {
 		return &ChildError{Stage: nativeStageNames[nr.Stage], Errno: nr.Errno, Detail: "/proc/self/" + file}
 	case native.StageNetNS:
 		step := [...]string{"unshare(CLONE_NEWNET)", "bringing up lo", "opening /proc/thread-self/ns/net", "setns", "starting the helper"}[min(max(nr.Index, 0), 4)]
+		return &ChildError{Stage: nativeStageNames[nr.Stage], Errno: nr.Errno, Detail: step}
+	case native.StagePidNS:
+		step := [...]string{"unshare(CLONE_NEWPID)", "starting pid 1", "pid 1 never became ready", "pid 1's fsopen(proc)", "pid 1's fsconfig(proc)",
+			"pid 1's fsmount(proc)"}[min(max(nr.Index, 0), 5)]
+		return &ChildError{Stage: nativeStageNames[nr.Stage], Errno: nr.Errno, Detail: step}
+	case native.StageWatch:
+		step := [...]string{"poll", "wait4"}[min(max(nr.Index, 0), 1)]
 		return &ChildError{Stage: nativeStageNames[nr.Stage], Errno: nr.Errno, Detail: step}
 	case native.StageSource, native.StageMount:
 		ce := &ChildError{Stage: "mounts", Errno: nr.Errno}

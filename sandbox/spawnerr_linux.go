@@ -19,6 +19,7 @@ var spawnStageNames = map[native.Stage]string{
 	native.StageSeccomp:    "loading the seccomp filter",
 	native.StageExec:       StageExec,
 	native.StageClone:      "clone",
+	native.StageTimeNS:     "time namespace",
 }
 
 // spawnFailure names a failed jail_spawn stage in the user's terms: the
@@ -31,6 +32,8 @@ func spawnFailure(e *ExecPlan, f *native.SpawnError) *ChildError {
 	switch f.Stage {
 	case native.StageExec:
 		ce.Detail = e.Argv[0]
+	case native.StageTimeNS:
+		ce.Detail = [...]string{"making the spawner dumpable", "unshare(CLONE_NEWTIME)", "writing /proc/self/timens_offsets"}[min(max(f.Index, 0), 2)]
 	case native.StageChdir:
 		ce.Detail = fmt.Sprintf("-w %s", e.Dir)
 	case native.StageRlimit:

@@ -68,8 +68,11 @@ struct init {
 	const struct jail_launch *l;
 	int root_fd;
 	int scratch;
-	int sub; // which syscall failed, enum jail_sub
+	int sub;        // which syscall failed, enum jail_sub
+	int pid1_ready[3]; // pid 1's ready pipe and the init's pidfd, until its /proc is taken
 };
+
+static int take_proc(struct jail_launch *l, int *ready);
 
 // ---- tiny string helpers (no libc formatting after fork) ----
 
@@ -403,6 +406,19 @@ static int apply(struct init *s, int i) {
 		s->sub = JAIL_SUB_MOUNT;
 		r = (int)sys_mount(op->fstype, fd_path(fdp, sizeof fdp, fd), op->fstype, op->flags, op->data);
 		break;
+	case JAIL_OP_PROC: {
+		fd = resolve(s, op->target, 1);
+		if (fd < 0)
+			return -1;
+		struct jail_launch *l = (struct jail_launch *)s->l;
+		int proc = take_proc(l, s->pid1_ready);
+		r = move_tree(s, proc, fd);
+		e = errno;
+		close(proc);
+		l->proc_fd = -1;
+		errno = e;
+		break;
+	}
 	case JAIL_OP_MKDIR:
 		fd = resolve(s, op->target, 1);
 		if (fd < 0)
@@ -521,36 +537,47 @@ static int become_user(const struct jail_launch *l) {
 	return (int)syscall(SYS_setresuid, l->uid, l->uid, l->uid);
 }
 
-// ---- the network namespace helper ----
+// ---- raw system calls ----
 //
-// Creating a network namespace (the loopback device, its sysctls, IPv6
-// address configuration) is the costliest namespace, about 0.6 ms here; a
-// helper does it on another CPU while the init builds the mounts. It
-// shares the init's memory and so its thread-local errno, which the init
-// reads meanwhile: it makes raw system calls that return -errno and touch
-// nothing but its stack and the launch description.
+// The network namespace helper and the sandbox's pid 1 share the init's
+// memory and so its thread-local errno, which the init reads meanwhile:
+// they make raw system calls that return -errno and touch nothing but
+// their stacks and the launch description.
 #if defined(__x86_64__)
-#define JAIL_NET_HELPER 1
-static long raw_syscall(long n, long a, long b, long c) {
+static long raw_syscall6(long n, long a, long b, long c, long d, long e, long f) {
 	long ret;
-	__asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	__asm__ volatile("syscall"
+	                 : "=a"(ret)
+	                 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+	                 : "rcx", "r11", "memory");
 	return ret;
 }
 #elif defined(__aarch64__)
-#define JAIL_NET_HELPER 1
-static long raw_syscall(long n, long a, long b, long c) {
+static long raw_syscall6(long n, long a, long b, long c, long d, long e, long f) {
 	register long x8 __asm__("x8") = n;
 	register long x0 __asm__("x0") = a;
 	register long x1 __asm__("x1") = b;
 	register long x2 __asm__("x2") = c;
-	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+	register long x3 __asm__("x3") = d;
+	register long x4 __asm__("x4") = e;
+	register long x5 __asm__("x5") = f;
+	__asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
 	return x0;
 }
 #else
-#define JAIL_NET_HELPER 0
+#error "the sandbox's init makes raw system calls; add this architecture's calling convention"
 #endif
 
-#if JAIL_NET_HELPER
+static long raw_syscall(long n, long a, long b, long c) { return raw_syscall6(n, a, b, c, 0, 0, 0); }
+
+// ---- the network namespace helper ----
+//
+// Creating a network namespace (the loopback device, its sysctls, IPv6
+// address configuration) is the costliest namespace, about 0.6 ms here; a
+// helper does it on another CPU while the init builds the mounts.
 static int net_helper_main(void *arg) {
 	struct jail_launch *l = arg;
 	long r = raw_syscall(SYS_unshare, CLONE_NEWNET, 0, 0);
@@ -589,7 +616,6 @@ fail:
 	raw_syscall(SYS_exit, 1, 0, 0);
 	return 1;
 }
-#endif
 
 #define NET_STACK (64 * 1024)
 
@@ -597,14 +623,8 @@ fail:
 // descriptors (net_fd lands in the init's table) and exits without a
 // signal, so only join_net_helper's __WCLONE wait sees it.
 static int start_net_helper(struct jail_launch *l) {
-#if JAIL_NET_HELPER
 	l->net_fd = -1;
 	return clone(net_helper_main, (char *)l->net_stack + NET_STACK, CLONE_VM | CLONE_FILES, l);
-#else
-	(void)l;
-	errno = ENOSYS;
-	return -1;
-#endif
 }
 
 // join_net_helper waits for the helper and moves the init into the
@@ -635,6 +655,160 @@ static int loopback_up(void) {
 	close(fd);
 	errno = e;
 	return r;
+}
+
+// ---- the sandbox's pid 1 ----
+//
+// The init stays outside PROG's pid namespace, so PROG cannot name it: no
+// prlimit, setpriority, sched_setaffinity, ioprio_set, kill or ptrace of
+// PROG's reaches the process that waits for PROG, counts its resources
+// and reports the result (they all resolve pids in the caller's pid
+// namespace, and PRIO_USER, IOPRIO_WHO_USER and kill(-1) skip processes
+// it cannot see). The init unshares the pid namespace, so its next child
+// is the namespace's pid 1 and PROG, cloned later, is pid 2 and still the
+// init's own child: the init, not pid 1, gets PROG's wait status.
+//
+// pid 1 holds nothing worth attacking. It mounts the namespace's /proc
+// (procfs shows the pid namespace of its mounter), drops every
+// descriptor, and then only reaps the orphans the kernel gives it, which
+// folds their CPU time and peak memory into its own children's account,
+// which the init collects when it reaps pid 1. When the init asks (SIGUSR1
+// from outside the namespace, which PROG cannot forge), it kills every
+// other process of the namespace and reaps them, so their use is counted
+// too, and exits. If the init dies, PR_SET_PDEATHSIG kills it, and the
+// namespace with it.
+//
+// What PROG can still do to pid 1, with its uid, is lower its rlimits or
+// its priority. Neither touches the result: pid 1 uses no descriptors
+// and almost no CPU, and if PROG made it spend a whole second of CPU time
+// reaping under a lowered RLIMIT_CPU, the namespace would die with it and
+// the init would report that (pid1_died).
+
+struct pid1 {
+	struct jail_launch *l;
+	int ready;     // the write end of the pipe the init waits on
+	int init_fd;   // a pidfd of the init
+};
+
+#define PID1_STACK (16 * 1024)
+
+static int pid1_main(void *arg) {
+	struct pid1 *p = arg;
+	struct jail_launch *l = p->l;
+	// An init that died before this line would leave pid 1 behind: its
+	// pidfd says so. (getppid is 0 either way: the parent is outside the
+	// namespace.)
+	raw_syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0);
+	struct pollfd alive = {.fd = p->init_fd, .events = POLLIN};
+	if (raw_syscall(SYS_poll, (long)&alive, 1, 0) != 0)
+		raw_syscall(SYS_exit, 1, 0, 0);
+	long r = raw_syscall(SYS_fsopen, (long)"proc", FSOPEN_CLOEXEC, 0);
+	l->proc_step = 0;
+	if (r >= 0) {
+		long fsfd = r;
+		l->proc_step = 1;
+		r = raw_syscall6(SYS_fsconfig, fsfd, FSCONFIG_CMD_CREATE, 0, 0, 0, 0);
+		if (r >= 0) {
+			l->proc_step = 2;
+			r = raw_syscall(SYS_fsmount, fsfd, FSMOUNT_CLOEXEC,
+			                MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+		}
+		raw_syscall(SYS_close, fsfd, 0, 0);
+	}
+	if (r >= 0)
+		l->proc_fd = (int)r;
+	else
+		l->proc_err = (int)-r;
+	char c = 0;
+	raw_syscall(SYS_write, p->ready, (long)&c, 1);
+	// The descriptor table was the init's until here (CLONE_FILES, so
+	// the mount landed in it); pid 1 keeps none of it.
+	raw_syscall(SYS_unshare, CLONE_FILES, 0, 0);
+	raw_syscall(SYS_close_range, 0, ~0U, 0);
+	// Every signal is blocked (the init's mask); these two are taken
+	// synchronously, so pid 1 needs no handler.
+	unsigned long waitset = (1UL << (SIGCHLD - 1)) | (1UL << (SIGUSR1 - 1));
+	for (;;) {
+		while (raw_syscall6(SYS_wait4, -1, 0, __WALL | WNOHANG, 0, 0, 0) > 0) {
+		}
+		siginfo_t si;
+		r = raw_syscall6(SYS_rt_sigtimedwait, (long)&waitset, (long)&si, 0, 8, 0, 0);
+		// si_pid is 0 only for a sender outside the namespace; PROG
+		// cannot queue SI_USER to another process.
+		if (r == SIGUSR1 && si.si_code == SI_USER && si.si_pid == 0)
+			break;
+	}
+	raw_syscall(SYS_kill, -1, SIGKILL, 0);
+	do
+		r = raw_syscall6(SYS_wait4, -1, 0, __WALL, 0, 0, 0);
+	while (r > 0 || r == -EINTR);
+	raw_syscall(SYS_exit, 0, 0, 0);
+	return 0;
+}
+
+// start_pid1 gives PROG its pid namespace and clones its first process.
+// It returns pid 1's pid, with its ready pipe in ready.
+static int start_pid1(struct init *s, struct pid1 *p, int *ready, int *step) {
+	struct jail_launch *l = (struct jail_launch *)s->l;
+	*step = 0;
+	if (unshare(CLONE_NEWPID) < 0)
+		return -1;
+	int fds[2];
+	*step = 1;
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -1;
+	p->l = l;
+	p->ready = fds[1];
+	p->init_fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (p->init_fd < 0) {
+		int e = errno;
+		close(fds[0]);
+		close(fds[1]);
+		errno = e;
+		return -1;
+	}
+	l->proc_fd = -1;
+	int pid = clone(pid1_main, (char *)l->pid1_stack + PID1_STACK, CLONE_VM | CLONE_FILES | SIGCHLD, p);
+	if (pid < 0) {
+		int e = errno;
+		close(fds[0]);
+		close(fds[1]);
+		close(p->init_fd);
+		errno = e;
+		return -1;
+	}
+	// The write end and the pidfd stay open until pid 1 is ready: the
+	// descriptor table is shared, so closing them here would close them
+	// for pid 1.
+	ready[0] = fds[0];
+	ready[1] = fds[1];
+	ready[2] = p->init_fd;
+	return pid;
+}
+
+// take_proc waits for pid 1's /proc mount and returns it. pid 1 cannot be
+// signalled yet (PROG does not exist), so a wait without an answer is
+// jail's bug, bounded rather than a hang.
+static int take_proc(struct jail_launch *l, int *ready) {
+	if (ready[0] >= 0) {
+		struct pollfd p = {.fd = ready[0], .events = POLLIN};
+		int n;
+		do
+			n = poll(&p, 1, 5000);
+		while (n < 0 && errno == EINTR);
+		char c;
+		if (n == 1 && read(ready[0], &c, 1) != 1)
+			n = 0;
+		close(ready[0]);
+		close(ready[1]);
+		close(ready[2]);
+		ready[0] = ready[1] = ready[2] = -1;
+		if (n != 1)
+			die(JAIL_L_PIDNS, 2, 0, n == 0 ? ETIMEDOUT : errno);
+	}
+	if (l->proc_fd < 0)
+		die(JAIL_L_PIDNS, 3 + l->proc_step, 0, l->proc_err ? l->proc_err : EIO);
+	return l->proc_fd;
 }
 
 // look_path finds PROG the way execvp does, among the candidates the
@@ -687,33 +861,85 @@ static int recv_notif(int listener, struct seccomp_notif *n) {
 	return r;
 }
 
+// How long pid 1 may take to kill and reap the rest of the namespace
+// before the init kills it, which the kernel then finishes without
+// counting what the rest used.
+#define TEARDOWN_GRACE_MS 500
+
+struct watch {
+	int prog, pid1;
+	int prog_done, pid1_done;
+	int64_t teardown_at; // when end_sandbox ran, 0 before
+};
+
+// end_sandbox ends every process of the sandbox: PROG at once, the rest
+// through pid 1, which reaps them so their resources are counted.
+static void end_sandbox(struct watch *w) {
+	if (w->teardown_at)
+		return;
+	w->teardown_at = now_usec();
+	if (!w->prog_done)
+		kill(w->prog, SIGKILL);
+	if (!w->pid1_done)
+		kill(w->pid1, SIGUSR1);
+}
+
+static void add_rusage(struct jail_report *r, const struct rusage *ru) {
+	r->user_usec += (int64_t)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec;
+	r->sys_usec += (int64_t)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec;
+	if (ru->ru_maxrss > r->maxrss_kib)
+		r->maxrss_kib = ru->ru_maxrss;
+}
+
+// fail_watch ends the sandbox when the init can no longer watch it, and
+// reports why (index: 0 poll, 1 wait4).
+static void fail_watch(struct watch *w, int index, int err) {
+	end_sandbox(w);
+	if (!w->pid1_done)
+		kill(w->pid1, SIGKILL);
+	while (syscall(SYS_wait4, -1, NULL, __WALL, NULL) > 0 || errno == EINTR) {
+	}
+	die(JAIL_L_SUPERVISE, index, 0, err);
+}
+
 // supervise waits for PROG with poll over the seccomp listener, SIGCHLD
-// and the parent's lifeline, then kills and reaps whatever PROG left
-// behind, so the whole tree is counted and nothing outlives the run.
-static void supervise(int prog, int listener, int sfd) {
+// and the parent's lifeline, then ends the sandbox and reaps PROG and pid
+// 1, so the whole tree is counted and nothing outlives the run. Any byte
+// or EOF on the lifeline ends the run: EOF when jail died, a byte when
+// jail stops it at a limit. It reports what happened, or, if it could not
+// watch, an error: never a status it did not see.
+static void supervise(struct watch *w, int listener, int sfd) {
 	struct jail_report r;
 	memset(&r, 0, sizeof r);
 	r.kind = JAIL_REPORT_EXITED;
 	int64_t start = now_usec();
-	int prog_done = 0;
-	for (;;) {
+	int lifeline = JAIL_FD_CTL;
+	while (!(w->prog_done && w->pid1_done)) {
 		struct pollfd p[3] = {
 		    {.fd = sfd, .events = POLLIN},
-		    {.fd = JAIL_FD_CTL, .events = POLLIN},
+		    {.fd = lifeline, .events = POLLIN},
 		    {.fd = listener, .events = POLLIN},
 		};
-		int n = poll(p, listener >= 0 ? 3 : 2, -1);
+		int timeout = -1;
+		if (w->teardown_at && !w->pid1_done) {
+			int64_t left = w->teardown_at + TEARDOWN_GRACE_MS * 1000 - now_usec();
+			timeout = left > 0 ? (int)(left / 1000) + 1 : 0;
+		}
+		int n = poll(p, 3, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			break;
+			// Nothing PROG does reaches this process, so this is
+			// jail's own failure: say so rather than guess a status.
+			fail_watch(w, 0, errno);
 		}
-		if (p[1].revents) {
-			// EOF: jail died, and the sandbox dies with it.
-			// PR_SET_PDEATHSIG would not do: the kernel clears it
-			// when the init changes ids.
-			kill(-1, SIGKILL);
-			syscall(SYS_exit_group, 1);
+		if (n == 0 && w->teardown_at && !w->pid1_done)
+			kill(w->pid1, SIGKILL);
+		if (lifeline >= 0 && p[1].revents) {
+			// PR_SET_PDEATHSIG would not do for a jail that died: the
+			// kernel clears it when the init changes ids.
+			lifeline = -1;
+			end_sandbox(w);
 		}
 		if (listener >= 0 && p[2].revents) {
 			if (p[2].revents & POLLIN) {
@@ -728,8 +954,10 @@ static void supervise(int prog, int listener, int sfd) {
 						r.violation = 1;
 						r.viol_nr = notif.data.nr;
 						r.viol_arch = notif.data.arch;
+						for (int k = 0; k < 6; k++)
+							r.viol_args[k] = notif.data.args[k];
 					}
-					kill(-1, SIGKILL);
+					end_sandbox(w);
 					// The first is all we report, and
 					// dying callers must not leave us in
 					// RECV: stop listening.
@@ -749,24 +977,19 @@ static void supervise(int prog, int listener, int sfd) {
 			for (;;) {
 				int ws;
 				struct rusage ru;
-				pid_t pid = (pid_t)syscall(SYS_wait4, -1, &ws, WNOHANG, &ru);
+				pid_t pid = (pid_t)syscall(SYS_wait4, -1, &ws, WNOHANG | __WALL, &ru);
 				if (pid < 0 && errno == EINTR)
 					continue;
-				if (pid < 0 && errno == ECHILD && prog_done)
-					goto out;
+				if (pid < 0 && errno == ECHILD && !(w->prog_done && w->pid1_done))
+					fail_watch(w, 1, ECHILD);
 				if (pid <= 0)
 					break;
-				r.user_usec += (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
-				r.sys_usec += (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
-				if (ru.ru_maxrss > r.maxrss_kib)
-					r.maxrss_kib = ru.ru_maxrss;
-				if (pid == prog) {
+				add_rusage(&r, &ru);
+				if (pid == w->prog) {
 					r.at_usec[JAIL_AT_REAPED] = now_usec();
 					r.status = (uint32_t)ws;
-					prog_done = 1;
-					// kill(-1) from the pid namespace's init
-					// reaches every other process in it.
-					kill(-1, SIGKILL);
+					w->prog_done = 1;
+					end_sandbox(w);
 					// A notification still pending belongs to
 					// a process now dying; RECV could wait
 					// for it forever.
@@ -774,12 +997,20 @@ static void supervise(int prog, int listener, int sfd) {
 						close(listener);
 						listener = -1;
 					}
+				} else if (pid == w->pid1) {
+					w->pid1_done = 1;
+					// pid 1 ends only when asked; before
+					// that it died of a limit PROG set on it,
+					// and the kernel killed the namespace.
+					if (!w->teardown_at) {
+						r.pid1_died = 1;
+						r.pid1_status = (uint32_t)ws;
+					}
 				}
 			}
 		}
 	}
-out:
-	r.wall_usec = now_usec() - start;
+	r.wall_usec = r.at_usec[JAIL_AT_REAPED] - start;
 	report(&r);
 	syscall(SYS_exit_group, 0);
 }
@@ -838,7 +1069,11 @@ static int init_main(void *arg) {
 	const struct jail_launch *l = arg;
 	// The network namespace helper reports into the description.
 	struct jail_launch *shared = arg;
-	struct init s = {.l = l, .root_fd = -1};
+	struct init s = {.l = l, .root_fd = -1, .pid1_ready = {-1, -1, -1}};
+	// Taken here, not where clone returns in jail: this process may run
+	// on another CPU, and have written its id maps, before jail's thread
+	// runs again.
+	int64_t entered = now_usec();
 
 	set_handlers();
 	if (remap_fds(l) < 0) {
@@ -870,6 +1105,7 @@ static int init_main(void *arg) {
 	struct jail_report started;
 	memset(&started, 0, sizeof started);
 	started.kind = JAIL_REPORT_STARTED;
+	started.at_usec[JAIL_AT_ENTERED] = entered;
 	started.at_usec[JAIL_AT_GO_AHEAD] = now_usec();
 	int net_helper = -1;
 	if (l->net_helper && (net_helper = start_net_helper(shared)) < 0)
@@ -894,6 +1130,11 @@ static int init_main(void *arg) {
 	}
 	if (become_user(l) < 0)
 		die(JAIL_L_USER, 0, 0, errno);
+	struct pid1 p1;
+	int step = 0;
+	int pid1 = start_pid1(&s, &p1, s.pid1_ready, &step);
+	if (pid1 < 0)
+		die(JAIL_L_PIDNS, step, 0, errno);
 	for (int i = 0; i < l->nops; i++) {
 		// sysfs shows the devices of the mounter's network namespace,
 		// and only a process that owns it may mount it.
@@ -909,6 +1150,9 @@ static int init_main(void *arg) {
 		if (l->op_fds[i] >= 0)
 			close(l->op_fds[i]);
 	}
+	// A plan without /proc still waits for pid 1 to be ready.
+	if (s.pid1_ready[0] >= 0)
+		close(take_proc(shared, s.pid1_ready));
 	started.at_usec[JAIL_AT_MOUNTED] = now_usec();
 	if (pivot(&s) < 0)
 		die(JAIL_L_PIVOT, 0, 0, errno);
@@ -951,7 +1195,8 @@ static int init_main(void *arg) {
 	started.at_usec[JAIL_AT_FILTER] = res->at_filter_usec;
 	started.pid = pid;
 	report(&started);
-	supervise(pid, res->listener_fd, sfd);
+	struct watch w = {.prog = pid, .pid1 = pid1};
+	supervise(&w, res->listener_fd, sfd);
 	return 0;
 }
 
@@ -974,8 +1219,20 @@ int jail_launch_start(struct jail_launch *l) {
 		return -e;
 	}
 	l->exec.result = result;
-	int clone_flags = (int)l->clone_flags;
-	if (JAIL_NET_HELPER && (clone_flags & CLONE_NEWNET)) {
+	// pid 1's stack, in the memory it shares with the init.
+	l->pid1_stack = mmap(NULL, PID1_STACK, PROT_READ | PROT_WRITE,
+	                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (l->pid1_stack == MAP_FAILED) {
+		int e = errno;
+		l->pid1_stack = NULL;
+		munmap(stack, INIT_STACK);
+		munmap(result, sizeof *result);
+		return -e;
+	}
+	// The init makes the pid namespace itself (start_pid1), so that it
+	// stays out of PROG's reach.
+	int clone_flags = (int)(l->clone_flags & ~(unsigned long)CLONE_NEWPID);
+	if (clone_flags & CLONE_NEWNET) {
 		l->net_stack = mmap(NULL, NET_STACK, PROT_READ | PROT_WRITE,
 		                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 		if (l->net_stack != MAP_FAILED) {
@@ -1002,13 +1259,14 @@ int jail_launch_start(struct jail_launch *l) {
 	if (pid < 0) {
 		munmap(stack, INIT_STACK);
 		munmap(result, sizeof *result);
+		munmap(l->pid1_stack, PID1_STACK);
+		l->pid1_stack = NULL;
 		if (l->net_stack)
 			munmap(l->net_stack, NET_STACK);
 		l->net_stack = NULL;
 		return -e;
 	}
 	l->stack = stack;
-	l->cloned_usec = now_usec();
 	return pid;
 }
 
@@ -1019,7 +1277,10 @@ void jail_launch_release(struct jail_launch *l) {
 		munmap(l->exec.result, sizeof *l->exec.result);
 	if (l->net_stack)
 		munmap(l->net_stack, NET_STACK);
+	if (l->pid1_stack)
+		munmap(l->pid1_stack, PID1_STACK);
 	l->net_stack = NULL;
+	l->pid1_stack = NULL;
 	l->stack = NULL;
 	l->exec.result = NULL;
 }

@@ -23,6 +23,7 @@ enum jail_op_kind {
 	JAIL_OP_MASK_FILE, // /dev/null over target, if it exists
 	JAIL_OP_MASK_DIR,  // empty read-only tmpfs over target, if it exists
 	JAIL_OP_READ_ONLY, // target rebound read-only, if it exists
+	JAIL_OP_PROC,      // the /proc of PROG's pid namespace, mounted by its pid 1
 };
 
 struct jail_op {
@@ -54,6 +55,11 @@ enum jail_launch_stage {
 	JAIL_L_LOOKPATH,
 	JAIL_L_IDMAPS, // writing its own id maps (index: 0 setgroups, 1 uid_map, 2 gid_map)
 	JAIL_L_NETNS,  // the network namespace helper (index: 0 unshare, 1 lo, 2 open, 3 setns, 4 start)
+	// PROG's pid namespace and its pid 1 (index: 0 unshare CLONE_NEWPID,
+	// 1 pipe or clone, 2 pid 1 never ready, 3-5 pid 1's fsopen, fsconfig,
+	// fsmount of proc)
+	JAIL_L_PIDNS,
+	JAIL_L_SUPERVISE, // watching the run (index: 0 poll, 1 wait4)
 };
 
 // Which system call of a mount stage failed, for the message.
@@ -79,12 +85,11 @@ enum jail_report_kind {
 	JAIL_REPORT_EXITED,
 };
 
-// One record on the report pipe; 72 bytes, far below PIPE_BUF, so each
-// write is atomic.
 // The points of a run the init timestamps: STARTED carries all but the
 // last, EXITED the last.
 enum jail_point {
-	JAIL_AT_GO_AHEAD,  // the parent wrote the id maps
+	JAIL_AT_ENTERED,   // the init's first instruction
+	JAIL_AT_GO_AHEAD,  // the id maps are written
 	JAIL_AT_MOUNTED,   // the mount plan is applied
 	JAIL_AT_PIVOTED,   // the new root is the root
 	JAIL_AT_SPAWN,     // about to clone the spawner
@@ -94,6 +99,8 @@ enum jail_point {
 	JAIL_POINTS,
 };
 
+// One record on the report pipe, far below PIPE_BUF, so each write is
+// atomic.
 struct jail_report {
 	int32_t kind;
 	int32_t stage;
@@ -102,9 +109,14 @@ struct jail_report {
 	int32_t err;
 	int32_t pid;
 	uint32_t status;
-	int32_t violation; // 1 when viol_nr/viol_arch are set
+	int32_t violation; // 1 when viol_nr/viol_arch/viol_args are set
 	int32_t viol_nr;
 	uint32_t viol_arch;
+	// pid1_died: the namespace's pid 1 died before the init ended the
+	// run (of a limit PROG set on it), with pid1_status.
+	int32_t pid1_died;
+	uint32_t pid1_status;
+	uint64_t viol_args[6];
 	int64_t user_usec;
 	int64_t sys_usec;
 	int64_t maxrss_kib;
@@ -152,7 +164,6 @@ struct jail_launch {
 	// spawn_shares_memory: see Config.SpawnSharesMemory.
 	int spawn_shares_memory;
 	void *stack; // the init's, set by jail_launch_start
-	int64_t cloned_usec; // when clone returned (CLOCK_MONOTONIC µs)
 	// With net_helper the init is cloned without CLONE_NEWNET: a helper
 	// sharing its memory creates the network namespace, brings lo up and
 	// leaves a descriptor of it in net_fd (or net_sub and net_err) while
@@ -160,6 +171,10 @@ struct jail_launch {
 	int net_helper;
 	void *net_stack;
 	int net_fd, net_sub, net_err;
+	// pid 1 of PROG's pid namespace: its stack, and the /proc it mounted
+	// (proc_fd), or at which step it failed (proc_step, proc_err).
+	void *pid1_stack;
+	int proc_fd, proc_step, proc_err;
 };
 
 // jail_launch_start clones the init and returns its pid, or -errno. The

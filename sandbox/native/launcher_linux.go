@@ -32,6 +32,7 @@ const (
 	OpMaskFile OpKind = C.JAIL_OP_MASK_FILE
 	OpMaskDir  OpKind = C.JAIL_OP_MASK_DIR
 	OpReadOnly OpKind = C.JAIL_OP_READ_ONLY
+	OpProc     OpKind = C.JAIL_OP_PROC
 )
 
 // Op is one fully decided mount operation.
@@ -62,6 +63,8 @@ const (
 	StageLookPath Stage = C.JAIL_L_LOOKPATH
 	StageIDMaps   Stage = C.JAIL_L_IDMAPS
 	StageNetNS    Stage = C.JAIL_L_NETNS
+	StagePidNS    Stage = C.JAIL_L_PIDNS
+	StageWatch    Stage = C.JAIL_L_SUPERVISE
 )
 
 // subNames name the system call a mount stage failed in.
@@ -132,10 +135,8 @@ type Config struct {
 // alive, further inits get a copy of the memory instead (the plain fork,
 // about 0.8 ms slower), whose flag is theirs.
 type Init struct {
-	Pid int
-	// ClonedAt is when clone returned (CLOCK_MONOTONIC µs, as Now).
-	ClonedAt int64
-	done     chan initExit
+	Pid  int
+	done chan initExit
 
 	mu     sync.Mutex
 	reaped bool
@@ -170,7 +171,7 @@ func Start(cfg *Config) (*Init, error) {
 			started <- syscall.Errno(-pid)
 			return
 		}
-		p.Pid, p.ClonedAt = pid, int64(l.cloned_usec)
+		p.Pid = pid
 		started <- nil
 		ws, ru, err := p.reap()
 		C.jail_launch_release(l)
@@ -289,6 +290,11 @@ type Report struct {
 	Violation  bool
 	ViolNr     int32
 	ViolArch   uint32
+	ViolArgs   [6]uint64
+	// Pid1Died says the sandbox's pid 1 died before the init ended the
+	// run, with Pid1Status: PROG made it hit a limit it lowered.
+	Pid1Died   bool
+	Pid1Status uint32
 	UserUsec   int64
 	SysUsec    int64
 	MaxRSSKiB  int64
@@ -300,6 +306,7 @@ type Report struct {
 
 // The points the init timestamps, as in enum jail_point.
 const (
+	AtEntered = C.JAIL_AT_ENTERED
 	AtGoAhead = C.JAIL_AT_GO_AHEAD
 	AtMounted = C.JAIL_AT_MOUNTED
 	AtPivoted = C.JAIL_AT_PIVOTED
@@ -347,5 +354,9 @@ func ReadReport(r io.Reader) (*Report, error) {
 	for i := range rep.At {
 		rep.At[i] = int64(c.at_usec[i])
 	}
+	for i := range rep.ViolArgs {
+		rep.ViolArgs[i] = uint64(c.viol_args[i])
+	}
+	rep.Pid1Died, rep.Pid1Status = c.pid1_died != 0, uint32(c.pid1_status)
 	return rep, nil
 }

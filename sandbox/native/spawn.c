@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -55,6 +56,58 @@ static void reset_signals(void) {
 			continue;
 		syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
 	}
+}
+
+static char *put_dec(char *p, unsigned long v) {
+	char tmp[24];
+	int n = 0;
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+// enter_timens gives PROG a time namespace whose monotonic and boot-time
+// clocks start near zero, so it sees neither the host's uptime nor when
+// the host booted. The kernel moves a process into the namespace it
+// unshared when it execs (since Linux 5.19); this process, which may share
+// the init's memory, never enters it itself, so its own timestamps stay
+// on the host's clock. Writing the offsets needs this process's /proc
+// files, which are its own only while its memory is dumpable: PROG does
+// not exist yet, and exec gives it new memory.
+static int enter_timens(int *step) {
+	*step = 0;
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+		return -1;
+	*step = 1;
+	if (unshare(CLONE_NEWTIME) < 0)
+		return -1;
+	struct timespec mono, boot;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_BOOTTIME, &boot);
+	char buf[96], *p = buf;
+	memcpy(p, "monotonic -", 11);
+	p = put_dec(p + 11, (unsigned long)mono.tv_sec);
+	memcpy(p, " 0\nboottime -", 13);
+	p = put_dec(p + 13, (unsigned long)boot.tv_sec);
+	memcpy(p, " 0\n", 3);
+	p += 3;
+	*step = 2;
+	int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, buf, (size_t)(p - buf));
+	int e = errno;
+	close(fd);
+	if (n != p - buf) {
+		errno = n < 0 ? e : EIO;
+		return -1;
+	}
+	*step = 0;
+	return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
 // drop_privileges leaves PROG with no capability it could ever regain:
@@ -113,6 +166,9 @@ static int child_main(void *arg) {
 		return fail(x, JAIL_STAGE_CLOSE_FDS, 0);
 	if (chdir(x->dir) < 0)
 		return fail(x, JAIL_STAGE_CHDIR, 0);
+	int step;
+	if (enter_timens(&step) < 0)
+		return fail(x, JAIL_STAGE_TIMENS, step);
 	for (int i = 0; i < x->nrlimits; i++) {
 		struct rlimit rl = {.rlim_cur = x->rlimits[i].cur, .rlim_max = x->rlimits[i].max};
 		if (setrlimit(x->rlimits[i].resource, &rl) < 0)

@@ -17,6 +17,7 @@ enum jail_stage {
 	JAIL_STAGE_SECCOMP,
 	JAIL_STAGE_EXEC,
 	JAIL_STAGE_CLONE,
+	JAIL_STAGE_TIMENS, // index: 0 dumpable, 1 unshare, 2 timens_offsets
 };
 
 struct jail_rlimit {

@@ -32,6 +32,7 @@ const (
 	StageSeccomp    Stage = C.JAIL_STAGE_SECCOMP
 	StageExec       Stage = C.JAIL_STAGE_EXEC
 	StageClone      Stage = C.JAIL_STAGE_CLONE
+	StageTimeNS     Stage = C.JAIL_STAGE_TIMENS
 )
 
 // Rlimit is one setrlimit(2) call made just before exec.
