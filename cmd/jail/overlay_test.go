@@ -286,3 +286,13 @@ Read-only file system
 Read-only file system
 `, r.Stdout, "%s", r)
 }
+
+// TestOverlayDoctor: doctor's probe removes a directory of a rootfs for
+// real, so on this kernel it must say that works.
+func TestOverlayDoctor(t *testing.T) {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	r := j.Run(t, "doctor")
+	assert.Regexp(t, `(?m)^ok +overlay \(--rootfs\) +a test run worked`, r.Stdout, "%s", r)
+	assert.Regexp(t, `(?m)^ok +overlay directories +removing a directory of the rootfs works`, r.Stdout, "%s", r)
+}
