@@ -40,8 +40,11 @@ func explainChildError(e *ChildError, s *Spec) error {
 		}
 		return fmt.Errorf("%s: cannot execute: %v", e.Detail, e.Errno)
 	}
-	if e.Stage == "mounts" && strings.HasPrefix(e.Op, "overlay root") && (e.Errno == unix.EINVAL || e.Errno == unix.EPERM) {
-		return fmt.Errorf("%w (overlayfs inside a user namespace needs Linux 5.11 or newer; this is %s)", e, kernelRelease())
+	// Before 5.11 overlayfs refuses a user namespace (EPERM) or, where a
+	// distribution allowed it earlier, the userxattr option (EINVAL).
+	if e.Stage == "mounts" && strings.HasPrefix(e.Op, "overlay root") && (e.Errno == unix.EINVAL || e.Errno == unix.EPERM) && overlayUserNS.Missing() {
+		return fmt.Errorf("%w (this kernel lacks %s: it needs Linux %d.%d; this is %s)", e,
+			overlayUserNS.What, overlayUserNS.Major, overlayUserNS.Minor, kernelRelease())
 	}
 	return e
 }
@@ -82,12 +85,4 @@ func readSysctl(name string) string {
 		return ""
 	}
 	return strings.TrimSpace(string(b))
-}
-
-func kernelRelease() string {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		return "an unknown kernel"
-	}
-	return "Linux " + unix.ByteSliceToString(u.Release[:])
 }

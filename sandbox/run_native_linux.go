@@ -223,6 +223,26 @@ func nativeConfig(s *Spec, plan *Plan, ncgroups int) (*native.Config, error) {
 	return cfg, nil
 }
 
+// overlayOptions are the root overlay's options besides its layers.
+//
+// userxattr (Linux 5.11) keeps overlayfs's own marks in user.overlay.*:
+// an unprivileged mount cannot write trusted.overlay.*, and without the
+// marks removing or replacing a directory of the lower layer (rm -rf, mv,
+// every package manager) fails with EIO, because an opaque directory, and
+// the emptiness check of a directory holding whiteouts, both need one. The
+// upper layer is the --disk tmpfs, which stores user.* xattrs from 6.6 on.
+//
+// Nothing else is asked for, because nothing else works unprivileged
+// (tried on 6.18): redirect_dir=on|follow and metacopy=on are refused next
+// to userxattr (they would trust xattrs PROG can forge), so rename(2) of a
+// lower directory returns EXDEV and mv falls back to copying; index=on and
+// xino=auto fall back to off, since decoding file handles needs
+// CAP_DAC_READ_SEARCH in the initial namespace; xino=on would work but gives
+// 64-bit inode numbers that stat without large-file support cannot
+// return. Each extra option would also be one more way to fail on a kernel
+// that lacks it.
+const overlayOptions = "userxattr"
+
 func nativeOp(op rootfs.Op) (native.Op, error) {
 	n := native.Op{Target: op.Target, Source: op.Source, Mode: op.Mode, Data: op.Data}
 	switch op.Kind {
@@ -230,6 +250,9 @@ func nativeOp(op rootfs.Op) (native.Op, error) {
 		n.Kind = native.OpRoot
 		inodes := max(op.Size/4096, 1024)
 		n.Data = fmt.Sprintf("size=%d,nr_inodes=%d,mode=0755", op.Size, inodes)
+		if op.Source != "" {
+			n.OverlayOpts = overlayOptions
+		}
 	case rootfs.Bind:
 		// Read-only unless asked otherwise, never setuid, and
 		// device-capable only for /dev.

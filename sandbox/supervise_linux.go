@@ -108,7 +108,7 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 		Limits:       sup.limitsInForce(),
 		LimitBackend: sup.enf.backendName(),
 		Controllers:  sup.enf.controllers(),
-		Warnings:     sup.enf.warnings(),
+		Warnings:     append(sup.enf.warnings(), rootfsWarnings(sup.spec)...),
 	}
 	if sup.points != nil {
 		res.Stages = sup.points.stages()

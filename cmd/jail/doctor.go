@@ -62,35 +62,21 @@ func (d *doctor) run(ctx context.Context) {
 	d.landlock()
 }
 
-// kernelVersion returns major, minor of the running kernel.
-func kernelVersion() (int, int, string) {
-	var u unix.Utsname
-	_ = unix.Uname(&u)
-	rel := unix.ByteSliceToString(u.Release[:])
-	var major, minor int
-	fmt.Sscanf(rel, "%d.%d", &major, &minor)
-	return major, minor, rel
-}
-
 // kernelFeatures are the kernel versions jail's features need.
-var kernelFeatures = []struct {
-	major, minor int
-	what         string
-}{
-	{5, 9, "close_range (required)"},
-	{5, 11, "overlayfs in a user namespace (--rootfs)"},
-	{5, 12, "mount_setattr for read-only binds (required)"},
-	{5, 14, "cgroup.kill"},
-	{5, 19, "memory.peak for exact peak memory"},
-	{6, 1, "pids.peak"},
-}
+var kernelFeatures = append([]sandbox.KernelFeature{
+	{Major: 5, Minor: 9, What: "close_range (required)"},
+	{Major: 5, Minor: 12, What: "mount_setattr for read-only binds (required)"},
+	{Major: 5, Minor: 14, What: "cgroup.kill"},
+	{Major: 5, Minor: 19, What: "memory.peak for exact peak memory"},
+	{Major: 6, Minor: 1, What: "pids.peak"},
+}, sandbox.OverlayKernels...)
 
 func (d *doctor) kernel() {
-	major, minor, rel := kernelVersion()
+	major, minor, rel := sandbox.KernelVersion()
 	var missing []string
 	for _, f := range kernelFeatures {
-		if major < f.major || (major == f.major && minor < f.minor) {
-			missing = append(missing, fmt.Sprintf("%s needs %d.%d", f.what, f.major, f.minor))
+		if f.MissingIn(major, minor) {
+			missing = append(missing, fmt.Sprintf("%s needs %d.%d", f.What, f.Major, f.Minor))
 		}
 	}
 	if len(missing) == 0 {
@@ -103,20 +89,7 @@ func (d *doctor) kernel() {
 // sandbox runs `jail version` in a real sandbox; with rootfs set, on an
 // overlay over that directory.
 func (d *doctor) sandbox(ctx context.Context, what, rootDir string) bool {
-	exe, err := os.Executable()
-	if err != nil {
-		d.fail(what, err.Error())
-		return false
-	}
-	spec := &sandbox.Spec{Argv: []string{"/jail", "version"}, Dir: "/", Hostname: "jail", Net: sandbox.NetNone,
-		UID: sandbox.DefaultUID, GID: sandbox.DefaultGID, Disk: sandbox.DefaultDisk, RootFS: rootDir,
-		Binds: []rootfs.UserBind{{Source: exe, Target: "/jail"}}}
-	if rootDir != "" {
-		spec.Binds = append(spec.Binds, rootfs.UserBind{Source: "/usr", Target: "/usr"})
-	}
-	null, _ := os.Open(os.DevNull)
-	defer null.Close()
-	res, err := sandbox.Run(ctx, spec, sandbox.IO{Stdin: null, Stdout: null, Stderr: null})
+	res, err := probe(ctx, rootDir, "/jail", "version")
 	switch {
 	case err != nil:
 		d.fail(what, err.Error())
@@ -127,6 +100,24 @@ func (d *doctor) sandbox(ctx context.Context, what, rootDir string) bool {
 	}
 	d.ok(what, fmt.Sprintf("a test run worked (setup %.1fms)", float64(res.SetupTime)/1e6))
 	return true
+}
+
+// probe runs argv in a sandbox with jail itself at /jail and, over a
+// rootDir, the host's /usr.
+func probe(ctx context.Context, rootDir string, argv ...string) (*sandbox.Result, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	spec := &sandbox.Spec{Argv: argv, Dir: "/", Hostname: "jail", Net: sandbox.NetNone,
+		UID: sandbox.DefaultUID, GID: sandbox.DefaultGID, Disk: sandbox.DefaultDisk, RootFS: rootDir,
+		Binds: []rootfs.UserBind{{Source: exe, Target: "/jail"}}}
+	if rootDir != "" {
+		spec.Binds = append(spec.Binds, rootfs.UserBind{Source: "/usr", Target: "/usr"})
+	}
+	null, _ := os.Open(os.DevNull)
+	defer null.Close()
+	return sandbox.Run(ctx, spec, sandbox.IO{Stdin: null, Stdout: null, Stderr: null})
 }
 
 func (d *doctor) overlay(ctx context.Context) {
@@ -149,7 +140,44 @@ func (d *doctor) overlay(ctx context.Context) {
 			return
 		}
 	}
-	d.sandbox(ctx, "overlay (--rootfs)", dir)
+	// A non-empty directory of the lower layer: removing it takes a
+	// whiteout and an opaque directory, what EIO'd before userxattr.
+	if err := os.MkdirAll(filepath.Join(dir, "probe", "sub"), 0o755); err != nil {
+		d.fail("overlay", err.Error())
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dir, "probe", "sub", "f"), nil, 0o644); err != nil {
+		d.fail("overlay", err.Error())
+		return
+	}
+	if d.sandbox(ctx, "overlay (--rootfs)", dir) {
+		d.overlayDirs(ctx, dir)
+	}
+}
+
+// overlayDirs removes a directory of the rootfs, as every build and
+// package manager does.
+func (d *doctor) overlayDirs(ctx context.Context, dir string) {
+	const what, rm = "overlay directories", "/usr/bin/rm"
+	if _, err := os.Stat(rm); err != nil {
+		d.warn(what, "not probed: the probe runs the host's "+rm)
+		return
+	}
+	res, err := probe(ctx, dir, rm, "-r", "/probe")
+	switch {
+	case err != nil:
+		d.fail(what, err.Error())
+	case res.Verdict == sandbox.OK:
+		d.ok(what, "removing a directory of the rootfs works (rename(2) of one is EXDEV on every kernel: mv and shutil.move copy)")
+	default:
+		why := fmt.Sprintf("rm -r ended %s with exit status %d", res.Verdict, res.ExitCode)
+		for _, f := range sandbox.OverlayKernels {
+			if f.Missing() {
+				why += fmt.Sprintf("; this kernel lacks %s (Linux %d.%d); fix: a newer kernel", f.What, f.Major, f.Minor)
+			}
+		}
+		d.warn(what, "removing a directory of the rootfs failed: "+why)
+	}
 }
 
 func (d *doctor) cgroups(ctx context.Context) {

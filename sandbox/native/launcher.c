@@ -300,7 +300,11 @@ static int apply_root(struct init *s, int i) {
 		p = put(p, buf + PATHBUF, st);
 		p = put(p, buf + PATHBUF, "/upper,workdir=");
 		p = put(p, buf + PATHBUF, st);
-		put(p, buf + PATHBUF, "/work");
+		p = put(p, buf + PATHBUF, "/work");
+		if (op->overlay_opts && op->overlay_opts[0]) {
+			p = put(p, buf + PATHBUF, ",");
+			put(p, buf + PATHBUF, op->overlay_opts);
+		}
 		s->sub = JAIL_SUB_MOUNT;
 		if (sys_mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, buf) < 0)
 			return -1;

@@ -35,6 +35,9 @@ struct jail_op {
 	const char *fstype; // JAIL_OP_MOUNT
 	const char *data;   // mount data, file contents or symlink target
 	unsigned long data_len;
+	// ROOT with a source: overlay options after lowerdir, upperdir and
+	// workdir, which only the init knows (e.g. "userxattr"); may be "".
+	const char *overlay_opts;
 	unsigned long flags;      // MS_* of JAIL_OP_MOUNT, ROOT's tmpfs
 	unsigned long long attrs; // MOUNT_ATTR_* of BIND and SCRATCH
 	unsigned int mode;

@@ -43,9 +43,12 @@ type Op struct {
 	Source       string
 	FSType       string
 	Data         string
-	Flags        uintptr // MS_*
-	Attrs        uint64  // MOUNT_ATTR_*
-	Mode         uint32
+	// OverlayOpts are OpRoot's overlay options past the layers, which
+	// the init adds itself.
+	OverlayOpts string
+	Flags       uintptr // MS_*
+	Attrs       uint64  // MOUNT_ATTR_*
+	Mode        uint32
 }
 
 // Init stages, past jail_spawn's.
@@ -245,6 +248,7 @@ func describe(m *cmem, cfg *Config) *C.struct_jail_launch {
 			o.target, o.parent, o.base = m.str(op.Target), m.str(op.Parent), m.str(op.Base)
 			o.source, o.fstype = m.str(op.Source), m.str(op.FSType)
 			o.data, o.data_len = m.str(op.Data), C.ulong(len(op.Data))
+			o.overlay_opts = m.str(op.OverlayOpts)
 			if op.Data == "" && op.Kind == OpMount {
 				o.data = nil
 			}

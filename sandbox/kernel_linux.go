@@ -1,0 +1,63 @@
+package sandbox
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// KernelFeature is a kernel version and what jail gets from it.
+type KernelFeature struct {
+	Major, Minor int
+	What         string
+}
+
+// Missing reports whether the running kernel predates f.
+func (f KernelFeature) Missing() bool {
+	major, minor, _ := KernelVersion()
+	return f.MissingIn(major, minor)
+}
+
+// MissingIn reports whether kernel major.minor predates f.
+func (f KernelFeature) MissingIn(major, minor int) bool {
+	return major < f.Major || (major == f.Major && minor < f.Minor)
+}
+
+var (
+	overlayUserNS  = KernelFeature{5, 11, "overlayfs in a user namespace, with the userxattr option its whiteouts and opaque directories need there (--rootfs)"}
+	tmpfsUserXattr = KernelFeature{6, 6, "user xattrs on tmpfs, the upper layer of the --rootfs overlay: before it, removing or replacing a directory of the rootfs fails with EIO"}
+)
+
+// OverlayKernels is what an unprivileged overlay root needs, oldest first.
+// On every kernel rename(2) of a directory of the rootfs is EXDEV (mv and
+// shutil.move copy instead), because overlayfs refuses redirect_dir next
+// to userxattr.
+var OverlayKernels = []KernelFeature{overlayUserNS, tmpfsUserXattr}
+
+// KernelVersion returns the running kernel's major and minor version and
+// its release string.
+func KernelVersion() (major, minor int, release string) {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return 0, 0, "unknown"
+	}
+	release = unix.ByteSliceToString(u.Release[:])
+	fmt.Sscanf(release, "%d.%d", &major, &minor)
+	return major, minor, release
+}
+
+func kernelRelease() string {
+	_, _, rel := KernelVersion()
+	return "Linux " + rel
+}
+
+// rootfsWarnings names what the overlay root cannot do on this kernel, so
+// that an EIO inside PROG has its cause on jail's stderr.
+func rootfsWarnings(s *Spec) []string {
+	if s.RootFS == "" || !tmpfsUserXattr.Missing() {
+		return nil
+	}
+	return []string{fmt.Sprintf("removing or replacing a directory of --rootfs fails with EIO inside the sandbox on %s: "+
+		"the overlay's upper layer is a tmpfs, which stores the user xattrs an unprivileged overlay needs from Linux 6.6 on",
+		kernelRelease())}
+}
