@@ -10,31 +10,33 @@ import (
 // reaches the sandbox: the generated passwd, group, hosts, hostname,
 // nsswitch.conf and resolv.conf describe the sandbox, not the host, and
 // the rest is either host configuration PROG has no use for or a secret.
-// ProbeHost leaves out what the host does not have.
-var HostEtc = []struct{ Path, Why string }{
-	{"services", "getservbyname: the port of a named service"},
-	{"protocols", "getprotobyname: the number of an IP protocol"},
-	{"rpc", "getrpcbyname: the number of a Sun RPC program"},
-	{"networks", "getnetbyname: the resolver's network names"},
-	{"host.conf", "resolver options glibc reads before looking up hosts"},
-	{"gai.conf", "getaddrinfo's address order, so IPv4 and IPv6 sort as on the host"},
-	{"ld.so.cache", "the dynamic linker's index of the libraries in /usr"},
-	{"alternatives", "Debian's links from /usr/bin to the chosen java, c++, editor"},
-	{"localtime", "the host's time zone, so local times print as outside"},
-	{"timezone", "the time zone's name, read on Debian by Java and tzlocal"},
-	{"os-release", "which distribution this is, for programs that adapt to it"},
-	{"lsb-release", "the same on older Ubuntu"},
-	{"debian_version", "the Debian release, for programs that adapt to it"},
-	{"mime.types", "file name extensions to MIME types (Python's mimetypes, mailcap users)"},
-	{"locale.alias", "the short locale names setlocale accepts"},
-	{"fonts/fonts.conf", "fontconfig's font directories, all under /usr"},
-	{"ssl/certs", "public CA certificates, for TLS with --net host"},
-	{"ssl/cert.pem", "the CA bundle where OpenSSL builds without Debian's layout look"},
-	{"ssl/openssl.cnf", "OpenSSL's defaults (security level, providers) as on the host"},
-	{"pki/tls/certs", "public CA certificates on Fedora and RHEL"},
-	{"pki/tls/cert.pem", "the CA bundle OpenSSL looks for on Fedora and RHEL"},
-	{"pki/ca-trust/extracted", "the CA bundles Fedora's pki/tls/certs links into"},
-	{"pki/tls/openssl.cnf", "OpenSSL's defaults on Fedora and RHEL"},
+// ProbeHost leaves out what the host does not have, and the HostNet
+// entries unless the sandbox shares the host's network. Each entry costs
+// every run some 10-50 µs (maxEtcCopy), so an entry must earn its place.
+var HostEtc = []struct {
+	Path, Why string
+	HostNet   bool // only with --net host: it matters only for the network
+}{
+	{Path: "services", Why: "getservbyname: the port of a named service"},
+	{Path: "protocols", Why: "getprotobyname: the number of an IP protocol"},
+	{Path: "ld.so.cache", Why: "the dynamic linker's index of the libraries in /usr"},
+	{Path: "alternatives", Why: "Debian's links from /usr/bin to the chosen java, c++, editor"},
+	{Path: "localtime", Why: "the host's time zone, so local times print as outside"},
+	{Path: "timezone", Why: "the time zone's name, read on Debian by Java and tzlocal"},
+	{Path: "os-release", Why: "which distribution this is, for programs that adapt to it"},
+	{Path: "mime.types", Why: "file name extensions to MIME types (Python's mimetypes, web servers)"},
+	{Path: "fonts/fonts.conf", Why: "fontconfig's font directories, all under /usr"},
+	{Path: "ssl/certs", Why: "public CA certificates, for TLS with --net host"},
+	{Path: "ssl/cert.pem", Why: "the CA bundle where OpenSSL builds without Debian's layout look"},
+	{Path: "ssl/openssl.cnf", Why: "OpenSSL's defaults (security level, providers) as on the host"},
+	{Path: "pki/tls/certs", Why: "public CA certificates on Fedora and RHEL"},
+	{Path: "pki/tls/cert.pem", Why: "the CA bundle OpenSSL looks for on Fedora and RHEL"},
+	{Path: "pki/ca-trust/extracted", Why: "the CA bundles Fedora's pki/tls/certs links into"},
+	{Path: "pki/tls/openssl.cnf", Why: "OpenSSL's defaults on Fedora and RHEL"},
+	{Path: "gai.conf", Why: "getaddrinfo's address order, so IPv4 and IPv6 sort as on the host", HostNet: true},
+	{Path: "host.conf", Why: "resolver options glibc reads before looking up hosts", HostNet: true},
+	{Path: "networks", Why: "getnetbyname: the resolver's network names", HostNet: true},
+	{Path: "rpc", Why: "getrpcbyname: the number of a Sun RPC program", HostNet: true},
 }
 
 // SecretEtc are names under /etc that must never be reachable inside: no

@@ -12,7 +12,8 @@ import (
 var topLevel = []string{"bin", "sbin", "lib", "lib32", "lib64", "libx32"}
 
 // ProbeHost reads the facts Build needs about the host's root directory;
-// the host's resolv.conf only when the sandbox shares the host's network.
+// the host's resolv.conf and the HostNet entries of HostEtc only when the
+// sandbox shares the host's network.
 func ProbeHost(hostNet bool) Host {
 	h := Host{TopLinks: map[string]string{}}
 	for _, name := range topLevel {
@@ -31,7 +32,7 @@ func ProbeHost(hostNet bool) Host {
 			h.TopDirs = append(h.TopDirs, name)
 		}
 	}
-	h.Etc = probeEtc("/etc")
+	h.Etc = probeEtc("/etc", hostNet)
 	if !hostNet {
 		return h
 	}
@@ -41,11 +42,12 @@ func ProbeHost(hostNet bool) Host {
 	return h
 }
 
-// maxEtcCopy is the largest allowlisted file copied rather than bound: a
-// copy costs a read and a write, a bind a mount at setup and at teardown,
-// and the ones programs need (mime.types is the largest, 74 KiB on Debian)
-// are far below it.
-const maxEtcCopy = 256 << 10
+// maxEtcCopy is the largest allowlisted file copied rather than bound. A
+// copy costs about 1 µs per KiB here (read, and copied twice more on its
+// way into the sandbox's tmpfs), a bind about 50 µs (a mount at setup and
+// at teardown) whatever the size; so services (13 KiB) is copied, and
+// ld.so.cache and mime.types (36 and 74 KiB on Debian 12) are bound.
+const maxEtcCopy = 16 << 10
 
 // probeEtc finds the HostEtc entries under dir (the host's /etc) and how
 // to show each. It never follows a symbolic link: a link is recreated and
@@ -53,10 +55,13 @@ const maxEtcCopy = 256 << 10
 // points to on the host is not what the allowlist named. Other kinds of
 // file (fifos, sockets, devices) are left out too. It runs on every run,
 // so it spends few system calls: about four per entry.
-func probeEtc(dir string) []EtcEntry {
+func probeEtc(dir string, hostNet bool) []EtcEntry {
 	var out []EtcEntry
 	searchable := map[string]bool{}
 	for _, a := range HostEtc {
+		if a.HostNet && !hostNet {
+			continue
+		}
 		if !parentsSearchable(dir, a.Path, searchable) {
 			continue
 		}

@@ -43,7 +43,7 @@ func TestProbeEtc(t *testing.T) {
 
 	got := map[string]EtcEntry{}
 	var order []string
-	for _, e := range probeEtc(dir) {
+	for _, e := range probeEtc(dir, true) {
 		got[e.Path] = e
 		order = append(order, e.Path)
 	}
@@ -65,11 +65,18 @@ func TestProbeEtc(t *testing.T) {
 		}
 	}
 	assert.Equal(t, want, order)
+
+	// With a private network, the network's files are of no use.
+	var private []string
+	for _, e := range probeEtc(dir, false) {
+		private = append(private, e.Path)
+	}
+	assert.Equal(t, []string{"services", "protocols", "localtime", "mime.types", "ssl/certs", "ssl/openssl.cnf"}, private)
 }
 
 // probeEtc runs before every sandbox starts.
 func BenchmarkProbeEtc(b *testing.B) {
 	for b.Loop() {
-		probeEtc("/etc")
+		probeEtc("/etc", false)
 	}
 }
