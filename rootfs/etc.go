@@ -22,7 +22,7 @@ var HostEtc = []struct {
 	{Path: "ld.so.cache", Why: "the dynamic linker's index of the libraries in /usr"},
 	{Path: "alternatives", Why: "Debian's links from /usr/bin to the chosen java, c++, editor"},
 	{Path: "localtime", Why: "the host's time zone, so local times print as outside"},
-	{Path: "timezone", Why: "the time zone's name, read on Debian by Java and tzlocal"},
+	{Path: "timezone", Why: "the time zone's name, which Debian's tools and Python's tzlocal read"},
 	{Path: "os-release", Why: "which distribution this is, for programs that adapt to it"},
 	{Path: "mime.types", Why: "file name extensions to MIME types (Python's mimetypes, web servers)"},
 	{Path: "fonts/fonts.conf", Why: "fontconfig's font directories, all under /usr"},
@@ -81,16 +81,19 @@ type EtcKind string
 const (
 	// EtcCopy is a small regular file anyone on the host may read: its
 	// bytes are written into the sandbox's /etc without write permission,
-	// which costs no mount.
+	// which costs no mount. The copy is PROG's own on the run's tmpfs, so
+	// PROG may chmod and change it, as any file it writes; the host's file
+	// is never reachable.
 	EtcCopy EtcKind = "copy"
 	// EtcBind is a directory, or a file too large to copy or not readable
 	// by everyone, bound read-only from the host, which keeps the host's
 	// permissions.
 	EtcBind EtcKind = "bind"
-	// EtcLink is a symbolic link, recreated with the host's link text. It
-	// resolves inside the sandbox, so it reaches only what the sandbox
-	// shows (the host's /usr, the rest of this /etc) and never a host file
-	// the allowlist does not name.
+	// EtcLink is a symbolic link, recreated with the host's link text
+	// rather than bound, which would follow it on the host. It resolves
+	// inside the sandbox, so it reaches only what the plan put there (the
+	// host's /usr, the rest of this /etc) and never a host file the
+	// allowlist does not name.
 	EtcLink EtcKind = "link"
 )
 
