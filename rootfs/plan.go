@@ -108,10 +108,8 @@ type Host struct {
 	// TopDirs lists top-level directories outside /usr that hold programs
 	// or libraries on hosts that are not merged-/usr.
 	TopDirs []string
-	// LdCache is true when /etc/ld.so.cache exists.
-	LdCache bool
-	// Alternatives is true when /etc/alternatives exists (Debian).
-	Alternatives bool
+	// Etc are the entries of HostEtc the host has, in HostEtc's order.
+	Etc []EtcEntry
 	// ResolvConf is the host's /etc/resolv.conf, used with the host network.
 	ResolvConf string
 }
@@ -194,15 +192,7 @@ func generatedEtc(c Config) []Op {
 		{Kind: File, Target: "/etc/nsswitch.conf", Data: "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n", Mode: 0o644},
 		{Kind: File, Target: "/etc/resolv.conf", Data: resolv, Mode: 0o644},
 	}
-	if c.Host.LdCache {
-		ops = append(ops, Op{Kind: Bind, Source: "/etc/ld.so.cache", Target: "/etc/ld.so.cache"})
-	}
-	if c.Host.Alternatives {
-		// Debian reaches java, c++, editor and friends in /usr/bin through
-		// links into /etc/alternatives.
-		ops = append(ops, Op{Kind: Bind, Source: "/etc/alternatives", Target: "/etc/alternatives"})
-	}
-	return ops
+	return append(ops, hostEtcOps(c.Host.Etc)...)
 }
 
 // procOps mounts a proc that shows only the sandbox's pid namespace, then

@@ -18,10 +18,17 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 // mergedUsrHost is a fixed Debian-12-like host, so the golden files do not
 // depend on the machine running the tests.
 var mergedUsrHost = Host{
-	TopLinks:     map[string]string{"bin": "usr/bin", "lib": "usr/lib", "lib64": "usr/lib64", "sbin": "usr/sbin"},
-	LdCache:      true,
-	Alternatives: true,
-	ResolvConf:   "nameserver 192.0.2.53\n",
+	TopLinks:   map[string]string{"bin": "usr/bin", "lib": "usr/lib", "lib64": "usr/lib64", "sbin": "usr/sbin"},
+	ResolvConf: "nameserver 192.0.2.53\n",
+	// One of each kind probeEtc finds.
+	Etc: []EtcEntry{
+		{Path: "services", Kind: EtcCopy, Data: "http\t\t80/tcp\t\twww\n", Mode: 0o444},
+		{Path: "ld.so.cache", Kind: EtcCopy, Data: "glibc-ld.so.cache1.1", Mode: 0o444},
+		{Path: "alternatives", Kind: EtcBind},
+		{Path: "localtime", Kind: EtcLink, Data: "/usr/share/zoneinfo/Europe/Berlin"},
+		{Path: "os-release", Kind: EtcLink, Data: "../usr/lib/os-release"},
+		{Path: "ssl/certs", Kind: EtcBind},
+	},
 }
 
 var planCases = []struct {
@@ -171,7 +178,42 @@ func TestBuildInvariants(t *testing.T) {
 			assert.Equal(t, Bind, usr.Kind)
 			assert.False(t, usr.Writable, "config %d: host /usr must be read-only", i)
 		}
+
+		// Nothing of the host's /etc but HostEtc, none of it writable, none
+		// of it with an image root, and never over a generated file.
+		for j, op := range ops {
+			if op.Kind == Bind && strings.HasPrefix(op.Source, "/etc/") {
+				assert.Empty(t, c.RootFS, "config %d op %d (%s): the host's /etc with an image root", i, j, op)
+				assert.False(t, op.Writable, "config %d op %d (%s): a writable bind of the host's /etc", i, j, op)
+				assert.True(t, inHostEtc(strings.TrimPrefix(op.Source, "/etc/")), "config %d op %d (%s): not in HostEtc", i, j, op)
+			}
+			if op.Kind == File && op.Mode&0o222 == 0 {
+				assert.True(t, inHostEtc(strings.TrimPrefix(op.Target, "/etc/")), "config %d op %d (%s)", i, j, op)
+			}
+		}
+		for target, n := range countTargets(ops) {
+			if strings.HasPrefix(target, "/etc/") {
+				assert.Equal(t, 1, n, "config %d: %s is made more than once", i, target)
+			}
+		}
 	}
+}
+
+func inHostEtc(rel string) bool {
+	for _, a := range HostEtc {
+		if a.Path == rel {
+			return true
+		}
+	}
+	return false
+}
+
+func countTargets(ops []Op) map[string]int {
+	n := map[string]int{}
+	for _, op := range ops {
+		n[op.Target]++
+	}
+	return n
 }
 
 // Spec.Validate accepts any absolute -v target or -w outside the reserved

@@ -58,9 +58,15 @@ type Rlimit struct {
 // policy becomes BPF here, so the child only loads it. Its kill actions
 // become user notifications, so the init can name the violating call.
 func compile(s *Spec) (*Plan, error) {
+	// An image root brings its own /usr and /etc, so nothing of the
+	// host's root is needed, and the host's /etc is not read.
+	var host rootfs.Host
+	if s.RootFS == "" {
+		host = rootfs.ProbeHost(s.Net != NetNone)
+	}
 	ops := rootfs.Build(rootfs.Config{
 		RootFS: s.RootFS, WorkDir: s.Dir, Disk: s.Disk, Binds: s.Binds, Hostname: s.Hostname,
-		UID: s.UID, GID: s.GID, PrivateNet: s.Net == NetNone, Host: rootfs.ProbeHost(s.Net != NetNone),
+		UID: s.UID, GID: s.GID, PrivateNet: s.Net == NetNone, Host: host,
 	})
 	p := &Plan{
 		Mounts:     ops,
