@@ -24,6 +24,7 @@ type Plan struct {
 	Hostname   string
 	LoopbackUp bool
 	Exec       ExecPlan
+	Landlock   LandlockPlan
 }
 
 // ExecPlan is what the child needs to start PROG.

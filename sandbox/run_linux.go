@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -37,6 +38,10 @@ func Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	landlock, landlockWarnings := planLandlock()
+	if landlock.ABI == 0 && s.Strict {
+		return nil, fmt.Errorf("--strict: %s", landlockWarnings[0])
+	}
 	enf, err := prepareLimits(ctx, s)
 	if err != nil {
 		return nil, err
@@ -46,6 +51,7 @@ func Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	plan.Landlock = landlock
 	if err := enf.wireOutput(&stdio); err != nil {
 		return nil, err
 	}
@@ -53,6 +59,7 @@ func Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	sup.landlock, sup.warnings = landlock, landlockWarnings
 	return sup.supervise(ctx), nil
 }
 
@@ -73,6 +80,10 @@ type supervisor struct {
 	initRusage *syscall.Rusage
 	// points are the native launcher's timestamps, set like initEnd.
 	points *runPoints
+	// landlock is the ruleset PROG runs under; warnings say what of the
+	// isolation this host could not give, beside the limits' own.
+	landlock LandlockPlan
+	warnings []string
 }
 
 func hostIDs() (uid, gid int) {

@@ -207,6 +207,8 @@ func nativeConfig(s *Spec, plan *Plan, ncgroups int) (*native.Config, error) {
 		GID:        plan.Exec.GID,
 		DropGroups: plan.Exec.DropGroups,
 		Exec:       *nativeExec(&plan.Exec),
+
+		LandlockABI: plan.Landlock.ABI, LandlockFS: plan.Landlock.FS, LandlockScoped: plan.Landlock.Scoped,
 	}
 	// The init moves the cgroup.procs files to fixed numbers.
 	for i := range ncgroups {
@@ -395,6 +397,9 @@ func nativeChildError(nr *native.Report, plan *Plan) *ChildError {
 		step := [...]string{"unshare(CLONE_NEWPID)", "starting pid 1", "pid 1 never became ready", "pid 1's fsopen(proc)", "pid 1's fsconfig(proc)",
 			"pid 1's fsmount(proc)"}[min(max(nr.Index, 0), 5)]
 		return &ChildError{Stage: nativeStageNames[nr.Stage], Errno: nr.Errno, Detail: step}
+	case native.StageLandlock:
+		step := [...]string{"landlock_create_ruleset", "opening /", "landlock_add_rule"}[min(max(nr.Index, 0), 2)]
+		return &ChildError{Stage: "Landlock ruleset", Errno: nr.Errno, Detail: step}
 	case native.StageWatch:
 		step := [...]string{"poll", "wait4"}[min(max(nr.Index, 0), 1)]
 		return &ChildError{Stage: nativeStageNames[nr.Stage], Errno: nr.Errno, Detail: step}

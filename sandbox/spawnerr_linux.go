@@ -8,18 +8,19 @@ import (
 )
 
 var spawnStageNames = map[native.Stage]string{
-	native.StageCgroup:     "joining the run's cgroup",
-	native.StageSession:    "new session",
-	native.StageCTTY:       "controlling terminal",
-	native.StageCloseFDs:   "closing descriptors",
-	native.StageChdir:      "working directory",
-	native.StageRlimit:     "rlimits",
-	native.StageCaps:       "dropping capabilities",
-	native.StageNoNewPrivs: "no_new_privs",
-	native.StageSeccomp:    "loading the seccomp filter",
-	native.StageExec:       StageExec,
-	native.StageClone:      "clone",
-	native.StageTimeNS:     "time namespace",
+	native.StageCgroup:          "joining the run's cgroup",
+	native.StageSession:         "new session",
+	native.StageCTTY:            "controlling terminal",
+	native.StageCloseFDs:        "closing descriptors",
+	native.StageChdir:           "working directory",
+	native.StageRlimit:          "rlimits",
+	native.StageCaps:            "dropping capabilities",
+	native.StageNoNewPrivs:      "no_new_privs",
+	native.StageSeccomp:         "loading the seccomp filter",
+	native.StageExec:            StageExec,
+	native.StageClone:           "clone",
+	native.StageTimeNS:          "time namespace",
+	native.StageEnforceLandlock: "enforcing the Landlock ruleset",
 }
 
 // spawnFailure names a failed jail_spawn stage in the user's terms: the

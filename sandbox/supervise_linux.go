@@ -108,7 +108,7 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 		Limits:       sup.limitsInForce(),
 		LimitBackend: sup.enf.backendName(),
 		Controllers:  sup.enf.controllers(),
-		Warnings:     append(sup.enf.warnings(), rootfsWarnings(sup.spec)...),
+		Warnings:     append(append(sup.enf.warnings(), rootfsWarnings(sup.spec)...), sup.warnings...),
 	}
 	if sup.points != nil {
 		res.Stages = sup.points.stages()
@@ -247,7 +247,7 @@ func (sup *supervisor) isolation() Isolation {
 	}
 	return Isolation{
 		Namespaces: namespaceNames(s), Root: root, UID: s.UID, GID: s.GID, HostUID: sup.hostUID,
-		NoNewPrivs: true, Capabilities: "none", Seccomp: seccompName(s),
+		NoNewPrivs: true, Capabilities: "none", Seccomp: seccompName(s), Landlock: sup.landlock.describe(),
 	}
 }
 

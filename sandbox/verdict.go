@@ -169,6 +169,7 @@ type Isolation struct {
 	NoNewPrivs   bool     `json:"no_new_privs"`
 	Capabilities string   `json:"capabilities"`
 	Seccomp      string   `json:"seccomp"`
+	Landlock     string   `json:"landlock"`
 }
 
 // Limit is one limit in force and the mechanism enforcing it.

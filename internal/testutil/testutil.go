@@ -310,9 +310,10 @@ type Report struct {
 	Stages      map[string]float64 `json:"stages"`
 	SyscallArch string             `json:"syscall_arch"`
 	Isolation   struct {
-		UID     uint32 `json:"uid"`
-		GID     uint32 `json:"gid"`
-		HostUID int    `json:"host_uid"`
+		UID      uint32 `json:"uid"`
+		GID      uint32 `json:"gid"`
+		HostUID  int    `json:"host_uid"`
+		Landlock string `json:"landlock"`
 	} `json:"isolation"`
 }
 

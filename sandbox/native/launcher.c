@@ -14,6 +14,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/landlock.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
@@ -815,6 +816,41 @@ static int take_proc(struct jail_launch *l, int *ready) {
 	return l->proc_fd;
 }
 
+// make_landlock builds PROG's Landlock ruleset on the root the init just
+// pivoted into: everything the ruleset handles is granted beneath "/" and
+// nothing elsewhere (see sandbox/landlock_linux.go). PROG's process
+// enforces it once no_new_privs is set.
+static int make_landlock(const struct jail_launch *l, int *step) {
+	// struct landlock_ruleset_attr as of ABI 6; the kernel takes a larger
+	// struct from an older ABI's view as long as the rest is zero.
+	struct {
+		uint64_t handled_access_fs, handled_access_net, scoped;
+	} attr = {l->landlock_fs, 0, l->landlock_scoped};
+	*step = 0;
+	int rs = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+	if (rs < 0)
+		return -1;
+	*step = 1;
+	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0) {
+		int e = errno;
+		close(rs);
+		errno = e;
+		return -1;
+	}
+	struct landlock_path_beneath_attr beneath = {.allowed_access = l->landlock_fs, .parent_fd = root};
+	*step = 2;
+	long r = syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &beneath, 0);
+	int e = errno;
+	close(root);
+	if (r < 0) {
+		close(rs);
+		errno = e;
+		return -1;
+	}
+	return rs;
+}
+
 // look_path finds PROG the way execvp does, among the candidates the
 // parent built from the sandbox's PATH, never the host's.
 static const char *look_path(const struct jail_launch *l) {
@@ -1184,6 +1220,12 @@ static int init_main(void *arg) {
 		die(JAIL_L_LOOKPATH, 0, 0, ENOENT);
 	struct jail_exec *x = (struct jail_exec *)&l->exec;
 	x->path = path;
+	x->landlock_fd = -1;
+	if (l->landlock_abi > 0) {
+		int step;
+		if ((x->landlock_fd = make_landlock(l, &step)) < 0)
+			die(JAIL_L_LANDLOCK, step, 0, errno);
+	}
 	started.at_usec[JAIL_AT_SPAWN] = now_usec();
 	int pid = jail_spawn(x, !l->spawn_shares_memory);
 	const struct jail_spawn_result *res = x->result;
@@ -1194,6 +1236,8 @@ static int init_main(void *arg) {
 	}
 	for (int i = 0; i < x->ncgroup_fds; i++)
 		close(x->cgroup_fds[i]);
+	if (x->landlock_fd >= 0)
+		close(x->landlock_fd);
 
 	started.at_usec[JAIL_AT_EXECED] = now_usec();
 	started.at_usec[JAIL_AT_FILTER] = res->at_filter_usec;

@@ -63,6 +63,7 @@ enum jail_launch_stage {
 	// fsmount of proc)
 	JAIL_L_PIDNS,
 	JAIL_L_SUPERVISE, // watching the run (index: 0 poll, 1 wait4)
+	JAIL_L_LANDLOCK,  // PROG's ruleset (index: 0 create, 1 open /, 2 add rule)
 };
 
 // Which system call of a mount stage failed, for the message.
@@ -178,6 +179,10 @@ struct jail_launch {
 	// (proc_fd), or at which step it failed (proc_step, proc_err).
 	void *pid1_stack;
 	int proc_fd, proc_step, proc_err;
+	// PROG's Landlock ruleset, decided in the parent (LandlockPlan); no
+	// ruleset when landlock_abi is 0.
+	int landlock_abi;
+	unsigned long long landlock_fs, landlock_scoped;
 };
 
 // jail_launch_start clones the init and returns its pid, or -errno. The

@@ -68,6 +68,7 @@ const (
 	StageNetNS    Stage = C.JAIL_L_NETNS
 	StagePidNS    Stage = C.JAIL_L_PIDNS
 	StageWatch    Stage = C.JAIL_L_SUPERVISE
+	StageLandlock Stage = C.JAIL_L_LANDLOCK
 )
 
 // subNames name the system call a mount stage failed in.
@@ -113,6 +114,11 @@ type Config struct {
 	// jail's resident size the floor of PROG's ru_maxrss: only for runs
 	// whose peak memory comes from their cgroup.
 	SpawnSharesMemory bool
+	// LandlockABI, with LandlockFS and LandlockScoped, is PROG's Landlock
+	// ruleset (none when 0): the file-system accesses granted beneath its
+	// root and the LANDLOCK_SCOPE_* bits.
+	LandlockABI                int
+	LandlockFS, LandlockScoped uint64
 }
 
 // Init is a running sandbox init. It is normally cloned with CLONE_VM: it
@@ -275,6 +281,8 @@ func describe(m *cmem, cfg *Config) *C.struct_jail_launch {
 	if cfg.SpawnSharesMemory {
 		l.spawn_shares_memory = 1
 	}
+	l.landlock_abi = C.int(cfg.LandlockABI)
+	l.landlock_fs, l.landlock_scoped = C.ulonglong(cfg.LandlockFS), C.ulonglong(cfg.LandlockScoped)
 	if cfg.SelfMaps {
 		l.self_maps = 1
 		l.inner_uid, l.inner_gid = C.uint(cfg.InnerUID), C.uint(cfg.InnerGID)

@@ -180,6 +180,9 @@ static int child_main(void *arg) {
 	// privileges through setuid bits or file capabilities.
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return fail(x, JAIL_STAGE_NO_NEW_PRIVS, 0);
+	// Landlock needs no_new_privs (or privileges we just dropped).
+	if (x->landlock_fd >= 0 && syscall(SYS_landlock_restrict_self, x->landlock_fd, 0) < 0)
+		return fail(x, JAIL_STAGE_LANDLOCK, 0);
 
 	sigset_t none;
 	sigemptyset(&none);

@@ -18,6 +18,7 @@ enum jail_stage {
 	JAIL_STAGE_EXEC,
 	JAIL_STAGE_CLONE,
 	JAIL_STAGE_TIMENS, // index: 0 dumpable, 1 unshare, 2 timens_offsets
+	JAIL_STAGE_LANDLOCK,
 };
 
 struct jail_rlimit {
@@ -42,6 +43,8 @@ struct jail_exec {
 	void *filter;
 	int notify;
 	int log;
+	// A Landlock ruleset to enforce, or -1; the init builds it.
+	int landlock_fd;
 	// Where the child reports back: memory it shares with its parent,
 	// MAP_SHARED when the child is a copy (see jail_spawn).
 	struct jail_spawn_result *result;

@@ -21,18 +21,19 @@ import (
 type Stage int
 
 const (
-	StageCgroup     Stage = C.JAIL_STAGE_CGROUP
-	StageSession    Stage = C.JAIL_STAGE_SESSION
-	StageCTTY       Stage = C.JAIL_STAGE_CTTY
-	StageCloseFDs   Stage = C.JAIL_STAGE_CLOSE_FDS
-	StageChdir      Stage = C.JAIL_STAGE_CHDIR
-	StageRlimit     Stage = C.JAIL_STAGE_RLIMIT
-	StageCaps       Stage = C.JAIL_STAGE_CAPS
-	StageNoNewPrivs Stage = C.JAIL_STAGE_NO_NEW_PRIVS
-	StageSeccomp    Stage = C.JAIL_STAGE_SECCOMP
-	StageExec       Stage = C.JAIL_STAGE_EXEC
-	StageClone      Stage = C.JAIL_STAGE_CLONE
-	StageTimeNS     Stage = C.JAIL_STAGE_TIMENS
+	StageCgroup          Stage = C.JAIL_STAGE_CGROUP
+	StageSession         Stage = C.JAIL_STAGE_SESSION
+	StageCTTY            Stage = C.JAIL_STAGE_CTTY
+	StageCloseFDs        Stage = C.JAIL_STAGE_CLOSE_FDS
+	StageChdir           Stage = C.JAIL_STAGE_CHDIR
+	StageRlimit          Stage = C.JAIL_STAGE_RLIMIT
+	StageCaps            Stage = C.JAIL_STAGE_CAPS
+	StageNoNewPrivs      Stage = C.JAIL_STAGE_NO_NEW_PRIVS
+	StageSeccomp         Stage = C.JAIL_STAGE_SECCOMP
+	StageExec            Stage = C.JAIL_STAGE_EXEC
+	StageClone           Stage = C.JAIL_STAGE_CLONE
+	StageTimeNS          Stage = C.JAIL_STAGE_TIMENS
+	StageEnforceLandlock Stage = C.JAIL_STAGE_LANDLOCK
 )
 
 // Rlimit is one setrlimit(2) call made just before exec.
