@@ -143,6 +143,36 @@ func TestSeccompDefaultPolicyDeniesEachClass(t *testing.T) {
 	assert.Contains(t, r.Stdout, "ALIVE")
 }
 
+// TestSeccompUnknownSyscallsENOSYS calls numbers libseccomp 2.5.4 has no
+// name for, as a newer libc probing a newer kernel's calls does: just past
+// futex_requeue, in x86_64's gap between rseq and pidfd_send_signal, and far
+// above, just under the x32 bit. Each fails with ENOSYS and the program
+// goes on, under both built-ins; the same number through the x32 ABI is
+// still killed.
+func TestSeccompUnknownSyscallsENOSYS(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		testutil.Skip(t, "the probes use x86_64 system call numbers")
+	}
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	for _, policy := range []string{"default", "strict"} {
+		for _, n := range []int{457, 1000, 400, 0x3fffffff} {
+			t.Run(fmt.Sprintf("%s/%#x", policy, n), func(t *testing.T) {
+				r := j.Run(t, "run", "--seccomp", policy, "--", python, "-c", syscallProbe(n))
+				require.NotNil(t, r.Report, r.String())
+				assert.Equal(t, "OK", r.Report.Verdict, r.String())
+				assert.Contains(t, r.Stdout, "ALIVE -1 38\n", r.String()) // ENOSYS
+			})
+		}
+		t.Run(policy+"/x32", func(t *testing.T) {
+			r := j.Run(t, "run", "--seccomp", policy, "--", python, "-c", syscallProbe(0x40000000|1000))
+			require.NotNil(t, r.Report, r.String())
+			assert.Equal(t, "SV", r.Report.Verdict, r.String())
+			assert.NotContains(t, r.Stdout, "ALIVE")
+		})
+	}
+}
+
 // TestSeccompI386ABIKilled makes an i386 system call (int $0x80) from a
 // 64-bit process, the classic way around an amd64-only filter: the kernel
 // itself kills it with SIGSYS, as the filter's bad-arch action says.
