@@ -54,6 +54,15 @@ func TestUnknownSyscallsENOSYS(t *testing.T) {
 	}
 	vm := filterVM(t, killPolicy(), CompileOptions{})
 	assert.Equal(t, retErrno(unix.EPERM), runVM(t, vm, nr(t, "rseq"), nativeAudit, [6]uint64{}), "an errno rule next to the gap")
+
+	// Default answers unknown numbers with ENOSYS by its own default
+	// action; its kills stay kills.
+	vm = filterVM(t, Default(), CompileOptions{})
+	for _, n := range unnamedX8664 {
+		assert.Equal(t, enosys, runVM(t, vm, n, nativeAudit, [6]uint64{}), "default x86_64 %#x", n)
+	}
+	assert.Equal(t, retKill, runVM(t, vm, nr(t, "ptrace"), nativeAudit, [6]uint64{}), "default ptrace")
+	assert.Equal(t, retKill, runVM(t, vm, x32SyscallBit|1000, nativeAudit, [6]uint64{}), "default x32 1000")
 }
 
 // TestUnknownSyscallsENOSYSPerABI admits i386 and x32 and checks each
