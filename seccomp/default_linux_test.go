@@ -358,3 +358,60 @@ func TestStrictIsDefaultKilling(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultSocketTable runs socket(2) over every family up to 64 and a
+// few past, every type and the netlink protocols that matter, with and
+// without flag and high bits, against the table written out again here.
+func TestDefaultSocketTable(t *testing.T) {
+	needAMD64(t)
+	vm := filterVM(t, Default(), CompileOptions{})
+	want := func(domain, typ, proto uint64) uint32 {
+		t := typ & 0xf
+		switch domain & 0xffffffff {
+		case unix.AF_UNIX:
+			return retAllow
+		case unix.AF_INET, unix.AF_INET6:
+			switch {
+			case t == unix.SOCK_STREAM || t == unix.SOCK_DGRAM:
+				return retAllow
+			case t == unix.SOCK_RAW || t == unix.SOCK_PACKET && domain&0xffffffff == unix.AF_INET:
+				return retErrno(unix.EPERM)
+			case t > unix.SOCK_PACKET:
+				return retErrno(unix.EINVAL)
+			}
+			return retErrno(unix.ESOCKTNOSUPPORT)
+		case unix.AF_NETLINK:
+			switch {
+			case (t == unix.SOCK_RAW || t == unix.SOCK_DGRAM) && proto == unix.NETLINK_ROUTE:
+				return retAllow
+			case t == unix.SOCK_RAW || t == unix.SOCK_DGRAM:
+				return retErrno(unix.EPROTONOSUPPORT)
+			case t > unix.SOCK_PACKET:
+				return retErrno(unix.EINVAL)
+			}
+			return retErrno(unix.ESOCKTNOSUPPORT)
+		case unix.AF_PACKET:
+			return retErrno(unix.EPERM)
+		}
+		return retErrno(unix.EAFNOSUPPORT)
+	}
+	socket := nr(t, "socket")
+	var domains []uint64
+	for d := uint64(0); d < 64; d++ {
+		domains = append(domains, d, d|1<<32)
+	}
+	domains = append(domains, 1000, 1<<16|unix.AF_INET, 0x7fffffff, 0xffffffff)
+	n := 0
+	for _, d := range domains {
+		for typ := uint64(0); typ < 16; typ++ {
+			for _, flags := range []uint64{0, unix.SOCK_CLOEXEC | unix.SOCK_NONBLOCK} {
+				for _, proto := range []uint64{0, unix.NETLINK_AUDIT, unix.IPPROTO_ICMP, 1 << 32} {
+					args := [6]uint64{d, typ | flags, proto}
+					require.Equal(t, want(d, typ, proto), runVM(t, vm, socket, nativeAudit, args), "socket(%#x, %#x, %#x)", d, typ|flags, proto)
+					n++
+				}
+			}
+		}
+	}
+	t.Logf("%d socket calls checked", n)
+}

@@ -16,52 +16,86 @@ func condHolds(c ArgCond, x uint64) bool {
 	case OpGE:
 		return x >= c.Value
 	}
-	panic("complement emits masked_eq and ge only, not " + c.Op.String())
+	panic("unexpected op " + c.Op.String())
 }
 
-// TestComplement checks that the conditions complement builds hold for
-// exactly the values outside the set, each for one condition only (the
-// rules they become must not overlap), at the edges of every value and
-// at random.
-func TestComplement(t *testing.T) {
-	sets := []struct {
-		name   string
-		full   uint64
-		values []uint64
-	}{
-		{"socket families", low32, []uint64{1, 2, 10, 16, 17, 40}},
-		{"personalities", ^uint64(0), []uint64{0, 8, 0x20000, 0x20008, 0x40000, 0xffffffff}},
-		{"both ends", low32, []uint64{0, 0xffffffff}},
-		{"top of 64 bits", ^uint64(0), []uint64{^uint64(0)}},
-		{"nothing", low32, nil},
+// matching counts the conditions x satisfies.
+func matching(conds []ArgCond, x uint64) int {
+	n := 0
+	for _, c := range conds {
+		if condHolds(c, x) {
+			n++
+		}
+	}
+	return n
+}
+
+// probes are values around each of values, structured ones (one or two
+// bits set, runs of set bits, and the same with high bits) and random ones.
+func probes(values []uint64) []uint64 {
+	ps := []uint64{0, 1, low32, low32 - 1, low32 + 1, ^uint64(0), 1 << 31, 1 << 32}
+	for _, v := range values {
+		ps = append(ps, v-1, v, v+1, v|1<<32, v|1<<63)
+	}
+	for i := range 32 {
+		for j := range 32 {
+			ps = append(ps, 1<<i|1<<j)
+			// The bits from i up to j, round the word.
+			run := uint64(0)
+			for k := i; ; k = (k + 1) % 32 {
+				run |= 1 << k
+				if k == j {
+					break
+				}
+			}
+			ps = append(ps, run, run|1<<32)
+		}
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, s := range sets {
-		t.Run(s.name, func(t *testing.T) {
-			conds := complement(3, s.values, s.full)
-			require.NotEmpty(t, conds)
-			probes := []uint64{0, 1, s.full, s.full - 1, s.full / 2, s.full/2 + 1}
-			for _, v := range s.values {
-				probes = append(probes, v-1, v, v+1)
+	for range 3000 {
+		ps = append(ps, rng.Uint64()&low32, rng.Uint64()&0xfffff, rng.Uint64())
+	}
+	return ps
+}
+
+// TestComplement32 checks that the conditions hold, each alone, for
+// exactly the values whose low 32 bits are outside the set.
+func TestComplement32(t *testing.T) {
+	for _, set := range [][]uint32{
+		{1, 2, 10, 16, 17, 40}, // socket's families
+		{0, 0xffffffff},
+		{0x5412},
+		nil,
+	} {
+		conds := complement32(2, set)
+		require.NotEmpty(t, conds)
+		values := make([]uint64, len(set))
+		for i, v := range set {
+			values[i] = uint64(v)
+		}
+		for _, x := range probes(values) {
+			for _, c := range conds {
+				require.Equal(t, uint(2), c.Index)
 			}
-			for range 2000 {
-				probes = append(probes, rng.Uint64()&s.full, rng.Uint64()&0xff, rng.Uint64()&0xfffff)
+			if slices.Contains(values, x&low32) {
+				assert.Zero(t, matching(conds, x), "set %x: %#x is in it", set, x)
+			} else {
+				assert.Equal(t, 1, matching(conds, x), "set %x: %#x is outside: exactly one condition must hold", set, x)
 			}
-			for _, x := range probes {
-				x &= s.full
-				n := 0
-				for _, c := range conds {
-					assert.Equal(t, uint(3), c.Index)
-					if condHolds(c, x) {
-						n++
-					}
-				}
-				if slices.Contains(s.values, x) {
-					assert.Zero(t, n, "%#x is in the set", x)
-				} else {
-					assert.Equal(t, 1, n, "%#x is outside the set: exactly one condition must hold", x)
-				}
-			}
-		})
+		}
+	}
+}
+
+// TestOtherPersonalities checks that the refusing conditions hold for a
+// value exactly when no allow rule takes it.
+func TestOtherPersonalities(t *testing.T) {
+	allowed := []uint64{perLinux, perLinux32, perUname26, perUname26 | perLinux32, perQuery}
+	conds := otherPersonalities()
+	for _, x := range probes(append(allowed, addrNoRandomize)) {
+		if slices.Contains(allowed, x) {
+			assert.Zero(t, matching(conds, x), "%#x is allowed", x)
+		} else {
+			assert.NotZero(t, matching(conds, x), "%#x is allowed by no rule and refused by none", x)
+		}
 	}
 }
