@@ -491,9 +491,9 @@ func nativeNames(names []string) []string {
 }
 
 // Strict returns the policy for judging: the allowlist of Default, but
-// every denial that Default answers with an errno a host would give kills
-// the run instead (verdict SV, the call named), as a judge wants to know,
-// and no network at all. A judged program reads stdin and writes stdout; a
+// the denials of the table's strict column marked "kill" end the run
+// (verdict SV, the call named), as a judge wants to know, and no network at
+// all. A judged program reads stdin and writes stdout; a
 // socket of any family (AF_UNIX included, the way to reach services a bind
 // might expose) fails with EACCES, so runtimes that probe for one go on
 // without it.

@@ -149,13 +149,24 @@ const (
 
 func toBlock(i int) int { return -3 - i }
 
-// enosysStub returns the instructions to put before libseccomp's program.
-// It ends on its ENOSYS return, so falling out of it means jumping to the
-// program's first instruction, which loads seccomp_data.arch afresh.
+// enosysStub returns the instructions to put before libseccomp's program,
+// none when jail knows none of p's ABIs' numbering.
 func enosysStub(p *Policy) ([]unix.SockFilter, error) {
 	abis, err := stubABIs(p)
 	if err != nil {
 		return nil, err
+	}
+	return assembleStub(abis)
+}
+
+// assembleStub lays out the stub for abis. It ends on its ENOSYS return,
+// so falling out of it means jumping to the program's first instruction,
+// which loads seccomp_data.arch afresh.
+func assembleStub(abis []stubABI) ([]unix.SockFilter, error) {
+	if len(abis) == 0 {
+		// Nothing to test, and nothing may fall through to the
+		// ENOSYS return.
+		return nil, nil
 	}
 	const (
 		ldAbs = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
@@ -171,7 +182,8 @@ func enosysStub(p *Policy) ([]unix.SockFilter, error) {
 	)
 	var prog []stubInsn
 	emit := func(code uint16, k uint32, jt, jf int) { prog = append(prog, stubInsn{code, k, jt, jf}) }
-	// ranges tests one ABI's numbers, A holding nr within [base, limit).
+	// ranges tests one ABI's numbers, A holding a non-negative nr of
+	// that ABI.
 	ranges := func(a stubABI) {
 		emit(jgt, a.max, toENOSYS, toNext)
 		for _, h := range a.holes {
