@@ -155,6 +155,16 @@ func (p *Policy) Compile(opts CompileOptions) (Program, error) {
 	if err != nil {
 		return Program{}, fmt.Errorf("compiling seccomp policy: %w", err)
 	}
+	// Only a kill default needs the stub: an errno, log or allow default
+	// already lets a program that probes a call it cannot have go on, with
+	// the answer the policy's author chose.
+	if p.DefaultAction.Kind == Kill {
+		stub, err := enosysStub(p)
+		if err != nil {
+			return Program{}, fmt.Errorf("compiling seccomp policy: %w", err)
+		}
+		raw = append(encodeInstructions(stub), raw...)
+	}
 	prog, err := ParseProgram(raw)
 	if err != nil {
 		return Program{}, fmt.Errorf("compiling seccomp policy: %w", err)
@@ -182,6 +192,17 @@ func ParseProgram(raw []byte) (Program, error) {
 		}
 	}
 	return Program{Raw: raw, Instructions: ins}, nil
+}
+
+// encodeInstructions lays ins out as the kernel reads them.
+func encodeInstructions(ins []unix.SockFilter) []byte {
+	raw := make([]byte, 0, 8*len(ins))
+	for _, in := range ins {
+		raw = binary.NativeEndian.AppendUint16(raw, in.Code)
+		raw = append(raw, in.Jt, in.Jf)
+		raw = binary.NativeEndian.AppendUint32(raw, in.K)
+	}
+	return raw
 }
 
 // exportBPF goes through a memfd because libseccomp 2.5 has no

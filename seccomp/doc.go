@@ -11,7 +11,8 @@
 // the sandbox itself does later needs a syscall the filter denies.
 //
 // Violations are named by SyscallName and ABIName from the syscall number
-// and audit arch that a SIGSYS siginfo or a user notification carries.
+// and audit arch that a SIGSYS siginfo or a user notification carries;
+// Describe adds the argument that decided, from a notification's args.
 //
 // Everything is tested without privileges in a BPF interpreter over
 // synthetic seccomp_data, and once for real (real_linux_test.go).

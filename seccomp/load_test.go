@@ -43,7 +43,7 @@ func TestLoadTOMLBase(t *testing.T) {
 	unnamed, err := Parse("mine.toml", []byte("base = \"default\"\n"))
 	require.NoError(t, err)
 	assert.Equal(t, "mine.toml", unnamed.Name)
-	assert.Equal(t, ActKill, p.DefaultAction)
+	assert.Equal(t, Default().DefaultAction, p.DefaultAction)
 	assert.True(t, p.NativeOnly)
 	// ptrace leaves the base's ptrace-like rule, which stays for the
 	// other names, and gets a rule of its own.
@@ -53,7 +53,7 @@ func TestLoadTOMLBase(t *testing.T) {
 	vm := filterVM(t, p, CompileOptions{})
 	assert.Equal(t, retAllow, runVM(t, vm, nr(t, "ptrace"), nativeAudit, [6]uint64{}))
 	assert.Equal(t, retKill, runVM(t, vm, nr(t, "process_vm_readv"), nativeAudit, [6]uint64{}), "the rest of the ptrace-like rule stays")
-	assert.Equal(t, retKill, runVM(t, vm, nr(t, "mount"), nativeAudit, [6]uint64{}))
+	assert.Equal(t, retErrno(unix.EPERM), runVM(t, vm, nr(t, "mount"), nativeAudit, [6]uint64{}), "the base's errno rules stay")
 	assert.Equal(t, retAllow, runVM(t, vm, nr(t, "read"), nativeAudit, [6]uint64{}))
 }
 

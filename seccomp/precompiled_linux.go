@@ -39,7 +39,7 @@ func (p *Policy) Fingerprint(opts CompileOptions) string {
 
 // compilerVersion changes whenever Compile's translation changes, so an
 // embedded program from an older translation is never used.
-const compilerVersion = 2
+const compilerVersion = 3
 
 // PrecompiledPath is where go generate writes the program with this
 // fingerprint, relative to the package directory.

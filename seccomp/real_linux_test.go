@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
 	"unsafe"
@@ -55,8 +56,48 @@ func victim(path string) int {
 		return 2
 	}
 	runtime.KeepAlive(prog)
+	if nr := os.Getenv(victimNREnv); nr != "" {
+		n, err := strconv.Atoi(nr)
+		if err != nil {
+			return 2
+		}
+		// The errno is the exit status, for the parent to read.
+		_, _, e := unix.RawSyscall(uintptr(n), 0, 0, 0)
+		return int(e)
+	}
 	unix.Getppid()
 	return victimExit
+}
+
+// victimNREnv makes the victim call this syscall number instead of
+// getppid and exit with the errno it got.
+const victimNREnv = "JAIL_SECCOMP_TEST_NR"
+
+// TestRealUnknownSyscallsENOSYS loads strict for real and calls numbers
+// libseccomp cannot name: the kernel runs the ENOSYS stub, the process
+// lives and sees ENOSYS; a named call strict does not allow still kills.
+func TestRealUnknownSyscallsENOSYS(t *testing.T) {
+	needAMD64(t)
+	prog, err := Strict().Compile(CompileOptions{})
+	require.NoError(t, err)
+	path := t.TempDir() + "/filter.bpf"
+	require.NoError(t, os.WriteFile(path, prog.Raw, 0o600))
+	run := func(nr int) (*exec.ExitError, []byte) {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), victimEnv+"="+path, victimNREnv+"="+strconv.Itoa(nr))
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		require.True(t, errors.As(err, &ee), "victim: err=%v output=%s", err, out)
+		return ee, out
+	}
+	for _, nr := range []int{457, 1000, 400, 0x3fffffff} {
+		ee, out := run(nr)
+		assert.Equal(t, int(unix.ENOSYS), ee.ExitCode(), "syscall %#x: %s", nr, out)
+	}
+	ee, out := run(103) // syslog: named, not allowed
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	require.True(t, ok)
+	assert.True(t, ws.Signaled() && ws.Signal() == unix.SIGSYS, "syslog under strict: %v %s", ws, out)
 }
 
 // TestRealDeal installs a compiled filter in a real process: getppid
