@@ -23,6 +23,7 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 		wallTimer <-chan time.Time
 		limitHit  string
 		killedBy  string
+		violation string
 	)
 	stopWatch := make(chan struct{})
 	defer close(stopWatch)
@@ -127,6 +128,7 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 			out.Violation, out.Signal = true, syscall.SIGSYS
 			v := exited.Violation
 			res.Syscall, res.SyscallArch = seccomp.SyscallName(v.Nr, v.Arch), seccomp.ABIName(v.Nr, v.Arch)
+			violation = seccomp.Describe(v.Arch, v.Nr, v.Args)
 		case ws.Signaled():
 			out.Signal = ws.Signal()
 		default:
@@ -173,15 +175,20 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 	if res.Verdict == TLE || res.Verdict == MLE || res.Verdict == OLE {
 		res.LimitHit = limitHit
 	}
-	res.Reason = sup.reason(res, limitHit, killedBy)
+	res.Reason = sup.reason(res, limitHit, killedBy, violation)
+	if exited != nil && exited.Pid1Died != "" && res.Reason == "" {
+		res.Reason = fmt.Sprintf("the sandbox's pid 1 died (%s) while PROG ran, and every process of the sandbox with it: PROG had lowered pid 1's resource limits", exited.Pid1Died)
+	}
 	return res
 }
 
-func (sup *supervisor) reason(res *Result, limitHit, killedBy string) string {
+// reason says in words what decided the verdict; violation is the call
+// that broke the seccomp policy with its deciding argument, if one did.
+func (sup *supervisor) reason(res *Result, limitHit, killedBy, violation string) string {
 	l, v := sup.spec.Limits, res.Verdict
 	switch {
-	case v == SV && res.Syscall != "":
-		return fmt.Sprintf("the seccomp policy %q forbids %s (%s); the run was killed", sup.spec.Seccomp.Name, res.Syscall, res.SyscallArch)
+	case v == SV && violation != "":
+		return fmt.Sprintf("the seccomp policy %q forbids %s (%s); the run was killed", sup.spec.Seccomp.Name, violation, res.SyscallArch)
 	case v == SV:
 		return "killed by SIGSYS: a system call of a non-native ABI, or the program's own filter"
 	case v == TLE && limitHit == "wall":

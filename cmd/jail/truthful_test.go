@@ -263,3 +263,20 @@ func TestTimeNamespace(t *testing.T) {
 		check(t, j.RunWith(t, o, "run", "--mem", "256M", "--", python, "-c", script))
 	})
 }
+
+// TestViolationNamesItsArgument: an SV reason names the call as the
+// policy saw it, with the argument that decided, so a user knows what to
+// allow.
+func TestViolationNamesItsArgument(t *testing.T) {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	for _, tc := range []struct{ script, want string }{
+		{`import ctypes; ctypes.CDLL(None).unshare(0x10000000)`, "unshare(CLONE_NEWUSER)"},
+		{`import fcntl, termios; fcntl.ioctl(0, termios.TIOCSTI, b"x")`, "ioctl(TIOCSTI)"},
+	} {
+		r := j.Run(t, "run", "--", python, "-c", tc.script)
+		require.NotNil(t, r.Report, "%s", r)
+		assert.Equal(t, "SV", r.Report.Verdict, "%s", r)
+		assert.Contains(t, r.Report.Reason, tc.want, "%s", r)
+	}
+}
