@@ -41,6 +41,9 @@ type ExecPlan struct {
 	// user notifications the init receives, to name the syscall.
 	Seccomp       []byte
 	SeccompNotify bool
+	// SeccompDecide is the policy's own program, which answers the
+	// notifications of Seccomp (see seccomp.Policy.Recording).
+	SeccompDecide []byte
 	SeccompLog    bool
 	UID           uint32
 	GID           uint32
@@ -83,7 +86,14 @@ func compile(s *Spec) (*Plan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--seccomp %s: %w", s.Seccomp.Name, err)
 		}
-		p.Exec.Seccomp, p.Exec.SeccompNotify, p.Exec.SeccompLog = prog.Raw, prog.Notify, s.SeccompLog
+		// PROG's filter notifies for the errno denials too, so the init can
+		// count them; it answers each from prog itself.
+		rec, err := s.Seccomp.Recording(prog)
+		if err != nil {
+			return nil, fmt.Errorf("--seccomp %s: %w", s.Seccomp.Name, err)
+		}
+		p.Exec.Seccomp, p.Exec.SeccompNotify, p.Exec.SeccompLog = rec.Raw, rec.Notify, s.SeccompLog
+		p.Exec.SeccompDecide = prog.Raw
 	}
 	return p, nil
 }
@@ -166,6 +176,10 @@ type Exited struct {
 	// Pid1Died says how the sandbox's pid 1 died before the init ended
 	// the run ("signal: killed"), which took every process with it.
 	Pid1Died string `json:"pid1_died,omitempty"`
+	// Denied are the calls the policy denied with an errno, by name;
+	// DeniedMore counts those past the ones named.
+	Denied     []Denied
+	DeniedMore int
 }
 
 // Violation is a denied system call as the kernel reported it: the
@@ -174,4 +188,7 @@ type Violation struct {
 	Nr   int32     `json:"nr"`
 	Arch uint32    `json:"arch"`
 	Args [6]uint64 `json:"args"`
+	// OverBudget: the policy denies the call with an errno, but the run
+	// had had native.DeniedBudget of those answered already.
+	OverBudget bool `json:"over_budget,omitempty"`
 }

@@ -16,6 +16,7 @@ import (
 
 	"jail/rootfs"
 	"jail/sandbox/native"
+	"jail/seccomp"
 )
 
 // stagingDir is where the init attaches the root's tmpfs before
@@ -209,6 +210,7 @@ func nativeConfig(s *Spec, plan *Plan, ncgroups int) (*native.Config, error) {
 		Exec:       *nativeExec(&plan.Exec),
 
 		LandlockABI: plan.Landlock.ABI, LandlockFS: plan.Landlock.FS, LandlockScoped: plan.Landlock.Scoped,
+		Decide: plan.Exec.SeccompDecide,
 	}
 	// The init moves the cgroup.procs files to fixed numbers.
 	for i := range ncgroups {
@@ -372,8 +374,12 @@ func (sup *supervisor) readNativeReports(r *os.File, plan *Plan) {
 			ex := &Exited{Status: nr.Status, UserUsec: nr.UserUsec, SysUsec: nr.SysUsec,
 				MaxRSSKiB: nr.MaxRSSKiB, WallUsec: nr.WallUsec}
 			if nr.Violation {
-				ex.Violation = &Violation{Nr: nr.ViolNr, Arch: nr.ViolArch, Args: nr.ViolArgs}
+				ex.Violation = &Violation{Nr: nr.ViolNr, Arch: nr.ViolArch, Args: nr.ViolArgs, OverBudget: nr.OverBudget}
 			}
+			for _, d := range nr.Denied {
+				ex.Denied = append(ex.Denied, Denied{Syscall: seccomp.SyscallName(d.Nr, d.Arch), Count: d.Count})
+			}
+			ex.DeniedMore = nr.DeniedMore
 			if nr.Pid1Died {
 				ws := syscall.WaitStatus(nr.Pid1Status)
 				ex.Pid1Died = describeWaitStatus(ws)

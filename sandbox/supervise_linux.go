@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"jail/sandbox/native"
 	"jail/seccomp"
 )
 
@@ -15,15 +16,16 @@ import (
 // need a watcher (wall clock, CPU time, output), then builds the Result.
 func (sup *supervisor) supervise(ctx context.Context) *Result {
 	var (
-		out       Outcome
-		childErr  *ChildError
-		exited    *Exited
-		started   time.Time
-		ended     time.Time
-		wallTimer <-chan time.Time
-		limitHit  string
-		killedBy  string
-		violation string
+		out        Outcome
+		childErr   *ChildError
+		exited     *Exited
+		started    time.Time
+		ended      time.Time
+		wallTimer  <-chan time.Time
+		limitHit   string
+		killedBy   string
+		violation  string
+		overBudget bool
 	)
 	stopWatch := make(chan struct{})
 	defer close(stopWatch)
@@ -128,12 +130,13 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 			out.Violation, out.Signal = true, syscall.SIGSYS
 			v := exited.Violation
 			res.Syscall, res.SyscallArch = seccomp.SyscallName(v.Nr, v.Arch), seccomp.ABIName(v.Nr, v.Arch)
-			violation = seccomp.Describe(v.Arch, v.Nr, v.Args)
+			violation, overBudget = seccomp.Describe(v.Arch, v.Nr, v.Args), v.OverBudget
 		case ws.Signaled():
 			out.Signal = ws.Signal()
 		default:
 			out.Exited, out.ExitCode = true, ws.ExitStatus()
 		}
+		res.Denied, res.DeniedMore = exited.Denied, exited.DeniedMore
 		res.WallTime = Seconds(time.Duration(exited.WallUsec) * time.Microsecond)
 		res.CPUUser = Seconds(time.Duration(exited.UserUsec) * time.Microsecond)
 		res.CPUSys = Seconds(time.Duration(exited.SysUsec) * time.Microsecond)
@@ -175,7 +178,7 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 	if res.Verdict == TLE || res.Verdict == MLE || res.Verdict == OLE {
 		res.LimitHit = limitHit
 	}
-	res.Reason = sup.reason(res, limitHit, killedBy, violation)
+	res.Reason = sup.reason(res, limitHit, killedBy, violation, overBudget)
 	if exited != nil && exited.Pid1Died != "" && res.Reason == "" {
 		res.Reason = fmt.Sprintf("the sandbox's pid 1 died (%s) while PROG ran, and every process of the sandbox with it: PROG had lowered pid 1's resource limits", exited.Pid1Died)
 	}
@@ -183,10 +186,13 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 }
 
 // reason says in words what decided the verdict; violation is the call
-// that broke the seccomp policy with its deciding argument, if one did.
-func (sup *supervisor) reason(res *Result, limitHit, killedBy, violation string) string {
+// that broke the seccomp policy with its deciding argument, if one did, and
+// overBudget says it was an errno denial past the init's budget.
+func (sup *supervisor) reason(res *Result, limitHit, killedBy, violation string, overBudget bool) string {
 	l, v := sup.spec.Limits, res.Verdict
 	switch {
+	case v == SV && overBudget:
+		return fmt.Sprintf("the program made more than %d system calls the seccomp policy %q denies; the last, %s (%s), ended the run", native.DeniedBudget, sup.spec.Seccomp.Name, violation, res.SyscallArch)
 	case v == SV && violation != "":
 		return fmt.Sprintf("the seccomp policy %q forbids %s (%s); the run was killed", sup.spec.Seccomp.Name, violation, res.SyscallArch)
 	case v == SV:

@@ -127,12 +127,17 @@ type Result struct {
 	// LimitBackend is how limits were enforced: cgroup2-delegated,
 	// cgroup2-systemd, cgroup2-root, cgroup1-root, or none (rlimits and
 	// the supervisor only); Controllers are the cgroup controllers it had.
-	LimitBackend string    `json:"limit_backend"`
-	Controllers  []string  `json:"controllers"`
-	Warnings     []string  `json:"warnings,omitempty"`
-	Isolation    Isolation `json:"isolation"`
-	Limits       []Limit   `json:"limits"`
-	Error        string    `json:"error,omitempty"`
+	LimitBackend string   `json:"limit_backend"`
+	Controllers  []string `json:"controllers"`
+	Warnings     []string `json:"warnings,omitempty"`
+	// Denied are the calls the seccomp policy made fail with an errno
+	// (the first 16 distinct ones, with counts); DeniedMore counts the
+	// calls past those.
+	Denied     []Denied  `json:"denied,omitempty"`
+	DeniedMore int       `json:"denied_more,omitempty"`
+	Isolation  Isolation `json:"isolation"`
+	Limits     []Limit   `json:"limits"`
+	Error      string    `json:"error,omitempty"`
 	// Step is "compile" or "run" for a language profile's steps, and
 	// Compile the compile step's own result, kept in the run's.
 	Step    string  `json:"step,omitempty"`
@@ -186,3 +191,9 @@ const (
 	ExitCannotExec  = 126
 	ExitNotFound    = 127
 )
+
+// Denied is one system call the policy denied with an errno, and how often.
+type Denied struct {
+	Syscall string `json:"syscall"`
+	Count   int    `json:"count"`
+}

@@ -306,6 +306,10 @@ type Report struct {
 	Controllers      []string `json:"controllers"`
 	Warnings         []string `json:"warnings"`
 	Syscall          string   `json:"syscall"`
+	Denied           []struct {
+		Syscall string `json:"syscall"`
+		Count   int    `json:"count"`
+	} `json:"denied"`
 	// Stages are the seconds each stage of the run took, by name.
 	Stages      map[string]float64 `json:"stages"`
 	SyscallArch string             `json:"syscall_arch"`

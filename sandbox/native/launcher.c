@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "filter.h"
 #include "launcher.h"
 
 #ifndef SYS_close_range
@@ -910,7 +911,59 @@ struct watch {
 	int prog, pid1;
 	int prog_done, pid1_done;
 	int64_t teardown_at; // when end_sandbox ran, 0 before
+	// The policy's program with its errno returns, which PROG's filter
+	// turned into notifications (Program.Recording).
+	const struct sock_filter *decide;
+	int decide_len;
+	int answered; // errno denials answered so far
 };
+
+// record_denied counts one call the policy denied with an errno.
+static void record_denied(struct jail_report *r, const struct seccomp_data *d) {
+	for (int i = 0; i < r->ndenied; i++) {
+		if (r->denied[i].nr == d->nr && r->denied[i].arch == d->arch) {
+			r->denied[i].count++;
+			return;
+		}
+	}
+	if (r->ndenied < JAIL_DENIED_MAX) {
+		r->denied[r->ndenied].nr = d->nr;
+		r->denied[r->ndenied].arch = d->arch;
+		r->denied[r->ndenied].count = 1;
+		r->ndenied++;
+		return;
+	}
+	r->denied_more++;
+}
+
+// answer_notification answers one notification of PROG's filter: a call
+// the policy denies with an errno fails with exactly that errno, and is
+// counted; any other (a kill of the policy) ends the run. It returns 1
+// when the run must end.
+static int answer_notification(struct watch *w, struct jail_report *r, int listener, struct seccomp_notif *n) {
+	uint32_t act = jail_filter_run(w->decide, w->decide_len, &n->data);
+	if ((act & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_ERRNO && w->answered < JAIL_DENIED_BUDGET) {
+		w->answered++;
+		struct seccomp_notif_resp resp;
+		memset(&resp, 0, sizeof resp);
+		resp.id = n->id;
+		resp.error = -(int32_t)(act & SECCOMP_RET_DATA);
+		// ENOENT: the caller died meanwhile, and wants no answer.
+		ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp);
+		record_denied(r, &n->data);
+		return 0;
+	}
+	// The caller is blocked in the call, which never runs. Record the
+	// first and end the run as SECCOMP_RET_KILL_PROCESS would.
+	if (!r->violation) {
+		r->violation = (act & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_ERRNO ? 2 : 1;
+		r->viol_nr = n->data.nr;
+		r->viol_arch = n->data.arch;
+		for (int k = 0; k < 6; k++)
+			r->viol_args[k] = n->data.args[k];
+	}
+	return 1;
+}
 
 // end_sandbox ends every process of the sandbox: PROG at once, the rest
 // through pid 1, which reaps them so their resources are counted.
@@ -983,22 +1036,11 @@ static void supervise(struct watch *w, int listener, int sfd) {
 		}
 		if (listener >= 0 && p[2].revents) {
 			if (p[2].revents & POLLIN) {
-				// A kill action of the policy became this
-				// notification: the caller is blocked in the
-				// call, which never runs. Record the first and end
-				// the run as SECCOMP_RET_KILL_PROCESS would.
 				struct seccomp_notif notif;
 				memset(&notif, 0, sizeof notif);
-				if (recv_notif(listener, &notif) == 0) {
-					if (!r.violation) {
-						r.violation = 1;
-						r.viol_nr = notif.data.nr;
-						r.viol_arch = notif.data.arch;
-						for (int k = 0; k < 6; k++)
-							r.viol_args[k] = notif.data.args[k];
-					}
+				if (recv_notif(listener, &notif) == 0 && answer_notification(w, &r, listener, &notif)) {
 					end_sandbox(w);
-					// The first is all we report, and
+					// The first kill is all we report, and
 					// dying callers must not leave us in
 					// RECV: stop listening.
 					close(listener);
@@ -1243,7 +1285,7 @@ static int init_main(void *arg) {
 	started.at_usec[JAIL_AT_FILTER] = res->at_filter_usec;
 	started.pid = pid;
 	report(&started);
-	struct watch w = {.prog = pid, .pid1 = pid1};
+	struct watch w = {.prog = pid, .pid1 = pid1, .decide = l->decide, .decide_len = l->decide_len};
 	supervise(&w, res->listener_fd, sfd);
 	return 0;
 }

@@ -6,6 +6,7 @@
 #ifndef JAIL_LAUNCHER_H
 #define JAIL_LAUNCHER_H
 
+#include <linux/filter.h>
 #include <stdint.h>
 
 #include "spawn.h"
@@ -103,6 +104,22 @@ enum jail_point {
 	JAIL_POINTS,
 };
 
+// How many errno denials the init answers in one run. Each costs the
+// caller a round trip and the init, which no cgroup limits, about 15 µs of
+// CPU time: a program that kept calling what it cannot have would have the
+// init spend a CPU outside its limits. Probing programs make a few; past
+// the budget the next denial ends the run as a violation.
+#define JAIL_DENIED_BUDGET 4096
+
+// Distinct calls a report counts by name; more only add to denied_more.
+#define JAIL_DENIED_MAX 16
+
+struct jail_denied {
+	int32_t nr;
+	uint32_t arch;
+	uint32_t count;
+};
+
 // One record on the report pipe, far below PIPE_BUF, so each write is
 // atomic.
 struct jail_report {
@@ -113,7 +130,9 @@ struct jail_report {
 	int32_t err;
 	int32_t pid;
 	uint32_t status;
-	int32_t violation; // 1 when viol_nr/viol_arch/viol_args are set
+	// violation is 1 when the policy's kill ended the run, 2 when the
+	// errno denials ran past the init's budget; viol_* name the call.
+	int32_t violation;
 	int32_t viol_nr;
 	uint32_t viol_arch;
 	// pid1_died: the namespace's pid 1 died before the init ended the
@@ -121,6 +140,10 @@ struct jail_report {
 	int32_t pid1_died;
 	uint32_t pid1_status;
 	uint64_t viol_args[6];
+	// Calls the policy denied with an errno, with how often.
+	int32_t ndenied;
+	uint32_t denied_more;
+	struct jail_denied denied[JAIL_DENIED_MAX];
 	int64_t user_usec;
 	int64_t sys_usec;
 	int64_t maxrss_kib;
@@ -183,6 +206,10 @@ struct jail_launch {
 	// ruleset when landlock_abi is 0.
 	int landlock_abi;
 	unsigned long long landlock_fs, landlock_scoped;
+	// The policy's program as compiled, errno returns and all, which the
+	// init runs to answer PROG's filter's notifications (filter.c).
+	const struct sock_filter *decide;
+	int decide_len;
 };
 
 // jail_launch_start clones the init and returns its pid, or -errno. The

@@ -119,6 +119,9 @@ type Config struct {
 	// root and the LANDLOCK_SCOPE_* bits.
 	LandlockABI                int
 	LandlockFS, LandlockScoped uint64
+	// Decide is the policy's program with its errno returns, which the
+	// init runs to answer the notifications of Exec.Filter.
+	Decide []byte
 }
 
 // Init is a running sandbox init. It is normally cloned with CLONE_VM: it
@@ -281,6 +284,10 @@ func describe(m *cmem, cfg *Config) *C.struct_jail_launch {
 	if cfg.SpawnSharesMemory {
 		l.spawn_shares_memory = 1
 	}
+	if n := len(cfg.Decide); n > 0 {
+		l.decide = (*C.struct_sock_filter)(m.add(C.CBytes(cfg.Decide)))
+		l.decide_len = C.int(n / 8)
+	}
 	l.landlock_abi = C.int(cfg.LandlockABI)
 	l.landlock_fs, l.landlock_scoped = C.ulonglong(cfg.LandlockFS), C.ulonglong(cfg.LandlockScoped)
 	if cfg.SelfMaps {
@@ -300,6 +307,9 @@ type Report struct {
 	Pid        int
 	Status     uint32
 	Violation  bool
+	// OverBudget says the violation is a call the policy denies with an
+	// errno, past the number of those the init answers in one run.
+	OverBudget bool
 	ViolNr     int32
 	ViolArch   uint32
 	ViolArgs   [6]uint64
@@ -307,6 +317,10 @@ type Report struct {
 	// run, with Pid1Status: PROG made it hit a limit it lowered.
 	Pid1Died   bool
 	Pid1Status uint32
+	// Denied are the calls the policy denied with an errno, and
+	// DeniedMore how many more calls it denied past those.
+	Denied     []Denied
+	DeniedMore int
 	UserUsec   int64
 	SysUsec    int64
 	MaxRSSKiB  int64
@@ -314,6 +328,13 @@ type Report struct {
 	// At are the init's timestamps (CLOCK_MONOTONIC µs), indexed by
 	// the At* points; 0 where the report does not carry one.
 	At [Points]int64
+}
+
+// Denied is one call the policy denied with an errno, and how often.
+type Denied struct {
+	Nr    int32
+	Arch  uint32
+	Count int
 }
 
 // The points the init timestamps, as in enum jail_point.
@@ -340,6 +361,9 @@ func Now() int64 {
 	return ts.Nano() / 1000
 }
 
+// DeniedBudget is how many errno denials the init answers in one run.
+const DeniedBudget = C.JAIL_DENIED_BUDGET
+
 // Report kinds.
 const (
 	ReportError   = C.JAIL_REPORT_ERROR
@@ -359,7 +383,7 @@ func ReadReport(r io.Reader) (*Report, error) {
 	}
 	rep := &Report{
 		Kind: int(c.kind), Stage: Stage(c.stage), Index: int(c.index), Sub: int(c.sub), Errno: syscall.Errno(c.err),
-		Pid: int(c.pid), Status: uint32(c.status), Violation: c.violation != 0, ViolNr: int32(c.viol_nr),
+		Pid: int(c.pid), Status: uint32(c.status), Violation: c.violation != 0, OverBudget: c.violation == 2, ViolNr: int32(c.viol_nr),
 		ViolArch: uint32(c.viol_arch), UserUsec: int64(c.user_usec), SysUsec: int64(c.sys_usec),
 		MaxRSSKiB: int64(c.maxrss_kib), WallUsec: int64(c.wall_usec),
 	}
@@ -370,5 +394,9 @@ func ReadReport(r io.Reader) (*Report, error) {
 		rep.ViolArgs[i] = uint64(c.viol_args[i])
 	}
 	rep.Pid1Died, rep.Pid1Status = c.pid1_died != 0, uint32(c.pid1_status)
+	for _, d := range c.denied[:min(max(int(c.ndenied), 0), len(c.denied))] {
+		rep.Denied = append(rep.Denied, Denied{Nr: int32(d.nr), Arch: uint32(d.arch), Count: int(d.count)})
+	}
+	rep.DeniedMore = int(c.denied_more)
 	return rep, nil
 }
