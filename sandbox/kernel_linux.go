@@ -26,6 +26,10 @@ func (f KernelFeature) MissingIn(major, minor int) bool {
 var (
 	overlayUserNS  = KernelFeature{5, 11, "overlayfs in a user namespace, with the userxattr option its whiteouts and opaque directories need there (--rootfs)"}
 	tmpfsUserXattr = KernelFeature{6, 6, "user xattrs on tmpfs, the upper layer of the --rootfs overlay: before it, removing or replacing a directory of the rootfs fails with EIO"}
+	// execEntersTimeNS: exec moves a process into the time namespace it
+	// unshared (exec_task_namespaces). Debian 12's 6.1 does not (the VM
+	// lane's guest); 6.5's symbol tables have it; so 6.5 is assumed.
+	execEntersTimeNS = KernelFeature{6, 5, "exec entering the time namespace the process unshared"}
 )
 
 // OverlayKernels is what an unprivileged overlay root needs, oldest first.

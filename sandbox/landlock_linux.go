@@ -39,8 +39,11 @@ var landlockABI = sync.OnceValues(func() (int, error) {
 })
 
 // planLandlock is the strongest ruleset this kernel has, and what is
-// missing from it, in words, for the result's warnings.
-func planLandlock() (LandlockPlan, []string) {
+// missing from it that matters to this run, in words, for the result's
+// warnings. Without scoping, signals still reach nothing outside PROG's
+// pid namespace and abstract sockets nothing outside its network
+// namespace; only --net host shares the host's abstract sockets.
+func planLandlock(netHost bool) (LandlockPlan, []string) {
 	abi, err := landlockABI()
 	if err != nil {
 		why := "this kernel has no Landlock (Linux 5.13 or newer with CONFIG_SECURITY_LANDLOCK)"
@@ -53,7 +56,7 @@ func planLandlock() (LandlockPlan, []string) {
 	var warns []string
 	if abi >= 6 {
 		p.Scoped = unix.LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | unix.LANDLOCK_SCOPE_SIGNAL
-	} else {
+	} else if netHost {
 		warns = append(warns, fmt.Sprintf("Landlock ABI %d cannot scope signals and abstract unix sockets (ABI 6, Linux 6.12); with --net host PROG can reach the host's abstract sockets", abi))
 	}
 	return p, warns
@@ -84,4 +87,18 @@ func (p LandlockPlan) describe() string {
 		s += "; signals and abstract unix sockets scoped to the sandbox"
 	}
 	return s
+}
+
+// LandlockSupport says what the ruleset covers on this kernel, and what it
+// cannot cover here with the kernel that would (for jail doctor); what is
+// empty when the kernel has no Landlock.
+func LandlockSupport() (what, missing string) {
+	p, warns := planLandlock(true)
+	if p.ABI == 0 {
+		return "", warns[0]
+	}
+	if len(warns) > 0 {
+		missing = warns[0]
+	}
+	return p.describe(), missing
 }

@@ -38,7 +38,7 @@ func Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	landlock, landlockWarnings := planLandlock()
+	landlock, landlockWarnings := planLandlock(s.Net == NetHost)
 	if landlock.ABI == 0 && s.Strict {
 		return nil, fmt.Errorf("--strict: %s", landlockWarnings[0])
 	}

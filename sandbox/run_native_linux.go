@@ -63,7 +63,11 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*sup
 		cfg.SelfMaps = true
 		cfg.InnerUID, cfg.InnerGID, cfg.OuterUID, cfg.OuterGID = s.UID, s.GID, uint32(uid), uint32(gid)
 	}
-	cfg.SpawnSharesMemory = enf.peakFromCgroup()
+	// A spawner that shares the init's memory cannot join PROG's time
+	// namespace itself (the kernel refuses a time namespace change to a
+	// shared mm): PROG enters it only at exec, which older kernels do not
+	// do. There the spawner copies.
+	cfg.SpawnSharesMemory = enf.peakFromCgroup() && !execEntersTimeNS.Missing()
 	points := &runPoints{from: from, planned: native.Now()}
 	begin := time.Now()
 	init, err := native.Start(cfg)

@@ -34,7 +34,7 @@ func spawnFailure(e *ExecPlan, f *native.SpawnError) *ChildError {
 	case native.StageExec:
 		ce.Detail = e.Argv[0]
 	case native.StageTimeNS:
-		ce.Detail = [...]string{"making the spawner dumpable", "unshare(CLONE_NEWTIME)", "writing /proc/self/timens_offsets"}[min(max(f.Index, 0), 2)]
+		ce.Detail = [...]string{"making the spawner dumpable", "unshare(CLONE_NEWTIME)", "writing /proc/self/timens_offsets", "setns(time_for_children)"}[min(max(f.Index, 0), 3)]
 	case native.StageChdir:
 		ce.Detail = fmt.Sprintf("-w %s", e.Dir)
 	case native.StageRlimit:

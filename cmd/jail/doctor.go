@@ -12,7 +12,6 @@ import (
 
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"jail/limits"
 	"jail/rootfs"
@@ -209,12 +208,15 @@ func (d *doctor) seccomp() {
 }
 
 func (d *doctor) landlock() {
-	abi, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
-	if errno != 0 {
-		d.warn("landlock", fmt.Sprintf("not available (%v); fix: a kernel with CONFIG_SECURITY_LANDLOCK and lsm=...,landlock", errno))
-		return
+	what, missing := sandbox.LandlockSupport()
+	switch {
+	case what == "":
+		d.warn("landlock", missing)
+	case missing != "":
+		d.warn("landlock", what+"; "+missing)
+	default:
+		d.ok("landlock", what)
 	}
-	d.ok("landlock", fmt.Sprintf("ABI version %d", abi))
 }
 
 // sysctls reports the knobs distributions use to turn unprivileged user

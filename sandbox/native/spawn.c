@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
@@ -72,13 +73,14 @@ static char *put_dec(char *p, unsigned long v) {
 
 // enter_timens gives PROG a time namespace whose monotonic and boot-time
 // clocks start near zero, so it sees neither the host's uptime nor when
-// the host booted. The kernel moves a process into the namespace it
-// unshared when it execs (since Linux 5.19); this process, which may share
-// the init's memory, never enters it itself, so its own timestamps stay
-// on the host's clock. Writing the offsets needs this process's /proc
-// files, which are its own only while its memory is dumpable: PROG does
-// not exist yet, and exec gives it new memory.
-static int enter_timens(int *step) {
+// the host booted. A spawner with memory of its own joins the namespace
+// here, and *offset_usec says by how much its clock moved; one that shares
+// the init's memory may not (the kernel refuses a time namespace change to
+// a shared mm) and relies on exec to move PROG in, which only newer
+// kernels do (sandbox.execEntersTimeNS decides). Writing the offsets needs
+// this process's /proc files, which are its own only while its memory is
+// dumpable: PROG does not exist yet, and exec gives it new memory.
+static int enter_timens(int join, int64_t *offset_usec, int *step) {
 	*step = 0;
 	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
 		return -1;
@@ -105,6 +107,20 @@ static int enter_timens(int *step) {
 	if (n != p - buf) {
 		errno = n < 0 ? e : EIO;
 		return -1;
+	}
+	if (join) {
+		*step = 3;
+		fd = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		int r = setns(fd, CLONE_NEWTIME);
+		e = errno;
+		close(fd);
+		if (r < 0) {
+			errno = e;
+			return -1;
+		}
+		*offset_usec = (int64_t)mono.tv_sec * 1000000;
 	}
 	*step = 0;
 	return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -167,7 +183,8 @@ static int child_main(void *arg) {
 	if (chdir(x->dir) < 0)
 		return fail(x, JAIL_STAGE_CHDIR, 0);
 	int step;
-	if (enter_timens(&step) < 0)
+	int64_t offset_usec = 0;
+	if (enter_timens(x->join_timens, &offset_usec, &step) < 0)
 		return fail(x, JAIL_STAGE_TIMENS, step);
 	for (int i = 0; i < x->nrlimits; i++) {
 		struct rlimit rl = {.rlim_cur = x->rlimits[i].cur, .rlim_max = x->rlimits[i].max};
@@ -189,7 +206,8 @@ static int child_main(void *arg) {
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	x->result->at_filter_usec = (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	// On the host's clock, as every other point of the run.
+	x->result->at_filter_usec = (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 + offset_usec;
 	// The filter comes last: from here the only system call is execve,
 	// which every policy allows. With NEW_LISTENER the kernel returns the
 	// listener close-on-exec, so PROG never holds it.
@@ -232,6 +250,7 @@ int jail_spawn(struct jail_exec *x, int copy_mm) {
 	int flags = CLONE_VFORK | CLONE_FILES | SIGCHLD;
 	if (!copy_mm)
 		flags |= CLONE_VM;
+	x->join_timens = copy_mm;
 	int pid = clone(child_main, (char *)stack + CHILD_STACK, flags, x);
 	int clone_errno = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -17,7 +17,7 @@ enum jail_stage {
 	JAIL_STAGE_SECCOMP,
 	JAIL_STAGE_EXEC,
 	JAIL_STAGE_CLONE,
-	JAIL_STAGE_TIMENS, // index: 0 dumpable, 1 unshare, 2 timens_offsets
+	JAIL_STAGE_TIMENS, // index: 0 dumpable, 1 unshare, 2 timens_offsets, 3 setns
 	JAIL_STAGE_LANDLOCK,
 };
 
@@ -45,6 +45,9 @@ struct jail_exec {
 	int log;
 	// A Landlock ruleset to enforce, or -1; the init builds it.
 	int landlock_fd;
+	// Set by jail_spawn: the spawner has memory of its own and joins
+	// PROG's time namespace itself.
+	int join_timens;
 	// Where the child reports back: memory it shares with its parent,
 	// MAP_SHARED when the child is a copy (see jail_spawn).
 	struct jail_spawn_result *result;
