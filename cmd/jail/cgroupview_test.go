@@ -175,49 +175,10 @@ func TestCgroupViewJava(t *testing.T) {
 	assert.Equal(t, "garbage 3000\n", r.Stdout)
 }
 
-// goProbe prints GOMAXPROCS and the cgroup files the runtime holds open:
-// since Go 1.25 it opens its cgroup's CPU limit files at start-up, when
-// it finds its cgroup in mountinfo, and keeps them to follow changes.
-const goProbe = `package main
-
-import (
-	"fmt"
-	"os"
-	"runtime"
-	"strings"
-)
-
-func main() {
-	fmt.Printf("gomaxprocs %d\n", runtime.GOMAXPROCS(0))
-	ents, _ := os.ReadDir("/proc/self/fd")
-	for _, e := range ents {
-		if t, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.HasPrefix(t, "/sys/fs/cgroup") {
-			fmt.Println("open", t)
-		}
-	}
-}
-`
-
 func TestCgroupViewGo(t *testing.T) {
 	j, o := needCgroup1Root(t)
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = "/usr/local/go/bin/go"
-	}
-	dir := j.FixtureDir(t, "goprobe")
-	j.Fixture(t, "goprobe/go.mod", "module probe\n\ngo 1.25\n", 0o644)
-	j.Fixture(t, "goprobe/main.go", goProbe, 0o644)
-	build := exec.Command(goBin, "build", "-o", "probe", ".")
-	build.Dir = dir
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=")
-	out, err := build.CombinedOutput()
-	if err != nil && strings.Contains(string(out), "go.mod requires go") {
-		testutil.Skip(t, "the Go toolchain here predates cgroup-aware GOMAXPROCS: %s", out)
-	}
-	require.NoError(t, err, "%s", out)
-	require.NoError(t, os.Chmod(filepath.Join(dir, "probe"), 0o755))
-
-	r := j.RunWith(t, o, "run", "--cpu", "100%", "-v", dir+":/w", "--", "/w/probe")
+	probe := buildGoProbe(t, j.FixtureDir(t, "goprobe"))
+	r := j.RunWith(t, o, "run", "--cpu", "100%", "-v", probe+":/probe", "--", "/probe")
 	requireOK(t, r)
 	assert.Contains(t, r.Stdout, "open /sys/fs/cgroup/cpu/cpu.cfs_quota_us\n", "the runtime did not find its cgroup")
 	assert.Contains(t, r.Stdout, "open /sys/fs/cgroup/cpu/cpu.cfs_period_us\n", "the runtime did not find its cgroup")
@@ -247,6 +208,25 @@ func TestCgroupViewNode(t *testing.T) {
 	assert.Less(t, small, large)
 	assert.Less(t, large, host)
 	assert.Less(t, small, int64(300<<20))
+}
+
+// buildGoProbe builds limits/vmtest/testdata/goprobe, static, into dir.
+func buildGoProbe(t *testing.T, dir string) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = "/usr/local/go/bin/go"
+	}
+	root, err := testutil.ModuleRoot()
+	require.NoError(t, err)
+	out := filepath.Join(dir, "goprobe")
+	build := exec.Command(goBin, "build", "-o", out, "./limits/vmtest/testdata/goprobe")
+	build.Dir = root
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	b, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", b)
+	require.NoError(t, os.Chmod(out, 0o755))
+	return out
 }
 
 // fields parses "name number" lines.
