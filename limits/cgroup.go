@@ -40,6 +40,17 @@ type Group interface {
 	// Remove deletes the group; it retries while the kernel finishes
 	// tearing down exited tasks.
 	Remove() error
+	// Dirs are the group's directories, one per hierarchy, for showing
+	// PROG its own cgroup.
+	Dirs() []Dir
+}
+
+// Dir is a run's cgroup directory in one hierarchy.
+type Dir struct {
+	// Hierarchy is the v1 hierarchy's mount directory under
+	// /sys/fs/cgroup ("memory", "cpu,cpuacct"); "" on cgroup v2.
+	Hierarchy string
+	Path      string
 }
 
 // Stats is what a run used, from the cgroup.

@@ -13,9 +13,12 @@ import (
 // cgroup1 is the backend for root on a legacy or hybrid host: one child
 // of jail's own cgroup in each v1 hierarchy jail uses.
 type cgroup1 struct {
-	// dirs maps a controller to jail's own cgroup directory in it.
-	dirs    map[string]string
-	missing map[string]string
+	// dirs maps a controller to jail's own cgroup directory in it, and
+	// hierarchies to the directory its hierarchy is mounted on under
+	// /sys/fs/cgroup ("cpu,cpuacct" where the two share one).
+	dirs        map[string]string
+	hierarchies map[string]string
+	missing     map[string]string
 }
 
 func (c *cgroup1) Name() string { return "cgroup1-root" }
@@ -32,14 +35,15 @@ func (c *cgroup1) Controllers() []string {
 
 func (c *cgroup1) Missing() map[string]string { return c.missing }
 
-// ownCgroups1 maps each v1 controller to this process's cgroup directory.
-func ownCgroups1() (map[string]string, error) {
+// ownCgroups1 maps each v1 controller to this process's cgroup directory
+// and to its hierarchy's mount directory under /sys/fs/cgroup.
+func ownCgroups1() (dirs, hierarchies map[string]string, err error) {
 	f, err := os.Open("/proc/self/cgroup")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
-	out := map[string]string{}
+	dirs, hierarchies = map[string]string{}, map[string]string{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		parts := strings.SplitN(sc.Text(), ":", 3)
@@ -47,22 +51,23 @@ func ownCgroups1() (map[string]string, error) {
 			continue
 		}
 		for _, ctl := range strings.Split(parts[1], ",") {
-			mount := filepath.Join(cgroupRoot, parts[1])
-			if _, err := os.Stat(mount); err != nil {
-				mount = filepath.Join(cgroupRoot, ctl)
+			mount := parts[1]
+			if _, err := os.Stat(filepath.Join(cgroupRoot, mount)); err != nil {
+				mount = ctl
 			}
-			out[ctl] = filepath.Join(mount, parts[2])
+			dirs[ctl] = filepath.Join(cgroupRoot, mount, parts[2])
+			hierarchies[ctl] = mount
 		}
 	}
-	return out, nil
+	return dirs, hierarchies, nil
 }
 
 func detectCgroup1() (*cgroup1, error) {
-	own, err := ownCgroups1()
+	own, hierarchies, err := ownCgroups1()
 	if err != nil {
 		return nil, err
 	}
-	c := &cgroup1{dirs: map[string]string{}, missing: map[string]string{}}
+	c := &cgroup1{dirs: map[string]string{}, hierarchies: hierarchies, missing: map[string]string{}}
 	for _, ctl := range []string{"cpu", "cpuacct", "cpuset", "memory", "pids"} {
 		dir, ok := own[ctl]
 		if ok {
@@ -82,16 +87,13 @@ func detectCgroup1() (*cgroup1, error) {
 func (c *cgroup1) Create(spec Spec) (Group, error) {
 	name := runName()
 	g := &group1{dirs: map[string]string{}}
-	// cpuacct always: it is the CPU-time clock for --time and the result;
-	// memory and pids always when present, for peak accounting.
-	want := []string{"cpuacct", "memory", "pids"}
-	if spec.CPUPercent > 0 {
-		want = append(want, "cpu")
-	}
-	if spec.CPUs != "" {
-		want = append(want, "cpuset")
-	}
-	for _, ctl := range want {
+	// Every hierarchy, limited or not: cpuacct is the CPU-time clock for
+	// --time and the result, memory and pids count the peaks, and the JVM
+	// reads its cgroup (the memory limit too) only when it finds cpu,
+	// cpuacct, cpuset and memory all mounted at /sys/fs/cgroup; an absent
+	// one would have to be jail's own cgroup, whose siblings are not
+	// PROG's business.
+	for _, ctl := range []string{"cpu", "cpuacct", "cpuset", "memory", "pids"} {
 		parent, ok := c.dirs[ctl]
 		if !ok {
 			continue
@@ -99,21 +101,25 @@ func (c *cgroup1) Create(spec Spec) (Group, error) {
 		removeStale(parent)
 		dir := filepath.Join(parent, name)
 		if _, dup := g.byDir(dir); dup {
-			continue // cpu and cpuacct may share one hierarchy
+			// cpu and cpuacct may share one hierarchy: one directory,
+			// known under both names, or the second one's limits and
+			// clock would be lost.
+			g.dirs[ctl] = dir
+			continue
 		}
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			_ = g.Remove()
 			return nil, fmt.Errorf("creating the run's %s cgroup: %w", ctl, err)
 		}
 		g.dirs[ctl] = dir
-		g.order = append(g.order, dir)
+		g.order = append(g.order, Dir{Hierarchy: c.hierarchies[ctl], Path: dir})
 	}
 	if err := g.configure(spec, c.dirs); err != nil {
 		_ = g.Remove()
 		return nil, err
 	}
 	for _, dir := range g.order {
-		f, err := os.OpenFile(filepath.Join(dir, "cgroup.procs"), os.O_WRONLY, 0)
+		f, err := os.OpenFile(filepath.Join(dir.Path, "cgroup.procs"), os.O_WRONLY, 0)
 		if err != nil {
 			_ = g.Remove()
 			return nil, err
@@ -125,9 +131,11 @@ func (c *cgroup1) Create(spec Spec) (Group, error) {
 
 type group1 struct {
 	dirs  map[string]string
-	order []string
+	order []Dir
 	procs []*os.File
 }
+
+func (g *group1) Dirs() []Dir { return g.order }
 
 func (g *group1) TracksPeakMemory() bool {
 	_, ok := g.dirs["memory"]
@@ -166,17 +174,20 @@ func (g *group1) configure(s Spec, parents map[string]string) error {
 			return err
 		}
 	}
-	if dir, ok := g.dirs["cpuset"]; ok && s.CPUs != "" {
-		// A v1 cpuset takes no task before it has memory nodes.
-		mems, err := os.ReadFile(filepath.Join(parents["cpuset"], "cpuset.mems"))
-		if err != nil {
-			return err
-		}
-		if err := writeFile(dir, "cpuset.mems", strings.TrimSpace(string(mems))); err != nil {
-			return err
-		}
-		if err := writeFile(dir, "cpuset.cpus", s.CPUs); err != nil {
-			return err
+	if dir, ok := g.dirs["cpuset"]; ok {
+		// A v1 cpuset takes no task before it has CPUs and memory nodes;
+		// without --cpus it gets its parent's.
+		for _, f := range []string{"cpuset.mems", "cpuset.cpus"} {
+			v, err := os.ReadFile(filepath.Join(parents["cpuset"], f))
+			if err != nil {
+				return err
+			}
+			if f == "cpuset.cpus" && s.CPUs != "" {
+				v = []byte(s.CPUs)
+			}
+			if err := writeFile(dir, f, strings.TrimSpace(string(v))); err != nil {
+				return err
+			}
 		}
 	}
 	if dir, ok := g.dirs["pids"]; ok && s.Pids > 0 {
@@ -245,7 +256,7 @@ func (g *group1) Remove() error {
 	}
 	var errs []error
 	for _, dir := range g.order {
-		errs = append(errs, removeDir(dir))
+		errs = append(errs, removeDir(dir.Path))
 	}
 	return errors.Join(errs...)
 }

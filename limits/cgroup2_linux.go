@@ -196,6 +196,8 @@ func (g *group2) configure(s Spec) error {
 	return nil
 }
 
+func (g *group2) Dirs() []Dir { return []Dir{{Path: g.dir}} }
+
 func (g *group2) ProcsFiles() []*os.File { return []*os.File{g.procs} }
 
 // TracksPeakMemory: memory.peak exists since Linux 5.19, and only with the

@@ -97,8 +97,24 @@ type Config struct {
 	// PrivateNet is true when the sandbox has its own network namespace;
 	// sysfs can only be mounted then.
 	PrivateNet bool
-	Host       Host
+	// Cgroups are the run's own cgroup directories, shown read-only at
+	// /sys/fs/cgroup; none when the run has no cgroup.
+	Cgroups []Cgroup
+	Host    Host
 }
+
+// Cgroup is one directory of the run's cgroup on the host.
+type Cgroup struct {
+	// Hierarchy is the v1 hierarchy's directory under /sys/fs/cgroup as
+	// the host names it ("memory", "cpu,cpuacct"); "" is the unified
+	// (v2) hierarchy.
+	Hierarchy string
+	// Source is the run's cgroup directory in that hierarchy.
+	Source string
+}
+
+// CgroupRoot is where PROG finds its cgroup, as in every container.
+const CgroupRoot = "/sys/fs/cgroup"
 
 // Host is what Build needs to know about the host's root.
 type Host struct {
@@ -139,6 +155,7 @@ func Build(c Config) []Op {
 			Op{Kind: MaskDir, Target: "/sys/firmware"},
 			Op{Kind: MaskDir, Target: "/sys/devices/virtual/powercap"})
 	}
+	ops = append(ops, cgroupOps(c.Cgroups)...)
 	for _, b := range c.Binds {
 		mode := "ro"
 		if b.Writable {
@@ -212,6 +229,57 @@ func procOps() []Op {
 	}
 	for _, p := range []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"} {
 		ops = append(ops, Op{Kind: ReadOnly, Target: p})
+	}
+	return ops
+}
+
+// cgroupOps show PROG its own cgroup at /sys/fs/cgroup, laid out as runc
+// lays it out under a cgroup namespace, because runtimes size themselves
+// from it: the JVM's heap and CPU count, Go's GOMAXPROCS, Node's heap.
+// They find it by matching /proc/self/cgroup against mountinfo, and both
+// say "/" inside: PROG's spawner joins the run's cgroup and then unshares
+// a cgroup namespace, which makes that cgroup the root of every hierarchy,
+// and mountinfo shows a cgroup mount's root relative to the reader's
+// namespace. A bind of the run's directory is therefore a mount of "/",
+// just like the container runtimes' own cgroup mounts.
+//
+// Everything is read-only, so PROG cannot raise its own limits or move
+// itself out; the binds are mounted read-only, like every bind.
+//
+// cgroup v2 is one directory bound at /sys/fs/cgroup. v1 is a tmpfs with
+// one bind per hierarchy, named as the host names it, and for a
+// hierarchy holding several controllers ("cpu,cpuacct") a symlink per
+// controller, which is where libraries look for them. The tmpfs is made
+// read-only before the binds land in it: made after, the read-only copy
+// would carry a second copy of every bind, and mountinfo would list each
+// hierarchy twice.
+func cgroupOps(cgs []Cgroup) []Op {
+	if len(cgs) == 1 && cgs[0].Hierarchy == "" {
+		return []Op{{Kind: Bind, Source: cgs[0].Source, Target: CgroupRoot}}
+	}
+	if len(cgs) == 0 {
+		return nil
+	}
+	ops := []Op{{Kind: Tmpfs, Target: CgroupRoot, Mode: 0o755, Size: 64 << 10}}
+	links := map[string]string{}
+	for _, cg := range cgs {
+		ops = append(ops, Op{Kind: Mkdir, Target: path.Join(CgroupRoot, cg.Hierarchy), Mode: 0o755})
+		if !strings.Contains(cg.Hierarchy, ",") {
+			continue
+		}
+		for _, ctl := range strings.Split(cg.Hierarchy, ",") {
+			links[ctl] = cg.Hierarchy
+		}
+	}
+	for _, cg := range cgs {
+		delete(links, cg.Hierarchy) // a real directory wins over a link
+	}
+	for _, name := range slices.Sorted(maps.Keys(links)) {
+		ops = append(ops, Op{Kind: Symlink, Target: path.Join(CgroupRoot, name), Data: links[name]})
+	}
+	ops = append(ops, Op{Kind: ReadOnly, Target: CgroupRoot})
+	for _, cg := range cgs {
+		ops = append(ops, Op{Kind: Bind, Source: cg.Source, Target: path.Join(CgroupRoot, cg.Hierarchy)})
 	}
 	return ops
 }

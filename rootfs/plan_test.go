@@ -64,6 +64,29 @@ var planCases = []struct {
 			Host:       mergedUsrHost,
 		},
 	},
+	{
+		// Root on a cgroup v1 host that mounts cpu and cpuacct as one
+		// hierarchy, as most v1 hosts do.
+		name: "cgroup1-private-net",
+		config: Config{
+			Disk: 256 << 20, Hostname: "jail", UID: 65534, GID: 65534, PrivateNet: true, Host: mergedUsrHost,
+			Cgroups: []Cgroup{
+				{Hierarchy: "cpu,cpuacct", Source: "/sys/fs/cgroup/cpu,cpuacct/user.slice/jail-7-1"},
+				{Hierarchy: "cpuset", Source: "/sys/fs/cgroup/cpuset/jail-7-1"},
+				{Hierarchy: "memory", Source: "/sys/fs/cgroup/memory/user.slice/jail-7-1"},
+				{Hierarchy: "pids", Source: "/sys/fs/cgroup/pids/user.slice/jail-7-1"},
+			},
+		},
+	},
+	{
+		// A delegated cgroup v2 subtree, with the host's network: no
+		// sysfs, so /sys/fs/cgroup is made in the root.
+		name: "cgroup2-host-net",
+		config: Config{
+			Disk: 64 << 20, Hostname: "jail", UID: 1000, GID: 1000, PrivateNet: false, Host: mergedUsrHost,
+			Cgroups: []Cgroup{{Source: "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice/jail-7-1"}},
+		},
+	},
 }
 
 func TestBuildGolden(t *testing.T) {
@@ -98,6 +121,10 @@ func invariantConfigs() []Config {
 		Config{Disk: 1 << 20, Hostname: "localhost", PrivateNet: false, Host: mergedUsrHost},
 		Config{RootFS: "/img", Disk: 1 << 20, Hostname: "x", PrivateNet: true, WorkDir: "/work",
 			Binds: []UserBind{{Source: "/src", Target: "/work", Writable: true}}},
+		Config{RootFS: "/img", Disk: 1 << 20, Hostname: "x", PrivateNet: true,
+			Cgroups: []Cgroup{{Source: "/sys/fs/cgroup/jail/jail-1-2"}}},
+		Config{Disk: 1 << 20, Hostname: "x", PrivateNet: false, Host: mergedUsrHost,
+			Cgroups: []Cgroup{{Hierarchy: "cpu", Source: "/c/cpu/j"}, {Hierarchy: "cpuacct", Source: "/c/cpuacct/j"}, {Hierarchy: "memory", Source: "/c/memory/j"}}},
 	)
 }
 
@@ -126,11 +153,15 @@ func TestBuildInvariants(t *testing.T) {
 		}
 
 		// Masks and read-only rebinds act on a mounted proc/sysfs/dev, so
-		// the filesystem must come first.
-		for _, fsRoot := range []string{"/proc", "/sys", "/dev"} {
+		// the filesystem must come first. Without sysfs, /sys/fs/cgroup
+		// is a mount on a directory of the root.
+		for _, fsRoot := range []string{"/proc", "/sys", "/dev", CgroupRoot} {
 			fsAt, mounted := firstMount[fsRoot]
 			for j, op := range ops {
 				if !strings.HasPrefix(op.Target, fsRoot+"/") {
+					continue
+				}
+				if fsRoot == "/sys" && !c.PrivateNet && (op.Target == CgroupRoot || strings.HasPrefix(op.Target, CgroupRoot+"/")) {
 					continue
 				}
 				require.True(t, mounted, "config %d: op %d (%s) under %s, which is never mounted", i, j, op, fsRoot)
@@ -167,6 +198,34 @@ func TestBuildInvariants(t *testing.T) {
 		// private network namespace.
 		_, hasSys := firstMount["/sys"]
 		assert.Equal(t, c.PrivateNet, hasSys, "config %d: sysfs mounted without a private net", i)
+
+		// PROG's cgroup is shown exactly when the run has one, and never
+		// writably: no bind under it is writable, and a v1 tmpfs is made
+		// read-only before anything is bound into it.
+		cgAt, hasCgroup := firstMount[CgroupRoot]
+		assert.Equal(t, len(c.Cgroups) > 0, hasCgroup, "config %d: /sys/fs/cgroup shown without a cgroup, or not with one", i)
+		readOnlyAt := -1
+		for j, op := range ops {
+			if op.Target != CgroupRoot && !strings.HasPrefix(op.Target, CgroupRoot+"/") {
+				continue
+			}
+			switch op.Kind {
+			case Bind:
+				assert.False(t, op.Writable, "config %d op %d (%s): a writable cgroup", i, j, op)
+				if ops[cgAt].Kind == Tmpfs {
+					assert.Greater(t, j, readOnlyAt, "config %d op %d (%s): bound before the tmpfs is read-only", i, j, op)
+					assert.GreaterOrEqual(t, readOnlyAt, 0, "config %d op %d (%s): bound before the tmpfs is read-only", i, j, op)
+				}
+			case ReadOnly:
+				readOnlyAt = j
+			case Tmpfs, Mkdir, Symlink:
+			default:
+				assert.Failf(t, "unexpected op under /sys/fs/cgroup", "config %d op %d (%s)", i, j, op)
+			}
+		}
+		if hasCgroup && ops[cgAt].Kind == Tmpfs {
+			assert.GreaterOrEqual(t, readOnlyAt, 0, "config %d: the v1 tmpfs is never made read-only", i)
+		}
 
 		// With a prebuilt root, /etc and /usr are the image's own.
 		_, hasEtc := firstMount["/etc"]

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"jail/limits"
+	"jail/rootfs"
 )
 
 // enforcer owns everything that makes the limits hold for one run: the
@@ -105,6 +106,20 @@ func (e *enforcer) cgroupFiles() []*os.File {
 		return nil
 	}
 	return e.group.ProcsFiles()
+}
+
+// cgroupView is the run's cgroup as the mount plan shows it to PROG;
+// nothing without a cgroup, so /sys/fs/cgroup stays empty rather than
+// show a cgroup that does not limit PROG.
+func (e *enforcer) cgroupView() []rootfs.Cgroup {
+	if e.group == nil {
+		return nil
+	}
+	var out []rootfs.Cgroup
+	for _, d := range e.group.Dirs() {
+		out = append(out, rootfs.Cgroup{Hierarchy: d.Hierarchy, Source: d.Path})
+	}
+	return out
 }
 
 // wireOutput routes PROG's stdout and stderr through counting relays when

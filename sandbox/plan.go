@@ -61,7 +61,9 @@ type Rlimit struct {
 // compile resolves the Spec into the Plan the child executes. The seccomp
 // policy becomes BPF here, so the child only loads it. Its kill actions
 // become user notifications, so the init can name the violating call.
-func compile(s *Spec) (*Plan, error) {
+// cgroups are the run's cgroup directories, which exist by now, so PROG
+// can be shown them.
+func compile(s *Spec, cgroups []rootfs.Cgroup) (*Plan, error) {
 	// An image root brings its own /usr and /etc, so nothing of the
 	// host's root is needed, and the host's /etc is not read.
 	var host rootfs.Host
@@ -70,7 +72,7 @@ func compile(s *Spec) (*Plan, error) {
 	}
 	ops := rootfs.Build(rootfs.Config{
 		RootFS: s.RootFS, WorkDir: s.Dir, Disk: s.Disk, Binds: s.Binds, Hostname: s.Hostname,
-		UID: s.UID, GID: s.GID, PrivateNet: s.Net == NetNone, Host: host,
+		UID: s.UID, GID: s.GID, PrivateNet: s.Net == NetNone, Cgroups: cgroups, Host: host,
 	})
 	p := &Plan{
 		Mounts:     ops,

@@ -47,7 +47,7 @@ func Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
 		return nil, err
 	}
 	defer enf.release()
-	plan, err := compile(s)
+	plan, err := compile(s, enf.cgroupView())
 	if err != nil {
 		return nil, err
 	}

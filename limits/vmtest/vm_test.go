@@ -160,6 +160,42 @@ within "$(awk -v u="$(num cpu_user)" -v s="$(num cpu_sys)" 'BEGIN{print u+s}')" 
 		run:    `"$JAIL" run --json --output 10K -- yes | wc -c`,
 		expect: `[ "$(verdict)" = OLE ] && has '^10240$'`,
 	},
+	// PROG sees its own cgroup read-only at /sys/fs/cgroup, and runtimes
+	// find the limits in it (cmd/jail/cgroupview_test.go does v1).
+	{
+		name: "cgroup-view",
+		run: `"$JAIL" run --mem 64M --pids 20 -- python3 -c 'import errno, os
+print(open("/sys/fs/cgroup/memory.max").read().strip(), open("/sys/fs/cgroup/pids.max").read().strip())
+print(open("/proc/self/cgroup").read().strip())
+for l in open("/proc/self/mountinfo"):
+    f = l.split()
+    if f[f.index("-") + 1].startswith("cgroup"): print("mount", f[3], f[4], f[5].split(",")[0])
+for p in ["memory.max", "pids.max", "cgroup.procs", "cgroup.subtree_control"]:
+    try:
+        os.write(os.open("/sys/fs/cgroup/" + p, os.O_WRONLY), b"max\n"); print(p, "WRITABLE")
+    except OSError as e: print(p, errno.errorcode[e.errno])'`,
+		expect: `[ "$rc" = 0 ] && has '^67108864 20$' && has '^0::/$' && [ "$(printf '%s\n' "$out" | grep -c '^mount ')" = 1 ] &&
+has '^mount / /sys/fs/cgroup ro$' && [ "$(printf '%s\n' "$out" | grep -cE '^[a-z_.]+ (EROFS|EACCES)$')" = 4 ]`,
+	},
+	{
+		// A limit below 2 CPUs gives GOMAXPROCS 2 on this 2-CPU guest
+		// either way; the files the runtime holds open show it read it.
+		name:   "cgroup-view-go",
+		run:    `"$JAIL" run --cpu 100% -v "$PWD/goprobe:/goprobe" -- /goprobe`,
+		expect: `[ "$rc" = 0 ] && has '^open /sys/fs/cgroup/cpu.max$' && has '^gomaxprocs 2$'`,
+	},
+	{
+		// Without the view, the JVM's heap is a quarter of the guest's
+		// 1 GiB (256 MiB) and it sees 2 CPUs.
+		name:   "cgroup-view-java",
+		run:    `"$JAIL" run --mem 256M --cpu 100% -- java -XX:+PrintFlagsFinal -version | grep -E ' (MaxHeapSize|ActiveProcessorCount) '; "$JAIL" run --mem 256M --cpu 100% -- java -XshowSettings:system -version 2>&1 | grep -E 'Provider|Effective CPU|Memory Limit'`,
+		expect: `h=$(printf '%s\n' "$out" | awk '$2 == "MaxHeapSize" {print $4}'); [ -n "$h" ] && [ "$h" -le 134217728 ] && has 'Provider: cgroupv2' && has 'Effective CPU Count: 1$'`,
+	},
+	{
+		name:   "cgroup-view-node",
+		run:    `"$JAIL" run --mem 256M -- node -e 'console.log("heap", require("v8").getHeapStatistics().heap_size_limit)'; node -e 'console.log("outside", require("v8").getHeapStatistics().heap_size_limit)'`,
+		expect: `a=$(printf '%s\n' "$out" | awk '$1 == "heap" {print $2}'); b=$(printf '%s\n' "$out" | awk '$1 == "outside" {print $2}'); [ -n "$a" ] && [ -n "$b" ] && [ "$a" -lt 314572800 ] && [ "$a" -lt "$b" ]`,
+	},
 	{
 		name: "no-cgroup-left",
 		run: `for i in 1 2 3 4 5 6 7 8 9 10; do "$JAIL" run --mem 32M --pids 16 -- /bin/true || exit 1; done
@@ -497,6 +533,12 @@ func bootGuest(t testing.TB, mode, script string, timeout time.Duration) guestRu
 	require.NoError(t, err, "reading the jail binary")
 	require.NoError(t, os.WriteFile(filepath.Join(work, "jail"), jail, 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(work, "payload.sh"), []byte(script), 0o755))
+	// A static Go binary for the cgroup-view-go check: the guest's /usr
+	// is the host's, but compiling under TCG would take most of a boot.
+	build := exec.Command("go", "build", "-o", filepath.Join(work, "goprobe"), "./testdata/goprobe")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "building the Go probe: %s", out)
 
 	console, err := os.Create(filepath.Join(work, "console.log"))
 	require.NoError(t, err)
