@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 
@@ -41,7 +42,11 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 		limitHit  string
 		killedBy  string
 	)
+	// The CPU watch reads the enforcer's cgroup, which Run releases as
+	// soon as this returns: stop it and wait until it is gone.
 	stopWatch := make(chan struct{})
+	var watching sync.WaitGroup
+	defer watching.Wait()
 	defer close(stopWatch)
 	reports, waited := sup.reports, sup.waited
 	kill := func(reason string) {
@@ -73,7 +78,7 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 				if w := sup.spec.Limits.Wall; w > 0 {
 					wallTimer = time.After(w)
 				}
-				go sup.enf.watchCPU(sup.initPid, stopWatch)
+				watching.Go(func() { sup.enf.watchCPU(sup.initPid, stopWatch) })
 			case rep.Exited != nil:
 				exited = rep.Exited
 				ended = time.Now()
