@@ -31,8 +31,17 @@ vet:
 # (cgroup v2 and systemd guests under qemu).
 test: unit test-reexec vmtest
 
+# unit runs every package under the race detector: the native launcher
+# hands its timestamps and the init's end between goroutines and locked
+# threads, and the sandbox tests run it in process, where -race sees both
+# sides. The cmd/jail tests exec bin/jail, built without -race, so there it
+# covers only the test code, and costs next to nothing, because their time
+# is jail's own runs; so no package is left out. Measured on 2 shared vCPUs
+# with a warm build cache, the go test step took 62 s without -race and
+# 62 s with (cmd/jail 56 s and 55 s); a cold cache adds about a minute to
+# build the packages instrumented. -race needs cgo.
 unit: build vet
-	JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -count=1 ./...
+	JAIL_BIN=$(CURDIR)/bin/jail CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
 # test-reexec runs the CLI integration suite against the reexec launcher
 # (jail re-executes itself as the sandbox's init), the reference the
