@@ -319,7 +319,7 @@ func TestProcMasked(t *testing.T) {
 		}
 	}
 	if len(present) == 0 {
-		t.Skip("none of the masked /proc files exists on this kernel")
+		testutil.Skip(t, "none of the masked /proc files exists on this kernel")
 	}
 	t.Logf("masked files present on this host: %v", present)
 	// A mask is /dev/null bound over the file: a character device that
@@ -384,9 +384,7 @@ func TestNoCapabilities(t *testing.T) {
 
 func TestSetuidDoesNotElevate(t *testing.T) {
 	testutil.NeedUserNS(t)
-	if os.Getuid() != 0 {
-		t.Skip("making a setuid-root fixture needs root")
-	}
+	testutil.NeedRoot(t, "making a setuid-root fixture")
 	j := testutil.New(t)
 	b, err := os.ReadFile("/usr/bin/id")
 	require.NoError(t, err)
@@ -686,9 +684,7 @@ except OSError as e:
 
 func TestRootCallerRunsProgAsNobody(t *testing.T) {
 	testutil.NeedUserNS(t)
-	if os.Getuid() != 0 {
-		t.Skip("this test is about jail started by root")
-	}
+	testutil.NeedRoot(t, "a test of jail started by root")
 	j := testutil.New(t)
 	secret := j.Fixture(t, "secret/f", "secret\n", 0o600)
 	require.NoError(t, os.Chown(secret, 0, 0))
@@ -715,10 +711,8 @@ func TestRootCallerRunsProgAsNobody(t *testing.T) {
 // firejail's setuid modes are installed, and checks jail refuses to run
 // instead of lending root's powers to whoever calls it.
 func TestRefusesSetuidInstall(t *testing.T) {
+	testutil.NeedRoot(t, "making a setuid-root binary")
 	j := testutil.New(t)
-	if os.Getuid() != 0 {
-		testutil.Skip(t, "making a setuid-root binary needs the tests to run as root")
-	}
 	require.NoError(t, os.Chown(j.Bin, 0, 0))
 	require.NoError(t, os.Chmod(j.Bin, os.ModeSetuid|0o755))
 	r := j.Run(t, "run", "--", "/bin/true")

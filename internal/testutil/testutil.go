@@ -102,6 +102,16 @@ func TestUID(t testing.TB) int {
 	return os.Getuid()
 }
 
+// NeedRoot skips (or fails, under MustWork) unless the tests run as root,
+// as in CI: why says what needs it (a setuid-root fixture, root's cgroup
+// backends, jail started by root).
+func NeedRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		Skip(t, "%s needs the tests to run as root", why)
+	}
+}
+
 // NeedUserNS skips (or fails, under MustWork) unless the user jail runs as
 // can create a user namespace.
 func NeedUserNS(t testing.TB) {
