@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"jail/internal/testutil"
+	"jail/profiles"
 )
 
 func TestMain(m *testing.M) { os.Exit(testutil.Main(m)) }
@@ -756,6 +757,35 @@ func checkStages(t *testing.T, what string, stages map[string]float64) float64 {
 	}
 	assert.Len(t, stages, len(stageNames), "%s: %v", what, stages)
 	return sum
+}
+
+// TestStepStagesAreOwn runs a language profile's two steps, each in its
+// own sandbox, one after the other: each step's stages must measure that
+// step alone, so the two breakdowns together fit in the time jail took.
+// A run step whose "start" counted from jail's own start would hold the
+// whole compile step a second time.
+func TestStepStagesAreOwn(t *testing.T) {
+	testutil.NeedUserNS(t)
+	p, err := profiles.Builtin("c")
+	require.NoError(t, err)
+	if missing := p.Missing(p.HostLookPath()); len(missing) > 0 {
+		testutil.Skip(t, "profile c needs %v on this host", missing)
+	}
+	j := testutil.New(t)
+	src := j.Fixture(t, "stages.c", "int main(void) { return 0; }\n", 0o644)
+	begin := time.Now()
+	r := j.Run(t, "run", "--launcher=native", "--profile", "c", "--", src)
+	took := time.Since(begin)
+	requireOK(t, r)
+	run, compile := r.Report, r.Report.Compile
+	require.NotNil(t, compile, "the run step's report carries the compile step's: %s", r)
+	require.Equal(t, "compile", compile.Step)
+	require.Equal(t, "run", run.Step)
+	compileSum := checkStages(t, "compile step", compile.Stages)
+	runSum := checkStages(t, "run step", run.Stages)
+	assert.LessOrEqual(t, compileSum+runSum, took.Seconds(),
+		"the steps' stages overlap: compile %v (%.4fs), run %v (%.4fs), jail took %.4fs",
+		compile.Stages, compileSum, run.Stages, runSum, took.Seconds())
 }
 
 // TestStages checks the breakdown of a run's time the result carries: with
