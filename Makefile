@@ -30,8 +30,17 @@ vet:
 # VM lane (cgroup v2 and systemd guests under qemu).
 test: unit vmtest
 
+# unit runs every package under the race detector: the native launcher
+# hands its timestamps and the init's end between goroutines and locked
+# threads, and the sandbox tests run it in process, where -race sees both
+# sides. The cmd/jail tests exec bin/jail, built without -race, so there it
+# covers only the test code, and costs next to nothing, because their time
+# is jail's own runs; so no package is left out. Measured on 2 shared vCPUs
+# with a warm build cache, the go test step took 62 s without -race and
+# 62 s with (cmd/jail 56 s and 55 s); a cold cache adds about a minute to
+# build the packages instrumented. -race needs cgo.
 unit: build vet
-	JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -count=1 ./...
+	JAIL_BIN=$(CURDIR)/bin/jail CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 
 # fuzz runs each fuzz target briefly, for a number of inputs rather than a
 # time: a time budget that ends during minimisation makes go test report

@@ -110,7 +110,7 @@ func BenchmarkJailRunTrue(b *testing.B) {
 func BenchmarkBwrapTrue(b *testing.B) {
 	l, ok := newEnv(b).bwrap()
 	if !ok {
-		b.Skip("bwrap is not installed (apt-get install bubblewrap); skipping the bwrap comparison")
+		testutil.Skip(b, "bwrap is not installed (apt-get install bubblewrap); skipping the bwrap comparison")
 	}
 	bench(b, l)
 }

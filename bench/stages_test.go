@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"jail/internal/testutil"
 )
 
 // stage is one command of the breakdown.
@@ -33,7 +35,7 @@ func BenchmarkStages(b *testing.B) {
 	e := newEnv(b)
 	unshare, err := exec.LookPath("unshare")
 	if err != nil {
-		b.Skip("unshare (util-linux) is not installed")
+		testutil.Skip(b, "unshare (util-linux) is not installed: %v", err)
 	}
 	// A --rootfs made of links into the host's /usr, bound in: the
 	// overlay path with the same programs as the default root.

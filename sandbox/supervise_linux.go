@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"sync"
 	"syscall"
 	"time"
 
@@ -27,7 +28,11 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 		violation  string
 		overBudget bool
 	)
+	// The CPU watch reads the enforcer's cgroup, which Run releases as
+	// soon as this returns: stop it and wait until it is gone.
 	stopWatch := make(chan struct{})
+	var watching sync.WaitGroup
+	defer watching.Wait()
 	defer close(stopWatch)
 	reports, waited := sup.reports, sup.waited
 	kill := func(reason string) {
@@ -59,7 +64,7 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 				if w := sup.spec.Limits.Wall; w > 0 {
 					wallTimer = time.After(w)
 				}
-				go sup.enf.watchCPU(sup.initPid, stopWatch)
+				watching.Go(func() { sup.enf.watchCPU(sup.initPid, stopWatch) })
 			case rep.Exited != nil:
 				exited = rep.Exited
 				ended = time.Now()

@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"jail/internal/testutil"
 )
 
 const sigchld = uint64(unix.SIGCHLD)
@@ -17,7 +19,7 @@ var atFDCWD = func() uint64 { v := int64(unix.AT_FDCWD); return uint64(v) }()
 func needAMD64(t *testing.T) {
 	t.Helper()
 	if runtime.GOARCH != "amd64" {
-		t.Skipf("x86_64 syscall numbers and ABIs; this is %s", runtime.GOARCH)
+		testutil.Skip(t, "x86_64 syscall numbers and ABIs; this is %s", runtime.GOARCH)
 	}
 }
 

@@ -203,8 +203,28 @@ func TestAdversarialOutputLimitRaceAtExit(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "jail's run did not end")
 		time.Sleep(5 * time.Millisecond)
 	}
-	// Give the supervisor time to leave its loop; the race needs it gone.
-	time.Sleep(200 * time.Millisecond)
+	// The race needs the supervisor out of its loop before the relay sees
+	// the excess. It leaves once the init's report pipe is at EOF and the
+	// init is reaped, after jail has closed its ends of the report and
+	// control pipes; that leaves jail one pipe of its own, the stdout
+	// relay's (its stdout is ours, and it may have inherited others from
+	// the test). Then, once no thread of jail is running, twice in a row,
+	// the supervisor is parked past its loop, in the wait for the relays.
+	ownPipes := func() []string {
+		shared := pipesOf(os.Getpid())
+		return slices.DeleteFunc(pipesOf(cmd.Process.Pid), func(p string) bool { return slices.Contains(shared, p) })
+	}
+	idleLooks := 0
+	for idleLooks < 2 {
+		require.True(t, time.Now().Before(deadline), "jail did not settle: its own pipes %v, task states %v",
+			ownPipes(), taskStates(cmd.Process.Pid))
+		if len(ownPipes()) == 1 && !slices.Contains(taskStates(cmd.Process.Pid), "R") {
+			idleLooks++
+		} else {
+			idleLooks = 0
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	out, err := io.ReadAll(pr)
 	require.NoError(t, err)
 	_ = cmd.Wait()
@@ -224,6 +244,37 @@ func pending(t *testing.T, f *os.File) int {
 	n, err := unix.IoctlGetInt(int(f.Fd()), unix.TIOCINQ)
 	require.NoError(t, err)
 	return n
+}
+
+// pipesOf lists the pipes among pid's descriptors.
+func pipesOf(pid int) []string {
+	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
+	var out []string
+	for _, fd := range fds {
+		if l, err := os.Readlink(fd); err == nil && strings.HasPrefix(l, "pipe:") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// taskStates is the state letter (R, S, D, ...) of each of pid's threads.
+func taskStates(pid int) []string {
+	stats, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	var out []string
+	for _, st := range stats {
+		b, err := os.ReadFile(st)
+		if err != nil {
+			continue
+		}
+		// The state follows the command name, which may hold spaces.
+		if i := strings.LastIndexByte(string(b), ')'); i >= 0 {
+			if f := strings.Fields(string(b[i+1:])); len(f) > 0 {
+				out = append(out, f[0])
+			}
+		}
+	}
+	return out
 }
 
 func childrenOfProc(pid int) []string {

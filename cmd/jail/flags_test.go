@@ -331,8 +331,9 @@ func TestSpec(t *testing.T) {
 		name    string
 		set     func(f *runFlags)
 		wantErr []string
-		// stdinNotTTY marks cases that only hold when the test's stdin is
-		// not a terminal, as under CI.
+		// stdinNotTTY marks cases about a stdin that is not a terminal;
+		// the test gives them /dev/null, as CI has, even when run from
+		// one.
 		stdinNotTTY bool
 	}{
 		{name: "defaults", set: func(*runFlags) {}},
@@ -356,8 +357,12 @@ func TestSpec(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.stdinNotTTY && isTerminal(os.Stdin) {
-				t.Skip("stdin is a terminal")
+			if tt.stdinNotTTY {
+				devNull, err := os.Open(os.DevNull)
+				require.NoError(t, err)
+				stdin := os.Stdin
+				os.Stdin = devNull
+				t.Cleanup(func() { os.Stdin = stdin; devNull.Close() })
 			}
 			f := defaultFlags(t)
 			tt.set(f)

@@ -26,9 +26,7 @@ import (
 func asRoot(t *testing.T) (*testutil.Jail, testutil.Opts) {
 	t.Helper()
 	testutil.NeedUserNS(t)
-	if os.Getuid() != 0 {
-		testutil.Skip(t, "the root cgroup backends need the tests to run as root")
-	}
+	testutil.NeedRoot(t, "exercising the root cgroup backends")
 	return testutil.New(t), testutil.Opts{AsCaller: true}
 }
 

@@ -102,6 +102,16 @@ func TestUID(t testing.TB) int {
 	return os.Getuid()
 }
 
+// NeedRoot skips (or fails, under MustWork) unless the tests run as root,
+// as in CI: why says what needs it (a setuid-root fixture, root's cgroup
+// backends, jail started by root).
+func NeedRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Getuid() != 0 {
+		Skip(t, "%s needs the tests to run as root", why)
+	}
+}
+
 // NeedUserNS skips (or fails, under MustWork) unless the user jail runs as
 // can create a user namespace.
 func NeedUserNS(t testing.TB) {
@@ -310,6 +320,7 @@ type Report struct {
 		Syscall string `json:"syscall"`
 		Count   int    `json:"count"`
 	} `json:"denied"`
+	SetupTime float64 `json:"setup_time"`
 	// Stages are the seconds each stage of the run took, by name.
 	Stages      map[string]float64 `json:"stages"`
 	SyscallArch string             `json:"syscall_arch"`
@@ -319,6 +330,10 @@ type Report struct {
 		HostUID  int    `json:"host_uid"`
 		Landlock string `json:"landlock"`
 	} `json:"isolation"`
+	// Step names a language profile's step ("compile", "run"); the run
+	// step's report carries the compile step's as Compile.
+	Step    string  `json:"step"`
+	Compile *Report `json:"compile"`
 }
 
 // Result is what one jail invocation did.
@@ -395,6 +410,16 @@ func (j *Jail) Start(t testing.TB, o Opts, args ...string) *Running {
 // Wait waits for the run and collects its Result.
 func (r *Running) Wait(t testing.TB) Result {
 	t.Helper()
+	res, err := r.WaitErr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// WaitErr is Wait for a goroutine other than the test's own, which must
+// not end the test with t.Fatal.
+func (r *Running) WaitErr() (Result, error) {
 	err := r.Cmd.Wait()
 	res := Result{Stdout: r.stdout.String(), Stderr: r.stderr.String()}
 	var ee *exec.ExitError
@@ -403,18 +428,18 @@ func (r *Running) Wait(t testing.TB) Result {
 	case errors.As(err, &ee) && ee.Exited():
 		res.ExitCode = ee.ExitCode()
 	default:
-		t.Fatalf("running jail: %v\nstderr: %s", err, res.Stderr)
+		return res, fmt.Errorf("running jail: %w\nstderr: %s", err, res.Stderr)
 	}
 	b, err := os.ReadFile(r.report)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
-		t.Fatalf("reading the jail report: %v", err)
+		return res, fmt.Errorf("reading the jail report: %w", err)
 	default:
 		res.Report = &Report{}
 		if err := json.Unmarshal(b, res.Report); err != nil {
-			t.Fatalf("parsing the jail report %q: %v", b, err)
+			return res, fmt.Errorf("parsing the jail report %q: %w", b, err)
 		}
 	}
-	return res
+	return res, nil
 }
