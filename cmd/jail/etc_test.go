@@ -191,17 +191,8 @@ func TestEtcSecretsUnreachable(t *testing.T) {
 // host's is added to it.
 func TestEtcRootfsImage(t *testing.T) {
 	testutil.NeedUserNS(t)
-	busybox := "/bin/busybox"
-	if _, err := os.Stat(busybox); err != nil {
-		testutil.Skip(t, "busybox-static is needed to build a root: %v", err)
-	}
 	j := testutil.New(t)
-	b, err := os.ReadFile(busybox)
-	require.NoError(t, err)
-	j.Fixture(t, "root/bin/busybox", string(b), 0o755)
-	dir := filepath.Dir(filepath.Dir(j.Fixture(t, "root/etc/image-release", "ID=image\n", 0o644)))
-	require.NoError(t, os.Symlink("busybox", filepath.Join(dir, "bin", "ls")))
-	j.Chown(t, filepath.Join(dir, "bin", "ls"))
+	dir := busyboxRoot(t, j, map[string]string{"etc/image-release": "ID=image\n"}, "ls")
 
 	r := j.Run(t, "run", "--rootfs", dir, "--net", "host", "--", "/bin/ls", "-A", "/etc")
 	requireOK(t, r)

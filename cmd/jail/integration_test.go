@@ -230,23 +230,31 @@ func TestFilesystemWritesVanish(t *testing.T) {
 	}
 }
 
-func TestFilesystemRootfsOverlay(t *testing.T) {
-	testutil.NeedUserNS(t)
-	busybox := "/bin/busybox"
-	if _, err := os.Stat(busybox); err != nil {
+// busyboxRoot builds a --rootfs of the test user's in the fixture directory
+// root: a static busybox as /bin/busybox with each of tools linked to it,
+// and files (path inside the root: content).
+func busyboxRoot(t *testing.T, j *testutil.Jail, files map[string]string, tools ...string) string {
+	t.Helper()
+	b, err := os.ReadFile("/bin/busybox")
+	if err != nil {
 		testutil.Skip(t, "busybox-static is needed to build a root: %v", err)
 	}
-	j := testutil.New(t)
-	b, err := os.ReadFile(busybox)
-	require.NoError(t, err)
-	j.Fixture(t, "root/bin/busybox", string(b), 0o755)
-	dir := filepath.Join(filepath.Dir(j.Fixture(t, "root/etc/motd", "hello\n", 0o644)), "..")
-	dir = filepath.Clean(dir)
-	for _, tool := range []string{"sh", "ls", "cat", "touch", "rm", "mkdir", "echo", "id"} {
+	dir := filepath.Dir(filepath.Dir(j.Fixture(t, "root/bin/busybox", string(b), 0o755)))
+	for name, content := range files {
+		j.Fixture(t, "root/"+name, content, 0o644)
+	}
+	for _, tool := range tools {
 		p := filepath.Join(dir, "bin", tool)
 		require.NoError(t, os.Symlink("busybox", p))
 		j.Chown(t, p)
 	}
+	return dir
+}
+
+func TestFilesystemRootfsOverlay(t *testing.T) {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	dir := busyboxRoot(t, j, map[string]string{"etc/motd": "hello\n"}, "sh", "ls", "cat", "touch", "rm", "mkdir", "echo", "id")
 	before := snapshot(t, dir)
 
 	r := j.Run(t, "run", "--rootfs", dir, "--", "/bin/sh", "-c",
