@@ -42,7 +42,7 @@ type ExecPlan struct {
 	Seccomp       []byte
 	SeccompNotify bool
 	// SeccompDecide is the policy's own program, which answers the
-	// notifications of Seccomp (see seccomp.Policy.Recording).
+	// notifications of Seccomp (see seccomp.Recording).
 	SeccompDecide []byte
 	SeccompLog    bool
 	UID           uint32
@@ -90,7 +90,7 @@ func compile(s *Spec, cgroups []rootfs.Cgroup) (*Plan, error) {
 		}
 		// PROG's filter notifies for the errno denials too, so the init can
 		// count them; it answers each from prog itself.
-		rec, err := s.Seccomp.Recording(prog)
+		rec, err := seccomp.Recording(prog)
 		if err != nil {
 			return nil, fmt.Errorf("--seccomp %s: %w", s.Seccomp.Name, err)
 		}

@@ -32,7 +32,7 @@ func TestRecordingNotifiesEveryErrno(t *testing.T) {
 		t.Run(p.Name, func(t *testing.T) {
 			prog, err := p.Compile(CompileOptions{KillAs: "notify"})
 			require.NoError(t, err)
-			rec, err := p.Recording(prog)
+			rec, err := Recording(prog)
 			require.NoError(t, err)
 			assert.True(t, rec.Notify)
 			orig, recVM := vmOf(t, prog), vmOf(t, rec)
@@ -72,13 +72,29 @@ func TestRecordingNotifiesEveryErrno(t *testing.T) {
 	}
 }
 
-// TestRecordingClone3AllowedStaysAllowed: a policy that allows clone3 gets
-// no stub that would deny it.
-func TestRecordingClone3AllowedStaysAllowed(t *testing.T) {
-	p := &Policy{Name: "t", DefaultAction: ActErrno(unix.EPERM), Rules: []Rule{{Names: []string{"clone3"}, Action: ActAllow}}}
-	assert.Empty(t, p.quietClone3())
-	p = &Policy{Name: "t", DefaultAction: ActErrno(unix.EPERM)}
-	assert.Len(t, p.quietClone3(), 5, "a default errno denies clone3 whatever its arguments")
-	p = &Policy{Name: "t", DefaultAction: ActKill}
-	assert.Empty(t, p.quietClone3(), "a kill is not answered in the kernel")
+// TestRecordingClone3: a policy that allows clone3, or decides it by its
+// arguments, gets no stub that would deny it; one that denies it with an
+// errno outright gets the stub; a kill is not answered in the kernel.
+func TestRecordingClone3(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		p    *Policy
+		stub bool
+	}{
+		{"allowed", &Policy{Name: "t", DefaultAction: ActErrno(unix.EPERM), Rules: []Rule{{Names: []string{"clone3"}, Action: ActAllow}}}, false},
+		{"by-argument", &Policy{Name: "t", DefaultAction: ActErrno(unix.EPERM), Rules: []Rule{{Names: []string{"clone3"}, Action: ActAllow,
+			Args: []ArgCond{{Index: 1, Op: OpEQ, Value: 88}}}}}, false},
+		{"default-errno", &Policy{Name: "t", DefaultAction: ActErrno(unix.EPERM), Rules: []Rule{{Names: []string{"read"}, Action: ActAllow}}}, true},
+		{"killed", &Policy{Name: "t", DefaultAction: ActKill, Rules: []Rule{{Names: []string{"read"}, Action: ActAllow}}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prog, err := tc.p.Compile(CompileOptions{KillAs: "notify", Fresh: true})
+			require.NoError(t, err)
+			if tc.stub {
+				assert.Len(t, quietClone3(prog), 5)
+			} else {
+				assert.Empty(t, quietClone3(prog))
+			}
+		})
+	}
 }

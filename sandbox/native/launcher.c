@@ -912,7 +912,7 @@ struct watch {
 	int prog_done, pid1_done;
 	int64_t teardown_at; // when end_sandbox ran, 0 before
 	// The policy's program with its errno returns, which PROG's filter
-	// turned into notifications (Program.Recording).
+	// turned into notifications (seccomp.Recording).
 	const struct sock_filter *decide;
 	int decide_len;
 	int answered; // errno denials answered so far
