@@ -139,8 +139,10 @@ try chown 0 /data/tree/a.txt`,
 		{"hard links to lower files", `ln /data/tree/a.txt /data/tree/a.hard && ln /etc/motd /data/motd && echo more >> /data/tree/a.hard &&
 cat /data/tree/a.txt && stat -c '%h %n' /data/tree/a.txt /data/tree/a.hard /etc/motd /data/motd`,
 			"alpha\nmore\n2 /data/tree/a.txt\n2 /data/tree/a.hard\n2 /etc/motd\n2 /data/motd\n"},
+		// busybox's cp -a does not carry a symlink's own mtime over, so a
+		// link's is left out of the comparison.
 		{"cp -a a tree", `cp -a /data/tree /data/copy && for d in tree copy; do (cd /data/$d && find . | sort |
-while read f; do stat -c "%A %u:%g %Y $f" "$f"; done) > /tmp/$d.list; done &&
+while read f; do if [ -L "$f" ]; then stat -c "%A %u:%g $f" "$f"; else stat -c "%A %u:%g %Y $f" "$f"; fi; done) > /tmp/$d.list; done &&
 diff /tmp/tree.list /tmp/copy.list && diff -r /data/tree /data/copy && wc -l < /tmp/copy.list && readlink /data/copy/link`,
 			"8\na.txt\n"},
 		// An opaque directory must hide the lower entries: none of the
