@@ -123,10 +123,10 @@ func rlimits(s *Spec) []Rlimit {
 // ChildError is a setup failure inside the child, sent to the parent as
 // data: which stage, which of the user's mounts or limits, which errno.
 type ChildError struct {
-	Stage  string        `json:"stage"`
-	Op     string        `json:"op,omitempty"`
-	Errno  syscall.Errno `json:"errno,omitempty"`
-	Detail string        `json:"detail,omitempty"`
+	Stage  string
+	Op     string
+	Errno  syscall.Errno
+	Detail string
 }
 
 func (e *ChildError) Error() string {
@@ -150,34 +150,34 @@ func (e *ChildError) Unwrap() error {
 	return e.Errno
 }
 
-// Report is one line the child writes to ReportFD.
+// Report is one record of the init's, as the supervisor reads it.
 type Report struct {
-	Error   *ChildError `json:"error,omitempty"`
-	Started *Started    `json:"started,omitempty"`
-	Exited  *Exited     `json:"exited,omitempty"`
+	Error   *ChildError
+	Started *Started
+	Exited  *Exited
 }
 
 // Started says PROG has been exec'd.
 type Started struct {
-	Pid int `json:"pid"`
+	Pid int
 }
 
 // Exited is PROG's end as the child's init saw it: its wait status and the
 // resource use of PROG and every descendant the init reaped.
 type Exited struct {
-	Status    uint32 `json:"status"`
-	UserUsec  int64  `json:"user_usec"`
-	SysUsec   int64  `json:"sys_usec"`
-	MaxRSSKiB int64  `json:"max_rss_kib"`
+	Status    uint32
+	UserUsec  int64
+	SysUsec   int64
+	MaxRSSKiB int64
 	// WallUsec is PROG's run from exec to its reaping, measured by the
 	// init next to it, free of the report pipe's latency.
-	WallUsec int64 `json:"wall_usec"`
+	WallUsec int64
 	// Violation is the system call that broke the seccomp policy, when
 	// the init ended the run for it.
-	Violation *Violation `json:"violation,omitempty"`
+	Violation *Violation
 	// Pid1Died says how the sandbox's pid 1 died before the init ended
 	// the run ("signal: killed"), which took every process with it.
-	Pid1Died string `json:"pid1_died,omitempty"`
+	Pid1Died string
 	// Denied are the calls the policy denied with an errno, by name;
 	// DeniedMore counts those past the ones named.
 	Denied     []Denied
@@ -187,10 +187,10 @@ type Exited struct {
 // Violation is a denied system call as the kernel reported it: the
 // number and the audit architecture, named by the parent.
 type Violation struct {
-	Nr   int32     `json:"nr"`
-	Arch uint32    `json:"arch"`
-	Args [6]uint64 `json:"args"`
+	Nr   int32
+	Arch uint32
+	Args [6]uint64
 	// OverBudget: the policy denies the call with an errno, but the run
 	// had had native.DeniedBudget of those answered already.
-	OverBudget bool `json:"over_budget,omitempty"`
+	OverBudget bool
 }
