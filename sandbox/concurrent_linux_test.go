@@ -23,6 +23,8 @@ import (
 func TestConcurrentRuns(t *testing.T) {
 	testutil.NeedUserNS(t)
 	const runs = 6
+	// One Runner, as a service has: its probes are shared by all runs.
+	r := NewRunner()
 	script := `i=0; while [ $i -lt 50 ]; do cat /proc/1/environ >/dev/null 2>&1 && echo READABLE; i=$((i+1)); done; echo done`
 	var wg sync.WaitGroup
 	for i := range runs {
@@ -37,7 +39,7 @@ func TestConcurrentRuns(t *testing.T) {
 				Hostname: "jail", Net: NetNone, UID: DefaultUID, GID: DefaultGID, Disk: DefaultDisk,
 				Limits: limits.Spec{Wall: time.Minute},
 			}
-			res, err := Run(context.Background(), s, IO{Stdout: out, Stderr: out})
+			res, err := r.Run(context.Background(), s, IO{Stdout: out, Stderr: out})
 			require.NoError(t, err)
 			b, err := os.ReadFile(out.Name())
 			require.NoError(t, err)
@@ -46,4 +48,27 @@ func TestConcurrentRuns(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestRunnerProbesOnce: a Runner's runs share its probes: one detection per
+// answer to "ask systemd?", one host probe per network kind, however many
+// runs.
+func TestRunnerProbesOnce(t *testing.T) {
+	testutil.NeedUserNS(t)
+	r := NewRunner()
+	for i := range 4 {
+		s := &Spec{
+			Argv: []string{"/bin/true"}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/",
+			Hostname: "jail", Net: NetNone, UID: DefaultUID, GID: DefaultGID, Disk: DefaultDisk,
+		}
+		if i%2 == 1 {
+			s.Limits.Wall = time.Minute
+			s.Limits.CPUTime = time.Minute
+		}
+		res, err := r.Run(context.Background(), s, IO{})
+		require.NoError(t, err)
+		assert.Equal(t, OK, res.Verdict, res.Error)
+	}
+	assert.Len(t, r.detected, 2, "a detection per askSystemd")
+	assert.Len(t, r.hosts, 1, "one host probe for --net none")
 }

@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -44,13 +43,9 @@ type enforcer struct {
 	lastTree procTimes
 }
 
-// prepareLimits picks the backend and creates the run's cgroup. The
-// systemd user manager is only asked (one D-Bus round trip) when a limit
-// needs a cgroup, or when --time asks for CPU time, which a cgroup
-// measures in µs and /proc only in 10 ms ticks.
-func prepareLimits(ctx context.Context, s *Spec) (*enforcer, error) {
-	e := &enforcer{spec: s, hit: make(chan string, 2)}
-	e.det = limits.Detect(ctx, s.Limits.NeedsCgroup() || s.Limits.CPUTime > 0)
+// prepareLimits creates the run's cgroup with the backend det chose.
+func prepareLimits(s *Spec, det limits.Detection) (*enforcer, error) {
+	e := &enforcer{spec: s, hit: make(chan string, 2), det: det}
 	if b := e.det.Backend; b != nil {
 		g, err := b.Create(s.Limits)
 		if err != nil {

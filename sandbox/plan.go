@@ -63,13 +63,7 @@ type Rlimit struct {
 // become user notifications, so the init can name the violating call.
 // cgroups are the run's cgroup directories, which exist by now, so PROG
 // can be shown them.
-func compile(s *Spec, cgroups []rootfs.Cgroup) (*Plan, error) {
-	// An image root brings its own /usr and /etc, so nothing of the
-	// host's root is needed, and the host's /etc is not read.
-	var host rootfs.Host
-	if s.RootFS == "" {
-		host = rootfs.ProbeHost(s.Net != NetNone)
-	}
+func compile(s *Spec, host rootfs.Host, cgroups []rootfs.Cgroup) (*Plan, error) {
 	ops := rootfs.Build(rootfs.Config{
 		RootFS: s.RootFS, WorkDir: s.Dir, Disk: s.Disk, Binds: s.Binds, Hostname: s.Hostname,
 		UID: s.UID, GID: s.GID, PrivateNet: s.Net == NetNone, Cgroups: cgroups, Host: host,

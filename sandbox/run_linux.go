@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"jail/limits"
+	"jail/rootfs"
 	"jail/sandbox/native"
 )
 
@@ -26,11 +30,61 @@ var processStartCounted atomic.Bool
 // that PROG is never host root.
 const OverflowID = 65534
 
+// Runner starts sandboxed runs on one host. It probes once what does not
+// change while a process lives: the cgroup backend that enforces limits
+// (the systemd user manager's D-Bus round trip included) and the host's
+// root and /etc the default root is built from. A long-lived caller (a
+// service, a judge running many tests) keeps one Runner; Run makes one for
+// a single run. Its methods may be called from several goroutines.
+type Runner struct {
+	mu sync.Mutex
+	// detected is limits.Detect's answer, by whether the systemd user
+	// manager was asked; hosts is rootfs.ProbeHost's, by --net host.
+	detected map[bool]limits.Detection
+	hosts    map[bool]rootfs.Host
+}
+
+// NewRunner returns a Runner that has probed nothing yet.
+func NewRunner() *Runner {
+	return &Runner{detected: map[bool]limits.Detection{}, hosts: map[bool]rootfs.Host{}}
+}
+
+// detect is limits.Detect, once per askSystemd.
+func (r *Runner) detect(ctx context.Context, askSystemd bool) limits.Detection {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d, ok := r.detected[askSystemd]
+	if !ok {
+		d = limits.Detect(ctx, askSystemd)
+		r.detected[askSystemd] = d
+	}
+	// Each run appends its own notes.
+	d.Notes = slices.Clip(d.Notes)
+	return d
+}
+
+// host is rootfs.ProbeHost, once per hostNet.
+func (r *Runner) host(hostNet bool) rootfs.Host {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h, ok := r.hosts[hostNet]
+	if !ok {
+		h = rootfs.ProbeHost(hostNet)
+		r.hosts[hostNet] = h
+	}
+	return h
+}
+
+// Run executes one sandboxed program with a Runner of its own.
+func Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
+	return NewRunner().Run(ctx, s, stdio)
+}
+
 // Run executes one sandboxed program and reports what happened. It returns
 // an error only when it could not even try (bad spec, a limit that cannot
 // be enforced under --strict, clone refused); every failure after that is
 // a Result with verdict XX and an Error.
-func Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
+func (r *Runner) Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
 	from := native.Now()
 	if processStartCounted.CompareAndSwap(false, true) {
 		from = native.ProcessStart()
@@ -42,12 +96,21 @@ func Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
 	if landlock.ABI == 0 && s.Strict {
 		return nil, fmt.Errorf("--strict: %s", landlockWarnings[0])
 	}
-	enf, err := prepareLimits(ctx, s)
+	// The systemd user manager is only asked (one D-Bus round trip) when a
+	// limit needs a cgroup, or when --time asks for CPU time, which a
+	// cgroup measures in µs and /proc only in 10 ms ticks.
+	enf, err := prepareLimits(s, r.detect(ctx, s.Limits.NeedsCgroup() || s.Limits.CPUTime > 0))
 	if err != nil {
 		return nil, err
 	}
 	defer enf.release()
-	plan, err := compile(s, enf.cgroupView())
+	// An image root brings its own /usr and /etc, so nothing of the
+	// host's root is needed, and the host's /etc is not read.
+	var host rootfs.Host
+	if s.RootFS == "" {
+		host = r.host(s.Net != NetNone)
+	}
+	plan, err := compile(s, host, enf.cgroupView())
 	if err != nil {
 		return nil, err
 	}
