@@ -45,8 +45,8 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 		} else {
 			_, _ = sup.enf.sampleTree(sup.initPid)
 		}
-		// SIGKILL to the pid namespace's init takes every process of
-		// the sandbox with it.
+		// The init kills PROG and has the sandbox's pid 1 kill and reap
+		// the rest, and reports what they used.
 		_ = sup.killInit()
 	}
 	for reports != nil || waited != nil {
@@ -304,7 +304,7 @@ func (sup *supervisor) limitsInForce() []Limit {
 			Mechanism: fmt.Sprintf("supervisor watching the %s, kill at %v; RLIMIT_CPU backstop", clock, l.CPUTime+l.ExtraTime)})
 	}
 	if l.Wall > 0 {
-		out = append(out, Limit{Name: "wall", Value: l.Wall.String(), Mechanism: "supervisor timer, SIGKILL of the pid namespace"})
+		out = append(out, Limit{Name: "wall", Value: l.Wall.String(), Mechanism: "supervisor timer, SIGKILL of the whole sandbox"})
 	}
 	if l.Output > 0 {
 		out = append(out, Limit{Name: "output", Value: fmt.Sprint(l.Output), Mechanism: "supervisor relay of stdout and stderr"})

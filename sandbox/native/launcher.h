@@ -1,8 +1,9 @@
 // The native launcher: the parent clones a child that runs only this C
 // code, on a flat description prepared in C memory before clone, and never
-// the Go runtime. The child is the sandbox's init (pid 1 of the new pid
-// namespace). It builds the root, starts PROG with jail_spawn, reaps, and
-// reports fixed-size binary records on a pipe.
+// the Go runtime. The child is the sandbox's init: it builds the root,
+// gives PROG a pid namespace of its own whose pid 1 only reaps (the init
+// stays outside it, out of PROG's reach), starts PROG with jail_spawn,
+// waits for it, and reports fixed-size binary records on a pipe.
 #ifndef JAIL_LAUNCHER_H
 #define JAIL_LAUNCHER_H
 
