@@ -522,9 +522,11 @@ static void set_handlers(void) {
 		if (sig != SIGKILL && sig != SIGSTOP)
 			syscall(SYS_rt_sigaction, sig, &sa, NULL, 8);
 	}
-	// The init must outlive signals from PROG (same uid) and from the
-	// terminal; the parent ends the sandbox with SIGKILL. PROG gets
-	// default dispositions back in spawn.c.
+	// The init must outlive signals from the terminal and from the
+	// caller's other processes (PROG cannot name it); the parent ends it
+	// with SIGKILL only as a backstop. pid 1 inherits these and takes
+	// SIGUSR1 synchronously (pid1_main); PROG gets default dispositions
+	// back in spawn.c.
 	static const int ign[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE, SIGUSR1, SIGUSR2,
 	                          SIGTSTP, SIGTTIN, SIGTTOU, SIGALRM};
 	sa.handler = SIG_IGN;
@@ -1195,8 +1197,8 @@ static int init_main(void *arg) {
 
 	// A new session detaches the init from the caller's terminal.
 	setsid();
-	// Not dumpable: PROG runs as the same uid as this init, and must not
-	// open /proc/1/fd or ptrace us.
+	// Not dumpable: this memory is also the sandbox's pid 1's, and PROG,
+	// with the same uid, must not open /proc/1/ or ptrace it.
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		die(JAIL_L_DUMPABLE, 0, 0, errno);
 	prctl(PR_SET_NAME, "jail-init", 0, 0, 0);
