@@ -54,6 +54,8 @@ type rawMount struct {
 	Optional bool   `toml:"optional"`
 }
 
+// rawLimits has one key per limits.Fields entry, of the value type for
+// its kind, plus strict.
 type rawLimits struct {
 	Mem       sizeVal     `toml:"mem"`
 	CPU       percentVal  `toml:"cpu"`
@@ -454,12 +456,18 @@ func nilIfEmpty(s []string) []string {
 	return s
 }
 
+// limits converts the raw limits through the limits' descriptors: each
+// rawLimits key is a limits.Fields name (TestRawLimitsMatchFields).
 func (d *decoder) limits(r rawLimits) Limits {
-	l := Limits{Strict: r.Strict, Spec: limits.Spec{
-		Memory: int64(r.Mem), CPUPercent: float64(r.CPU), CPUs: r.CPUs, Pids: int64(r.Pids),
-		CPUTime: time.Duration(r.Time), ExtraTime: time.Duration(r.ExtraTime), Wall: time.Duration(r.Wall),
-		Output: int64(r.Output), FileSize: int64(r.FSize), OpenFiles: int64(r.NoFile),
-	}}
+	l := Limits{Strict: r.Strict}
+	rv := reflect.ValueOf(r)
+	for i := range rv.NumField() {
+		f, ok := limits.FieldByName(rv.Type().Field(i).Tag.Get("toml"))
+		if !ok {
+			continue // strict, which is not a limit
+		}
+		f.Store(&l.Spec, rv.Field(i).Convert(reflect.TypeOf(f.Value(l.Spec))).Interface())
+	}
 	return l
 }
 

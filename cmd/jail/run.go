@@ -30,8 +30,9 @@ type runFlags struct {
 	jsonOut, verbose                     bool
 	report                               string
 
-	mem, cpu, cpus, pids, cpuTime, extraTime, wall, output, fsize, nofile string
-	strict                                                                bool
+	// lim holds each limit flag as typed, by limits.Field name.
+	lim    map[string]string
+	strict bool
 
 	seccomp    string
 	seccompLog bool
@@ -44,7 +45,7 @@ type runFlags struct {
 }
 
 func newRunCommand() *cobra.Command {
-	f := &runFlags{}
+	f := &runFlags{lim: map[string]string{}}
 	cmd := &cobra.Command{
 		Use:   "run [flags] -- PROG [ARGS...]",
 		Short: "Run PROG in a sandbox",
@@ -85,16 +86,9 @@ Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
 	fl.StringVar(&f.report, "report", "", "write the JSON result to `FILE`")
 	fl.BoolVar(&f.verbose, "verbose", false, "print a one-line summary of the result on stderr")
 
-	fl.StringVar(&f.mem, "mem", "", "memory limit, e.g. 100M")
-	fl.StringVar(&f.cpu, "cpu", "", "CPU bandwidth, e.g. 10% (of one CPU) or 250%")
-	fl.StringVar(&f.cpus, "cpus", "", "CPUs PROG may use, e.g. 0-1 or 0,2")
-	fl.StringVar(&f.pids, "pids", "", "limit on processes and threads")
-	fl.StringVar(&f.cpuTime, "time", "", "CPU time limit of the whole process tree, e.g. 2s")
-	fl.StringVar(&f.extraTime, "extra-time", "", "grace after --time before the kill (the verdict is still TLE), e.g. 0.5s")
-	fl.StringVar(&f.wall, "wall", "", "wall-clock limit, e.g. 10s")
-	fl.StringVar(&f.output, "output", "", "limit on bytes written to stdout and stderr")
-	fl.StringVar(&f.fsize, "fsize", "", "largest file PROG may write, e.g. 10M")
-	fl.StringVar(&f.nofile, "nofile", "", "limit on open file descriptors per process")
+	for _, lf := range limits.Fields {
+		fl.Var(limitFlag{f.lim, lf.Name}, lf.Flag, lf.Help)
+	}
 	fl.BoolVar(&f.strict, "strict", false, "refuse to run when a requested limit cannot be enforced on this host")
 	fl.StringVar(&f.seccomp, "seccomp", "default", "system-call policy: default, strict (default without sockets), none, or a FILE (jail TOML policy or Docker/OCI seccomp JSON)")
 	fl.BoolVar(&f.printConfig, "print-config", false, "print the effective configuration (profile and flags) as JSON and exit without running")
@@ -216,50 +210,34 @@ func (f *runFlags) spec(argv []string) (*sandbox.Spec, error) {
 	return s, s.Validate()
 }
 
+// limits parses the limit flags the user typed; the error names the flag.
 func (f *runFlags) limits() (limits.Spec, error) {
 	var l limits.Spec
-	var err error
-	sizes := []struct {
-		flag, val string
-		dst       *int64
-	}{{"--mem", f.mem, &l.Memory}, {"--output", f.output, &l.Output}, {"--fsize", f.fsize, &l.FileSize}}
-	for _, s := range sizes {
-		if s.val != "" {
-			if *s.dst, err = limits.ParseSize(s.val); err != nil {
-				return l, fmt.Errorf("%s: %w", s.flag, err)
+	for _, lf := range limits.Fields {
+		if v := f.lim[lf.Name]; v != "" {
+			if err := lf.Set(&l, v); err != nil {
+				return l, fmt.Errorf("--%s: %w", lf.Flag, err)
 			}
-		}
-	}
-	counts := []struct {
-		flag, val string
-		dst       *int64
-	}{{"--pids", f.pids, &l.Pids}, {"--nofile", f.nofile, &l.OpenFiles}}
-	for _, c := range counts {
-		if c.val != "" {
-			if *c.dst, err = limits.ParseCount(c.val); err != nil {
-				return l, fmt.Errorf("%s: %w", c.flag, err)
-			}
-		}
-	}
-	durations := []struct {
-		flag, val string
-		dst       *time.Duration
-	}{{"--time", f.cpuTime, &l.CPUTime}, {"--extra-time", f.extraTime, &l.ExtraTime}, {"--wall", f.wall, &l.Wall}}
-	for _, d := range durations {
-		if d.val != "" {
-			if *d.dst, err = limits.ParseDuration(d.val); err != nil {
-				return l, fmt.Errorf("%s: %w", d.flag, err)
-			}
-		}
-	}
-	l.CPUs = f.cpus
-	if f.cpu != "" {
-		if l.CPUPercent, err = limits.ParsePercent(f.cpu); err != nil {
-			return l, fmt.Errorf("--cpu: %w", err)
 		}
 	}
 	return l, nil
 }
+
+// limitFlag is one limit's flag: its text, parsed by limits() so that the
+// message is jail's own rather than pflag's.
+type limitFlag struct {
+	vals map[string]string
+	name string
+}
+
+func (v limitFlag) String() string {
+	if v.vals == nil {
+		return ""
+	}
+	return v.vals[v.name]
+}
+func (v limitFlag) Set(s string) error { v.vals[v.name] = s; return nil }
+func (v limitFlag) Type() string       { return "string" }
 
 // parseVolume reads -v SRC:DST[:ro|rw].
 func parseVolume(v string) (rootfs.UserBind, error) {
@@ -356,12 +334,7 @@ func printConfig(s *sandbox.Spec) error {
 		"argv": s.Argv, "env": s.Env, "workdir": s.Dir, "rootfs": s.RootFS, "binds": s.Binds,
 		"hostname": s.Hostname, "net": s.Net, "uid": s.UID, "gid": s.GID, "disk": s.Disk,
 		"tty": s.TTY, "strict": s.Strict, "seccomp": policy, "seccomp_log": s.SeccompLog,
-		"limits": map[string]any{
-			"mem": s.Limits.Memory, "cpu_percent": s.Limits.CPUPercent, "cpus": s.Limits.CPUs,
-			"pids": s.Limits.Pids, "time": s.Limits.CPUTime.String(), "extra_time": s.Limits.ExtraTime.String(),
-			"wall": s.Limits.Wall.String(), "output": s.Limits.Output, "fsize": s.Limits.FileSize,
-			"nofile": s.Limits.OpenFiles,
-		},
+		"limits": limitsView(s.Limits),
 	}
 	b, err := json.MarshalIndent(view, "", "  ")
 	if err != nil {
@@ -369,4 +342,22 @@ func printConfig(s *sandbox.Spec) error {
 	}
 	_, err = fmt.Fprintln(os.Stdout, string(b))
 	return err
+}
+
+// limitsView names every limit by its descriptor; a percentage carries
+// its unit in the name because the value is a bare number, and durations
+// are written as Go spells them.
+func limitsView(l limits.Spec) map[string]any {
+	out := map[string]any{}
+	for _, f := range limits.Fields {
+		key, v := f.Name, f.Value(l)
+		if f.Kind == limits.Percent {
+			key += "_percent"
+		}
+		if d, ok := v.(time.Duration); ok {
+			v = d.String()
+		}
+		out[key] = v
+	}
+	return out
 }
