@@ -207,7 +207,7 @@ func (f *runFlags) spec(argv []string) (*sandbox.Spec, error) {
 	if s.TTY && !isTerminal(os.Stdin) {
 		return nil, fmt.Errorf("-t needs a terminal on stdin; drop -t when stdin is a file or a pipe")
 	}
-	return s, s.Validate()
+	return s, flagErrors(s.Validate())
 }
 
 // limits parses the limit flags the user typed; the error names the flag.

@@ -1,0 +1,32 @@
+package field
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestRender(t *testing.T) {
+	err := errors.Join(
+		Under("limits", Errorf("extra_time", "%v: only means something with {time}; add {time}", "1s")),
+		errors.New("not a field error"),
+		Errorf("argv", "no program given"),
+	)
+	assert.Equal(t, "limits.extra_time: 1s: only means something with limits.time; add limits.time\nnot a field error\nargv: no program given", err.Error())
+
+	cli := map[string]string{"limits.extra_time": "--extra-time", "limits.time": "--time", "argv": ""}
+	got := Render(err, func(e *Error) string { return Spell(e, func(f string) string { return cli[f] }) })
+	assert.Equal(t, "--extra-time 1s: only means something with --time; add --time\nnot a field error\nno program given", got.Error())
+
+	var fields []string
+	_ = Map(err, func(e error) error {
+		if fe, ok := e.(*Error); ok {
+			fields = append(fields, fe.Field)
+		}
+		return nil
+	})
+	assert.Equal(t, "limits.extra_time argv", strings.Join(fields, " "))
+	assert.NoError(t, Render(nil, nil))
+}
