@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strings"
 	"sync"
 )
 
@@ -22,7 +21,18 @@ import (
 type Error struct {
 	Field string
 	Msg   string
+	// Err is the cause, when there is one (a file that cannot be read);
+	// it is shown after Msg and errors.Is sees it.
+	Err error
 }
+
+// Wrap returns an Error for field caused by err; what names the value
+// at fault ("" when the field says enough).
+func Wrap(field, what string, err error) *Error {
+	return &Error{Field: field, Msg: what, Err: err}
+}
+
+func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an Error for field with a formatted message.
 func Errorf(field, format string, args ...any) *Error {
@@ -37,11 +47,19 @@ func (e *Error) Error() string {
 
 var refRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\{([a-z_]+(?:\.[a-z_]+)*(?:\[[0-9]+\])?)\}`) })
 
-// Text is Msg with each {field} reference spelled by name.
+// Text is Msg with each {field} reference spelled by name, followed by
+// the cause.
 func (e *Error) Text(name func(field string) string) string {
-	return refRE().ReplaceAllStringFunc(e.Msg, func(ref string) string {
+	text := refRE().ReplaceAllStringFunc(e.Msg, func(ref string) string {
 		return name(ref[1 : len(ref)-1])
 	})
+	switch {
+	case e.Err == nil:
+		return text
+	case text == "":
+		return e.Err.Error()
+	}
+	return text + ": " + e.Err.Error()
 }
 
 // Spell renders e as "NAME MSG" with the field and every reference
@@ -52,8 +70,8 @@ func Spell(e *Error, name func(field string) string) string {
 	switch {
 	case n == "":
 		return text
-	case strings.HasPrefix(text, ":"):
-		return n + text
+	case e.Msg == "":
+		return n + ": " + text
 	}
 	return n + " " + text
 }
@@ -85,11 +103,21 @@ func Map(err error, fn func(error) error) error {
 func Render(err error, render func(*Error) string) error {
 	return Map(err, func(e error) error {
 		if fe, ok := e.(*Error); ok {
-			return errors.New(render(fe))
+			return rendered{render(fe), fe}
 		}
 		return e
 	})
 }
+
+// rendered is a field error in a face's words; errors.Is and errors.As
+// still reach the Error and its cause.
+type rendered struct {
+	text string
+	err  *Error
+}
+
+func (r rendered) Error() string { return r.text }
+func (r rendered) Unwrap() error { return r.err }
 
 // Under moves every field error's path, and its references, under prefix
 // ("mem" under "limits" is "limits.mem"), so that a leaf package names its
@@ -97,7 +125,7 @@ func Render(err error, render func(*Error) string) error {
 func Under(prefix string, err error) error {
 	return Map(err, func(e error) error {
 		if fe, ok := e.(*Error); ok {
-			return &Error{Field: prefix + "." + fe.Field, Msg: refRE().ReplaceAllString(fe.Msg, "{"+prefix+".$1}")}
+			return &Error{Field: prefix + "." + fe.Field, Msg: refRE().ReplaceAllString(fe.Msg, "{"+prefix+".$1}"), Err: fe.Err}
 		}
 		return e
 	})

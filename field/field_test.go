@@ -2,6 +2,7 @@ package field
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -29,4 +30,14 @@ func TestRender(t *testing.T) {
 	})
 	assert.Equal(t, "limits.extra_time argv", strings.Join(fields, " "))
 	assert.NoError(t, Render(nil, nil))
+}
+
+func TestWrap(t *testing.T) {
+	cause := os.ErrNotExist
+	e := Wrap("env_file", "/x.env", cause)
+	assert.Equal(t, "env_file: /x.env: file does not exist", e.Error())
+	assert.Equal(t, "seccomp: file does not exist", Wrap("seccomp", "", cause).Error())
+	got := Render(errors.Join(e), func(e *Error) string { return Spell(e, func(string) string { return "--env-file" }) })
+	assert.Equal(t, "--env-file /x.env: file does not exist", got.Error())
+	assert.ErrorIs(t, got, os.ErrNotExist)
 }

@@ -139,27 +139,3 @@ func list(items []string) string {
 	}
 	return "[" + strings.Join(q, ", ") + "]"
 }
-
-// FlagValues returns the profile's settings as the `jail run` flags that
-// carry them, spelled as a user would type them, for the CLI to apply
-// under the flags the user set. step selects the limits (nil: the
-// profile's own). Unset limits are left out; mounts and the environment
-// are lists to merge, not flags to replace, and are not included.
-func (p *Profile) FlagValues(step *Step) map[string]string {
-	l := p.Limits
-	if step != nil {
-		l = step.Limits
-	}
-	v := map[string]string{
-		"rootfs": p.Root.RootFS, "disk": limits.FormatSize(p.Root.Disk), "hostname": p.Root.Hostname,
-		"net": string(p.Root.Network), "uid": strconv.FormatUint(uint64(p.Root.UID), 10),
-		"gid": strconv.FormatUint(uint64(p.Root.GID), 10), "workdir": p.Root.Workdir,
-		"seccomp": p.Seccomp, "strict": strconv.FormatBool(l.Strict),
-	}
-	for _, f := range limits.Fields {
-		if f.IsSet(l.Spec) {
-			v[f.Flag] = f.Format(l.Spec)
-		}
-	}
-	return v
-}

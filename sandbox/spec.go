@@ -143,10 +143,10 @@ func validateEnv(env []string) error {
 	for _, kv := range env {
 		k, _, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return field.Errorf("env", "entry %q: write KEY=VALUE", kv)
+			return field.Errorf("environment", "entry %q: write KEY=VALUE", kv)
 		}
 		if strings.ContainsRune(kv, 0) {
-			return field.Errorf("env", "entry %q contains a NUL byte", k)
+			return field.Errorf("environment", "entry %q contains a NUL byte", k)
 		}
 	}
 	return nil

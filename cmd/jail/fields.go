@@ -11,7 +11,8 @@ import (
 // spelled by their descriptors. "" leaves the name out, for messages that
 // read on their own.
 var flagNames = map[string]string{
-	"argv": "", "env": "environment", "binds": "-v", "tty": "-t", "seccomp": "--seccomp",
+	"argv": "", "environment": "environment", "env": "-e", "env_file": "--env-file",
+	"binds": "-v", "tty": "-t", "seccomp": "--seccomp",
 	"root.workdir": "-w", "root.rootfs": "--rootfs", "root.hostname": "--hostname", "root.network": "--net",
 	"root.uid": "--uid/--gid", "root.disk": "--disk",
 }

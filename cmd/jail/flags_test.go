@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"jail/limits"
+	"jail/profiles"
 	"jail/rootfs"
 	"jail/sandbox"
 )
@@ -29,6 +30,16 @@ func defaultFlags(t *testing.T) *runFlags {
 		uid:      sandbox.DefaultUID,
 		gid:      sandbox.DefaultGID,
 	}
+}
+
+// environment is the environment the flags give PROG, through the
+// resolver as jail run builds it.
+func (f *runFlags) environment() ([]string, error) {
+	s, err := f.spec([]string{"/bin/true"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.Env, nil
 }
 
 func TestDefaultFlagsMatchCommand(t *testing.T) {
@@ -114,7 +125,7 @@ func TestEnvironmentDefaults(t *testing.T) {
 	env, err := defaultFlags(t).environment()
 	require.NoError(t, err)
 	assert.Equal(t, []string{
-		"PATH=" + defaultPath,
+		"PATH=" + profiles.DefaultPath,
 		"HOME=/tmp",
 		"LANG=C.UTF-8",
 		"TERM=xterm-256color",
@@ -367,7 +378,7 @@ func TestSpec(t *testing.T) {
 			}
 			f := defaultFlags(t)
 			tt.set(f)
-			s, err := f.spec([]string{"/bin/true"})
+			s, err := f.spec([]string{"/bin/true"}, nil)
 			if tt.wantErr != nil {
 				require.Error(t, err)
 				for _, want := range tt.wantErr {

@@ -18,7 +18,6 @@ import (
 	"jail/profiles"
 	"jail/rootfs"
 	"jail/sandbox"
-	"jail/seccomp"
 )
 
 // runFlags are the flags of `jail run`, as typed.
@@ -38,10 +37,14 @@ type runFlags struct {
 	seccompLog bool
 
 	// profile is --profile resolved; its mounts and environment come
-	// before the flags', its other values are applied to unset flags.
+	// before the flags', its other values hold where no flag is typed.
 	profileName string
 	profile     *profiles.Profile
 	printConfig bool
+
+	// fl tells which flags the user typed; nil (in tests) counts every
+	// value as typed.
+	fl *pflag.FlagSet
 }
 
 func newRunCommand() *cobra.Command {
@@ -65,6 +68,7 @@ Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			f.fl = cmd.Flags()
 			return runMain(cmd.Context(), f, cmd.Flags(), args)
 		},
 	}
@@ -110,20 +114,17 @@ func runMain(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string)
 		}
 		f.profile = p
 		if p.Compile != nil || p.Run != nil {
-			return runSteps(ctx, f, fl, args)
-		}
-		if err := applyProfileValues(fl, userSetFlags(fl), p.FlagValues(nil)); err != nil {
-			return err
+			return runSteps(ctx, f, args)
 		}
 	}
-	spec, err := f.spec(args)
+	spec, err := f.spec(args, nil)
 	if err != nil {
 		return err
 	}
 	if f.printConfig {
 		return printConfig(spec)
 	}
-	if err := f.checkToolchain(); err != nil {
+	if err := f.checkToolchain(spec); err != nil {
 		return err
 	}
 	res, err := runOnce(ctx, f, spec, sandbox.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
@@ -173,41 +174,65 @@ func (f *runFlags) finish(res *sandbox.Result) error {
 	return nil
 }
 
-// spec turns the flags into a sandbox.Spec; every value is parsed here and
-// checked by Spec.Validate, so a bad flag never starts anything.
-func (f *runFlags) spec(argv []string) (*sandbox.Spec, error) {
-	s := &sandbox.Spec{
-		Argv: argv, Dir: f.workdir, RootFS: f.rootfs, Hostname: f.hostname,
-		Net: sandbox.Net(f.net), UID: f.uid, GID: f.gid, TTY: f.tty, Strict: f.strict,
+// spec builds the run's Spec from the profile (if any) and the flags on
+// top of it, for step (nil: a plain run). Every flag value is parsed here
+// and the Spec validated by the resolver, so a bad flag never starts
+// anything; problems are spelled as the flags that cause them.
+func (f *runFlags) spec(argv []string, step *profiles.Step) (*sandbox.Spec, error) {
+	o, err := f.overrides(argv)
+	if err != nil {
+		return nil, err
 	}
-	var err error
-	if s.Disk, err = limits.ParseSize(f.disk); err != nil {
-		return nil, fmt.Errorf("--disk: %w", err)
+	o.Step = step
+	if o.TTY && !isTerminal(os.Stdin) {
+		return nil, fmt.Errorf("-t needs a terminal on stdin; drop -t when stdin is a file or a pipe")
 	}
-	if f.profile != nil {
-		s.Binds = f.profile.Binds(nil)
+	s, err := profiles.Resolve(f.profile, o)
+	return s, flagErrors(err)
+}
+
+// typed reports whether the user gave flag name.
+func (f *runFlags) typed(name string) bool { return f.fl == nil || f.fl.Changed(name) }
+
+// ifTyped is v when the user typed flag name, else nil.
+func ifTyped[T any](f *runFlags, name string, v T) *T {
+	if !f.typed(name) {
+		return nil
+	}
+	return &v
+}
+
+// overrides turns the flags the user typed into typed values; the ones
+// not typed stay nil, for the profile's value to hold.
+func (f *runFlags) overrides(argv []string) (profiles.Overrides, error) {
+	o := profiles.Overrides{
+		Argv: argv, TTY: f.tty, SeccompLog: f.seccompLog, EnvFiles: f.envFiles, Env: f.env,
+	}
+	o.RootFS = ifTyped(f, "rootfs", f.rootfs)
+	o.Workdir = ifTyped(f, "workdir", f.workdir)
+	o.Hostname = ifTyped(f, "hostname", f.hostname)
+	o.Seccomp = ifTyped(f, "seccomp", f.seccomp)
+	o.UID = ifTyped(f, "uid", f.uid)
+	o.GID = ifTyped(f, "gid", f.gid)
+	o.Strict = ifTyped(f, "strict", f.strict)
+	o.Net = ifTyped(f, "net", sandbox.Net(f.net))
+	if f.typed("disk") {
+		d, err := limits.ParseSize(f.disk)
+		if err != nil {
+			return o, fmt.Errorf("--disk: %w", err)
+		}
+		o.Disk = &d
 	}
 	for _, v := range f.volumes {
 		b, err := parseVolume(v)
 		if err != nil {
-			return nil, err
+			return o, err
 		}
-		s.Binds = append(s.Binds, b)
+		o.Binds = append(o.Binds, b)
 	}
-	if s.Env, err = f.environment(); err != nil {
-		return nil, err
-	}
-	if s.Limits, err = f.limits(); err != nil {
-		return nil, err
-	}
-	if s.Seccomp, err = seccompPolicy(f.seccomp); err != nil {
-		return nil, err
-	}
-	s.SeccompLog = f.seccompLog
-	if s.TTY && !isTerminal(os.Stdin) {
-		return nil, fmt.Errorf("-t needs a terminal on stdin; drop -t when stdin is a file or a pipe")
-	}
-	return s, flagErrors(s.Validate())
+	var err error
+	o.Limits, err = f.limits()
+	return o, err
 }
 
 // limits parses the limit flags the user typed; the error names the flag.
@@ -304,24 +329,6 @@ func summary(r *sandbox.Result) string {
 
 func dur(s sandbox.Seconds) string {
 	return time.Duration(s).Round(10 * time.Microsecond).String()
-}
-
-// seccompPolicy reads --seccomp: a built-in name or a policy file.
-func seccompPolicy(v string) (*seccomp.Policy, error) {
-	switch v {
-	case "none":
-		return nil, nil
-	case "":
-		v = "default"
-	}
-	if p, ok := seccomp.Builtin(v); ok {
-		return p, nil
-	}
-	p, err := seccomp.Load(v)
-	if err != nil {
-		return nil, fmt.Errorf("--seccomp: %w", err)
-	}
-	return p, nil
 }
 
 // printConfig shows what a run would get, after the profile and the flags.
