@@ -23,27 +23,30 @@ const (
 // Spec field plus one entry in Fields; TestFieldsCoverSpec keeps the two
 // in step.
 type Field struct {
-	Name   string // profile (TOML) key and JSON name: "mem", "extra_time"
-	Flag   string // `jail run` flag without dashes: "mem", "extra-time"
-	Kind   Kind
-	Go     string // the Spec field it sets: "Memory"
-	Help   string // the flag's help text
-	target func(*Spec) any
+	Name string // profile (TOML) key and JSON name: "mem", "extra_time"
+	Flag string // `jail run` flag without dashes: "mem", "extra-time"
+	Kind Kind
+	Go   string // the Spec field it sets: "Memory"
+	Help string // the flag's help text
+	// Controller is the cgroup controller that enforces the limit; ""
+	// when jail enforces it without cgroups (timer, rlimit, relay).
+	Controller string
+	target     func(*Spec) any
 }
 
 // Fields lists every limit, in the order flags and printed configs show
 // them.
 var Fields = []Field{
-	{"mem", "mem", Size, "Memory", "memory limit, e.g. 100M", func(s *Spec) any { return &s.Memory }},
-	{"cpu", "cpu", Percent, "CPUPercent", "CPU bandwidth, e.g. 10% (of one CPU) or 250%", func(s *Spec) any { return &s.CPUPercent }},
-	{"cpus", "cpus", CPUList, "CPUs", "CPUs PROG may use, e.g. 0-1 or 0,2", func(s *Spec) any { return &s.CPUs }},
-	{"pids", "pids", Count, "Pids", "limit on processes and threads", func(s *Spec) any { return &s.Pids }},
-	{"time", "time", Duration, "CPUTime", "CPU time limit of the whole process tree, e.g. 2s", func(s *Spec) any { return &s.CPUTime }},
-	{"extra_time", "extra-time", Duration, "ExtraTime", "grace after --time before the kill (the verdict is still TLE), e.g. 0.5s", func(s *Spec) any { return &s.ExtraTime }},
-	{"wall", "wall", Duration, "Wall", "wall-clock limit, e.g. 10s", func(s *Spec) any { return &s.Wall }},
-	{"output", "output", Size, "Output", "limit on bytes written to stdout and stderr", func(s *Spec) any { return &s.Output }},
-	{"fsize", "fsize", Size, "FileSize", "largest file PROG may write, e.g. 10M", func(s *Spec) any { return &s.FileSize }},
-	{"nofile", "nofile", Count, "OpenFiles", "limit on open file descriptors per process", func(s *Spec) any { return &s.OpenFiles }},
+	{"mem", "mem", Size, "Memory", "memory limit, e.g. 100M", "memory", func(s *Spec) any { return &s.Memory }},
+	{"cpu", "cpu", Percent, "CPUPercent", "CPU bandwidth, e.g. 10% (of one CPU) or 250%", "cpu", func(s *Spec) any { return &s.CPUPercent }},
+	{"cpus", "cpus", CPUList, "CPUs", "CPUs PROG may use, e.g. 0-1 or 0,2", "cpuset", func(s *Spec) any { return &s.CPUs }},
+	{"pids", "pids", Count, "Pids", "limit on processes and threads", "pids", func(s *Spec) any { return &s.Pids }},
+	{"time", "time", Duration, "CPUTime", "CPU time limit of the whole process tree, e.g. 2s", "", func(s *Spec) any { return &s.CPUTime }},
+	{"extra_time", "extra-time", Duration, "ExtraTime", "grace after --time before the kill (the verdict is still TLE), e.g. 0.5s", "", func(s *Spec) any { return &s.ExtraTime }},
+	{"wall", "wall", Duration, "Wall", "wall-clock limit, e.g. 10s", "", func(s *Spec) any { return &s.Wall }},
+	{"output", "output", Size, "Output", "limit on bytes written to stdout and stderr", "", func(s *Spec) any { return &s.Output }},
+	{"fsize", "fsize", Size, "FileSize", "largest file PROG may write, e.g. 10M", "", func(s *Spec) any { return &s.FileSize }},
+	{"nofile", "nofile", Count, "OpenFiles", "limit on open file descriptors per process", "", func(s *Spec) any { return &s.OpenFiles }},
 }
 
 // FieldByName returns the limit with the profile key name.

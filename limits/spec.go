@@ -86,22 +86,16 @@ func validCPUList(list string) bool {
 	return true
 }
 
-// needs maps each limit to the cgroup controller that enforces it; limits
-// not listed are enforced without cgroups (timer, rlimits, output relay,
-// CPU clock from /proc when there is no cgroup).
+// needs maps each requested limit that only a cgroup enforces, by its
+// flag (the key sandbox's warnings show), to the controller; the others
+// are enforced without cgroups (timer, rlimits, output relay, CPU clock
+// from /proc when there is no cgroup).
 func (s Spec) needs() map[string]string {
 	out := map[string]string{}
-	if s.Memory > 0 {
-		out["--mem"] = "memory"
-	}
-	if s.CPUPercent > 0 {
-		out["--cpu"] = "cpu"
-	}
-	if s.CPUs != "" {
-		out["--cpus"] = "cpuset"
-	}
-	if s.Pids > 0 {
-		out["--pids"] = "pids"
+	for _, f := range Fields {
+		if f.Controller != "" && f.IsSet(s) {
+			out["--"+f.Flag] = f.Controller
+		}
 	}
 	return out
 }
