@@ -102,12 +102,33 @@ func Map(err error, fn func(error) error) error {
 // errors and the order.
 func Render(err error, render func(*Error) string) error {
 	return Map(err, func(e error) error {
-		if fe, ok := e.(*Error); ok {
-			return rendered{render(fe), fe}
+		switch e := e.(type) {
+		case *Error:
+			return rendered{render(e), e}
+		case *within:
+			return &within{e.what, Render(e.err, render)}
 		}
 		return e
 	})
 }
+
+// Within puts err's field errors in a context that is not a field ("profile
+// cpp": a setting of that profile), rendered as "WHAT: ERR" with the field
+// errors still spelled by the face.
+func Within(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &within{what, err}
+}
+
+type within struct {
+	what string
+	err  error
+}
+
+func (w *within) Error() string { return w.what + ": " + w.err.Error() }
+func (w *within) Unwrap() error { return w.err }
 
 // rendered is a field error in a face's words; errors.Is and errors.As
 // still reach the Error and its cause.

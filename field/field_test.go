@@ -41,3 +41,11 @@ func TestWrap(t *testing.T) {
 	assert.Equal(t, "--env-file /x.env: file does not exist", got.Error())
 	assert.ErrorIs(t, got, os.ErrNotExist)
 }
+
+func TestWithin(t *testing.T) {
+	err := Within("profile cpp", Wrap("env_file", "/x.env", os.ErrNotExist))
+	assert.Equal(t, "profile cpp: env_file: /x.env: file does not exist", err.Error())
+	got := Render(err, func(e *Error) string { return Spell(e, func(string) string { return "--env-file" }) })
+	assert.Equal(t, "profile cpp: --env-file /x.env: file does not exist", got.Error())
+	assert.ErrorIs(t, got, os.ErrNotExist)
+}

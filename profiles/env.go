@@ -35,7 +35,7 @@ func environment(p *Profile, uid uint32, envFiles, entries []string) ([]string, 
 	env.set("USER", user)
 	if p.EnvFile != "" {
 		if err := env.readFile(p.EnvFile); err != nil {
-			return nil, fmt.Errorf("profile %s: %w", p.Name, err)
+			return nil, field.Within("profile "+p.Name, err)
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(p.Env)) {
