@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,21 +63,13 @@ type Stats struct {
 	OOMKills         int64
 }
 
-// Wanted lists the controllers spec needs.
+// Wanted lists the controllers spec needs, sorted.
 func (s Spec) Wanted() []string {
 	var out []string
-	if s.CPUPercent > 0 {
-		out = append(out, "cpu")
+	for _, ctl := range s.needs() {
+		out = append(out, ctl)
 	}
-	if s.CPUs != "" {
-		out = append(out, "cpuset")
-	}
-	if s.Memory > 0 {
-		out = append(out, "memory")
-	}
-	if s.Pids > 0 {
-		out = append(out, "pids")
-	}
+	slices.Sort(out)
 	return out
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"jail/field"
 )
 
 // Spec holds the limits of one run. A zero field means "no limit".
@@ -34,30 +36,32 @@ const MaxCPUPercent = 102400
 const maxOpenFiles = 1 << 20
 
 // Validate checks each limit on its own and returns every problem at once,
-// so a user fixes a command line in one go.
+// so a user fixes a command line in one go. Each problem is a
+// *field.Error naming the limit by its descriptor's Name ("mem"); the
+// face that shows it spells the name its own way (--mem, limits.mem).
 func (s Spec) Validate() error {
 	var errs []error
-	check := func(bad bool, format string, args ...any) {
+	check := func(bad bool, name, format string, args ...any) {
 		if bad {
-			errs = append(errs, fmt.Errorf(format, args...))
+			errs = append(errs, field.Errorf(name, format, args...))
 		}
 	}
-	check(s.Memory < 0, "--mem %d: must be positive", s.Memory)
-	check(s.Memory > 0 && s.Memory < 1<<20, "--mem %d bytes: below 1M no program starts; give at least 1M", s.Memory)
-	check(s.CPUPercent < 0 || math.IsNaN(s.CPUPercent) || math.IsInf(s.CPUPercent, 0), "--cpu %g%%: must be positive", s.CPUPercent)
-	check(s.CPUPercent > MaxCPUPercent, "--cpu %g%%: more than %d%% (1024 CPUs); give a smaller share", s.CPUPercent, MaxCPUPercent)
-	check(s.CPUPercent > 0 && s.CPUPercent < 0.1, "--cpu %g%%: below 0.1%% the kernel cannot schedule; give at least 0.1%%", s.CPUPercent)
-	check(s.Pids < 0, "--pids %d: must be positive", s.Pids)
-	check(s.CPUTime < 0, "--time %v: must be positive", s.CPUTime)
-	check(s.ExtraTime < 0, "--extra-time %v: must be positive", s.ExtraTime)
-	check(s.ExtraTime > 0 && s.CPUTime == 0, "--extra-time %v: only means something with --time; add --time", s.ExtraTime)
-	check(s.CPUs != "" && !validCPUList(s.CPUs), "--cpus %q: write a CPU list such as 0, 0-3 or 0,2-3 (ranges low-high)", s.CPUs)
-	check(s.Wall < 0, "--wall %v: must be positive", s.Wall)
-	check(s.Output < 0, "--output %d: must be positive", s.Output)
-	check(s.FileSize < 0, "--fsize %d: must be positive", s.FileSize)
-	check(s.OpenFiles < 0, "--nofile %d: must be positive", s.OpenFiles)
-	check(s.OpenFiles > 0 && s.OpenFiles < 4, "--nofile %d: PROG needs at least 4 (stdin, stdout, stderr and one more)", s.OpenFiles)
-	check(s.OpenFiles > maxOpenFiles, "--nofile %d: above the kernel's fs.nr_open (%d); give a smaller number", s.OpenFiles, maxOpenFiles)
+	check(s.Memory < 0, "mem", "%d: must be positive", s.Memory)
+	check(s.Memory > 0 && s.Memory < 1<<20, "mem", "%d bytes: below 1M no program starts; give at least 1M", s.Memory)
+	check(s.CPUPercent < 0 || math.IsNaN(s.CPUPercent) || math.IsInf(s.CPUPercent, 0), "cpu", "%g%%: must be positive", s.CPUPercent)
+	check(s.CPUPercent > MaxCPUPercent, "cpu", "%g%%: more than %d%% (1024 CPUs); give a smaller share", s.CPUPercent, MaxCPUPercent)
+	check(s.CPUPercent > 0 && s.CPUPercent < 0.1, "cpu", "%g%%: below 0.1%% the kernel cannot schedule; give at least 0.1%%", s.CPUPercent)
+	check(s.Pids < 0, "pids", "%d: must be positive", s.Pids)
+	check(s.CPUTime < 0, "time", "%v: must be positive", s.CPUTime)
+	check(s.ExtraTime < 0, "extra_time", "%v: must be positive", s.ExtraTime)
+	check(s.ExtraTime > 0 && s.CPUTime == 0, "extra_time", "%v: only means something with {time}; add {time}", s.ExtraTime)
+	check(s.CPUs != "" && !validCPUList(s.CPUs), "cpus", "%q: write a CPU list such as 0, 0-3 or 0,2-3 (ranges low-high)", s.CPUs)
+	check(s.Wall < 0, "wall", "%v: must be positive", s.Wall)
+	check(s.Output < 0, "output", "%d: must be positive", s.Output)
+	check(s.FileSize < 0, "fsize", "%d: must be positive", s.FileSize)
+	check(s.OpenFiles < 0, "nofile", "%d: must be positive", s.OpenFiles)
+	check(s.OpenFiles > 0 && s.OpenFiles < 4, "nofile", "%d: PROG needs at least 4 (stdin, stdout, stderr and one more)", s.OpenFiles)
+	check(s.OpenFiles > maxOpenFiles, "nofile", "%d: above the kernel's fs.nr_open (%d); give a smaller number", s.OpenFiles, maxOpenFiles)
 	return errors.Join(errs...)
 }
 
@@ -82,22 +86,16 @@ func validCPUList(list string) bool {
 	return true
 }
 
-// needs maps each limit to the cgroup controller that enforces it; limits
-// not listed are enforced without cgroups (timer, rlimits, output relay,
-// CPU clock from /proc when there is no cgroup).
+// needs maps each requested limit that only a cgroup enforces, by its
+// flag (the key sandbox's warnings show), to the controller; the others
+// are enforced without cgroups (timer, rlimits, output relay, CPU clock
+// from /proc when there is no cgroup).
 func (s Spec) needs() map[string]string {
 	out := map[string]string{}
-	if s.Memory > 0 {
-		out["--mem"] = "memory"
-	}
-	if s.CPUPercent > 0 {
-		out["--cpu"] = "cpu"
-	}
-	if s.CPUs != "" {
-		out["--cpus"] = "cpuset"
-	}
-	if s.Pids > 0 {
-		out["--pids"] = "pids"
+	for _, f := range Fields {
+		if f.Controller != "" && f.IsSet(s) {
+			out["--"+f.Flag] = f.Controller
+		}
 	}
 	return out
 }

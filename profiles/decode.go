@@ -15,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"jail/field"
 	"jail/limits"
 	"jail/rootfs"
 	"jail/sandbox"
@@ -54,6 +55,8 @@ type rawMount struct {
 	Optional bool   `toml:"optional"`
 }
 
+// rawLimits has one key per limits.Fields entry, of the value type for
+// its kind, plus strict.
 type rawLimits struct {
 	Mem       sizeVal     `toml:"mem"`
 	CPU       percentVal  `toml:"cpu"`
@@ -454,12 +457,18 @@ func nilIfEmpty(s []string) []string {
 	return s
 }
 
+// limits converts the raw limits through the limits' descriptors: each
+// rawLimits key is a limits.Fields name (TestRawLimitsMatchFields).
 func (d *decoder) limits(r rawLimits) Limits {
-	l := Limits{Strict: r.Strict, Spec: limits.Spec{
-		Memory: int64(r.Mem), CPUPercent: float64(r.CPU), CPUs: r.CPUs, Pids: int64(r.Pids),
-		CPUTime: time.Duration(r.Time), ExtraTime: time.Duration(r.ExtraTime), Wall: time.Duration(r.Wall),
-		Output: int64(r.Output), FileSize: int64(r.FSize), OpenFiles: int64(r.NoFile),
-	}}
+	l := Limits{Strict: r.Strict}
+	rv := reflect.ValueOf(r)
+	for i := range rv.NumField() {
+		f, ok := limits.FieldByName(rv.Type().Field(i).Tag.Get("toml"))
+		if !ok {
+			continue // strict, which is not a limit
+		}
+		f.Store(&l.Spec, rv.Field(i).Convert(reflect.TypeOf(f.Value(l.Spec))).Interface())
+	}
 	return l
 }
 
@@ -485,24 +494,33 @@ func (d *decoder) step(table string, r *rawStep, profile Limits) *Step {
 	return s
 }
 
-// flagKey maps limits.Spec.Validate's flag names to profile keys.
-var flagKey = strings.NewReplacer("--extra-time", "extra_time", "--mem", "mem", "--cpus", "cpus",
-	"--cpu", "cpu", "--pids", "pids", "--time", "time", "--wall", "wall", "--output", "output",
-	"--fsize", "fsize", "--nofile", "nofile")
-
+// checkLimits reports limits.Spec.Validate's problems at their keys in
+// table; with merged, only the keys the file sets in table (a step's own,
+// on top of the profile's, which were checked on their own).
 func (d *decoder) checkLimits(table string, l Limits, merged bool) {
-	err := l.Spec.Validate()
-	if err == nil {
-		return
-	}
-	for _, msg := range strings.Split(err.Error(), "\n") {
-		flag, rest, _ := strings.Cut(msg, " ")
-		key := table + "." + flagKey.Replace(flag)
-		if merged && !d.md.IsDefined(strings.Split(key, ".")...) {
-			continue
+	d.fields(table, l.Spec.Validate(), merged)
+}
+
+// fields reports each of the shared validators' field errors at its key
+// under table ("" for the top level), referring to other keys by their
+// names within the same table; other errors are reported at table.
+func (d *decoder) fields(table string, err error, onlyDefined bool) {
+	_ = field.Map(err, func(e error) error {
+		fe, ok := e.(*field.Error)
+		if !ok {
+			d.fail(table, "%v", e)
+			return nil
 		}
-		d.fail(key, "%s", flagKey.Replace(rest))
-	}
+		key := fe.Field
+		if table != "" {
+			key = table + "." + key
+		}
+		if onlyDefined && !d.md.IsDefined(strings.Split(key, ".")...) {
+			return nil
+		}
+		d.fail(key, "%s", fe.Text(func(ref string) string { return ref[strings.LastIndexByte(ref, '.')+1:] }))
+		return nil
+	})
 }
 
 // check validates what can be validated without the host: paths that
@@ -554,18 +572,15 @@ func (d *decoder) check(p *Profile) {
 }
 
 func (d *decoder) checkRoot(r Root) {
-	if strings.ContainsAny(r.RootFS, ",:\\\x00") {
-		// overlayfs splits its lowerdir option on these characters.
-		d.fail("root.rootfs", "%q: the path may not contain ',', ':' or '\\'; move or symlink the directory", r.RootFS)
+	if err := sandbox.CheckRootFSPath(r.RootFS); err != nil {
+		d.fields("", err, false)
 	} else if r.RootFS != "" && !path.IsAbs(r.RootFS) {
 		d.fail("root.rootfs", "%q: give an absolute path", r.RootFS)
 	}
 	if r.Disk < 1<<20 {
 		d.fail("root.disk", "%d bytes is too small: give at least 1M", r.Disk)
 	}
-	if !sandbox.ValidHostname(r.Hostname) {
-		d.fail("root.hostname", "%q: use 1-63 letters, digits and dashes, starting with a letter or digit", r.Hostname)
-	}
+	d.fields("", sandbox.CheckHostname(r.Hostname), false)
 	if r.Network != sandbox.NetNone && r.Network != sandbox.NetHost {
 		d.fail("root.network", "%q: choose \"none\" (loopback only) or \"host\"", r.Network)
 	}

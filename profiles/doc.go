@@ -9,6 +9,11 @@
 //	→ Check (the toolchain named by `requires` exists in the sandbox's root)
 //
 // Decode applies every default, so a *Profile is exactly what a run gets;
-// Effective prints it back as TOML that decodes to an equal Profile. The
-// CLI layers flags on top: a flag the user set wins over the profile.
+// Effective prints it back as TOML that decodes to an equal Profile.
+//
+// Resolve builds a run's sandbox.Spec from a profile (or the defaults) and
+// typed Overrides on top of it: a value the face was given wins, the
+// profile's holds otherwise. Its errors are field.Error values naming the
+// setting ("limits.mem"), which each face spells its own way (the CLI as
+// --mem, Decode as the TOML key at its line).
 package profiles

@@ -2,12 +2,12 @@ package profiles
 
 import (
 	"fmt"
+	"jail/limits"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 )
 
 // Effective prints the profile as TOML with every default filled in and
@@ -34,7 +34,7 @@ func (p *Profile) Effective() string {
 	} else {
 		kv(&b, "rootfs", quote(p.Root.RootFS))
 	}
-	kv(&b, "disk", quote(formatSize(p.Root.Disk)))
+	kv(&b, "disk", quote(limits.FormatSize(p.Root.Disk)))
 	kv(&b, "hostname", quote(p.Root.Hostname))
 	kv(&b, "network", quote(string(p.Root.Network)))
 	kv(&b, "uid", strconv.FormatUint(uint64(p.Root.UID), 10))
@@ -92,33 +92,10 @@ func writeLimits(b *strings.Builder, l Limits) {
 			fmt.Fprintf(b, "# %s: no limit\n", k)
 		}
 	}
-	for _, f := range limitFields(l) {
-		item(f.key, f.set, f.value)
+	for _, f := range limits.Fields {
+		item(f.Name, f.IsSet(l.Spec), f.Format(l.Spec))
 	}
 	kv(b, "strict", strconv.FormatBool(l.Strict))
-}
-
-// formatSize writes the largest binary unit that divides n exactly, so
-// that limits.ParseSize gives n back.
-func formatSize(n int64) string {
-	for _, u := range []struct {
-		suffix string
-		bytes  int64
-	}{{"P", 1 << 50}, {"T", 1 << 40}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}} {
-		if n != 0 && n%u.bytes == 0 {
-			return strconv.FormatInt(n/u.bytes, 10) + u.suffix
-		}
-	}
-	return strconv.FormatInt(n, 10)
-}
-
-func formatDuration(d time.Duration) string {
-	s := d.String()
-	// "1m0s" reads worse than "60s"; both parse back the same.
-	if d%time.Second == 0 && d < time.Hour {
-		s = strconv.FormatInt(int64(d/time.Second), 10) + "s"
-	}
-	return s
 }
 
 var bareKeyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]+$`) })
@@ -161,53 +138,4 @@ func list(items []string) string {
 		q[i] = quote(s)
 	}
 	return "[" + strings.Join(q, ", ") + "]"
-}
-
-// FlagValues returns the profile's settings as the `jail run` flags that
-// carry them, spelled as a user would type them, for the CLI to apply
-// under the flags the user set. step selects the limits (nil: the
-// profile's own). Unset limits are left out; mounts and the environment
-// are lists to merge, not flags to replace, and are not included.
-func (p *Profile) FlagValues(step *Step) map[string]string {
-	l := p.Limits
-	if step != nil {
-		l = step.Limits
-	}
-	v := map[string]string{
-		"rootfs": p.Root.RootFS, "disk": formatSize(p.Root.Disk), "hostname": p.Root.Hostname,
-		"net": string(p.Root.Network), "uid": strconv.FormatUint(uint64(p.Root.UID), 10),
-		"gid": strconv.FormatUint(uint64(p.Root.GID), 10), "workdir": p.Root.Workdir,
-		"seccomp": p.Seccomp, "strict": strconv.FormatBool(l.Strict),
-	}
-	set := func(flag string, ok bool, val string) {
-		if ok {
-			v[flag] = val
-		}
-	}
-	for _, f := range limitFields(l) {
-		set(f.flag, f.set, f.value)
-	}
-	return v
-}
-
-// limitField is one limit as a profile key, the jail run flag that sets
-// it, and its value spelled the way both read it.
-type limitField struct {
-	key, flag, value string
-	set              bool
-}
-
-func limitFields(l Limits) []limitField {
-	return []limitField{
-		{"mem", "mem", formatSize(l.Memory), l.Memory != 0},
-		{"cpu", "cpu", strconv.FormatFloat(l.CPUPercent, 'g', -1, 64) + "%", l.CPUPercent != 0},
-		{"cpus", "cpus", l.CPUs, l.CPUs != ""},
-		{"pids", "pids", strconv.FormatInt(l.Pids, 10), l.Pids != 0},
-		{"time", "time", formatDuration(l.CPUTime), l.CPUTime != 0},
-		{"extra_time", "extra-time", formatDuration(l.ExtraTime), l.ExtraTime != 0},
-		{"wall", "wall", formatDuration(l.Wall), l.Wall != 0},
-		{"output", "output", formatSize(l.Output), l.Output != 0},
-		{"fsize", "fsize", formatSize(l.FileSize), l.FileSize != 0},
-		{"nofile", "nofile", strconv.FormatInt(l.OpenFiles, 10), l.OpenFiles != 0},
-	}
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"jail/limits"
 	"jail/rootfs"
@@ -131,32 +130,7 @@ func (p *Profile) Binds(exists func(string) bool) []rootfs.UserBind {
 // Merge returns l with every limit that o sets replacing l's; Strict is
 // on when either asks for it (a step cannot relax a strict profile).
 func (l Limits) Merge(o Limits) Limits {
-	set := func(dst *int64, v int64) {
-		if v != 0 {
-			*dst = v
-		}
-	}
-	setD := func(dst *time.Duration, v time.Duration) {
-		if v != 0 {
-			*dst = v
-		}
-	}
-	set(&l.Memory, o.Memory)
-	if o.CPUPercent != 0 {
-		l.CPUPercent = o.CPUPercent
-	}
-	if o.CPUs != "" {
-		l.CPUs = o.CPUs
-	}
-	set(&l.Pids, o.Pids)
-	setD(&l.CPUTime, o.CPUTime)
-	setD(&l.ExtraTime, o.ExtraTime)
-	setD(&l.Wall, o.Wall)
-	set(&l.Output, o.Output)
-	set(&l.FileSize, o.FileSize)
-	set(&l.OpenFiles, o.OpenFiles)
-	l.Strict = l.Strict || o.Strict
-	return l
+	return Limits{Spec: l.Spec.Merge(o.Spec), Strict: l.Strict || o.Strict}
 }
 
 // Defaults of the keys a profile may leave out; they equal `jail run`'s

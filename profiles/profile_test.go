@@ -320,19 +320,3 @@ func TestDecodeBinds(t *testing.T) {
 	assert.Equal(t, []rootfs.UserBind{{Source: "/present", Target: "/a", Writable: true}, {Source: "/absent", Target: "/c"}}, got,
 		"a missing optional mount is dropped; a missing required one is left for Spec.Validate to report")
 }
-
-func TestEffectiveFlagValues(t *testing.T) {
-	p, err := Builtin("strict")
-	require.NoError(t, err)
-	assert.Equal(t, map[string]string{
-		"rootfs": "", "disk": "256M", "hostname": "jail", "net": "none", "uid": "1000", "gid": "1000",
-		"workdir": "/", "seccomp": "strict", "strict": "true",
-		"mem": "256M", "pids": "64", "time": "2s", "wall": "10s", "output": "64M", "fsize": "64M", "nofile": "64",
-	}, p.FlagValues(nil))
-
-	c, err := Builtin("c")
-	require.NoError(t, err)
-	assert.Equal(t, "512M", c.FlagValues(c.Compile)["mem"])
-	assert.Equal(t, "256M", c.FlagValues(c.Run)["mem"])
-	assert.NotContains(t, c.FlagValues(nil), "mem", "an unset limit leaves the flag's default")
-}

@@ -16,6 +16,7 @@ import (
 	"path"
 	"strings"
 
+	"jail/field"
 	"jail/limits"
 	"jail/rootfs"
 	"jail/seccomp"
@@ -84,7 +85,10 @@ func ValidHostname(name string) bool {
 }
 
 // Validate runs every check before anything is created, and reports all
-// problems together. Each check names the flag and how to fix it.
+// problems together. Each problem is a *field.Error naming the setting
+// by its profile-schema path ("root.workdir", "limits.mem", "binds[2]")
+// and saying how to fix it; the face that shows it spells the name (the
+// CLI writes -w, --mem, -v SRC:DST).
 func (s *Spec) Validate() error {
 	var errs []error
 	add := func(err error) {
@@ -92,49 +96,57 @@ func (s *Spec) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if len(s.Argv) == 0 || s.Argv[0] == "" {
-		add(errors.New("no program given: write it after --, as in: jail run -- /bin/echo hello"))
-	}
-	for _, a := range s.Argv {
-		if strings.ContainsRune(a, 0) {
-			add(fmt.Errorf("argument %q contains a NUL byte, which no program can receive", a))
+	bad := func(cond bool, name, format string, args ...any) {
+		if cond {
+			errs = append(errs, field.Errorf(name, format, args...))
 		}
 	}
+	bad(len(s.Argv) == 0 || s.Argv[0] == "", "argv", "no program given: write it after --, as in: jail run -- /bin/echo hello")
+	for _, a := range s.Argv {
+		bad(strings.ContainsRune(a, 0), "argv", "argument %q contains a NUL byte, which no program can receive", a)
+	}
 	add(validateEnv(s.Env))
-	if !path.IsAbs(s.Dir) {
-		add(fmt.Errorf("-w %q: the working directory must be an absolute path inside the sandbox", s.Dir))
-	}
+	bad(!path.IsAbs(s.Dir), "root.workdir", "%q: the working directory must be an absolute path inside the sandbox", s.Dir)
 	add(validateRootFS(s.RootFS))
-	for _, b := range s.Binds {
-		add(validateBind(b))
+	for i, b := range s.Binds {
+		add(validateBind(fmt.Sprintf("binds[%d]", i), b))
 	}
-	if !ValidHostname(s.Hostname) {
-		add(fmt.Errorf("--hostname %q: use 1-63 letters, digits and dashes, starting with a letter or digit", s.Hostname))
-	}
-	if s.Net != NetNone && s.Net != NetHost {
-		add(fmt.Errorf("--net %q: choose none (loopback only) or host", s.Net))
-	}
-	if s.UID == 1<<32-1 || s.GID == 1<<32-1 {
-		add(errors.New("--uid/--gid 4294967295 is the kernel's invalid id; choose another"))
-	}
-	if s.Disk < 1<<20 {
-		add(fmt.Errorf("--disk %d bytes: give at least 1M", s.Disk))
-	}
-	add(s.Limits.Validate())
-	if s.Limits.Output > 0 && s.TTY {
-		add(errors.New("--output cannot be enforced with -t (the terminal is not a counted stream); drop one of them"))
-	}
+	add(CheckHostname(s.Hostname))
+	bad(s.Net != NetNone && s.Net != NetHost, "root.network", "%q: choose none (loopback only) or host", s.Net)
+	bad(s.UID == 1<<32-1 || s.GID == 1<<32-1, "root.uid", "4294967295 is the kernel's invalid id; choose another")
+	bad(s.Disk < 1<<20, "root.disk", "%d bytes: give at least 1M", s.Disk)
+	add(field.Under("limits", s.Limits.Validate()))
+	bad(s.Limits.Output > 0 && s.TTY, "limits.output", "cannot be enforced with {tty} (the terminal is not a counted stream); drop one of them")
 	return errors.Join(errs...)
+}
+
+// CheckHostname refuses a host name sethostname or /etc/hosts would not
+// take; profiles check theirs with it too.
+func CheckHostname(name string) error {
+	if !ValidHostname(name) {
+		return field.Errorf("root.hostname", "%q: use 1-63 letters, digits and dashes, starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// CheckRootFSPath refuses a root directory overlayfs cannot take as a
+// lower layer, without looking at the host.
+func CheckRootFSPath(dir string) error {
+	if strings.ContainsAny(dir, ",:\\\x00") {
+		// overlayfs splits its lowerdir option on these characters.
+		return field.Errorf("root.rootfs", "%q: the path may not contain ',', ':' or '\\'; move or symlink the directory", dir)
+	}
+	return nil
 }
 
 func validateEnv(env []string) error {
 	for _, kv := range env {
 		k, _, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return fmt.Errorf("environment entry %q: write KEY=VALUE", kv)
+			return field.Errorf("environment", "entry %q: write KEY=VALUE", kv)
 		}
 		if strings.ContainsRune(kv, 0) {
-			return fmt.Errorf("environment entry %q contains a NUL byte", k)
+			return field.Errorf("environment", "entry %q contains a NUL byte", k)
 		}
 	}
 	return nil
@@ -144,39 +156,41 @@ func validateRootFS(dir string) error {
 	if dir == "" {
 		return nil
 	}
-	if strings.ContainsAny(dir, ",:\\") {
-		// overlayfs splits its lowerdir option on these characters.
-		return fmt.Errorf("--rootfs %q: the path may not contain ',', ':' or '\\'; move or symlink the directory", dir)
+	if err := CheckRootFSPath(dir); err != nil {
+		return err
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("--rootfs %q does not exist: give a directory holding a root file system", dir)
+			return field.Errorf("root.rootfs", "%q does not exist: give a directory holding a root file system", dir)
 		}
-		return fmt.Errorf("--rootfs %q: %w", dir, err)
+		return field.Errorf("root.rootfs", "%q: %v", dir, err)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("--rootfs %q is not a directory: give a directory holding a root file system (extract an image into one)", dir)
+		return field.Errorf("root.rootfs", "%q is not a directory: give a directory holding a root file system (extract an image into one)", dir)
 	}
 	return nil
 }
 
-func validateBind(b rootfs.UserBind) error {
-	spelled := fmt.Sprintf("-v %s:%s", b.Source, b.Target)
+func validateBind(name string, b rootfs.UserBind) error {
+	spelled := b.Source + ":" + b.Target
+	fail := func(format string, args ...any) error {
+		return field.Errorf(name, "%s: %s", spelled, fmt.Sprintf(format, args...))
+	}
 	if !path.IsAbs(b.Source) {
-		return fmt.Errorf("%s: the host path must be absolute (try \"$PWD/%s\")", spelled, b.Source)
+		return fail("the host path must be absolute (try \"$PWD/%s\")", b.Source)
 	}
 	if !path.IsAbs(b.Target) {
-		return fmt.Errorf("%s: the sandbox path must be absolute", spelled)
+		return fail("the sandbox path must be absolute")
 	}
 	if rootfs.ReservedTarget(b.Target) {
-		return fmt.Errorf("%s: / and the trees under /proc, /dev and /sys are built by jail; mount somewhere else", spelled)
+		return fail("/ and the trees under /proc, /dev and /sys are built by jail; mount somewhere else")
 	}
 	if _, err := os.Stat(b.Source); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%s: %s does not exist on the host", spelled, b.Source)
+			return fail("%s does not exist on the host", b.Source)
 		}
-		return fmt.Errorf("%s: %w", spelled, err)
+		return fail("%v", err)
 	}
 	return nil
 }

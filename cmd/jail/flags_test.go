@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"jail/limits"
+	"jail/profiles"
 	"jail/rootfs"
 	"jail/sandbox"
 )
@@ -21,6 +22,7 @@ import (
 func defaultFlags(t *testing.T) *runFlags {
 	t.Helper()
 	return &runFlags{
+		lim:      map[string]string{},
 		workdir:  "/",
 		hostname: "jail",
 		net:      "none",
@@ -28,6 +30,16 @@ func defaultFlags(t *testing.T) *runFlags {
 		uid:      sandbox.DefaultUID,
 		gid:      sandbox.DefaultGID,
 	}
+}
+
+// environment is the environment the flags give PROG, through the
+// resolver as jail run builds it.
+func (f *runFlags) environment() ([]string, error) {
+	s, err := f.spec([]string{"/bin/true"}, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.Env, nil
 }
 
 func TestDefaultFlagsMatchCommand(t *testing.T) {
@@ -113,7 +125,7 @@ func TestEnvironmentDefaults(t *testing.T) {
 	env, err := defaultFlags(t).environment()
 	require.NoError(t, err)
 	assert.Equal(t, []string{
-		"PATH=" + defaultPath,
+		"PATH=" + profiles.DefaultPath,
 		"HOME=/tmp",
 		"LANG=C.UTF-8",
 		"TERM=xterm-256color",
@@ -292,20 +304,20 @@ func TestLimits(t *testing.T) {
 	}{
 		{name: "none", set: func(*runFlags) {}, want: limits.Spec{}},
 		{name: "every flag", set: func(f *runFlags) {
-			f.mem, f.cpu, f.pids, f.cpuTime = "100M", "50%", "64", "2s"
-			f.wall, f.output, f.fsize, f.nofile = "10", "1M", "10M", "256"
+			f.lim["mem"], f.lim["cpu"], f.lim["pids"], f.lim["time"] = "100M", "50%", "64", "2s"
+			f.lim["wall"], f.lim["output"], f.lim["fsize"], f.lim["nofile"] = "10", "1M", "10M", "256"
 		}, want: limits.Spec{
 			Memory: 100 << 20, CPUPercent: 50, Pids: 64, CPUTime: 2 * time.Second,
 			Wall: 10 * time.Second, Output: 1 << 20, FileSize: 10 << 20, OpenFiles: 256,
 		}},
-		{name: "bad mem", set: func(f *runFlags) { f.mem = "lots" }, wantErr: []string{"--mem:", `"lots"`}},
-		{name: "bad output", set: func(f *runFlags) { f.output = "-1" }, wantErr: []string{"--output:", `"-1"`}},
-		{name: "bad fsize", set: func(f *runFlags) { f.fsize = "0" }, wantErr: []string{"--fsize:", "positive"}},
-		{name: "bad pids", set: func(f *runFlags) { f.pids = "1.5" }, wantErr: []string{"--pids:", "whole number"}},
-		{name: "bad nofile", set: func(f *runFlags) { f.nofile = "many" }, wantErr: []string{"--nofile:", `"many"`}},
-		{name: "bad time", set: func(f *runFlags) { f.cpuTime = "soon" }, wantErr: []string{"--time:", `"soon"`}},
-		{name: "bad wall", set: func(f *runFlags) { f.wall = "0s" }, wantErr: []string{"--wall:", "1ms"}},
-		{name: "bad cpu", set: func(f *runFlags) { f.cpu = "NaN%" }, wantErr: []string{"--cpu:", "percentage"}},
+		{name: "bad mem", set: func(f *runFlags) { f.lim["mem"] = "lots" }, wantErr: []string{"--mem:", `"lots"`}},
+		{name: "bad output", set: func(f *runFlags) { f.lim["output"] = "-1" }, wantErr: []string{"--output:", `"-1"`}},
+		{name: "bad fsize", set: func(f *runFlags) { f.lim["fsize"] = "0" }, wantErr: []string{"--fsize:", "positive"}},
+		{name: "bad pids", set: func(f *runFlags) { f.lim["pids"] = "1.5" }, wantErr: []string{"--pids:", "whole number"}},
+		{name: "bad nofile", set: func(f *runFlags) { f.lim["nofile"] = "many" }, wantErr: []string{"--nofile:", `"many"`}},
+		{name: "bad time", set: func(f *runFlags) { f.lim["time"] = "soon" }, wantErr: []string{"--time:", `"soon"`}},
+		{name: "bad wall", set: func(f *runFlags) { f.lim["wall"] = "0s" }, wantErr: []string{"--wall:", "1ms"}},
+		{name: "bad cpu", set: func(f *runFlags) { f.lim["cpu"] = "NaN%" }, wantErr: []string{"--cpu:", "percentage"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -337,13 +349,13 @@ func TestSpec(t *testing.T) {
 		stdinNotTTY bool
 	}{
 		{name: "defaults", set: func(*runFlags) {}},
-		{name: "enforced limits accepted", set: func(f *runFlags) { f.wall, f.fsize, f.nofile = "5s", "1M", "64" }},
+		{name: "enforced limits accepted", set: func(f *runFlags) { f.lim["wall"], f.lim["fsize"], f.lim["nofile"] = "5s", "1M", "64" }},
 		{name: "volume", set: func(f *runFlags) { f.volumes = []string{src + ":/in:rw"} }},
 
 		// Cgroup limits are not refused here: the run decides, once it
 		// knows the backend, whether to warn or (with --strict) refuse.
-		{name: "cgroup limits pass through", set: func(f *runFlags) { f.mem, f.cpu, f.pids = "100M", "50%", "64" }},
-		{name: "cpu time and output pass through", set: func(f *runFlags) { f.cpuTime, f.output = "2s", "1M" }},
+		{name: "cgroup limits pass through", set: func(f *runFlags) { f.lim["mem"], f.lim["cpu"], f.lim["pids"] = "100M", "50%", "64" }},
+		{name: "cpu time and output pass through", set: func(f *runFlags) { f.lim["time"], f.lim["output"] = "2s", "1M" }},
 		{name: "-t without a terminal", set: func(f *runFlags) { f.tty = true },
 			wantErr: []string{"-t needs a terminal on stdin"}, stdinNotTTY: true},
 
@@ -352,7 +364,7 @@ func TestSpec(t *testing.T) {
 		{name: "relative volume source", set: func(f *runFlags) { f.volumes = []string{"data:/in"} },
 			wantErr: []string{"-v data:/in", "must be absolute"}},
 		{name: "bad env", set: func(f *runFlags) { f.env = []string{"=x"} }, wantErr: []string{"-e =x"}},
-		{name: "bad limit value", set: func(f *runFlags) { f.wall = "forever" }, wantErr: []string{"--wall:", `"forever"`}},
+		{name: "bad limit value", set: func(f *runFlags) { f.lim["wall"] = "forever" }, wantErr: []string{"--wall:", `"forever"`}},
 		{name: "bad net", set: func(f *runFlags) { f.net = "bridge" }, wantErr: []string{`--net "bridge"`}},
 	}
 	for _, tt := range tests {
@@ -366,7 +378,7 @@ func TestSpec(t *testing.T) {
 			}
 			f := defaultFlags(t)
 			tt.set(f)
-			s, err := f.spec([]string{"/bin/true"})
+			s, err := f.spec([]string{"/bin/true"}, nil)
 			if tt.wantErr != nil {
 				require.Error(t, err)
 				for _, want := range tt.wantErr {

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"jail/limits"
 	"jail/profiles"
 )
 
@@ -130,40 +129,34 @@ func TestProfileRegistered(t *testing.T) {
 	assert.Equal(t, 0, execute([]string{"profile", "check", filepath.Join("..", "..", "profiles", "builtin", "strict.toml")}))
 }
 
-// FlagValues is how `jail run --profile` layers a profile under the
-// user's flags: every name must be a run flag that accepts the value.
-func TestProfileFlagValuesAreRunFlags(t *testing.T) {
-	for _, name := range profiles.BuiltinNames() {
-		p, err := profiles.Builtin(name)
+// A profile is layered under the flags the user typed: the typed ones
+// win, the others take the profile's value (or the step's limits).
+func TestProfileUnderTypedFlags(t *testing.T) {
+	p, err := profiles.Builtin("strict")
+	require.NoError(t, err)
+	cmd := newRunCommand()
+	fl := cmd.Flags()
+	require.NoError(t, fl.Parse([]string{"--mem", "64M", "--hostname", "box", "--strict=false"}))
+	f := defaultFlags(t)
+	f.lim["mem"], f.hostname, f.profile, f.fl = "64M", "box", p, fl
+	s, err := f.spec([]string{"/bin/true"}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, int64(64<<20), s.Limits.Memory, "a typed limit wins")
+	assert.Equal(t, int64(64), s.Limits.Pids, "an untyped limit is the profile's")
+	assert.Equal(t, "box", s.Hostname)
+	assert.False(t, s.Strict, "a typed --strict=false wins over the profile's strict")
+	require.NotNil(t, s.Seccomp)
+	assert.Equal(t, "strict", s.Seccomp.Name)
+
+	c, err := profiles.Builtin("c")
+	require.NoError(t, err)
+	f.profile, f.lim["mem"] = c, ""
+	fl = newRunCommand().Flags()
+	f.fl = fl
+	for step, mem := range map[*profiles.Step]int64{c.Compile: 512 << 20, c.Run: 256 << 20} {
+		s, err := f.spec([]string{"/bin/true"}, step)
 		require.NoError(t, err)
-		for _, step := range []*profiles.Step{nil, p.Compile, p.Run} {
-			if step == nil && (p.Compile != nil || p.Run != nil) {
-				continue
-			}
-			fl := newRunCommand().Flags()
-			vals := p.FlagValues(step)
-			want := p.Limits
-			if step != nil {
-				want = step.Limits
-			}
-			for flag, val := range vals {
-				if flag == "seccomp" && fl.Lookup(flag) == nil {
-					continue // the seccomp flag lands with the seccomp package
-				}
-				require.NotNil(t, fl.Lookup(flag), "profile %s: --%s is not a run flag", name, flag)
-				assert.NoError(t, fl.Set(flag, val), "profile %s: --%s %s", name, flag, val)
-			}
-			if want.Memory != 0 {
-				got, err := limits.ParseSize(vals["mem"])
-				require.NoError(t, err)
-				assert.Equal(t, want.Memory, got)
-			}
-			if want.CPUTime != 0 {
-				got, err := limits.ParseDuration(vals["time"])
-				require.NoError(t, err)
-				assert.Equal(t, want.CPUTime, got)
-			}
-			assert.Equal(t, p.Root.Workdir, vals["workdir"])
-		}
+		assert.Equal(t, mem, s.Limits.Memory, "each step gets its own limits")
+		assert.Equal(t, step == c.Compile, s.CompileStep)
 	}
 }

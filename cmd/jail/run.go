@@ -18,7 +18,6 @@ import (
 	"jail/profiles"
 	"jail/rootfs"
 	"jail/sandbox"
-	"jail/seccomp"
 )
 
 // runFlags are the flags of `jail run`, as typed.
@@ -30,21 +29,26 @@ type runFlags struct {
 	jsonOut, verbose                     bool
 	report                               string
 
-	mem, cpu, cpus, pids, cpuTime, extraTime, wall, output, fsize, nofile string
-	strict                                                                bool
+	// lim holds each limit flag as typed, by limits.Field name.
+	lim    map[string]string
+	strict bool
 
 	seccomp    string
 	seccompLog bool
 
 	// profile is --profile resolved; its mounts and environment come
-	// before the flags', its other values are applied to unset flags.
+	// before the flags', its other values hold where no flag is typed.
 	profileName string
 	profile     *profiles.Profile
 	printConfig bool
+
+	// fl tells which flags the user typed; nil (in tests) counts every
+	// value as typed.
+	fl *pflag.FlagSet
 }
 
 func newRunCommand() *cobra.Command {
-	f := &runFlags{}
+	f := &runFlags{lim: map[string]string{}}
 	cmd := &cobra.Command{
 		Use:   "run [flags] -- PROG [ARGS...]",
 		Short: "Run PROG in a sandbox",
@@ -64,6 +68,7 @@ Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			f.fl = cmd.Flags()
 			return runMain(cmd.Context(), f, cmd.Flags(), args)
 		},
 	}
@@ -71,32 +76,25 @@ Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
 	fl.SetInterspersed(false)
 	fl.StringVar(&f.rootfs, "rootfs", "", "prebuilt root directory, the read-only lower layer of an overlay (default: the host's /usr)")
 	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount `SRC:DST[:ro|rw]` (read-only unless :rw)")
-	fl.StringVarP(&f.workdir, "workdir", "w", "/", "working `DIR` inside the sandbox")
+	fl.StringVarP(&f.workdir, "workdir", "w", profiles.DefaultWorkdir, "working `DIR` inside the sandbox")
 	fl.StringArrayVarP(&f.env, "env", "e", nil, "set `KEY=VALUE` (or pass the host's KEY with -e KEY)")
 	fl.StringArrayVar(&f.envFiles, "env-file", nil, "read KEY=VALUE lines from `FILE`")
-	fl.StringVar(&f.hostname, "hostname", "jail", "host name inside the sandbox")
-	fl.StringVar(&f.net, "net", "none", "network: none (only loopback) or host")
+	fl.StringVar(&f.hostname, "hostname", profiles.DefaultHostname, "host name inside the sandbox")
+	fl.StringVar(&f.net, "net", string(sandbox.NetNone), "network: none (only loopback) or host")
 	fl.Uint32Var(&f.uid, "uid", sandbox.DefaultUID, "user id PROG runs as inside the sandbox (0 only if you ask)")
 	fl.Uint32Var(&f.gid, "gid", sandbox.DefaultGID, "group id PROG runs as inside the sandbox")
-	fl.StringVar(&f.disk, "disk", "256M", "`SIZE` of the tmpfs behind /, /tmp and /dev/shm")
+	fl.StringVar(&f.disk, "disk", limits.FormatSize(sandbox.DefaultDisk), "`SIZE` of the tmpfs behind /, /tmp and /dev/shm")
 	fl.BoolVarP(&f.tty, "tty", "t", false, "give PROG a pseudo-terminal (needs a terminal on stdin)")
 	fl.BoolVarP(&f.interactive, "interactive", "i", false, "accepted for docker compatibility: stdin is always passed to PROG")
 	fl.BoolVar(&f.jsonOut, "json", false, "print the result as one JSON object on stderr when PROG ends")
 	fl.StringVar(&f.report, "report", "", "write the JSON result to `FILE`")
 	fl.BoolVar(&f.verbose, "verbose", false, "print a one-line summary of the result on stderr")
 
-	fl.StringVar(&f.mem, "mem", "", "memory limit, e.g. 100M")
-	fl.StringVar(&f.cpu, "cpu", "", "CPU bandwidth, e.g. 10% (of one CPU) or 250%")
-	fl.StringVar(&f.cpus, "cpus", "", "CPUs PROG may use, e.g. 0-1 or 0,2")
-	fl.StringVar(&f.pids, "pids", "", "limit on processes and threads")
-	fl.StringVar(&f.cpuTime, "time", "", "CPU time limit of the whole process tree, e.g. 2s")
-	fl.StringVar(&f.extraTime, "extra-time", "", "grace after --time before the kill (the verdict is still TLE), e.g. 0.5s")
-	fl.StringVar(&f.wall, "wall", "", "wall-clock limit, e.g. 10s")
-	fl.StringVar(&f.output, "output", "", "limit on bytes written to stdout and stderr")
-	fl.StringVar(&f.fsize, "fsize", "", "largest file PROG may write, e.g. 10M")
-	fl.StringVar(&f.nofile, "nofile", "", "limit on open file descriptors per process")
+	for _, lf := range limits.Fields {
+		fl.Var(limitFlag{f.lim, lf.Name}, lf.Flag, lf.Help)
+	}
 	fl.BoolVar(&f.strict, "strict", false, "refuse to run when a requested limit cannot be enforced on this host")
-	fl.StringVar(&f.seccomp, "seccomp", "default", "system-call policy: default, strict (default without sockets), none, or a FILE (jail TOML policy or Docker/OCI seccomp JSON)")
+	fl.StringVar(&f.seccomp, "seccomp", profiles.DefaultSeccomp, "system-call policy: default, strict (default without sockets), none, or a FILE (jail TOML policy or Docker/OCI seccomp JSON)")
 	fl.BoolVar(&f.printConfig, "print-config", false, "print the effective configuration (profile and flags) as JSON and exit without running")
 	fl.StringVar(&f.profileName, "profile", "", "a profile NAME (jail profile list) or FILE; flags override it")
 	fl.BoolVar(&f.seccompLog, "seccomp-log", false, "have the kernel log every denied system call to the audit log (dmesg)")
@@ -116,20 +114,17 @@ func runMain(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string)
 		}
 		f.profile = p
 		if p.Compile != nil || p.Run != nil {
-			return runSteps(ctx, f, fl, args)
-		}
-		if err := applyProfileValues(fl, userSetFlags(fl), p.FlagValues(nil)); err != nil {
-			return err
+			return runSteps(ctx, f, args)
 		}
 	}
-	spec, err := f.spec(args)
+	spec, err := f.spec(args, nil)
 	if err != nil {
 		return err
 	}
 	if f.printConfig {
 		return printConfig(spec)
 	}
-	if err := f.checkToolchain(); err != nil {
+	if err := f.checkToolchain(spec); err != nil {
 		return err
 	}
 	res, err := runOnce(ctx, f, spec, sandbox.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
@@ -179,87 +174,95 @@ func (f *runFlags) finish(res *sandbox.Result) error {
 	return nil
 }
 
-// spec turns the flags into a sandbox.Spec; every value is parsed here and
-// checked by Spec.Validate, so a bad flag never starts anything.
-func (f *runFlags) spec(argv []string) (*sandbox.Spec, error) {
-	s := &sandbox.Spec{
-		Argv: argv, Dir: f.workdir, RootFS: f.rootfs, Hostname: f.hostname,
-		Net: sandbox.Net(f.net), UID: f.uid, GID: f.gid, TTY: f.tty, Strict: f.strict,
+// spec builds the run's Spec from the profile (if any) and the flags on
+// top of it, for step (nil: a plain run). Every flag value is parsed here
+// and the Spec validated by the resolver, so a bad flag never starts
+// anything; problems are spelled as the flags that cause them.
+func (f *runFlags) spec(argv []string, step *profiles.Step) (*sandbox.Spec, error) {
+	o, err := f.overrides(argv)
+	if err != nil {
+		return nil, err
 	}
-	var err error
-	if s.Disk, err = limits.ParseSize(f.disk); err != nil {
-		return nil, fmt.Errorf("--disk: %w", err)
+	o.Step = step
+	if o.TTY && !isTerminal(os.Stdin) {
+		return nil, fmt.Errorf("-t needs a terminal on stdin; drop -t when stdin is a file or a pipe")
 	}
-	if f.profile != nil {
-		s.Binds = f.profile.Binds(nil)
+	s, err := profiles.Resolve(f.profile, o)
+	return s, flagErrors(err)
+}
+
+// typed reports whether the user gave flag name.
+func (f *runFlags) typed(name string) bool { return f.fl == nil || f.fl.Changed(name) }
+
+// ifTyped is v when the user typed flag name, else nil.
+func ifTyped[T any](f *runFlags, name string, v T) *T {
+	if !f.typed(name) {
+		return nil
+	}
+	return &v
+}
+
+// overrides turns the flags the user typed into typed values; the ones
+// not typed stay nil, for the profile's value to hold.
+func (f *runFlags) overrides(argv []string) (profiles.Overrides, error) {
+	o := profiles.Overrides{
+		Argv: argv, TTY: f.tty, SeccompLog: f.seccompLog, EnvFiles: f.envFiles, Env: f.env,
+	}
+	o.RootFS = ifTyped(f, "rootfs", f.rootfs)
+	o.Workdir = ifTyped(f, "workdir", f.workdir)
+	o.Hostname = ifTyped(f, "hostname", f.hostname)
+	o.Seccomp = ifTyped(f, "seccomp", f.seccomp)
+	o.UID = ifTyped(f, "uid", f.uid)
+	o.GID = ifTyped(f, "gid", f.gid)
+	o.Strict = ifTyped(f, "strict", f.strict)
+	o.Net = ifTyped(f, "net", sandbox.Net(f.net))
+	if f.typed("disk") {
+		d, err := limits.ParseSize(f.disk)
+		if err != nil {
+			return o, fmt.Errorf("--disk: %w", err)
+		}
+		o.Disk = &d
 	}
 	for _, v := range f.volumes {
 		b, err := parseVolume(v)
 		if err != nil {
-			return nil, err
+			return o, err
 		}
-		s.Binds = append(s.Binds, b)
+		o.Binds = append(o.Binds, b)
 	}
-	if s.Env, err = f.environment(); err != nil {
-		return nil, err
-	}
-	if s.Limits, err = f.limits(); err != nil {
-		return nil, err
-	}
-	if s.Seccomp, err = seccompPolicy(f.seccomp); err != nil {
-		return nil, err
-	}
-	s.SeccompLog = f.seccompLog
-	if s.TTY && !isTerminal(os.Stdin) {
-		return nil, fmt.Errorf("-t needs a terminal on stdin; drop -t when stdin is a file or a pipe")
-	}
-	return s, s.Validate()
+	var err error
+	o.Limits, err = f.limits()
+	return o, err
 }
 
+// limits parses the limit flags the user typed; the error names the flag.
 func (f *runFlags) limits() (limits.Spec, error) {
 	var l limits.Spec
-	var err error
-	sizes := []struct {
-		flag, val string
-		dst       *int64
-	}{{"--mem", f.mem, &l.Memory}, {"--output", f.output, &l.Output}, {"--fsize", f.fsize, &l.FileSize}}
-	for _, s := range sizes {
-		if s.val != "" {
-			if *s.dst, err = limits.ParseSize(s.val); err != nil {
-				return l, fmt.Errorf("%s: %w", s.flag, err)
+	for _, lf := range limits.Fields {
+		if v := f.lim[lf.Name]; v != "" {
+			if err := lf.Set(&l, v); err != nil {
+				return l, fmt.Errorf("--%s: %w", lf.Flag, err)
 			}
-		}
-	}
-	counts := []struct {
-		flag, val string
-		dst       *int64
-	}{{"--pids", f.pids, &l.Pids}, {"--nofile", f.nofile, &l.OpenFiles}}
-	for _, c := range counts {
-		if c.val != "" {
-			if *c.dst, err = limits.ParseCount(c.val); err != nil {
-				return l, fmt.Errorf("%s: %w", c.flag, err)
-			}
-		}
-	}
-	durations := []struct {
-		flag, val string
-		dst       *time.Duration
-	}{{"--time", f.cpuTime, &l.CPUTime}, {"--extra-time", f.extraTime, &l.ExtraTime}, {"--wall", f.wall, &l.Wall}}
-	for _, d := range durations {
-		if d.val != "" {
-			if *d.dst, err = limits.ParseDuration(d.val); err != nil {
-				return l, fmt.Errorf("%s: %w", d.flag, err)
-			}
-		}
-	}
-	l.CPUs = f.cpus
-	if f.cpu != "" {
-		if l.CPUPercent, err = limits.ParsePercent(f.cpu); err != nil {
-			return l, fmt.Errorf("--cpu: %w", err)
 		}
 	}
 	return l, nil
 }
+
+// limitFlag is one limit's flag: its text, parsed by limits() so that the
+// message is jail's own rather than pflag's.
+type limitFlag struct {
+	vals map[string]string
+	name string
+}
+
+func (v limitFlag) String() string {
+	if v.vals == nil {
+		return ""
+	}
+	return v.vals[v.name]
+}
+func (v limitFlag) Set(s string) error { v.vals[v.name] = s; return nil }
+func (v limitFlag) Type() string       { return "string" }
 
 // parseVolume reads -v SRC:DST[:ro|rw].
 func parseVolume(v string) (rootfs.UserBind, error) {
@@ -328,24 +331,6 @@ func dur(s sandbox.Seconds) string {
 	return time.Duration(s).Round(10 * time.Microsecond).String()
 }
 
-// seccompPolicy reads --seccomp: a built-in name or a policy file.
-func seccompPolicy(v string) (*seccomp.Policy, error) {
-	switch v {
-	case "none":
-		return nil, nil
-	case "":
-		v = "default"
-	}
-	if p, ok := seccomp.Builtin(v); ok {
-		return p, nil
-	}
-	p, err := seccomp.Load(v)
-	if err != nil {
-		return nil, fmt.Errorf("--seccomp: %w", err)
-	}
-	return p, nil
-}
-
 // printConfig shows what a run would get, after the profile and the flags.
 func printConfig(s *sandbox.Spec) error {
 	policy := "none"
@@ -356,12 +341,7 @@ func printConfig(s *sandbox.Spec) error {
 		"argv": s.Argv, "env": s.Env, "workdir": s.Dir, "rootfs": s.RootFS, "binds": s.Binds,
 		"hostname": s.Hostname, "net": s.Net, "uid": s.UID, "gid": s.GID, "disk": s.Disk,
 		"tty": s.TTY, "strict": s.Strict, "seccomp": policy, "seccomp_log": s.SeccompLog,
-		"limits": map[string]any{
-			"mem": s.Limits.Memory, "cpu_percent": s.Limits.CPUPercent, "cpus": s.Limits.CPUs,
-			"pids": s.Limits.Pids, "time": s.Limits.CPUTime.String(), "extra_time": s.Limits.ExtraTime.String(),
-			"wall": s.Limits.Wall.String(), "output": s.Limits.Output, "fsize": s.Limits.FileSize,
-			"nofile": s.Limits.OpenFiles,
-		},
+		"limits": limitsView(s.Limits),
 	}
 	b, err := json.MarshalIndent(view, "", "  ")
 	if err != nil {
@@ -369,4 +349,22 @@ func printConfig(s *sandbox.Spec) error {
 	}
 	_, err = fmt.Fprintln(os.Stdout, string(b))
 	return err
+}
+
+// limitsView names every limit by its descriptor; a percentage carries
+// its unit in the name because the value is a bare number, and durations
+// are written as Go spells them.
+func limitsView(l limits.Spec) map[string]any {
+	out := map[string]any{}
+	for _, f := range limits.Fields {
+		key, v := f.Name, f.Value(l)
+		if f.Kind == limits.Percent {
+			key += "_percent"
+		}
+		if d, ok := v.(time.Duration); ok {
+			v = d.String()
+		}
+		out[key] = v
+	}
+	return out
 }

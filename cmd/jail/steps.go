@@ -7,56 +7,18 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/spf13/pflag"
-
 	"jail/profiles"
 	"jail/rootfs"
 	"jail/sandbox"
 )
 
-// userSetFlags records which flags the user typed, before a profile's
-// values are applied (pflag marks every Set flag as changed).
-func userSetFlags(fl *pflag.FlagSet) map[string]bool {
-	set := map[string]bool{}
-	fl.Visit(func(f *pflag.Flag) { set[f.Name] = true })
-	return set
-}
-
-// applyProfileValues gives every flag the user did not type the profile's
-// value, or its own default when the profile (or this step) has none, so
-// one step's limits never leak into the next.
-func applyProfileValues(fl *pflag.FlagSet, userSet map[string]bool, values map[string]string) error {
-	var err error
-	fl.VisitAll(func(f *pflag.Flag) {
-		if userSet[f.Name] || err != nil || !profileFlags[f.Name] {
-			return
-		}
-		v, ok := values[f.Name]
-		if !ok {
-			v = f.DefValue
-		}
-		if e := fl.Set(f.Name, v); e != nil {
-			err = fmt.Errorf("profile value for --%s: %w", f.Name, e)
-		}
-	})
-	return err
-}
-
-// profileFlags are the flags a profile may set (profiles.FlagValues keys).
-var profileFlags = map[string]bool{
-	"rootfs": true, "disk": true, "hostname": true, "net": true, "uid": true, "gid": true,
-	"workdir": true, "seccomp": true, "strict": true, "mem": true, "cpu": true, "cpus": true,
-	"pids": true, "time": true, "extra-time": true, "wall": true, "output": true, "fsize": true,
-	"nofile": true,
-}
-
 // checkToolchain refuses a language profile whose programs are missing
 // from the sandbox's root, naming the profile and the program.
-func (f *runFlags) checkToolchain() error {
+func (f *runFlags) checkToolchain(s *sandbox.Spec) error {
 	if f.profile == nil {
 		return nil
 	}
-	return f.profile.Check(f.profile.RootLookPath(f.rootfs))
+	return f.profile.Check(f.profile.RootLookPath(s.RootFS))
 }
 
 // runSteps runs a language profile: `jail run --profile cpp -- main.cpp
@@ -64,15 +26,14 @@ func (f *runFlags) checkToolchain() error {
 // read-write for the compile step and read-only for the run step, each
 // step in its own sandbox with its own limits. A failed compile ends the
 // run with verdict CE and the compiler's messages on stderr.
-func runSteps(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string) error {
+func runSteps(ctx context.Context, f *runFlags, args []string) error {
 	p := f.profile
 	if len(args) == 0 {
 		return fmt.Errorf("profile %s runs a source file: jail run --profile %s -- SOURCE [ARGS...]", p.Name, p.Name)
 	}
-	userSet := userSetFlags(fl)
 	vars := p.Vars()
 	if f.printConfig {
-		return printStepConfigs(f, fl, userSet, vars, args)
+		return printStepConfigs(f, vars, args)
 	}
 	work, err := newWorkDir(args[0], p)
 	if err != nil {
@@ -88,7 +49,7 @@ func runSteps(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string
 		}
 		defer null.Close()
 		// The compiler's output is for the user, never PROG's stdout.
-		res, err := runStep(ctx, f, fl, userSet, p.Compile, "compile", p.Compile.Argv(vars),
+		res, err := runStep(ctx, f, p.Compile, "compile", p.Compile.Argv(vars),
 			rootfs.UserBind{Source: work, Target: vars.Dir, Writable: true},
 			sandbox.IO{Stdin: null, Stdout: os.Stderr, Stderr: os.Stderr})
 		if err != nil {
@@ -99,7 +60,7 @@ func runSteps(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string
 		}
 		compiled = res
 	}
-	res, err := runStep(ctx, f, fl, userSet, p.Run, "run", append(p.Run.Argv(vars), args[1:]...),
+	res, err := runStep(ctx, f, p.Run, "run", append(p.Run.Argv(vars), args[1:]...),
 		rootfs.UserBind{Source: work, Target: vars.Dir},
 		sandbox.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 	if err != nil {
@@ -110,7 +71,7 @@ func runSteps(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string
 }
 
 // printStepConfigs prints each step's effective configuration.
-func printStepConfigs(f *runFlags, fl *pflag.FlagSet, userSet map[string]bool, vars profiles.Vars, args []string) error {
+func printStepConfigs(f *runFlags, vars profiles.Vars, args []string) error {
 	p := f.profile
 	steps := []struct {
 		name string
@@ -125,10 +86,7 @@ func printStepConfigs(f *runFlags, fl *pflag.FlagSet, userSet map[string]bool, v
 		}{{"compile", p.Compile, p.Compile.Argv(vars)}}, steps...)
 	}
 	for _, st := range steps {
-		if err := applyProfileValues(fl, userSet, p.FlagValues(st.step)); err != nil {
-			return err
-		}
-		spec, err := f.spec(st.argv)
+		spec, err := f.spec(st.argv, st.step)
 		if err != nil {
 			return fmt.Errorf("%s step: %w", st.name, err)
 		}
@@ -140,18 +98,16 @@ func printStepConfigs(f *runFlags, fl *pflag.FlagSet, userSet map[string]bool, v
 	return nil
 }
 
-func runStep(ctx context.Context, f *runFlags, fl *pflag.FlagSet, userSet map[string]bool, step *profiles.Step,
+func runStep(ctx context.Context, f *runFlags, step *profiles.Step,
 	name string, argv []string, work rootfs.UserBind, stdio sandbox.IO) (*sandbox.Result, error) {
-	if err := applyProfileValues(fl, userSet, f.profile.FlagValues(step)); err != nil {
-		return nil, err
-	}
-	spec, err := f.spec(argv)
+	spec, err := f.spec(argv, step)
 	if err != nil {
 		return nil, fmt.Errorf("%s step: %w", name, err)
 	}
+	// The work directory is jail's own, bound after validation as
+	// before; sandbox.Run validates the whole Spec again.
 	spec.Binds = append(spec.Binds, work)
-	spec.CompileStep = name == "compile"
-	if err := f.checkToolchain(); err != nil {
+	if err := f.checkToolchain(spec); err != nil {
 		return nil, err
 	}
 	res, err := runOnce(ctx, f, spec, stdio)

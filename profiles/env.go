@@ -1,4 +1,4 @@
-package main
+package profiles
 
 import (
 	"bufio"
@@ -9,19 +9,18 @@ import (
 	"slices"
 	"strings"
 
+	"jail/field"
 	"jail/rootfs"
 )
 
-// defaultPath is Debian's PATH for a login shell, so programs find the
-// same tools they would on the host.
-const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-// environment builds PROG's environment: a clean default, then --env-file
-// lines, then -e flags, later ones winning. Nothing of the host's comes in
-// unless named (-e KEY), except TERM so terminal programs draw correctly.
-func (f *runFlags) environment() ([]string, error) {
+// environment builds PROG's environment: a clean default, then the
+// profile's env_file and [env], then envFiles, then the entries of
+// entries (KEY=VALUE, or KEY for the host's value), later ones winning.
+// Nothing of the host's comes in unless named, except TERM so terminal
+// programs draw correctly.
+func environment(p *Profile, uid uint32, envFiles, entries []string) ([]string, error) {
 	user := rootfs.SandboxUser
-	if f.uid == 0 {
+	if uid == 0 {
 		user = "root"
 	}
 	term := os.Getenv("TERM")
@@ -29,28 +28,26 @@ func (f *runFlags) environment() ([]string, error) {
 		term = "dumb"
 	}
 	env := newEnv()
-	env.set("PATH", defaultPath)
+	env.set("PATH", DefaultPath)
 	env.set("HOME", "/tmp")
 	env.set("LANG", "C.UTF-8")
 	env.set("TERM", term)
 	env.set("USER", user)
-	if p := f.profile; p != nil {
-		if p.EnvFile != "" {
-			if err := env.readFile(p.EnvFile); err != nil {
-				return nil, fmt.Errorf("profile %s: %w", p.Name, err)
-			}
-		}
-		for _, k := range slices.Sorted(maps.Keys(p.Env)) {
-			env.set(k, p.Env[k])
+	if p.EnvFile != "" {
+		if err := env.readFile(p.EnvFile); err != nil {
+			return nil, field.Within("profile "+p.Name, err)
 		}
 	}
-	for _, file := range f.envFiles {
+	for _, k := range slices.Sorted(maps.Keys(p.Env)) {
+		env.set(k, p.Env[k])
+	}
+	for _, file := range envFiles {
 		if err := env.readFile(file); err != nil {
 			return nil, err
 		}
 	}
-	for _, e := range f.env {
-		if err := env.add(e, "-e "+e); err != nil {
+	for _, e := range entries {
+		if err := env.add(e, "env", e); err != nil {
 			return nil, err
 		}
 	}
@@ -73,11 +70,12 @@ func (e *env) set(k, v string) {
 }
 
 // add takes KEY=VALUE, or KEY alone to copy the host's value (dropped when
-// the host has none), as docker does.
-func (e *env) add(entry, origin string) error {
+// the host has none), as docker does. A bad entry is reported as name's,
+// at where.
+func (e *env) add(entry, name, where string) error {
 	k, v, ok := strings.Cut(entry, "=")
 	if k == "" || strings.ContainsAny(k, " \t") {
-		return fmt.Errorf("%s: write KEY=VALUE, or KEY to pass the host's value", origin)
+		return field.Errorf(name, "%s: write KEY=VALUE, or KEY to pass the host's value", where)
 	}
 	if !ok {
 		hv, set := os.LookupEnv(k)
@@ -99,7 +97,7 @@ const maxEnvLine = 128 << 10
 func (e *env) readFile(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("--env-file %s: %w", path, err)
+		return field.Wrap("env_file", path, err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -110,15 +108,15 @@ func (e *env) readFile(path string) error {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		if err := e.add(line, fmt.Sprintf("--env-file %s:%d", path, n)); err != nil {
+		if err := e.add(line, "env_file", fmt.Sprintf("%s:%d", path, n)); err != nil {
 			return err
 		}
 	}
 	if errors.Is(sc.Err(), bufio.ErrTooLong) {
-		return fmt.Errorf("--env-file %s:%d: the line is longer than the kernel's %d-byte limit for one variable; put such a value in a file you bind with -v", path, n, maxEnvLine)
+		return field.Errorf("env_file", "%s:%d: the line is longer than the kernel's %d-byte limit for one variable; put such a value in a file you bind with {binds}", path, n, maxEnvLine)
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("--env-file %s: %w", path, err)
+		return field.Wrap("env_file", path, err)
 	}
 	return nil
 }
