@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"fmt"
 	"os"
 	"path"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"jail/field"
 	"jail/rootfs"
 	"jail/seccomp"
 )
@@ -80,13 +80,13 @@ func compile(s *Spec, host rootfs.Host, cgroups []rootfs.Cgroup) (*Plan, error) 
 	if s.Seccomp != nil {
 		prog, err := s.Seccomp.Compile(seccomp.CompileOptions{KillAs: "notify"})
 		if err != nil {
-			return nil, fmt.Errorf("--seccomp %s: %w", s.Seccomp.Name, err)
+			return nil, field.Wrap("seccomp", s.Seccomp.Name, err)
 		}
 		// PROG's filter notifies for the errno denials too, so the init can
 		// count them; it answers each from prog itself.
 		rec, err := seccomp.Recording(prog)
 		if err != nil {
-			return nil, fmt.Errorf("--seccomp %s: %w", s.Seccomp.Name, err)
+			return nil, field.Wrap("seccomp", s.Seccomp.Name, err)
 		}
 		p.Exec.Seccomp, p.Exec.SeccompNotify, p.Exec.SeccompLog = rec.Raw, rec.Notify, s.SeccompLog
 		p.Exec.SeccompDecide = prog.Raw

@@ -152,7 +152,7 @@ func runOnce(ctx context.Context, f *runFlags, spec *sandbox.Spec, stdio sandbox
 		pty.close()
 	}
 	if err != nil {
-		return nil, err
+		return nil, flagErrors(err)
 	}
 	if res.Error != "" {
 		fmt.Fprintf(os.Stderr, "jail: %s\n", res.Error)
