@@ -876,17 +876,25 @@ static int64_t now_usec(void) {
 
 static void on_alarm(int sig) { (void)sig; }
 
-// recv_notif receives the pending notification. RECV blocks when there is
-// none, which happens when the caller died between poll and RECV (another
-// thread of it exited); a short timer interrupts it then, since the init
-// must keep reaping. SIGALRM is unblocked only around the call.
-static int recv_notif(int listener, struct seccomp_notif *n) {
-	// glibc's sigaction supplies the rt_sigreturn trampoline a handler
-	// needs; it is a plain system call wrapper.
+// catch_alarm gives SIGALRM a handler, for recv_notif; the signal stays
+// blocked, as every signal in the init, except around RECV. glibc's
+// sigaction supplies the rt_sigreturn trampoline a handler needs; it is a
+// plain system call wrapper.
+static void catch_alarm(void) {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_alarm;
 	sigaction(SIGALRM, &sa, NULL);
+}
+
+// recv_notif receives the pending notification. RECV blocks when there is
+// none, which happens when the caller died between poll and RECV (another
+// thread of it exited); a short timer interrupts it then, since the init
+// must keep reaping. It runs for every denial the policy answers with an
+// errno, so it makes only the calls the timer needs; a timer that fired
+// just after RECV returned stays pending and at most interrupts the next
+// RECV, whose notification poll then reports again.
+static int recv_notif(int listener, struct seccomp_notif *n) {
 	struct itimerval it = {.it_value = {.tv_sec = 0, .tv_usec = 100000}};
 	setitimer(ITIMER_REAL, &it, NULL);
 	sigset_t alrm, old;
@@ -898,8 +906,6 @@ static int recv_notif(int listener, struct seccomp_notif *n) {
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	struct itimerval off = {0};
 	setitimer(ITIMER_REAL, &off, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGALRM, &sa, NULL);
 	errno = e;
 	return r;
 }
@@ -1009,6 +1015,8 @@ static void supervise(struct watch *w, int listener, int sfd) {
 	r.kind = JAIL_REPORT_EXITED;
 	int64_t start = now_usec();
 	int lifeline = JAIL_FD_CTL;
+	if (listener >= 0)
+		catch_alarm();
 	while (!(w->prog_done && w->pid1_done)) {
 		struct pollfd p[3] = {
 		    {.fd = sfd, .events = POLLIN},
