@@ -8,7 +8,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -97,12 +96,11 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*sup
 	// reap the rest, and reports what they used. A byte on the lifeline
 	// asks for that; SIGKILL of the init, which its pid 1 does not
 	// survive either, is only the backstop for an init that cannot
-	// answer.
-	var backstop *time.Timer
-	var backstopOnce sync.Once
+	// answer; once the init is reaped, Kill does nothing. supervise ends
+	// a run once.
 	end := func() error {
+		time.AfterFunc(endGrace, func() { _ = init.Kill() })
 		_, err := ctlW.Write([]byte{1})
-		backstopOnce.Do(func() { backstop = time.AfterFunc(endGrace, func() { _ = init.Kill() }) })
 		return err
 	}
 	sup := &supervisor{spec: s, enf: enf, initPid: pid, killInit: end, hostUID: uid, begin: begin,
@@ -111,10 +109,6 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*sup
 	go func() {
 		ws, ru, err := init.Wait()
 		points.reaped = native.Now()
-		backstopOnce.Do(func() {})
-		if backstop != nil {
-			backstop.Stop()
-		}
 		ctlW.Close()
 		if err == nil {
 			sup.initEnd, sup.initRusage = describeWaitStatus(ws), &ru
