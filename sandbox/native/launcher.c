@@ -38,6 +38,7 @@
 
 #include "filter.h"
 #include "launcher.h"
+#include "text.h"
 
 #ifndef SYS_close_range
 #define SYS_close_range 436
@@ -75,28 +76,6 @@ struct init {
 };
 
 static int take_proc(struct jail_launch *l, int *ready);
-
-// ---- tiny string helpers (no libc formatting after fork) ----
-
-static char *put(char *p, char *end, const char *s) {
-	while (*s && p < end - 1)
-		*p++ = *s++;
-	*p = 0;
-	return p;
-}
-
-static char *put_uint(char *p, char *end, unsigned long v) {
-	char tmp[24];
-	int n = 0;
-	do {
-		tmp[n++] = '0' + v % 10;
-		v /= 10;
-	} while (v);
-	while (n && p < end - 1)
-		*p++ = tmp[--n];
-	*p = 0;
-	return p;
-}
 
 // fd_path names an open descriptor as a path the mount(2) family follows.
 static const char *fd_path(char *buf, size_t len, int fd) {
@@ -1114,22 +1093,6 @@ int64_t jail_process_start_usec(void) { return process_start_usec; }
 
 __attribute__((constructor)) static void at_process_start(void) { process_start_usec = now_usec(); }
 
-static int write_proc_self(const char *name, const char *data) {
-	char path[64];
-	put(put(path, path + sizeof path, "/proc/self/"), path + sizeof path, name);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	size_t len = strlen(data);
-	ssize_t n = write(fd, data, len);
-	int e = errno;
-	close(fd);
-	if (n != (ssize_t)len) {
-		errno = n < 0 ? e : EIO;
-		return -1;
-	}
-	return 0;
-}
 
 static void put_map(char *buf, size_t len, unsigned int inner, unsigned int outer) {
 	char *end = buf + len;

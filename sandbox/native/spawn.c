@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "spawn.h"
+#include "text.h"
 
 #ifndef SYS_close_range
 #define SYS_close_range 436
@@ -59,18 +60,6 @@ static void reset_signals(void) {
 	}
 }
 
-static char *put_dec(char *p, unsigned long v) {
-	char tmp[24];
-	int n = 0;
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		*p++ = tmp[--n];
-	return p;
-}
-
 // enter_timens gives PROG a time namespace whose monotonic and boot-time
 // clocks start near zero, so it sees neither the host's uptime nor when
 // the host booted. A spawner with memory of its own joins the namespace
@@ -90,31 +79,20 @@ static int enter_timens(int join, int64_t *offset_usec, int *step) {
 	struct timespec mono, boot;
 	clock_gettime(CLOCK_MONOTONIC, &mono);
 	clock_gettime(CLOCK_BOOTTIME, &boot);
-	char buf[96], *p = buf;
-	memcpy(p, "monotonic -", 11);
-	p = put_dec(p + 11, (unsigned long)mono.tv_sec);
-	memcpy(p, " 0\nboottime -", 13);
-	p = put_dec(p + 13, (unsigned long)boot.tv_sec);
-	memcpy(p, " 0\n", 3);
-	p += 3;
+	char buf[96], *end = buf + sizeof buf;
+	char *p = put_uint(put(buf, end, "monotonic -"), end, (unsigned long)mono.tv_sec);
+	p = put_uint(put(p, end, " 0\nboottime -"), end, (unsigned long)boot.tv_sec);
+	put(p, end, " 0\n");
 	*step = 2;
-	int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (write_proc_self("timens_offsets", buf) < 0)
 		return -1;
-	ssize_t n = write(fd, buf, (size_t)(p - buf));
-	int e = errno;
-	close(fd);
-	if (n != p - buf) {
-		errno = n < 0 ? e : EIO;
-		return -1;
-	}
 	if (join) {
 		*step = 3;
-		fd = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
+		int fd = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return -1;
 		int r = setns(fd, CLONE_NEWTIME);
-		e = errno;
+		int e = errno;
 		close(fd);
 		if (r < 0) {
 			errno = e;
