@@ -67,15 +67,24 @@ struct ksigaction {
 
 #define PATHBUF 4096
 
+// What the init and the sandbox's pid 1 share while pid 1 starts: the
+// ready pipe pid 1 writes once its /proc is mounted (ready_r is -1 once
+// the init has taken it), and a pidfd of the init.
+struct pid1 {
+	struct jail_launch *l;
+	int ready_r, ready_w;
+	int init_fd;
+};
+
 struct init {
 	const struct jail_launch *l;
 	int root_fd;
 	int scratch;
 	int sub;        // which syscall failed, enum jail_sub
-	int pid1_ready[3]; // pid 1's ready pipe and the init's pidfd, until its /proc is taken
+	struct pid1 pid1;
 };
 
-static int take_proc(struct jail_launch *l, int *ready);
+static int take_proc(struct init *s);
 
 // fd_path names an open descriptor as a path the mount(2) family follows.
 static const char *fd_path(char *buf, size_t len, int fd) {
@@ -396,7 +405,7 @@ static int apply(struct init *s, int i) {
 		if (fd < 0)
 			return -1;
 		struct jail_launch *l = (struct jail_launch *)s->l;
-		int proc = take_proc(l, s->pid1_ready);
+		int proc = take_proc(s);
 		r = move_tree(s, proc, fd);
 		e = errno;
 		close(proc);
@@ -671,11 +680,6 @@ static int loopback_up(void) {
 // reaping under a lowered RLIMIT_CPU, the namespace would die with it and
 // the init would report that (pid1_died).
 
-struct pid1 {
-	struct jail_launch *l;
-	int ready;     // the write end of the pipe the init waits on
-	int init_fd;   // a pidfd of the init
-};
 
 #define PID1_STACK (16 * 1024)
 
@@ -707,7 +711,7 @@ static int pid1_main(void *arg) {
 	else
 		l->proc_err = (int)-r;
 	char c = 0;
-	raw_syscall(SYS_write, p->ready, (long)&c, 1);
+	raw_syscall(SYS_write, p->ready_w, (long)&c, 1);
 	// The descriptor table was the init's until here (CLONE_FILES, so
 	// the mount landed in it); pid 1 keeps none of it.
 	raw_syscall(SYS_unshare, CLONE_FILES, 0, 0);
@@ -733,10 +737,11 @@ static int pid1_main(void *arg) {
 	return 0;
 }
 
-// start_pid1 gives PROG its pid namespace and clones its first process.
-// It returns pid 1's pid, with its ready pipe in ready.
-static int start_pid1(struct init *s, struct pid1 *p, int *ready, int *step) {
+// start_pid1 gives PROG its pid namespace and clones its first process,
+// and returns its pid.
+static int start_pid1(struct init *s, int *step) {
 	struct jail_launch *l = (struct jail_launch *)s->l;
+	struct pid1 *p = &s->pid1;
 	*step = 0;
 	if (unshare(CLONE_NEWPID) < 0)
 		return -1;
@@ -745,7 +750,7 @@ static int start_pid1(struct init *s, struct pid1 *p, int *ready, int *step) {
 	if (pipe2(fds, O_CLOEXEC) < 0)
 		return -1;
 	p->l = l;
-	p->ready = fds[1];
+	p->ready_w = fds[1];
 	p->init_fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	if (p->init_fd < 0) {
 		int e = errno;
@@ -767,29 +772,29 @@ static int start_pid1(struct init *s, struct pid1 *p, int *ready, int *step) {
 	// The write end and the pidfd stay open until pid 1 is ready: the
 	// descriptor table is shared, so closing them here would close them
 	// for pid 1.
-	ready[0] = fds[0];
-	ready[1] = fds[1];
-	ready[2] = p->init_fd;
+	p->ready_r = fds[0];
 	return pid;
 }
 
 // take_proc waits for pid 1's /proc mount and returns it. pid 1 cannot be
 // signalled yet (PROG does not exist), so a wait without an answer is
 // jail's bug, bounded rather than a hang.
-static int take_proc(struct jail_launch *l, int *ready) {
-	if (ready[0] >= 0) {
-		struct pollfd p = {.fd = ready[0], .events = POLLIN};
+static int take_proc(struct init *s) {
+	struct jail_launch *l = (struct jail_launch *)s->l;
+	struct pid1 *p1 = &s->pid1;
+	if (p1->ready_r >= 0) {
+		struct pollfd p = {.fd = p1->ready_r, .events = POLLIN};
 		int n;
 		do
 			n = poll(&p, 1, 5000);
 		while (n < 0 && errno == EINTR);
 		char c;
-		if (n == 1 && read(ready[0], &c, 1) != 1)
+		if (n == 1 && read(p1->ready_r, &c, 1) != 1)
 			n = 0;
-		close(ready[0]);
-		close(ready[1]);
-		close(ready[2]);
-		ready[0] = ready[1] = ready[2] = -1;
+		close(p1->ready_r);
+		close(p1->ready_w);
+		close(p1->init_fd);
+		p1->ready_r = -1;
 		if (n != 1)
 			die(JAIL_L_PIDNS, 2, 0, n == 0 ? ETIMEDOUT : errno);
 	}
@@ -1124,7 +1129,7 @@ static int init_main(void *arg) {
 	const struct jail_launch *l = arg;
 	// The network namespace helper reports into the description.
 	struct jail_launch *shared = arg;
-	struct init s = {.l = l, .root_fd = -1, .pid1_ready = {-1, -1, -1}};
+	struct init s = {.l = l, .root_fd = -1, .pid1 = {.ready_r = -1}};
 	// Taken here, not where clone returns in jail: this process may run
 	// on another CPU, and have written its id maps, before jail's thread
 	// runs again.
@@ -1185,9 +1190,8 @@ static int init_main(void *arg) {
 	}
 	if (become_user(l) < 0)
 		die(JAIL_L_USER, 0, 0, errno);
-	struct pid1 p1;
 	int step = 0;
-	int pid1 = start_pid1(&s, &p1, s.pid1_ready, &step);
+	int pid1 = start_pid1(&s, &step);
 	if (pid1 < 0)
 		die(JAIL_L_PIDNS, step, 0, errno);
 	for (int i = 0; i < l->nops; i++) {
@@ -1206,8 +1210,8 @@ static int init_main(void *arg) {
 			close(l->op_fds[i]);
 	}
 	// A plan without /proc still waits for pid 1 to be ready.
-	if (s.pid1_ready[0] >= 0)
-		close(take_proc(shared, s.pid1_ready));
+	if (s.pid1.ready_r >= 0)
+		close(take_proc(&s));
 	started.at_usec[JAIL_AT_MOUNTED] = now_usec();
 	if (pivot(&s) < 0)
 		die(JAIL_L_PIVOT, 0, 0, errno);
