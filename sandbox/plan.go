@@ -63,7 +63,7 @@ type Rlimit struct {
 // become user notifications, so the init can name the violating call.
 // cgroups are the run's cgroup directories, which exist by now, so PROG
 // can be shown them.
-func compile(s *Spec, host rootfs.Host, cgroups []rootfs.Cgroup) (*Plan, error) {
+func compile(s *Spec, host rootfs.Host, cgroups []rootfs.Cgroup, landlock LandlockPlan) (*Plan, error) {
 	ops := rootfs.Build(rootfs.Config{
 		RootFS: s.RootFS, WorkDir: s.Dir, Disk: s.Disk, Binds: s.Binds, Hostname: s.Hostname,
 		UID: s.UID, GID: s.GID, PrivateNet: s.Net == NetNone, Cgroups: cgroups, Host: host,
@@ -72,6 +72,7 @@ func compile(s *Spec, host rootfs.Host, cgroups []rootfs.Cgroup) (*Plan, error) 
 		Mounts:     ops,
 		Hostname:   s.Hostname,
 		LoopbackUp: s.Net == NetNone,
+		Landlock:   landlock,
 		Exec: ExecPlan{
 			Argv: s.Argv, Env: s.Env, Dir: path.Clean(s.Dir), TTY: s.TTY,
 			Rlimits: rlimits(s), UID: s.UID, GID: s.GID, DropGroups: os.Getuid() == 0,

@@ -110,11 +110,10 @@ func (r *Runner) Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
 	if s.RootFS == "" {
 		host = r.host(s.Net != NetNone)
 	}
-	plan, err := compile(s, host, enf.cgroupView())
+	plan, err := compile(s, host, enf.cgroupView(), landlock)
 	if err != nil {
 		return nil, err
 	}
-	plan.Landlock = landlock
 	if err := enf.wireOutput(&stdio); err != nil {
 		return nil, err
 	}
@@ -122,7 +121,7 @@ func (r *Runner) Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	sup.landlock, sup.warnings = landlock, landlockWarnings
+	sup.warnings = landlockWarnings
 	return sup.supervise(ctx), nil
 }
 

@@ -104,7 +104,7 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*sup
 		return err
 	}
 	sup := &supervisor{spec: s, enf: enf, initPid: pid, killInit: end, hostUID: uid, begin: begin,
-		reports: make(chan Report, 4), waited: make(chan error, 1), points: points}
+		reports: make(chan Report, 4), waited: make(chan error, 1), points: points, landlock: plan.Landlock}
 	go sup.readNativeReports(repR, plan)
 	go func() {
 		ws, ru, err := init.Wait()
