@@ -49,6 +49,10 @@ var defaults = sync.OnceValue(func() *Profile {
 	return p
 })
 
+// Default is the profile of a run that names none. It is shared: do not
+// change it.
+func Default() *Profile { return defaults() }
+
 // Resolve builds the Spec of one run from a profile (nil: the defaults)
 // and the overrides on top of it, and validates it. Errors are
 // *field.Error values, joined, for the caller to spell in its own terms.
@@ -61,19 +65,18 @@ func Resolve(p *Profile, o Overrides) (*sandbox.Spec, error) {
 		lim = o.Step.Limits
 	}
 	s := &sandbox.Spec{
-		Argv:        o.Argv,
-		Dir:         pick(o.Workdir, p.Root.Workdir),
-		RootFS:      pick(o.RootFS, p.Root.RootFS),
-		Hostname:    pick(o.Hostname, p.Root.Hostname),
-		Net:         pick(o.Net, p.Root.Network),
-		UID:         pick(o.UID, p.Root.UID),
-		GID:         pick(o.GID, p.Root.GID),
-		Disk:        pick(o.Disk, p.Root.Disk),
-		TTY:         o.TTY,
-		Limits:      lim.Spec.Merge(o.Limits),
-		Strict:      pick(o.Strict, lim.Strict),
-		SeccompLog:  o.SeccompLog,
-		CompileStep: o.Step != nil && o.Step == p.Compile,
+		Argv:       o.Argv,
+		Dir:        pick(o.Workdir, p.Root.Workdir),
+		RootFS:     pick(o.RootFS, p.Root.RootFS),
+		Hostname:   pick(o.Hostname, p.Root.Hostname),
+		Net:        pick(o.Net, p.Root.Network),
+		UID:        pick(o.UID, p.Root.UID),
+		GID:        pick(o.GID, p.Root.GID),
+		Disk:       pick(o.Disk, p.Root.Disk),
+		TTY:        o.TTY,
+		Limits:     lim.Spec.Merge(o.Limits),
+		Strict:     pick(o.Strict, lim.Strict),
+		SeccompLog: o.SeccompLog,
 	}
 	s.Binds = append(p.Binds(nil), o.Binds...)
 	var err error

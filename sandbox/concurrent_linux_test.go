@@ -12,6 +12,7 @@ import (
 
 	"jail/internal/testutil"
 	"jail/limits"
+	"jail/verdict"
 )
 
 // TestConcurrentRuns runs sandboxes side by side in one process, as a
@@ -43,7 +44,7 @@ func TestConcurrentRuns(t *testing.T) {
 			require.NoError(t, err)
 			b, err := os.ReadFile(out.Name())
 			require.NoError(t, err)
-			assert.Equal(t, OK, res.Verdict, "run %d: %s %s", i, res.Error, b)
+			assert.Equal(t, verdict.OK, res.Verdict, "run %d: %s %s", i, res.Error, b)
 			assert.Equal(t, "done\n", string(b), "run %d: the init was readable", i)
 		}()
 	}
@@ -67,7 +68,7 @@ func TestRunnerProbesOnce(t *testing.T) {
 		}
 		res, err := r.Run(context.Background(), s, IO{})
 		require.NoError(t, err)
-		assert.Equal(t, OK, res.Verdict, res.Error)
+		assert.Equal(t, verdict.OK, res.Verdict, res.Error)
 	}
 	assert.Len(t, r.detected, 2, "a detection per askSystemd")
 	assert.Len(t, r.hosts, 1, "one host probe for --net none")

@@ -11,6 +11,7 @@ import (
 
 	"jail/internal/testutil"
 	"jail/limits"
+	"jail/verdict"
 )
 
 // TestCPUWatch runs --time in process, where the race detector sees the
@@ -23,12 +24,12 @@ func TestCPUWatch(t *testing.T) {
 	for _, tc := range []struct {
 		name, script string
 		budget       time.Duration
-		verdict      Verdict
+		verdict      verdict.Verdict
 		limitHit     string
 	}{
 		// Long enough for the watch to look several times.
-		{"inside", `i=0; while [ $i -lt 150000 ]; do i=$((i+1)); done`, 30 * time.Second, OK, ""},
-		{"past", `while :; do :; done`, 200 * time.Millisecond, TLE, "time"},
+		{"inside", `i=0; while [ $i -lt 150000 ]; do i=$((i+1)); done`, 30 * time.Second, verdict.OK, ""},
+		{"past", `while :; do :; done`, 200 * time.Millisecond, verdict.TLE, "time"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := os.CreateTemp(t.TempDir(), "out")

@@ -17,9 +17,27 @@ import (
 	"jail/sandbox/native"
 )
 
-// IO is PROG's standard streams, handed to it as they are.
+// IO is PROG's standard streams, handed to it as they are; a nil stream
+// is /dev/null.
 type IO struct {
 	Stdin, Stdout, Stderr *os.File
+	// Give hands the streams to the run: Run closes them once nothing in
+	// this process needs them any more (once the sandbox holds them, or
+	// once the output relay is done). Without it the caller's copy of a
+	// pipe end PROG writes to keeps the reader from ever seeing EOF.
+	Give bool
+}
+
+// given is the part of a given IO this process still holds.
+type given []*os.File
+
+func (g *given) close() {
+	for _, f := range *g {
+		if f != nil {
+			f.Close()
+		}
+	}
+	*g = nil
 }
 
 // processStartCounted is set by the first Run of the process, whose start
@@ -89,6 +107,12 @@ func (r *Runner) Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
 	if processStartCounted.CompareAndSwap(false, true) {
 		from = native.ProcessStart()
 	}
+	var held given
+	if stdio.Give {
+		held = given{stdio.Stdin, stdio.Stdout, stdio.Stderr}
+	}
+	// Registered first, so it runs after the output relays are done.
+	defer held.close()
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
@@ -114,12 +138,24 @@ func (r *Runner) Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	direct := stdio
 	if err := enf.wireOutput(&stdio); err != nil {
 		return nil, err
 	}
 	sup, err := startNative(s, plan, stdio, enf, from)
 	if err != nil {
 		return nil, err
+	}
+	// The sandbox holds its copies now; a stream the output relay
+	// writes to stays open until the relay is done.
+	relayed := func(f *os.File) bool {
+		return f == direct.Stdout && stdio.Stdout != direct.Stdout || f == direct.Stderr && stdio.Stderr != direct.Stderr
+	}
+	for i, f := range held {
+		if f != nil && !relayed(f) {
+			f.Close()
+			held[i] = nil
+		}
 	}
 	sup.warnings = landlockWarnings
 	return sup.supervise(ctx), nil

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"jail/internal/testutil"
+	"jail/verdict"
 )
 
 // BenchmarkRunner: runs of /bin/true in this process, interleaved, each
@@ -27,7 +28,7 @@ func BenchmarkRunner(b *testing.B) {
 	run := func(r *Runner) time.Duration {
 		begin := time.Now()
 		res, err := r.Run(context.Background(), spec(), IO{})
-		if err != nil || res.Verdict != OK {
+		if err != nil || res.Verdict != verdict.OK {
 			b.Fatalf("run: %v %+v", err, res)
 		}
 		return time.Since(begin)

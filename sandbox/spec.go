@@ -65,9 +65,6 @@ type Spec struct {
 	// SeccompLog has the kernel log every call the policy denies (the
 	// audit log: dmesg, journalctl -k), quiet errno denials included.
 	SeccompLog bool
-	// CompileStep marks a language profile's compile step: anything but
-	// a clean exit is verdict CE.
-	CompileStep bool
 }
 
 // ValidHostname reports whether name is a single DNS label, the form

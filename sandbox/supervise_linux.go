@@ -11,13 +11,14 @@ import (
 
 	"jail/sandbox/native"
 	"jail/seccomp"
+	"jail/verdict"
 )
 
 // supervise waits for the end of the run while enforcing the limits that
 // need a watcher (wall clock, CPU time, output), then builds the Result.
 func (sup *supervisor) supervise(ctx context.Context) *Result {
 	var (
-		out        Outcome
+		out        verdict.Outcome
 		childErr   *ChildError
 		exited     *Exited
 		started    time.Time
@@ -176,11 +177,9 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 	} else if out.Exited {
 		res.ExitCode = out.ExitCode
 	}
-	if sup.spec.CompileStep {
-		out.CompileFailed = Decide(out) != OK
-	}
-	res.Verdict = Decide(out)
-	if res.Verdict == TLE || res.Verdict == MLE || res.Verdict == OLE {
+	res.Outcome = out
+	res.Verdict = verdict.Decide(out)
+	if res.Verdict == verdict.TLE || res.Verdict == verdict.MLE || res.Verdict == verdict.OLE {
 		res.LimitHit = limitHit
 	}
 	res.Reason = sup.reason(res, limitHit, killedBy, violation, overBudget)
@@ -196,21 +195,21 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 func (sup *supervisor) reason(res *Result, limitHit, killedBy, violation string, overBudget bool) string {
 	l, v := sup.spec.Limits, res.Verdict
 	switch {
-	case v == SV && overBudget:
+	case v == verdict.SV && overBudget:
 		return fmt.Sprintf("the program made more than %d system calls the seccomp policy %q denies; the last, %s (%s), ended the run", native.DeniedBudget, sup.spec.Seccomp.Name, violation, res.SyscallArch)
-	case v == SV && violation != "":
+	case v == verdict.SV && violation != "":
 		return fmt.Sprintf("the seccomp policy %q forbids %s (%s); the run was killed", sup.spec.Seccomp.Name, violation, res.SyscallArch)
-	case v == SV:
+	case v == verdict.SV:
 		return "killed by SIGSYS: a system call of a non-native ABI, or the program's own filter"
-	case v == TLE && limitHit == "wall":
+	case v == verdict.TLE && limitHit == "wall":
 		return fmt.Sprintf("wall-clock limit of %v reached", l.Wall)
-	case v == TLE:
+	case v == verdict.TLE:
 		return fmt.Sprintf("CPU time limit of %v exceeded", l.CPUTime)
-	case v == MLE:
+	case v == verdict.MLE:
 		return fmt.Sprintf("memory limit of %d bytes reached; the kernel's OOM killer ended the run", l.Memory)
-	case v == OLE && limitHit == "output":
+	case v == verdict.OLE && limitHit == "output":
 		return fmt.Sprintf("output limit of %d bytes reached; the rest was dropped", l.Output)
-	case v == OLE:
+	case v == verdict.OLE:
 		return "file-size limit reached (SIGXFSZ)"
 	case killedBy == "interrupted":
 		return "jail was interrupted; the sandbox was killed"
@@ -220,7 +219,7 @@ func (sup *supervisor) reason(res *Result, limitHit, killedBy, violation string,
 
 // fillFromCgroup replaces rusage figures with the cgroup's, which count
 // every process of the run, exactly, and nothing of the sandbox's own.
-func (sup *supervisor) fillFromCgroup(res *Result, out *Outcome) {
+func (sup *supervisor) fillFromCgroup(res *Result, out *verdict.Outcome) {
 	g := sup.enf.group
 	if g == nil {
 		return

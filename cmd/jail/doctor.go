@@ -16,6 +16,7 @@ import (
 	"jail/limits"
 	"jail/rootfs"
 	"jail/sandbox"
+	"jail/verdict"
 )
 
 func newDoctorCommand() *cobra.Command {
@@ -93,7 +94,7 @@ func (d *doctor) sandbox(ctx context.Context, what, rootDir string) bool {
 	case err != nil:
 		d.fail(what, err.Error())
 		return false
-	case res.Verdict != sandbox.OK:
+	case res.Verdict != verdict.OK:
 		d.fail(what, fmt.Sprintf("a test run ended %s: %s", res.Verdict, res.Error))
 		return false
 	}
@@ -166,7 +167,7 @@ func (d *doctor) overlayDirs(ctx context.Context, dir string) {
 	switch {
 	case err != nil:
 		d.fail(what, err.Error())
-	case res.Verdict == sandbox.OK:
+	case res.Verdict == verdict.OK:
 		d.ok(what, "removing a directory of the rootfs works (rename(2) of one is EXDEV on every kernel: mv and shutil.move copy)")
 	default:
 		why := fmt.Sprintf("rm -r ended %s with exit status %d", res.Verdict, res.ExitCode)

@@ -157,6 +157,5 @@ func TestProfileUnderTypedFlags(t *testing.T) {
 		s, err := f.spec([]string{"/bin/true"}, step)
 		require.NoError(t, err)
 		assert.Equal(t, mem, s.Limits.Memory, "each step gets its own limits")
-		assert.Equal(t, step == c.Compile, s.CompileStep)
 	}
 }

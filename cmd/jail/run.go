@@ -131,7 +131,16 @@ func runMain(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string)
 	if err != nil {
 		return err
 	}
-	return f.finish(res)
+	return f.finish(res, res)
+}
+
+// checkToolchain refuses a profile whose programs are missing from the
+// sandbox's root, naming the profile and the program.
+func (f *runFlags) checkToolchain(s *sandbox.Spec) error {
+	if f.profile == nil {
+		return nil
+	}
+	return f.profile.Check(f.profile.RootLookPath(s.RootFS))
 }
 
 // runOnce runs one sandbox, with a pseudo-terminal under -t, and prints
@@ -154,18 +163,25 @@ func runOnce(ctx context.Context, f *runFlags, spec *sandbox.Spec, stdio sandbox
 	if err != nil {
 		return nil, flagErrors(err)
 	}
+	printMessages(res)
+	return res, nil
+}
+
+// printMessages prints jail's own messages about a run: its error and
+// what of the isolation or the limits this host could not give.
+func printMessages(res *sandbox.Result) {
 	if res.Error != "" {
 		fmt.Fprintf(os.Stderr, "jail: %s\n", res.Error)
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(os.Stderr, "jail: warning: %s\n", w)
 	}
-	return res, nil
 }
 
-// finish reports the final result and turns it into jail's exit status.
-func (f *runFlags) finish(res *sandbox.Result) error {
-	if err := f.emit(res); err != nil {
+// finish reports the final result (report, the JSON form of res) and
+// turns res into jail's exit status.
+func (f *runFlags) finish(report any, res *sandbox.Result) error {
+	if err := f.emit(report, res); err != nil {
 		return err
 	}
 	if res.ExitCode != 0 {
@@ -288,15 +304,16 @@ func parseVolume(v string) (rootfs.UserBind, error) {
 	return b, nil
 }
 
-// emit writes the result where the flags ask.
-func (f *runFlags) emit(res *sandbox.Result) error {
+// emit writes the result where the flags ask: the summary of res, the
+// JSON of report.
+func (f *runFlags) emit(report any, res *sandbox.Result) error {
 	if f.verbose {
 		fmt.Fprintln(os.Stderr, summary(res))
 	}
 	if !f.jsonOut && f.report == "" {
 		return nil
 	}
-	b, err := json.Marshal(res)
+	b, err := json.Marshal(report)
 	if err != nil {
 		return err
 	}

@@ -3,168 +3,92 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
-	"jail/profiles"
-	"jail/rootfs"
+	"jail/judge"
 	"jail/sandbox"
 )
 
-// checkToolchain refuses a language profile whose programs are missing
-// from the sandbox's root, naming the profile and the program.
-func (f *runFlags) checkToolchain(s *sandbox.Spec) error {
-	if f.profile == nil {
-		return nil
-	}
-	return f.profile.Check(f.profile.RootLookPath(s.RootFS))
-}
-
 // runSteps runs a language profile: `jail run --profile cpp -- main.cpp
-// [ARGS]`. The source is copied into a fresh host work directory, bound
-// read-write for the compile step and read-only for the run step, each
-// step in its own sandbox with its own limits. A failed compile ends the
-// run with verdict CE and the compiler's messages on stderr.
+// [ARGS]`. The judge builds the program once (the compile step's
+// messages go to stderr as they come) and the run step gets jail's own
+// streams. A failed compile ends the run with verdict CE.
 func runSteps(ctx context.Context, f *runFlags, args []string) error {
 	p := f.profile
 	if len(args) == 0 {
 		return fmt.Errorf("profile %s runs a source file: jail run --profile %s -- SOURCE [ARGS...]", p.Name, p.Name)
 	}
-	vars := p.Vars()
+	prog, err := f.program(args[0])
+	if err != nil {
+		return err
+	}
 	if f.printConfig {
-		return printStepConfigs(f, vars, args)
+		return printStepConfigs(prog, args[1:])
 	}
-	work, err := newWorkDir(args[0], p)
+	build, err := prog.Prepare(ctx, sandbox.NewRunner(), os.Stderr)
 	if err != nil {
-		return err
+		return flagErrors(err)
 	}
-	defer os.RemoveAll(work)
+	defer build.Close()
+	for _, c := range build.Compile {
+		printMessages(c.Result)
+	}
+	if build.Failed() {
+		c := build.Compile[len(build.Compile)-1]
+		return f.finish(c, c.Result)
+	}
+	spec, err := build.RunSpec(args[1:])
+	if err != nil {
+		return flagErrors(err)
+	}
+	res, err := runOnce(ctx, f, spec, sandbox.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+	if err != nil {
+		return fmt.Errorf("run step: %w", err)
+	}
+	out := runReport{StepResult: &judge.StepResult{Step: "run", Result: res}}
+	if len(build.Compile) > 0 {
+		out.Compile = build.Compile[len(build.Compile)-1]
+	}
+	return f.finish(out, res)
+}
 
-	var compiled *sandbox.Result
-	if p.Compile != nil {
-		null, err := os.Open(os.DevNull)
-		if err != nil {
-			return err
-		}
-		defer null.Close()
-		// The compiler's output is for the user, never PROG's stdout.
-		res, err := runStep(ctx, f, p.Compile, "compile", p.Compile.Argv(vars),
-			rootfs.UserBind{Source: work, Target: vars.Dir, Writable: true},
-			sandbox.IO{Stdin: null, Stdout: os.Stderr, Stderr: os.Stderr})
-		if err != nil {
-			return err
-		}
-		if res.Verdict != sandbox.OK {
-			return f.finish(res)
-		}
-		compiled = res
-	}
-	res, err := runStep(ctx, f, p.Run, "run", append(p.Run.Argv(vars), args[1:]...),
-		rootfs.UserBind{Source: work, Target: vars.Dir},
-		sandbox.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+// runReport is `jail run --profile`'s result: the run step's, with the
+// compile step's inside.
+type runReport struct {
+	*judge.StepResult
+	Compile *judge.StepResult `json:"compile,omitempty"`
+}
+
+// program is the judge's Program for a language profile's source file,
+// with the flags as its settings, for every step.
+func (f *runFlags) program(source string) (judge.Program, error) {
+	o, err := f.overrides(nil)
 	if err != nil {
-		return err
+		return judge.Program{}, err
 	}
-	res.Compile = compiled
-	return f.finish(res)
+	if o.TTY && !isTerminal(os.Stdin) {
+		return judge.Program{}, fmt.Errorf("-t needs a terminal on stdin; drop -t when stdin is a file or a pipe")
+	}
+	name := f.profile.SourceName
+	if name == "" {
+		name = filepath.Base(source)
+	}
+	return judge.Program{Profile: f.profile, Files: []judge.File{{Name: name, From: source}},
+		Settings: o, CompileLimits: o.Limits}, nil
 }
 
 // printStepConfigs prints each step's effective configuration.
-func printStepConfigs(f *runFlags, vars profiles.Vars, args []string) error {
-	p := f.profile
-	steps := []struct {
-		name string
-		step *profiles.Step
-		argv []string
-	}{{"run", p.Run, append(p.Run.Argv(vars), args[1:]...)}}
-	if p.Compile != nil {
-		steps = append([]struct {
-			name string
-			step *profiles.Step
-			argv []string
-		}{{"compile", p.Compile, p.Compile.Argv(vars)}}, steps...)
+func printStepConfigs(prog judge.Program, args []string) error {
+	names, specs, err := prog.Specs(args)
+	if err != nil {
+		return flagErrors(err)
 	}
-	for _, st := range steps {
-		spec, err := f.spec(st.argv, st.step)
-		if err != nil {
-			return fmt.Errorf("%s step: %w", st.name, err)
-		}
-		fmt.Printf("# %s step\n", st.name)
+	for i, spec := range specs {
+		fmt.Printf("# %s step\n", names[i])
 		if err := printConfig(spec); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func runStep(ctx context.Context, f *runFlags, step *profiles.Step,
-	name string, argv []string, work rootfs.UserBind, stdio sandbox.IO) (*sandbox.Result, error) {
-	spec, err := f.spec(argv, step)
-	if err != nil {
-		return nil, fmt.Errorf("%s step: %w", name, err)
-	}
-	// The work directory is jail's own, bound after validation as
-	// before; sandbox.Run validates the whole Spec again.
-	spec.Binds = append(spec.Binds, work)
-	if err := f.checkToolchain(spec); err != nil {
-		return nil, err
-	}
-	res, err := runOnce(ctx, f, spec, stdio)
-	if err != nil {
-		return nil, fmt.Errorf("%s step: %w", name, err)
-	}
-	res.Step = name
-	return res, nil
-}
-
-// newWorkDir copies the source into a fresh directory PROG's host user
-// may write: the caller's own, or, when jail runs as root, given to the
-// unprivileged id PROG runs as.
-func newWorkDir(source string, p *profiles.Profile) (string, error) {
-	st, err := os.Stat(source)
-	if err != nil {
-		return "", fmt.Errorf("source %s: %w", source, err)
-	}
-	if !st.Mode().IsRegular() {
-		return "", fmt.Errorf("source %s is not a regular file: profile %s runs one source file", source, p.Name)
-	}
-	work, err := os.MkdirTemp("", "jail-work-")
-	if err != nil {
-		return "", err
-	}
-	name := p.SourceName
-	if name == "" {
-		name = filepath.Base(source)
-	}
-	if err := copyInto(source, filepath.Join(work, name)); err != nil {
-		os.RemoveAll(work)
-		return "", fmt.Errorf("copying the source: %w", err)
-	}
-	if os.Getuid() == 0 {
-		for _, pth := range []string{work, filepath.Join(work, name)} {
-			if err := os.Lchown(pth, sandbox.OverflowID, sandbox.OverflowID); err != nil {
-				os.RemoveAll(work)
-				return "", err
-			}
-		}
-	}
-	return work, nil
-}
-
-func copyInto(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

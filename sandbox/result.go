@@ -1,94 +1,11 @@
 package sandbox
 
 import (
-	"encoding/json"
 	"fmt"
-	"syscall"
 	"time"
+
+	"jail/verdict"
 )
-
-// Verdict is the one-word outcome of a run. The set is closed: every run
-// ends with exactly one of these, decided by Decide.
-type Verdict int
-
-const (
-	OK  Verdict = iota // PROG exited with status 0
-	RE                 // runtime error: PROG exited with a nonzero status
-	SIG                // PROG was killed by a signal it did not get from a limit
-	TLE                // a time limit (wall or CPU) was exceeded
-	MLE                // the memory limit was exceeded
-	OLE                // the output or file-size limit was exceeded
-	SV                 // a seccomp violation killed PROG
-	XX                 // internal error: the sandbox could not run PROG as asked
-	CE                 // compile error: a language profile's compile step failed
-)
-
-var verdictNames = [...]string{OK: "OK", RE: "RE", SIG: "SIG", TLE: "TLE", MLE: "MLE", OLE: "OLE", SV: "SV", XX: "XX", CE: "CE"}
-
-func (v Verdict) String() string {
-	if v < 0 || int(v) >= len(verdictNames) {
-		return fmt.Sprintf("Verdict(%d)", int(v))
-	}
-	return verdictNames[v]
-}
-
-func (v Verdict) MarshalJSON() ([]byte, error) { return json.Marshal(v.String()) }
-
-// Outcome is what the supervisor observed, before any interpretation.
-type Outcome struct {
-	SetupFailed bool // the child reported a ChildError before PROG ran
-	Exited      bool // PROG exited normally
-	ExitCode    int
-	Signal      syscall.Signal // set when PROG died of a signal
-	WallKilled  bool           // the supervisor killed the sandbox at --wall
-	CPUExceeded bool           // the tree used more CPU time than --time
-	OOMKilled   bool           // the memory limit was hit
-	OutputCut   bool           // the output limit was hit
-	Violation   bool           // the seccomp policy's kill caught a call
-	// TimeLimit and FileSizeLimit say --time and --fsize were set: only
-	// then are SIGXCPU and SIGXFSZ a limit's doing, and not a signal the
-	// program sent itself to fake a verdict.
-	TimeLimit     bool
-	FileSizeLimit bool
-	// CompileFailed: this was a language profile's compile step, and it
-	// did not end OK; whatever ended it, the program was not built.
-	CompileFailed bool
-}
-
-// Decide maps an Outcome to a Verdict. Precedence, highest first, and why:
-//
-//	XX   a setup failure means PROG's own behaviour is unknown
-//	CE   a failed compile step: there is no program to judge
-//	SV   SIGSYS from seccomp is the most specific cause of death
-//	MLE  an OOM kill explains the SIGKILL that follows it
-//	TLE  a limit kill explains the SIGKILL/SIGXCPU that follows it
-//	OLE  SIGXFSZ or an output cut explains the death that follows it
-//	SIG  any other signal
-//	RE   nonzero exit
-//	OK
-func Decide(o Outcome) Verdict {
-	switch {
-	case o.SetupFailed:
-		return XX
-	case o.CompileFailed:
-		return CE
-	case o.Violation || o.Signal == syscall.SIGSYS:
-		return SV
-	case o.OOMKilled:
-		return MLE
-	case o.WallKilled || o.CPUExceeded || (o.Signal == syscall.SIGXCPU && o.TimeLimit):
-		return TLE
-	case o.OutputCut || (o.Signal == syscall.SIGXFSZ && o.FileSizeLimit):
-		return OLE
-	case o.Signal != 0:
-		return SIG
-	case o.Exited && o.ExitCode != 0:
-		return RE
-	case o.Exited:
-		return OK
-	}
-	return XX
-}
 
 // Seconds is a duration that reads as fractional seconds in JSON, with
 // microsecond precision.
@@ -100,9 +17,9 @@ func (s Seconds) MarshalJSON() ([]byte, error) {
 
 // Result is what jail reports about a run.
 type Result struct {
-	Verdict  Verdict `json:"verdict"`
-	ExitCode int     `json:"exit_code"`
-	Signal   string  `json:"signal,omitempty"`
+	Verdict  verdict.Verdict `json:"verdict"`
+	ExitCode int             `json:"exit_code"`
+	Signal   string          `json:"signal,omitempty"`
 	// Syscall and SyscallArch name the call that broke the seccomp
 	// policy (verdict SV), e.g. "ptrace" on "x86_64".
 	Syscall     string `json:"syscall,omitempty"`
@@ -138,10 +55,9 @@ type Result struct {
 	Isolation  Isolation `json:"isolation"`
 	Limits     []Limit   `json:"limits"`
 	Error      string    `json:"error,omitempty"`
-	// Step is "compile" or "run" for a language profile's steps, and
-	// Compile the compile step's own result, kept in the run's.
-	Step    string  `json:"step,omitempty"`
-	Compile *Result `json:"compile,omitempty"`
+	// Outcome is what the supervisor observed, from which Verdict was
+	// decided; the judge adds its own facts and decides again.
+	Outcome verdict.Outcome `json:"-"`
 }
 
 // Stages splits a run's time (seconds) at the points jail and the

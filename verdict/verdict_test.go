@@ -1,10 +1,9 @@
-package sandbox
+package verdict
 
 import (
 	"encoding/json"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -59,6 +58,27 @@ func TestDecide(t *testing.T) {
 		{name: "output cut explains SIGPIPE", o: Outcome{OutputCut: true, Signal: syscall.SIGPIPE}, want: OLE},
 		{name: "output cut beats nonzero exit", o: Outcome{OutputCut: true, Exited: true, ExitCode: 1}, want: OLE},
 		{name: "signal beats exit code", o: Outcome{Signal: syscall.SIGTERM, Exited: true, ExitCode: 1}, want: SIG},
+
+		// The judge's facts. A checker reads only the output of a run that
+		// ended OK; an interactor runs beside PROG, so both halves count.
+		{name: "checker accepts", o: Outcome{Exited: true, Checked: true, Check: OK}, want: OK},
+		{name: "checker rejects", o: Outcome{Exited: true, Checked: true, Check: WA}, want: WA},
+		{name: "checker: presentation", o: Outcome{Exited: true, Checked: true, Check: PE}, want: PE},
+		{name: "checker awards points", o: Outcome{Exited: true, Checked: true, Check: PT}, want: PT},
+		{name: "checker failed is never PROG's", o: Outcome{Exited: true, Checked: true, Check: XX}, want: XX},
+		{name: "a checker verdict no checker gives is a checker failure", o: Outcome{Exited: true, Checked: true, Check: TLE}, want: XX},
+		{name: "interactor failed beats PROG's TLE", o: Outcome{WallKilled: true, Signal: syscall.SIGKILL, Checked: true, Check: XX}, want: XX},
+		{name: "PROG's TLE beats the interactor's WA", o: Outcome{WallKilled: true, Signal: syscall.SIGKILL, Checked: true, Check: WA}, want: TLE},
+		{name: "PROG's MLE beats the interactor's WA", o: Outcome{OOMKilled: true, Signal: syscall.SIGKILL, Checked: true, Check: WA}, want: MLE},
+		{name: "PROG's SV beats the interactor's PE", o: Outcome{Violation: true, Signal: syscall.SIGSYS, Checked: true, Check: PE}, want: SV},
+		{name: "PROG's OLE beats the interactor's WA", o: Outcome{OutputCut: true, Checked: true, Check: WA}, want: OLE},
+		{name: "interactor's WA explains PROG's crash on the closed input", o: Outcome{Signal: syscall.SIGPIPE, Checked: true, Check: WA}, want: WA},
+		{name: "interactor's WA explains PROG's nonzero exit", o: Outcome{Exited: true, ExitCode: 1, Checked: true, Check: WA}, want: WA},
+		{name: "interactor accepts but PROG crashed", o: Outcome{Signal: syscall.SIGSEGV, Checked: true, Check: OK}, want: SIG},
+		{name: "interactor accepts but PROG exited nonzero", o: Outcome{Exited: true, ExitCode: 3, Checked: true, Check: OK}, want: RE},
+		{name: "compile failure beats a checker's verdict", o: Outcome{CompileFailed: true, Checked: true, Check: OK}, want: CE},
+		{name: "setup failure beats a checker's verdict", o: Outcome{SetupFailed: true, Checked: true, Check: WA}, want: XX},
+		{name: "Check without Checked is ignored", o: Outcome{Exited: true, Check: WA}, want: OK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,8 +93,8 @@ func TestVerdictString(t *testing.T) {
 		want string
 	}{
 		{OK, "OK"}, {RE, "RE"}, {SIG, "SIG"}, {TLE, "TLE"}, {MLE, "MLE"},
-		{OLE, "OLE"}, {SV, "SV"}, {XX, "XX"}, {CE, "CE"},
-		{CE + 1, "Verdict(9)"},
+		{OLE, "OLE"}, {SV, "SV"}, {XX, "XX"}, {CE, "CE"}, {WA, "WA"}, {PE, "PE"}, {PT, "PT"},
+		{XX + 1, "Verdict(12)"},
 		{Verdict(-1), "Verdict(-1)"},
 		{Verdict(1000), "Verdict(1000)"},
 	}
@@ -95,7 +115,7 @@ func TestVerdictNamesComplete(t *testing.T) {
 		assert.False(t, seen[name], "verdict name %q used twice", name)
 		seen[name] = true
 	}
-	assert.Len(t, seen, 8)
+	assert.Len(t, seen, 12)
 }
 
 func TestVerdictJSON(t *testing.T) {
@@ -114,50 +134,37 @@ func TestVerdictJSON(t *testing.T) {
 	}
 }
 
-func TestSecondsJSON(t *testing.T) {
+func TestVerdictJSONRoundTrip(t *testing.T) {
+	for v := OK; v <= XX; v++ {
+		b, err := json.Marshal(v)
+		require.NoError(t, err)
+		var back Verdict
+		require.NoError(t, json.Unmarshal(b, &back))
+		assert.Equal(t, v, back)
+	}
+	var v Verdict
+	assert.ErrorContains(t, json.Unmarshal([]byte(`"ACCEPTED"`), &v), `unknown verdict "ACCEPTED"`)
+	assert.Error(t, json.Unmarshal([]byte(`3`), &v), "a number is not a verdict's word")
+}
+
+func TestOverall(t *testing.T) {
 	tests := []struct {
-		name string
-		d    time.Duration
-		want string
+		name  string
+		tests []Verdict
+		want  Verdict
 	}{
-		{name: "zero", d: 0, want: "0.000000"},
-		{name: "whole seconds", d: 2 * time.Second, want: "2.000000"},
-		{name: "milliseconds", d: 1500 * time.Millisecond, want: "1.500000"},
-		{name: "microsecond", d: time.Microsecond, want: "0.000001"},
-		{name: "rounds to microseconds", d: 1234567 * time.Nanosecond, want: "0.001235"},
-		{name: "below a microsecond", d: 400 * time.Nanosecond, want: "0.000000"},
-		{name: "an hour", d: time.Hour, want: "3600.000000"},
+		{name: "no tests", tests: nil, want: XX},
+		{name: "all OK", tests: []Verdict{OK, OK, OK}, want: OK},
+		{name: "first failure decides", tests: []Verdict{OK, WA, TLE}, want: WA},
+		{name: "first failure decides, later one", tests: []Verdict{OK, TLE, WA}, want: TLE},
+		{name: "points on one, OK on the rest", tests: []Verdict{OK, PT, OK}, want: PT},
+		{name: "points do not hide a failure", tests: []Verdict{PT, RE}, want: RE},
+		{name: "a checker failure is the task's", tests: []Verdict{OK, XX}, want: XX},
+		{name: "compile error", tests: []Verdict{CE}, want: CE},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, err := json.Marshal(Seconds(tt.d))
-			require.NoError(t, err)
-			assert.Equal(t, tt.want, string(b))
-			// The output must stay a JSON number, not a string.
-			var f float64
-			require.NoError(t, json.Unmarshal(b, &f))
-			assert.InDelta(t, tt.d.Seconds(), f, 1e-6)
+			assert.Equal(t, tt.want, Overall(tt.tests))
 		})
 	}
-}
-
-func TestResultJSON(t *testing.T) {
-	r := Result{
-		Verdict:  TLE,
-		ExitCode: 137,
-		Signal:   "SIGKILL",
-		Reason:   "wall time limit 1s",
-		WallTime: Seconds(1500 * time.Millisecond),
-		CPUUser:  Seconds(250 * time.Millisecond),
-	}
-	b, err := json.Marshal(r)
-	require.NoError(t, err)
-	var got map[string]any
-	require.NoError(t, json.Unmarshal(b, &got))
-	assert.Equal(t, "TLE", got["verdict"])
-	assert.InDelta(t, 137, got["exit_code"], 0)
-	assert.Equal(t, "SIGKILL", got["signal"])
-	assert.InDelta(t, 1.5, got["wall_time"], 1e-9)
-	assert.InDelta(t, 0.25, got["cpu_user"], 1e-9)
-	assert.NotContains(t, got, "error", "empty error must be omitted")
 }

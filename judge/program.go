@@ -1,0 +1,365 @@
+package judge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"jail/field"
+	"jail/limits"
+	"jail/profiles"
+	"jail/rootfs"
+	"jail/sandbox"
+	"jail/verdict"
+)
+
+// Program is what a task builds once and then runs: a language profile's
+// compile and run steps, or raw steps, over the files they work on. Every
+// step runs in its own sandbox, with the same host work directory bound at
+// the profile's working directory: read-write for the compile steps, so
+// they can leave the program there, read-only for the run step.
+type Program struct {
+	// Profile gives the sandbox's settings and, for a language profile,
+	// the steps; nil is the defaults.
+	Profile *profiles.Profile
+	// Steps, when given, replace the profile's: every step but the last
+	// is a compile step, run once, in order; the last runs the program.
+	Steps []Step
+	// Files are written into the work directory before the first step.
+	Files []File
+	// Settings are the face's, on top of the profile (root, network,
+	// environment, binds...). Their Limits apply to the run step and
+	// CompileLimits to the compile steps; their Argv and Step are the
+	// judge's to set.
+	Settings      profiles.Overrides
+	CompileLimits limits.Spec
+}
+
+// Step is a raw step: a command and the limits on top of the profile's.
+type Step struct {
+	Argv   []string
+	Limits limits.Spec
+}
+
+// File is one file of the work directory: Data, or a copy of the host
+// file From.
+type File struct {
+	Name string // a plain file name: no directories, no "..", no hidden names
+	Data []byte
+	From string
+}
+
+// StepResult is the sandbox's result of one step, with the step's name
+// and, when the judge captured it, the step's output.
+type StepResult struct {
+	Step string `json:"step"`
+	*sandbox.Result
+	Output *Excerpt `json:"output,omitempty"`
+}
+
+// Build is a Program whose compile steps have run: the work directory
+// holds what they made. Close removes it.
+type Build struct {
+	program Program
+	runner  *sandbox.Runner
+	steps   []*profiles.Step
+	vars    profiles.Vars
+	work    string
+	// Compile are the compile steps' results, in order; the last one's
+	// verdict is CE when the program was not built.
+	Compile []*StepResult
+}
+
+// Failed reports whether a compile step failed, so there is nothing to run.
+func (b *Build) Failed() bool {
+	return len(b.Compile) > 0 && b.Compile[len(b.Compile)-1].Verdict != verdict.OK
+}
+
+// Close removes the work directory and everything the steps left in it.
+func (b *Build) Close() error { return os.RemoveAll(b.work) }
+
+// steps are the program's steps as profile steps: the raw ones, with the
+// profile's limits under their own, or the profile's compile and run.
+func (p *Program) steps() ([]*profiles.Step, error) {
+	prof := p.profile()
+	if len(p.Steps) > 0 {
+		out := make([]*profiles.Step, len(p.Steps))
+		for i, s := range p.Steps {
+			if len(s.Argv) == 0 {
+				return nil, field.Errorf(fmt.Sprintf("steps[%d].argv", i), "empty: give the step's command")
+			}
+			out[i] = &profiles.Step{Command: s.Argv, Limits: prof.Limits.Merge(profiles.Limits{Spec: s.Limits})}
+		}
+		return out, nil
+	}
+	if prof.Run == nil {
+		return nil, fmt.Errorf("profile %s has no run step: give the program's steps, or a language profile (jail profile list)", prof.Name)
+	}
+	if prof.Compile != nil {
+		return []*profiles.Step{prof.Compile, prof.Run}, nil
+	}
+	return []*profiles.Step{prof.Run}, nil
+}
+
+func (p *Program) profile() *profiles.Profile {
+	if p.Profile != nil {
+		return p.Profile
+	}
+	return profiles.Default()
+}
+
+// StepNames are what results call the steps: "compile" (numbered when
+// there are several) and "run".
+func stepName(i, n int) string {
+	switch {
+	case i == n-1:
+		return "run"
+	case n == 2:
+		return "compile"
+	}
+	return fmt.Sprintf("compile %d", i+1)
+}
+
+// spec resolves step i's Spec; work is the host work directory ("" when
+// only showing the configuration).
+func (p *Program) spec(steps []*profiles.Step, i int, args []string, work string, extra []rootfs.UserBind) (*sandbox.Spec, error) {
+	prof := p.profile()
+	o := p.Settings
+	o.Step = steps[i]
+	o.Argv = append(steps[i].Argv(prof.Vars()), args...)
+	compile := i < len(steps)-1
+	if compile {
+		o.Limits = p.CompileLimits
+	}
+	o.Binds = append([]rootfs.UserBind(nil), o.Binds...)
+	if work != "" {
+		o.Binds = append(o.Binds, rootfs.UserBind{Source: work, Target: prof.Vars().Dir, Writable: compile})
+	}
+	o.Binds = append(o.Binds, extra...)
+	s, err := profiles.Resolve(p.Profile, o)
+	if err != nil {
+		return nil, field.Within(stepName(i, len(steps))+" step", err)
+	}
+	return s, nil
+}
+
+// Specs are the Specs the steps would run with, for showing the
+// configuration without running anything.
+func (p *Program) Specs(args []string) (names []string, specs []*sandbox.Spec, err error) {
+	steps, err := p.steps()
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range steps {
+		s, err := p.spec(steps, i, args, "", nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		names, specs = append(names, stepName(i, len(steps))), append(specs, s)
+	}
+	return names, specs, nil
+}
+
+// Prepare writes the files into a fresh work directory and runs the
+// compile steps, each once, in order, stopping at the first that fails
+// (its verdict is then CE). compileOut receives the compile steps' output
+// as it comes; nil captures it into each StepResult's Output instead.
+//
+// The error is for what kept the judge from trying: a bad file name, a
+// missing toolchain, a Spec that does not validate, a sandbox that could
+// not start. Anything the compiler did is in the results.
+func (p Program) Prepare(ctx context.Context, r *sandbox.Runner, compileOut *os.File) (*Build, error) {
+	steps, err := p.steps()
+	if err != nil {
+		return nil, err
+	}
+	prof := p.profile()
+	b := &Build{program: p, runner: r, steps: steps, vars: prof.Vars()}
+	// Every step's Spec is checked before anything is made.
+	for i := range steps {
+		if _, err := p.spec(steps, i, nil, "", nil); err != nil {
+			return nil, err
+		}
+	}
+	if err := prof.Check(prof.RootLookPath(pick(p.Settings.RootFS, prof.Root.RootFS))); err != nil {
+		return nil, err
+	}
+	if b.work, err = newWorkDir(p.Files); err != nil {
+		return nil, err
+	}
+	for i := range steps[:len(steps)-1] {
+		res, err := b.compileStep(ctx, i, compileOut)
+		if err != nil {
+			b.Close()
+			return nil, err
+		}
+		b.Compile = append(b.Compile, res)
+		if res.Verdict != verdict.OK {
+			break
+		}
+	}
+	return b, nil
+}
+
+func pick(override *string, v string) string {
+	if override != nil {
+		return *override
+	}
+	return v
+}
+
+// compileStep runs compile step i with no input; anything but a clean exit
+// is CE, whatever ended it.
+func (b *Build) compileStep(ctx context.Context, i int, out *os.File) (*StepResult, error) {
+	spec, err := b.program.spec(b.steps, i, nil, b.work, nil)
+	if err != nil {
+		return nil, err
+	}
+	var capture *os.File
+	if out == nil {
+		if capture, err = os.CreateTemp("", "jail-compile-"); err != nil {
+			return nil, err
+		}
+		os.Remove(capture.Name())
+		defer capture.Close()
+		out = capture
+	}
+	res, err := b.runner.Run(ctx, spec, sandbox.IO{Stdout: out, Stderr: out})
+	if err != nil {
+		return nil, field.Within(stepName(i, len(b.steps))+" step", err)
+	}
+	o := res.Outcome
+	o.CompileFailed = res.Verdict != verdict.OK
+	res.Outcome, res.Verdict = o, verdict.Decide(o)
+	sr := &StepResult{Step: stepName(i, len(b.steps)), Result: res}
+	if capture != nil {
+		e, err := excerptOf(capture, CompileExcerpt)
+		if err != nil {
+			return nil, err
+		}
+		sr.Output = &e
+	}
+	return sr, nil
+}
+
+// CompileExcerpt is how much of a compiler's output a result keeps.
+const CompileExcerpt = 64 << 10
+
+// RunSpec is the run step's Spec, with args after the step's command and
+// extra binds after the work directory's.
+func (b *Build) RunSpec(args []string, extra ...rootfs.UserBind) (*sandbox.Spec, error) {
+	if b.Failed() {
+		return nil, errors.New("the program did not compile; there is nothing to run")
+	}
+	return b.program.spec(b.steps, len(b.steps)-1, args, b.work, extra)
+}
+
+// Run runs the built program once with stdio.
+func (b *Build) Run(ctx context.Context, args []string, stdio sandbox.IO, extra ...rootfs.UserBind) (*StepResult, error) {
+	spec, err := b.RunSpec(args, extra...)
+	if err != nil {
+		if stdio.Give {
+			for _, f := range []*os.File{stdio.Stdin, stdio.Stdout, stdio.Stderr} {
+				if f != nil {
+					f.Close()
+				}
+			}
+		}
+		return nil, err
+	}
+	res, err := b.runner.Run(ctx, spec, stdio)
+	if err != nil {
+		return nil, field.Within("run step", err)
+	}
+	return &StepResult{Step: "run", Result: res}, nil
+}
+
+// newWorkDir writes files into a fresh directory PROG's host user may
+// write: the caller's own, or, when jail runs as root, given to the
+// unprivileged id the sandbox's users map to.
+func newWorkDir(files []File) (string, error) {
+	work, err := os.MkdirTemp("", "jail-work-")
+	if err != nil {
+		return "", fmt.Errorf("creating the work directory: %w", err)
+	}
+	paths := []string{work}
+	for i, f := range files {
+		if err := checkFileName(f.Name); err != nil {
+			os.RemoveAll(work)
+			return "", field.Wrap(fmt.Sprintf("files[%d]", i), "", err)
+		}
+		dst := filepath.Join(work, f.Name)
+		if err := writeFile(dst, f); err != nil {
+			os.RemoveAll(work)
+			return "", err
+		}
+		paths = append(paths, dst)
+	}
+	if os.Getuid() == 0 {
+		for _, p := range paths {
+			if err := os.Lchown(p, sandbox.OverflowID, sandbox.OverflowID); err != nil {
+				os.RemoveAll(work)
+				return "", err
+			}
+		}
+	}
+	return work, nil
+}
+
+// checkFileName refuses a name that is not one plain file of the work
+// directory: a service takes names from its clients.
+func checkFileName(name string) error {
+	switch {
+	case name == "" || name == "." || name == "..":
+		return fmt.Errorf("%q is not a file name: give a plain name such as main.cpp", name)
+	case strings.ContainsAny(name, "/\x00"):
+		return fmt.Errorf("%q: a file name may not contain '/' or NUL; the work directory is flat", name)
+	case strings.HasPrefix(name, "."):
+		return fmt.Errorf("%q: a file name may not start with '.'", name)
+	case len(name) > 255:
+		return fmt.Errorf("%q: a file name may be at most 255 bytes", name[:32]+"…")
+	}
+	return nil
+}
+
+func writeFile(dst string, f File) error {
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%s: given twice: each file of the work directory needs its own name", f.Name)
+		}
+		return err
+	}
+	if f.From == "" {
+		_, err = out.Write(f.Data)
+	} else {
+		err = copyFrom(out, f.From)
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func copyFrom(out io.Writer, from string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file: give a source file", from)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		return fmt.Errorf("copying %s: %w", from, err)
+	}
+	return nil
+}
