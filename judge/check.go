@@ -73,9 +73,9 @@ func (c Check) String() string {
 // and returns OK, WA or PE. The error is for a failed read, with the side
 // named; the outcome is then meaningless, and the caller should report XX
 // rather than blame PROG.
-func (c Check) Compare(output, answer io.Reader) (Outcome, error) {
+func (c Check) Compare(output, answer io.Reader) (Reading, error) {
 	o, a := newStream(output, "output"), newStream(answer, "answer")
-	var out Outcome
+	var out Reading
 	switch c.kind {
 	case lines:
 		out = compareLines(o, a)
@@ -89,10 +89,10 @@ func (c Check) Compare(output, answer io.Reader) (Outcome, error) {
 	// A read error stops a comparison as if that side had ended, so the
 	// outcome may be a bogus WA; the error takes precedence.
 	if err := a.failed(); err != nil {
-		return Outcome{}, err
+		return Reading{}, err
 	}
 	if err := o.failed(); err != nil {
-		return Outcome{}, err
+		return Reading{}, err
 	}
 	out.Message = oneLine(out.Message)
 	return out, nil

@@ -7,7 +7,7 @@
 //   - the built-in checkers (ParseCheck, Check.Compare), which stream both
 //     sides so that a 100 MB output costs a 64 KiB buffer, not 100 MB;
 //   - the reading of a checker program's result under testlib's exit-code
-//     convention (CheckerOutcome);
+//     convention (TestlibOutcome);
 //   - the discovery of a tests directory (LoadTests), which pairs NAME.in
 //     with its answer, sorts naturally and refuses files that resolve
 //     outside the directory.

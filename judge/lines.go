@@ -3,6 +3,8 @@ package judge
 import (
 	"bytes"
 	"fmt"
+
+	"jail/verdict"
 )
 
 // Both exact and lines walk the two streams over their common prefix and
@@ -124,20 +126,20 @@ func mayAgree(o, a *stream, c *lineCtx) bool {
 // tokens agree the verdict is PE, as in the judges that kept PE (UVa,
 // POJ, ejudge's "presentation error"): the answer is right and only its
 // spacing, line breaks or line endings are not.
-func compareExact(o, a *stream) Outcome {
+func compareExact(o, a *stream) Reading {
 	var c lineCtx
 	advanceCommon(o, a, &c)
 	_, moreO := o.peek()
 	_, moreA := a.peek()
 	if !moreO && !moreA {
-		return Outcome{Verdict: OK}
+		return Reading{Verdict: verdict.OK}
 	}
 	msg := fmt.Sprintf("line %d, column %d: expected %s, got %s",
 		o.line, c.col+1, show(&c, a.peekN(excerptMax), true), show(&c, o.peekN(excerptMax), true))
-	if mayAgree(o, a, &c) && compareTokens(o, a, nil).Verdict == OK {
-		return Outcome{Verdict: PE, Message: msg + "; only whitespace differs"}
+	if mayAgree(o, a, &c) && compareTokens(o, a, nil).Verdict == verdict.OK {
+		return Reading{Verdict: verdict.PE, Message: msg + "; only whitespace differs"}
 	}
-	return Outcome{Verdict: WA, Message: msg}
+	return Reading{Verdict: verdict.WA, Message: msg}
 }
 
 // compareLines accepts outputs whose lines equal the answer's once
@@ -145,7 +147,7 @@ func compareExact(o, a *stream) Outcome {
 // trailing empty lines from the end. A bare CR inside a line is content.
 // Where the lines differ but the tokens agree ("1 2" against "1\n2") the
 // verdict is PE, for the same reason as in exact.
-func compareLines(o, a *stream) Outcome {
+func compareLines(o, a *stream) Reading {
 	var c lineCtx
 	var wantBuf, gotBuf [excerptMax]byte
 	for {
@@ -153,7 +155,7 @@ func compareLines(o, a *stream) Outcome {
 		_, moreO := o.peek()
 		_, moreA := a.peek()
 		if !moreO && !moreA {
-			return Outcome{Verdict: OK}
+			return Reading{Verdict: verdict.OK}
 		}
 		// Most differences end up blanks at the end of a line (CRLF
 		// against LF), so keep the bytes for a message but format them
@@ -175,10 +177,10 @@ func compareLines(o, a *stream) Outcome {
 			return trailing(o, a, endO)
 		}
 		msg := fmt.Sprintf("line %d: expected %s, got %s", line, show(&c, want, false), show(&c, got, false))
-		if agree && compareTokens(o, a, nil).Verdict == OK {
-			return Outcome{Verdict: PE, Message: msg + "; the tokens agree but the lines do not"}
+		if agree && compareTokens(o, a, nil).Verdict == verdict.OK {
+			return Reading{Verdict: verdict.PE, Message: msg + "; the tokens agree but the lines do not"}
 		}
-		return Outcome{Verdict: WA, Message: msg}
+		return Reading{Verdict: verdict.WA, Message: msg}
 	}
 }
 
@@ -198,18 +200,18 @@ func skipNL(s *stream) bool {
 
 // trailing finishes lines after one side has ended: the other may only
 // have empty or blank lines left.
-func trailing(o, a *stream, outputEnded bool) Outcome {
+func trailing(o, a *stream, outputEnded bool) Reading {
 	rest := o
 	if outputEnded {
 		rest = a
 	}
 	rest.skip(&space)
 	if _, more := rest.peek(); !more {
-		return Outcome{Verdict: OK}
+		return Reading{Verdict: verdict.OK}
 	}
 	var none lineCtx
 	if outputEnded {
-		return Outcome{Verdict: WA, Message: fmt.Sprintf("line %d: expected %s, got end of output", rest.line, show(&none, rest.peekN(excerptMax), false))}
+		return Reading{Verdict: verdict.WA, Message: fmt.Sprintf("line %d: expected %s, got end of output", rest.line, show(&none, rest.peekN(excerptMax), false))}
 	}
-	return Outcome{Verdict: WA, Message: fmt.Sprintf("line %d: expected end of output, got %s", rest.line, show(&none, rest.peekN(excerptMax), false))}
+	return Reading{Verdict: verdict.WA, Message: fmt.Sprintf("line %d: expected end of output, got %s", rest.line, show(&none, rest.peekN(excerptMax), false))}
 }

@@ -1,37 +1,17 @@
 package judge
 
 import (
-	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"jail/verdict"
 )
 
-// Verdict is the one-word result of checking one test's output. The set is
-// closed and its words match the sandbox's verdicts, which it extends: a
-// run that ended OK is then checked, and the check yields one of these.
-type Verdict int
-
-const (
-	OK Verdict = iota // the output is accepted
-	WA                // wrong answer
-	PE                // presentation error: right answer, wrong layout
-	PT                // a checker program awarded a score (testlib's "points")
-	XX                // the checker itself failed; PROG is not to blame
-)
-
-var verdictNames = [...]string{OK: "OK", WA: "WA", PE: "PE", PT: "PT", XX: "XX"}
-
-func (v Verdict) String() string {
-	if v < 0 || int(v) >= len(verdictNames) {
-		return fmt.Sprintf("Verdict(%d)", int(v))
-	}
-	return verdictNames[v]
-}
-
-// Outcome is a verdict with what a person needs to act on it.
-type Outcome struct {
-	Verdict Verdict
+// Reading is a checker's reading of PROG's output: OK, WA, PE, PT, or XX
+// when the checker itself failed, with what a person needs to act on it.
+type Reading struct {
+	Verdict verdict.Verdict
 	// Score is the checker's score; meaningful only when Verdict is PT.
 	Score float64
 	// Message says where the output went wrong (for WA and PE) or what the

@@ -54,11 +54,13 @@ type File struct {
 }
 
 // StepResult is the sandbox's result of one step, with the step's name
-// and, when the judge captured it, the step's output.
+// and, when the judge captured them, the step's output and stderr (a
+// compile step's are one stream, in Output).
 type StepResult struct {
 	Step string `json:"step"`
 	*sandbox.Result
 	Output *Excerpt `json:"output,omitempty"`
+	Stderr *Excerpt `json:"stderr,omitempty"`
 }
 
 // Build is a Program whose compile steps have run: the work directory
@@ -67,7 +69,6 @@ type Build struct {
 	program Program
 	runner  *sandbox.Runner
 	steps   []*profiles.Step
-	vars    profiles.Vars
 	work    string
 	// Compile are the compile steps' results, in order; the last one's
 	// verdict is CE when the program was not built.
@@ -124,20 +125,37 @@ func stepName(i, n int) string {
 	return fmt.Sprintf("compile %d", i+1)
 }
 
+// WorkDir is where a program's files are when its profile works in the
+// root (the default profile does): a bind may not cover the root.
+const WorkDir = "/box"
+
+// workDir is the sandbox path of the work directory, and whether the
+// steps must be moved into it.
+func (p *Program) workDir() (dir string, moved bool) {
+	if d := p.profile().Root.Workdir; d != "/" {
+		return d, false
+	}
+	return WorkDir, p.Settings.Workdir == nil
+}
+
 // spec resolves step i's Spec; work is the host work directory ("" when
 // only showing the configuration).
 func (p *Program) spec(steps []*profiles.Step, i int, args []string, work string, extra []rootfs.UserBind) (*sandbox.Spec, error) {
 	prof := p.profile()
+	dir, moved := p.workDir()
 	o := p.Settings
+	if moved {
+		o.Workdir = &dir
+	}
 	o.Step = steps[i]
-	o.Argv = append(steps[i].Argv(prof.Vars()), args...)
+	o.Argv = append(steps[i].Argv(prof.VarsIn(dir)), args...)
 	compile := i < len(steps)-1
 	if compile {
 		o.Limits = p.CompileLimits
 	}
 	o.Binds = append([]rootfs.UserBind(nil), o.Binds...)
 	if work != "" {
-		o.Binds = append(o.Binds, rootfs.UserBind{Source: work, Target: prof.Vars().Dir, Writable: compile})
+		o.Binds = append(o.Binds, rootfs.UserBind{Source: work, Target: dir, Writable: compile})
 	}
 	o.Binds = append(o.Binds, extra...)
 	s, err := profiles.Resolve(p.Profile, o)
@@ -178,7 +196,7 @@ func (p Program) Prepare(ctx context.Context, r *sandbox.Runner, compileOut *os.
 		return nil, err
 	}
 	prof := p.profile()
-	b := &Build{program: p, runner: r, steps: steps, vars: prof.Vars()}
+	b := &Build{program: p, runner: r, steps: steps}
 	// Every step's Spec is checked before anything is made.
 	for i := range steps {
 		if _, err := p.spec(steps, i, nil, "", nil); err != nil {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"jail/verdict"
 )
 
 // testlib's exit codes (testlib.h, resultExitCode, in a default build; the
@@ -20,8 +22,9 @@ const (
 	testlibEOF    = 8 // _unexpected_eof, with ENABLE_UNEXPECTED_EOF
 )
 
-// CheckerOutcome reads the result of a checker program that follows
-// testlib's conventions: it ran as `checker INPUT OUTPUT ANSWER`, exited
+// TestlibOutcome reads the result of a checker or an interactor program
+// (role names it in messages) that follows testlib's conventions: it ran
+// as `checker INPUT OUTPUT ANSWER` or `interactor INPUT OUTPUT`, exited
 // with exitCode (or died of signal, when signal is not 0), and wrote its
 // verdict line to stderr. The caller passes a checker that hit a limit
 // in its own sandbox as XX itself: that is never PROG's doing.
@@ -42,27 +45,27 @@ const (
 // includes testlib's _pc(n) partial scores, which exit n (n = 0 would be
 // read as OK by any judge) and whose numbering collides with the codes
 // above; quitp is the way to award a score.
-func CheckerOutcome(exitCode int, signal syscall.Signal, stderr []byte) Outcome {
+func TestlibOutcome(role string, exitCode int, signal syscall.Signal, stderr []byte) Reading {
 	msg := oneLine(string(stderr))
 	if signal != 0 {
-		return Outcome{Verdict: XX, Message: said(fmt.Sprintf("checker killed by signal %d (%v)", int(signal), signal), msg)}
+		return Reading{Verdict: verdict.XX, Message: said(fmt.Sprintf("%s killed by signal %d (%v)", role, int(signal), signal), msg)}
 	}
 	switch exitCode {
 	case testlibOK:
-		return Outcome{Verdict: OK, Message: msg}
+		return Reading{Verdict: verdict.OK, Message: msg}
 	case testlibWA:
-		return Outcome{Verdict: WA, Message: msg}
+		return Reading{Verdict: verdict.WA, Message: msg}
 	case testlibPE, testlibDirt, testlibEOF:
-		return Outcome{Verdict: PE, Message: msg}
+		return Reading{Verdict: verdict.PE, Message: msg}
 	case testlibFail:
-		return Outcome{Verdict: XX, Message: said("checker failed", msg)}
+		return Reading{Verdict: verdict.XX, Message: said(role+" failed", msg)}
 	case testlibPoints:
-		return points(msg)
+		return points(role, msg)
 	}
-	return Outcome{Verdict: XX, Message: said(fmt.Sprintf("checker exited with code %d, which testlib does not define", exitCode), msg)}
+	return Reading{Verdict: verdict.XX, Message: said(fmt.Sprintf("%s exited with code %d, which testlib does not define", role, exitCode), msg)}
 }
 
-// said joins what the judge saw with what the checker said, if anything.
+// said joins what the judge saw with what the program said, if anything.
 func said(what, msg string) string {
 	if msg == "" {
 		return what
@@ -73,15 +76,15 @@ func said(what, msg string) string {
 // points reads testlib's quitp message, "points " followed by the score
 // as "%.10f" (trailing zeros trimmed in recent versions, "%d" for an
 // integer score) and the checker's own message after a space.
-func points(msg string) Outcome {
+func points(role, msg string) Reading {
 	rest, ok := strings.CutPrefix(msg, "points ")
 	if !ok {
-		return Outcome{Verdict: XX, Message: said(`checker exited 7 (points) without a "points SCORE" message`, msg)}
+		return Reading{Verdict: verdict.XX, Message: said(role+` exited 7 (points) without a "points SCORE" message`, msg)}
 	}
 	num, text, _ := strings.Cut(rest, " ")
 	score, err := strconv.ParseFloat(num, 64)
 	if err != nil || math.IsNaN(score) || math.IsInf(score, 0) {
-		return Outcome{Verdict: XX, Message: oneLine(fmt.Sprintf("checker exited 7 (points) with score %q, not a finite number", num))}
+		return Reading{Verdict: verdict.XX, Message: oneLine(fmt.Sprintf("%s exited 7 (points) with score %q, not a finite number", role, num))}
 	}
-	return Outcome{Verdict: PT, Score: score, Message: strings.TrimSpace(text)}
+	return Reading{Verdict: verdict.PT, Score: score, Message: strings.TrimSpace(text)}
 }

@@ -28,7 +28,13 @@ import (
 //     and judging against the wrong one would be silent
 //   - a file that cannot be opened, is not regular, or leaves dir
 //   - no tests at all
-func LoadTests(dir string) ([]TestCase, error) {
+func LoadTests(dir string) ([]TestCase, error) { return loadTests(dir, true) }
+
+// LoadInputs is LoadTests for an interactive problem, whose interactor
+// needs only the inputs: a test's answer is taken when it is there.
+func LoadInputs(dir string) ([]TestCase, error) { return loadTests(dir, false) }
+
+func loadTests(dir string, answers bool) ([]TestCase, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading tests directory: %w", err)
@@ -65,6 +71,10 @@ func LoadTests(dir string) ([]TestCase, error) {
 	}
 	slices.SortFunc(names, naturalCompare)
 
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
 	path := func(base string) string { return filepath.Join(dir, base) }
 	tests := make([]TestCase, 0, len(names))
 	for _, name := range names {
@@ -78,15 +88,23 @@ func LoadTests(dir string) ([]TestCase, error) {
 			return nil, fmt.Errorf("%s: answer without an input: add %s or remove it", path(ans), path(name+".in"))
 		case f.out && f.ans:
 			return nil, fmt.Errorf("%s and %s: two answers for one test: keep one", path(name+".out"), path(name+".ans"))
-		case !f.out && !f.ans:
+		case !f.out && !f.ans && answers:
 			return nil, fmt.Errorf("%s: no answer: add %s or %s", path(name+".in"), path(name+".out"), path(name+".ans"))
 		}
-		t := TestCase{Name: name, dir: dir, inBase: name + ".in", ans: name + ".out"}
-		if f.ans {
+		t := TestCase{Name: name, dir: abs, inBase: name + ".in"}
+		switch {
+		case f.out:
+			t.ans = name + ".out"
+		case f.ans:
 			t.ans = name + ".ans"
 		}
-		t.Input, t.Answer = path(t.inBase), path(t.ans)
-		for _, base := range []string{t.inBase, t.ans} {
+		t.Input = path(t.inBase)
+		files := []string{t.inBase}
+		if t.ans != "" {
+			t.Answer = path(t.ans)
+			files = append(files, t.ans)
+		}
+		for _, base := range files {
 			file, err := openBeneath(dir, base)
 			if err != nil {
 				return nil, err

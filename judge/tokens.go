@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+
+	"jail/verdict"
 )
 
 // maxToken is the longest token held whole. Longer tokens are compared
@@ -19,7 +21,7 @@ type tokenEqual func(out, ans []byte) (ok bool, why string)
 
 // compareTokens accepts outputs with the answer's tokens, separated by any
 // whitespace. eq compares tokens that fit in maxToken; nil means bytes.
-func compareTokens(o, a *stream, eq tokenEqual) Outcome {
+func compareTokens(o, a *stream, eq tokenEqual) Reading {
 	bufO, bufA := make([]byte, 0, maxToken), make([]byte, 0, maxToken)
 	for n := 1; ; n++ {
 		o.skip(&space)
@@ -28,12 +30,12 @@ func compareTokens(o, a *stream, eq tokenEqual) Outcome {
 		_, moreA := a.peek()
 		switch {
 		case !moreO && !moreA:
-			return Outcome{Verdict: OK}
+			return Reading{Verdict: verdict.OK}
 		case !moreO:
-			return Outcome{Verdict: WA, Message: fmt.Sprintf("output ended after %d tokens, answer has %d", n-1, n+countTokens(a)-1)}
+			return Reading{Verdict: verdict.WA, Message: fmt.Sprintf("output ended after %d tokens, answer has %d", n-1, n+countTokens(a)-1)}
 		case !moreA:
 			tok, whole := readToken(o, bufO[:0])
-			return Outcome{Verdict: WA, Message: fmt.Sprintf("answer has %d tokens, output has more: token %d (line %d) is %s", n-1, n, o.line, showToken(tok, whole))}
+			return Reading{Verdict: verdict.WA, Message: fmt.Sprintf("answer has %d tokens, output has more: token %d (line %d) is %s", n-1, n, o.line, showToken(tok, whole))}
 		}
 		line := o.line
 		to, wholeO := readToken(o, bufO[:0])
@@ -53,7 +55,7 @@ func compareTokens(o, a *stream, eq tokenEqual) Outcome {
 			if why != "" {
 				msg += ": " + why
 			}
-			return Outcome{Verdict: WA, Message: msg}
+			return Reading{Verdict: verdict.WA, Message: msg}
 		}
 	}
 }

@@ -91,8 +91,10 @@ const ExeName = "prog"
 
 // Vars returns the placeholders' values for this profile: the source file
 // and the program live in the work directory.
-func (p *Profile) Vars() Vars {
-	dir := p.Root.Workdir
+func (p *Profile) Vars() Vars { return p.VarsIn(p.Root.Workdir) }
+
+// VarsIn is Vars with the work directory at dir instead.
+func (p *Profile) VarsIn(dir string) Vars {
 	v := Vars{Dir: dir, Exe: path.Join(dir, ExeName)}
 	if p.SourceName != "" {
 		v.Source = path.Join(dir, p.SourceName)

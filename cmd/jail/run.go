@@ -74,6 +74,20 @@ Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
 	}
 	fl := cmd.Flags()
 	fl.SetInterspersed(false)
+	f.defineSandboxFlags(fl, "")
+	fl.BoolVarP(&f.tty, "tty", "t", false, "give PROG a pseudo-terminal (needs a terminal on stdin)")
+	fl.BoolVarP(&f.interactive, "interactive", "i", false, "accepted for docker compatibility: stdin is always passed to PROG")
+	fl.BoolVar(&f.jsonOut, "json", false, "print the result as one JSON object on stderr when PROG ends")
+	fl.StringVar(&f.report, "report", "", "write the JSON result to `FILE`")
+	fl.BoolVar(&f.verbose, "verbose", false, "print a one-line summary of the result on stderr")
+	fl.BoolVar(&f.printConfig, "print-config", false, "print the effective configuration (profile and flags) as JSON and exit without running")
+	return cmd
+}
+
+// defineSandboxFlags defines the flags that shape a sandbox, shared by
+// `jail run` and `jail judge`; the limit flags' help says whose limits
+// they are (for judge, each test's).
+func (f *runFlags) defineSandboxFlags(fl *pflag.FlagSet, limitsOf string) {
 	fl.StringVar(&f.rootfs, "rootfs", "", "prebuilt root directory, the read-only lower layer of an overlay (default: the host's /usr)")
 	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount `SRC:DST[:ro|rw]` (read-only unless :rw)")
 	fl.StringVarP(&f.workdir, "workdir", "w", profiles.DefaultWorkdir, "working `DIR` inside the sandbox")
@@ -84,21 +98,13 @@ Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
 	fl.Uint32Var(&f.uid, "uid", sandbox.DefaultUID, "user id PROG runs as inside the sandbox (0 only if you ask)")
 	fl.Uint32Var(&f.gid, "gid", sandbox.DefaultGID, "group id PROG runs as inside the sandbox")
 	fl.StringVar(&f.disk, "disk", limits.FormatSize(sandbox.DefaultDisk), "`SIZE` of the tmpfs behind /, /tmp and /dev/shm")
-	fl.BoolVarP(&f.tty, "tty", "t", false, "give PROG a pseudo-terminal (needs a terminal on stdin)")
-	fl.BoolVarP(&f.interactive, "interactive", "i", false, "accepted for docker compatibility: stdin is always passed to PROG")
-	fl.BoolVar(&f.jsonOut, "json", false, "print the result as one JSON object on stderr when PROG ends")
-	fl.StringVar(&f.report, "report", "", "write the JSON result to `FILE`")
-	fl.BoolVar(&f.verbose, "verbose", false, "print a one-line summary of the result on stderr")
-
 	for _, lf := range limits.Fields {
-		fl.Var(limitFlag{f.lim, lf.Name}, lf.Flag, lf.Help)
+		fl.Var(limitFlag{f.lim, lf.Name}, lf.Flag, lf.Help+limitsOf)
 	}
 	fl.BoolVar(&f.strict, "strict", false, "refuse to run when a requested limit cannot be enforced on this host")
 	fl.StringVar(&f.seccomp, "seccomp", profiles.DefaultSeccomp, "system-call policy: default, strict (default without sockets), none, or a FILE (jail TOML policy or Docker/OCI seccomp JSON)")
-	fl.BoolVar(&f.printConfig, "print-config", false, "print the effective configuration (profile and flags) as JSON and exit without running")
 	fl.StringVar(&f.profileName, "profile", "", "a profile NAME (jail profile list) or FILE; flags override it")
 	fl.BoolVar(&f.seccompLog, "seccomp-log", false, "have the kernel log every denied system call to the audit log (dmesg)")
-	return cmd
 }
 
 func runMain(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string) error {

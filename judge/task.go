@@ -1,0 +1,347 @@
+package judge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"jail/limits"
+	"jail/sandbox"
+	"jail/verdict"
+)
+
+// Task is one judging request: a program, built once, then run on one
+// input or on every test, each run in its own fresh sandbox.
+type Task struct {
+	Program Program
+	// Stdin is the one input of a task without tests; nil is empty.
+	Stdin *os.File
+	Tests []TestCase
+	// Check is the built-in checker, used when Checker is nil.
+	Check Check
+	// Checker is a checker program, run as `checker INPUT OUTPUT ANSWER`
+	// in its own sandbox after every run that ended OK.
+	Checker *Helper
+	// Interactor runs beside PROG on every test, in its own sandbox, as
+	// `interactor INPUT OUTPUT`, with PROG's stdout as its stdin and its
+	// stdout as PROG's stdin; its exit code decides, as a checker's does.
+	Interactor *Helper
+	// Transcript keeps both directions of an interaction, capped.
+	Transcript bool
+	// StopOnFail ends the task at the first test that does not pass.
+	StopOnFail bool
+	// Progress, when set, is called with each test's result as it is
+	// decided, in order.
+	Progress func(TestResult)
+}
+
+// Result is a task's outcome: the overall verdict, the compile steps, and
+// either the one run or one entry per test run, in order.
+type Result struct {
+	Verdict verdict.Verdict `json:"verdict"`
+	Compile []*StepResult   `json:"compile,omitempty"`
+	Run     *StepResult     `json:"run,omitempty"`
+	Tests   []TestResult    `json:"tests,omitempty"`
+	// Passed counts the tests that passed, Skipped those StopOnFail left
+	// out, of Total.
+	Passed  int `json:"passed"`
+	Skipped int `json:"skipped,omitempty"`
+	Total   int `json:"total"`
+	// LimitBackend, Limits and Isolation are what held for PROG's runs
+	// (every run of a task has the same Spec), from the first of them.
+	LimitBackend string             `json:"limit_backend,omitempty"`
+	Limits       []sandbox.Limit    `json:"limits,omitempty"`
+	Isolation    *sandbox.Isolation `json:"isolation,omitempty"`
+}
+
+// TestResult is one test's outcome.
+type TestResult struct {
+	Name    string          `json:"name"`
+	Verdict verdict.Verdict `json:"verdict"`
+	// Message is the checker's or the interactor's, or where a built-in
+	// checker found the first difference; Score is a checker's points.
+	Message  string   `json:"message,omitempty"`
+	Score    *float64 `json:"score,omitempty"`
+	ExitCode int      `json:"exit_code"`
+	Signal   string   `json:"signal,omitempty"`
+	LimitHit string   `json:"limit_hit,omitempty"`
+	Reason   string   `json:"reason,omitempty"`
+	// CPUTime is user plus system time.
+	CPUTime    sandbox.Seconds `json:"cpu_time"`
+	WallTime   sandbox.Seconds `json:"wall_time"`
+	PeakMemory int64           `json:"peak_memory"`
+	Output     Excerpt         `json:"output"`
+	Stderr     Excerpt         `json:"stderr"`
+	// Transcript is the interaction, when asked for: each line as PROG
+	// ("> ") or the interactor ("< ") wrote it.
+	Transcript *Excerpt `json:"transcript,omitempty"`
+	// Error is the sandbox's (or the checker's sandbox's) own failure,
+	// behind an XX.
+	Error    string   `json:"error,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// DefaultOutput bounds each run's output when the task sets no output
+// limit: the judge keeps the output on disk for the checker.
+const DefaultOutput = 64 << 20
+
+// Judge runs a task: it builds the checker or the interactor, then the
+// program, then runs every test (or the one input) in a sandbox of its
+// own. The error is for what kept the task from being judged at all (bad
+// tests, a checker that does not compile, a sandbox that cannot start);
+// what PROG did, compile errors included, is in the Result. Nothing is
+// left behind on the host either way.
+func Judge(ctx context.Context, r *sandbox.Runner, t Task) (*Result, error) {
+	if err := t.validate(); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "jail-judge-")
+	if err != nil {
+		return nil, fmt.Errorf("creating the judge's directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	j := &judging{task: t, runner: r, dir: dir}
+	for _, h := range []struct {
+		helper **prepared
+		spec   *Helper
+		role   string
+	}{{&j.checker, t.Checker, "checker"}, {&j.interactor, t.Interactor, "interactor"}} {
+		if h.spec == nil {
+			continue
+		}
+		p, err := h.spec.prepare(ctx, r, h.role)
+		if err != nil {
+			return nil, err
+		}
+		defer p.build.Close()
+		*h.helper = p
+	}
+	if t.Program.Settings.Limits.Output == 0 {
+		t.Program.Settings.Limits.Output = DefaultOutput
+		j.task = t
+	}
+	build, err := t.Program.Prepare(ctx, r, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer build.Close()
+	j.build = build
+	res := &Result{Compile: build.Compile, Total: len(t.Tests)}
+	if build.Failed() {
+		res.Verdict = verdict.CE
+		res.Skipped = len(t.Tests)
+		return res, nil
+	}
+	if len(t.Tests) == 0 {
+		run, err := j.runOnce(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.Run, res.Verdict = run, run.Verdict
+		res.noteSpec(run.Result)
+		return res, nil
+	}
+	var verdicts []verdict.Verdict
+	for i, test := range t.Tests {
+		tr, run, err := j.test(ctx, i, test)
+		if err != nil {
+			return nil, fmt.Errorf("test %s: %w", test.Name, err)
+		}
+		if i == 0 {
+			res.noteSpec(run)
+		}
+		res.Tests = append(res.Tests, tr)
+		verdicts = append(verdicts, tr.Verdict)
+		if tr.Verdict.Passed() {
+			res.Passed++
+		}
+		if t.Progress != nil {
+			t.Progress(tr)
+		}
+		if err := ctx.Err(); err != nil {
+			res.Skipped = len(t.Tests) - i - 1
+			break
+		}
+		if t.StopOnFail && !tr.Verdict.Passed() {
+			res.Skipped = len(t.Tests) - i - 1
+			break
+		}
+	}
+	res.Verdict = verdict.Overall(verdicts)
+	return res, nil
+}
+
+func (r *Result) noteSpec(run *sandbox.Result) {
+	r.LimitBackend, r.Limits, r.Isolation = run.LimitBackend, run.Limits, &run.Isolation
+}
+
+func (t *Task) validate() error {
+	var errs []error
+	if t.Stdin != nil && len(t.Tests) > 0 {
+		errs = append(errs, errors.New("give either one stdin or tests, not both"))
+	}
+	if t.Interactor != nil && t.Checker != nil {
+		errs = append(errs, errors.New("an interactor decides the verdict itself: drop the checker"))
+	}
+	if t.Interactor != nil && len(t.Tests) == 0 {
+		errs = append(errs, errors.New("an interactor needs tests: each test's input is the interactor's"))
+	}
+	if t.Checker != nil && len(t.Tests) == 0 {
+		errs = append(errs, errors.New("a checker needs tests with answers to check against"))
+	}
+	if t.Interactor == nil {
+		for _, tc := range t.Tests {
+			if tc.Answer == "" {
+				errs = append(errs, fmt.Errorf("%s: no answer: add %s.out or %s.ans", tc.Input, tc.Name, tc.Name))
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// judging is one task's state while it runs.
+type judging struct {
+	task                Task
+	runner              *sandbox.Runner
+	dir                 string // the judge's own files: outputs, stderr
+	build               *Build
+	checker, interactor *prepared
+}
+
+// runOnce runs a task without tests on its one input.
+func (j *judging) runOnce(ctx context.Context) (*StepResult, error) {
+	out, errf, err := j.outputs("run")
+	if err != nil {
+		return nil, err
+	}
+	defer out.Close()
+	defer errf.Close()
+	run, err := j.build.Run(ctx, nil, sandbox.IO{Stdin: j.task.Stdin, Stdout: out, Stderr: errf})
+	if err != nil {
+		return nil, err
+	}
+	o, err := excerptOf(out, OutputExcerpt)
+	if err != nil {
+		return nil, err
+	}
+	e, err := excerptOf(errf, OutputExcerpt)
+	if err != nil {
+		return nil, err
+	}
+	run.Output, run.Stderr = &o, &e
+	return run, nil
+}
+
+// outputs creates the files a run's stdout and stderr go to.
+func (j *judging) outputs(name string) (out, errf *os.File, err error) {
+	if out, err = os.Create(filepath.Join(j.dir, name+".out")); err != nil {
+		return nil, nil, err
+	}
+	if errf, err = os.Create(filepath.Join(j.dir, name+".err")); err != nil {
+		out.Close()
+		return nil, nil, err
+	}
+	return out, errf, nil
+}
+
+// test runs PROG on one test and reads its output; run is PROG's own
+// sandbox result.
+func (j *judging) test(ctx context.Context, i int, t TestCase) (TestResult, *sandbox.Result, error) {
+	if j.interactor != nil {
+		return j.interact(ctx, i, t)
+	}
+	name := fmt.Sprint(i)
+	in, err := t.OpenInput()
+	if err != nil {
+		return TestResult{}, nil, err
+	}
+	defer in.Close()
+	out, errf, err := j.outputs(name)
+	if err != nil {
+		return TestResult{}, nil, err
+	}
+	defer out.Close()
+	defer errf.Close()
+	run, err := j.build.Run(ctx, nil, sandbox.IO{Stdin: in, Stdout: out, Stderr: errf})
+	if err != nil {
+		return TestResult{}, nil, err
+	}
+	var reading *Reading
+	if run.Verdict == verdict.OK {
+		rd, err := j.read(ctx, t, out)
+		if err != nil {
+			return TestResult{}, nil, err
+		}
+		reading = &rd
+	}
+	tr := newTestResult(t.Name, run.Result, reading)
+	if tr.Output, err = excerptOf(out, OutputExcerpt); err != nil {
+		return TestResult{}, nil, err
+	}
+	if tr.Stderr, err = excerptOf(errf, OutputExcerpt); err != nil {
+		return TestResult{}, nil, err
+	}
+	return tr, run.Result, nil
+}
+
+// read has the checker read a run's output: the checker program, or the
+// built-in comparison against the answer.
+func (j *judging) read(ctx context.Context, t TestCase, out *os.File) (Reading, error) {
+	if j.checker != nil {
+		return j.checker.check(ctx, t, out.Name(), j.dir)
+	}
+	ans, err := t.OpenAnswer()
+	if err != nil {
+		return Reading{}, err
+	}
+	defer ans.Close()
+	if _, err := out.Seek(0, 0); err != nil {
+		return Reading{}, err
+	}
+	rd, err := j.task.Check.Compare(out, ans)
+	if err != nil {
+		// The answer or the output could not be read: the judge's
+		// failure, never PROG's.
+		return Reading{Verdict: verdict.XX, Message: oneLine("reading for the check: " + err.Error())}, nil
+	}
+	return rd, nil
+}
+
+// newTestResult decides a test's verdict from PROG's run and, when there
+// is one, the checker's or the interactor's reading.
+func newTestResult(name string, run *sandbox.Result, rd *Reading) TestResult {
+	o := run.Outcome
+	tr := TestResult{Name: name, ExitCode: run.ExitCode, Signal: run.Signal, Reason: run.Reason,
+		CPUTime: run.CPUUser + run.CPUSys, WallTime: run.WallTime, PeakMemory: run.PeakMemory,
+		Error: run.Error, Warnings: run.Warnings}
+	if rd != nil {
+		o.Checked, o.Check = true, rd.Verdict
+	}
+	tr.Verdict = verdict.Decide(o)
+	if rd != nil && tr.Verdict == rd.Verdict {
+		// The reading decided; what PROG did otherwise (a limit) is
+		// the verdict's own story, and the reading's words would mislead.
+		tr.Message = rd.Message
+		if rd.Verdict == verdict.PT {
+			score := rd.Score
+			tr.Score = &score
+		}
+	}
+	if tr.Verdict == run.Verdict {
+		tr.LimitHit = run.LimitHit
+	}
+	if tr.Verdict != run.Verdict {
+		// The reading decided; the sandbox's reason was for its own verdict.
+		tr.Reason = ""
+	}
+	return tr
+}
+
+// HelperLimits are a checker's and an interactor's limits unless the task
+// gives others: a checker reads the whole output, so it gets more than a
+// solution's run step.
+var HelperLimits = limits.Spec{CPUTime: 10 * time.Second, Wall: 30 * time.Second, Memory: 1 << 30, Pids: 64}
