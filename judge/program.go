@@ -167,7 +167,7 @@ func (p *Program) spec(steps []*profiles.Step, i int, args []string, work string
 
 // Specs are the Specs the steps would run with, for showing the
 // configuration without running anything.
-func (p *Program) Specs(args []string) (names []string, specs []*sandbox.Spec, err error) {
+func (p Program) Specs(args []string) (names []string, specs []*sandbox.Spec, err error) {
 	steps, err := p.steps()
 	if err != nil {
 		return nil, nil, err
