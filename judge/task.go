@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"jail/limits"
@@ -55,6 +56,10 @@ type Result struct {
 	LimitBackend string             `json:"limit_backend,omitempty"`
 	Limits       []sandbox.Limit    `json:"limits,omitempty"`
 	Isolation    *sandbox.Isolation `json:"isolation,omitempty"`
+	// Warnings are every distinct warning of the task's runs, compile
+	// steps included, in the order they first came: what of the limits
+	// and the isolation this host could not give.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // TestResult is one test's outcome.
@@ -78,10 +83,8 @@ type TestResult struct {
 	// Transcript is the interaction, when asked for: each line as PROG
 	// ("> ") or the interactor ("< ") wrote it.
 	Transcript *Excerpt `json:"transcript,omitempty"`
-	// Error is the sandbox's (or the checker's sandbox's) own failure,
-	// behind an XX.
-	Error    string   `json:"error,omitempty"`
-	Warnings []string `json:"warnings,omitempty"`
+	// Error is the sandbox's own failure, behind an XX.
+	Error string `json:"error,omitempty"`
 }
 
 // DefaultOutput bounds each run's output when the task sets no output
@@ -130,6 +133,9 @@ func Judge(ctx context.Context, r *sandbox.Runner, t Task) (*Result, error) {
 	defer build.Close()
 	j.build = build
 	res := &Result{Compile: build.Compile, Total: len(t.Tests)}
+	for _, c := range build.Compile {
+		res.warn(c.Warnings)
+	}
 	if build.Failed() {
 		res.Verdict = verdict.CE
 		res.Skipped = len(t.Tests)
@@ -142,6 +148,7 @@ func Judge(ctx context.Context, r *sandbox.Runner, t Task) (*Result, error) {
 		}
 		res.Run, res.Verdict = run, run.Verdict
 		res.noteSpec(run.Result)
+		res.warn(run.Warnings)
 		return res, nil
 	}
 	var verdicts []verdict.Verdict
@@ -153,6 +160,7 @@ func Judge(ctx context.Context, r *sandbox.Runner, t Task) (*Result, error) {
 		if i == 0 {
 			res.noteSpec(run)
 		}
+		res.warn(run.Warnings)
 		res.Tests = append(res.Tests, tr)
 		verdicts = append(verdicts, tr.Verdict)
 		if tr.Verdict.Passed() {
@@ -172,6 +180,14 @@ func Judge(ctx context.Context, r *sandbox.Runner, t Task) (*Result, error) {
 	}
 	res.Verdict = verdict.Overall(verdicts)
 	return res, nil
+}
+
+func (r *Result) warn(ws []string) {
+	for _, w := range ws {
+		if !slices.Contains(r.Warnings, w) {
+			r.Warnings = append(r.Warnings, w)
+		}
+	}
 }
 
 func (r *Result) noteSpec(run *sandbox.Result) {
@@ -317,7 +333,7 @@ func newTestResult(name string, run *sandbox.Result, rd *Reading) TestResult {
 	o := run.Outcome
 	tr := TestResult{Name: name, ExitCode: run.ExitCode, Signal: run.Signal, Reason: run.Reason,
 		CPUTime: run.CPUUser + run.CPUSys, WallTime: run.WallTime, PeakMemory: run.PeakMemory,
-		Error: run.Error, Warnings: run.Warnings}
+		Error: run.Error}
 	if rd != nil {
 		o.Checked, o.Check = true, rd.Verdict
 	}

@@ -108,6 +108,9 @@ func judgeMain(ctx context.Context, f *runFlags, j *judgeFlags, source string) e
 	if err != nil {
 		return flagErrors(err)
 	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(os.Stderr, "jail: warning: %s\n", w)
+	}
 	if j.jsonOut {
 		enc := json.NewEncoder(os.Stdout)
 		if err := enc.Encode(res); err != nil {
