@@ -31,22 +31,26 @@ type Field struct {
 	// Controller is the cgroup controller that enforces the limit; ""
 	// when jail enforces it without cgroups (timer, rlimit, relay).
 	Controller string
-	target     func(*Spec) any
+	// Mechanism says how the limit is enforced, for the result's list of
+	// limits in force (after the backend's name for a cgroup limit); ""
+	// for a limit that is part of another's mechanism.
+	Mechanism string
+	target    func(*Spec) any
 }
 
 // Fields lists every limit, in the order flags and printed configs show
 // them.
 var Fields = []Field{
-	{"mem", "mem", Size, "Memory", "memory limit, e.g. 100M", "memory", func(s *Spec) any { return &s.Memory }},
-	{"cpu", "cpu", Percent, "CPUPercent", "CPU bandwidth, e.g. 10% (of one CPU) or 250%", "cpu", func(s *Spec) any { return &s.CPUPercent }},
-	{"cpus", "cpus", CPUList, "CPUs", "CPUs PROG may use, e.g. 0-1 or 0,2", "cpuset", func(s *Spec) any { return &s.CPUs }},
-	{"pids", "pids", Count, "Pids", "limit on processes and threads", "pids", func(s *Spec) any { return &s.Pids }},
-	{"time", "time", Duration, "CPUTime", "CPU time limit of the whole process tree, e.g. 2s", "", func(s *Spec) any { return &s.CPUTime }},
-	{"extra_time", "extra-time", Duration, "ExtraTime", "grace after --time before the kill (the verdict is still TLE), e.g. 0.5s", "", func(s *Spec) any { return &s.ExtraTime }},
-	{"wall", "wall", Duration, "Wall", "wall-clock limit, e.g. 10s", "", func(s *Spec) any { return &s.Wall }},
-	{"output", "output", Size, "Output", "limit on bytes written to stdout and stderr", "", func(s *Spec) any { return &s.Output }},
-	{"fsize", "fsize", Size, "FileSize", "largest file PROG may write, e.g. 10M", "", func(s *Spec) any { return &s.FileSize }},
-	{"nofile", "nofile", Count, "OpenFiles", "limit on open file descriptors per process", "", func(s *Spec) any { return &s.OpenFiles }},
+	{"mem", "mem", Size, "Memory", "memory limit, e.g. 100M", "memory", "memory limit, swap off, OOM kills the whole run", func(s *Spec) any { return &s.Memory }},
+	{"cpu", "cpu", Percent, "CPUPercent", "CPU bandwidth, e.g. 10% (of one CPU) or 250%", "cpu", "CPU bandwidth quota", func(s *Spec) any { return &s.CPUPercent }},
+	{"cpus", "cpus", CPUList, "CPUs", "CPUs PROG may use, e.g. 0-1 or 0,2", "cpuset", "cpuset", func(s *Spec) any { return &s.CPUs }},
+	{"pids", "pids", Count, "Pids", "limit on processes and threads", "pids", "pids.max", func(s *Spec) any { return &s.Pids }},
+	{"time", "time", Duration, "CPUTime", "CPU time limit of the whole process tree, e.g. 2s", "", "supervisor watching the CPU time, kill at time + extra_time; RLIMIT_CPU backstop", func(s *Spec) any { return &s.CPUTime }},
+	{"extra_time", "extra-time", Duration, "ExtraTime", "grace after --time before the kill (the verdict is still TLE), e.g. 0.5s", "", "", func(s *Spec) any { return &s.ExtraTime }},
+	{"wall", "wall", Duration, "Wall", "wall-clock limit, e.g. 10s", "", "supervisor timer, SIGKILL of the whole sandbox", func(s *Spec) any { return &s.Wall }},
+	{"output", "output", Size, "Output", "limit on bytes written to stdout and stderr", "", "supervisor relay of stdout and stderr", func(s *Spec) any { return &s.Output }},
+	{"fsize", "fsize", Size, "FileSize", "largest file PROG may write, e.g. 10M", "", "RLIMIT_FSIZE", func(s *Spec) any { return &s.FileSize }},
+	{"nofile", "nofile", Count, "OpenFiles", "limit on open file descriptors per process", "", "RLIMIT_NOFILE", func(s *Spec) any { return &s.OpenFiles }},
 }
 
 // FieldByName returns the limit with the profile key name.

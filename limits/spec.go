@@ -87,14 +87,14 @@ func validCPUList(list string) bool {
 }
 
 // needs maps each requested limit that only a cgroup enforces, by its
-// flag (the key sandbox's warnings show), to the controller; the others
+// field name, to the controller; the others
 // are enforced without cgroups (timer, rlimits, output relay, CPU clock
 // from /proc when there is no cgroup).
 func (s Spec) needs() map[string]string {
 	out := map[string]string{}
 	for _, f := range Fields {
 		if f.Controller != "" && f.IsSet(s) {
-			out["--"+f.Flag] = f.Controller
+			out[f.Name] = f.Controller
 		}
 	}
 	return out
@@ -104,16 +104,16 @@ func (s Spec) needs() map[string]string {
 func (s Spec) NeedsCgroup() bool { return len(s.needs()) > 0 }
 
 // NotEnforced names each requested limit the backend (nil: none) cannot
-// enforce, with the reason and the fix, so that no limit is ever dropped
+// enforce, by its field name, with the reason and the fix, so that no limit is ever dropped
 // silently.
 func (s Spec) NotEnforced(b Backend, why string) map[string]string {
 	out := map[string]string{}
-	for flag, ctl := range s.needs() {
+	for name, ctl := range s.needs() {
 		switch {
 		case b == nil:
-			out[flag] = why
+			out[name] = why
 		case !slices.Contains(b.Controllers(), ctl):
-			out[flag] = fmt.Sprintf("the %s controller is not available to %s: %s", ctl, b.Name(), b.Missing()[ctl])
+			out[name] = fmt.Sprintf("the %s controller is not available to %s: %s", ctl, b.Name(), b.Missing()[ctl])
 		}
 	}
 	return out

@@ -124,15 +124,15 @@ func TestSpecNotEnforced(t *testing.T) {
 		{name: "no limits, no backend", spec: Spec{}, want: map[string]string{}},
 		{name: "timers and rlimits need no backend", spec: rlimitsAndTimers, want: map[string]string{}},
 		{name: "no backend: every cgroup limit named with the reason", spec: cgroupLimits,
-			want: map[string]string{"--mem": "no cgroup", "--cpu": "no cgroup", "--cpus": "no cgroup", "--pids": "no cgroup"}},
+			want: map[string]string{"mem": "no cgroup", "cpu": "no cgroup", "cpus": "no cgroup", "pids": "no cgroup"}},
 		{name: "backend with every controller", spec: cgroupLimits,
 			backend: fakeBackend{controllers: []string{"cpu", "cpuset", "memory", "pids"}}, want: map[string]string{}},
 		{name: "backend missing memory", spec: cgroupLimits,
 			backend: fakeBackend{controllers: []string{"cpu", "cpuset", "pids"}},
-			want:    map[string]string{"--mem": "the memory controller is not available to fake: enable memory"}},
+			want:    map[string]string{"mem": "the memory controller is not available to fake: enable memory"}},
 		{name: "backend without controllers", spec: Spec{Pids: 5, Wall: time.Second},
 			backend: fakeBackend{},
-			want:    map[string]string{"--pids": "the pids controller is not available to fake: enable pids"}},
+			want:    map[string]string{"pids": "the pids controller is not available to fake: enable pids"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

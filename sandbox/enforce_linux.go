@@ -3,11 +3,9 @@ package sandbox
 import (
 	"errors"
 	"fmt"
-	"maps"
 
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,7 +59,7 @@ func prepareLimits(s *Spec, det limits.Detection) (*enforcer, error) {
 		// reaped with wait: a program that ignores SIGCHLD has the kernel
 		// reap its children, and their time is lost. Without a cgroup
 		// --time is a lower bound, so say so.
-		e.notEnforced["--time"] = "without a cgroup, CPU time of children the kernel reaps (SIGCHLD ignored) is not counted, so a program can evade it; " + e.det.Why()
+		e.notEnforced["time"] = "without a cgroup, CPU time of children the kernel reaps (SIGCHLD ignored) is not counted, so a program can evade it; " + e.det.Why()
 	}
 	if len(e.notEnforced) > 0 && s.Strict {
 		e.release()
@@ -70,11 +68,14 @@ func prepareLimits(s *Spec, det limits.Detection) (*enforcer, error) {
 	return e, nil
 }
 
-// warnings are one line per limit that is requested but not enforced.
+// warnings are one line per limit that is requested but not enforced,
+// in the descriptors' order, each named by its `jail run` flag.
 func (e *enforcer) warnings() []string {
 	var out []string
-	for _, flag := range slices.Sorted(maps.Keys(e.notEnforced)) {
-		out = append(out, fmt.Sprintf("%s is NOT enforced: %s", flag, e.notEnforced[flag]))
+	for _, f := range limits.Fields {
+		if why, no := e.notEnforced[f.Name]; no {
+			out = append(out, fmt.Sprintf("--%s is NOT enforced: %s", f.Flag, why))
+		}
 	}
 	return out
 }

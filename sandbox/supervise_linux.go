@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"jail/limits"
 	"jail/sandbox/native"
 	"jail/seccomp"
 	"jail/verdict"
@@ -268,53 +269,48 @@ func (sup *supervisor) isolation() Isolation {
 	}
 }
 
-// limitsInForce lists each requested limit with what enforces it.
+// limitsInForce lists each requested limit with what enforces it, in the
+// descriptors' order.
 func (sup *supervisor) limitsInForce() []Limit {
 	l := sup.spec.Limits
-	backend := sup.enf.backendName()
-	cg := func(flag, mech string) string {
-		if why, no := sup.enf.notEnforced[flag]; no {
-			return "NOT ENFORCED: " + why
-		}
-		return backend + " " + mech
-	}
 	out := []Limit{
 		{Name: "disk", Value: fmt.Sprint(sup.spec.Disk), Mechanism: "tmpfs size behind /, /tmp and /dev/shm"},
 		{Name: "core", Value: "0", Mechanism: "RLIMIT_CORE"},
 	}
-	if l.Memory > 0 {
-		out = append(out, Limit{Name: "mem", Value: fmt.Sprint(l.Memory), Mechanism: cg("--mem", "memory limit, swap off, OOM kills the whole run")})
-	}
-	if l.CPUPercent > 0 {
-		out = append(out, Limit{Name: "cpu", Value: fmt.Sprintf("%g%%", l.CPUPercent), Mechanism: cg("--cpu", "CPU bandwidth quota")})
-	}
-	if l.CPUs != "" {
-		out = append(out, Limit{Name: "cpus", Value: l.CPUs, Mechanism: cg("--cpus", "cpuset")})
-	}
-	if l.Pids > 0 {
-		out = append(out, Limit{Name: "pids", Value: fmt.Sprint(l.Pids), Mechanism: cg("--pids", "pids.max")})
-	}
-	if l.CPUTime > 0 {
-		clock := "CPU time of the cgroup"
-		if sup.enf.group == nil {
-			clock = "CPU time of the process tree from /proc (10ms ticks)"
+	for _, f := range limits.Fields {
+		if !f.IsSet(l) || f.Mechanism == "" {
+			continue
 		}
-		out = append(out, Limit{Name: "time", Value: l.CPUTime.String(),
-			Mechanism: fmt.Sprintf("supervisor watching the %s, kill at %v; RLIMIT_CPU backstop", clock, l.CPUTime+l.ExtraTime)})
-	}
-	if l.Wall > 0 {
-		out = append(out, Limit{Name: "wall", Value: l.Wall.String(), Mechanism: "supervisor timer, SIGKILL of the whole sandbox"})
-	}
-	if l.Output > 0 {
-		out = append(out, Limit{Name: "output", Value: fmt.Sprint(l.Output), Mechanism: "supervisor relay of stdout and stderr"})
-	}
-	if l.FileSize > 0 {
-		out = append(out, Limit{Name: "fsize", Value: fmt.Sprint(l.FileSize), Mechanism: "RLIMIT_FSIZE"})
-	}
-	if l.OpenFiles > 0 {
-		out = append(out, Limit{Name: "nofile", Value: fmt.Sprint(l.OpenFiles), Mechanism: "RLIMIT_NOFILE"})
+		mech := f.Mechanism
+		switch {
+		case f.Controller != "":
+			mech = sup.enf.backendName() + " " + mech
+			if why, no := sup.enf.notEnforced[f.Name]; no {
+				mech = "NOT ENFORCED: " + why
+			}
+		case f.Name == "time":
+			clock := "CPU time of the cgroup"
+			if sup.enf.group == nil {
+				clock = "CPU time of the process tree from /proc (10ms ticks)"
+			}
+			mech = fmt.Sprintf("supervisor watching the %s, kill at %v; RLIMIT_CPU backstop", clock, l.CPUTime+l.ExtraTime)
+		}
+		out = append(out, Limit{Name: f.Name, Value: limitValue(f, l), Mechanism: mech})
 	}
 	return out
+}
+
+// limitValue is a limit's value as the result shows it: bytes and counts
+// as numbers, durations as Go spells them, a CPU share with its percent.
+func limitValue(f limits.Field, l limits.Spec) string {
+	switch v := f.Value(l).(type) {
+	case float64:
+		return fmt.Sprintf("%g%%", v)
+	case time.Duration:
+		return v.String()
+	default:
+		return fmt.Sprint(v)
+	}
 }
 
 func seccompName(s *Spec) string {
