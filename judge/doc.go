@@ -1,17 +1,26 @@
 // Package judge is the judging core that both `jail judge` and `jail serve`
-// build on: given a test set and what PROG printed, it decides OK, WA, PE or
-// a checker failure.
+// build on: a Task (a program, its files, one input or a list of tests,
+// a checker or an interactor) goes in, a Result with one verdict per test
+// and one for the task comes out. It builds Specs with the profiles
+// resolver and runs them with a sandbox.Runner; it never re-implements a
+// stage of a run.
 //
-// This package holds the parts of judging that need no sandbox:
+// The life of a task, top-down (Judge):
+//
+//	Task.validate → helpers built (checker or interactor: Helper.prepare)
+//	→ Program.Prepare (files into a work directory, each compile step once,
+//	  CE on the first that fails) → per test: Build.Run with the test's
+//	  input, the work directory read-only → the checker's reading (Check,
+//	  a checker program, or the interactor beside the run) → verdict.Decide
+//	  → verdict.Overall
+//
+// The parts that need no sandbox:
 //
 //   - the built-in checkers (ParseCheck, Check.Compare), which stream both
 //     sides so that a 100 MB output costs a 64 KiB buffer, not 100 MB;
-//   - the reading of a checker program's result under testlib's exit-code
-//     convention (TestlibOutcome);
-//   - the discovery of a tests directory (LoadTests), which pairs NAME.in
-//     with its answer, sorts naturally and refuses files that resolve
-//     outside the directory.
-//
-// Running PROG, the checker program and interactors, each in its own
-// sandbox, belongs to the caller and is built on top of these.
+//   - the reading of a checker's or an interactor's result under testlib's
+//     exit-code convention (TestlibOutcome);
+//   - the discovery of a tests directory (LoadTests, LoadInputs), which
+//     pairs NAME.in with its answer, sorts naturally and refuses files that
+//     resolve outside the directory.
 package judge
