@@ -54,7 +54,7 @@ func (j *judging) interact(ctx context.Context, i int, t TestCase) (TestResult, 
 		return TestResult{}, nil, err
 	}
 
-	progSpec, err := j.build.RunSpec(nil)
+	progSpec, err := j.progSpec()
 	if err != nil {
 		progErr.Close()
 		intErr.Close()

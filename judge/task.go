@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"jail/field"
 	"jail/limits"
 	"jail/sandbox"
 	"jail/verdict"
@@ -87,8 +88,9 @@ type TestResult struct {
 	Error string `json:"error,omitempty"`
 }
 
-// DefaultOutput bounds each run's output when the task sets no output
-// limit: the judge keeps the output on disk for the checker.
+// DefaultOutput bounds each run's output when neither the task nor the
+// profile sets an output limit: the judge keeps the output on disk for
+// the checker.
 const DefaultOutput = 64 << 20
 
 // Judge runs a task: it builds the checker or the interactor, then the
@@ -121,10 +123,6 @@ func Judge(ctx context.Context, r *sandbox.Runner, t Task) (*Result, error) {
 		}
 		defer p.build.Close()
 		*h.helper = p
-	}
-	if t.Program.Settings.Limits.Output == 0 {
-		t.Program.Settings.Limits.Output = DefaultOutput
-		j.task = t
 	}
 	build, err := t.Program.Prepare(ctx, r, nil)
 	if err != nil {
@@ -236,7 +234,7 @@ func (j *judging) runOnce(ctx context.Context) (*StepResult, error) {
 	}
 	defer out.Close()
 	defer errf.Close()
-	run, err := j.build.Run(ctx, nil, sandbox.IO{Stdin: j.task.Stdin, Stdout: out, Stderr: errf})
+	run, err := j.run(ctx, sandbox.IO{Stdin: j.task.Stdin, Stdout: out, Stderr: errf})
 	if err != nil {
 		return nil, err
 	}
@@ -248,8 +246,33 @@ func (j *judging) runOnce(ctx context.Context) (*StepResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	run.Output, run.Stderr = &o, &e
-	return run, nil
+	return &StepResult{Step: "run", Result: run, Output: &o, Stderr: &e}, nil
+}
+
+// progSpec is the Spec of PROG's runs: the run step's, with the output
+// bounded.
+func (j *judging) progSpec() (*sandbox.Spec, error) {
+	s, err := j.build.RunSpec(nil)
+	if err != nil {
+		return nil, err
+	}
+	if s.Limits.Output == 0 {
+		s.Limits.Output = DefaultOutput
+	}
+	return s, nil
+}
+
+// run runs PROG once.
+func (j *judging) run(ctx context.Context, stdio sandbox.IO) (*sandbox.Result, error) {
+	s, err := j.progSpec()
+	if err != nil {
+		return nil, err
+	}
+	res, err := j.runner.Run(ctx, s, stdio)
+	if err != nil {
+		return nil, field.Within("run step", err)
+	}
+	return res, nil
 }
 
 // outputs creates the files a run's stdout and stderr go to.
@@ -282,7 +305,7 @@ func (j *judging) test(ctx context.Context, i int, t TestCase) (TestResult, *san
 	}
 	defer out.Close()
 	defer errf.Close()
-	run, err := j.build.Run(ctx, nil, sandbox.IO{Stdin: in, Stdout: out, Stderr: errf})
+	run, err := j.run(ctx, sandbox.IO{Stdin: in, Stdout: out, Stderr: errf})
 	if err != nil {
 		return TestResult{}, nil, err
 	}
@@ -294,14 +317,14 @@ func (j *judging) test(ctx context.Context, i int, t TestCase) (TestResult, *san
 		}
 		reading = &rd
 	}
-	tr := newTestResult(t.Name, run.Result, reading)
+	tr := newTestResult(t.Name, run, reading)
 	if tr.Output, err = excerptOf(out, OutputExcerpt); err != nil {
 		return TestResult{}, nil, err
 	}
 	if tr.Stderr, err = excerptOf(errf, OutputExcerpt); err != nil {
 		return TestResult{}, nil, err
 	}
-	return tr, run.Result, nil
+	return tr, run, nil
 }
 
 // read has the checker read a run's output: the checker program, or the
