@@ -37,6 +37,9 @@ type Program struct {
 	// judge's to set.
 	Settings      profiles.Overrides
 	CompileLimits limits.Spec
+
+	// onCompile is told of each compile step as it starts.
+	onCompile func(step string)
 }
 
 // Step is a raw step: a command and the limits on top of the profile's.
@@ -210,6 +213,9 @@ func (p Program) Prepare(ctx context.Context, r *sandbox.Runner, compileOut *os.
 		return nil, err
 	}
 	for i := range steps[:len(steps)-1] {
+		if p.onCompile != nil {
+			p.onCompile(stepName(i, len(steps)))
+		}
 		res, err := b.compileStep(ctx, i, compileOut)
 		if err != nil {
 			b.Close()

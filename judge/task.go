@@ -35,9 +35,34 @@ type Task struct {
 	Transcript bool
 	// StopOnFail ends the task at the first test that does not pass.
 	StopOnFail bool
-	// Progress, when set, is called with each test's result as it is
-	// decided, in order.
-	Progress func(TestResult)
+	// Events, when set, is told of the task's progress as it happens,
+	// from the goroutine that called Judge.
+	Events func(Event)
+}
+
+// Event is a step of a task's progress.
+type Event struct {
+	Kind EventKind
+	// Step names the compile step that starts (EventCompile); Test the
+	// test that starts (EventTest); Result is the test's (EventResult).
+	Step   string
+	Test   string
+	Result *TestResult
+}
+
+// EventKind says what an Event reports.
+type EventKind int
+
+const (
+	EventCompile EventKind = iota // a compile step starts
+	EventTest                     // a test (or the one run) starts
+	EventResult                   // a test's result is decided
+)
+
+func (t *Task) emit(e Event) {
+	if t.Events != nil {
+		t.Events(e)
+	}
 }
 
 // Result is a task's outcome: the overall verdict, the compile steps, and
@@ -124,6 +149,7 @@ func Judge(ctx context.Context, r *sandbox.Runner, t Task) (*Result, error) {
 		defer p.build.Close()
 		*h.helper = p
 	}
+	t.Program.onCompile = func(step string) { t.emit(Event{Kind: EventCompile, Step: step}) }
 	build, err := t.Program.Prepare(ctx, r, nil)
 	if err != nil {
 		return nil, err
@@ -140,6 +166,7 @@ func Judge(ctx context.Context, r *sandbox.Runner, t Task) (*Result, error) {
 		return res, nil
 	}
 	if len(t.Tests) == 0 {
+		t.emit(Event{Kind: EventTest})
 		run, err := j.runOnce(ctx)
 		if err != nil {
 			return nil, err
@@ -151,6 +178,7 @@ func Judge(ctx context.Context, r *sandbox.Runner, t Task) (*Result, error) {
 	}
 	var verdicts []verdict.Verdict
 	for i, test := range t.Tests {
+		t.emit(Event{Kind: EventTest, Test: test.Name})
 		tr, run, err := j.test(ctx, i, test)
 		if err != nil {
 			return nil, fmt.Errorf("test %s: %w", test.Name, err)
@@ -164,9 +192,7 @@ func Judge(ctx context.Context, r *sandbox.Runner, t Task) (*Result, error) {
 		if tr.Verdict.Passed() {
 			res.Passed++
 		}
-		if t.Progress != nil {
-			t.Progress(tr)
-		}
+		t.emit(Event{Kind: EventResult, Test: test.Name, Result: &tr})
 		if err := ctx.Err(); err != nil {
 			res.Skipped = len(t.Tests) - i - 1
 			break

@@ -102,7 +102,11 @@ func judgeMain(ctx context.Context, f *runFlags, j *judgeFlags, source string) e
 		return err
 	}
 	if !j.jsonOut {
-		task.Progress = func(t judge.TestResult) { fmt.Println(testLine(t)) }
+		task.Events = func(e judge.Event) {
+			if e.Kind == judge.EventResult {
+				fmt.Println(testLine(*e.Result))
+			}
+		}
 	}
 	res, err := judge.Judge(ctx, sandbox.NewRunner(), task)
 	if err != nil {
