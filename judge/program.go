@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"jail/field"
@@ -37,6 +38,8 @@ type Program struct {
 	// judge's to set.
 	Settings      profiles.Overrides
 	CompileLimits limits.Spec
+	// Args come after the run step's command.
+	Args []string
 
 	// onCompile is told of each compile step as it starts.
 	onCompile func(step string)
@@ -279,7 +282,7 @@ func (b *Build) RunSpec(args []string, extra ...rootfs.UserBind) (*sandbox.Spec,
 	if b.Failed() {
 		return nil, errors.New("the program did not compile; there is nothing to run")
 	}
-	return b.program.spec(b.steps, len(b.steps)-1, args, b.work, extra)
+	return b.program.spec(b.steps, len(b.steps)-1, append(slices.Clip(b.program.Args), args...), b.work, extra)
 }
 
 // Run runs the built program once with stdio.
@@ -312,7 +315,7 @@ func newWorkDir(files []File) (string, error) {
 	}
 	paths := []string{work}
 	for i, f := range files {
-		if err := checkFileName(f.Name); err != nil {
+		if err := CheckFileName(f.Name); err != nil {
 			os.RemoveAll(work)
 			return "", field.Wrap(fmt.Sprintf("files[%d]", i), "", err)
 		}
@@ -334,9 +337,9 @@ func newWorkDir(files []File) (string, error) {
 	return work, nil
 }
 
-// checkFileName refuses a name that is not one plain file of the work
+// CheckFileName refuses a name that is not one plain file of the work
 // directory: a service takes names from its clients.
-func checkFileName(name string) error {
+func CheckFileName(name string) error {
 	switch {
 	case name == "" || name == "." || name == "..":
 		return fmt.Errorf("%q is not a file name: give a plain name such as main.cpp", name)

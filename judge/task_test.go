@@ -93,14 +93,14 @@ func TestTaskValidate(t *testing.T) {
 
 func TestCheckFileName(t *testing.T) {
 	for _, name := range []string{"main.cpp", "Main.java", "a-b_c.1"} {
-		assert.NoError(t, checkFileName(name), name)
+		assert.NoError(t, CheckFileName(name), name)
 	}
 	for name, want := range map[string]string{
 		"": "not a file name", ".": "not a file name", "..": "not a file name",
 		"../x": "may not contain '/'", "a/b": "may not contain '/'", "a\x00b": "NUL",
 		".hidden": "may not start with '.'", strings.Repeat("x", 256): "at most 255 bytes",
 	} {
-		assert.ErrorContains(t, checkFileName(name), want, "%q", name)
+		assert.ErrorContains(t, CheckFileName(name), want, "%q", name)
 	}
 }
 

@@ -44,6 +44,10 @@ func (g *given) close() {
 // stage counts jail's own start-up before it.
 var processStartCounted atomic.Bool
 
+// LongLivedProcess says this process is a service: no run's start stage
+// counts the process's own start-up, which may have been long ago.
+func LongLivedProcess() { processStartCounted.Store(true) }
+
 // OverflowID is the host id PROG runs as when jail itself runs as root, so
 // that PROG is never host root.
 const OverflowID = 65534
@@ -79,6 +83,18 @@ func (r *Runner) detect(ctx context.Context, askSystemd bool) limits.Detection {
 	// Each run appends its own notes.
 	d.Notes = slices.Clip(d.Notes)
 	return d
+}
+
+// Backend is the cgroup backend that enforces limits (asking the systemd
+// user manager if need be, once), its controllers, and why there is none
+// or what it lacks: what a long-lived caller reports about itself, having
+// paid the probe at its start.
+func (r *Runner) Backend(ctx context.Context) (name string, controllers, notes []string) {
+	d := r.detect(ctx, true)
+	if d.Backend == nil {
+		return "none", nil, d.Notes
+	}
+	return d.Backend.Name(), d.Backend.Controllers(), d.Notes
 }
 
 // host is rootfs.ProbeHost, once per hostNet.

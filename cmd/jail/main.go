@@ -41,7 +41,7 @@ capabilities, and reports exactly what happened.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newRunCommand(), newJudgeCommand(), newDoctorCommand(), newVersionCommand(), newProfileCommand())
+	root.AddCommand(newRunCommand(), newJudgeCommand(), newServeCommand(), newDoctorCommand(), newVersionCommand(), newProfileCommand())
 	root.SetArgs(args)
 	err := root.Execute()
 	var ee exitError

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"jail/limits"
+	"jail/sandbox"
+	"jail/server"
+)
+
+type serveFlags struct {
+	listen, tlsCert, tlsKey string
+	parallel, queue         int
+	maxFiles                int
+	maxBody                 string
+	keep, maxWait, drain    time.Duration
+	allowNet                bool
+	max                     map[string]string
+}
+
+func newServeCommand() *cobra.Command {
+	f := &serveFlags{max: map[string]string{}}
+	cmd := &cobra.Command{
+		Use:   "serve [--listen ADDR|unix:PATH] [flags]",
+		Short: "Serve judge tasks over HTTP (the /v1 API)",
+		Long: `Serve judge tasks over HTTP: POST /v1/runs takes a task as jail judge defines
+it (a profile or raw steps, files, stdin or tests, a checker or an interactor)
+and runs it in sandboxes, as the ordinary user jail serve runs as.
+
+Without tokens, only loopback and unix-socket clients are served. SIGTERM
+stops taking tasks, lets the running ones finish for --drain, cancels the
+rest and exits.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return serveMain(cmd.Context(), f) },
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "`ADDR` (host:port) or unix:PATH to listen on")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "serve TLS with this certificate `FILE` (with --tls-key)")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "the TLS key `FILE`")
+	fl.IntVar(&f.parallel, "parallel", 0, "tasks run at once (default: the CPUs)")
+	fl.IntVar(&f.queue, "queue", 0, "tasks that may wait for a worker; past it, 429 (default: 64 per worker)")
+	fl.DurationVar(&f.keep, "keep", 10*time.Minute, "how long a finished task's result is kept")
+	fl.DurationVar(&f.maxWait, "max-wait", time.Minute, "the longest ?wait= a request may ask")
+	fl.DurationVar(&f.drain, "drain", 30*time.Second, "on SIGTERM, how long running tasks may take before they are cancelled")
+	fl.StringVar(&f.maxBody, "max-body", "16M", "largest request body")
+	fl.IntVar(&f.maxFiles, "max-files", 1000, "most files and tests in one task")
+	fl.BoolVar(&f.allowNet, "allow-net", false, `let tasks ask for the host's network ("network": "host")`)
+	for _, lf := range limits.Fields {
+		fl.Var(limitFlag{f.max, lf.Name}, "max-"+lf.Flag, "the most a task may ask for: "+lf.Help+" (default: each profile's own)")
+	}
+	return cmd
+}
+
+func serveMain(ctx context.Context, f *serveFlags) error {
+	var max limits.Spec
+	for _, lf := range limits.Fields {
+		if v := f.max[lf.Name]; v != "" {
+			if err := lf.Set(&max, v); err != nil {
+				return fmt.Errorf("--max-%s: %w", lf.Flag, err)
+			}
+		}
+	}
+	body, err := limits.ParseSize(f.maxBody)
+	if err != nil {
+		return fmt.Errorf("--max-body: %w", err)
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return errors.New("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
+	}
+	ln, cleanup, err := listen(f.listen)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	sandbox.LongLivedProcess()
+	runner := sandbox.NewRunner()
+	// The backend probe (a systemd D-Bus round trip) is paid here, once.
+	backend, _, notes := runner.Backend(ctx)
+	srv := server.New(server.Config{Parallel: f.parallel, Queue: f.queue, Keep: f.keep, MaxWait: f.maxWait,
+		MaxBody: body, MaxFiles: f.maxFiles, Max: max, AllowNetwork: f.allowNet, Runner: runner, Logger: log,
+		Version: version})
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	log.Info("serving", "listen", f.listen, "tls", f.tlsCert != "", "limit_backend", backend, "notes", notes)
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() {
+		if f.tlsCert != "" {
+			errc <- hs.ServeTLS(ln, f.tlsCert, f.tlsKey)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		srv.Shutdown(context.Background())
+		return fmt.Errorf("--listen %s: %w", f.listen, err)
+	case <-ctx.Done():
+	}
+	log.Info("draining", "for", f.drain.String())
+	drain, cancel := context.WithTimeout(context.Background(), f.drain)
+	defer cancel()
+	// The tasks first: streams and waits end with them.
+	srv.Shutdown(drain)
+	closing, cancelClose := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelClose()
+	_ = hs.Shutdown(closing)
+	log.Info("stopped")
+	return nil
+}
+
+// listen opens ADDR or unix:PATH. A unix socket is the caller's own (mode
+// 0600 by the umask it is created under) and removed on exit; a stale one
+// left by a server that died is replaced, a live one refused.
+func listen(addr string) (net.Listener, func(), error) {
+	path, isUnix := strings.CutPrefix(addr, "unix:")
+	if !isUnix {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--listen %s: %w", addr, err)
+		}
+		return ln, func() {}, nil
+	}
+	if st, err := os.Lstat(path); err == nil {
+		if st.Mode()&os.ModeSocket == 0 {
+			return nil, nil, fmt.Errorf("--listen %s: %s exists and is not a socket; remove it or choose another path", addr, path)
+		}
+		if c, err := net.Dial("unix", path); err == nil {
+			c.Close()
+			return nil, nil, fmt.Errorf("--listen %s: another server is listening there", addr)
+		}
+		os.Remove(path)
+	}
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--listen %s: %w", addr, err)
+	}
+	return ln, func() { ln.Close(); os.Remove(path) }, nil
+}

@@ -1,0 +1,257 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"time"
+
+	"jail/judge"
+	"jail/sandbox"
+)
+
+// State is where a task is in its life.
+type State string
+
+const (
+	Queued    State = "queued"
+	Running   State = "running"
+	Done      State = "done"
+	Cancelled State = "cancelled"
+)
+
+// job is one task from its POST to the end of its keep time.
+type job struct {
+	id, client, profile string
+	dec                 *decoded
+	created             time.Time
+
+	mu       sync.Mutex
+	state    State
+	started  time.Time
+	finished time.Time
+	result   *judge.Result
+	failure  *apiError
+	events   []event
+	// changed is closed and replaced at every new event, to wake the
+	// streams that follow the job.
+	changed chan struct{}
+	cancel  context.CancelFunc
+	// cancelled says DELETE came, so the end is "cancelled" not "done".
+	cancelled bool
+}
+
+// event is one entry of a job's stream: its name and JSON data.
+type event struct {
+	name string
+	data any
+}
+
+func newJob(client string, dec *decoded) *job {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	j := &job{id: hex.EncodeToString(b), client: client, profile: dec.profile, dec: dec,
+		created: time.Now(), state: Queued, changed: make(chan struct{})}
+	j.emitLocked("queued", map[string]any{"id": j.id})
+	return j
+}
+
+// emitLocked appends an event; j.mu is held.
+func (j *job) emitLocked(name string, data any) {
+	j.events = append(j.events, event{name, data})
+	close(j.changed)
+	j.changed = make(chan struct{})
+}
+
+func (j *job) emit(name string, data any) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.emitLocked(name, data)
+}
+
+// since returns the events from index i on, whether the job has ended,
+// and a channel closed at the next event.
+func (j *job) since(i int) ([]event, bool, <-chan struct{}) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.events[i:], j.state == Done || j.state == Cancelled, j.changed
+}
+
+// wait blocks until the job ends or ctx is done.
+func (j *job) wait(ctx context.Context) bool {
+	for i := 0; ; {
+		evs, ended, changed := j.since(i)
+		i += len(evs)
+		if ended {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// View is a task as GET /v1/runs/{id} shows it.
+type View struct {
+	ID      string `json:"id"`
+	State   State  `json:"state"`
+	Profile string `json:"profile"`
+	// QueueTime is how long the task waited for a worker; Time how long
+	// it took once it had one.
+	QueueTime sandbox.Seconds `json:"queue_time"`
+	Time      sandbox.Seconds `json:"time"`
+	Result    *judge.Result   `json:"result,omitempty"`
+	Error     *apiError       `json:"error,omitempty"`
+}
+
+func (j *job) view() View {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.viewLocked()
+}
+
+// viewLocked is view with j.mu held.
+func (j *job) viewLocked() View {
+	v := View{ID: j.id, State: j.state, Profile: j.profile, Result: j.result, Error: j.failure}
+	switch {
+	case !j.started.IsZero():
+		v.QueueTime = sandbox.Seconds(j.started.Sub(j.created))
+		end := j.finished
+		if end.IsZero() {
+			end = time.Now()
+		}
+		v.Time = sandbox.Seconds(end.Sub(j.started))
+	case j.state == Queued:
+		v.QueueTime = sandbox.Seconds(time.Since(j.created))
+	}
+	return v
+}
+
+// errQueueFull is push's answer when the queue holds its maximum.
+var errQueueFull = errors.New("the queue is full")
+
+// scheduler is the bounded queue between the handlers and the workers. It
+// keeps one FIFO per client and serves the clients in turn, so that one
+// client's burst does not starve the others.
+type scheduler struct {
+	mu     sync.Mutex
+	max    int
+	queued int
+	fifo   map[string][]*job
+	turns  []string // clients with queued jobs, in serving order
+	wake   chan struct{}
+	done   chan struct{} // closed by close
+	closed bool
+}
+
+func newScheduler(max int) *scheduler {
+	return &scheduler{max: max, fifo: map[string][]*job{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func (s *scheduler) push(j *job) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errDraining
+	}
+	if s.queued >= s.max {
+		return errQueueFull
+	}
+	if len(s.fifo[j.client]) == 0 {
+		s.turns = append(s.turns, j.client)
+	}
+	s.fifo[j.client] = append(s.fifo[j.client], j)
+	s.queued++
+	s.signal()
+	return nil
+}
+
+func (s *scheduler) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pop takes the next job, the next client's oldest; nil once closed and
+// empty, or when ctx ends.
+func (s *scheduler) pop(ctx context.Context) *job {
+	for {
+		s.mu.Lock()
+		if len(s.turns) > 0 {
+			c := s.turns[0]
+			q := s.fifo[c]
+			j := q[0]
+			s.fifo[c] = q[1:]
+			s.turns = s.turns[1:]
+			if len(s.fifo[c]) > 0 {
+				s.turns = append(s.turns, c)
+			} else {
+				delete(s.fifo, c)
+			}
+			s.queued--
+			if s.queued > 0 {
+				s.signal()
+			}
+			s.mu.Unlock()
+			return j
+		}
+		closed := s.closed
+		s.mu.Unlock()
+		if closed {
+			return nil
+		}
+		select {
+		case <-s.wake:
+		case <-s.done:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// remove takes a queued job out; false if a worker has it already.
+func (s *scheduler) remove(j *job) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.fifo[j.client]
+	for i, x := range q {
+		if x == j {
+			s.fifo[j.client] = append(q[:i:i], q[i+1:]...)
+			s.queued--
+			if len(s.fifo[j.client]) == 0 {
+				delete(s.fifo, j.client)
+				for k, c := range s.turns {
+					if c == j.client {
+						s.turns = append(s.turns[:k:k], s.turns[k+1:]...)
+						break
+					}
+				}
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// close stops accepting; the workers finish what is queued.
+func (s *scheduler) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		close(s.done)
+	}
+}
+
+func (s *scheduler) length() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queued
+}
+
+var errDraining = errors.New("the server is shutting down")
