@@ -120,8 +120,9 @@ func helperFiles(path string, p *profiles.Profile) ([]File, error) {
 	return files, nil
 }
 
-// check runs the checker on one test's output.
-func (p *prepared) check(ctx context.Context, t TestCase, output, dir string) (Reading, error) {
+// check runs the checker on one test's output; tests is the directory
+// the checker sees the test's files in.
+func (p *prepared) check(ctx context.Context, t TestCase, tests, output, dir string) (Reading, error) {
 	errf, err := os.CreateTemp(dir, "checker-")
 	if err != nil {
 		return Reading{}, err
@@ -129,12 +130,52 @@ func (p *prepared) check(ctx context.Context, t TestCase, output, dir string) (R
 	defer errf.Close()
 	args := []string{helperTests + "/" + filepath.Base(t.Input), helperOutput, helperTests + "/" + filepath.Base(t.Answer)}
 	run, err := p.build.Run(ctx, args, sandbox.IO{Stderr: errf},
-		rootfs.UserBind{Source: t.dir, Target: helperTests},
+		rootfs.UserBind{Source: tests, Target: helperTests},
 		rootfs.UserBind{Source: output, Target: helperOutput})
 	if err != nil {
 		return Reading{}, fmt.Errorf("checker %s: %w", p.path, err)
 	}
 	return p.reading(run.Result, errf)
+}
+
+// helperView is the directory a checker or an interactor sees test t's
+// files in. The helper runs as the caller's own user, except when jail
+// runs as root: then it is the overflow id, which may not read a private
+// tests directory, and the test's files are copied (resolved inside the
+// tests directory, as ever) into one it may.
+func helperView(t TestCase, dir string) (string, error) {
+	if os.Getuid() != 0 {
+		return t.dir, nil
+	}
+	view := filepath.Join(dir, "helper-view")
+	if err := os.RemoveAll(view); err != nil {
+		return "", err
+	}
+	if err := os.Mkdir(view, 0o755); err != nil {
+		return "", err
+	}
+	files := []struct {
+		open func() (*os.File, error)
+		base string
+	}{{t.OpenInput, filepath.Base(t.Input)}}
+	if t.Answer != "" {
+		files = append(files, struct {
+			open func() (*os.File, error)
+			base string
+		}{t.OpenAnswer, filepath.Base(t.Answer)})
+	}
+	for _, f := range files {
+		in, err := f.open()
+		if err != nil {
+			return "", err
+		}
+		err = writeFile(filepath.Join(view, f.base), File{Name: f.base, Reader: in})
+		in.Close()
+		if err != nil {
+			return "", err
+		}
+	}
+	return view, nil
 }
 
 // reading reads a helper's run by testlib's conventions; a helper that hit

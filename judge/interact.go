@@ -60,9 +60,15 @@ func (j *judging) interact(ctx context.Context, i int, t TestCase) (TestResult, 
 		intErr.Close()
 		return TestResult{}, nil, err
 	}
+	view, err := helperView(t, j.dir)
+	if err != nil {
+		progErr.Close()
+		intErr.Close()
+		return TestResult{}, nil, err
+	}
 	intSpec, err := j.interactor.build.RunSpec(
 		[]string{helperTests + "/" + filepath.Base(t.Input), helperOutput},
-		rootfs.UserBind{Source: t.dir, Target: helperTests},
+		rootfs.UserBind{Source: view, Target: helperTests},
 		rootfs.UserBind{Source: intOut, Target: helperOutput, Writable: true})
 	if err != nil {
 		progErr.Close()

@@ -57,6 +57,9 @@ type File struct {
 	Name string // a plain file name: no directories, no "..", no hidden names
 	Data []byte
 	From string
+	// Reader, when set, is the content instead; the judge's own copies
+	// are made from open files.
+	Reader io.Reader
 }
 
 // StepResult is the sandbox's result of one step, with the step's name
@@ -361,10 +364,13 @@ func writeFile(dst string, f File) error {
 		}
 		return err
 	}
-	if f.From == "" {
-		_, err = out.Write(f.Data)
-	} else {
+	switch {
+	case f.Reader != nil:
+		_, err = io.Copy(out, f.Reader)
+	case f.From != "":
 		err = copyFrom(out, f.From)
+	default:
+		_, err = out.Write(f.Data)
 	}
 	if cerr := out.Close(); err == nil {
 		err = cerr

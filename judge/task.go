@@ -357,7 +357,11 @@ func (j *judging) test(ctx context.Context, i int, t TestCase) (TestResult, *san
 // built-in comparison against the answer.
 func (j *judging) read(ctx context.Context, t TestCase, out *os.File) (Reading, error) {
 	if j.checker != nil {
-		return j.checker.check(ctx, t, out.Name(), j.dir)
+		view, err := helperView(t, j.dir)
+		if err != nil {
+			return Reading{}, err
+		}
+		return j.checker.check(ctx, t, view, out.Name(), j.dir)
 	}
 	ans, err := t.OpenAnswer()
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"jail/internal/testutil"
 )
 
 func TestNaturalCompare(t *testing.T) {
@@ -168,4 +170,31 @@ func TestLoadTestsUnreadable(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), filepath.Join(dir, "1.in"))
 	assert.NotContains(t, err.Error(), "\n")
+}
+
+// When jail runs as root a checker runs as the overflow id, which may not
+// read a private tests directory; it gets copies it may read.
+func TestHelperViewAsRoot(t *testing.T) {
+	testutil.NeedRoot(t, "the copies are made only when jail runs as root")
+	dir := filepath.Join(t.TempDir(), "tests")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "1.in"), []byte("in"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "1.ans"), []byte("ans"), 0o600))
+	tests, err := LoadTests(dir)
+	require.NoError(t, err)
+	work := t.TempDir()
+	view, err := helperView(tests[0], work)
+	require.NoError(t, err)
+	assert.NotEqual(t, dir, view)
+	for name, want := range map[string]string{"1.in": "in", "1.ans": "ans"} {
+		st, err := os.Stat(filepath.Join(view, name))
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o644), st.Mode().Perm(), name)
+		b, err := os.ReadFile(filepath.Join(view, name))
+		require.NoError(t, err)
+		assert.Equal(t, want, string(b))
+	}
+	st, err := os.Stat(view)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o755), st.Mode().Perm())
 }

@@ -8,6 +8,7 @@ package verdict
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"syscall"
 )
 
@@ -152,12 +153,13 @@ func Decide(o Outcome) Verdict {
 // checker failed.
 func (v Verdict) judgesOutput() bool { return v == OK || v == WA || v == PE || v == PT }
 
-// Overall is the verdict of a set of tests, given in order: the first test
-// that did not pass decides, as "WA on test 3" does; if every test passed,
-// PT when a checker awarded points on any, else OK. No tests is XX: a
-// task with nothing judged has not passed.
+// Overall is the verdict of a set of tests, given in order: XX when any
+// test is XX, since a failure of the judging must never hide behind the
+// solution's; else the first test that did not pass decides, as "WA on
+// test 3" does; if every test passed, PT when a checker awarded points on
+// any, else OK. No tests is XX: a task with nothing judged has not passed.
 func Overall(tests []Verdict) Verdict {
-	if len(tests) == 0 {
+	if len(tests) == 0 || slices.Contains(tests, XX) {
 		return XX
 	}
 	all := OK

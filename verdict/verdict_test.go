@@ -160,6 +160,7 @@ func TestOverall(t *testing.T) {
 		{name: "points on one, OK on the rest", tests: []Verdict{OK, PT, OK}, want: PT},
 		{name: "points do not hide a failure", tests: []Verdict{PT, RE}, want: RE},
 		{name: "a checker failure is the task's", tests: []Verdict{OK, XX}, want: XX},
+		{name: "a checker failure is not hidden by an earlier failure", tests: []Verdict{WA, OK, XX}, want: XX},
 		{name: "compile error", tests: []Verdict{CE}, want: CE},
 	}
 	for _, tt := range tests {

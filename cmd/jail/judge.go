@@ -197,6 +197,9 @@ func testLine(t judge.TestResult) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-12s %-3s %8s %9s", t.Name, t.Verdict, seconds(t.CPUTime), units.BytesSize(float64(t.PeakMemory)))
 	why := t.Message
+	if t.Score != nil {
+		why = strings.TrimSpace(fmt.Sprintf("score %g %s", *t.Score, why))
+	}
 	if why == "" {
 		why = t.Reason
 	}
@@ -233,7 +236,7 @@ func printJudgeSummary(w io.Writer, r *judge.Result) {
 	}
 	var failed string
 	for _, t := range r.Tests {
-		if !t.Verdict.Passed() {
+		if t.Verdict == r.Verdict && !t.Verdict.Passed() {
 			failed = " on test " + t.Name
 			break
 		}
