@@ -85,6 +85,8 @@ type Server struct {
 	// draining is set by Shutdown: /readyz fails and new tasks get 503.
 	draining chan struct{}
 	gcDone   chan struct{}
+	shutdown sync.Once
+	gcStop   sync.Once
 }
 
 // New starts a server's workers.
@@ -438,10 +440,10 @@ func (s *Server) work() {
 func (s *Server) runJob(j *job) {
 	ctx, cancel := context.WithCancel(s.base)
 	defer cancel()
-	defer j.dec.release()
 	j.mu.Lock()
 	if j.cancelled {
 		j.mu.Unlock()
+		j.dec.release()
 		return
 	}
 	j.state, j.started, j.cancel = Running, time.Now(), cancel
@@ -463,6 +465,8 @@ func (s *Server) runJob(j *job) {
 	}
 	res, err := s.cfg.Exec(ctx, task)
 	s.metrics.running.Dec()
+	// Nothing of the task is left once its end is told.
+	j.dec.release()
 
 	j.mu.Lock()
 	j.finished, j.result = time.Now(), res
@@ -573,11 +577,7 @@ func (s *Server) collectGarbage() {
 // Shutdown stops taking tasks, lets the queued and running ones finish
 // until ctx ends, then cancels the rest and waits for them.
 func (s *Server) Shutdown(ctx context.Context) {
-	select {
-	case <-s.draining:
-	default:
-		close(s.draining)
-	}
+	s.shutdown.Do(func() { close(s.draining) })
 	s.sched.close()
 	done := make(chan struct{})
 	go func() {
@@ -591,7 +591,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 		<-done
 	}
 	s.stop()
-	close(s.gcDone)
+	s.gcStop.Do(func() { close(s.gcDone) })
 	// What is still queued was never run: its directories go too.
 	for {
 		j := s.sched.pop(context.Background())
