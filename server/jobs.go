@@ -71,12 +71,13 @@ func (j *job) emit(name string, data any) {
 	j.emitLocked(name, data)
 }
 
-// since returns the events from index i on, whether the job has ended,
-// and a channel closed at the next event.
+// since returns the events from index i on, whether the job has ended
+// (its done event is out), and a channel closed at the next event.
 func (j *job) since(i int) ([]event, bool, <-chan struct{}) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.events[i:], j.state == Done || j.state == Cancelled, j.changed
+	ended := len(j.events) > 0 && j.events[len(j.events)-1].name == "done"
+	return j.events[i:], ended, j.changed
 }
 
 // wait blocks until the job ends or ctx is done.

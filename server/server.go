@@ -479,9 +479,11 @@ func (s *Server) runJob(j *job) {
 		j.state = Cancelled
 	}
 	v := j.viewLocked()
-	j.emitLocked("done", v)
 	j.mu.Unlock()
+	// Counted before it is told, so whoever hears of the end sees it
+	// counted.
 	s.record(j, v)
+	j.emit("done", v)
 }
 
 // record counts a finished task and logs its one line.
