@@ -26,6 +26,10 @@ type IO struct {
 	// once the output relay is done). Without it the caller's copy of a
 	// pipe end PROG writes to keeps the reader from ever seeing EOF.
 	Give bool
+	// Signals, when set, are delivered to PROG while it runs (to PROG
+	// itself, as a terminal's ^C reaches its foreground program); those
+	// sent before PROG starts wait for it.
+	Signals <-chan syscall.Signal
 }
 
 // given is the part of a given IO this process still holds.
@@ -183,9 +187,13 @@ type supervisor struct {
 	enf      *enforcer
 	initPid  int
 	killInit func() error
-	hostUID  int
-	begin    time.Time
-	reports  chan Report
+	// signalProg asks the init to deliver a signal to PROG; signals are
+	// the caller's.
+	signalProg func(syscall.Signal) error
+	signals    <-chan syscall.Signal
+	hostUID    int
+	begin      time.Time
+	reports    chan Report
 	// waited delivers once the init is reaped; initEnd (how it ended, as
 	// in "exit status 1") and initRusage (its own and its reaped
 	// children's) are set before.

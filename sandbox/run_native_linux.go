@@ -100,10 +100,18 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*sup
 	// a run once.
 	end := func() error {
 		time.AfterFunc(endGrace, func() { _ = init.Kill() })
-		_, err := ctlW.Write([]byte{1})
+		_, err := ctlW.Write([]byte{native.CtlEnd})
 		return err
 	}
-	sup := &supervisor{spec: s, enf: enf, initPid: pid, killInit: end, hostUID: uid, begin: begin,
+	signal := func(sig syscall.Signal) error {
+		if sig < 1 || sig > 63 {
+			return fmt.Errorf("signal %d: give a signal from 1 to 63", int(sig))
+		}
+		_, err := ctlW.Write([]byte{byte(native.CtlSignal + int(sig))})
+		return err
+	}
+	sup := &supervisor{spec: s, enf: enf, initPid: pid, killInit: end, signalProg: signal, signals: stdio.Signals,
+		hostUID: uid, begin: begin,
 		reports: make(chan Report, 4), waited: make(chan error, 1), points: points, landlock: plan.Landlock}
 	go sup.readNativeReports(repR, plan)
 	go func() {

@@ -36,7 +36,8 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 	var watching sync.WaitGroup
 	defer watching.Wait()
 	defer close(stopWatch)
-	reports, waited := sup.reports, sup.waited
+	reports, waited, signals, done := sup.reports, sup.waited, sup.signals, ctx.Done()
+	var pending []syscall.Signal
 	kill := func(reason string) {
 		if killedBy != "" {
 			return
@@ -63,6 +64,10 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 				childErr = rep.Error
 			case rep.Started != nil:
 				started = time.Now()
+				for _, sig := range pending {
+					_ = sup.signalProg(sig)
+				}
+				pending = nil
 				if w := sup.spec.Limits.Wall; w > 0 {
 					wallTimer = time.After(w)
 				}
@@ -92,7 +97,17 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 				out.OutputCut = true
 			}
 			kill(which)
-		case <-ctx.Done():
+		case sig, ok := <-signals:
+			switch {
+			case !ok:
+				signals = nil
+			case started.IsZero():
+				pending = append(pending, sig)
+			default:
+				_ = sup.signalProg(sig)
+			}
+		case <-done:
+			done = nil
 			kill("interrupted")
 		}
 	}

@@ -1023,10 +1023,20 @@ static void supervise(struct watch *w, int listener, int sfd) {
 		if (n == 0 && w->teardown_at && !w->pid1_done)
 			kill(w->pid1, SIGKILL);
 		if (lifeline >= 0 && p[1].revents) {
-			// PR_SET_PDEATHSIG would not do for a jail that died: the
-			// kernel clears it when the init changes ids.
-			lifeline = -1;
-			end_sandbox(w);
+			unsigned char c = 0;
+			ssize_t got = read(lifeline, &c, 1);
+			if (got == 1 && c > JAIL_CTL_SIGNAL && c < JAIL_CTL_SIGNAL + 64) {
+				// Only PROG itself: what it started is its own to
+				// tell, as a terminal's ^C reaches the foreground.
+				if (!w->prog_done)
+					kill(w->prog, c - JAIL_CTL_SIGNAL);
+			} else if (!(got < 0 && errno == EINTR)) {
+				// EOF (jail died: PR_SET_PDEATHSIG would not do,
+				// the kernel clears it when the init changes ids),
+				// JAIL_CTL_END, or anything else ends the run.
+				lifeline = -1;
+				end_sandbox(w);
+			}
 		}
 		if (listener >= 0 && p[2].revents) {
 			if (p[2].revents & POLLIN) {

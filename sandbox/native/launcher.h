@@ -154,6 +154,13 @@ struct jail_report {
 	int64_t at_usec[JAIL_POINTS];
 };
 
+// What the parent writes on the lifeline once PROG runs: JAIL_CTL_END
+// ends the run; JAIL_CTL_SIGNAL + N delivers signal N (1-63) to PROG.
+enum {
+	JAIL_CTL_END = 1,
+	JAIL_CTL_SIGNAL = 0x40,
+};
+
 // The child's descriptors after the init rearranges them.
 enum {
 	JAIL_FD_CTL = 3,    // go-ahead byte, then the parent's lifeline

@@ -364,6 +364,13 @@ func Now() int64 {
 // DeniedBudget is how many errno denials the init answers in one run.
 const DeniedBudget = C.JAIL_DENIED_BUDGET
 
+// What the parent writes on the lifeline while PROG runs: CtlEnd ends the
+// run; CtlSignal+N delivers signal N (1-63) to PROG.
+const (
+	CtlEnd    = C.JAIL_CTL_END
+	CtlSignal = C.JAIL_CTL_SIGNAL
+)
+
 // Report kinds.
 const (
 	ReportError   = C.JAIL_REPORT_ERROR
