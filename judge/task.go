@@ -7,7 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"jail/field"
 	"jail/limits"
@@ -38,6 +42,13 @@ type Task struct {
 	// Events, when set, is told of the task's progress as it happens,
 	// from the goroutine that called Judge.
 	Events func(Event)
+	// Output, when set, gets PROG's output as it comes, stream by
+	// stream ("stdout", "stderr"), from other goroutines, each chunk
+	// once; the results still hold their excerpts.
+	Output func(stream string, chunk []byte)
+	// Signals are delivered to PROG while the one run of a task without
+	// tests runs (a playground's ^C).
+	Signals <-chan syscall.Signal
 }
 
 // Event is a step of a task's progress.
@@ -260,7 +271,7 @@ func (j *judging) runOnce(ctx context.Context) (*StepResult, error) {
 	}
 	defer out.Close()
 	defer errf.Close()
-	run, err := j.run(ctx, sandbox.IO{Stdin: j.task.Stdin, Stdout: out, Stderr: errf})
+	run, err := j.run(ctx, sandbox.IO{Stdin: j.task.Stdin, Stdout: out, Stderr: errf, Signals: j.task.Signals})
 	if err != nil {
 		return nil, err
 	}
@@ -288,17 +299,80 @@ func (j *judging) progSpec() (*sandbox.Spec, error) {
 	return s, nil
 }
 
-// run runs PROG once.
+// run runs PROG once, its output into the files stdio names and, when the
+// task asks, to Output as it comes.
 func (j *judging) run(ctx context.Context, stdio sandbox.IO) (*sandbox.Result, error) {
 	s, err := j.progSpec()
 	if err != nil {
 		return nil, err
 	}
+	var tees sync.WaitGroup
+	if j.task.Output != nil {
+		if stdio, err = j.tee(stdio, &tees); err != nil {
+			return nil, err
+		}
+	}
 	res, err := j.runner.Run(ctx, s, stdio)
+	tees.Wait()
 	if err != nil {
 		return nil, field.Within("run step", err)
 	}
 	return res, nil
+}
+
+// tee puts a pipe before the output files, copied to the file and to
+// Output by a goroutine per stream; the run is given the write ends.
+func (j *judging) tee(stdio sandbox.IO, tees *sync.WaitGroup) (sandbox.IO, error) {
+	streams := []struct {
+		name string
+		dst  **os.File
+	}{{"stdout", &stdio.Stdout}, {"stderr", &stdio.Stderr}}
+	var ends []*os.File
+	for range streams {
+		r, w, err := os.Pipe()
+		if err != nil {
+			for _, f := range ends {
+				f.Close()
+			}
+			return stdio, err
+		}
+		ends = append(ends, r, w)
+	}
+	for i, st := range streams {
+		r, file := ends[2*i], *st.dst
+		*st.dst = ends[2*i+1]
+		tees.Add(1)
+		go func() {
+			defer tees.Done()
+			defer r.Close()
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := r.Read(buf)
+				if n > 0 {
+					_, _ = file.Write(buf[:n])
+					j.task.Output(st.name, slices.Clone(buf[:n]))
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	// Only the sandbox holds the write ends now, so the tees see the end
+	// of the output when it is gone. stdin is not the judge's to close.
+	stdin := stdio.Stdin
+	if stdin != nil {
+		dup, err := dupFile(stdin)
+		if err != nil {
+			for _, f := range ends {
+				f.Close()
+			}
+			return stdio, err
+		}
+		stdio.Stdin = dup
+	}
+	stdio.Give = true
+	return stdio, nil
 }
 
 // outputs creates the files a run's stdout and stderr go to.
@@ -414,3 +488,13 @@ func newTestResult(name string, run *sandbox.Result, rd *Reading) TestResult {
 // gives others: a checker reads the whole output, so it gets more than a
 // solution's run step.
 var HelperLimits = limits.Spec{CPUTime: 10 * time.Second, Wall: 30 * time.Second, Memory: 1 << 30, Pids: 64}
+
+// dupFile is a second descriptor of f, closed on exec, for a run that is
+// given its streams while the caller keeps its own.
+func dupFile(f *os.File) (*os.File, error) {
+	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("duplicating %s: %w", f.Name(), err)
+	}
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}
