@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"jail/judge"
@@ -41,6 +43,65 @@ type job struct {
 	cancel  context.CancelFunc
 	// cancelled says DELETE came, so the end is "cancelled" not "done".
 	cancelled bool
+	// signals go to the one run's PROG; streamed counts the output
+	// streamed as events, which stops at outputBudget.
+	signals  chan syscall.Signal
+	streamed int
+}
+
+// outputBudget is how much of a task's output its event stream carries;
+// the result has the excerpts, and a flood must not fill the server.
+const outputBudget = 1 << 20
+
+// output streams a chunk of PROG's output as an event, within the budget.
+func (j *job) output(stream string, b []byte) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.streamed >= outputBudget {
+		return
+	}
+	left := outputBudget - j.streamed
+	j.streamed += len(b)
+	e := map[string]any{"stream": stream}
+	if len(b) > left {
+		b = b[:left]
+		e["truncated"] = true
+	}
+	x := newOutputData(b)
+	for k, v := range x {
+		e[k] = v
+	}
+	j.emitLocked("output", e)
+}
+
+// stdin is the attached stdin's write end, nil when there is none.
+func (j *job) stdin() *os.File {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.state == Done || j.state == Cancelled {
+		return nil
+	}
+	return j.dec.stdinW
+}
+
+func (j *job) closeStdin() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.dec.closeStdin()
+}
+
+// signal passes a signal to a running task's PROG.
+func (j *job) signal(sig syscall.Signal) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.state != Running {
+		return false
+	}
+	select {
+	case j.signals <- sig:
+	default:
+	}
+	return true
 }
 
 // event is one entry of a job's stream: its name and JSON data.
@@ -53,7 +114,7 @@ func newJob(client string, dec *decoded) *job {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	j := &job{id: hex.EncodeToString(b), client: client, profile: dec.profile, dec: dec,
-		created: time.Now(), state: Queued, changed: make(chan struct{})}
+		created: time.Now(), state: Queued, changed: make(chan struct{}), signals: make(chan syscall.Signal, 8)}
 	j.emitLocked("queued", map[string]any{"id": j.id})
 	return j
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"jail/field"
 	"jail/judge"
@@ -47,6 +48,9 @@ type TaskRequest struct {
 	Transcript bool   `json:"transcript,omitempty"`
 	// Network is "none" (the default) or "host", when the token may.
 	Network string `json:"network,omitempty"`
+	// Attach makes the one run's stdin a pipe that WebSocket clients of
+	// /v1/runs/{id}/ws write to, for programs that talk to a person.
+	Attach bool `json:"attach,omitempty"`
 }
 
 // StepRequest is one raw step.
@@ -156,6 +160,8 @@ type decoded struct {
 	// limits and compile are the task's limits as given, for the policy.
 	limits, compile limits.Spec
 	profile         string
+	// stdinW is the write end of an attached stdin.
+	stdinW *os.File
 }
 
 // decode checks a request and builds the judge's task; every problem is a
@@ -241,6 +247,9 @@ func (req *TaskRequest) decode(blobs blobResolver, caps Caps) (*decoded, error) 
 	if len(req.Tests) > 0 && req.Stdin != nil {
 		bad("stdin", "give either stdin or tests, not both")
 	}
+	if req.Attach && (req.Stdin != nil || len(req.Tests) > 0) {
+		bad("attach", "an attached task's stdin comes from its WebSocket: drop stdin and tests")
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -264,6 +273,11 @@ func (req *TaskRequest) decode(blobs blobResolver, caps Caps) (*decoded, error) 
 		Check:      check,
 		StopOnFail: req.StopOnFail,
 		Transcript: req.Transcript,
+	}
+	if req.Attach {
+		if d.task.Stdin, d.stdinW, err = os.Pipe(); err != nil {
+			return fail(err)
+		}
 	}
 	if req.Stdin != nil {
 		p, err := req.Stdin.toFile(d.dir, "stdin", "stdin", blobs)
@@ -430,4 +444,21 @@ func (d Data) toFile(dir, base, name string, blobs blobResolver) (string, error)
 		}
 	}
 	return dst, os.WriteFile(dst, b, 0o644)
+}
+
+// closeStdin ends an attached stdin: PROG reads end of file.
+func (d *decoded) closeStdin() {
+	if d.stdinW != nil {
+		d.stdinW.Close()
+		d.stdinW = nil
+	}
+}
+
+// newOutputData is bytes as the API returns them: text when it is UTF-8,
+// else base64.
+func newOutputData(b []byte) map[string]any {
+	if utf8.Valid(b) {
+		return map[string]any{"text": string(b)}
+	}
+	return map[string]any{"b64": base64.StdEncoding.EncodeToString(b)}
 }

@@ -141,6 +141,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/runs/{id}", s.getRun)
 	mux.HandleFunc("DELETE /v1/runs/{id}", s.deleteRun)
 	mux.HandleFunc("GET /v1/runs/{id}/events", s.events)
+	mux.HandleFunc("GET /v1/runs/{id}/ws", s.ws)
 	mux.HandleFunc("GET /v1/profiles", s.profiles)
 	mux.HandleFunc("GET /v1/info", s.info)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
@@ -453,6 +454,10 @@ func (s *Server) runJob(j *job) {
 	s.metrics.queueWait.Observe(time.Duration(j.view().QueueTime).Seconds())
 
 	task := j.dec.task
+	task.Output = j.output
+	if len(task.Tests) == 0 {
+		task.Signals = j.signals
+	}
 	task.Events = func(e judge.Event) {
 		switch e.Kind {
 		case judge.EventCompile:
@@ -614,6 +619,7 @@ func (d *decoded) release() {
 	if d.task.Stdin != nil {
 		d.task.Stdin.Close()
 	}
+	d.closeStdin()
 	if d.dir != "" {
 		os.RemoveAll(d.dir)
 	}

@@ -1,0 +1,118 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"jail/judge"
+	"jail/verdict"
+)
+
+// echoExec is a judge that reads the attached stdin to its end, echoes it
+// as output, then waits for a signal and exits with its number.
+func echoExec(ctx context.Context, t judge.Task) (*judge.Result, error) {
+	b, _ := io.ReadAll(t.Stdin)
+	t.Output("stdout", b)
+	select {
+	case sig := <-t.Signals:
+		return &judge.Result{Verdict: verdict.RE, Run: &judge.StepResult{Step: "run"}, Total: int(sig)}, nil
+	case <-ctx.Done():
+		return &judge.Result{Verdict: verdict.XX}, nil
+	}
+}
+
+func dialWS(t *testing.T, ts *testServer, path string) *websocket.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	c, _, err := websocket.Dial(ctx, "ws://jail"+path, &websocket.DialOptions{HTTPClient: ts.client})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.CloseNow() })
+	return c
+}
+
+func readUntil(t *testing.T, c *websocket.Conn, event string) serverMessage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		var m serverMessage
+		require.NoError(t, wsjson.Read(ctx, c, &m))
+		if m.Event == event {
+			return m
+		}
+	}
+}
+
+// A client attached to a task writes its stdin, ends it, signals PROG and
+// hears every event to done.
+func TestWebSocketAttach(t *testing.T) {
+	ts := startServer(t, Config{Parallel: 1, Exec: echoExec})
+	status, out, _ := ts.do(t, http.MethodPost, "/v1/runs", `{"profile":"python3","files":[{"name":"m.py","text":""}],"attach":true}`)
+	require.Equal(t, 202, status, "%v", out)
+	c := dialWS(t, ts, "/v1/runs/"+out["id"].(string)+"/ws")
+	ctx := context.Background()
+	require.NoError(t, wsjson.Write(ctx, c, map[string]any{"type": "stdin", "text": "hello "}))
+	require.NoError(t, wsjson.Write(ctx, c, map[string]any{"type": "stdin", "b64": "d29ybGQ="}))
+	require.NoError(t, wsjson.Write(ctx, c, map[string]any{"type": "eof"}))
+	m := readUntil(t, c, "output")
+	assert.Equal(t, map[string]any{"stream": "stdout", "text": "hello world"}, m.Data)
+	require.NoError(t, wsjson.Write(ctx, c, map[string]any{"type": "signal", "signal": "INT"}))
+	m = readUntil(t, c, "done")
+	res := m.Data.(map[string]any)["result"].(map[string]any)
+	assert.InDelta(t, float64(syscall.SIGINT), res["total"], 0, "the signal reached PROG")
+	_, _, err := c.Read(ctx)
+	assert.Equal(t, websocket.StatusNormalClosure, websocket.CloseStatus(err), "closed after done")
+}
+
+// A message that is not the protocol ends the connection with 1008 and an
+// error naming the field; one the task cannot use is said and the
+// connection goes on.
+func TestWebSocketProtocolErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		msg   any
+		field string
+		fatal bool
+	}{
+		{"unknown type", map[string]any{"type": "launch"}, "type", true},
+		{"stdin with both", map[string]any{"type": "stdin", "text": "a", "b64": "YQ=="}, "text", true},
+		{"bad base64", map[string]any{"type": "stdin", "b64": "!!"}, "b64", true},
+		{"not a signal", map[string]any{"type": "signal", "signal": "SIGNOPE"}, "signal", true},
+		{"signal out of range", map[string]any{"type": "signal", "signal": 99}, "signal", true},
+		{"resize without a terminal", map[string]any{"type": "resize", "rows": 24, "cols": 80}, "type", false},
+		{"stdin not attached", map[string]any{"type": "stdin", "text": "a"}, "type", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := startServer(t, Config{Parallel: 1})
+			_, out, _ := ts.do(t, http.MethodPost, "/v1/runs", helloTask)
+			c := dialWS(t, ts, "/v1/runs/"+out["id"].(string)+"/ws")
+			ctx := context.Background()
+			require.NoError(t, wsjson.Write(ctx, c, tt.msg))
+			m := readUntil(t, c, "error")
+			e := m.Data.(map[string]any)["error"].(map[string]any)
+			assert.Equal(t, tt.field, e["field"], "%v", e)
+			if tt.fatal {
+				_, _, err := c.Read(ctx)
+				assert.Equal(t, websocket.StatusPolicyViolation, websocket.CloseStatus(err))
+			}
+		})
+	}
+	// Not JSON at all.
+	ts := startServer(t, Config{Parallel: 1})
+	_, out, _ := ts.do(t, http.MethodPost, "/v1/runs", helloTask)
+	c := dialWS(t, ts, "/v1/runs/"+out["id"].(string)+"/ws")
+	require.NoError(t, c.Write(context.Background(), websocket.MessageText, []byte("{nope")))
+	m := readUntil(t, c, "error")
+	assert.Equal(t, "bad_json", m.Data.(map[string]any)["error"].(map[string]any)["code"])
+}
