@@ -42,8 +42,10 @@ package bench
 //	x-run-compile, x-run  run-compile-ms/test and run-ms/test ÷ judge-ms/test
 //	x-run-tests           run-ms/test ÷ judge-tests-ms/test
 //
-// The parent benchmark prints them as one markdown table, with judge's
-// marginal cost of one more test, (total(100) − total(10)) / 90.
+// The parent benchmark prints them as one markdown table. It does not
+// subtract the 10-test total from the 100-test one for a marginal cost:
+// the sub-benchmarks run one after the other, not interleaved, so on a
+// shared machine that difference is mostly the change in load.
 //
 // With -benchtime 3x it takes about a minute on 2 vCPUs; the Makefile runs
 // it with JUDGE_BENCHTIME (3x), not with the 200 rounds of BENCHTIME.
@@ -226,6 +228,7 @@ func BenchmarkJudge(b *testing.B) {
 		rounds, runCompileSamples, runSamples         int
 	}
 	var rows []row
+	loadBefore := loadAvg()
 	for _, n := range judgeSizes {
 		b.Run(fmt.Sprintf("tests=%d", n), func(b *testing.B) {
 			t := newJudgeTask(b, e, n)
@@ -289,10 +292,15 @@ func BenchmarkJudge(b *testing.B) {
 	for _, r := range rows {
 		notes = append(notes, fmt.Sprintf("%d tests: %d rounds, %d runs with compile, %d without", r.n, r.rounds, r.runCompileSamples, r.runSamples))
 	}
-	fmt.Printf("\nMedians; %s.", strings.Join(notes, "; "))
-	if len(rows) == 2 && rows[1].n > rows[0].n {
-		fmt.Printf(" judge's cost of one more test, (total(%d) − total(%d)) / %d: %.2f ms.",
-			rows[1].n, rows[0].n, rows[1].n-rows[0].n, (rows[1].total-rows[0].total)/float64(rows[1].n-rows[0].n))
+	fmt.Printf("\nMedians; %s. Load average (1 min) %s before, %s after.\n", strings.Join(notes, "; "), loadBefore, loadAvg())
+}
+
+// loadAvg is the 1-minute load average, for the table's context: on a
+// shared machine it says how much else was running.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
 	}
-	fmt.Println()
+	return "?"
 }
