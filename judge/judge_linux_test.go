@@ -3,6 +3,7 @@ package judge
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -50,4 +51,50 @@ func TestJudgeLiveOutputAndSignals(t *testing.T) {
 	entries, err := os.ReadDir(os.Getenv("TMPDIR"))
 	require.NoError(t, err)
 	assert.Empty(t, entries, "nothing is left behind")
+}
+
+// Collect copies out what PROG wrote in the work directory, and never
+// what a link PROG planted points at: the host's files stay the host's.
+func TestJudgeCollectDoesNotFollowLinks(t *testing.T) {
+	testutil.NeedUserNS(t)
+	t.Setenv("TMPDIR", t.TempDir())
+	secret := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(secret, []byte("host secret"), 0o644))
+	script := `echo -n result > out.txt; mkdir d; echo -n deep > d/f; ln -s ` + secret + ` abs; ln -s out.txt rel;` +
+		` ln -s / root; mkfifo fifo; head -c 3000000 /dev/zero > big`
+	task := Task{
+		Program: Program{Steps: []Step{{Argv: []string{"/bin/sh", "-c", script}}}},
+		Collect: []string{"out.txt", "d/f", "abs", "rel", "root/etc/passwd", "fifo", "big", "missing", "d"},
+	}
+	res, err := Judge(context.Background(), sandbox.NewRunner(), task)
+	require.NoError(t, err)
+	require.Equal(t, verdict.OK, res.Verdict, "%s %v", res.Run.Error, res.Run.Stderr)
+	got := map[string]Collected{}
+	for _, c := range res.Run.Collected {
+		got[c.Name] = c
+	}
+	assert.Equal(t, "result", got["out.txt"].Text)
+	assert.Equal(t, "deep", got["d/f"].Text)
+	for _, name := range []string{"abs", "rel", "root/etc/passwd"} {
+		assert.Contains(t, got[name].Error, "symbolic link", name)
+		assert.Empty(t, got[name].Text, name)
+	}
+	assert.Equal(t, "not a regular file", got["fifo"].Error, "a FIFO is not opened for reading, which would block")
+	assert.Equal(t, "not a regular file", got["d"].Error)
+	assert.Contains(t, got["missing"].Error, "not found")
+	assert.Equal(t, int64(3000000), got["big"].Bytes)
+	assert.True(t, got["big"].Truncated)
+	assert.Len(t, got["big"].Text, CollectMax)
+	for _, c := range res.Run.Collected {
+		assert.NotContains(t, c.Text, "host secret")
+	}
+}
+
+func TestCheckCollectName(t *testing.T) {
+	for _, ok := range []string{"out.txt", "d/f", "a..b"} {
+		assert.NoError(t, CheckCollectName(ok), ok)
+	}
+	for _, bad := range []string{"", "/etc/passwd", "../x", "..", ".", "a/../b", "a//b", "./a", "a\x00"} {
+		assert.Error(t, CheckCollectName(bad), bad)
+	}
 }

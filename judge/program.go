@@ -40,6 +40,11 @@ type Program struct {
 	CompileLimits limits.Spec
 	// Args come after the run step's command.
 	Args []string
+	// WritableRun binds the work directory read-write for the run step
+	// too, so that what PROG writes there can be collected; only for a
+	// program run once, since a later run would see what an earlier one
+	// left.
+	WritableRun bool
 
 	// onCompile is told of each compile step as it starts.
 	onCompile func(step string)
@@ -70,6 +75,8 @@ type StepResult struct {
 	*sandbox.Result
 	Output *Excerpt `json:"output,omitempty"`
 	Stderr *Excerpt `json:"stderr,omitempty"`
+	// Collected are the files the task asked to copy out after the run.
+	Collected []Collected `json:"collected,omitempty"`
 }
 
 // Build is a Program whose compile steps have run: the work directory
@@ -91,6 +98,10 @@ func (b *Build) Failed() bool {
 
 // Close removes the work directory and everything the steps left in it.
 func (b *Build) Close() error { return os.RemoveAll(b.work) }
+
+// Work is the host path of the work directory; what PROG left in it is
+// PROG's, to be read only without following its links (Collect).
+func (b *Build) Work() string { return b.work }
 
 // steps are the program's steps as profile steps: the raw ones, with the
 // profile's limits under their own, or the profile's compile and run.
@@ -164,7 +175,7 @@ func (p *Program) spec(steps []*profiles.Step, i int, args []string, work string
 	}
 	o.Binds = append([]rootfs.UserBind(nil), o.Binds...)
 	if work != "" {
-		o.Binds = append(o.Binds, rootfs.UserBind{Source: work, Target: dir, Writable: compile})
+		o.Binds = append(o.Binds, rootfs.UserBind{Source: work, Target: dir, Writable: compile || p.WritableRun})
 	}
 	o.Binds = append(o.Binds, extra...)
 	s, err := profiles.Resolve(p.Profile, o)

@@ -49,6 +49,10 @@ type Task struct {
 	// Signals are delivered to PROG while the one run of a task without
 	// tests runs (a playground's ^C).
 	Signals <-chan syscall.Signal
+	// Collect names files (relative to the work directory, which the one
+	// run of a task without tests may then write) to copy out after the
+	// run, each at most CollectMax bytes.
+	Collect []string
 }
 
 // Event is a step of a task's progress.
@@ -161,6 +165,7 @@ func Judge(ctx context.Context, r *sandbox.Runner, t Task) (*Result, error) {
 		*h.helper = p
 	}
 	t.Program.onCompile = func(step string) { t.emit(Event{Kind: EventCompile, Step: step}) }
+	t.Program.WritableRun = len(t.Collect) > 0
 	build, err := t.Program.Prepare(ctx, r, nil)
 	if err != nil {
 		return nil, err
@@ -240,6 +245,14 @@ func (t *Task) validate() error {
 	if t.Interactor != nil && len(t.Tests) == 0 {
 		errs = append(errs, errors.New("an interactor needs tests: each test's input is the interactor's"))
 	}
+	if len(t.Collect) > 0 && len(t.Tests) > 0 {
+		errs = append(errs, errors.New("collect is for a task without tests: each test runs on the same work directory, which stays read-only"))
+	}
+	for _, name := range t.Collect {
+		if err := CheckCollectName(name); err != nil {
+			errs = append(errs, fmt.Errorf("collect: %w", err))
+		}
+	}
 	if t.Checker != nil && len(t.Tests) == 0 {
 		errs = append(errs, errors.New("a checker needs tests with answers to check against"))
 	}
@@ -283,7 +296,11 @@ func (j *judging) runOnce(ctx context.Context) (*StepResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &StepResult{Step: "run", Result: run, Output: &o, Stderr: &e}, nil
+	sr := &StepResult{Step: "run", Result: run, Output: &o, Stderr: &e}
+	if len(j.task.Collect) > 0 {
+		sr.Collected = collect(j.build.Work(), j.task.Collect, CollectMax)
+	}
+	return sr, nil
 }
 
 // progSpec is the Spec of PROG's runs: the run step's, with the output

@@ -48,6 +48,9 @@ type TaskRequest struct {
 	Transcript bool   `json:"transcript,omitempty"`
 	// Network is "none" (the default) or "host", when the token may.
 	Network string `json:"network,omitempty"`
+	// Collect names files, relative to the work directory, to copy out
+	// after the one run of a task without tests.
+	Collect []string `json:"collect,omitempty"`
 	// Attach makes the one run's stdin a pipe that WebSocket clients of
 	// /v1/runs/{id}/ws write to, for programs that talk to a person.
 	Attach bool `json:"attach,omitempty"`
@@ -247,6 +250,14 @@ func (req *TaskRequest) decode(blobs blobResolver, caps Caps) (*decoded, error) 
 	if len(req.Tests) > 0 && req.Stdin != nil {
 		bad("stdin", "give either stdin or tests, not both")
 	}
+	for i, name := range req.Collect {
+		if err := judge.CheckCollectName(name); err != nil {
+			errs = append(errs, field.Wrap(fmt.Sprintf("collect[%d]", i), "", err))
+		}
+	}
+	if len(req.Collect) > 0 && len(req.Tests) > 0 {
+		bad("collect", "collect is for a task without tests")
+	}
 	if req.Attach && (req.Stdin != nil || len(req.Tests) > 0) {
 		bad("attach", "an attached task's stdin comes from its WebSocket: drop stdin and tests")
 	}
@@ -273,6 +284,7 @@ func (req *TaskRequest) decode(blobs blobResolver, caps Caps) (*decoded, error) 
 		Check:      check,
 		StopOnFail: req.StopOnFail,
 		Transcript: req.Transcript,
+		Collect:    req.Collect,
 	}
 	if req.Attach {
 		if d.task.Stdin, d.stdinW, err = os.Pipe(); err != nil {
