@@ -39,6 +39,10 @@ func newMetrics(s *Server) *metrics {
 	m.reg.MustRegister(m.queued, m.running, m.tasks, m.rejected, m.duration, m.queueWait,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jail_parallel", Help: "Tasks that may run at once."},
 			func() float64 { return float64(s.cfg.Parallel) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jail_blobs", Help: "Blobs stored."},
+			func() float64 { n, _ := s.blobs.stats(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jail_blob_bytes", Help: "Bytes of the blobs stored."},
+			func() float64 { _, b := s.blobs.stats(); return float64(b) }),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -52,6 +52,14 @@ type Config struct {
 	Max, StepsMax limits.Spec
 	// AllowNetwork lets tasks ask for the host's network.
 	AllowNetwork bool
+	// BlobDir holds the uploaded blobs (default: a directory under
+	// os.TempDir() that New makes and Shutdown removes). MaxBlob caps one
+	// blob (default 256 MiB), BlobTotal all of them (default 1 GiB); a
+	// blob is dropped BlobTTL after its last use (default 1h).
+	BlobDir   string
+	MaxBlob   int64
+	BlobTotal int64
+	BlobTTL   time.Duration
 	// Exec runs a task (default: judge.Judge with Runner).
 	Exec   func(context.Context, judge.Task) (*judge.Result, error)
 	Runner *sandbox.Runner
@@ -69,6 +77,7 @@ var DefaultStepsMax = limits.Spec{CPUTime: 30 * time.Second, Wall: 60 * time.Sec
 type Server struct {
 	cfg     Config
 	sched   *scheduler
+	blobs   *blobStore
 	metrics *metrics
 	log     *slog.Logger
 
@@ -90,7 +99,7 @@ type Server struct {
 }
 
 // New starts a server's workers.
-func New(cfg Config) *Server {
+func New(cfg Config) (*Server, error) {
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = runtime.NumCPU()
 	}
@@ -109,6 +118,15 @@ func New(cfg Config) *Server {
 	if cfg.MaxFiles <= 0 {
 		cfg.MaxFiles = 1000
 	}
+	if cfg.MaxBlob <= 0 {
+		cfg.MaxBlob = 256 << 20
+	}
+	if cfg.BlobTotal <= 0 {
+		cfg.BlobTotal = 1 << 30
+	}
+	if cfg.BlobTTL <= 0 {
+		cfg.BlobTTL = time.Hour
+	}
 	if cfg.StepsMax == (limits.Spec{}) {
 		cfg.StepsMax = DefaultStepsMax
 	}
@@ -122,7 +140,11 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	s := &Server{cfg: cfg, sched: newScheduler(cfg.Queue), log: cfg.Logger, jobs: map[string]*job{},
+	blobs, err := newBlobStore(cfg.BlobDir, cfg.MaxBlob, cfg.BlobTotal, cfg.BlobTTL)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, sched: newScheduler(cfg.Queue), blobs: blobs, log: cfg.Logger, jobs: map[string]*job{},
 		draining: make(chan struct{}), gcDone: make(chan struct{})}
 	s.base, s.stop = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s)
@@ -131,7 +153,7 @@ func New(cfg Config) *Server {
 		go s.work()
 	}
 	go s.collectGarbage()
-	return s
+	return s, nil
 }
 
 // Handler routes the API.
@@ -141,6 +163,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/runs/{id}", s.getRun)
 	mux.HandleFunc("DELETE /v1/runs/{id}", s.deleteRun)
 	mux.HandleFunc("GET /v1/runs/{id}/events", s.events)
+	mux.HandleFunc("PUT /v1/blobs/{digest}", s.putBlob)
+	// GET serves HEAD too: http.ServeContent sends the length alone.
+	mux.HandleFunc("GET /v1/blobs/{digest}", s.getBlob)
 	mux.HandleFunc("GET /v1/profiles", s.profiles)
 	mux.HandleFunc("GET /v1/info", s.info)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
@@ -195,7 +220,7 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, aerr)
 		return
 	}
-	dec, err := req.decode(noBlobs{}, Caps{Files: s.cfg.MaxFiles, Bytes: s.cfg.MaxBody})
+	dec, err := req.decode(s.blobs, Caps{Files: s.cfg.MaxFiles, Bytes: s.cfg.MaxBody})
 	if err != nil {
 		s.reject(w, s.requestError(err))
 		return
@@ -552,9 +577,10 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
-// collectGarbage drops finished tasks after Keep.
+// collectGarbage drops finished tasks after Keep and blobs after their
+// time to live.
 func (s *Server) collectGarbage() {
-	t := time.NewTicker(min(s.cfg.Keep/4+time.Millisecond, time.Minute))
+	t := time.NewTicker(min(s.cfg.Keep/4, s.cfg.BlobTTL/4, time.Minute) + time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
@@ -563,6 +589,7 @@ func (s *Server) collectGarbage() {
 			return
 		}
 		now := time.Now()
+		s.blobs.sweep(now)
 		s.mu.Lock()
 		for id, j := range s.jobs {
 			j.mu.Lock()
@@ -594,6 +621,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 	}
 	s.stop()
 	s.gcStop.Do(func() { close(s.gcDone) })
+	s.blobs.close()
 	// What is still queued was never run: its directories go too.
 	for {
 		j := s.sched.pop(context.Background())
@@ -603,11 +631,6 @@ func (s *Server) Shutdown(ctx context.Context) {
 		j.dec.release()
 	}
 }
-
-// noBlobs resolves no blob.
-type noBlobs struct{}
-
-func (noBlobs) Path(string) (string, bool) { return "", false }
 
 // release removes a decoded task's files.
 func (d *decoded) release() {

@@ -26,6 +26,9 @@ type serveFlags struct {
 	maxFiles                int
 	maxBody                 string
 	keep, maxWait, drain    time.Duration
+	blobDir                 string
+	maxBlob, blobTotal      string
+	blobTTL                 time.Duration
 	allowNet                bool
 	max                     map[string]string
 }
@@ -57,6 +60,10 @@ rest and exits.`,
 	fl.StringVar(&f.maxBody, "max-body", "16M", "largest request body")
 	fl.IntVar(&f.maxFiles, "max-files", 1000, "most files and tests in one task")
 	fl.BoolVar(&f.allowNet, "allow-net", false, `let tasks ask for the host's network ("network": "host")`)
+	fl.StringVar(&f.blobDir, "blob-dir", "", "keep uploaded blobs in `DIR`, across restarts (default: a fresh directory, removed on exit)")
+	fl.DurationVar(&f.blobTTL, "blob-ttl", time.Hour, "drop a blob this long after its last use (an upload, a download, a task naming it)")
+	fl.StringVar(&f.maxBlob, "max-blob", "256M", "largest blob")
+	fl.StringVar(&f.blobTotal, "blob-total", "1G", "most bytes all blobs may take; past it, 507 until blobs expire")
 	for _, lf := range limits.Fields {
 		fl.Var(limitFlag{f.max, lf.Name}, "max-"+lf.Flag, "the most a task may ask for: "+lf.Help+" (default: each profile's own)")
 	}
@@ -76,6 +83,17 @@ func serveMain(ctx context.Context, f *serveFlags) error {
 	if err != nil {
 		return fmt.Errorf("--max-body: %w", err)
 	}
+	maxBlob, err := limits.ParseSize(f.maxBlob)
+	if err != nil {
+		return fmt.Errorf("--max-blob: %w", err)
+	}
+	blobTotal, err := limits.ParseSize(f.blobTotal)
+	if err != nil {
+		return fmt.Errorf("--blob-total: %w", err)
+	}
+	if f.blobTTL <= 0 {
+		return fmt.Errorf("--blob-ttl %v: give a positive duration, e.g. 1h", f.blobTTL)
+	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
 	}
@@ -90,9 +108,12 @@ func serveMain(ctx context.Context, f *serveFlags) error {
 	runner := sandbox.NewRunner()
 	// The backend probe (a systemd D-Bus round trip) is paid here, once.
 	backend, _, notes := runner.Backend(ctx)
-	srv := server.New(server.Config{Parallel: f.parallel, Queue: f.queue, Keep: f.keep, MaxWait: f.maxWait,
+	srv, err := server.New(server.Config{Parallel: f.parallel, Queue: f.queue, Keep: f.keep, MaxWait: f.maxWait,
 		MaxBody: body, MaxFiles: f.maxFiles, Max: max, AllowNetwork: f.allowNet, Runner: runner, Logger: log,
-		Version: version})
+		BlobDir: f.blobDir, MaxBlob: maxBlob, BlobTotal: blobTotal, BlobTTL: f.blobTTL, Version: version})
+	if err != nil {
+		return err
+	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	log.Info("serving", "listen", f.listen, "tls", f.tlsCert != "", "limit_backend", backend, "notes", notes)
 
