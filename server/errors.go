@@ -39,6 +39,8 @@ const (
 	codeNotAllowed     = "method_not_allowed"
 	codeStoreFull      = "store_full"
 	codeDigestMismatch = "digest_mismatch"
+	codeRateLimited    = "rate_limited"
+	codeConcurrency    = "concurrency"
 )
 
 func errorf(status int, code, fieldName, msg string) *apiError {

@@ -28,7 +28,7 @@ func newMetrics(s *Server) *metrics {
 		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jail_running",
 			Help: "Tasks being judged."}),
 		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jail_tasks_total",
-			Help: "Finished tasks, by profile and overall verdict (error: the task could not be judged)."}, []string{"profile", "verdict"}),
+			Help: "Finished tasks, by client (a token's name, or local), profile and overall verdict (error: the task could not be judged)."}, []string{"client", "profile", "verdict"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jail_rejected_total",
 			Help: "Requests refused before queueing, by error code."}, []string{"code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "jail_task_seconds",

@@ -385,7 +385,7 @@ func TestMetrics(t *testing.T) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	text := string(b)
-	assert.Contains(t, text, `jail_tasks_total{profile="python3",verdict="OK"} 1`)
+	assert.Contains(t, text, `jail_tasks_total{client="local",profile="python3",verdict="OK"} 1`)
 	assert.Contains(t, text, `jail_rejected_total{code="invalid"} 1`)
 	assert.Contains(t, text, "jail_queue_length 0")
 	assert.Contains(t, text, "jail_running 0")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,7 +30,8 @@ type serveFlags struct {
 	blobDir                 string
 	maxBlob, blobTotal      string
 	blobTTL                 time.Duration
-	allowNet                bool
+	allowNet, hashToken     bool
+	tokens                  string
 	max                     map[string]string
 }
 
@@ -42,11 +44,19 @@ func newServeCommand() *cobra.Command {
 it (a profile or raw steps, files, stdin or tests, a checker or an interactor)
 and runs it in sandboxes, as the ordinary user jail serve runs as.
 
-Without tokens, only loopback and unix-socket clients are served. SIGTERM
-stops taking tasks, lets the running ones finish for --drain, cancels the
-rest and exits.`,
+Without --tokens, only loopback and unix-socket clients are served. With
+--tokens FILE, every client sends Authorization: Bearer TOKEN, and each
+token has its own maxima, concurrency, rate and network permission; the
+file holds only the tokens' SHA-256 (echo -n TOKEN | jail serve --hash-token).
+SIGTERM stops taking tasks, lets the running ones finish for --drain,
+cancels the rest and exits.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return serveMain(cmd.Context(), f) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.hashToken {
+				return hashToken(cmd.InOrStdin(), cmd.OutOrStdout())
+			}
+			return serveMain(cmd.Context(), f)
+		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "`ADDR` (host:port) or unix:PATH to listen on")
@@ -60,6 +70,8 @@ rest and exits.`,
 	fl.StringVar(&f.maxBody, "max-body", "16M", "largest request body")
 	fl.IntVar(&f.maxFiles, "max-files", 1000, "most files and tests in one task")
 	fl.BoolVar(&f.allowNet, "allow-net", false, `let tasks ask for the host's network ("network": "host")`)
+	fl.StringVar(&f.tokens, "tokens", "", "serve any client with a token of `FILE` (TOML [[token]] tables), each within its own limits")
+	fl.BoolVar(&f.hashToken, "hash-token", false, "print the SHA-256 of the token read on stdin, for the tokens file, and exit")
 	fl.StringVar(&f.blobDir, "blob-dir", "", "keep uploaded blobs in `DIR`, across restarts (default: a fresh directory, removed on exit)")
 	fl.DurationVar(&f.blobTTL, "blob-ttl", time.Hour, "drop a blob this long after its last use (an upload, a download, a task naming it)")
 	fl.StringVar(&f.maxBlob, "max-blob", "256M", "largest blob")
@@ -94,6 +106,12 @@ func serveMain(ctx context.Context, f *serveFlags) error {
 	if f.blobTTL <= 0 {
 		return fmt.Errorf("--blob-ttl %v: give a positive duration, e.g. 1h", f.blobTTL)
 	}
+	var tokens *server.Tokens
+	if f.tokens != "" {
+		if tokens, err = server.LoadTokens(f.tokens); err != nil {
+			return err
+		}
+	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
 	}
@@ -110,12 +128,12 @@ func serveMain(ctx context.Context, f *serveFlags) error {
 	backend, _, notes := runner.Backend(ctx)
 	srv, err := server.New(server.Config{Parallel: f.parallel, Queue: f.queue, Keep: f.keep, MaxWait: f.maxWait,
 		MaxBody: body, MaxFiles: f.maxFiles, Max: max, AllowNetwork: f.allowNet, Runner: runner, Logger: log,
-		BlobDir: f.blobDir, MaxBlob: maxBlob, BlobTotal: blobTotal, BlobTTL: f.blobTTL, Version: version})
+		BlobDir: f.blobDir, MaxBlob: maxBlob, BlobTotal: blobTotal, BlobTTL: f.blobTTL, Tokens: tokens, Version: version})
 	if err != nil {
 		return err
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	log.Info("serving", "listen", f.listen, "tls", f.tlsCert != "", "limit_backend", backend, "notes", notes)
+	log.Info("serving", "listen", f.listen, "tls", f.tlsCert != "", "tokens", f.tokens, "limit_backend", backend, "notes", notes)
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -143,6 +161,21 @@ func serveMain(ctx context.Context, f *serveFlags) error {
 	_ = hs.Shutdown(closing)
 	log.Info("stopped")
 	return nil
+}
+
+// hashToken prints the hash of the token on stdin; the line's end is not
+// part of it, so echo and a file with a newline both work.
+func hashToken(in io.Reader, out io.Writer) error {
+	b, err := io.ReadAll(io.LimitReader(in, 4096))
+	if err != nil {
+		return fmt.Errorf("--hash-token: reading stdin: %w", err)
+	}
+	token := strings.TrimRight(string(b), "\r\n")
+	if token == "" {
+		return errors.New("--hash-token: stdin is empty: pipe the token in, e.g. echo -n TOKEN | jail serve --hash-token")
+	}
+	_, err = fmt.Fprintln(out, server.HashToken(token))
+	return err
 }
 
 // listen opens ADDR or unix:PATH. A unix socket is the caller's own (mode
