@@ -383,15 +383,15 @@ func (s *Server) police(d *decoded, tok *Token) *apiError {
 		}
 	}
 	run, compile := s.maxima(d.task.Program.Profile)
-	bounds := []struct {
+	// Each maximum is checked on its own, so that a refusal says whose it
+	// is.
+	type bound struct {
 		run, compile limits.Spec
 		whose        string
-	}{{run, compile, "this server's maximum"}}
+	}
+	bounds := []bound{{run, compile, "this server's maximum"}}
 	if tok != nil {
-		bounds = append(bounds, struct {
-			run, compile limits.Spec
-			whose        string
-		}{tok.Max, tok.MaxCompile, fmt.Sprintf("the maximum of token %q", tok.Name)})
+		bounds = append(bounds, bound{tok.Max, tok.MaxCompile, fmt.Sprintf("the maximum of token %q", tok.Name)})
 		run, compile = lowest(run, tok.Max), lowest(compile, tok.MaxCompile)
 	}
 	for _, b := range bounds {

@@ -252,7 +252,8 @@ func TestTokensShareFairly(t *testing.T) {
 	assert.Equal(t, []string{"a1", "a2", "b1", "a3", "a4"}, ts.fake.sources)
 	ts.fake.mu.Unlock()
 	require.Eventually(t, func() bool {
-		return strings.Contains(ts.metricsText(t), `jail_tasks_total{client="b",profile="python3",verdict="OK"} 1`)
-	}, 5*time.Second, 10*time.Millisecond)
-	assert.Contains(t, ts.metricsText(t), `jail_tasks_total{client="a",profile="python3",verdict="OK"} 4`)
+		text := ts.metricsText(t)
+		return strings.Contains(text, `jail_tasks_total{client="a",profile="python3",verdict="OK"} 4`) &&
+			strings.Contains(text, `jail_tasks_total{client="b",profile="python3",verdict="OK"} 1`)
+	}, 5*time.Second, 10*time.Millisecond, "the tasks count by token")
 }
