@@ -26,17 +26,21 @@ func (e *apiError) Error() string { return e.Message }
 
 // Error codes.
 const (
-	codeBadJSON      = "bad_json"
-	codeInvalid      = "invalid"
-	codeTooLarge     = "too_large"
-	codeOverLimit    = "over_limit"
-	codeNotFound     = "not_found"
-	codeQueueFull    = "queue_full"
-	codeForbidden    = "forbidden"
-	codeUnauthorized = "unauthorized"
-	codeDraining     = "draining"
-	codeInternal     = "internal"
-	codeNotAllowed   = "method_not_allowed"
+	codeBadJSON        = "bad_json"
+	codeInvalid        = "invalid"
+	codeTooLarge       = "too_large"
+	codeOverLimit      = "over_limit"
+	codeNotFound       = "not_found"
+	codeQueueFull      = "queue_full"
+	codeForbidden      = "forbidden"
+	codeUnauthorized   = "unauthorized"
+	codeDraining       = "draining"
+	codeInternal       = "internal"
+	codeNotAllowed     = "method_not_allowed"
+	codeStoreFull      = "store_full"
+	codeDigestMismatch = "digest_mismatch"
+	codeRateLimited    = "rate_limited"
+	codeConcurrency    = "concurrency"
 )
 
 func errorf(status int, code, fieldName, msg string) *apiError {

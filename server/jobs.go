@@ -28,7 +28,10 @@ const (
 type job struct {
 	id, client, profile string
 	dec                 *decoded
-	created             time.Time
+	// token is the client's, whose slot the job holds; nil for a local
+	// client.
+	token   *Token
+	created time.Time
 
 	mu       sync.Mutex
 	state    State
@@ -117,6 +120,16 @@ func newJob(client string, dec *decoded) *job {
 		created: time.Now(), state: Queued, changed: make(chan struct{}), signals: make(chan syscall.Signal, 8)}
 	j.emitLocked("queued", map[string]any{"id": j.id})
 	return j
+}
+
+// end gives back what the job holds: its files and its token's slot. It
+// is called once, where the job's life ends: run, cancelled in the queue,
+// refused by it, or left in it by Shutdown.
+func (j *job) end() {
+	j.dec.release()
+	if j.token != nil {
+		j.token.release()
+	}
 }
 
 // emitLocked appends an event; j.mu is held.

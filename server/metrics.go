@@ -28,7 +28,7 @@ func newMetrics(s *Server) *metrics {
 		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: "jail_running",
 			Help: "Tasks being judged."}),
 		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jail_tasks_total",
-			Help: "Finished tasks, by profile and overall verdict (error: the task could not be judged)."}, []string{"profile", "verdict"}),
+			Help: "Finished tasks, by client (a token's name, or local), profile and overall verdict (error: the task could not be judged)."}, []string{"client", "profile", "verdict"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "jail_rejected_total",
 			Help: "Requests refused before queueing, by error code."}, []string{"code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "jail_task_seconds",
@@ -39,6 +39,10 @@ func newMetrics(s *Server) *metrics {
 	m.reg.MustRegister(m.queued, m.running, m.tasks, m.rejected, m.duration, m.queueWait,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jail_parallel", Help: "Tasks that may run at once."},
 			func() float64 { return float64(s.cfg.Parallel) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jail_blobs", Help: "Blobs stored."},
+			func() float64 { n, _ := s.blobs.stats(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jail_blob_bytes", Help: "Bytes of the blobs stored."},
+			func() float64 { _, b := s.blobs.stats(); return float64(b) }),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

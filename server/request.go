@@ -148,9 +148,14 @@ type Caps struct {
 	Bytes int64 // the request body
 }
 
-// blobs resolves a Data's ref to a file on disk.
+// blobResolver finds the blobs a task names by digest.
 type blobResolver interface {
-	Path(digest string) (string, bool)
+	// has says why ref names no blob, if it does not; the task is a
+	// use of it.
+	has(ref string) error
+	// place puts the blob's content at dst, which then no longer
+	// depends on the blob: the store may evict it.
+	place(ref, dst string) error
 }
 
 // decoded is a request turned into what the judge takes, with the
@@ -216,6 +221,13 @@ func (req *TaskRequest) decode(blobs blobResolver, caps Caps) (*decoded, error) 
 		steps = append(steps, judge.Step{Argv: st.Argv, Limits: lim})
 	}
 	var files []judge.File
+	// refs are the files given by a blob, placed once the task has its
+	// directory.
+	type ref struct {
+		file       int
+		field, ref string
+	}
+	var refs []ref
 	seen := map[string]bool{}
 	for i, f := range req.Files {
 		name := fmt.Sprintf("files[%d]", i)
@@ -228,13 +240,15 @@ func (req *TaskRequest) decode(blobs blobResolver, caps Caps) (*decoded, error) 
 			continue
 		}
 		seen[f.Name] = true
-		jf, err := f.Data.file(name, blobs)
+		b, r, err := f.Data.content(name, blobs)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		jf.Name = f.Name
-		files = append(files, jf)
+		if r != "" {
+			refs = append(refs, ref{len(files), name + ".ref", r})
+		}
+		files = append(files, judge.File{Name: f.Name, Data: b})
 	}
 	var env []string
 	for _, k := range slices.Sorted(mapsKeys(req.Env)) {
@@ -272,6 +286,22 @@ func (req *TaskRequest) decode(blobs blobResolver, caps Caps) (*decoded, error) 
 	fail := func(err error) (*decoded, error) {
 		os.RemoveAll(d.dir)
 		return nil, err
+	}
+	// The judge copies a file From a path only when the task runs, so a
+	// blob is placed in the task's directory now: evicted after this, it
+	// is still the task's.
+	if len(refs) > 0 {
+		fdir := filepath.Join(d.dir, "files")
+		if err := os.Mkdir(fdir, 0o755); err != nil {
+			return fail(err)
+		}
+		for _, r := range refs {
+			dst := filepath.Join(fdir, files[r.file].Name)
+			if err := blobs.place(r.ref, dst); err != nil {
+				return fail(field.Errorf(r.field, "%v", err))
+			}
+			files[r.file].From = dst
+		}
 	}
 	// The work directory's files are the task's own, so the profile's
 	// source name is the first file's when there is one file.
@@ -403,8 +433,8 @@ func loadInOrder(tdir string, tests []Test, interactive bool) ([]judge.TestCase,
 	return out, nil
 }
 
-// content is the Data's bytes, or the path of its blob.
-func (d Data) content(name string, blobs blobResolver) (data []byte, path string, err error) {
+// content is the Data's bytes, or the digest of its blob.
+func (d Data) content(name string, blobs blobResolver) (data []byte, ref string, err error) {
 	n := 0
 	for _, p := range []*string{d.Text, d.B64, d.Ref} {
 		if p != nil {
@@ -424,36 +454,24 @@ func (d Data) content(name string, blobs blobResolver) (data []byte, path string
 		}
 		return b, "", nil
 	}
-	p, ok := blobs.Path(*d.Ref)
-	if !ok {
-		return nil, "", field.Errorf(name+".ref", "%q: no such blob (PUT it to /v1/blobs/%s first)", *d.Ref, *d.Ref)
+	if err := blobs.has(*d.Ref); err != nil {
+		return nil, "", field.Errorf(name+".ref", "%v", err)
 	}
-	return nil, p, nil
-}
-
-// file is the Data as a judge file (the caller names it).
-func (d Data) file(name string, blobs blobResolver) (judge.File, error) {
-	b, p, err := d.content(name, blobs)
-	if err != nil {
-		return judge.File{}, err
-	}
-	return judge.File{Data: b, From: p}, nil
+	return nil, *d.Ref, nil
 }
 
 // toFile writes the Data to dir/base and returns the path.
 func (d Data) toFile(dir, base, name string, blobs blobResolver) (string, error) {
-	b, p, err := d.content(name, blobs)
+	b, ref, err := d.content(name, blobs)
 	if err != nil {
 		return "", err
 	}
 	dst := filepath.Join(dir, base)
-	if p != "" {
-		if err := os.Link(p, dst); err == nil {
-			return dst, nil
+	if ref != "" {
+		if err := blobs.place(ref, dst); err != nil {
+			return "", field.Errorf(name+".ref", "%v", err)
 		}
-		if b, err = os.ReadFile(p); err != nil {
-			return "", err
-		}
+		return dst, nil
 	}
 	return dst, os.WriteFile(dst, b, 0o644)
 }

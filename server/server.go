@@ -50,8 +50,20 @@ type Config struct {
 	// limits); StepsMax is the maxima of raw-steps tasks, which have no
 	// profile (default DefaultStepsMax).
 	Max, StepsMax limits.Spec
-	// AllowNetwork lets tasks ask for the host's network.
+	// AllowNetwork lets local clients ask for the host's network; with
+	// Tokens, each token says.
 	AllowNetwork bool
+	// Tokens, when set, serves any client with a token, each within its
+	// own limits; nil serves only loopback and unix-socket clients.
+	Tokens *Tokens
+	// BlobDir holds the uploaded blobs (default: a directory under
+	// os.TempDir() that New makes and Shutdown removes). MaxBlob caps one
+	// blob (default 256 MiB), BlobTotal all of them (default 1 GiB); a
+	// blob is dropped BlobTTL after its last use (default 1h).
+	BlobDir   string
+	MaxBlob   int64
+	BlobTotal int64
+	BlobTTL   time.Duration
 	// Exec runs a task (default: judge.Judge with Runner).
 	Exec   func(context.Context, judge.Task) (*judge.Result, error)
 	Runner *sandbox.Runner
@@ -69,6 +81,7 @@ var DefaultStepsMax = limits.Spec{CPUTime: 30 * time.Second, Wall: 60 * time.Sec
 type Server struct {
 	cfg     Config
 	sched   *scheduler
+	blobs   *blobStore
 	metrics *metrics
 	log     *slog.Logger
 
@@ -90,7 +103,7 @@ type Server struct {
 }
 
 // New starts a server's workers.
-func New(cfg Config) *Server {
+func New(cfg Config) (*Server, error) {
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = runtime.NumCPU()
 	}
@@ -109,6 +122,15 @@ func New(cfg Config) *Server {
 	if cfg.MaxFiles <= 0 {
 		cfg.MaxFiles = 1000
 	}
+	if cfg.MaxBlob <= 0 {
+		cfg.MaxBlob = 256 << 20
+	}
+	if cfg.BlobTotal <= 0 {
+		cfg.BlobTotal = 1 << 30
+	}
+	if cfg.BlobTTL <= 0 {
+		cfg.BlobTTL = time.Hour
+	}
 	if cfg.StepsMax == (limits.Spec{}) {
 		cfg.StepsMax = DefaultStepsMax
 	}
@@ -122,7 +144,11 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	s := &Server{cfg: cfg, sched: newScheduler(cfg.Queue), log: cfg.Logger, jobs: map[string]*job{},
+	blobs, err := newBlobStore(cfg.BlobDir, cfg.MaxBlob, cfg.BlobTotal, cfg.BlobTTL)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, sched: newScheduler(cfg.Queue), blobs: blobs, log: cfg.Logger, jobs: map[string]*job{},
 		draining: make(chan struct{}), gcDone: make(chan struct{})}
 	s.base, s.stop = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s)
@@ -131,7 +157,7 @@ func New(cfg Config) *Server {
 		go s.work()
 	}
 	go s.collectGarbage()
-	return s
+	return s, nil
 }
 
 // Handler routes the API.
@@ -142,6 +168,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("DELETE /v1/runs/{id}", s.deleteRun)
 	mux.HandleFunc("GET /v1/runs/{id}/events", s.events)
 	mux.HandleFunc("GET /v1/runs/{id}/ws", s.ws)
+	mux.HandleFunc("PUT /v1/blobs/{digest}", s.putBlob)
+	// GET serves HEAD too: http.ServeContent sends the length alone.
+	mux.HandleFunc("GET /v1/blobs/{digest}", s.getBlob)
 	mux.HandleFunc("GET /v1/profiles", s.profiles)
 	mux.HandleFunc("GET /v1/info", s.info)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
@@ -154,12 +183,35 @@ func (s *Server) Handler() http.Handler {
 }
 
 // guard serves only clients the policy admits: without tokens, loopback
-// and unix-socket clients.
+// and unix-socket clients; with tokens, a client with one, within its
+// rate. The probes stay open, since load balancers carry no token, and so
+// does /metrics to a local scraper; a remote one needs a token, because
+// the series name every client.
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !isLocal(r.RemoteAddr) {
-			writeError(w, errorf(http.StatusForbidden, codeForbidden, "", "this server serves only loopback and unix-socket clients"))
+		if s.cfg.Tokens == nil {
+			if !isLocal(r.RemoteAddr) {
+				writeError(w, errorf(http.StatusForbidden, codeForbidden, "", "this server serves only loopback and unix-socket clients: start it with --tokens to serve others"))
+				return
+			}
+			next.ServeHTTP(w, r)
 			return
+		}
+		switch {
+		case r.URL.Path == "/healthz" || r.URL.Path == "/readyz":
+		case r.URL.Path == "/metrics" && isLocal(r.RemoteAddr):
+		default:
+			t, ok := s.authorize(w, r)
+			if !ok {
+				return
+			}
+			if ok, wait := t.allow(time.Now()); !ok {
+				e := errorf(http.StatusTooManyRequests, codeRateLimited, "", fmt.Sprintf("token %q is over its rate of %s requests: retry after %v", t.Name, t.rate, wait.Round(time.Millisecond)))
+				e.retryAfter = wait
+				s.reject(w, e)
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, t))
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -191,22 +243,40 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, aerr)
 		return
 	}
+	tok := tokenOf(r.Context())
+	// The token's slot is the job's once queued, given back when the job
+	// ends; until then every refusal gives it back.
+	queued := false
+	if tok != nil {
+		if !tok.acquire() {
+			e := errorf(http.StatusTooManyRequests, codeConcurrency, "", fmt.Sprintf("token %q has %d tasks queued or running, its most: retry when one ends", tok.Name, tok.Concurrency))
+			e.retryAfter = time.Second
+			s.reject(w, e)
+			return
+		}
+		defer func() {
+			if !queued {
+				tok.release()
+			}
+		}()
+	}
 	var req TaskRequest
 	if aerr := s.decodeBody(w, r, &req); aerr != nil {
 		s.reject(w, aerr)
 		return
 	}
-	dec, err := req.decode(noBlobs{}, Caps{Files: s.cfg.MaxFiles, Bytes: s.cfg.MaxBody})
+	dec, err := req.decode(s.blobs, Caps{Files: s.cfg.MaxFiles, Bytes: s.cfg.MaxBody})
 	if err != nil {
 		s.reject(w, s.requestError(err))
 		return
 	}
-	if aerr := s.police(dec); aerr != nil {
+	if aerr := s.police(dec, tok); aerr != nil {
 		dec.release()
 		s.reject(w, aerr)
 		return
 	}
-	j := newJob("local", dec)
+	j := newJob(clientName(tok), dec)
+	j.token = tok
 	s.mu.Lock()
 	s.jobs[j.id] = j
 	s.mu.Unlock()
@@ -222,6 +292,7 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, e)
 		return
 	}
+	queued = true
 	s.metrics.queued.Inc()
 	if wait > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
@@ -301,40 +372,94 @@ func (s *Server) requestError(err error) *apiError {
 	return errorf(http.StatusUnprocessableEntity, codeInvalid, "", err.Error())
 }
 
-// police holds a task to the maxima and the network policy.
-func (s *Server) police(d *decoded) *apiError {
-	if d.network == sandbox.NetHost && !s.cfg.AllowNetwork {
-		return errorf(http.StatusForbidden, codeForbidden, "network", "this server does not give tasks the host's network")
+// police holds a task to the maxima, the server's and its token's, and
+// to the network policy.
+func (s *Server) police(d *decoded, tok *Token) *apiError {
+	if d.network == sandbox.NetHost {
+		switch {
+		case tok != nil && !tok.Network:
+			return errorf(http.StatusForbidden, codeForbidden, "network", fmt.Sprintf("token %q may not give tasks the host's network: set network = true in its [[token]]", tok.Name))
+		case tok == nil && !s.cfg.AllowNetwork:
+			return errorf(http.StatusForbidden, codeForbidden, "network", "this server does not give tasks the host's network (jail serve --allow-net)")
+		}
 	}
 	run, compile := s.maxima(d.task.Program.Profile)
-	if e := overMax("limits", d.limits, run); e != nil {
-		return e
+	// Each maximum is checked on its own, so that a refusal says whose it
+	// is.
+	type bound struct {
+		run, compile limits.Spec
+		whose        string
 	}
-	if e := overMax("compile_limits", d.compile, compile); e != nil {
-		return e
+	bounds := []bound{{run, compile, "this server's maximum"}}
+	if tok != nil {
+		bounds = append(bounds, bound{tok.Max, tok.MaxCompile, fmt.Sprintf("the maximum of token %q", tok.Name)})
+		run, compile = lowest(run, tok.Max), lowest(compile, tok.MaxCompile)
 	}
-	for i, st := range d.task.Program.Steps {
-		max := run
-		if i < len(d.task.Program.Steps)-1 {
-			max = compile
-		}
-		if e := overMax(fmt.Sprintf("steps[%d].limits", i), st.Limits, max); e != nil {
+	for _, b := range bounds {
+		if e := overMax("limits", d.limits, b.run, b.whose); e != nil {
 			return e
 		}
+		if e := overMax("compile_limits", d.compile, b.compile, b.whose); e != nil {
+			return e
+		}
+		for i, st := range d.task.Program.Steps {
+			max := b.run
+			if i < len(d.task.Program.Steps)-1 {
+				max = b.compile
+			}
+			if e := overMax(fmt.Sprintf("steps[%d].limits", i), st.Limits, max, b.whose); e != nil {
+				return e
+			}
+		}
 	}
-	if d.task.Program.Profile == nil {
-		// A raw-steps task gets the maxima where it sets nothing.
-		d.task.Program.Settings.Limits = s.cfg.StepsMax.Merge(d.limits)
-		d.task.Program.CompileLimits = s.cfg.StepsMax.Merge(d.compile)
-	}
+	// Where the task sets nothing it gets its profile's limit, or the
+	// maximum where that is lower or the profile has none (a raw-steps
+	// task has none at all): a default never passes a maximum.
+	runDefault, compileDefault := s.defaults(d.task.Program.Profile)
+	d.task.Program.Settings.Limits = fill(d.limits, runDefault, run)
+	d.task.Program.CompileLimits = fill(d.compile, compileDefault, compile)
 	return nil
 }
 
-// maxima are the most a task of profile p may ask for, its runs' and its
-// compile steps': the server's own where set, else the profile's.
-func (s *Server) maxima(p *profiles.Profile) (run, compile limits.Spec) {
+// lowest is, limit by limit, the lower of a's and b's, or the one set.
+func lowest(a, b limits.Spec) limits.Spec {
+	for _, f := range limits.Fields {
+		if f.IsSet(b) && (!f.IsSet(a) || above(f, a, b)) {
+			f.Store(&a, f.Value(b))
+		}
+	}
+	return a
+}
+
+// fill sets, in the limits a task gave, each one it left out whose
+// default is missing or above the maximum, to the maximum.
+func fill(given, def, max limits.Spec) limits.Spec {
+	for _, f := range limits.Fields {
+		if !f.IsSet(given) && f.IsSet(max) && (!f.IsSet(def) || above(f, def, max)) {
+			f.Store(&given, f.Value(max))
+		}
+	}
+	return given
+}
+
+// above reports whether a's limit f is above b's; both are set.
+func above(f limits.Field, a, b limits.Spec) bool {
+	switch v := f.Value(a).(type) {
+	case int64:
+		return v > f.Value(b).(int64)
+	case time.Duration:
+		return v > f.Value(b).(time.Duration)
+	case float64:
+		return v > f.Value(b).(float64)
+	}
+	return false
+}
+
+// defaults are the limits a task of profile p runs and compiles with
+// where it sets none: the profile's.
+func (s *Server) defaults(p *profiles.Profile) (run, compile limits.Spec) {
 	if p == nil {
-		return s.cfg.StepsMax.Merge(s.cfg.Max), s.cfg.StepsMax.Merge(s.cfg.Max)
+		return limits.Spec{}, limits.Spec{}
 	}
 	run = p.Limits.Spec
 	if p.Run != nil {
@@ -344,37 +469,41 @@ func (s *Server) maxima(p *profiles.Profile) (run, compile limits.Spec) {
 	if p.Compile != nil {
 		compile = p.Compile.Limits.Spec
 	}
+	return run, compile
+}
+
+// maxima are the most a task of profile p may ask for, its runs' and its
+// compile steps': the server's own where set, else the profile's.
+func (s *Server) maxima(p *profiles.Profile) (run, compile limits.Spec) {
+	if p == nil {
+		return s.cfg.StepsMax.Merge(s.cfg.Max), s.cfg.StepsMax.Merge(s.cfg.Max)
+	}
+	run, compile = s.defaults(p)
 	return run.Merge(s.cfg.Max), compile.Merge(s.cfg.Max)
 }
 
 // overMax refuses a limit above its maximum, naming the field and the
-// maximum; a limit with no maximum is free.
-func overMax(prefix string, got, max limits.Spec) *apiError {
+// maximum (whose it is); a limit with no maximum is free.
+func overMax(prefix string, got, max limits.Spec, whose string) *apiError {
 	for _, f := range limits.Fields {
-		if !f.IsSet(got) || !f.IsSet(max) {
-			continue
-		}
-		over := false
-		switch v := f.Value(got).(type) {
-		case int64:
-			over = v > f.Value(max).(int64)
-		case time.Duration:
-			over = v > f.Value(max).(time.Duration)
-		case float64:
-			over = v > f.Value(max).(float64)
-		}
-		if over {
+		if f.IsSet(got) && f.IsSet(max) && above(f, got, max) {
 			return errorf(http.StatusUnprocessableEntity, codeOverLimit, prefix+"."+f.Name,
-				fmt.Sprintf("%s.%s: %s is over this server's maximum, %s", prefix, f.Name, f.Format(got), f.Format(max)))
+				fmt.Sprintf("%s.%s: %s is over %s, %s", prefix, f.Name, f.Format(got), whose, f.Format(max)))
 		}
 	}
 	return nil
 }
 
+// job finds the request's task. A token sees only its own tasks: another
+// token's answers 404 as one that never was, so an id learnt elsewhere
+// gives nothing away.
 func (s *Server) job(w http.ResponseWriter, r *http.Request) *job {
 	s.mu.Lock()
 	j := s.jobs[r.PathValue("id")]
 	s.mu.Unlock()
+	if j != nil && j.client != clientName(tokenOf(r.Context())) {
+		j = nil
+	}
 	if j == nil {
 		writeError(w, errorf(http.StatusNotFound, codeNotFound, "id", fmt.Sprintf("no task %q: it never was, or its result was dropped after %v", r.PathValue("id"), s.cfg.Keep)))
 	}
@@ -395,7 +524,7 @@ func (s *Server) deleteRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.sched.remove(j) {
-		j.dec.release()
+		j.end()
 		j.mu.Lock()
 		j.cancelled, j.state, j.finished = true, Cancelled, time.Now()
 		j.emitLocked("done", j.viewLocked())
@@ -444,7 +573,7 @@ func (s *Server) runJob(j *job) {
 	j.mu.Lock()
 	if j.cancelled {
 		j.mu.Unlock()
-		j.dec.release()
+		j.end()
 		return
 	}
 	j.state, j.started, j.cancel = Running, time.Now(), cancel
@@ -470,8 +599,9 @@ func (s *Server) runJob(j *job) {
 	}
 	res, err := s.cfg.Exec(ctx, task)
 	s.metrics.running.Dec()
-	// Nothing of the task is left once its end is told.
-	j.dec.release()
+	// Nothing of the task is left once its end is told: neither its
+	// files nor its token's slot.
+	j.end()
 
 	j.mu.Lock()
 	j.finished, j.result = time.Now(), res
@@ -503,7 +633,7 @@ func (s *Server) record(j *job, v View) {
 	if v.Error != nil {
 		attrs = append(attrs, "error", v.Error.Message)
 	}
-	s.metrics.tasks.WithLabelValues(j.profile, verdictName).Inc()
+	s.metrics.tasks.WithLabelValues(j.client, j.profile, verdictName).Inc()
 	s.metrics.duration.WithLabelValues(j.profile).Observe(time.Duration(v.Time).Seconds())
 	s.log.Info("task", attrs...)
 }
@@ -557,9 +687,10 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
-// collectGarbage drops finished tasks after Keep.
+// collectGarbage drops finished tasks after Keep and blobs after their
+// time to live.
 func (s *Server) collectGarbage() {
-	t := time.NewTicker(min(s.cfg.Keep/4+time.Millisecond, time.Minute))
+	t := time.NewTicker(min(s.cfg.Keep/4, s.cfg.BlobTTL/4, time.Minute) + time.Millisecond)
 	defer t.Stop()
 	for {
 		select {
@@ -568,6 +699,7 @@ func (s *Server) collectGarbage() {
 			return
 		}
 		now := time.Now()
+		s.blobs.sweep(now)
 		s.mu.Lock()
 		for id, j := range s.jobs {
 			j.mu.Lock()
@@ -599,20 +731,16 @@ func (s *Server) Shutdown(ctx context.Context) {
 	}
 	s.stop()
 	s.gcStop.Do(func() { close(s.gcDone) })
+	s.blobs.close()
 	// What is still queued was never run: its directories go too.
 	for {
 		j := s.sched.pop(context.Background())
 		if j == nil {
 			break
 		}
-		j.dec.release()
+		j.end()
 	}
 }
-
-// noBlobs resolves no blob.
-type noBlobs struct{}
-
-func (noBlobs) Path(string) (string, bool) { return "", false }
 
 // release removes a decoded task's files.
 func (d *decoded) release() {

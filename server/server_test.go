@@ -29,6 +29,7 @@ type fakeExec struct {
 	mu      sync.Mutex
 	tasks   []judge.Task
 	answers []string // each task's first answer, read while it runs
+	sources []string // each task's first file, read while it runs
 	release chan struct{}
 	started chan judge.Task
 }
@@ -43,6 +44,13 @@ func (f *fakeExec) exec(ctx context.Context, t judge.Task) (*judge.Result, error
 	if len(t.Tests) > 0 {
 		b, _ := os.ReadFile(t.Tests[0].Answer)
 		f.answers = append(f.answers, string(b))
+	}
+	if len(t.Program.Files) > 0 {
+		src := t.Program.Files[0]
+		if src.From != "" {
+			src.Data, _ = os.ReadFile(src.From)
+		}
+		f.sources = append(f.sources, string(src.Data))
 	}
 	f.mu.Unlock()
 	f.started <- t
@@ -80,7 +88,12 @@ func startServer(t *testing.T, cfg Config) *testServer {
 	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
-	srv := New(cfg)
+	// The blobs are kept apart, so that tmp shows what tasks leave.
+	if cfg.BlobDir == "" {
+		cfg.BlobDir = t.TempDir()
+	}
+	srv, err := New(cfg)
+	require.NoError(t, err)
 	sock := filepath.Join(t.TempDir(), "s")
 	uln, err := net.Listen("unix", sock)
 	require.NoError(t, err)
@@ -372,7 +385,7 @@ func TestMetrics(t *testing.T) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	text := string(b)
-	assert.Contains(t, text, `jail_tasks_total{profile="python3",verdict="OK"} 1`)
+	assert.Contains(t, text, `jail_tasks_total{client="local",profile="python3",verdict="OK"} 1`)
 	assert.Contains(t, text, `jail_rejected_total{code="invalid"} 1`)
 	assert.Contains(t, text, "jail_queue_length 0")
 	assert.Contains(t, text, "jail_running 0")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,7 +27,11 @@ type serveFlags struct {
 	maxFiles                int
 	maxBody                 string
 	keep, maxWait, drain    time.Duration
-	allowNet                bool
+	blobDir                 string
+	maxBlob, blobTotal      string
+	blobTTL                 time.Duration
+	allowNet, hashToken     bool
+	tokens                  string
 	max                     map[string]string
 }
 
@@ -39,11 +44,19 @@ func newServeCommand() *cobra.Command {
 it (a profile or raw steps, files, stdin or tests, a checker or an interactor)
 and runs it in sandboxes, as the ordinary user jail serve runs as.
 
-Without tokens, only loopback and unix-socket clients are served. SIGTERM
-stops taking tasks, lets the running ones finish for --drain, cancels the
-rest and exits.`,
+Without --tokens, only loopback and unix-socket clients are served. With
+--tokens FILE, every client sends Authorization: Bearer TOKEN, and each
+token has its own maxima, concurrency, rate and network permission; the
+file holds only the tokens' SHA-256 (echo -n TOKEN | jail serve --hash-token).
+SIGTERM stops taking tasks, lets the running ones finish for --drain,
+cancels the rest and exits.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return serveMain(cmd.Context(), f) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.hashToken {
+				return hashToken(cmd.InOrStdin(), cmd.OutOrStdout())
+			}
+			return serveMain(cmd.Context(), f)
+		},
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:8080", "`ADDR` (host:port) or unix:PATH to listen on")
@@ -57,6 +70,12 @@ rest and exits.`,
 	fl.StringVar(&f.maxBody, "max-body", "16M", "largest request body")
 	fl.IntVar(&f.maxFiles, "max-files", 1000, "most files and tests in one task")
 	fl.BoolVar(&f.allowNet, "allow-net", false, `let tasks ask for the host's network ("network": "host")`)
+	fl.StringVar(&f.tokens, "tokens", "", "serve any client with a token of `FILE` (TOML [[token]] tables), each within its own limits")
+	fl.BoolVar(&f.hashToken, "hash-token", false, "print the SHA-256 of the token read on stdin, for the tokens file, and exit")
+	fl.StringVar(&f.blobDir, "blob-dir", "", "keep uploaded blobs in `DIR`, across restarts (default: a fresh directory, removed on exit)")
+	fl.DurationVar(&f.blobTTL, "blob-ttl", time.Hour, "drop a blob this long after its last use (an upload, a download, a task naming it)")
+	fl.StringVar(&f.maxBlob, "max-blob", "256M", "largest blob")
+	fl.StringVar(&f.blobTotal, "blob-total", "1G", "most bytes all blobs may take; past it, 507 until blobs expire")
 	for _, lf := range limits.Fields {
 		fl.Var(limitFlag{f.max, lf.Name}, "max-"+lf.Flag, "the most a task may ask for: "+lf.Help+" (default: each profile's own)")
 	}
@@ -76,6 +95,23 @@ func serveMain(ctx context.Context, f *serveFlags) error {
 	if err != nil {
 		return fmt.Errorf("--max-body: %w", err)
 	}
+	maxBlob, err := limits.ParseSize(f.maxBlob)
+	if err != nil {
+		return fmt.Errorf("--max-blob: %w", err)
+	}
+	blobTotal, err := limits.ParseSize(f.blobTotal)
+	if err != nil {
+		return fmt.Errorf("--blob-total: %w", err)
+	}
+	if f.blobTTL <= 0 {
+		return fmt.Errorf("--blob-ttl %v: give a positive duration, e.g. 1h", f.blobTTL)
+	}
+	var tokens *server.Tokens
+	if f.tokens != "" {
+		if tokens, err = server.LoadTokens(f.tokens); err != nil {
+			return err
+		}
+	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
 	}
@@ -90,11 +126,14 @@ func serveMain(ctx context.Context, f *serveFlags) error {
 	runner := sandbox.NewRunner()
 	// The backend probe (a systemd D-Bus round trip) is paid here, once.
 	backend, _, notes := runner.Backend(ctx)
-	srv := server.New(server.Config{Parallel: f.parallel, Queue: f.queue, Keep: f.keep, MaxWait: f.maxWait,
+	srv, err := server.New(server.Config{Parallel: f.parallel, Queue: f.queue, Keep: f.keep, MaxWait: f.maxWait,
 		MaxBody: body, MaxFiles: f.maxFiles, Max: max, AllowNetwork: f.allowNet, Runner: runner, Logger: log,
-		Version: version})
+		BlobDir: f.blobDir, MaxBlob: maxBlob, BlobTotal: blobTotal, BlobTTL: f.blobTTL, Tokens: tokens, Version: version})
+	if err != nil {
+		return err
+	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	log.Info("serving", "listen", f.listen, "tls", f.tlsCert != "", "limit_backend", backend, "notes", notes)
+	log.Info("serving", "listen", f.listen, "tls", f.tlsCert != "", "tokens", f.tokens, "limit_backend", backend, "notes", notes)
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -122,6 +161,21 @@ func serveMain(ctx context.Context, f *serveFlags) error {
 	_ = hs.Shutdown(closing)
 	log.Info("stopped")
 	return nil
+}
+
+// hashToken prints the hash of the token on stdin; the line's end is not
+// part of it, so echo and a file with a newline both work.
+func hashToken(in io.Reader, out io.Writer) error {
+	b, err := io.ReadAll(io.LimitReader(in, 4096))
+	if err != nil {
+		return fmt.Errorf("--hash-token: reading stdin: %w", err)
+	}
+	token := strings.TrimRight(string(b), "\r\n")
+	if token == "" {
+		return errors.New("--hash-token: stdin is empty: pipe the token in, e.g. echo -n TOKEN | jail serve --hash-token")
+	}
+	_, err = fmt.Fprintln(out, server.HashToken(token))
+	return err
 }
 
 // listen opens ADDR or unix:PATH. A unix socket is the caller's own (mode
