@@ -117,6 +117,11 @@ print(n * 2 + (1 if n == 5 else 0))
 // start on a loaded machine.
 var tightLimits = []string{"--time", "1s", "--wall", "3s"}
 
+// cpuLimits are for a test that must end at the CPU limit: a busy loop
+// reaches 1 s of CPU long before 20 s of wall time even when it gets a
+// sixth of a CPU on a loaded machine.
+var cpuLimits = []string{"--time", "1s", "--wall", "20s"}
+
 type judgeLanguage struct {
 	profile, good, broken string
 	// crash is the verdict, exit code and signal of test 8.
@@ -190,7 +195,7 @@ func TestJudgeLanguages(t *testing.T) {
 		t.Run(lang.profile, func(t *testing.T) {
 			needProfile(t, lang.profile)
 			good := j.Fixture(t, lang.profile+"/good.src", lang.good, 0o644)
-			r, res := judgeJSON(t, j, testutil.Opts{}, append([]string{"--profile", lang.profile, good, "--tests", tests}, tightLimits...)...)
+			r, res := judgeJSON(t, j, testutil.Opts{}, append([]string{"--profile", lang.profile, good, "--tests", tests}, cpuLimits...)...)
 			assert.Equal(t, 1, r.ExitCode, "%s", r)
 			assert.Equal(t, "WA", res.Verdict, "the first failure decides: %s", r)
 			assert.Equal(t, []string{"1:OK", "2:OK", "5:WA", "7:TLE", "8:" + lang.crash}, res.verdicts(), "%s", r)
