@@ -30,6 +30,7 @@ import (
 	"jail/limits"
 	"jail/profiles"
 	"jail/sandbox"
+	"jail/server/web"
 	"jail/verdict"
 )
 
@@ -176,9 +177,11 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metrics.handler())
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	// The playground page at / and /assets/; everything else is no
+	// endpoint.
+	mux.Handle("/", web.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, codeNotFound, "", fmt.Sprintf("no such endpoint: %s %s (the API is under /v1)", r.Method, r.URL.Path)))
-	})
+	})))
 	return s.guard(mux)
 }
 
