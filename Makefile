@@ -62,10 +62,16 @@ BENCHCOUNT ?= 1
 # 10 and 100 tests against jail run per test; a round compiles the
 # solution 22 times and takes about 15 s, so it does not take BENCHTIME.
 JUDGE_BENCHTIME ?= 3x
+# SERVE_BENCHTIME is repetitions of BenchmarkServe, whose one run already
+# sends a few hundred tasks per workload (about a minute), so it does not
+# take BENCHTIME either.
+SERVE_BENCHTIME ?= 1x
 
-# bench prints two markdown tables: jail, jail with cgroup limits, bwrap and
-# fork+exec side by side for /bin/true, a static hello world and python3;
-# then jail judge against jail run per test (about a minute more).
+# bench prints three markdown tables: jail, jail with cgroup limits, bwrap
+# and fork+exec side by side for /bin/true, a static hello world and
+# python3; then jail judge against jail run per test (about a minute more);
+# then jail serve over loopback against a jail process per task, with one
+# and two clients (about a minute more).
 # bench-stages breaks a run down (from the inside and by differences of
 # whole commands); bench-all also measures how well limits are enforced.
 bench: build
@@ -74,7 +80,9 @@ bench: build
 	@out=$$(mktemp); JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -run '^$$' -bench '^BenchmarkSideBySide$$' \
 		-benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 30m ./bench/ >$$out 2>&1 && \
 		JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -run '^$$' -bench '^BenchmarkJudge$$' \
-		-benchtime $(JUDGE_BENCHTIME) -count $(BENCHCOUNT) -timeout 30m ./bench/ >>$$out 2>&1; rc=$$?; \
+		-benchtime $(JUDGE_BENCHTIME) -count $(BENCHCOUNT) -timeout 30m ./bench/ >>$$out 2>&1 && \
+		JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -run '^$$' -bench '^BenchmarkServe$$' \
+		-benchtime $(SERVE_BENCHTIME) -count $(BENCHCOUNT) -timeout 30m ./bench/ >>$$out 2>&1; rc=$$?; \
 		grep -v '^Benchmark\|^goos\|^goarch\|^pkg\|^cpu\|^PASS\|^ok' $$out; rm -f $$out; exit $$rc
 
 bench-stages: build
@@ -88,10 +96,12 @@ bench-vm: build
 	JAIL_VMTEST=1 JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -run '^$$' -bench VMLimitsCost -benchtime 1x -timeout 30m ./limits/vmtest
 
 bench-all: build
-	JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -run '^$$' -bench . -skip '^BenchmarkJudge$$' \
+	JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -run '^$$' -bench . -skip '^Benchmark(Judge|Serve)$$' \
 		-benchtime $(BENCHTIME) -count $(BENCHCOUNT) -timeout 30m ./bench/
 	JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -run '^$$' -bench '^BenchmarkJudge$$' \
 		-benchtime $(JUDGE_BENCHTIME) -count $(BENCHCOUNT) -timeout 30m ./bench/
+	JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -run '^$$' -bench '^BenchmarkServe$$' \
+		-benchtime $(SERVE_BENCHTIME) -count $(BENCHCOUNT) -timeout 30m ./bench/
 
 # demo shows jail working on a fresh Debian/Ubuntu machine: as root, or as a
 # user who may sudo. It installs what the build needs, then runs a program

@@ -1,0 +1,443 @@
+package bench
+
+// BenchmarkServe: what a task costs through `jail serve` over loopback
+// HTTP, against the same work done by a jail process per task (`jail run`,
+// or `jail judge` for the C++ task).
+//
+// The benchmark starts the real `jail serve --listen 127.0.0.1:PORT
+// --parallel 2` (as the unprivileged test user when run as root, like
+// every jail here) and sends POST /v1/runs?wait=60s over a kept-alive
+// connection, one per client. The workloads (the sub-benchmarks):
+//
+//	true          raw steps {"argv": ["/bin/true"]}
+//	hello-static  raw steps running a statically linked hello: busybox's
+//	              echo when /usr/bin/busybox is static (as on Debian),
+//	              else /bin/echo hello (dynamic; the sub-benchmark is then
+//	              named "echo"). A task's files cannot be the program:
+//	              they land in the work directory without the exec bit,
+//	              and a raw-steps task cannot bind a host path.
+//	python3       raw steps {"argv": ["python3", "-c", "pass"]}
+//	cpp           the cpp profile with main.cpp (judgeSource: read two
+//	              numbers, print the sum) and 10 tests: one compile, ten
+//	              runs, each checked
+//
+// Side by side, the same work through one jail process per task, timed
+// from exec.Cmd.Start to the reaped exit:
+//
+//	raw steps     jail run STEPSMAX -- ARGV, where STEPSMAX are the limits
+//	              the server gives a raw-steps task that sets none
+//	              (server.DefaultStepsMax), so both enforce the same ones
+//	cpp           jail judge --profile cpp sol.cpp --tests DIR --json
+//
+// A request is timed from the client's send to the last byte of the
+// response, which holds the whole result; the benchmark then checks it
+// (state done, verdict OK, the hello's output, 10 of 10 tests passed).
+// Measured, per workload:
+//
+//  1. one client: serveRounds[w] rounds, each one request and one jail
+//     process, the order alternating, so that drift in the machine's load
+//     hits both alike. Medians and p95 of each. "server's time" is the
+//     median of the task's own time as the response gives it (from a
+//     worker taking the task to its end); "HTTP + queue" the median of
+//     the latency minus that, per request: the HTTP round trip, decoding
+//     the task, writing its files, the queue and encoding the result.
+//  2. two clients: blocks of two goroutines sending perClient requests
+//     each at once, alternating with blocks of two goroutines running the
+//     same number of jail processes at once. Throughput is tasks over the
+//     wall time of the blocks of that kind; the median is of every task's
+//     latency in them. With --parallel 2 on 2 CPUs neither client waits
+//     for a worker, so this is the service at its width.
+//
+// The parent prints one markdown table. Bounded: with -benchtime 1x (the
+// Makefile's), per side 400 tasks of /bin/true and of the hello, 196 of
+// python3 and 13 C++ tasks; about a minute on 2 quiet vCPUs, three under
+// heavy load. -benchtime Nx repeats it all N times.
+
+import (
+	"bytes"
+	"debug/elf"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"jail/internal/testutil"
+	"jail/limits"
+	"jail/server"
+)
+
+// serveWork is one workload: its request body, the jail command doing the
+// same work, and how to check each side's answer.
+type serveWork struct {
+	name string
+	body []byte
+	argv []string // the jail process per task, after the binary
+	// wantOutput is the run's stdout, for raw steps; tests is the test
+	// count the C++ task must pass.
+	wantOutput string
+	tests      int
+	// rounds of the one-client phase; blocks × 2 clients × perClient
+	// tasks in the two-client phase, per side.
+	rounds, blocks, perClient int
+}
+
+// stepsMaxFlags are server.DefaultStepsMax as `jail run` flags.
+func stepsMaxFlags() []string {
+	var flags []string
+	for _, f := range limits.Fields {
+		if f.IsSet(server.DefaultStepsMax) {
+			flags = append(flags, "--"+f.Flag, f.Format(server.DefaultStepsMax))
+		}
+	}
+	return flags
+}
+
+func stepsWork(name string, argv []string, want string, rounds, blocks, perClient int) serveWork {
+	body, err := json.Marshal(map[string]any{"steps": []map[string]any{{"argv": argv}}})
+	if err != nil {
+		panic(err)
+	}
+	run := append(append([]string{"run"}, stepsMaxFlags()...), "--")
+	return serveWork{name: name, body: body, argv: append(run, argv...), wantOutput: want,
+		rounds: rounds, blocks: blocks, perClient: perClient}
+}
+
+// isStatic reports whether the ELF file at path has no program
+// interpreter.
+func isStatic(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return false
+		}
+	}
+	return true
+}
+
+func serveWorks(b *testing.B, e *env) []serveWork {
+	ws := []serveWork{stepsWork("true", []string{"/bin/true"}, "", 200, 4, 25)}
+	if isStatic("/usr/bin/busybox") {
+		ws = append(ws, stepsWork("hello-static", []string{"/usr/bin/busybox", "echo", "hello"}, "hello\n", 200, 4, 25))
+	} else {
+		b.Log("no static /usr/bin/busybox (apt-get install busybox-static); the hello is /bin/echo, dynamic")
+		ws = append(ws, stepsWork("echo", []string{"/bin/echo", "hello"}, "hello\n", 200, 4, 25))
+	}
+	if _, err := os.Stat("/usr/bin/python3"); err == nil {
+		ws = append(ws, stepsWork("python3", []string{"python3", "-c", "pass"}, "", 100, 4, 12))
+	} else {
+		b.Log("no /usr/bin/python3; skipping python3 -c pass (apt-get install python3)")
+	}
+	if _, err := exec.LookPath("g++"); err != nil {
+		b.Log("no g++; skipping the C++ task (apt-get install g++)")
+		return ws
+	}
+	t := newJudgeTask(b, e, 10)
+	var tests []map[string]any
+	for _, name := range t.names {
+		in, err := os.ReadFile(filepath.Join(t.tests, name+".in"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		tests = append(tests, map[string]any{"stdin": map[string]string{"text": string(in)},
+			"expect": map[string]string{"text": t.answer(b, name)}})
+	}
+	body, err := json.Marshal(map[string]any{"profile": "cpp",
+		"files": []map[string]string{{"name": "main.cpp", "text": judgeSource}}, "tests": tests})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return append(ws, serveWork{name: "cpp-10-tests", body: body,
+		argv:  []string{"judge", "--profile", "cpp", t.src, "--tests", t.tests, "--json"},
+		tests: len(t.names), rounds: 5, blocks: 2, perClient: 2})
+}
+
+// served is a running `jail serve`.
+type served struct {
+	url    string
+	run    *testutil.Running
+	done   chan error
+	client *http.Client
+}
+
+// startServe starts `jail serve` on a free loopback port and waits until
+// it answers /healthz.
+func startServe(b *testing.B, e *env) *served {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	s := &served{url: "http://" + addr, done: make(chan error, 1),
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
+	s.run = e.jail.Start(b, testutil.Opts{}, "serve", "--listen", addr, "--parallel", "2")
+	go func() {
+		_, err := s.run.WaitErr()
+		s.done <- err
+	}()
+	b.Cleanup(func() { s.stop(b) })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case err := <-s.done:
+			s.done <- err
+			b.Fatalf("jail serve --listen %s exited before serving: %v", addr, err)
+		default:
+		}
+		resp, err := s.client.Get(s.url + "/healthz")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("jail serve --listen %s does not answer /healthz after 10 s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop ends the server with SIGTERM, as an operator would.
+func (s *served) stop(b *testing.B) {
+	s.client.CloseIdleConnections()
+	_ = s.run.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(40 * time.Second):
+		_ = s.run.Cmd.Process.Kill()
+		<-s.done
+		b.Errorf("jail serve did not stop within 40 s of SIGTERM")
+	}
+}
+
+// post sends one task and waits for its result; it returns the latency
+// and the task's own time as the server measured it.
+func (s *served) post(w serveWork) (lat, task time.Duration, err error) {
+	start := time.Now()
+	resp, err := s.client.Post(s.url+"/v1/runs?wait=60s", "application/json", bytes.NewReader(w.body))
+	if err != nil {
+		return 0, 0, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	lat = time.Since(start)
+	if err != nil {
+		return 0, 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, 0, fmt.Errorf("POST /v1/runs: %s: %s", resp.Status, body)
+	}
+	var v struct {
+		State  string  `json:"state"`
+		Time   float64 `json:"time"`
+		Result struct {
+			Verdict string `json:"verdict"`
+			Passed  int    `json:"passed"`
+			Total   int    `json:"total"`
+			Run     struct {
+				Output struct {
+					Text string `json:"text"`
+				} `json:"output"`
+			} `json:"run"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		return 0, 0, fmt.Errorf("POST /v1/runs: %v: %s", err, body)
+	}
+	switch {
+	case v.State != "done" || v.Result.Verdict != "OK":
+		err = fmt.Errorf("state %s, verdict %s", v.State, v.Result.Verdict)
+	case w.tests > 0 && (v.Result.Passed != w.tests || v.Result.Total != w.tests):
+		err = fmt.Errorf("%d of %d tests passed, want %d", v.Result.Passed, v.Result.Total, w.tests)
+	case w.tests == 0 && v.Result.Run.Output.Text != w.wantOutput:
+		err = fmt.Errorf("output %q, want %q", v.Result.Run.Output.Text, w.wantOutput)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("POST /v1/runs %s: %w: %s", w.body[:min(len(w.body), 80)], err, body)
+	}
+	return lat, time.Duration(v.Time * float64(time.Second)), nil
+}
+
+// process does the work with one jail process and checks its output.
+func (e *env) process(w serveWork) (time.Duration, error) {
+	argv := append([]string{e.jail.Bin}, w.argv...)
+	var stdout, stderr bytes.Buffer
+	cmd := &exec.Cmd{
+		Path: argv[0], Args: argv,
+		Env: []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}, Dir: e.jail.Dir,
+		Stdout: &stdout, Stderr: &stderr,
+		SysProcAttr: &syscall.SysProcAttr{Credential: e.jail.Cred},
+	}
+	start := time.Now()
+	err := cmd.Run()
+	d := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("%q: %v\nstdout: %s\nstderr: %s", argv, err, stdout.Bytes(), stderr.Bytes())
+	}
+	if w.tests > 0 {
+		var res struct {
+			Verdict string            `json:"verdict"`
+			Tests   []json.RawMessage `json:"tests"`
+		}
+		if err := json.Unmarshal(stdout.Bytes(), &res); err != nil || res.Verdict != "OK" || len(res.Tests) != w.tests {
+			return 0, fmt.Errorf("%q: verdict %q with %d tests (%v), want OK with %d", argv, res.Verdict, len(res.Tests), err, w.tests)
+		}
+	} else if stdout.String() != w.wantOutput {
+		return 0, fmt.Errorf("%q printed %q, want %q", argv, stdout.Bytes(), w.wantOutput)
+	}
+	return d, nil
+}
+
+// concurrently runs do in clients goroutines, n times each, and returns
+// the wall time and every call's latency.
+func concurrently(clients, n int, do func() (time.Duration, error)) (time.Duration, []time.Duration, error) {
+	var mu sync.Mutex
+	var lats []time.Duration
+	var first error
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range clients {
+		wg.Go(func() {
+			for range n {
+				d, err := do()
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+				}
+				lats = append(lats, d)
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return time.Since(start), lats, first
+}
+
+// serveRow is one workload's results, in ms and tasks per second.
+type serveRow struct {
+	name                          string
+	serveMed, serveP95, task, gap float64
+	procMed, procP95              float64
+	serve2Rate, serve2Med         float64
+	proc2Rate, proc2Med           float64
+	rounds, tasks2                int
+	via                           string
+}
+
+func BenchmarkServe(b *testing.B) {
+	e := newEnv(b)
+	works := serveWorks(b, e)
+	s := startServe(b, e)
+	loadBefore := loadAvg()
+	var rows []serveRow
+	for _, w := range works {
+		b.Run(w.name, func(b *testing.B) {
+			// Warm the page cache, the compiler, the connection.
+			for range 2 {
+				if _, _, err := s.post(w); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := e.process(w); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var lat, task, gap, proc []time.Duration
+			var serve2, proc2 []time.Duration
+			var serve2Wall, proc2Wall time.Duration
+			iter := 0
+			for b.Loop() {
+				for i := range w.rounds {
+					ways := []func() error{
+						func() error {
+							l, t, err := s.post(w)
+							lat, task, gap = append(lat, l), append(task, t), append(gap, l-t)
+							return err
+						},
+						func() error {
+							d, err := e.process(w)
+							proc = append(proc, d)
+							return err
+						},
+					}
+					for k := range ways {
+						if err := ways[(i+k)%2](); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				for i := range 2 * w.blocks {
+					if (i+iter)%2 == 0 {
+						wall, ls, err := concurrently(2, w.perClient, func() (time.Duration, error) {
+							l, _, err := s.post(w)
+							return l, err
+						})
+						if err != nil {
+							b.Fatal(err)
+						}
+						serve2Wall, serve2 = serve2Wall+wall, append(serve2, ls...)
+					} else {
+						wall, ls, err := concurrently(2, w.perClient, func() (time.Duration, error) { return e.process(w) })
+						if err != nil {
+							b.Fatal(err)
+						}
+						proc2Wall, proc2 = proc2Wall+wall, append(proc2, ls...)
+					}
+				}
+				iter++
+			}
+			r := serveRow{name: w.name, via: "jail " + w.argv[0],
+				serveMed: ms(median(lat)), serveP95: ms(percentile(lat, 95)), task: ms(median(task)), gap: ms(median(gap)),
+				procMed: ms(median(proc)), procP95: ms(percentile(proc, 95)),
+				serve2Rate: float64(len(serve2)) / serve2Wall.Seconds(), serve2Med: ms(median(serve2)),
+				proc2Rate: float64(len(proc2)) / proc2Wall.Seconds(), proc2Med: ms(median(proc2)),
+				rounds: len(lat), tasks2: len(serve2)}
+			b.ReportMetric(r.serveMed, "serve-median-ms")
+			b.ReportMetric(r.serveP95, "serve-p95-ms")
+			b.ReportMetric(r.task, "serve-task-ms")
+			b.ReportMetric(r.gap, "serve-http+queue-ms")
+			b.ReportMetric(r.procMed, "process-median-ms")
+			b.ReportMetric(r.procP95, "process-p95-ms")
+			b.ReportMetric(r.procMed/r.serveMed, "x-process")
+			b.ReportMetric(r.serve2Rate, "serve-2c-tasks/s")
+			b.ReportMetric(r.serve2Med, "serve-2c-median-ms")
+			b.ReportMetric(r.proc2Rate, "process-2c-tasks/s")
+			b.ReportMetric(r.proc2Med, "process-2c-median-ms")
+			rows = append(rows, r)
+		})
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Printf("\n| workload | via | 1 client: median ms | p95 ms | server's time ms | HTTP + queue ms | 2 clients: tasks/s | median ms | process ÷ serve, 1 client | serve ÷ process, tasks/s |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Printf("| %s | jail serve | %.2f | %.2f | %.2f | %.2f | %.1f | %.2f | %.2f× | %.2f× |\n",
+			r.name, r.serveMed, r.serveP95, r.task, r.gap, r.serve2Rate, r.serve2Med, r.procMed/r.serveMed, r.serve2Rate/r.proc2Rate)
+		fmt.Printf("| %s | %s | %.2f | %.2f | – | – | %.1f | %.2f | | |\n",
+			r.name, r.via, r.procMed, r.procP95, r.proc2Rate, r.proc2Med)
+	}
+	var notes []string
+	for _, r := range rows {
+		notes = append(notes, fmt.Sprintf("%s %d+%d, %d+%d", r.name, r.rounds, r.rounds, r.tasks2, r.tasks2))
+	}
+	fmt.Printf("\njail serve --parallel 2 on loopback TCP; tasks one client, then two clients, each side: %s. jail run with %s (the server's limits for raw steps). Load average (1 min) %s before, %s after.\n",
+		strings.Join(notes, "; "), strings.Join(stepsMaxFlags(), " "), loadBefore, loadAvg())
+}
