@@ -93,7 +93,8 @@ type Result struct {
 	Skipped int `json:"skipped,omitempty"`
 	Total   int `json:"total"`
 	// LimitBackend, Limits and Isolation are what held for PROG's runs
-	// (every run of a task has the same Spec), from the first of them.
+	// on the tests (every one has the same Spec), from the first of them;
+	// a task without tests has them in Run.
 	LimitBackend string             `json:"limit_backend,omitempty"`
 	Limits       []sandbox.Limit    `json:"limits,omitempty"`
 	Isolation    *sandbox.Isolation `json:"isolation,omitempty"`
@@ -187,9 +188,8 @@ func Judge(ctx context.Context, r *sandbox.Runner, t Task) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		// The run carries its own limits, isolation and warnings.
 		res.Run, res.Verdict = run, run.Verdict
-		res.noteSpec(run.Result)
-		res.warn(run.Warnings)
 		return res, nil
 	}
 	var verdicts []verdict.Verdict
