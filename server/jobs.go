@@ -41,6 +41,10 @@ type job struct {
 	cancel  context.CancelFunc
 	// cancelled says DELETE came, so the end is "cancelled" not "done".
 	cancelled bool
+	// compat is what a compatibility layer (Judge0) keeps of the request
+	// it translated, to show the job in its own terms; set before the job
+	// is queued, never changed.
+	compat any
 }
 
 // event is one entry of a job's stream: its name and JSON data.

@@ -195,33 +195,16 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, aerr)
 		return
 	}
-	dec, err := req.decode(noBlobs{}, Caps{Files: s.cfg.MaxFiles, Bytes: s.cfg.MaxBody})
+	dec, err := req.decode(noBlobs{}, s.caps())
 	if err != nil {
 		s.reject(w, s.requestError(err))
 		return
 	}
-	if aerr := s.police(dec); aerr != nil {
-		dec.release()
+	j, aerr := s.submit(dec, nil)
+	if aerr != nil {
 		s.reject(w, aerr)
 		return
 	}
-	j := newJob("local", dec)
-	s.mu.Lock()
-	s.jobs[j.id] = j
-	s.mu.Unlock()
-	if err := s.sched.push(j); err != nil {
-		s.forget(j)
-		dec.release()
-		if errors.Is(err, errDraining) {
-			s.reject(w, errorf(http.StatusServiceUnavailable, codeDraining, "", "the server is shutting down; retry on another"))
-			return
-		}
-		e := errorf(http.StatusTooManyRequests, codeQueueFull, "", fmt.Sprintf("%d tasks are queued, the most this server takes; retry later", s.cfg.Queue))
-		e.retryAfter = time.Second
-		s.reject(w, e)
-		return
-	}
-	s.metrics.queued.Inc()
 	if wait > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		defer cancel()
@@ -236,6 +219,35 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": j.id})
+}
+
+func (s *Server) caps() Caps { return Caps{Files: s.cfg.MaxFiles, Bytes: s.cfg.MaxBody} }
+
+// submit holds a decoded task to the policy and queues it as a job; compat
+// is what a compatibility layer keeps of its own request, to answer in its
+// terms later. On an error the task is released; the caller reports it.
+func (s *Server) submit(dec *decoded, compat any) (*job, *apiError) {
+	if aerr := s.police(dec); aerr != nil {
+		dec.release()
+		return nil, aerr
+	}
+	j := newJob("local", dec)
+	j.compat = compat
+	s.mu.Lock()
+	s.jobs[j.id] = j
+	s.mu.Unlock()
+	if err := s.sched.push(j); err != nil {
+		s.forget(j)
+		dec.release()
+		if errors.Is(err, errDraining) {
+			return nil, errorf(http.StatusServiceUnavailable, codeDraining, "", "the server is shutting down; retry on another")
+		}
+		e := errorf(http.StatusTooManyRequests, codeQueueFull, "", fmt.Sprintf("%d tasks are queued, the most this server takes; retry later", s.cfg.Queue))
+		e.retryAfter = time.Second
+		return nil, e
+	}
+	s.metrics.queued.Inc()
+	return j, nil
 }
 
 func (s *Server) reject(w http.ResponseWriter, e *apiError) {
@@ -393,6 +405,17 @@ func (s *Server) deleteRun(w http.ResponseWriter, r *http.Request) {
 	if j == nil {
 		return
 	}
+	if s.cancel(j) {
+		s.forget(j)
+		writeJSON(w, http.StatusOK, j.view())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, j.view())
+}
+
+// cancel takes a queued job off the queue or cancels a running one; it
+// reports whether the job had ended already.
+func (s *Server) cancel(j *job) (ended bool) {
 	if s.sched.remove(j) {
 		j.dec.release()
 		j.mu.Lock()
@@ -400,22 +423,19 @@ func (s *Server) deleteRun(w http.ResponseWriter, r *http.Request) {
 		j.emitLocked("done", j.viewLocked())
 		j.mu.Unlock()
 		s.metrics.queued.Dec()
-	} else {
-		j.mu.Lock()
-		switch j.state {
-		case Done, Cancelled:
-			j.mu.Unlock()
-			s.forget(j)
-			writeJSON(w, http.StatusOK, j.view())
-			return
-		}
-		j.cancelled = true
-		if j.cancel != nil {
-			j.cancel()
-		}
-		j.mu.Unlock()
+		return false
 	}
-	writeJSON(w, http.StatusAccepted, j.view())
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	switch j.state {
+	case Done, Cancelled:
+		return true
+	}
+	j.cancelled = true
+	if j.cancel != nil {
+		j.cancel()
+	}
+	return false
 }
 
 func (s *Server) forget(j *job) {
