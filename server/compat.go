@@ -21,6 +21,14 @@ import (
 func (s *Server) compatRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v2/runtimes", s.pistonRuntimes)
 	mux.HandleFunc("POST /api/v2/execute", s.pistonExecute)
+
+	mux.HandleFunc("POST /submissions", s.judge0Create)
+	mux.HandleFunc("POST /submissions/batch", s.judge0BatchCreate)
+	mux.HandleFunc("GET /submissions/batch", s.judge0BatchShow)
+	mux.HandleFunc("GET /submissions/{token}", s.judge0Show)
+	mux.HandleFunc("GET /languages", s.judge0Languages)
+	mux.HandleFunc("GET /languages/{id}", s.judge0Language)
+	mux.HandleFunc("GET /statuses", s.judge0Statuses)
 }
 
 // language maps one of jail's profiles onto Piston's runtime and Judge0's
