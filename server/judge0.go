@@ -758,6 +758,9 @@ func judge0Result(res *judge.Result, all map[string]any, texts map[string][]byte
 		msg = o.check
 	case status == 11:
 		msg = fmt.Sprintf("Exited with error status %d", o.exitCode)
+	case o.signal != "":
+		// isolate's words, which Judge0 passes on.
+		msg = fmt.Sprintf("Caught fatal signal %d", unix.SignalNum(o.signal))
 	}
 	if msg != "" {
 		all["message"] = msg

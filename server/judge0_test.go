@@ -232,7 +232,7 @@ func TestJudge0Statuses(t *testing.T) {
 		{"time limit", run(verdict.TLE, 137, "SIGKILL"), 5, 9.0, nil, nil},
 		{"compile error", ce, 6, nil, nil, "main.c:1: error\n"},
 		{"compile time limit", ceTime, 6, nil, nil, "Compilation time limit exceeded."},
-		{"SIGSEGV", run(verdict.SIG, 139, "SIGSEGV"), 7, 11.0, nil, nil},
+		{"SIGSEGV", run(verdict.SIG, 139, "SIGSEGV"), 7, 11.0, "Caught fatal signal 11", nil},
 		{"output limit", run(verdict.OLE, 153, "SIGXFSZ"), 8, 25.0, nil, nil},
 		{"SIGFPE", run(verdict.SIG, 136, "SIGFPE"), 9, 8.0, nil, nil},
 		{"SIGABRT", run(verdict.SIG, 134, "SIGABRT"), 10, 6.0, nil, nil},
