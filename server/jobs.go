@@ -46,6 +46,10 @@ type job struct {
 	cancel  context.CancelFunc
 	// cancelled says DELETE came, so the end is "cancelled" not "done".
 	cancelled bool
+	// compat is what a compatibility layer (Judge0) keeps of the request
+	// it translated, to show the job in its own terms; set before the job
+	// is queued, never changed.
+	compat any
 	// signals go to the one run's PROG; streamed counts the output
 	// streamed as events, which stops at outputBudget.
 	signals  chan syscall.Signal

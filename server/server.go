@@ -177,6 +177,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metrics.handler())
+	s.compatRoutes(mux)
 	// The playground page at / and /assets/; everything else is no
 	// endpoint.
 	mux.Handle("/", web.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -246,57 +247,21 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, aerr)
 		return
 	}
-	tok := tokenOf(r.Context())
-	// The token's slot is the job's once queued, given back when the job
-	// ends; until then every refusal gives it back.
-	queued := false
-	if tok != nil {
-		if !tok.acquire() {
-			e := errorf(http.StatusTooManyRequests, codeConcurrency, "", fmt.Sprintf("token %q has %d tasks queued or running, its most: retry when one ends", tok.Name, tok.Concurrency))
-			e.retryAfter = time.Second
-			s.reject(w, e)
-			return
-		}
-		defer func() {
-			if !queued {
-				tok.release()
-			}
-		}()
-	}
 	var req TaskRequest
 	if aerr := s.decodeBody(w, r, &req); aerr != nil {
 		s.reject(w, aerr)
 		return
 	}
-	dec, err := req.decode(s.blobs, Caps{Files: s.cfg.MaxFiles, Bytes: s.cfg.MaxBody})
+	dec, err := req.decode(s.blobs, s.caps())
 	if err != nil {
 		s.reject(w, s.requestError(err))
 		return
 	}
-	if aerr := s.police(dec, tok); aerr != nil {
-		dec.release()
+	j, aerr := s.submit(dec, tokenOf(r.Context()), nil)
+	if aerr != nil {
 		s.reject(w, aerr)
 		return
 	}
-	j := newJob(clientName(tok), dec)
-	j.token = tok
-	s.mu.Lock()
-	s.jobs[j.id] = j
-	s.mu.Unlock()
-	if err := s.sched.push(j); err != nil {
-		s.forget(j)
-		dec.release()
-		if errors.Is(err, errDraining) {
-			s.reject(w, errorf(http.StatusServiceUnavailable, codeDraining, "", "the server is shutting down; retry on another"))
-			return
-		}
-		e := errorf(http.StatusTooManyRequests, codeQueueFull, "", fmt.Sprintf("%d tasks are queued, the most this server takes; retry later", s.cfg.Queue))
-		e.retryAfter = time.Second
-		s.reject(w, e)
-		return
-	}
-	queued = true
-	s.metrics.queued.Inc()
 	if wait > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		defer cancel()
@@ -311,6 +276,48 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": j.id})
+}
+
+func (s *Server) caps() Caps { return Caps{Files: s.cfg.MaxFiles, Bytes: s.cfg.MaxBody} }
+
+// submit holds a decoded task to the token's concurrency and to the
+// policy, and queues it as a job; compat is what a compatibility layer
+// keeps of its own request, to answer in its terms later. On an error the
+// task is released (and the token's slot given back); the caller reports
+// the error.
+func (s *Server) submit(dec *decoded, tok *Token, compat any) (*job, *apiError) {
+	if tok != nil && !tok.acquire() {
+		dec.release()
+		e := errorf(http.StatusTooManyRequests, codeConcurrency, "", fmt.Sprintf("token %q has %d tasks queued or running, its most: retry when one ends", tok.Name, tok.Concurrency))
+		e.retryAfter = time.Second
+		return nil, e
+	}
+	fail := func(e *apiError) (*job, *apiError) {
+		dec.release()
+		if tok != nil {
+			tok.release()
+		}
+		return nil, e
+	}
+	if aerr := s.police(dec, tok); aerr != nil {
+		return fail(aerr)
+	}
+	j := newJob(clientName(tok), dec)
+	j.token, j.compat = tok, compat
+	s.mu.Lock()
+	s.jobs[j.id] = j
+	s.mu.Unlock()
+	if err := s.sched.push(j); err != nil {
+		s.forget(j)
+		if errors.Is(err, errDraining) {
+			return fail(errorf(http.StatusServiceUnavailable, codeDraining, "", "the server is shutting down; retry on another"))
+		}
+		e := errorf(http.StatusTooManyRequests, codeQueueFull, "", fmt.Sprintf("%d tasks are queued, the most this server takes; retry later", s.cfg.Queue))
+		e.retryAfter = time.Second
+		return fail(e)
+	}
+	s.metrics.queued.Inc()
+	return j, nil
 }
 
 func (s *Server) reject(w http.ResponseWriter, e *apiError) {
@@ -526,6 +533,17 @@ func (s *Server) deleteRun(w http.ResponseWriter, r *http.Request) {
 	if j == nil {
 		return
 	}
+	if s.cancel(j) {
+		s.forget(j)
+		writeJSON(w, http.StatusOK, j.view())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, j.view())
+}
+
+// cancel ends a queued job at once and asks a running one to stop; ended
+// says the job had ended already.
+func (s *Server) cancel(j *job) (ended bool) {
 	if s.sched.remove(j) {
 		j.end()
 		j.mu.Lock()
@@ -533,22 +551,19 @@ func (s *Server) deleteRun(w http.ResponseWriter, r *http.Request) {
 		j.emitLocked("done", j.viewLocked())
 		j.mu.Unlock()
 		s.metrics.queued.Dec()
-	} else {
-		j.mu.Lock()
-		switch j.state {
-		case Done, Cancelled:
-			j.mu.Unlock()
-			s.forget(j)
-			writeJSON(w, http.StatusOK, j.view())
-			return
-		}
-		j.cancelled = true
-		if j.cancel != nil {
-			j.cancel()
-		}
-		j.mu.Unlock()
+		return false
 	}
-	writeJSON(w, http.StatusAccepted, j.view())
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	switch j.state {
+	case Done, Cancelled:
+		return true
+	}
+	j.cancelled = true
+	if j.cancel != nil {
+		j.cancel()
+	}
+	return false
 }
 
 func (s *Server) forget(j *job) {
