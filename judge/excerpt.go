@@ -18,8 +18,13 @@ type Excerpt struct {
 	Truncated bool   `json:"truncated,omitempty"`
 }
 
-// OutputExcerpt is how much of a test's output and stderr a result keeps.
-const OutputExcerpt = 4 << 10
+// OutputExcerpt is how much of a test's output and stderr a result keeps
+// unless the task says otherwise; RunOutput is the same for the one run
+// of a task without tests, whose output is what a playground shows.
+const (
+	OutputExcerpt = 4 << 10
+	RunOutput     = 1 << 20
+)
 
 // excerptOf reads the first max bytes of f, which holds a whole output.
 func excerptOf(f *os.File, max int) (Excerpt, error) {

@@ -134,7 +134,7 @@ func (j *judging) interact(ctx context.Context, i int, t TestCase) (TestResult, 
 		return TestResult{}, nil, err
 	}
 	defer progErr.Close()
-	if tr.Stderr, err = excerptOf(progErr, OutputExcerpt); err != nil {
+	if tr.Stderr, err = excerptOf(progErr, j.outputMax(OutputExcerpt)); err != nil {
 		return TestResult{}, nil, err
 	}
 	if j.task.Transcript {

@@ -49,6 +49,9 @@ type Task struct {
 	// Signals are delivered to PROG while the one run of a task without
 	// tests runs (a playground's ^C).
 	Signals <-chan syscall.Signal
+	// OutputMax is how much of each test's stdout and stderr its result
+	// keeps (default OutputExcerpt; RunOutput for a task without tests).
+	OutputMax int
 	// Collect names files (relative to the work directory, which the one
 	// run of a task without tests may then write) to copy out after the
 	// run, each at most CollectMax bytes.
@@ -288,11 +291,11 @@ func (j *judging) runOnce(ctx context.Context) (*StepResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	o, err := excerptOf(out, OutputExcerpt)
+	o, err := excerptOf(out, j.outputMax(RunOutput))
 	if err != nil {
 		return nil, err
 	}
-	e, err := excerptOf(errf, OutputExcerpt)
+	e, err := excerptOf(errf, j.outputMax(RunOutput))
 	if err != nil {
 		return nil, err
 	}
@@ -301,6 +304,14 @@ func (j *judging) runOnce(ctx context.Context) (*StepResult, error) {
 		sr.Collected = collect(j.build.Work(), j.task.Collect, CollectMax)
 	}
 	return sr, nil
+}
+
+// outputMax is the task's excerpt size, or def.
+func (j *judging) outputMax(def int) int {
+	if j.task.OutputMax > 0 {
+		return j.task.OutputMax
+	}
+	return def
 }
 
 // progSpec is the Spec of PROG's runs: the run step's, with the output
@@ -435,10 +446,10 @@ func (j *judging) test(ctx context.Context, i int, t TestCase) (TestResult, *san
 		reading = &rd
 	}
 	tr := newTestResult(t.Name, run, reading)
-	if tr.Output, err = excerptOf(out, OutputExcerpt); err != nil {
+	if tr.Output, err = excerptOf(out, j.outputMax(OutputExcerpt)); err != nil {
 		return TestResult{}, nil, err
 	}
-	if tr.Stderr, err = excerptOf(errf, OutputExcerpt); err != nil {
+	if tr.Stderr, err = excerptOf(errf, j.outputMax(OutputExcerpt)); err != nil {
 		return TestResult{}, nil, err
 	}
 	return tr, run, nil

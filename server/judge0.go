@@ -42,8 +42,9 @@ import (
 // number_of_runs above 1 and stack_limit (jail sets no stack limit of its
 // own). Limits not given are the profile's, not Judge0's defaults; their
 // maxima are the server's. wait=true waits at most --max-wait, then answers
-// with the submission as it is (In Queue or Processing). stdout, stderr and
-// compile_output are cut at the judge's excerpt (4 KiB). DELETE
+// with the submission as it is (In Queue or Processing). stdout and stderr
+// are kept to 1 MiB each (judge.RunOutput), compile_output to 64 KiB
+// (judge.CompileExcerpt). DELETE
 // /submissions/{token}, /about, /config_info and /system_info are not
 // served.
 
@@ -570,6 +571,8 @@ func (s *Server) judge0Submit(f map[string]json.RawMessage, b64 bool, tok *Token
 		return nil, judge0Errors{"base": {err.Error()}}, nil
 	}
 	sub.limits = dec.task.Program.Profile.Run.Limits.Spec.Merge(dec.limits)
+	// A submission's one test is its run: Judge0 returns all of stdout.
+	dec.task.OutputMax = judge.RunOutput
 	j, aerr := s.submit(dec, tok, sub)
 	return j, nil, aerr
 }

@@ -36,7 +36,8 @@ import (
 //     keep the profile's limit: every jail run has one.
 //   - output is stdout then stderr, not interleaved: jail keeps the two apart.
 //     A compile stage's two streams are one in jail; they are in stderr and
-//     output. Each stream is cut at the judge's excerpt (4 KiB).
+//     output. Each stream is kept to 1 MiB (judge.RunOutput), the compile
+//     stage's to 64 KiB.
 //   - execute waits at most the server's --max-wait; past it the task is
 //     cancelled and the answer is 504.
 //   - /api/v2/packages and the /api/v2/connect websocket are not served: the
