@@ -322,9 +322,13 @@ func (s *Server) police(d *decoded) *apiError {
 		}
 	}
 	if d.task.Program.Profile == nil {
-		// A raw-steps task gets the maxima where it sets nothing.
-		d.task.Program.Settings.Limits = s.cfg.StepsMax.Merge(d.limits)
-		d.task.Program.CompileLimits = s.cfg.StepsMax.Merge(d.compile)
+		// A raw-steps task gets the maxima where it sets nothing: under
+		// each step's own limits, which the task's limits (the judge's
+		// overrides) still replace.
+		for i := range d.task.Program.Steps {
+			st := &d.task.Program.Steps[i]
+			st.Limits = s.cfg.StepsMax.Merge(st.Limits)
+		}
 	}
 	return nil
 }

@@ -222,6 +222,25 @@ func TestRunWithinWait(t *testing.T) {
 	}, 5*time.Second, 10*time.Millisecond)
 }
 
+// A raw step's own limits hold, with the server's maxima only where
+// neither the step nor the task sets one, and the task's limits over the
+// step's.
+func TestStepLimits(t *testing.T) {
+	ts := startServer(t, Config{Parallel: 1})
+	go func() { ts.fake.release <- struct{}{} }()
+	status, out, _ := ts.do(t, http.MethodPost, "/v1/runs?wait=10s",
+		`{"steps":[{"argv":["/bin/true"],"limits":{"wall":"3s","output":"64K"}}],"limits":{"output":"32K"}}`)
+	require.Equal(t, 200, status, "%v", out)
+	_, specs, err := ts.fake.tasks[0].Program.Specs(nil)
+	require.NoError(t, err)
+	require.Len(t, specs, 1)
+	l := specs[0].Limits
+	assert.Equal(t, 3*time.Second, l.Wall, "the step's own")
+	assert.Equal(t, int64(32<<10), l.Output, "the task's, over the step's")
+	assert.Equal(t, DefaultStepsMax.CPUTime, l.CPUTime, "the maximum where nothing is set")
+	assert.Equal(t, DefaultStepsMax.Memory, l.Memory, "the maximum where nothing is set")
+}
+
 // Past ?wait= the answer is 202 with the id, and the task goes on.
 func TestRunPastWait(t *testing.T) {
 	ts := startServer(t, Config{Parallel: 1})
