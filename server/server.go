@@ -401,9 +401,11 @@ func (s *Server) deleteRun(w http.ResponseWriter, r *http.Request) {
 		j.dec.release()
 		j.mu.Lock()
 		j.cancelled, j.state, j.finished = true, Cancelled, time.Now()
-		j.emitLocked("done", j.viewLocked())
+		v := j.viewLocked()
 		j.mu.Unlock()
 		s.metrics.queued.Dec()
+		s.record(j, v)
+		j.emit("done", v)
 	} else {
 		j.mu.Lock()
 		switch j.state {
@@ -445,9 +447,15 @@ func (s *Server) runJob(j *job) {
 	ctx, cancel := context.WithCancel(s.base)
 	defer cancel()
 	j.mu.Lock()
-	if j.cancelled {
+	if j.cancelled || ctx.Err() != nil {
+		// DELETE came after the pop, or the drain ran out with the task
+		// still queued: it never runs, and its end is told like any.
+		j.cancelled, j.state, j.finished = true, Cancelled, time.Now()
+		v := j.viewLocked()
 		j.mu.Unlock()
 		j.dec.release()
+		s.record(j, v)
+		j.emit("done", v)
 		return
 	}
 	j.state, j.started, j.cancel = Running, time.Now(), cancel
@@ -479,7 +487,9 @@ func (s *Server) runJob(j *job) {
 		j.result = nil
 	}
 	j.state = Done
-	if j.cancelled {
+	// Cancelled by DELETE, or by the end of the drain: what the run did
+	// is its result, but it was not let finish.
+	if j.cancelled || ctx.Err() != nil {
 		j.state = Cancelled
 	}
 	v := j.viewLocked()
@@ -493,6 +503,9 @@ func (s *Server) runJob(j *job) {
 // record counts a finished task and logs its one line.
 func (s *Server) record(j *job, v View) {
 	verdictName := "error"
+	if v.State == Cancelled {
+		verdictName = "cancelled"
+	}
 	attrs := []any{"id", j.id, "client", j.client, "profile", j.profile, "state", v.State,
 		"queue_time", time.Duration(v.QueueTime).Seconds(), "time", time.Duration(v.Time).Seconds()}
 	if v.Result != nil {

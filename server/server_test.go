@@ -380,6 +380,28 @@ func TestShutdownDrains(t *testing.T) {
 	assert.Equal(t, "done", out["state"], "the running task finished")
 }
 
+// When the drain runs out, the running task is cancelled and says so, and
+// the queued one ends cancelled without reaching the judge.
+func TestShutdownCancelsTheRest(t *testing.T) {
+	ts := startServer(t, Config{Parallel: 1})
+	_, out, _ := ts.do(t, http.MethodPost, "/v1/runs", helloTask)
+	running := out["id"].(string)
+	<-ts.fake.started
+	_, out, _ = ts.do(t, http.MethodPost, "/v1/runs", helloTask)
+	queued := out["id"].(string)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	ts.srv.Shutdown(ctx)
+	for _, id := range []string{running, queued} {
+		_, out, _ := ts.do(t, http.MethodGet, "/v1/runs/"+id, "")
+		assert.Equal(t, "cancelled", out["state"], "%s: %v", id, out)
+	}
+	ts.fake.mu.Lock()
+	assert.Len(t, ts.fake.tasks, 1, "the queued task was never run")
+	ts.fake.mu.Unlock()
+	assertEmptyDir(t, ts.tmp, "cancelled tasks leave nothing behind")
+}
+
 func TestMetrics(t *testing.T) {
 	ts := startServer(t, Config{Parallel: 1})
 	go func() { ts.fake.release <- struct{}{} }()
