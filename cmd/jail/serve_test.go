@@ -809,9 +809,10 @@ func TestServeSIGTERMUnderLoad(t *testing.T) {
 }
 
 // loadTasks is how many tasks TestServeLoad runs: JAIL_LOAD_TASKS, or
-// 1,000. The issue's 10,000 took 100 s on a quiet 2-core VM (about 100
-// tasks/s with --parallel 2) and 8 minutes on a busy one, too long for
-// every `go test`; .ci/run runs the full count in a step of its own.
+// 1,000. On a quiet 2-core VM 1,000 took 10 s (about 100 tasks/s with
+// --parallel 2, so 10,000 would take 100 s); on a busy one (load average
+// 15) the issue's 10,000 took 8 minutes, too long for every `go test`.
+// .ci/run runs the full count in a step of its own.
 func loadTasks(t *testing.T) int {
 	t.Helper()
 	v := os.Getenv("JAIL_LOAD_TASKS")
