@@ -422,9 +422,26 @@ func (s *Server) police(d *decoded, tok *Token) *apiError {
 			}
 		}
 	}
+	if steps := d.task.Program.Steps; len(steps) > 0 {
+		// Raw steps carry their own limits (over the profile's, if one is
+		// named), which the task's replace; the maximum fills in only
+		// where none of them sets a limit. Filling the task's limits
+		// instead would replace every step's own.
+		var base limits.Spec
+		if p := d.task.Program.Profile; p != nil {
+			base = p.Limits.Spec
+		}
+		for i := range steps {
+			given, max := base.Merge(steps[i].Limits).Merge(d.limits), run
+			if i < len(steps)-1 {
+				given, max = base.Merge(steps[i].Limits).Merge(d.compile), compile
+			}
+			steps[i].Limits = fill(given, limits.Spec{}, max)
+		}
+		return nil
+	}
 	// Where the task sets nothing it gets its profile's limit, or the
-	// maximum where that is lower or the profile has none (a raw-steps
-	// task has none at all): a default never passes a maximum.
+	// maximum where that is lower: a default never passes a maximum.
 	runDefault, compileDefault := s.defaults(d.task.Program.Profile)
 	d.task.Program.Settings.Limits = fill(d.limits, runDefault, run)
 	d.task.Program.CompileLimits = fill(d.compile, compileDefault, compile)
@@ -548,9 +565,11 @@ func (s *Server) cancel(j *job) (ended bool) {
 		j.end()
 		j.mu.Lock()
 		j.cancelled, j.state, j.finished = true, Cancelled, time.Now()
-		j.emitLocked("done", j.viewLocked())
+		v := j.viewLocked()
 		j.mu.Unlock()
 		s.metrics.queued.Dec()
+		s.record(j, v)
+		j.emit("done", v)
 		return false
 	}
 	j.mu.Lock()
@@ -589,9 +608,15 @@ func (s *Server) runJob(j *job) {
 	ctx, cancel := context.WithCancel(s.base)
 	defer cancel()
 	j.mu.Lock()
-	if j.cancelled {
+	if j.cancelled || ctx.Err() != nil {
+		// DELETE came after the pop, or the drain ran out with the task
+		// still queued: it never runs, and its end is told like any.
+		j.cancelled, j.state, j.finished = true, Cancelled, time.Now()
+		v := j.viewLocked()
 		j.mu.Unlock()
 		j.end()
+		s.record(j, v)
+		j.emit("done", v)
 		return
 	}
 	j.state, j.started, j.cancel = Running, time.Now(), cancel
@@ -628,7 +653,9 @@ func (s *Server) runJob(j *job) {
 		j.result = nil
 	}
 	j.state = Done
-	if j.cancelled {
+	// Cancelled by DELETE, or by the end of the drain: what the run did
+	// is its result, but it was not let finish.
+	if j.cancelled || ctx.Err() != nil {
 		j.state = Cancelled
 	}
 	v := j.viewLocked()
@@ -642,6 +669,9 @@ func (s *Server) runJob(j *job) {
 // record counts a finished task and logs its one line.
 func (s *Server) record(j *job, v View) {
 	verdictName := "error"
+	if v.State == Cancelled {
+		verdictName = "cancelled"
+	}
 	attrs := []any{"id", j.id, "client", j.client, "profile", j.profile, "state", v.State,
 		"queue_time", time.Duration(v.QueueTime).Seconds(), "time", time.Duration(v.Time).Seconds()}
 	if v.Result != nil {

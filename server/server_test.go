@@ -235,6 +235,25 @@ func TestRunWithinWait(t *testing.T) {
 	}, 5*time.Second, 10*time.Millisecond)
 }
 
+// A raw step's own limits hold, with the server's maxima only where
+// neither the step nor the task sets one, and the task's limits over the
+// step's.
+func TestStepLimits(t *testing.T) {
+	ts := startServer(t, Config{Parallel: 1})
+	go func() { ts.fake.release <- struct{}{} }()
+	status, out, _ := ts.do(t, http.MethodPost, "/v1/runs?wait=10s",
+		`{"steps":[{"argv":["/bin/true"],"limits":{"wall":"3s","output":"64K"}}],"limits":{"output":"32K"}}`)
+	require.Equal(t, 200, status, "%v", out)
+	_, specs, err := ts.fake.tasks[0].Program.Specs(nil)
+	require.NoError(t, err)
+	require.Len(t, specs, 1)
+	l := specs[0].Limits
+	assert.Equal(t, 3*time.Second, l.Wall, "the step's own")
+	assert.Equal(t, int64(32<<10), l.Output, "the task's, over the step's")
+	assert.Equal(t, DefaultStepsMax.CPUTime, l.CPUTime, "the maximum where nothing is set")
+	assert.Equal(t, DefaultStepsMax.Memory, l.Memory, "the maximum where nothing is set")
+}
+
 // Past ?wait= the answer is 202 with the id, and the task goes on.
 func TestRunPastWait(t *testing.T) {
 	ts := startServer(t, Config{Parallel: 1})
@@ -372,6 +391,28 @@ func TestShutdownDrains(t *testing.T) {
 	<-done
 	_, out, _ = ts.do(t, http.MethodGet, "/v1/runs/"+id, "")
 	assert.Equal(t, "done", out["state"], "the running task finished")
+}
+
+// When the drain runs out, the running task is cancelled and says so, and
+// the queued one ends cancelled without reaching the judge.
+func TestShutdownCancelsTheRest(t *testing.T) {
+	ts := startServer(t, Config{Parallel: 1})
+	_, out, _ := ts.do(t, http.MethodPost, "/v1/runs", helloTask)
+	running := out["id"].(string)
+	<-ts.fake.started
+	_, out, _ = ts.do(t, http.MethodPost, "/v1/runs", helloTask)
+	queued := out["id"].(string)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	ts.srv.Shutdown(ctx)
+	for _, id := range []string{running, queued} {
+		_, out, _ := ts.do(t, http.MethodGet, "/v1/runs/"+id, "")
+		assert.Equal(t, "cancelled", out["state"], "%s: %v", id, out)
+	}
+	ts.fake.mu.Lock()
+	assert.Len(t, ts.fake.tasks, 1, "the queued task was never run")
+	ts.fake.mu.Unlock()
+	assertEmptyDir(t, ts.tmp, "cancelled tasks leave nothing behind")
 }
 
 func TestMetrics(t *testing.T) {
