@@ -3,12 +3,14 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,31 +23,46 @@ import (
 )
 
 // TestServeSocketActivation passes jail serve a listening unix socket the
-// way systemd does (fd 3, LISTEN_FDS=1, LISTEN_PID = jail's pid; sh's exec
+// way systemd does (fds 3..., LISTEN_FDS, LISTEN_PID = jail's pid; sh's exec
 // keeps the pid) and checks it serves there, not on --listen, says so, and
 // leaves the socket's file alone on SIGTERM: it belongs to the socket unit.
 // The VM lane (limits/vmtest) runs the real units under systemd.
 func TestServeSocketActivation(t *testing.T) {
+	// Two sockets: a socket unit with two ListenStream= lines.
+	for _, n := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d sockets", n), func(t *testing.T) { testServeActivated(t, n) })
+	}
+}
+
+func testServeActivated(t *testing.T, n int) {
 	j := testutil.New(t)
-	sock := filepath.Join(j.Dir, "activated.sock")
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-	require.NoError(t, err)
-	ln.SetUnlinkOnClose(false)
-	lf, err := ln.File()
-	require.NoError(t, err)
-	ln.Close()
-	defer lf.Close()
+	var socks []string
+	var files []*os.File
+	for i := range n {
+		sock := filepath.Join(j.Dir, fmt.Sprintf("activated-%d.sock", i))
+		ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+		require.NoError(t, err)
+		ln.SetUnlinkOnClose(false)
+		lf, err := ln.File()
+		require.NoError(t, err)
+		ln.Close()
+		defer lf.Close()
+		socks = append(socks, sock)
+		files = append(files, lf)
+	}
 
 	notListened := filepath.Join(j.Dir, "not-this.sock")
-	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" serve --listen "unix:$1" --drain 5s`, j.Bin, notListened)
+	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=$2 exec "$0" serve --listen "unix:$1" --drain 5s`, j.Bin, notListened, strconv.Itoa(n))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	cmd.ExtraFiles = []*os.File{lf}
+	cmd.ExtraFiles = files
 	if j.Cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: j.Cred}
 	}
 	require.NoError(t, cmd.Start())
-	lf.Close()
+	for _, f := range files {
+		f.Close()
+	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	defer func() {
@@ -55,16 +72,18 @@ func TestServeSocketActivation(t *testing.T) {
 		}
 	}()
 
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		},
-	}}
-	resp, err := client.Get("http://jail/healthz")
-	require.NoError(t, err, "jail serve stderr:\n%s", &stderr)
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	for _, sock := range socks {
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+			},
+		}}
+		resp, err := client.Get("http://jail/healthz")
+		require.NoError(t, err, "jail serve stderr:\n%s", &stderr)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	}
 	assert.NoFileExists(t, notListened, "jail serve listened on --listen too")
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
@@ -80,6 +99,8 @@ func TestServeSocketActivation(t *testing.T) {
 			serving = l
 		}
 	}
-	assert.Contains(t, serving, `"listen":"systemd:`+sock+`"`, "stderr:\n%s", &stderr)
-	assert.FileExists(t, sock, "the socket unit's file was removed")
+	assert.Contains(t, serving, `"listen":"systemd:`+strings.Join(socks, ",")+`"`, "stderr:\n%s", &stderr)
+	for _, sock := range socks {
+		assert.FileExists(t, sock, "the socket unit's file was removed")
+	}
 }
