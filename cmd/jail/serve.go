@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/cobra"
 
 	"jail/limits"
@@ -49,7 +50,11 @@ Without --tokens, only loopback and unix-socket clients are served. With
 token has its own maxima, concurrency, rate and network permission; the
 file holds only the tokens' SHA-256 (echo -n TOKEN | jail serve --hash-token).
 SIGTERM stops taking tasks, lets the running ones finish for --drain,
-cancels the rest and exits.`,
+cancels the rest and exits.
+
+Started by systemd with socket activation (a .socket unit; see
+deploy/systemd in jail's repository), it serves on the sockets systemd
+passes and ignores --listen.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.hashToken {
@@ -115,7 +120,7 @@ func serveMain(ctx context.Context, f *serveFlags) error {
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
 	}
-	ln, cleanup, err := listen(f.listen)
+	ln, where, cleanup, err := serveListener(f.listen)
 	if err != nil {
 		return err
 	}
@@ -133,11 +138,12 @@ func serveMain(ctx context.Context, f *serveFlags) error {
 		return err
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	log.Info("serving", "listen", f.listen, "tls", f.tlsCert != "", "tokens", f.tokens, "limit_backend", backend, "notes", notes)
+	log.Info("serving", "listen", where, "tls", f.tlsCert != "", "tokens", f.tokens, "limit_backend", backend, "notes", notes)
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	errc := make(chan error, 1)
+	sdNotify(log, daemon.SdNotifyReady)
 	go func() {
 		if f.tlsCert != "" {
 			errc <- hs.ServeTLS(ln, f.tlsCert, f.tlsKey)
@@ -148,9 +154,10 @@ func serveMain(ctx context.Context, f *serveFlags) error {
 	select {
 	case err := <-errc:
 		srv.Shutdown(context.Background())
-		return fmt.Errorf("--listen %s: %w", f.listen, err)
+		return fmt.Errorf("serving on %s: %w", where, err)
 	case <-ctx.Done():
 	}
+	sdNotify(log, daemon.SdNotifyStopping)
 	log.Info("draining", "for", f.drain.String())
 	drain, cancel := context.WithTimeout(context.Background(), f.drain)
 	defer cancel()

@@ -33,8 +33,8 @@ PAYLOAD_TIMEOUT="${JAIL_VM_PAYLOAD_TIMEOUT:-150}"
 # qemu runs the guests; busybox-static, cpio and kmod build the initramfs.
 # The rest is the guest's userland, which is the host's /usr: systemd and
 # dbus-user-session give the test user a manager and a session bus,
-# util-linux gives setpriv and runuser.
-HOST_PACKAGES=(qemu-system-x86 busybox-static cpio kmod systemd dbus dbus-user-session util-linux)
+# util-linux gives setpriv and runuser, curl is the serve checks' client.
+HOST_PACKAGES=(qemu-system-x86 busybox-static cpio kmod systemd dbus dbus-user-session util-linux curl)
 
 # Everything needed before the 9p shares are mounted; modprobe adds the
 # dependencies, and names the kernel has built in are skipped.
