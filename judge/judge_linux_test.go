@@ -98,3 +98,42 @@ func TestCheckCollectName(t *testing.T) {
 		assert.Error(t, CheckCollectName(bad), bad)
 	}
 }
+
+// A task with a terminal runs PROG on a pseudo-terminal: it is a tty of
+// the size asked for, reads what Stdin carries, and sees its end as ^D.
+func TestJudgeTerminal(t *testing.T) {
+	testutil.NeedUserNS(t)
+	t.Setenv("TMPDIR", t.TempDir())
+	in, stdin, err := os.Pipe()
+	require.NoError(t, err)
+	defer in.Close()
+	resize := make(chan Winsize, 1)
+	resize <- Winsize{Rows: 30, Cols: 100}
+	var mu sync.Mutex
+	var streamed strings.Builder
+	task := Task{
+		Program: Program{Steps: []Step{{Argv: []string{"/bin/sh", "-c",
+			`test -t 0 && test -t 1 && echo "a terminal"; read line; echo "got $line"; stty size; cat; echo "cat saw the end"`}}}},
+		Stdin: in, TTY: true, Resize: resize,
+		Output: func(stream string, b []byte) {
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Equal(t, "stdout", stream, "a terminal is one stream")
+			streamed.Write(b)
+		},
+	}
+	go func() {
+		_, _ = stdin.Write([]byte("hello\n"))
+		stdin.Close()
+	}()
+	res, err := Judge(context.Background(), sandbox.NewRunner(), task)
+	require.NoError(t, err)
+	require.Equal(t, verdict.OK, res.Verdict, "%s %+v", res.Run.Error, res.Run.Output)
+	out := res.Run.Output.Text
+	for _, want := range []string{"a terminal", "got hello", "30 100", "cat saw the end"} {
+		assert.Contains(t, out, want)
+	}
+	mu.Lock()
+	assert.Equal(t, out, streamed.String(), "what was streamed is what the result keeps")
+	mu.Unlock()
+}

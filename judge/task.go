@@ -49,6 +49,10 @@ type Task struct {
 	// Signals are delivered to PROG while the one run of a task without
 	// tests runs (a playground's ^C).
 	Signals <-chan syscall.Signal
+	// TTY gives the one run of a task without tests a terminal (see
+	// terminalRun); Resize sets its size.
+	TTY    bool
+	Resize <-chan Winsize
 	// OutputMax is how much of each test's stdout and stderr its result
 	// keeps (default OutputExcerpt; RunOutput for a task without tests).
 	OutputMax int
@@ -248,6 +252,9 @@ func (t *Task) validate() error {
 	if t.Interactor != nil && len(t.Tests) == 0 {
 		errs = append(errs, errors.New("an interactor needs tests: each test's input is the interactor's"))
 	}
+	if t.TTY && len(t.Tests) > 0 {
+		errs = append(errs, errors.New("a terminal is for a task without tests: a test's output is checked, not shown"))
+	}
 	if len(t.Collect) > 0 && len(t.Tests) > 0 {
 		errs = append(errs, errors.New("collect is for a task without tests: each test runs on the same work directory, which stays read-only"))
 	}
@@ -287,7 +294,12 @@ func (j *judging) runOnce(ctx context.Context) (*StepResult, error) {
 	}
 	defer out.Close()
 	defer errf.Close()
-	run, err := j.run(ctx, sandbox.IO{Stdin: j.task.Stdin, Stdout: out, Stderr: errf, Signals: j.task.Signals})
+	var run *sandbox.Result
+	if j.task.TTY {
+		run, err = j.terminalRun(ctx, out, j.outputMax(RunOutput))
+	} else {
+		run, err = j.run(ctx, sandbox.IO{Stdin: j.task.Stdin, Stdout: out, Stderr: errf, Signals: j.task.Signals})
+	}
 	if err != nil {
 		return nil, err
 	}

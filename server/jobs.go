@@ -53,6 +53,7 @@ type job struct {
 	// signals go to the one run's PROG; streamed counts the output
 	// streamed as events, which stops at outputBudget.
 	signals  chan syscall.Signal
+	resize   chan judge.Winsize
 	streamed int
 }
 
@@ -97,6 +98,23 @@ func (j *job) closeStdin() {
 	j.dec.closeStdin()
 }
 
+// setSize passes a terminal size to a task with a terminal; the newest
+// wins over one not yet applied.
+func (j *job) setSize(w judge.Winsize) bool {
+	if !j.dec.task.TTY {
+		return false
+	}
+	select {
+	case <-j.resize:
+	default:
+	}
+	select {
+	case j.resize <- w:
+	default:
+	}
+	return true
+}
+
 // signal passes a signal to a running task's PROG.
 func (j *job) signal(sig syscall.Signal) bool {
 	j.mu.Lock()
@@ -121,7 +139,8 @@ func newJob(client string, dec *decoded) *job {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	j := &job{id: hex.EncodeToString(b), client: client, profile: dec.profile, dec: dec,
-		created: time.Now(), state: Queued, changed: make(chan struct{}), signals: make(chan syscall.Signal, 8)}
+		created: time.Now(), state: Queued, changed: make(chan struct{}), signals: make(chan syscall.Signal, 8),
+		resize: make(chan judge.Winsize, 1)}
 	j.emitLocked("queued", map[string]any{"id": j.id})
 	return j
 }

@@ -326,13 +326,13 @@ func TestJudge0Batch(t *testing.T) {
 	assert.Equal(t, map[string]any{"language_id": []any{"language with id 46 doesn't exist"}}, list[0])
 	token := list[1].(map[string]any)["token"].(string)
 	assert.Equal(t, map[string]any{"language_id": []any{"language with id 72 doesn't exist"}}, list[2])
-	assert.Equal(t, `print("hello from Python")`, string(a.last(t).task.Program.Files[0].Data))
-
 	require.Eventually(t, func() bool {
 		_, out := ts.foreign(t, http.MethodGet, "/submissions/batch?tokens="+token+",nope&fields=token,stdout,status_id", "", "")
 		subs := out.(map[string]any)["submissions"].([]any)
 		return len(subs) == 2 && subs[1] == nil && subs[0].(map[string]any)["status_id"] == 3.0
 	}, 5*time.Second, 10*time.Millisecond)
+	// Done, so it reached the judge: with the source it was given.
+	assert.Equal(t, `print("hello from Python")`, string(a.last(t).task.Program.Files[0].Data))
 	_, out = ts.foreign(t, http.MethodGet, "/submissions/batch?tokens="+token, "", "")
 	assert.Equal(t, "hello from Python\n", out.(map[string]any)["submissions"].([]any)[0].(map[string]any)["stdout"])
 

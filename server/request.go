@@ -54,6 +54,9 @@ type TaskRequest struct {
 	// Attach makes the one run's stdin a pipe that WebSocket clients of
 	// /v1/runs/{id}/ws write to, for programs that talk to a person.
 	Attach bool `json:"attach,omitempty"`
+	// TTY runs an attached task on a terminal, which the WebSocket's
+	// resize messages size; its output is one stream.
+	TTY bool `json:"tty,omitempty"`
 }
 
 // StepRequest is one raw step.
@@ -272,6 +275,9 @@ func (req *TaskRequest) decode(blobs blobResolver, caps Caps) (*decoded, error) 
 	if len(req.Collect) > 0 && len(req.Tests) > 0 {
 		bad("collect", "collect is for a task without tests")
 	}
+	if req.TTY && !req.Attach {
+		bad("tty", "a terminal needs someone at it: give attach too")
+	}
 	if req.Attach && (req.Stdin != nil || len(req.Tests) > 0) {
 		bad("attach", "an attached task's stdin comes from its WebSocket: drop stdin and tests")
 	}
@@ -315,6 +321,7 @@ func (req *TaskRequest) decode(blobs blobResolver, caps Caps) (*decoded, error) 
 		StopOnFail: req.StopOnFail,
 		Transcript: req.Transcript,
 		Collect:    req.Collect,
+		TTY:        req.TTY,
 	}
 	if req.Attach {
 		if d.task.Stdin, d.stdinW, err = os.Pipe(); err != nil {

@@ -628,7 +628,7 @@ func (s *Server) runJob(j *job) {
 	task := j.dec.task
 	task.Output = j.output
 	if len(task.Tests) == 0 {
-		task.Signals = j.signals
+		task.Signals, task.Resize = j.signals, j.resize
 	}
 	task.Events = func(e judge.Event) {
 		switch e.Kind {

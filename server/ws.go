@@ -16,6 +16,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
 	"golang.org/x/sys/unix"
+
+	"jail/judge"
 )
 
 // clientMessage is what a WebSocket client sends: stdin for a task made
@@ -153,10 +155,12 @@ func (j *job) control(m clientMessage, n int) *apiError {
 			return &apiError{Code: codeInvalid, Field: "signal", Message: fmt.Sprintf("message %d: the task is not running", n)}
 		}
 	case "resize":
-		if m.Rows <= 0 || m.Cols <= 0 {
-			return bad("rows", "give rows and cols, both positive")
+		if m.Rows <= 0 || m.Cols <= 0 || m.Rows > 65535 || m.Cols > 65535 {
+			return bad("rows", "give rows and cols, both from 1 to 65535")
 		}
-		return &apiError{Code: codeInvalid, Field: "type", Message: fmt.Sprintf("message %d: this task has no terminal to resize", n)}
+		if !j.setSize(judge.Winsize{Rows: uint16(m.Rows), Cols: uint16(m.Cols)}) {
+			return &apiError{Code: codeInvalid, Field: "type", Message: fmt.Sprintf("message %d: this task has no terminal to resize (create it with \"tty\": true)", n)}
+		}
 	default:
 		return bad("type", "unknown type %q: use stdin, eof, signal or resize", m.Type)
 	}

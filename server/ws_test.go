@@ -126,3 +126,32 @@ func TestWebSocketProtocolErrors(t *testing.T) {
 	m := readUntil(t, c, "error")
 	assert.Equal(t, "bad_json", m.Data.(map[string]any)["error"].(map[string]any)["code"])
 }
+
+// A task made with a terminal takes the WebSocket's resize messages.
+func TestWebSocketResize(t *testing.T) {
+	sizes := make(chan judge.Winsize, 1)
+	exec := func(ctx context.Context, t judge.Task) (*judge.Result, error) {
+		select {
+		case w := <-t.Resize:
+			sizes <- w
+		case <-ctx.Done():
+		}
+		return &judge.Result{Verdict: verdict.OK, Run: &judge.StepResult{Step: "run"}}, nil
+	}
+	ts := startServer(t, Config{Parallel: 1, Exec: exec})
+	status, out, _ := ts.do(t, http.MethodPost, "/v1/runs", `{"steps":[{"argv":["/bin/sh"]}],"attach":true,"tty":true}`)
+	require.Equal(t, 202, status, "%v", out)
+	c := dialWS(t, ts, "/v1/runs/"+out["id"].(string)+"/ws")
+	require.NoError(t, wsjson.Write(context.Background(), c, map[string]any{"type": "resize", "rows": 40, "cols": 120}))
+	select {
+	case w := <-sizes:
+		assert.Equal(t, judge.Winsize{Rows: 40, Cols: 120}, w)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the resize did not reach the task")
+	}
+	readUntil(t, c, "done")
+
+	status, out, _ = ts.do(t, http.MethodPost, "/v1/runs", `{"steps":[{"argv":["/bin/sh"]}],"tty":true}`)
+	assert.Equal(t, 422, status)
+	assert.Equal(t, "tty", out["error"].(map[string]any)["field"], "a terminal needs attach")
+}

@@ -27,25 +27,11 @@ type ptyRelay struct {
 }
 
 func openTTY() (*ptyRelay, error) {
-	mfd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	master, slave, err := sandbox.OpenPTY()
 	if err != nil {
-		return nil, fmt.Errorf("-t: opening /dev/ptmx: %w", err)
+		return nil, fmt.Errorf("-t: %w", err)
 	}
-	master := os.NewFile(uintptr(mfd), "ptmx")
-	if err := unix.IoctlSetPointerInt(mfd, unix.TIOCSPTLCK, 0); err != nil {
-		master.Close()
-		return nil, fmt.Errorf("-t: unlocking the pty: %w", err)
-	}
-	// TIOCGPTPEER opens the terminal side from the master itself, with no
-	// path lookup in /dev/pts; its argument is the open flags.
-	sfd, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(mfd), unix.TIOCGPTPEER,
-		unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
-	if errno != 0 {
-		err = errno
-		master.Close()
-		return nil, fmt.Errorf("-t: opening the pty's terminal side: %w", err)
-	}
-	p := &ptyRelay{master: master, slave: os.NewFile(uintptr(sfd), "pts"),
+	p := &ptyRelay{master: master, slave: slave,
 		winch: make(chan os.Signal, 1), copied: make(chan struct{})}
 	p.resize()
 	signal.Notify(p.winch, syscall.SIGWINCH)
@@ -79,7 +65,7 @@ func (p *ptyRelay) io() sandbox.IO {
 func (p *ptyRelay) resize() {
 	ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ)
 	if err == nil {
-		_ = unix.IoctlSetWinsize(int(p.master.Fd()), unix.TIOCSWINSZ, ws)
+		_ = sandbox.Resize(p.master, ws.Row, ws.Col)
 	}
 }
 
