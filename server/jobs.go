@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"jail/judge"
 	"jail/sandbox"
@@ -55,6 +56,9 @@ type job struct {
 	signals  chan syscall.Signal
 	resize   chan judge.Winsize
 	streamed int
+	// partial holds, per stream, the start of a character whose rest is
+	// in the next chunk.
+	partial map[string][]byte
 }
 
 // outputBudget is how much of a task's output its event stream carries;
@@ -62,6 +66,8 @@ type job struct {
 const outputBudget = 1 << 20
 
 // output streams a chunk of PROG's output as an event, within the budget.
+// A character cut at the chunk's end waits for the rest, so that text
+// stays text; what is left at the end goes out with flushOutput.
 func (j *job) output(stream string, b []byte) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -70,16 +76,54 @@ func (j *job) output(stream string, b []byte) {
 	}
 	left := outputBudget - j.streamed
 	j.streamed += len(b)
-	e := map[string]any{"stream": stream}
-	if len(b) > left {
+	truncated := len(b) > left
+	if truncated {
 		b = b[:left]
+	}
+	b = append(j.partial[stream], b...)
+	b, j.partial[stream] = splitIncomplete(b)
+	if truncated {
+		b, j.partial[stream] = append(b, j.partial[stream]...), nil
+	}
+	if len(b) > 0 || truncated {
+		j.emitOutputLocked(stream, b, truncated)
+	}
+}
+
+// flushOutput sends what output still waits for the rest of a character
+// that never came.
+func (j *job) flushOutput() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, stream := range []string{"stdout", "stderr"} {
+		if b := j.partial[stream]; len(b) > 0 {
+			j.partial[stream] = nil
+			j.emitOutputLocked(stream, b, false)
+		}
+	}
+}
+
+func (j *job) emitOutputLocked(stream string, b []byte, truncated bool) {
+	e := newOutputData(b)
+	e["stream"] = stream
+	if truncated {
 		e["truncated"] = true
 	}
-	x := newOutputData(b)
-	for k, v := range x {
-		e[k] = v
-	}
 	j.emitLocked("output", e)
+}
+
+// splitIncomplete cuts off the start of a UTF-8 character that b ends
+// in the middle of.
+func splitIncomplete(b []byte) (complete, rest []byte) {
+	for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:]) {
+				return b[:i], append([]byte(nil), b[i:]...)
+			}
+			break
+		}
+	}
+	return b, nil
 }
 
 // stdin is the attached stdin's write end, nil when there is none.
@@ -140,7 +184,7 @@ func newJob(client string, dec *decoded) *job {
 	_, _ = rand.Read(b)
 	j := &job{id: hex.EncodeToString(b), client: client, profile: dec.profile, dec: dec,
 		created: time.Now(), state: Queued, changed: make(chan struct{}), signals: make(chan syscall.Signal, 8),
-		resize: make(chan judge.Winsize, 1)}
+		resize: make(chan judge.Winsize, 1), partial: map[string][]byte{}}
 	j.emitLocked("queued", map[string]any{"id": j.id})
 	return j
 }

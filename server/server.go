@@ -642,6 +642,7 @@ func (s *Server) runJob(j *job) {
 	}
 	res, err := s.cfg.Exec(ctx, task)
 	s.metrics.running.Dec()
+	j.flushOutput()
 	// Nothing of the task is left once its end is told: neither its
 	// files nor its token's slot.
 	j.end()

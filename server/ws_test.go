@@ -155,3 +155,26 @@ func TestWebSocketResize(t *testing.T) {
 	assert.Equal(t, 422, status)
 	assert.Equal(t, "tty", out["error"].(map[string]any)["field"], "a terminal needs attach")
 }
+
+// A character cut between two chunks of output is sent whole, as text;
+// bytes that never become a character go out as base64 at the end.
+func TestOutputKeepsCharactersWhole(t *testing.T) {
+	j := newJob("local", &decoded{})
+	e := []byte("é€")
+	j.output("stdout", []byte{'a', e[0]})
+	j.output("stdout", append(e[1:3], e[3:]...))
+	j.output("stderr", []byte{'b', 0xe2, 0x82})
+	j.flushOutput()
+	var got []map[string]any
+	for _, ev := range j.events {
+		if ev.name == "output" {
+			got = append(got, ev.data.(map[string]any))
+		}
+	}
+	assert.Equal(t, []map[string]any{
+		{"stream": "stdout", "text": "a"},
+		{"stream": "stdout", "text": "é€"},
+		{"stream": "stderr", "text": "b"},
+		{"stream": "stderr", "b64": "4oI="},
+	}, got)
+}
