@@ -223,16 +223,27 @@ func (j *job) since(i int) ([]event, bool, <-chan struct{}) {
 
 // wait blocks until the job ends or ctx is done.
 func (j *job) wait(ctx context.Context) bool {
+	return j.follow(ctx, func([]event) error { return nil }) == nil
+}
+
+// follow hands every event of the job to send, from the first, in
+// batches as they come, until the done event has been sent; it returns
+// send's error, or ctx's when it ends first.
+func (j *job) follow(ctx context.Context, send func([]event) error) error {
 	for i := 0; ; {
 		evs, ended, changed := j.since(i)
+		if err := send(evs); err != nil {
+			return err
+		}
 		i += len(evs)
 		if ended {
-			return true
+			// done is the last event: the batch just sent held it.
+			return nil
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return false
+			return ctx.Err()
 		}
 	}
 }

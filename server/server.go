@@ -702,29 +702,19 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
-	for i := 0; ; {
-		evs, ended, changed := j.since(i)
+	_ = j.follow(r.Context(), func(evs []event) error {
 		for _, e := range evs {
 			b, err := json.Marshal(e.data)
 			if err != nil {
-				return
+				return err
 			}
-			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.name, b)
+			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.name, b); err != nil {
+				return err
+			}
 		}
-		i += len(evs)
 		flusher.Flush()
-		if ended && len(evs) == 0 {
-			return
-		}
-		if ended {
-			continue
-		}
-		select {
-		case <-changed:
-		case <-r.Context().Done():
-			return
-		}
-	}
+		return nil
+	})
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {

@@ -84,26 +84,16 @@ func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	for i := 0; ; {
-		evs, ended, changed := j.since(i)
+	err = j.follow(ctx, func(evs []event) error {
 		for _, e := range evs {
 			if err := wsjson.Write(ctx, c, serverMessage{e.name, e.data}); err != nil {
-				return
+				return err
 			}
 		}
-		i += len(evs)
-		if ended && len(evs) == 0 {
-			c.Close(websocket.StatusNormalClosure, "done")
-			return
-		}
-		if ended {
-			continue
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return
-		}
+		return nil
+	})
+	if err == nil {
+		c.Close(websocket.StatusNormalClosure, "done")
 	}
 }
 
