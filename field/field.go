@@ -62,6 +62,14 @@ func (e *Error) Text(name func(field string) string) string {
 	return text + ": " + e.Err.Error()
 }
 
+// Refs spells every {field} reference in a text that is not an error (a
+// warning) by name, as Text does in an error's message.
+func Refs(text string, name func(field string) string) string {
+	return refRE().ReplaceAllStringFunc(text, func(ref string) string {
+		return name(ref[1 : len(ref)-1])
+	})
+}
+
 // Spell renders e as "NAME MSG" with the field and every reference
 // spelled by name; a field whose name is "" is left out, for messages
 // that read on their own ("no program given: ...").

@@ -229,6 +229,20 @@ func Judge(ctx context.Context, r *sandbox.Runner, t Task) (*Result, error) {
 	return res, nil
 }
 
+// SpellWarnings spells the {field} references of every warning in the
+// result by name, as sandbox.Result.SpellWarnings does for one run.
+func (r *Result) SpellWarnings(name func(field string) string) {
+	for i, w := range r.Warnings {
+		r.Warnings[i] = field.Refs(w, name)
+	}
+	for _, c := range r.Compile {
+		c.Result.SpellWarnings(name)
+	}
+	if r.Run != nil {
+		r.Run.Result.SpellWarnings(name)
+	}
+}
+
 func (r *Result) warn(ws []string) {
 	for _, w := range ws {
 		if !slices.Contains(r.Warnings, w) {

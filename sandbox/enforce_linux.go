@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"jail/field"
 	"jail/limits"
 	"jail/rootfs"
 )
@@ -63,18 +64,19 @@ func prepareLimits(s *Spec, det limits.Detection) (*enforcer, error) {
 	}
 	if len(e.notEnforced) > 0 && s.Strict {
 		e.release()
-		return nil, fmt.Errorf("--strict: %s", strings.Join(e.warnings(), "; "))
+		return nil, field.Errorf("strict", "refuses to run: %s", strings.Join(e.warnings(), "; "))
 	}
 	return e, nil
 }
 
 // warnings are one line per limit that is requested but not enforced,
-// in the descriptors' order, each named by its `jail run` flag.
+// in the descriptors' order, each naming the limit as a {field} reference
+// for the face to spell (Result.SpellWarnings).
 func (e *enforcer) warnings() []string {
 	var out []string
 	for _, f := range limits.Fields {
 		if why, no := e.notEnforced[f.Name]; no {
-			out = append(out, fmt.Sprintf("--%s is NOT enforced: %s", f.Flag, why))
+			out = append(out, fmt.Sprintf("{limits.%s} is NOT enforced: %s", f.Name, why))
 		}
 	}
 	return out

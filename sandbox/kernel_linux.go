@@ -61,7 +61,7 @@ func rootfsWarnings(s *Spec) []string {
 	if s.RootFS == "" || !tmpfsUserXattr.Missing() {
 		return nil
 	}
-	return []string{fmt.Sprintf("removing or replacing a directory of --rootfs fails with EIO inside the sandbox on %s: "+
+	return []string{fmt.Sprintf("removing or replacing a directory of {root.rootfs} fails with EIO inside the sandbox on %s: "+
 		"the overlay's upper layer is a tmpfs, which stores the user xattrs an unprivileged overlay needs from Linux 6.6 on",
 		kernelRelease())}
 }

@@ -57,7 +57,7 @@ func planLandlock(netHost bool) (LandlockPlan, []string) {
 	if abi >= 6 {
 		p.Scoped = unix.LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | unix.LANDLOCK_SCOPE_SIGNAL
 	} else if netHost {
-		warns = append(warns, fmt.Sprintf("Landlock ABI %d cannot scope signals and abstract unix sockets (ABI 6, Linux 6.12); with --net host PROG can reach the host's abstract sockets", abi))
+		warns = append(warns, fmt.Sprintf("Landlock ABI %d cannot scope signals and abstract unix sockets (ABI 6, Linux 6.12); with {root.network} host PROG can reach the host's abstract sockets", abi))
 	}
 	return p, warns
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"jail/field"
 	"jail/verdict"
 )
 
@@ -58,6 +59,17 @@ type Result struct {
 	// Outcome is what the supervisor observed, from which Verdict was
 	// decided; the judge adds its own facts and decides again.
 	Outcome verdict.Outcome `json:"-"`
+}
+
+// SpellWarnings spells the {field} references in the warnings by name:
+// the command line writes --mem, a JSON service limits.mem.
+func (r *Result) SpellWarnings(name func(field string) string) {
+	if r == nil {
+		return
+	}
+	for i, w := range r.Warnings {
+		r.Warnings[i] = field.Refs(w, name)
+	}
 }
 
 // Stages splits a run's time (seconds) at the points jail and the

@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"slices"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"jail/field"
 	"jail/limits"
 	"jail/rootfs"
 	"jail/sandbox/native"
@@ -138,7 +138,7 @@ func (r *Runner) Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
 	}
 	landlock, landlockWarnings := planLandlock(s.Net == NetHost)
 	if landlock.ABI == 0 && s.Strict {
-		return nil, fmt.Errorf("--strict: %s", landlockWarnings[0])
+		return nil, field.Errorf("strict", "refuses to run: %s", landlockWarnings[0])
 	}
 	// The systemd user manager is only asked (one D-Bus round trip) when a
 	// limit needs a cgroup, or when --time asks for CPU time, which a

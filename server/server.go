@@ -643,6 +643,10 @@ func (s *Server) runJob(j *job) {
 	res, err := s.cfg.Exec(ctx, task)
 	s.metrics.running.Dec()
 	j.flushOutput()
+	if res != nil {
+		// The API names settings by their field paths, as its errors do.
+		res.SpellWarnings(func(path string) string { return path })
+	}
 	// Nothing of the task is left once its end is told: neither its
 	// files nor its token's slot.
 	j.end()

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"jail/judge"
+	"jail/sandbox"
 	"jail/verdict"
 )
 
@@ -430,4 +431,18 @@ func TestMetrics(t *testing.T) {
 	assert.Contains(t, text, `jail_rejected_total{code="invalid"} 1`)
 	assert.Contains(t, text, "jail_queue_length 0")
 	assert.Contains(t, text, "jail_running 0")
+}
+
+// The sandbox's warnings name settings as references; the API spells them
+// as its field paths, never as jail run's flags.
+func TestWarningsSpelledAsFields(t *testing.T) {
+	exec := func(context.Context, judge.Task) (*judge.Result, error) {
+		run := &sandbox.Result{Verdict: verdict.OK, Warnings: []string{"{limits.mem} is NOT enforced: no cgroup"}}
+		return &judge.Result{Verdict: verdict.OK, Run: &judge.StepResult{Step: "run", Result: run}}, nil
+	}
+	ts := startServer(t, Config{Parallel: 1, Exec: exec})
+	status, out, _ := ts.do(t, http.MethodPost, "/v1/runs?wait=10s", `{"steps":[{"argv":["/bin/true"]}]}`)
+	require.Equal(t, 200, status, "%v", out)
+	run := out["result"].(map[string]any)["run"].(map[string]any)
+	assert.Equal(t, []any{"limits.mem is NOT enforced: no cgroup"}, run["warnings"])
 }

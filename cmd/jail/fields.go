@@ -12,7 +12,7 @@ import (
 // read on their own.
 var flagNames = map[string]string{
 	"argv": "", "environment": "environment", "env": "-e", "env_file": "--env-file",
-	"binds": "-v", "tty": "-t", "seccomp": "--seccomp",
+	"binds": "-v", "tty": "-t", "seccomp": "--seccomp", "strict": "--strict",
 	"root.workdir": "-w", "root.rootfs": "--rootfs", "root.hostname": "--hostname", "root.network": "--net",
 	"root.uid": "--uid/--gid", "root.disk": "--disk",
 }

@@ -112,6 +112,7 @@ func judgeMain(ctx context.Context, f *runFlags, j *judgeFlags, source string) e
 	if err != nil {
 		return flagErrors(err)
 	}
+	res.SpellWarnings(flagName)
 	for _, w := range res.Warnings {
 		fmt.Fprintf(os.Stderr, "jail: warning: %s\n", w)
 	}

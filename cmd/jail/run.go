@@ -169,6 +169,7 @@ func runOnce(ctx context.Context, f *runFlags, spec *sandbox.Spec, stdio sandbox
 	if err != nil {
 		return nil, flagErrors(err)
 	}
+	res.SpellWarnings(flagName)
 	printMessages(res)
 	return res, nil
 }

@@ -428,9 +428,15 @@ type view struct {
 
 type serveResult struct {
 	judgeResult
-	Run          *judgeTest `json:"run"`
-	LimitBackend string     `json:"limit_backend"`
-	Warnings     []string   `json:"warnings"`
+	Run *serveRun `json:"run"`
+}
+
+// serveRun is a task's one run: a test's fields, and the limits' backend
+// and warnings, which the run of a task without tests carries itself.
+type serveRun struct {
+	judgeTest
+	LimitBackend string   `json:"limit_backend"`
+	Warnings     []string `json:"warnings"`
 }
 
 type apiErr struct {
@@ -986,15 +992,15 @@ func TestServeHostilePrograms(t *testing.T) {
 		require.NotNil(t, o.v.Result, h.name)
 		require.NotNil(t, o.v.Result.Run, h.name)
 		got[h.name] = o.v.Result
-		t.Logf("%s: %s (limit %q, backend %q)", h.name, o.v.Result.Verdict, o.v.Result.Run.LimitHit, o.v.Result.LimitBackend)
+		t.Logf("%s: %s (limit %q, backend %q)", h.name, o.v.Result.Verdict, o.v.Result.Run.LimitHit, o.v.Result.Run.LimitBackend)
 	}
 	enforced := func(r *serveResult, limit string) bool {
-		for _, w := range r.Warnings {
-			if strings.HasPrefix(w, "--"+limit+" is NOT enforced") {
+		for _, w := range r.Run.Warnings {
+			if strings.HasPrefix(w, "limits."+limit+" is NOT enforced") {
 				return false
 			}
 		}
-		return r.LimitBackend != "" && r.LimitBackend != "none"
+		return r.Run.LimitBackend != "" && r.Run.LimitBackend != "none"
 	}
 	// The bomb: the wall ends it where pids are not enforced; where they
 	// are, the shell's forks fail past the limit, and it ends either way.
@@ -1010,7 +1016,7 @@ func TestServeHostilePrograms(t *testing.T) {
 		assert.Equal(t, "MLE", hog.Verdict)
 		assert.NotContains(t, hog.Run.Output.Text, "survived")
 	} else {
-		assert.Equal(t, "OK", hog.Verdict, "mem is not enforced here, as the warnings say: %v", hog.Warnings)
+		assert.Equal(t, "OK", hog.Verdict, "mem is not enforced here, as the warnings say: %v", hog.Run.Warnings)
 		assert.Equal(t, "survived\n", hog.Run.Output.Text)
 	}
 	assert.Equal(t, "OLE", got["flood"].Verdict)

@@ -32,6 +32,7 @@ func runSteps(ctx context.Context, f *runFlags, args []string) error {
 	}
 	defer build.Close()
 	for _, c := range build.Compile {
+		c.SpellWarnings(flagName)
 		printMessages(c.Result)
 	}
 	if build.Failed() {
