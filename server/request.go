@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -114,7 +115,7 @@ func (v *LimitValue) UnmarshalJSON(b []byte) error {
 func (l Limits) spec(prefix string) (limits.Spec, error) {
 	var s limits.Spec
 	var errs []error
-	for _, name := range slices.Sorted(mapsKeys(l)) {
+	for _, name := range slices.Sorted(maps.Keys(l)) {
 		f, ok := limits.FieldByName(name)
 		if !ok {
 			errs = append(errs, field.Errorf(prefix+"."+name, "unknown limit: use one of %s", strings.Join(limitNames(), ", ")))
@@ -133,16 +134,6 @@ func limitNames() []string {
 		out = append(out, f.Name)
 	}
 	return out
-}
-
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // Caps bound what one request may carry.
@@ -254,7 +245,7 @@ func (req *TaskRequest) decode(blobs blobResolver, caps Caps) (*decoded, error) 
 		files = append(files, judge.File{Name: f.Name, Data: b})
 	}
 	var env []string
-	for _, k := range slices.Sorted(mapsKeys(req.Env)) {
+	for _, k := range slices.Sorted(maps.Keys(req.Env)) {
 		env = append(env, k+"="+req.Env[k])
 	}
 	check, err := judge.ParseCheck(orDefault(req.Check, "tokens"))

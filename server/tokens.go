@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"os"
@@ -179,7 +180,7 @@ func ParseTokens(name string, data []byte) (*Tokens, error) {
 			raw map[string]any
 			dst *limits.Spec
 		}{{"max_limits", r.MaxLimits, &t.Max}, {"max_compile_limits", r.MaxCompileLimits, &t.MaxCompile}} {
-			for _, k := range slices.Sorted(mapsKeys(m.raw)) {
+			for _, k := range slices.Sorted(maps.Keys(m.raw)) {
 				f, ok := limits.FieldByName(k)
 				if !ok {
 					bad(m.key+"."+k, "unknown limit: use one of %s", strings.Join(limitNames(), ", "))
