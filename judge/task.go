@@ -399,17 +399,7 @@ func (j *judging) tee(stdio sandbox.IO, tees *sync.WaitGroup) (sandbox.IO, error
 		go func() {
 			defer tees.Done()
 			defer r.Close()
-			buf := make([]byte, 32<<10)
-			for {
-				n, err := r.Read(buf)
-				if n > 0 {
-					_, _ = file.Write(buf[:n])
-					j.task.Output(st.name, slices.Clone(buf[:n]))
-				}
-				if err != nil {
-					return
-				}
-			}
+			j.pump(r, file, -1, st.name)
 		}()
 	}
 	// Only the sandbox holds the write ends now, so the tees see the end
@@ -427,6 +417,31 @@ func (j *judging) tee(stdio sandbox.IO, tees *sync.WaitGroup) (sandbox.IO, error
 	}
 	stdio.Give = true
 	return stdio, nil
+}
+
+// pump copies one of PROG's streams to its end: into file, the first keep
+// bytes of it (all when keep < 0), and every chunk to Output, when set.
+func (j *judging) pump(src, file *os.File, keep int, stream string) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			w := n
+			if keep >= 0 {
+				w = min(n, keep)
+				keep -= w
+			}
+			if w > 0 {
+				_, _ = file.Write(buf[:w])
+			}
+			if j.task.Output != nil {
+				j.task.Output(stream, slices.Clone(buf[:n]))
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // outputs creates the files a run's stdout and stderr go to.

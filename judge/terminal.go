@@ -39,25 +39,9 @@ func (j *judging) terminalRun(ctx context.Context, out *os.File, max int) (*sand
 	relays.Add(1)
 	go func() {
 		defer relays.Done()
-		buf := make([]byte, 32<<10)
-		kept := 0
-		for {
-			n, err := master.Read(buf)
-			if n > 0 {
-				if keep := min(n, max-kept); keep > 0 {
-					_, _ = out.Write(buf[:keep])
-					kept += keep
-				}
-				if j.task.Output != nil {
-					j.task.Output("stdout", append([]byte(nil), buf[:n]...))
-				}
-			}
-			// EIO: the last descriptor of the terminal side closed,
-			// PROG and all it started are gone.
-			if err != nil {
-				return
-			}
-		}
+		// It ends at EIO: the last descriptor of the terminal side
+		// closed, PROG and all it started are gone.
+		j.pump(master, out, max, "stdout")
 	}()
 	if in := j.task.Stdin; in != nil {
 		go func() {
