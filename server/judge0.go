@@ -362,7 +362,7 @@ func (s *Server) judge0BatchShow(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]any, 0, len(tokens))
 	for _, t := range tokens {
-		j := s.judge0Job(t)
+		j := s.judge0Job(r.Context(), t)
 		if j == nil {
 			out = append(out, nil)
 			continue
@@ -382,7 +382,7 @@ func (s *Server) judge0Show(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	j := s.judge0Job(r.PathValue("token"))
+	j := s.judge0Job(r.Context(), r.PathValue("token"))
 	if j == nil {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": fmt.Sprintf("no submission %q: it never was, or it was dropped after %v", r.PathValue("token"), s.cfg.Keep)})
 		return
@@ -395,11 +395,10 @@ func (s *Server) judge0Show(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, sub)
 }
 
-// judge0Job is the job of a token, if it came through Judge0's API.
-func (s *Server) judge0Job(token string) *job {
-	s.mu.Lock()
-	j := s.jobs[token]
-	s.mu.Unlock()
+// judge0Job is the request's client's job of a Judge0 token, if it came
+// through Judge0's API.
+func (s *Server) judge0Job(ctx context.Context, token string) *job {
+	j := s.lookup(ctx, token)
 	if j == nil {
 		return nil
 	}

@@ -521,16 +521,23 @@ func overMax(prefix string, got, max limits.Spec, whose string) *apiError {
 	return nil
 }
 
+// lookup finds the task id of the request's client: another client's is
+// as good as none. Every face looks tasks up through it.
+func (s *Server) lookup(ctx context.Context, id string) *job {
+	s.mu.Lock()
+	j := s.jobs[id]
+	s.mu.Unlock()
+	if j == nil || j.client != clientName(tokenOf(ctx)) {
+		return nil
+	}
+	return j
+}
+
 // job finds the request's task. A token sees only its own tasks: another
 // token's answers 404 as one that never was, so an id learnt elsewhere
 // gives nothing away.
 func (s *Server) job(w http.ResponseWriter, r *http.Request) *job {
-	s.mu.Lock()
-	j := s.jobs[r.PathValue("id")]
-	s.mu.Unlock()
-	if j != nil && j.client != clientName(tokenOf(r.Context())) {
-		j = nil
-	}
+	j := s.lookup(r.Context(), r.PathValue("id"))
 	if j == nil {
 		writeError(w, errorf(http.StatusNotFound, codeNotFound, "id", fmt.Sprintf("no task %q: it never was, or its result was dropped after %v", r.PathValue("id"), s.cfg.Keep)))
 	}

@@ -275,3 +275,20 @@ func TestTokensSeeOnlyTheirOwnTasks(t *testing.T) {
 	assert.Equal(t, 200, status)
 	assert.NotEqual(t, "cancelled", out["state"], "b's DELETE did not reach a's task")
 }
+
+// Judge0's routes look submissions up as /v1 does: another token's token
+// is an unknown submission.
+func TestTokensSeeOnlyTheirOwnJudge0Submissions(t *testing.T) {
+	ts, a := startCompat(t, Config{Parallel: 1, Tokens: tokensFor(t, nil, "a", "b")})
+	a.set(judge0OK("hi\n"))
+	status, out, _ := ts.doAs(t, "secret-a", http.MethodPost, "/submissions?wait=true", `{"source_code":"print(1)","language_id":71}`)
+	require.Equal(t, 201, status, "%v", out)
+	token := out["token"].(string)
+	status, _, _ = ts.doAs(t, "secret-a", http.MethodGet, "/submissions/"+token, "")
+	assert.Equal(t, 200, status)
+	status, _, _ = ts.doAs(t, "secret-b", http.MethodGet, "/submissions/"+token, "")
+	assert.Equal(t, 404, status, "b does not see a's submission")
+	status, b, _ := ts.raw(t, http.MethodGet, "/submissions/batch?tokens="+token, nil, map[string]string{"Authorization": "Bearer secret-b"})
+	assert.Equal(t, 200, status)
+	assert.JSONEq(t, `{"submissions":[null]}`, string(b), "nor in a batch")
+}
