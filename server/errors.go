@@ -65,10 +65,16 @@ func fieldErrors(status int, code string, err error) *apiError {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
+	setRetryAfter(w, e)
+	writeJSON(w, e.Status, map[string]any{"error": e})
+}
+
+// setRetryAfter tells a refused client when to come back, in whole
+// seconds rounded up, in every API's answers alike.
+func setRetryAfter(w http.ResponseWriter, e *apiError) {
 	if e.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((e.retryAfter+time.Second-1)/time.Second)))
 	}
-	writeJSON(w, e.Status, map[string]any{"error": e})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

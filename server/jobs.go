@@ -193,7 +193,10 @@ func newJob(client string, dec *decoded) *job {
 // is called once, where the job's life ends: run, cancelled in the queue,
 // refused by it, or left in it by Shutdown.
 func (j *job) end() {
+	// Under the lock: a WebSocket may be writing to the attached stdin.
+	j.mu.Lock()
 	j.dec.release()
+	j.mu.Unlock()
 	if j.token != nil {
 		j.token.release()
 	}

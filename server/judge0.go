@@ -264,6 +264,13 @@ func judge0NotUTF8(what string) string {
 }
 
 func (s *Server) judge0Refused(w http.ResponseWriter, aerr *apiError) {
+	if aerr.Field == "network" {
+		// The policy refused the network: Judge0 says so of the field.
+		s.metrics.rejected.WithLabelValues(aerr.Code).Inc()
+		writeJSON(w, http.StatusUnprocessableEntity, judge0Errors{"enable_network": {"enabling network is not allowed"}})
+		return
+	}
+	setRetryAfter(w, aerr)
 	msg := aerr.Message
 	if aerr.Code == codeQueueFull {
 		// Judge0's words for a full queue.
@@ -470,13 +477,9 @@ func (s *Server) judge0Submit(f map[string]json.RawMessage, b64 bool, tok *Token
 			errs.add(name, "this option cannot be enabled")
 		}
 	}
-	if judge0True(f["enable_network"]) {
-		if s.cfg.AllowNetwork {
-			sub.network = true
-		} else {
-			errs.add("enable_network", "enabling network is not allowed")
-		}
-	}
+	// Whether it may have the network is the policy's to say (police),
+	// as for every task: the server's --allow-net or the token's network.
+	sub.network = judge0True(f["enable_network"])
 	if _, given, _ := judge0Number(f["stack_limit"]); given {
 		errs.add("stack_limit", "is not supported: jail sets no stack limit of its own")
 	}

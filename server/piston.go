@@ -145,9 +145,7 @@ func (s *Server) pistonExecute(w http.ResponseWriter, r *http.Request) {
 	}
 	j, aerr := s.submit(dec, tokenOf(r.Context()), nil)
 	if aerr != nil {
-		if aerr.retryAfter > 0 {
-			w.Header().Set("Retry-After", "1")
-		}
+		setRetryAfter(w, aerr)
 		s.pistonFail(w, aerr.Status, aerr.Code, aerr.Message)
 		return
 	}

@@ -281,7 +281,7 @@ func (req *TaskRequest) decode(blobs blobResolver, caps Caps) (*decoded, error) 
 		return nil, err
 	}
 	fail := func(err error) (*decoded, error) {
-		os.RemoveAll(d.dir)
+		d.release()
 		return nil, err
 	}
 	// The judge copies a file From a path only when the task runs, so a
