@@ -33,11 +33,35 @@ const interactorMargin = 5 * time.Second
 // An interactor that keeps writing after PROG is gone is drained rather
 // than killed by SIGPIPE, so that PROG's early exit is judged (as the
 // interactor sees it) and never turns into a failure of the interactor.
-func (j *judging) interact(ctx context.Context, i int, t TestCase) (TestResult, *sandbox.Result, error) {
-	name := fmt.Sprint(i)
+func (j *judging) interact(ctx context.Context, dir string, t TestCase) (TestResult, *sandbox.Result, error) {
+	// The interactor's own output file, its second argument: its host
+	// user must be able to write it, and it must be there for the bind.
+	intOut := filepath.Join(dir, "interactor.out")
+	if err := createFor(intOut); err != nil {
+		return TestResult{}, nil, err
+	}
+	progSpec, err := j.progSpec()
+	if err != nil {
+		return TestResult{}, nil, err
+	}
+	view, err := helperView(t, dir)
+	if err != nil {
+		return TestResult{}, nil, err
+	}
+	intSpec, err := j.interactor.build.RunSpec(
+		[]string{helperTests + "/" + filepath.Base(t.Input), helperOutput},
+		rootfs.UserBind{Source: view, Target: helperTests},
+		rootfs.UserBind{Source: intOut, Target: helperOutput, Writable: true})
+	if err != nil {
+		return TestResult{}, nil, fmt.Errorf("interactor %s: %w", j.interactor.path, err)
+	}
+	if w := progSpec.Limits.Wall; w > 0 && intSpec.Limits.Wall < w+interactorMargin {
+		intSpec.Limits.Wall = w + interactorMargin
+	}
+
 	// The runs are given their streams and close them; the judge reads
 	// the stderr files again by name.
-	progErrName, intErrName := filepath.Join(j.dir, name+".err"), filepath.Join(j.dir, name+".interactor.err")
+	progErrName, intErrName := filepath.Join(dir, "err"), filepath.Join(dir, "interactor.err")
 	progErr, err := os.Create(progErrName)
 	if err != nil {
 		return TestResult{}, nil, err
@@ -47,38 +71,6 @@ func (j *judging) interact(ctx context.Context, i int, t TestCase) (TestResult, 
 		progErr.Close()
 		return TestResult{}, nil, err
 	}
-	// The interactor's own output file, its second argument: its host
-	// user must be able to write it.
-	intOut := filepath.Join(j.dir, name+".interactor.out")
-	if err := createFor(intOut); err != nil {
-		return TestResult{}, nil, err
-	}
-
-	progSpec, err := j.progSpec()
-	if err != nil {
-		progErr.Close()
-		intErr.Close()
-		return TestResult{}, nil, err
-	}
-	view, err := helperView(t, j.dir)
-	if err != nil {
-		progErr.Close()
-		intErr.Close()
-		return TestResult{}, nil, err
-	}
-	intSpec, err := j.interactor.build.RunSpec(
-		[]string{helperTests + "/" + filepath.Base(t.Input), helperOutput},
-		rootfs.UserBind{Source: view, Target: helperTests},
-		rootfs.UserBind{Source: intOut, Target: helperOutput, Writable: true})
-	if err != nil {
-		progErr.Close()
-		intErr.Close()
-		return TestResult{}, nil, fmt.Errorf("interactor %s: %w", j.interactor.path, err)
-	}
-	if w := progSpec.Limits.Wall; w > 0 && intSpec.Limits.Wall < w+interactorMargin {
-		intSpec.Limits.Wall = w + interactorMargin
-	}
-
 	progIn, toProg, fromProg, progOut, intIn, toInt, fromInt, intStdout, err := interactionPipes()
 	if err != nil {
 		progErr.Close()

@@ -302,7 +302,7 @@ type judging struct {
 
 // runOnce runs a task without tests on its one input.
 func (j *judging) runOnce(ctx context.Context) (*StepResult, error) {
-	out, errf, err := j.outputs("run")
+	out, errf, err := j.outputs(j.dir)
 	if err != nil {
 		return nil, err
 	}
@@ -444,12 +444,12 @@ func (j *judging) pump(src, file *os.File, keep int, stream string) {
 	}
 }
 
-// outputs creates the files a run's stdout and stderr go to.
-func (j *judging) outputs(name string) (out, errf *os.File, err error) {
-	if out, err = os.Create(filepath.Join(j.dir, name+".out")); err != nil {
+// outputs creates the files in dir a run's stdout and stderr go to.
+func (j *judging) outputs(dir string) (out, errf *os.File, err error) {
+	if out, err = os.Create(filepath.Join(dir, "out")); err != nil {
 		return nil, nil, err
 	}
-	if errf, err = os.Create(filepath.Join(j.dir, name+".err")); err != nil {
+	if errf, err = os.Create(filepath.Join(dir, "err")); err != nil {
 		out.Close()
 		return nil, nil, err
 	}
@@ -459,16 +459,22 @@ func (j *judging) outputs(name string) (out, errf *os.File, err error) {
 // test runs PROG on one test and reads its output; run is PROG's own
 // sandbox result.
 func (j *judging) test(ctx context.Context, i int, t TestCase) (TestResult, *sandbox.Result, error) {
-	if j.interactor != nil {
-		return j.interact(ctx, i, t)
+	// A test's files go once it is judged: its output may be 64 MiB, and
+	// a task may have hundreds of tests.
+	dir := filepath.Join(j.dir, fmt.Sprint(i))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return TestResult{}, nil, err
 	}
-	name := fmt.Sprint(i)
+	defer os.RemoveAll(dir)
+	if j.interactor != nil {
+		return j.interact(ctx, dir, t)
+	}
 	in, err := t.OpenInput()
 	if err != nil {
 		return TestResult{}, nil, err
 	}
 	defer in.Close()
-	out, errf, err := j.outputs(name)
+	out, errf, err := j.outputs(dir)
 	if err != nil {
 		return TestResult{}, nil, err
 	}
@@ -480,7 +486,7 @@ func (j *judging) test(ctx context.Context, i int, t TestCase) (TestResult, *san
 	}
 	var reading *Reading
 	if run.Verdict == verdict.OK {
-		rd, err := j.read(ctx, t, out)
+		rd, err := j.read(ctx, t, out, dir)
 		if err != nil {
 			return TestResult{}, nil, err
 		}
@@ -498,13 +504,13 @@ func (j *judging) test(ctx context.Context, i int, t TestCase) (TestResult, *san
 
 // read has the checker read a run's output: the checker program, or the
 // built-in comparison against the answer.
-func (j *judging) read(ctx context.Context, t TestCase, out *os.File) (Reading, error) {
+func (j *judging) read(ctx context.Context, t TestCase, out *os.File, dir string) (Reading, error) {
 	if j.checker != nil {
-		view, err := helperView(t, j.dir)
+		view, err := helperView(t, dir)
 		if err != nil {
 			return Reading{}, err
 		}
-		return j.checker.check(ctx, t, view, out.Name(), j.dir)
+		return j.checker.check(ctx, t, view, out.Name(), dir)
 	}
 	ans, err := t.OpenAnswer()
 	if err != nil {
