@@ -133,7 +133,7 @@ func runMain(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string)
 	if err := f.checkToolchain(spec); err != nil {
 		return err
 	}
-	res, err := runOnce(ctx, f, spec, sandbox.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+	res, err := runOnce(ctx, f, sandbox.NewRunner(), spec, sandbox.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func (f *runFlags) checkToolchain(s *sandbox.Spec) error {
 
 // runOnce runs one sandbox, with a pseudo-terminal under -t, and prints
 // jail's own messages about it.
-func runOnce(ctx context.Context, f *runFlags, spec *sandbox.Spec, stdio sandbox.IO) (*sandbox.Result, error) {
+func runOnce(ctx context.Context, f *runFlags, r *sandbox.Runner, spec *sandbox.Spec, stdio sandbox.IO) (*sandbox.Result, error) {
 	var err error
 	var pty *ptyRelay
 	if f.tty {
@@ -161,7 +161,7 @@ func runOnce(ctx context.Context, f *runFlags, spec *sandbox.Spec, stdio sandbox
 		stdio = pty.io()
 	}
 
-	res, err := sandbox.Run(ctx, spec, stdio)
+	res, err := r.Run(ctx, spec, stdio)
 	if pty != nil {
 		// Give the terminal back before printing anything.
 		pty.close()

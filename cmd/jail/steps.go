@@ -26,7 +26,9 @@ func runSteps(ctx context.Context, f *runFlags, args []string) error {
 	if f.printConfig {
 		return printStepConfigs(prog, args[1:])
 	}
-	build, err := prog.Prepare(ctx, sandbox.NewRunner(), os.Stderr)
+	// One Runner for both steps: the host is probed once.
+	runner := sandbox.NewRunner()
+	build, err := prog.Prepare(ctx, runner, os.Stderr)
 	if err != nil {
 		return flagErrors(err)
 	}
@@ -43,7 +45,7 @@ func runSteps(ctx context.Context, f *runFlags, args []string) error {
 	if err != nil {
 		return flagErrors(err)
 	}
-	res, err := runOnce(ctx, f, spec, sandbox.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+	res, err := runOnce(ctx, f, runner, spec, sandbox.IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
 	if err != nil {
 		return fmt.Errorf("run step: %w", err)
 	}
