@@ -903,6 +903,7 @@ struct watch {
 	int prog, pid1;
 	int prog_done, pid1_done;
 	int64_t teardown_at; // when end_sandbox ran, 0 before
+	int pid1_killed;     // SIGKILL sent to pid 1 after the grace
 	// The policy's program with its errno returns, which PROG's filter
 	// turned into notifications (seccomp.Recording).
 	const struct sock_filter *decide;
@@ -1008,7 +1009,7 @@ static void supervise(struct watch *w, int listener, int sfd) {
 		    {.fd = listener, .events = POLLIN},
 		};
 		int timeout = -1;
-		if (w->teardown_at && !w->pid1_done) {
+		if (w->teardown_at && !w->pid1_done && !w->pid1_killed) {
 			int64_t left = w->teardown_at + TEARDOWN_GRACE_MS * 1000 - now_usec();
 			timeout = left > 0 ? (int)(left / 1000) + 1 : 0;
 		}
@@ -1020,8 +1021,12 @@ static void supervise(struct watch *w, int listener, int sfd) {
 			// jail's own failure: say so rather than guess a status.
 			fail_watch(w, 0, errno);
 		}
-		if (n == 0 && w->teardown_at && !w->pid1_done)
+		if (n == 0 && w->teardown_at && !w->pid1_done && !w->pid1_killed) {
+			// Once: then SIGCHLD tells when it is reaped, with no
+			// timeout spinning meanwhile.
 			kill(w->pid1, SIGKILL);
+			w->pid1_killed = 1;
+		}
 		if (lifeline >= 0 && p[1].revents) {
 			unsigned char c = 0;
 			ssize_t got = read(lifeline, &c, 1);
