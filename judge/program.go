@@ -67,6 +67,16 @@ type File struct {
 	Reader io.Reader
 }
 
+// SourceFile is the host source file path as a work file: under the
+// profile's name for its source ({source}), else under its own.
+func SourceFile(p *profiles.Profile, path string) File {
+	name := p.SourceName
+	if name == "" {
+		name = filepath.Base(path)
+	}
+	return File{Name: name, From: path}
+}
+
 // StepResult is the sandbox's result of one step, with the step's name
 // and, when the judge captured them, the step's output and stderr (a
 // compile step's are one stream, in Output).
@@ -218,12 +228,15 @@ func (p Program) Prepare(ctx context.Context, r *sandbox.Runner, compileOut *os.
 	prof := p.profile()
 	b := &Build{program: p, runner: r, steps: steps}
 	// Every step's Spec is checked before anything is made.
+	var rootFS string
 	for i := range steps {
-		if _, err := p.spec(steps, i, nil, "", nil); err != nil {
+		spec, err := p.spec(steps, i, nil, "", nil)
+		if err != nil {
 			return nil, err
 		}
+		rootFS = spec.RootFS
 	}
-	if err := prof.Check(prof.RootLookPath(pick(p.Settings.RootFS, prof.Root.RootFS))); err != nil {
+	if err := prof.Check(prof.RootLookPath(rootFS)); err != nil {
 		return nil, err
 	}
 	if b.work, err = newWorkDir(p.Files); err != nil {
@@ -244,13 +257,6 @@ func (p Program) Prepare(ctx context.Context, r *sandbox.Runner, compileOut *os.
 		}
 	}
 	return b, nil
-}
-
-func pick(override *string, v string) string {
-	if override != nil {
-		return *override
-	}
-	return v
 }
 
 // compileStep runs compile step i with no input; anything but a clean exit

@@ -298,6 +298,8 @@ type judging struct {
 	dir                 string // the judge's own files: outputs, stderr
 	build               *Build
 	checker, interactor *prepared
+	// spec is PROG's resolved Spec (progSpec).
+	spec *sandbox.Spec
 }
 
 // runOnce runs a task without tests on its one input.
@@ -341,16 +343,22 @@ func (j *judging) outputMax(def int) int {
 }
 
 // progSpec is the Spec of PROG's runs: the run step's, with the output
-// bounded.
+// bounded. It is resolved (env files read, the policy loaded, the binds
+// checked) once per task, and each run gets a copy of its own, so that
+// every test runs with the same Spec and none pays for resolving it.
 func (j *judging) progSpec() (*sandbox.Spec, error) {
-	s, err := j.build.RunSpec(nil)
-	if err != nil {
-		return nil, err
+	if j.spec == nil {
+		s, err := j.build.RunSpec(nil)
+		if err != nil {
+			return nil, err
+		}
+		if s.Limits.Output == 0 {
+			s.Limits.Output = DefaultOutput
+		}
+		j.spec = s
 	}
-	if s.Limits.Output == 0 {
-		s.Limits.Output = DefaultOutput
-	}
-	return s, nil
+	c := *j.spec
+	return &c, nil
 }
 
 // run runs PROG once, its output into the files stdio names and, when the
@@ -551,8 +559,7 @@ func newTestResult(name string, run *sandbox.Result, rd *Reading) TestResult {
 	}
 	if tr.Verdict == run.Verdict {
 		tr.LimitHit = run.LimitHit
-	}
-	if tr.Verdict != run.Verdict {
+	} else {
 		// The reading decided; the sandbox's reason was for its own verdict.
 		tr.Reason = ""
 	}
