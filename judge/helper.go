@@ -100,11 +100,7 @@ func (h *Helper) prepare(ctx context.Context, r *sandbox.Runner, role string) (*
 // helperFiles are a source helper's work files: the source under the
 // profile's name for it, and for C and C++ the headers beside it.
 func helperFiles(path string, p *profiles.Profile) ([]File, error) {
-	name := p.SourceName
-	if name == "" {
-		name = filepath.Base(path)
-	}
-	files := []File{{Name: name, From: path}}
+	files := []File{SourceFile(p, path)}
 	if p.Name != "c" && p.Name != "cpp" {
 		return files, nil
 	}

@@ -142,20 +142,12 @@ func (j *judgeFlags) task(f *runFlags, source string) (judge.Task, error) {
 	if err != nil {
 		return judge.Task{}, err
 	}
-	var compile limits.Spec
-	for _, lf := range limits.Fields {
-		if v := j.compileLim[lf.Name]; v != "" {
-			if err := lf.Set(&compile, v); err != nil {
-				return judge.Task{}, fmt.Errorf("--compile-%s: %w", lf.Flag, err)
-			}
-		}
-	}
-	name := f.profile.SourceName
-	if name == "" {
-		name = filepath.Base(source)
+	compile, err := parseLimits(j.compileLim, "compile-")
+	if err != nil {
+		return judge.Task{}, err
 	}
 	t := judge.Task{
-		Program: judge.Program{Profile: f.profile, Files: []judge.File{{Name: name, From: source}},
+		Program: judge.Program{Profile: f.profile, Files: []judge.File{judge.SourceFile(f.profile, source)},
 			Settings: o, CompileLimits: compile},
 		StopOnFail: j.stopOnFail,
 		Transcript: j.transcript,

@@ -207,9 +207,6 @@ func (f *runFlags) spec(argv []string, step *profiles.Step) (*sandbox.Spec, erro
 		return nil, err
 	}
 	o.Step = step
-	if o.TTY && !isTerminal(os.Stdin) {
-		return nil, fmt.Errorf("-t needs a terminal on stdin; drop -t when stdin is a file or a pipe")
-	}
 	s, err := profiles.Resolve(f.profile, o)
 	return s, flagErrors(err)
 }
@@ -254,17 +251,26 @@ func (f *runFlags) overrides(argv []string) (profiles.Overrides, error) {
 		o.Binds = append(o.Binds, b)
 	}
 	var err error
-	o.Limits, err = f.limits()
-	return o, err
+	if o.Limits, err = f.limits(); err != nil {
+		return o, err
+	}
+	if o.TTY && !isTerminal(os.Stdin) {
+		return o, fmt.Errorf("-t needs a terminal on stdin; drop -t when stdin is a file or a pipe")
+	}
+	return o, nil
 }
 
 // limits parses the limit flags the user typed; the error names the flag.
-func (f *runFlags) limits() (limits.Spec, error) {
+func (f *runFlags) limits() (limits.Spec, error) { return parseLimits(f.lim, "") }
+
+// parseLimits parses limit flags as typed, by limits.Field name, whose
+// flags are --PREFIX+flag; the error names the flag.
+func parseLimits(typed map[string]string, prefix string) (limits.Spec, error) {
 	var l limits.Spec
 	for _, lf := range limits.Fields {
-		if v := f.lim[lf.Name]; v != "" {
+		if v := typed[lf.Name]; v != "" {
 			if err := lf.Set(&l, v); err != nil {
-				return l, fmt.Errorf("--%s: %w", lf.Flag, err)
+				return l, fmt.Errorf("--%s%s: %w", prefix, lf.Flag, err)
 			}
 		}
 	}

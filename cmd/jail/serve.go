@@ -88,13 +88,9 @@ passes and ignores --listen.`,
 }
 
 func serveMain(ctx context.Context, f *serveFlags) error {
-	var max limits.Spec
-	for _, lf := range limits.Fields {
-		if v := f.max[lf.Name]; v != "" {
-			if err := lf.Set(&max, v); err != nil {
-				return fmt.Errorf("--max-%s: %w", lf.Flag, err)
-			}
-		}
+	max, err := parseLimits(f.max, "max-")
+	if err != nil {
+		return err
 	}
 	body, err := limits.ParseSize(f.maxBody)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"jail/judge"
 	"jail/sandbox"
@@ -70,14 +69,7 @@ func (f *runFlags) program(source string) (judge.Program, error) {
 	if err != nil {
 		return judge.Program{}, err
 	}
-	if o.TTY && !isTerminal(os.Stdin) {
-		return judge.Program{}, fmt.Errorf("-t needs a terminal on stdin; drop -t when stdin is a file or a pipe")
-	}
-	name := f.profile.SourceName
-	if name == "" {
-		name = filepath.Base(source)
-	}
-	return judge.Program{Profile: f.profile, Files: []judge.File{{Name: name, From: source}},
+	return judge.Program{Profile: f.profile, Files: []judge.File{judge.SourceFile(f.profile, source)},
 		Settings: o, CompileLimits: o.Limits}, nil
 }
 
