@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"fmt"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -41,14 +42,25 @@ var OverlayKernels = []KernelFeature{overlayUserNS, tmpfsUserXattr}
 // KernelVersion returns the running kernel's major and minor version and
 // its release string.
 func KernelVersion() (major, minor int, release string) {
+	v := kernelVersion()
+	return v.major, v.minor, v.release
+}
+
+// kernelVersion asks uname once: every run asks which features the
+// kernel has, and the kernel does not change under a running jail.
+var kernelVersion = sync.OnceValue(func() (v struct {
+	major, minor int
+	release      string
+}) {
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
-		return 0, 0, "unknown"
+		v.release = "unknown"
+		return v
 	}
-	release = unix.ByteSliceToString(u.Release[:])
-	fmt.Sscanf(release, "%d.%d", &major, &minor)
-	return major, minor, release
-}
+	v.release = unix.ByteSliceToString(u.Release[:])
+	fmt.Sscanf(v.release, "%d.%d", &v.major, &v.minor)
+	return v
+})
 
 func kernelRelease() string {
 	_, _, rel := KernelVersion()
