@@ -1,0 +1,313 @@
+// The sandbox's init, from clone to the supervision of PROG.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/landlock.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "init.h"
+#include "text.h"
+
+void init_report(const struct jail_report *r) {
+	ssize_t n;
+	do
+		n = write(JAIL_FD_REPORT, r, sizeof *r);
+	while (n < 0 && errno == EINTR);
+}
+
+void init_die(int stage, int index, int sub, int err) {
+	struct jail_report r;
+	memset(&r, 0, sizeof r);
+	r.kind = JAIL_REPORT_ERROR;
+	r.stage = stage;
+	r.index = index;
+	r.sub = sub;
+	r.err = err;
+	init_report(&r);
+	// Whatever was started (a failed PROG is reaped by jail_spawn) goes
+	// with the namespace when its init exits.
+	syscall(SYS_exit_group, 1);
+}
+
+// remap_fds gives the child exactly the descriptors the plan names, at
+// fixed numbers, and closes everything else the Go process had open (the
+// write end of our own lifeline among them).
+static int remap_fds(const struct jail_launch *l) {
+	int top = l->nfds;
+	for (int i = 0; i < l->nfds; i++) {
+		if (l->fds[i] >= top)
+			top = l->fds[i] + 1;
+	}
+	// First copies above every source and target, so no dup3 below
+	// overwrites a source still to be moved.
+	int tmp[64];
+	if (l->nfds > 64) {
+		errno = EMFILE;
+		return -1;
+	}
+	for (int i = 0; i < l->nfds; i++) {
+		tmp[i] = fcntl(l->fds[i], F_DUPFD_CLOEXEC, top);
+		if (tmp[i] < 0)
+			return -1;
+	}
+	for (int i = 0; i < l->nfds; i++) {
+		if (dup3(tmp[i], i, 0) < 0)
+			return -1;
+	}
+	return (int)syscall(SYS_close_range, l->nfds, ~0U, 0);
+}
+
+static void set_handlers(void) {
+	struct ksigaction sa;
+	memset(&sa, 0, sizeof sa);
+	// Go's handlers are code of a runtime that does not exist here.
+	sa.handler = SIG_DFL;
+	for (int sig = 1; sig < 65; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP)
+			syscall(SYS_rt_sigaction, sig, &sa, NULL, 8);
+	}
+	// The init must outlive signals from the terminal and from the
+	// caller's other processes (PROG cannot name it); the parent ends it
+	// with SIGKILL only as a backstop. pid 1 inherits these and takes
+	// SIGUSR1 synchronously (pid1_main); PROG gets default dispositions
+	// back in spawn.c.
+	static const int ign[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE, SIGUSR1, SIGUSR2,
+	                          SIGTSTP, SIGTTIN, SIGTTOU, SIGALRM};
+	sa.handler = SIG_IGN;
+	for (unsigned i = 0; i < sizeof ign / sizeof ign[0]; i++)
+		syscall(SYS_rt_sigaction, ign[i], &sa, NULL, 8);
+}
+
+// become_user gives the init PROG's ids once the caller's paths are open.
+// For an ordinary caller it already has them; when jail runs as root, the
+// init held root's host id until now to open what root can open.
+static int become_user(const struct jail_launch *l) {
+	if (l->drop_groups && syscall(SYS_setgroups, 0, NULL) < 0)
+		return -1;
+	if (syscall(SYS_setresgid, l->gid, l->gid, l->gid) < 0)
+		return -1;
+	return (int)syscall(SYS_setresuid, l->uid, l->uid, l->uid);
+}
+
+// make_landlock builds PROG's Landlock ruleset on the root the init just
+// pivoted into: everything the ruleset handles is granted beneath "/" and
+// nothing elsewhere (see sandbox/landlock_linux.go). PROG's process
+// enforces it once no_new_privs is set.
+static int make_landlock(const struct jail_launch *l, int *step) {
+	// struct landlock_ruleset_attr as of ABI 6; the kernel takes a larger
+	// struct from an older ABI's view as long as the rest is zero.
+	struct {
+		uint64_t handled_access_fs, handled_access_net, scoped;
+	} attr = {l->landlock_fs, 0, l->landlock_scoped};
+	*step = 0;
+	int rs = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+	if (rs < 0)
+		return -1;
+	*step = 1;
+	int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0) {
+		int e = errno;
+		close(rs);
+		errno = e;
+		return -1;
+	}
+	struct landlock_path_beneath_attr beneath = {.allowed_access = l->landlock_fs, .parent_fd = root};
+	*step = 2;
+	long r = syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &beneath, 0);
+	int e = errno;
+	close(root);
+	if (r < 0) {
+		close(rs);
+		errno = e;
+		return -1;
+	}
+	return rs;
+}
+
+// look_path finds PROG the way execvp does, among the candidates the
+// parent built from the sandbox's PATH, never the host's.
+static const char *look_path(const struct jail_launch *l) {
+	if (!l->check_candidates)
+		return l->ncandidates > 0 ? l->candidates[0] : NULL;
+	for (int i = 0; i < l->ncandidates; i++) {
+		struct stat st;
+		if (stat(l->candidates[i], &st) == 0 && S_ISREG(st.st_mode) &&
+		    syscall(SYS_faccessat, AT_FDCWD, l->candidates[i], X_OK) == 0)
+			return l->candidates[i];
+	}
+	return NULL;
+}
+
+static void put_map(char *buf, size_t len, unsigned int inner, unsigned int outer) {
+	char *end = buf + len;
+	char *p = put_uint(buf, end, inner);
+	p = put(p, end, " ");
+	p = put_uint(p, end, outer);
+	put(p, end, " 1\n");
+}
+
+// write_self_maps writes the init's id maps; it returns -1 on success, or
+// which write failed (errno set). /proc/self/ is ours to write only while
+// we are dumpable, and our memory may be shared with an earlier init that
+// made it not dumpable: the one init that shares jail's memory at a time
+// (Init in launcher_linux.go) can set it back, before any PROG exists.
+static int write_self_maps(const struct jail_launch *l) {
+	char map[64];
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 || write_proc_self("setgroups", "deny") < 0)
+		return 0;
+	put_map(map, sizeof map, l->inner_uid, l->outer_uid);
+	if (write_proc_self("uid_map", map) < 0)
+		return 1;
+	put_map(map, sizeof map, l->inner_gid, l->outer_gid);
+	if (write_proc_self("gid_map", map) < 0)
+		return 2;
+	return -1;
+}
+
+int init_main(void *arg) {
+	const struct jail_launch *l = arg;
+	// The network namespace helper reports into the description.
+	struct jail_launch *shared = arg;
+	struct init s = {.l = l, .root_fd = -1, .pid1 = {.ready_r = -1}};
+	// Taken here, not where clone returns in jail: this process may run
+	// on another CPU, and have written its id maps, before jail's thread
+	// runs again.
+	int64_t entered = now_usec();
+
+	set_handlers();
+	if (remap_fds(l) < 0) {
+		// The report pipe may not be at its number yet.
+		struct jail_report r;
+		memset(&r, 0, sizeof r);
+		r.kind = JAIL_REPORT_ERROR;
+		r.stage = JAIL_L_FDS;
+		r.err = errno;
+		if (write(l->fds[JAIL_FD_REPORT], &r, sizeof r) < 0) {
+		}
+		syscall(SYS_exit_group, 1);
+	}
+	// Nothing before the id maps. The parent writes them (when jail runs
+	// as root) and then the go-ahead, or zero bytes if jail died.
+	if (l->self_maps) {
+		int which = write_self_maps(l);
+		if (which >= 0)
+			init_die(JAIL_L_IDMAPS, which, 0, errno);
+	} else {
+		char c;
+		ssize_t n;
+		do
+			n = read(JAIL_FD_CTL, &c, 1);
+		while (n < 0 && errno == EINTR);
+		if (n != 1)
+			syscall(SYS_exit_group, 1);
+	}
+	struct jail_report started;
+	memset(&started, 0, sizeof started);
+	started.kind = JAIL_REPORT_STARTED;
+	started.at_usec[JAIL_AT_ENTERED] = entered;
+	started.at_usec[JAIL_AT_GO_AHEAD] = now_usec();
+	int net_helper = -1;
+	if (l->net_helper && (net_helper = init_start_net_helper(shared)) < 0)
+		init_die(JAIL_L_NETNS, 4, 0, errno);
+
+	// A new session detaches the init from the caller's terminal.
+	setsid();
+	// Not dumpable: this memory is also the sandbox's pid 1's, and PROG,
+	// with the same uid, must not open /proc/1/ or ptrace it.
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		init_die(JAIL_L_DUMPABLE, 0, 0, errno);
+	prctl(PR_SET_NAME, "jail-init", 0, 0, 0);
+
+	// Nothing we mount may propagate back to the host.
+	if (sys_mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		init_die(JAIL_L_PRIVATE, 0, 0, errno);
+	for (int i = 0; i < l->nops; i++)
+		l->op_fds[i] = -1;
+	for (int i = 0; i < l->nops; i++) {
+		if (init_open_source(&s, i) < 0)
+			init_die(JAIL_L_SOURCE, i, s.sub, errno);
+	}
+	if (become_user(l) < 0)
+		init_die(JAIL_L_USER, 0, 0, errno);
+	int step = 0;
+	int pid1 = init_start_pid1(&s, &step);
+	if (pid1 < 0)
+		init_die(JAIL_L_PIDNS, step, 0, errno);
+	for (int i = 0; i < l->nops; i++) {
+		// sysfs shows the devices of the mounter's network namespace,
+		// and only a process that owns it may mount it.
+		const struct jail_op *op = &l->ops[i];
+		if (net_helper >= 0 && op->kind == JAIL_OP_MOUNT && strcmp(op->fstype, "sysfs") == 0) {
+			init_join_net_helper(shared, net_helper);
+			net_helper = -1;
+		}
+		if (init_apply(&s, i) < 0)
+			init_die(JAIL_L_MOUNT, i, s.sub, errno);
+	}
+	for (int i = 0; i < l->nops; i++) {
+		if (l->op_fds[i] >= 0)
+			close(l->op_fds[i]);
+	}
+	// A plan without /proc still waits for pid 1 to be ready.
+	if (s.pid1.ready_r >= 0)
+		close(init_take_proc(&s));
+	started.at_usec[JAIL_AT_MOUNTED] = now_usec();
+	if (init_pivot(&s) < 0)
+		init_die(JAIL_L_PIVOT, 0, 0, errno);
+	started.at_usec[JAIL_AT_PIVOTED] = now_usec();
+	if (sethostname(l->hostname, (size_t)l->hostname_len) < 0)
+		init_die(JAIL_L_HOSTNAME, 0, 0, errno);
+	// Without sysfs in the plan the helper is still out; it brought lo
+	// up itself.
+	if (net_helper >= 0)
+		init_join_net_helper(shared, net_helper);
+	else if (!l->net_helper && l->loopback && init_loopback_up() < 0)
+		init_die(JAIL_L_LOOPBACK, 0, 0, errno);
+
+	// Every signal stays blocked in the init (the parent blocked them
+	// before clone); SIGCHLD arrives through the signalfd.
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		init_die(JAIL_L_SIGNALFD, 0, 0, errno);
+
+	const char *path = look_path(l);
+	if (!path)
+		init_die(JAIL_L_LOOKPATH, 0, 0, ENOENT);
+	struct jail_exec *x = (struct jail_exec *)&l->exec;
+	x->path = path;
+	x->landlock_fd = -1;
+	if (l->landlock_abi > 0) {
+		int step;
+		if ((x->landlock_fd = make_landlock(l, &step)) < 0)
+			init_die(JAIL_L_LANDLOCK, step, 0, errno);
+	}
+	started.at_usec[JAIL_AT_SPAWN] = now_usec();
+	int pid = jail_spawn(x, !l->spawn_shares_memory);
+	const struct jail_spawn_result *res = x->result;
+	if (res->failed_stage != JAIL_STAGE_NONE) {
+		if (pid > 0)
+			syscall(SYS_wait4, pid, NULL, 0, NULL);
+		init_die(res->failed_stage, res->failed_index, 0, res->failed_errno);
+	}
+	for (int i = 0; i < x->ncgroup_fds; i++)
+		close(x->cgroup_fds[i]);
+	if (x->landlock_fd >= 0)
+		close(x->landlock_fd);
+
+	started.at_usec[JAIL_AT_EXECED] = now_usec();
+	started.at_usec[JAIL_AT_FILTER] = res->at_filter_usec;
+	started.pid = pid;
+	init_report(&started);
+	init_supervise(l, pid, pid1, res->listener_fd, sfd);
+	return 0;
+}

@@ -1,0 +1,106 @@
+// The native launcher's child. It is a process of its own that shares the
+// memory of a multi-threaded Go process (CLONE_VM; see Init in
+// launcher_linux.go) and the thread-local storage of the thread that
+// cloned it. Locks in that memory (malloc's, stdio's, glibc's thread list)
+// belong to the Go process's threads. The rules that follow:
+//   - no malloc, no stdio, no printf family, no writes to anything but its
+//     own stack and the launch description: strings are built by hand into
+//     stack buffers;
+//   - no glibc id-changing wrappers (setresuid & co. signal every thread
+//     glibc believes exists): raw syscalls only;
+//   - never return into Go: the init ends with exit_group.
+// It keeps every capability in its new user namespace because it never
+// execs.
+//
+// These rules hold for every file that includes this header but launch.c,
+// which is jail's side of the clone.
+#ifndef JAIL_INIT_H
+#define JAIL_INIT_H
+
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "launcher.h"
+
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef MS_REC
+#define MS_RDONLY 1
+#define MS_NOSUID 2
+#define MS_NODEV 4
+#define MS_NOEXEC 8
+#define MS_BIND 4096
+#define MS_REC 16384
+#define MS_PRIVATE (1 << 18)
+#endif
+#ifndef MNT_DETACH
+#define MNT_DETACH 2
+#endif
+
+// The kernel's struct sigaction, as in spawn.c: glibc's wrapper refuses
+// the signals it reserves.
+struct ksigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	unsigned long mask;
+};
+
+#define PATHBUF 4096
+
+#define NET_STACK (64 * 1024)
+#define PID1_STACK (16 * 1024)
+
+// What the init and the sandbox's pid 1 share while pid 1 starts: the
+// ready pipe pid 1 writes once its /proc is mounted (ready_r is -1 once
+// the init has taken it), and a pidfd of the init.
+struct pid1 {
+	struct jail_launch *l;
+	int ready_r, ready_w;
+	int init_fd;
+};
+
+struct init {
+	const struct jail_launch *l;
+	int root_fd;
+	int scratch;
+	int sub;        // which syscall failed, enum jail_sub
+	struct pid1 pid1;
+};
+
+static inline long sys_mount(const char *src, const char *target, const char *fstype, unsigned long flags, const void *data) {
+	return syscall(SYS_mount, src, target, fstype, flags, data);
+}
+
+static inline int64_t now_usec(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+// init.c: the init's entry point, and its reports.
+int init_main(void *arg);
+void init_report(const struct jail_report *r);
+void init_die(int stage, int index, int sub, int err);
+
+// mounts.c: the mount executor.
+int init_open_source(struct init *s, int i);
+int init_apply(struct init *s, int i);
+int init_pivot(struct init *s);
+
+// netns.c: the network namespace helper.
+int init_start_net_helper(struct jail_launch *l);
+void init_join_net_helper(struct jail_launch *l, int pid);
+int init_loopback_up(void);
+
+// pid1.c: the sandbox's pid 1.
+int init_start_pid1(struct init *s, int *step);
+int init_take_proc(struct init *s);
+
+// supervise.c: watching PROG until the sandbox ends.
+void init_supervise(const struct jail_launch *l, int prog, int pid1, int listener, int sfd);
+
+#endif
