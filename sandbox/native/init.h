@@ -40,8 +40,8 @@
 #define MNT_DETACH 2
 #endif
 
-// The kernel's struct sigaction, as in spawn.c: glibc's wrapper refuses
-// the signals it reserves.
+// The kernel's struct sigaction: glibc's wrapper refuses the signals it
+// reserves, and those must be reset too.
 struct ksigaction {
 	void *handler;
 	unsigned long flags;

@@ -18,24 +18,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "init.h"
 #include "spawn.h"
 #include "text.h"
 
-#ifndef SYS_close_range
-#define SYS_close_range 436
-#endif
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
-
-// The kernel's struct sigaction; glibc's wrapper refuses the signals it
-// reserves, and those must be reset too.
-struct kernel_sigaction {
-	void *handler;
-	unsigned long flags;
-	void *restorer;
-	unsigned long mask;
-};
 
 static int fail(struct jail_exec *x, int stage, int index) {
 	x->result->failed_stage = stage;
@@ -50,7 +39,7 @@ static int fail(struct jail_exec *x, int stage, int index) {
 // clone; reset every disposition, so the mask can be opened before exec.
 // Ignored signals are reset too, so PROG does not inherit the init's.
 static void reset_signals(void) {
-	struct kernel_sigaction dfl;
+	struct ksigaction dfl;
 	memset(&dfl, 0, sizeof dfl);
 	dfl.handler = SIG_DFL;
 	for (int sig = 1; sig < 65; sig++) {
