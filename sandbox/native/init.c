@@ -266,10 +266,13 @@ int init_main(void *arg) {
 		init_die(JAIL_L_HOSTNAME, 0, 0, errno);
 	// Without sysfs in the plan the helper is still out; it brought lo
 	// up itself.
-	if (net_helper >= 0)
+	if (net_helper >= 0) {
 		init_join_net_helper(shared, net_helper);
-	else if (!l->net_helper && l->loopback && init_loopback_up() < 0)
-		init_die(JAIL_L_LOOPBACK, 0, 0, errno);
+	} else if (!l->net_helper && l->loopback) {
+		int r = init_loopback_up();
+		if (r < 0)
+			init_die(JAIL_L_LOOPBACK, 0, 0, -r);
+	}
 
 	// Every signal stays blocked in the init (the parent blocked them
 	// before clone); SIGCHLD arrives through the signalfd.

@@ -24,18 +24,7 @@ static int net_helper_main(void *arg) {
 		goto fail;
 	}
 	if (l->loopback) {
-		long fd = raw_syscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			r = fd;
-			l->net_sub = 1;
-			goto fail;
-		}
-		struct ifreq ifr;
-		memset(&ifr, 0, sizeof ifr);
-		memcpy(ifr.ifr_name, "lo", 3);
-		ifr.ifr_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING;
-		r = raw_syscall(SYS_ioctl, fd, SIOCSIFFLAGS, (long)&ifr);
-		raw_syscall(SYS_close, fd, 0, 0);
+		r = init_loopback_up();
 		if (r < 0) {
 			l->net_sub = 1;
 			goto fail;
@@ -78,17 +67,17 @@ void init_join_net_helper(struct jail_launch *l, int pid) {
 	close(l->net_fd);
 }
 
+// init_loopback_up brings lo up and returns 0 or -errno. Its system
+// calls are raw: the helper makes them too.
 int init_loopback_up(void) {
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	long fd = raw_syscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -1;
+		return (int)fd;
 	struct ifreq ifr;
 	memset(&ifr, 0, sizeof ifr);
 	memcpy(ifr.ifr_name, "lo", 3);
 	ifr.ifr_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING;
-	int r = ioctl(fd, SIOCSIFFLAGS, &ifr);
-	int e = errno;
-	close(fd);
-	errno = e;
-	return r;
+	long r = raw_syscall(SYS_ioctl, fd, SIOCSIFFLAGS, (long)&ifr);
+	raw_syscall(SYS_close, fd, 0, 0);
+	return (int)r;
 }
