@@ -85,22 +85,11 @@ static void set_handlers(void) {
 		syscall(SYS_rt_sigaction, ign[i], &sa, NULL, 8);
 }
 
-// become_user gives the init PROG's ids once the caller's paths are open.
-// For an ordinary caller it already has them; when jail runs as root, the
-// init held root's host id until now to open what root can open.
-static int become_user(const struct jail_launch *l) {
-	if (l->drop_groups && syscall(SYS_setgroups, 0, NULL) < 0)
-		return -1;
-	if (syscall(SYS_setresgid, l->gid, l->gid, l->gid) < 0)
-		return -1;
-	return (int)syscall(SYS_setresuid, l->uid, l->uid, l->uid);
-}
-
-// make_landlock builds PROG's Landlock ruleset on the root the init just
+// landlock_ruleset builds PROG's Landlock ruleset on the root the init just
 // pivoted into: everything the ruleset handles is granted beneath "/" and
 // nothing elsewhere (see sandbox/landlock_linux.go). PROG's process
 // enforces it once no_new_privs is set.
-static int make_landlock(const struct jail_launch *l, int *step) {
+static int landlock_ruleset(const struct jail_launch *l, int *step) {
 	// struct landlock_ruleset_attr as of ABI 6; the kernel takes a larger
 	// struct from an older ABI's view as long as the rest is zero.
 	struct {
@@ -171,17 +160,10 @@ static int write_self_maps(const struct jail_launch *l) {
 	return -1;
 }
 
-int init_main(void *arg) {
-	const struct jail_launch *l = arg;
-	// The network namespace helper reports into the description.
-	struct jail_launch *shared = arg;
-	struct init s = {.l = l, .root_fd = -1, .pid1 = {.ready_r = -1}};
-	// Taken here, not where clone returns in jail: this process may run
-	// on another CPU, and have written its id maps, before jail's thread
-	// runs again.
-	int64_t entered = now_usec();
+static void stamp(struct init *s, int point) { s->started.at_usec[point] = now_usec(); }
 
-	set_handlers();
+static void arrange_fds(struct init *s) {
+	const struct jail_launch *l = s->l;
 	if (remap_fds(l) < 0) {
 		// The report pipe may not be at its number yet.
 		struct jail_report r;
@@ -193,10 +175,13 @@ int init_main(void *arg) {
 		}
 		syscall(SYS_exit_group, 1);
 	}
-	// Nothing before the id maps. The parent writes them (when jail runs
-	// as root) and then the go-ahead, or zero bytes if jail died.
-	if (l->self_maps) {
-		int which = write_self_maps(l);
+}
+
+// Nothing before the id maps. The parent writes them (when jail runs as
+// root) and then the go-ahead, or zero bytes if jail died.
+static void await_id_maps(struct init *s) {
+	if (s->l->self_maps) {
+		int which = write_self_maps(s->l);
 		if (which >= 0)
 			init_die(JAIL_L_IDMAPS, which, 0, errno);
 	} else {
@@ -208,15 +193,14 @@ int init_main(void *arg) {
 		if (n != 1)
 			syscall(SYS_exit_group, 1);
 	}
-	struct jail_report started;
-	memset(&started, 0, sizeof started);
-	started.kind = JAIL_REPORT_STARTED;
-	started.at_usec[JAIL_AT_ENTERED] = entered;
-	started.at_usec[JAIL_AT_GO_AHEAD] = now_usec();
-	int net_helper = -1;
-	if (l->net_helper && (net_helper = init_start_net_helper(shared)) < 0)
-		init_die(JAIL_L_NETNS, 4, 0, errno);
+}
 
+static void start_net(struct init *s) {
+	if (s->l->net_helper && (s->net_pid = init_start_net_helper(s->shared)) < 0)
+		init_die(JAIL_L_NETNS, 4, 0, errno);
+}
+
+static void detach_session_and_undumpable(void) {
 	// A new session detaches the init from the caller's terminal.
 	setsid();
 	// Not dumpable: this memory is also the sandbox's pid 1's, and PROG,
@@ -224,93 +208,169 @@ int init_main(void *arg) {
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		init_die(JAIL_L_DUMPABLE, 0, 0, errno);
 	prctl(PR_SET_NAME, "jail-init", 0, 0, 0);
+}
 
-	// Nothing we mount may propagate back to the host.
+// Nothing we mount may propagate back to the host.
+static void make_mounts_private(void) {
 	if (sys_mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		init_die(JAIL_L_PRIVATE, 0, 0, errno);
+}
+
+static void open_sources(struct init *s) {
+	const struct jail_launch *l = s->l;
 	for (int i = 0; i < l->nops; i++)
 		l->op_fds[i] = -1;
 	for (int i = 0; i < l->nops; i++) {
-		if (init_open_source(&s, i) < 0)
-			init_die(JAIL_L_SOURCE, i, s.sub, errno);
+		if (init_open_source(s, i) < 0)
+			init_die(JAIL_L_SOURCE, i, s->sub, errno);
 	}
-	if (become_user(l) < 0)
+}
+
+// become_user gives the init PROG's ids once the caller's paths are open.
+// For an ordinary caller it already has them; when jail runs as root, the
+// init held root's host id until now to open what root can open.
+static void become_user(struct init *s) {
+	const struct jail_launch *l = s->l;
+	if ((l->drop_groups && syscall(SYS_setgroups, 0, NULL) < 0) ||
+	    syscall(SYS_setresgid, l->gid, l->gid, l->gid) < 0 ||
+	    syscall(SYS_setresuid, l->uid, l->uid, l->uid) < 0)
 		init_die(JAIL_L_USER, 0, 0, errno);
+}
+
+static void start_pid1(struct init *s) {
 	int step = 0;
-	int pid1 = init_start_pid1(&s, &step);
-	if (pid1 < 0)
+	s->pid1_pid = init_start_pid1(s, &step);
+	if (s->pid1_pid < 0)
 		init_die(JAIL_L_PIDNS, step, 0, errno);
+}
+
+static void apply_mounts(struct init *s) {
+	const struct jail_launch *l = s->l;
 	for (int i = 0; i < l->nops; i++) {
 		// sysfs shows the devices of the mounter's network namespace,
 		// and only a process that owns it may mount it.
 		const struct jail_op *op = &l->ops[i];
-		if (net_helper >= 0 && op->kind == JAIL_OP_MOUNT && strcmp(op->fstype, "sysfs") == 0) {
-			init_join_net_helper(shared, net_helper);
-			net_helper = -1;
+		if (s->net_pid >= 0 && op->kind == JAIL_OP_MOUNT && strcmp(op->fstype, "sysfs") == 0) {
+			init_join_net_helper(s->shared, s->net_pid);
+			s->net_pid = -1;
 		}
-		if (init_apply(&s, i) < 0)
-			init_die(JAIL_L_MOUNT, i, s.sub, errno);
+		if (init_apply(s, i) < 0)
+			init_die(JAIL_L_MOUNT, i, s->sub, errno);
 	}
 	for (int i = 0; i < l->nops; i++) {
 		if (l->op_fds[i] >= 0)
 			close(l->op_fds[i]);
 	}
-	// A plan without /proc still waits for pid 1 to be ready.
-	if (s.pid1.ready_r >= 0)
-		close(init_take_proc(&s));
-	started.at_usec[JAIL_AT_MOUNTED] = now_usec();
-	if (init_pivot(&s) < 0)
+}
+
+// A plan without /proc still waits for pid 1 to be ready.
+static void await_pid1(struct init *s) {
+	if (s->pid1.ready_r >= 0)
+		close(init_take_proc(s));
+}
+
+static void pivot(struct init *s) {
+	if (init_pivot(s) < 0)
 		init_die(JAIL_L_PIVOT, 0, 0, errno);
-	started.at_usec[JAIL_AT_PIVOTED] = now_usec();
-	if (sethostname(l->hostname, (size_t)l->hostname_len) < 0)
+}
+
+static void set_hostname(struct init *s) {
+	if (sethostname(s->l->hostname, (size_t)s->l->hostname_len) < 0)
 		init_die(JAIL_L_HOSTNAME, 0, 0, errno);
-	// Without sysfs in the plan the helper is still out; it brought lo
-	// up itself.
-	if (net_helper >= 0) {
-		init_join_net_helper(shared, net_helper);
-	} else if (!l->net_helper && l->loopback) {
+}
+
+// Without sysfs in the plan the helper is still out; it brought lo up
+// itself.
+static void join_net(struct init *s) {
+	if (s->net_pid >= 0) {
+		init_join_net_helper(s->shared, s->net_pid);
+	} else if (!s->l->net_helper && s->l->loopback) {
 		int r = init_loopback_up();
 		if (r < 0)
 			init_die(JAIL_L_LOOPBACK, 0, 0, -r);
 	}
+}
 
-	// Every signal stays blocked in the init (the parent blocked them
-	// before clone); SIGCHLD arrives through the signalfd.
+// Every signal stays blocked in the init (the parent blocked them before
+// clone); SIGCHLD arrives through the signalfd.
+static void open_signalfd(struct init *s) {
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
-	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0)
+	s->sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (s->sfd < 0)
 		init_die(JAIL_L_SIGNALFD, 0, 0, errno);
+}
 
-	const char *path = look_path(l);
+static void find_prog(struct init *s) {
+	const char *path = look_path(s->l);
 	if (!path)
 		init_die(JAIL_L_LOOKPATH, 0, 0, ENOENT);
-	struct jail_exec *x = (struct jail_exec *)&l->exec;
-	x->path = path;
+	s->shared->exec.path = path;
+}
+
+static void make_landlock(struct init *s) {
+	struct jail_exec *x = &s->shared->exec;
 	x->landlock_fd = -1;
-	if (l->landlock_abi > 0) {
+	if (s->l->landlock_abi > 0) {
 		int step;
-		if ((x->landlock_fd = make_landlock(l, &step)) < 0)
+		if ((x->landlock_fd = landlock_ruleset(s->l, &step)) < 0)
 			init_die(JAIL_L_LANDLOCK, step, 0, errno);
 	}
-	started.at_usec[JAIL_AT_SPAWN] = now_usec();
-	int pid = jail_spawn(x, !l->spawn_shares_memory);
+}
+
+static void spawn_prog(struct init *s) {
+	struct jail_exec *x = &s->shared->exec;
+	s->prog_pid = jail_spawn(x, !s->l->spawn_shares_memory);
 	const struct jail_spawn_result *res = x->result;
 	if (res->failed_stage != JAIL_STAGE_NONE) {
-		if (pid > 0)
-			syscall(SYS_wait4, pid, NULL, 0, NULL);
+		if (s->prog_pid > 0)
+			syscall(SYS_wait4, s->prog_pid, NULL, 0, NULL);
 		init_die(res->failed_stage, res->failed_index, 0, res->failed_errno);
 	}
 	for (int i = 0; i < x->ncgroup_fds; i++)
 		close(x->cgroup_fds[i]);
 	if (x->landlock_fd >= 0)
 		close(x->landlock_fd);
+}
 
-	started.at_usec[JAIL_AT_EXECED] = now_usec();
-	started.at_usec[JAIL_AT_FILTER] = res->at_filter_usec;
-	started.pid = pid;
-	init_report(&started);
-	init_supervise(l, pid, pid1, res->listener_fd, sfd);
+static void report_started(struct init *s) {
+	s->started.at_usec[JAIL_AT_FILTER] = s->l->exec.result->at_filter_usec;
+	s->started.pid = s->prog_pid;
+	init_report(&s->started);
+}
+
+int init_main(void *arg) {
+	struct init s = {.l = arg, .shared = arg, .root_fd = -1, .pid1 = {.ready_r = -1}, .net_pid = -1,
+	                 .started = {.kind = JAIL_REPORT_STARTED}};
+	// Taken here, not where clone returns in jail: this process may run
+	// on another CPU, and have written its id maps, before jail's thread
+	// runs again.
+	stamp(&s, JAIL_AT_ENTERED);
+	set_handlers();
+	arrange_fds(&s);
+	await_id_maps(&s);
+	stamp(&s, JAIL_AT_GO_AHEAD);
+	start_net(&s);
+	detach_session_and_undumpable();
+	make_mounts_private();
+	open_sources(&s);
+	become_user(&s);
+	start_pid1(&s);
+	apply_mounts(&s);
+	await_pid1(&s);
+	stamp(&s, JAIL_AT_MOUNTED);
+	pivot(&s);
+	stamp(&s, JAIL_AT_PIVOTED);
+	set_hostname(&s);
+	join_net(&s);
+	open_signalfd(&s);
+	find_prog(&s);
+	make_landlock(&s);
+	stamp(&s, JAIL_AT_SPAWN);
+	spawn_prog(&s);
+	stamp(&s, JAIL_AT_EXECED);
+	report_started(&s);
+	init_supervise(&s);
 	return 0;
 }

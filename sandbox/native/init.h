@@ -65,10 +65,19 @@ struct pid1 {
 
 struct init {
 	const struct jail_launch *l;
+	// The same description, which the network namespace helper reports
+	// into.
+	struct jail_launch *shared;
 	int root_fd;
 	int scratch;
 	int sub;        // which syscall failed, enum jail_sub
 	struct pid1 pid1;
+	int net_pid;    // the helper, until the init is in its namespace; else -1
+	int pid1_pid;
+	int sfd;        // SIGCHLD's signalfd
+	int prog_pid;
+	// The STARTED report, whose points are taken as the init passes them.
+	struct jail_report started;
 };
 
 static inline long sys_mount(const char *src, const char *target, const char *fstype, unsigned long flags, const void *data) {
@@ -101,6 +110,6 @@ int init_start_pid1(struct init *s, int *step);
 int init_take_proc(struct init *s);
 
 // supervise.c: watching PROG until the sandbox ends.
-void init_supervise(const struct jail_launch *l, int prog, int pid1, int listener, int sfd);
+void init_supervise(const struct init *s);
 
 #endif

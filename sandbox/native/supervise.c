@@ -263,7 +263,8 @@ static void supervise(struct watch *w, int listener, int sfd) {
 	syscall(SYS_exit_group, 0);
 }
 
-void init_supervise(const struct jail_launch *l, int prog, int pid1, int listener, int sfd) {
-	struct watch w = {.prog = prog, .pid1 = pid1, .decide = l->decide, .decide_len = l->decide_len};
-	supervise(&w, listener, sfd);
+void init_supervise(const struct init *s) {
+	const struct jail_launch *l = s->l;
+	struct watch w = {.prog = s->prog_pid, .pid1 = s->pid1_pid, .decide = l->decide, .decide_len = l->decide_len};
+	supervise(&w, l->exec.result->listener_fd, s->sfd);
 }
