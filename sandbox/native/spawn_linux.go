@@ -6,6 +6,7 @@
 package native
 
 /*
+#cgo CFLAGS: -Wall -Wextra -Werror
 #include <stdlib.h>
 #include "spawn.h"
 */
