@@ -340,21 +340,6 @@ func pathCandidates(e *ExecPlan) ([]string, bool) {
 	return out, true
 }
 
-var nativeStageNames = map[native.Stage]string{
-	native.StageFDs:      "arranging descriptors",
-	native.StageDumpable: "not dumpable",
-	native.StagePrivate:  "making mounts private",
-	native.StageUser:     "switching to the sandbox user",
-	native.StagePivot:    "pivot_root",
-	native.StageHostname: "hostname",
-	native.StageLoopback: "loopback",
-	native.StageSignalfd: "signalfd",
-	native.StageIDMaps:   "writing the id maps",
-	native.StageNetNS:    "network namespace",
-	native.StagePidNS:    "pid namespace",
-	native.StageWatch:    "watching the run",
-}
-
 // readNativeReports turns the init's binary records into the Reports the
 // supervisor already understands.
 func (sup *supervisor) readNativeReports(r *os.File, plan *Plan) {
@@ -399,24 +384,8 @@ func nativeChildError(nr *native.Report, plan *Plan) *ChildError {
 	switch nr.Stage {
 	case native.StageLookPath:
 		return &ChildError{Stage: StageExec, Errno: unix.ENOENT, Detail: plan.Exec.Argv[0]}
-	case native.StageIDMaps:
-		file := [...]string{"setgroups", "uid_map", "gid_map"}[min(max(nr.Index, 0), 2)]
-		return &ChildError{Stage: nativeStageNames[nr.Stage], Errno: nr.Errno, Detail: "/proc/self/" + file}
-	case native.StageNetNS:
-		step := [...]string{"unshare(CLONE_NEWNET)", "bringing up lo", "opening /proc/thread-self/ns/net", "setns", "starting the helper"}[min(max(nr.Index, 0), 4)]
-		return &ChildError{Stage: nativeStageNames[nr.Stage], Errno: nr.Errno, Detail: step}
-	case native.StagePidNS:
-		step := [...]string{"unshare(CLONE_NEWPID)", "starting pid 1", "pid 1 never became ready", "pid 1's fsopen(proc)", "pid 1's fsconfig(proc)",
-			"pid 1's fsmount(proc)"}[min(max(nr.Index, 0), 5)]
-		return &ChildError{Stage: nativeStageNames[nr.Stage], Errno: nr.Errno, Detail: step}
-	case native.StageLandlock:
-		step := [...]string{"landlock_create_ruleset", "opening /", "landlock_add_rule"}[min(max(nr.Index, 0), 2)]
-		return &ChildError{Stage: "Landlock ruleset", Errno: nr.Errno, Detail: step}
-	case native.StageWatch:
-		step := [...]string{"poll", "wait4"}[min(max(nr.Index, 0), 1)]
-		return &ChildError{Stage: nativeStageNames[nr.Stage], Errno: nr.Errno, Detail: step}
 	case native.StageSource, native.StageMount:
-		ce := &ChildError{Stage: "mounts", Errno: nr.Errno}
+		ce := &ChildError{Stage: nr.Stage.Name(), Errno: nr.Errno}
 		var op rootfs.Op
 		if nr.Index >= 0 && nr.Index < len(plan.Mounts) {
 			op = plan.Mounts[nr.Index]
@@ -432,8 +401,8 @@ func nativeChildError(nr *native.Report, plan *Plan) *ChildError {
 		ce.Detail = detail
 		return ce
 	}
-	if name, ok := nativeStageNames[nr.Stage]; ok {
-		return &ChildError{Stage: name, Errno: nr.Errno}
+	if name := nr.Stage.Name(); nr.Stage >= native.StageFDs && name != "" {
+		return &ChildError{Stage: name, Errno: nr.Errno, Detail: native.StepName(nr.Stage, nr.Index)}
 	}
 	return spawnFailure(&plan.Exec, &native.SpawnError{Stage: nr.Stage, Index: nr.Index, Errno: syscall.Errno(nr.Errno)})
 }

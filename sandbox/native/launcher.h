@@ -230,4 +230,13 @@ void jail_launch_release(struct jail_launch *l);
 // CLOCK_MONOTONIC microseconds when this process's C start-up ran.
 int64_t jail_process_start_usec(void);
 
+// What the user reads for a failure (stages.c). jail_stage_name names a
+// stage of the init or of jail_spawn, NULL for a number no stage has.
+// jail_stage_step names step index of a stage whose index names one, the
+// nearest step for an index out of range, NULL for a stage without steps.
+// jail_sub_name names a mount stage's failed system call, NULL for none.
+const char *jail_stage_name(int stage);
+const char *jail_stage_step(int stage, int index);
+const char *jail_sub_name(int sub);
+
 #endif

@@ -71,17 +71,6 @@ const (
 	StageLandlock Stage = C.JAIL_L_LANDLOCK
 )
 
-// subNames name the system call a mount stage failed in.
-var subNames = map[int]string{
-	C.JAIL_SUB_OPEN: "open", C.JAIL_SUB_OPEN_TREE: "open_tree", C.JAIL_SUB_MOUNT_SETATTR: "mount_setattr",
-	C.JAIL_SUB_MOVE_MOUNT: "move_mount", C.JAIL_SUB_MOUNT: "mount", C.JAIL_SUB_MKDIR: "mkdir",
-	C.JAIL_SUB_CREATE: "create", C.JAIL_SUB_CHMOD: "chmod", C.JAIL_SUB_SYMLINK: "symlink",
-	C.JAIL_SUB_WRITE: "write", C.JAIL_SUB_STAT: "stat", C.JAIL_SUB_ORDER: "the root must be the first operation",
-}
-
-// SubName names the failed system call of a mount stage ("" if none).
-func SubName(sub int) string { return subNames[sub] }
-
 // FD numbers in the init, after it rearranged its descriptors.
 const (
 	FDCtl         = C.JAIL_FD_CTL
