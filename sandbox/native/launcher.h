@@ -23,7 +23,7 @@ enum jail_op_kind {
 	JAIL_OP_SYMLINK,   // parent/base -> data
 	JAIL_OP_FILE,      // parent/base gets data, mode
 	JAIL_OP_MASK_FILE, // /dev/null over target, if it exists
-	JAIL_OP_MASK_DIR,  // empty read-only tmpfs over target, if it exists
+	JAIL_OP_MASK_DIR,  // an empty dir bound read-only over target, if it exists
 	JAIL_OP_READ_ONLY, // target rebound read-only, if it exists
 	JAIL_OP_PROC,      // the /proc of PROG's pid namespace, mounted by its pid 1
 };

@@ -176,7 +176,7 @@ static int apply_root(struct init *s, int i) {
 		if (mkdir_staging(s, dirs[k], buf, 0755) < 0)
 			return -1;
 	}
-	// What every masked directory shows, bound read-only (mounts_linux.go).
+	// What every masked directory shows, bound read-only.
 	if (mkdir_staging(s, EMPTY_DIR, buf, 0555) < 0)
 		return -1;
 	char *p = put(root, root + PATHBUF, st);

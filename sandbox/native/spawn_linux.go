@@ -1,8 +1,8 @@
 // Package native holds the sandbox's C code: jail_spawn, the last step
-// before PROG, which both launchers use, and the native launcher, whose
-// child (the sandbox's init) runs no Go code at all. Everything here that
-// runs after clone is fragile by nature: it may only make system calls on
-// memory prepared before clone, and it reports failures as numbers.
+// before PROG, and the native launcher, whose child (the sandbox's init)
+// runs no Go code at all. Everything here that runs after clone is
+// fragile by nature: it may only make system calls on memory prepared
+// before clone, and it reports failures as numbers, which stages.c names.
 package native
 
 /*
@@ -17,7 +17,7 @@ import (
 	"unsafe"
 )
 
-// Stage is the step of jail_spawn (and, from StageLaunch on, of the native
+// Stage is the step of jail_spawn (and, from StageFDs on, of the native
 // init) that failed.
 type Stage int
 
