@@ -99,14 +99,14 @@ static long sys_mount(const char *src, const char *target, const char *fstype, u
 
 // ---- reporting ----
 
-static void report(const struct jail_report *r) {
+void jail_report(const struct jail_report *r) {
 	ssize_t n;
 	do
 		n = write(JAIL_FD_REPORT, r, sizeof *r);
 	while (n < 0 && errno == EINTR);
 }
 
-static void die(int stage, int index, int sub, int err) {
+void jail_die(int stage, int index, int sub, int err) {
 	struct jail_report r;
 	memset(&r, 0, sizeof r);
 	r.kind = JAIL_REPORT_ERROR;
@@ -114,10 +114,11 @@ static void die(int stage, int index, int sub, int err) {
 	r.index = index;
 	r.sub = sub;
 	r.err = err;
-	report(&r);
+	jail_report(&r);
 	// Whatever was started (a failed PROG is reaped by jail_spawn) goes
 	// with the namespace when its init exits.
 	syscall(SYS_exit_group, 1);
+	__builtin_unreachable();
 }
 
 // ---- mount executor: mounts_linux.go in C ----
@@ -629,12 +630,12 @@ static void join_net_helper(struct jail_launch *l, int pid) {
 	int st;
 	while (waitpid(pid, &st, __WCLONE) < 0) {
 		if (errno != EINTR)
-			die(JAIL_L_NETNS, 4, 0, errno);
+			jail_die(JAIL_L_NETNS, 4, 0, errno);
 	}
 	if (l->net_fd < 0)
-		die(JAIL_L_NETNS, l->net_sub, 0, l->net_err ? l->net_err : EIO);
+		jail_die(JAIL_L_NETNS, l->net_sub, 0, l->net_err ? l->net_err : EIO);
 	if (setns(l->net_fd, CLONE_NEWNET) < 0)
-		die(JAIL_L_NETNS, 3, 0, errno);
+		jail_die(JAIL_L_NETNS, 3, 0, errno);
 	close(l->net_fd);
 }
 
@@ -796,10 +797,10 @@ static int take_proc(struct init *s) {
 		close(p1->init_fd);
 		p1->ready_r = -1;
 		if (n != 1)
-			die(JAIL_L_PIDNS, 2, 0, n == 0 ? ETIMEDOUT : errno);
+			jail_die(JAIL_L_PIDNS, 2, 0, n == 0 ? ETIMEDOUT : errno);
 	}
 	if (l->proc_fd < 0)
-		die(JAIL_L_PIDNS, 3 + l->proc_step, 0, l->proc_err ? l->proc_err : EIO);
+		jail_die(JAIL_L_PIDNS, 3 + l->proc_step, 0, l->proc_err ? l->proc_err : EIO);
 	return l->proc_fd;
 }
 
@@ -812,7 +813,7 @@ static int make_landlock(const struct jail_launch *l, int *step) {
 	// struct from an older ABI's view as long as the rest is zero.
 	struct {
 		uint64_t handled_access_fs, handled_access_net, scoped;
-	} attr = {l->landlock_fs, 0, l->landlock_scoped};
+	} attr = {l->task.landlock_fs, 0, l->task.landlock_scoped};
 	*step = 0;
 	int rs = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
 	if (rs < 0)
@@ -825,7 +826,7 @@ static int make_landlock(const struct jail_launch *l, int *step) {
 		errno = e;
 		return -1;
 	}
-	struct landlock_path_beneath_attr beneath = {.allowed_access = l->landlock_fs, .parent_fd = root};
+	struct landlock_path_beneath_attr beneath = {.allowed_access = l->task.landlock_fs, .parent_fd = root};
 	*step = 2;
 	long r = syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &beneath, 0);
 	int e = errno;
@@ -840,14 +841,14 @@ static int make_landlock(const struct jail_launch *l, int *step) {
 
 // look_path finds PROG the way execvp does, among the candidates the
 // parent built from the sandbox's PATH, never the host's.
-static const char *look_path(const struct jail_launch *l) {
-	if (!l->check_candidates)
-		return l->ncandidates > 0 ? l->candidates[0] : NULL;
-	for (int i = 0; i < l->ncandidates; i++) {
+static const char *look_path(const struct jail_task *t) {
+	if (!t->check_candidates)
+		return t->ncandidates > 0 ? t->candidates[0] : NULL;
+	for (int i = 0; i < t->ncandidates; i++) {
 		struct stat st;
-		if (stat(l->candidates[i], &st) == 0 && S_ISREG(st.st_mode) &&
-		    syscall(SYS_faccessat, AT_FDCWD, l->candidates[i], X_OK) == 0)
-			return l->candidates[i];
+		if (stat(t->candidates[i], &st) == 0 && S_ISREG(st.st_mode) &&
+		    syscall(SYS_faccessat, AT_FDCWD, t->candidates[i], X_OK) == 0)
+			return t->candidates[i];
 	}
 	return NULL;
 }
@@ -985,7 +986,7 @@ static void fail_watch(struct watch *w, int index, int err) {
 		kill(w->pid1, SIGKILL);
 	while (syscall(SYS_wait4, -1, NULL, __WALL, NULL) > 0 || errno == EINTR) {
 	}
-	die(JAIL_L_SUPERVISE, index, 0, err);
+	jail_die(JAIL_L_SUPERVISE, index, 0, err);
 }
 
 // supervise waits for PROG with poll over the seccomp listener, SIGCHLD
@@ -1102,7 +1103,7 @@ static void supervise(struct watch *w, int listener, int sfd) {
 		}
 	}
 	r.wall_usec = r.at_usec[JAIL_AT_REAPED] - start;
-	report(&r);
+	jail_report(&r);
 	syscall(SYS_exit_group, 0);
 }
 
@@ -1140,7 +1141,7 @@ static int write_self_maps(const struct jail_launch *l) {
 	return -1;
 }
 
-static int init_main(void *arg) {
+int jail_init_main(void *arg) {
 	const struct jail_launch *l = arg;
 	// The network namespace helper reports into the description.
 	struct jail_launch *shared = arg;
@@ -1167,7 +1168,7 @@ static int init_main(void *arg) {
 	if (l->self_maps) {
 		int which = write_self_maps(l);
 		if (which >= 0)
-			die(JAIL_L_IDMAPS, which, 0, errno);
+			jail_die(JAIL_L_IDMAPS, which, 0, errno);
 	} else {
 		char c;
 		ssize_t n;
@@ -1184,31 +1185,31 @@ static int init_main(void *arg) {
 	started.at_usec[JAIL_AT_GO_AHEAD] = now_usec();
 	int net_helper = -1;
 	if (l->net_helper && (net_helper = start_net_helper(shared)) < 0)
-		die(JAIL_L_NETNS, 4, 0, errno);
+		jail_die(JAIL_L_NETNS, 4, 0, errno);
 
 	// A new session detaches the init from the caller's terminal.
 	setsid();
 	// Not dumpable: this memory is also the sandbox's pid 1's, and PROG,
 	// with the same uid, must not open /proc/1/ or ptrace it.
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-		die(JAIL_L_DUMPABLE, 0, 0, errno);
+		jail_die(JAIL_L_DUMPABLE, 0, 0, errno);
 	prctl(PR_SET_NAME, "jail-init", 0, 0, 0);
 
 	// Nothing we mount may propagate back to the host.
 	if (sys_mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		die(JAIL_L_PRIVATE, 0, 0, errno);
+		jail_die(JAIL_L_PRIVATE, 0, 0, errno);
 	for (int i = 0; i < l->nops; i++)
 		l->op_fds[i] = -1;
 	for (int i = 0; i < l->nops; i++) {
 		if (open_source(&s, i) < 0)
-			die(JAIL_L_SOURCE, i, s.sub, errno);
+			jail_die(JAIL_L_SOURCE, i, s.sub, errno);
 	}
 	if (become_user(l) < 0)
-		die(JAIL_L_USER, 0, 0, errno);
+		jail_die(JAIL_L_USER, 0, 0, errno);
 	int step = 0;
 	int pid1 = start_pid1(&s, &step);
 	if (pid1 < 0)
-		die(JAIL_L_PIDNS, step, 0, errno);
+		jail_die(JAIL_L_PIDNS, step, 0, errno);
 	for (int i = 0; i < l->nops; i++) {
 		// sysfs shows the devices of the mounter's network namespace,
 		// and only a process that owns it may mount it.
@@ -1218,7 +1219,7 @@ static int init_main(void *arg) {
 			net_helper = -1;
 		}
 		if (apply(&s, i) < 0)
-			die(JAIL_L_MOUNT, i, s.sub, errno);
+			jail_die(JAIL_L_MOUNT, i, s.sub, errno);
 	}
 	for (int i = 0; i < l->nops; i++) {
 		if (l->op_fds[i] >= 0)
@@ -1229,16 +1230,16 @@ static int init_main(void *arg) {
 		close(take_proc(&s));
 	started.at_usec[JAIL_AT_MOUNTED] = now_usec();
 	if (pivot(&s) < 0)
-		die(JAIL_L_PIVOT, 0, 0, errno);
+		jail_die(JAIL_L_PIVOT, 0, 0, errno);
 	started.at_usec[JAIL_AT_PIVOTED] = now_usec();
 	if (sethostname(l->hostname, (size_t)l->hostname_len) < 0)
-		die(JAIL_L_HOSTNAME, 0, 0, errno);
+		jail_die(JAIL_L_HOSTNAME, 0, 0, errno);
 	// Without sysfs in the plan the helper is still out; it brought lo
 	// up itself.
 	if (net_helper >= 0)
 		join_net_helper(shared, net_helper);
 	else if (!l->net_helper && l->loopback && loopback_up() < 0)
-		die(JAIL_L_LOOPBACK, 0, 0, errno);
+		jail_die(JAIL_L_LOOPBACK, 0, 0, errno);
 
 	// Every signal stays blocked in the init (the parent blocked them
 	// before clone); SIGCHLD arrives through the signalfd.
@@ -1247,26 +1248,34 @@ static int init_main(void *arg) {
 	sigaddset(&chld, SIGCHLD);
 	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
-		die(JAIL_L_SIGNALFD, 0, 0, errno);
+		jail_die(JAIL_L_SIGNALFD, 0, 0, errno);
 
-	const char *path = look_path(l);
+	started.at_usec[JAIL_AT_TASK] = now_usec();
+	if (l->warm) {
+		started.kind = JAIL_REPORT_READY;
+		jail_report(&started);
+		started.kind = JAIL_REPORT_STARTED;
+		jail_await_task(shared);
+		started.at_usec[JAIL_AT_TASK] = now_usec();
+	}
+	const char *path = look_path(&l->task);
 	if (!path)
-		die(JAIL_L_LOOKPATH, 0, 0, ENOENT);
-	struct jail_exec *x = (struct jail_exec *)&l->exec;
+		jail_die(JAIL_L_LOOKPATH, 0, 0, ENOENT);
+	struct jail_exec *x = &shared->task.exec;
 	x->path = path;
 	x->landlock_fd = -1;
-	if (l->landlock_abi > 0) {
+	if (l->task.landlock_abi > 0) {
 		int step;
 		if ((x->landlock_fd = make_landlock(l, &step)) < 0)
-			die(JAIL_L_LANDLOCK, step, 0, errno);
+			jail_die(JAIL_L_LANDLOCK, step, 0, errno);
 	}
 	started.at_usec[JAIL_AT_SPAWN] = now_usec();
-	int pid = jail_spawn(x, !l->spawn_shares_memory);
+	int pid = jail_spawn(x, !l->task.spawn_shares_memory);
 	const struct jail_spawn_result *res = x->result;
 	if (res->failed_stage != JAIL_STAGE_NONE) {
 		if (pid > 0)
 			syscall(SYS_wait4, pid, NULL, 0, NULL);
-		die(res->failed_stage, res->failed_index, 0, res->failed_errno);
+		jail_die(res->failed_stage, res->failed_index, 0, res->failed_errno);
 	}
 	for (int i = 0; i < x->ncgroup_fds; i++)
 		close(x->cgroup_fds[i]);
@@ -1276,53 +1285,63 @@ static int init_main(void *arg) {
 	started.at_usec[JAIL_AT_EXECED] = now_usec();
 	started.at_usec[JAIL_AT_FILTER] = res->at_filter_usec;
 	started.pid = pid;
-	report(&started);
-	struct watch w = {.prog = pid, .pid1 = pid1, .decide = l->decide, .decide_len = l->decide_len};
+	jail_report(&started);
+	struct watch w = {.prog = pid, .pid1 = pid1, .decide = l->task.decide, .decide_len = l->task.decide_len};
 	supervise(&w, res->listener_fd, sfd);
 	return 0;
 }
 
 #define INIT_STACK (1024 * 1024)
 
-int jail_launch_start(struct jail_launch *l) {
-	// The init's stack; it lives until jail_launch_release, after the
-	// init is reaped.
-	void *stack = mmap(NULL, INIT_STACK, PROT_READ | PROT_WRITE,
-	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
-	if (stack == MAP_FAILED)
-		return -errno;
+// jail_launch_alloc maps what the init needs besides its own stack: the
+// spawner's result page and the stacks of pid 1 and the network
+// namespace helper. It returns the namespaces the init itself is made
+// with: the init makes the pid namespace itself (start_pid1), so that it
+// stays out of PROG's reach, and the helper the network namespace.
+int jail_launch_alloc(struct jail_launch *l, unsigned long *flags) {
 	// The spawner reports into this; it is a copy of the init, not a
 	// sharer of its memory (jail_spawn), so the page must be MAP_SHARED.
 	struct jail_spawn_result *result = mmap(NULL, sizeof *result, PROT_READ | PROT_WRITE,
 	                                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (result == MAP_FAILED) {
-		int e = errno;
-		munmap(stack, INIT_STACK);
-		return -e;
-	}
-	l->exec.result = result;
+	if (result == MAP_FAILED)
+		return -errno;
+	l->task.exec.result = result;
 	// pid 1's stack, in the memory it shares with the init.
 	l->pid1_stack = mmap(NULL, PID1_STACK, PROT_READ | PROT_WRITE,
 	                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (l->pid1_stack == MAP_FAILED) {
 		int e = errno;
 		l->pid1_stack = NULL;
-		munmap(stack, INIT_STACK);
-		munmap(result, sizeof *result);
+		jail_launch_release(l);
 		return -e;
 	}
-	// The init makes the pid namespace itself (start_pid1), so that it
-	// stays out of PROG's reach.
-	int clone_flags = (int)(l->clone_flags & ~(unsigned long)CLONE_NEWPID);
-	if (clone_flags & CLONE_NEWNET) {
+	*flags = l->clone_flags & ~(unsigned long)CLONE_NEWPID;
+	if (*flags & CLONE_NEWNET) {
 		l->net_stack = mmap(NULL, NET_STACK, PROT_READ | PROT_WRITE,
 		                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 		if (l->net_stack != MAP_FAILED) {
-			clone_flags &= ~CLONE_NEWNET;
+			*flags &= ~(unsigned long)CLONE_NEWNET;
 			l->net_helper = 1;
 		} else {
 			l->net_stack = NULL;
 		}
+	}
+	return 0;
+}
+
+int jail_launch_start(struct jail_launch *l) {
+	unsigned long ns;
+	int r = jail_launch_alloc(l, &ns);
+	if (r < 0)
+		return r;
+	// The init's stack; it lives until jail_launch_release, after the
+	// init is reaped.
+	void *stack = mmap(NULL, INIT_STACK, PROT_READ | PROT_WRITE,
+	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+	if (stack == MAP_FAILED) {
+		int e = errno;
+		jail_launch_release(l);
+		return -e;
 	}
 	// Go's signal handlers must never run in the child; it resets them
 	// all before it unblocks anything.
@@ -1332,20 +1351,15 @@ int jail_launch_start(struct jail_launch *l) {
 	// CLONE_VM when asked: see Init in launcher_linux.go. Never
 	// CLONE_FILES, CLONE_FS or CLONE_SIGHAND: the init's descriptors, root
 	// and handlers are its own.
-	int flags = clone_flags | SIGCHLD;
+	int flags = (int)ns | SIGCHLD;
 	if (l->share_vm)
 		flags |= CLONE_VM;
-	int pid = clone(init_main, (char *)stack + INIT_STACK, flags, l);
+	int pid = clone(jail_init_main, (char *)stack + INIT_STACK, flags, l);
 	int e = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
 		munmap(stack, INIT_STACK);
-		munmap(result, sizeof *result);
-		munmap(l->pid1_stack, PID1_STACK);
-		l->pid1_stack = NULL;
-		if (l->net_stack)
-			munmap(l->net_stack, NET_STACK);
-		l->net_stack = NULL;
+		jail_launch_release(l);
 		return -e;
 	}
 	l->stack = stack;
@@ -1355,8 +1369,8 @@ int jail_launch_start(struct jail_launch *l) {
 void jail_launch_release(struct jail_launch *l) {
 	if (l->stack)
 		munmap(l->stack, INIT_STACK);
-	if (l->exec.result)
-		munmap(l->exec.result, sizeof *l->exec.result);
+	if (l->task.exec.result)
+		munmap(l->task.exec.result, sizeof *l->task.exec.result);
 	if (l->net_stack)
 		munmap(l->net_stack, NET_STACK);
 	if (l->pid1_stack)
@@ -1364,5 +1378,5 @@ void jail_launch_release(struct jail_launch *l) {
 	l->net_stack = NULL;
 	l->pid1_stack = NULL;
 	l->stack = NULL;
-	l->exec.result = NULL;
+	l->task.exec.result = NULL;
 }
