@@ -186,7 +186,7 @@ func startServe(b *testing.B, e *env, extra ...string) *served {
 	ln.Close()
 	s := &served{url: "http://" + addr, done: make(chan error, 1),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
-	s.run = e.jail.Start(b, testutil.Opts{}, append([]string{"serve", "--listen", addr, "--parallel", "2"}, extra...)...)
+	s.run = e.jail.Start(b, testutil.Opts{Env: []string{"TMPDIR=" + e.tmp}}, append([]string{"serve", "--listen", addr, "--parallel", "2"}, extra...)...)
 	go func() {
 		_, err := s.run.WaitErr()
 		s.done <- err
@@ -283,7 +283,7 @@ func (e *env) process(w serveWork) (time.Duration, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := &exec.Cmd{
 		Path: argv[0], Args: argv,
-		Env: []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}, Dir: e.jail.Dir,
+		Env: []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent", "TMPDIR=" + e.tmp}, Dir: e.jail.Dir,
 		Stdout: &stdout, Stderr: &stderr,
 		SysProcAttr: &syscall.SysProcAttr{Credential: e.jail.Cred},
 	}
@@ -367,6 +367,16 @@ type serveRow struct {
 
 func BenchmarkServe(b *testing.B) {
 	e := newEnv(b)
+	// The servers' and the processes' work directories are on a tmpfs,
+	// as a service's should be: on this machine's ext4 a directory costs
+	// about 0.65 ms to make and remove, and a task makes two or three.
+	tmp, err := os.MkdirTemp("/dev/shm", "jail-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(tmp) })
+	e.jail.Chown(b, tmp)
+	e.tmp = tmp
 	works := serveWorks(b, e)
 	s := startServe(b, e)
 	// The same server with a pool for each workload's profile: raw steps

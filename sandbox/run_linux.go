@@ -48,9 +48,19 @@ func (g *given) close() {
 // stage counts jail's own start-up before it.
 var processStartCounted atomic.Bool
 
+// longLived is set by LongLivedProcess.
+var longLived atomic.Bool
+
 // LongLivedProcess says this process is a service: no run's start stage
-// counts the process's own start-up, which may have been long ago.
-func LongLivedProcess() { processStartCounted.Store(true) }
+// counts the process's own start-up, which may have been long ago, and a
+// run's result is ready once the init reports it, while the init's exit
+// and the teardown of the namespaces finish in the background. A process
+// that exits after its runs waits for them, so that nothing of a run
+// outlives it.
+func LongLivedProcess() {
+	processStartCounted.Store(true)
+	longLived.Store(true)
+}
 
 // OverflowID is the host id PROG runs as when jail itself runs as root, so
 // that PROG is never host root.

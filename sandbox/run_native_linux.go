@@ -58,7 +58,7 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*sup
 		cfg.InnerUID, cfg.InnerGID, cfg.OuterUID, cfg.OuterGID = s.UID, s.GID, uint32(uid), uint32(gid)
 	}
 	cfg.SpawnSharesMemory = spawnSharesMemory(enf)
-	points := &runPoints{from: from, planned: native.Now()}
+	points := &runPoints{from: from, planned: native.Now(), untilReport: longLived.Load()}
 	begin := time.Now()
 	init, err := native.Start(cfg)
 	ctlR.Close()
@@ -183,6 +183,10 @@ type runPoints struct {
 	// warm says the sandbox was made before its task: its clone, id
 	// maps, mounts and pivot are not this run's.
 	warm bool
+	// untilReport ends the run at the init's report (reported), not at
+	// its reaping (see LongLivedProcess), and so does its teardown stage.
+	untilReport bool
+	reported    int64
 }
 
 // stages is the breakdown, or nil when the run ended before PROG was
@@ -193,7 +197,11 @@ func (p *runPoints) stages() *Stages {
 			return nil
 		}
 	}
-	if p.reaped == 0 {
+	end := p.reaped
+	if p.untilReport {
+		end = p.reported
+	}
+	if end == 0 {
 		return nil
 	}
 	d := func(from, to int64) Seconds { return Seconds(time.Duration(to-from) * time.Microsecond) }
@@ -207,7 +215,7 @@ func (p *runPoints) stages() *Stages {
 			Spawn:    d(in[native.AtSpawn], in[native.AtFilter]),
 			Exec:     d(in[native.AtFilter], in[native.AtExeced]),
 			Run:      d(in[native.AtExeced], in[native.AtReaped]),
-			Teardown: d(in[native.AtReaped], p.reaped),
+			Teardown: d(in[native.AtReaped], end),
 		}
 	}
 	return &Stages{
@@ -220,7 +228,7 @@ func (p *runPoints) stages() *Stages {
 		Spawn:    d(in[native.AtSpawn], in[native.AtFilter]),
 		Exec:     d(in[native.AtFilter], in[native.AtExeced]),
 		Run:      d(in[native.AtExeced], in[native.AtReaped]),
-		Teardown: d(in[native.AtReaped], p.reaped),
+		Teardown: d(in[native.AtReaped], end),
 	}
 }
 
@@ -446,6 +454,7 @@ func (sup *supervisor) readNativeReports(r *os.File, plan *Plan) {
 			sup.reports <- Report{Started: &Started{Pid: nr.Pid}}
 		case native.ReportExited:
 			sup.points.init[native.AtReaped] = nr.At[native.AtReaped]
+			sup.points.reported = native.Now()
 			ex := &Exited{Status: nr.Status, UserUsec: nr.UserUsec, SysUsec: nr.SysUsec,
 				MaxRSSKiB: nr.MaxRSSKiB, WallUsec: nr.WallUsec}
 			if nr.Violation {

@@ -196,7 +196,7 @@ func (w *Warm) start(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (
 	// a spawner that shares it adds no more to PROG's ru_maxrss than a
 	// copy would, and saves the copy.
 	task.SpawnSharesMemory = !execEntersTimeNS.Missing()
-	points := &runPoints{from: from, planned: native.Now(), warm: true}
+	points := &runPoints{from: from, planned: native.Now(), warm: true, untilReport: longLived.Load()}
 	begin := time.Now()
 	err = native.SendTask(w.ctl, &task, append(std, enf.cgroupFiles()...))
 	enf.closeChildSide()

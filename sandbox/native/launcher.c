@@ -1103,6 +1103,12 @@ static void supervise(struct watch *w, int listener, int sfd) {
 		}
 	}
 	r.wall_usec = r.at_usec[JAIL_AT_REAPED] - start;
+	// Every process that held PROG's streams is gone; the init's copies
+	// go now, so a reader of PROG's output sees its end with the report,
+	// not after the namespaces are torn down.
+	close(0);
+	close(1);
+	close(2);
 	jail_report(&r);
 	syscall(SYS_exit_group, 0);
 }
