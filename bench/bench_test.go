@@ -50,6 +50,8 @@ type launcher struct {
 // take the rootless path they take in real use.
 type env struct {
 	jail *testutil.Jail
+	// tmp is TMPDIR for the benchmarks that set it ("" is the default).
+	tmp string
 }
 
 func newEnv(b *testing.B) *env {

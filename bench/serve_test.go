@@ -85,6 +85,8 @@ type serveWork struct {
 	// count the C++ task must pass.
 	wantOutput string
 	tests      int
+	// steps is the raw step's command, for fork+exec of it alone.
+	steps []string
 	// rounds of the one-client phase; blocks × 2 clients × perClient
 	// tasks in the two-client phase, per side.
 	rounds, blocks, perClient int
@@ -107,7 +109,7 @@ func stepsWork(name string, argv []string, want string, rounds, blocks, perClien
 		panic(err)
 	}
 	run := append(append([]string{"run"}, stepsMaxFlags()...), "--")
-	return serveWork{name: name, body: body, argv: append(run, argv...), wantOutput: want,
+	return serveWork{name: name, body: body, argv: append(run, argv...), wantOutput: want, steps: argv,
 		rounds: rounds, blocks: blocks, perClient: perClient}
 }
 
@@ -174,7 +176,7 @@ type served struct {
 
 // startServe starts `jail serve` on a free loopback port and waits until
 // it answers /healthz.
-func startServe(b *testing.B, e *env) *served {
+func startServe(b *testing.B, e *env, extra ...string) *served {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -184,7 +186,7 @@ func startServe(b *testing.B, e *env) *served {
 	ln.Close()
 	s := &served{url: "http://" + addr, done: make(chan error, 1),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
-	s.run = e.jail.Start(b, testutil.Opts{}, "serve", "--listen", addr, "--parallel", "2")
+	s.run = e.jail.Start(b, testutil.Opts{Env: []string{"TMPDIR=" + e.tmp}}, append([]string{"serve", "--listen", addr, "--parallel", "2"}, extra...)...)
 	go func() {
 		_, err := s.run.WaitErr()
 		s.done <- err
@@ -198,7 +200,8 @@ func startServe(b *testing.B, e *env) *served {
 			b.Fatalf("jail serve --listen %s exited before serving: %v", addr, err)
 		default:
 		}
-		resp, err := s.client.Get(s.url + "/healthz")
+		// /readyz: a server with pools is ready once they are full.
+		resp, err := s.client.Get(s.url + "/readyz")
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -207,7 +210,7 @@ func startServe(b *testing.B, e *env) *served {
 			}
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("jail serve --listen %s does not answer /healthz after 10 s: %v", addr, err)
+			b.Fatalf("jail serve --listen %s is not ready after 10 s: %v", addr, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -280,7 +283,7 @@ func (e *env) process(w serveWork) (time.Duration, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := &exec.Cmd{
 		Path: argv[0], Args: argv,
-		Env: []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent"}, Dir: e.jail.Dir,
+		Env: []string{"PATH=/usr/bin:/bin", "HOME=/nonexistent", "TMPDIR=" + e.tmp}, Dir: e.jail.Dir,
 		Stdout: &stdout, Stderr: &stderr,
 		SysProcAttr: &syscall.SysProcAttr{Credential: e.jail.Cred},
 	}
@@ -332,12 +335,31 @@ func concurrently(clients, n int, do func() (time.Duration, error)) (time.Durati
 	return time.Since(start), lats, first
 }
 
+// bare runs argv as the jail user, without a sandbox: the floor.
+func (e *env) bare(argv []string) (time.Duration, error) {
+	cmd := &exec.Cmd{Path: argv[0], Args: argv, Env: []string{"PATH=/usr/bin:/bin"}, Dir: e.jail.Dir,
+		SysProcAttr: &syscall.SysProcAttr{Credential: e.jail.Cred}}
+	if !strings.Contains(argv[0], "/") {
+		p, err := exec.LookPath(argv[0])
+		if err != nil {
+			return 0, err
+		}
+		cmd.Path = p
+	}
+	start := time.Now()
+	err := cmd.Run()
+	return time.Since(start), err
+}
+
 // serveRow is one workload's results, in ms and tasks per second.
 type serveRow struct {
 	name                          string
 	serveMed, serveP95, task, gap float64
+	poolMed, poolP95, poolTask    float64
 	procMed, procP95              float64
+	forkMed                       float64
 	serve2Rate, serve2Med         float64
+	pool2Rate, pool2Med           float64
 	proc2Rate, proc2Med           float64
 	rounds, tasks2                int
 	via                           string
@@ -345,8 +367,21 @@ type serveRow struct {
 
 func BenchmarkServe(b *testing.B) {
 	e := newEnv(b)
+	// The servers' and the processes' work directories are on a tmpfs,
+	// as a service's should be: on this machine's ext4 a directory costs
+	// about 0.65 ms to make and remove, and a task makes two or three.
+	tmp, err := os.MkdirTemp("/dev/shm", "jail-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(tmp) })
+	e.jail.Chown(b, tmp)
+	e.tmp = tmp
 	works := serveWorks(b, e)
 	s := startServe(b, e)
+	// The same server with a pool for each workload's profile: raw steps
+	// take the default profile's sandboxes.
+	p := startServe(b, e, "--pool", "default=4,cpp=4")
 	loadBefore := loadAvg()
 	var rows []serveRow
 	for _, w := range works {
@@ -356,13 +391,16 @@ func BenchmarkServe(b *testing.B) {
 				if _, _, err := s.post(w); err != nil {
 					b.Fatal(err)
 				}
+				if _, _, err := p.post(w); err != nil {
+					b.Fatal(err)
+				}
 				if _, err := e.process(w); err != nil {
 					b.Fatal(err)
 				}
 			}
-			var lat, task, gap, proc []time.Duration
-			var serve2, proc2 []time.Duration
-			var serve2Wall, proc2Wall time.Duration
+			var lat, task, gap, proc, plat, ptask, fork []time.Duration
+			var serve2, pool2, proc2 []time.Duration
+			var serve2Wall, pool2Wall, proc2Wall time.Duration
 			iter := 0
 			for b.Loop() {
 				for i := range w.rounds {
@@ -377,15 +415,28 @@ func BenchmarkServe(b *testing.B) {
 							proc = append(proc, d)
 							return err
 						},
+						func() error {
+							l, t, err := p.post(w)
+							plat, ptask = append(plat, l), append(ptask, t)
+							return err
+						},
+					}
+					if w.tests == 0 {
+						ways = append(ways, func() error {
+							d, err := e.bare(w.steps)
+							fork = append(fork, d)
+							return err
+						})
 					}
 					for k := range ways {
-						if err := ways[(i+k)%2](); err != nil {
+						if err := ways[(i+k)%len(ways)](); err != nil {
 							b.Fatal(err)
 						}
 					}
 				}
-				for i := range 2 * w.blocks {
-					if (i+iter)%2 == 0 {
+				for i := range 3 * w.blocks {
+					switch (i + iter) % 3 {
+					case 0:
 						wall, ls, err := concurrently(2, w.perClient, func() (time.Duration, error) {
 							l, _, err := s.post(w)
 							return l, err
@@ -394,7 +445,16 @@ func BenchmarkServe(b *testing.B) {
 							b.Fatal(err)
 						}
 						serve2Wall, serve2 = serve2Wall+wall, append(serve2, ls...)
-					} else {
+					case 1:
+						wall, ls, err := concurrently(2, w.perClient, func() (time.Duration, error) {
+							l, _, err := p.post(w)
+							return l, err
+						})
+						if err != nil {
+							b.Fatal(err)
+						}
+						pool2Wall, pool2 = pool2Wall+wall, append(pool2, ls...)
+					default:
 						wall, ls, err := concurrently(2, w.perClient, func() (time.Duration, error) { return e.process(w) })
 						if err != nil {
 							b.Fatal(err)
@@ -406,10 +466,18 @@ func BenchmarkServe(b *testing.B) {
 			}
 			r := serveRow{name: w.name, via: "jail " + w.argv[0],
 				serveMed: ms(median(lat)), serveP95: ms(percentile(lat, 95)), task: ms(median(task)), gap: ms(median(gap)),
+				poolMed: ms(median(plat)), poolP95: ms(percentile(plat, 95)), poolTask: ms(median(ptask)),
+				pool2Rate: float64(len(pool2)) / pool2Wall.Seconds(), pool2Med: ms(median(pool2)),
 				procMed: ms(median(proc)), procP95: ms(percentile(proc, 95)),
 				serve2Rate: float64(len(serve2)) / serve2Wall.Seconds(), serve2Med: ms(median(serve2)),
 				proc2Rate: float64(len(proc2)) / proc2Wall.Seconds(), proc2Med: ms(median(proc2)),
 				rounds: len(lat), tasks2: len(serve2)}
+			if len(fork) > 0 {
+				r.forkMed = ms(median(fork))
+				b.ReportMetric(r.forkMed, "fork-exec-median-ms")
+			}
+			b.ReportMetric(r.poolMed, "pool-median-ms")
+			b.ReportMetric(r.pool2Rate, "pool-2c-tasks/s")
 			b.ReportMetric(r.serveMed, "serve-median-ms")
 			b.ReportMetric(r.serveP95, "serve-p95-ms")
 			b.ReportMetric(r.task, "serve-task-ms")
@@ -431,8 +499,13 @@ func BenchmarkServe(b *testing.B) {
 	for _, r := range rows {
 		fmt.Printf("| %s | jail serve | %.2f | %.2f | %.2f | %.2f | %.1f | %.2f | %.2f× | %.2f× |\n",
 			r.name, r.serveMed, r.serveP95, r.task, r.gap, r.serve2Rate, r.serve2Med, r.procMed/r.serveMed, r.serve2Rate/r.proc2Rate)
+		fmt.Printf("| %s | jail serve --pool | %.2f | %.2f | %.2f | %.2f | %.1f | %.2f | %.2f× | %.2f× |\n",
+			r.name, r.poolMed, r.poolP95, r.poolTask, r.poolMed-r.poolTask, r.pool2Rate, r.pool2Med, r.procMed/r.poolMed, r.pool2Rate/r.proc2Rate)
 		fmt.Printf("| %s | %s | %.2f | %.2f | – | – | %.1f | %.2f | | |\n",
 			r.name, r.via, r.procMed, r.procP95, r.proc2Rate, r.proc2Med)
+		if r.forkMed > 0 {
+			fmt.Printf("| %s | fork+exec, no sandbox | %.2f | | | | | | | |\n", r.name, r.forkMed)
+		}
 	}
 	var notes []string
 	for _, r := range rows {

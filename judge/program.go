@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"jail/field"
 	"jail/limits"
@@ -323,6 +325,75 @@ func (b *Build) Run(ctx context.Context, args []string, stdio sandbox.IO, extra 
 		return nil, field.Within("run step", err)
 	}
 	return &StepResult{Step: "run", Result: res}, nil
+}
+
+// WarmSpec is the Spec of the sandboxes a pool keeps for programs of
+// profile prof (nil: the defaults, as for raw steps) with settings: their
+// run step's, with slot as the work directory. A profile without a run
+// step gets a stand-in command: a sandbox is made of everything but
+// PROG.
+func WarmSpec(prof *profiles.Profile, settings profiles.Overrides, slot string) (*sandbox.Spec, error) {
+	p := Program{Profile: prof, Settings: settings}
+	if p.profile().Run == nil {
+		p.Steps = []Step{{Argv: []string{"true"}}}
+	}
+	steps, err := p.steps()
+	if err != nil {
+		return nil, err
+	}
+	return p.spec(steps, len(steps)-1, nil, slot, nil)
+}
+
+// NewSlot makes an empty work directory for a warm sandbox (WarmSpec).
+func NewSlot() (string, error) { return newWorkDir(nil) }
+
+// linkTree puts src's tree into the empty directory dst, as hard links:
+// a warm sandbox sees the work directory its compile steps filled without
+// a copy. It follows no link: symbolic links are recreated as they are,
+// and anything but directories, files and links is left out. Directories
+// get their owner and mode, so that PROG may enter what it made.
+func linkTree(src, dst string) error {
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		from, to := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
+		switch e.Type() {
+		case 0:
+			if err := os.Link(from, to); err != nil {
+				return err
+			}
+		case fs.ModeSymlink:
+			target, err := os.Readlink(from)
+			if err != nil {
+				return err
+			}
+			if err := os.Symlink(target, to); err != nil {
+				return err
+			}
+		case fs.ModeDir:
+			info, err := e.Info()
+			if err != nil {
+				return err
+			}
+			if err := os.Mkdir(to, 0o700); err != nil {
+				return err
+			}
+			if err := linkTree(from, to); err != nil {
+				return err
+			}
+			if st, ok := info.Sys().(*syscall.Stat_t); ok && os.Getuid() == 0 {
+				if err := os.Lchown(to, int(st.Uid), int(st.Gid)); err != nil {
+					return err
+				}
+			}
+			if err := os.Chmod(to, info.Mode().Perm()); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // newWorkDir writes files into a fresh directory PROG's host user may

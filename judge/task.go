@@ -15,6 +15,7 @@ import (
 
 	"jail/field"
 	"jail/limits"
+	"jail/pool"
 	"jail/sandbox"
 	"jail/verdict"
 )
@@ -60,6 +61,11 @@ type Task struct {
 	// run of a task without tests may then write) to copy out after the
 	// run, each at most CollectMax bytes.
 	Collect []string
+	// Pools, when set, give PROG's runs warm sandboxes of the pool named
+	// for the program's profile, when it has one ready that fits; a run
+	// that finds none runs cold. Every run's result says which
+	// (pool_hit).
+	Pools *pool.Pools
 }
 
 // Event is a step of a task's progress.
@@ -127,8 +133,10 @@ type TestResult struct {
 	CPUTime    sandbox.Seconds `json:"cpu_time"`
 	WallTime   sandbox.Seconds `json:"wall_time"`
 	PeakMemory int64           `json:"peak_memory"`
-	Output     Excerpt         `json:"output"`
-	Stderr     Excerpt         `json:"stderr"`
+	// PoolHit is the run's (sandbox.Result.PoolHit).
+	PoolHit *bool   `json:"pool_hit,omitempty"`
+	Output  Excerpt `json:"output"`
+	Stderr  Excerpt `json:"stderr"`
 	// Transcript is the interaction, when asked for: each line as PROG
 	// ("> ") or the interactor ("< ") wrote it.
 	Transcript *Excerpt `json:"transcript,omitempty"`
@@ -374,12 +382,48 @@ func (j *judging) run(ctx context.Context, stdio sandbox.IO) (*sandbox.Result, e
 			return nil, err
 		}
 	}
-	res, err := j.runner.Run(ctx, s, stdio)
+	res, err := j.runPooled(ctx, s, stdio)
 	tees.Wait()
 	if err != nil {
 		return nil, field.Within("run step", err)
 	}
 	return res, nil
+}
+
+// runPooled runs s in a warm sandbox of the task's pool when one is ready
+// and fits, else cold. A warm sandbox's work directory is its own slot,
+// so the work directory's files are linked into it first; what PROG
+// writes could not come back, so a run that may write there (Collect)
+// runs cold.
+func (j *judging) runPooled(ctx context.Context, s *sandbox.Spec, stdio sandbox.IO) (*sandbox.Result, error) {
+	name := j.build.program.profile().Name
+	if !j.task.Pools.Has(name) || j.build.program.WritableRun {
+		return j.runner.Run(ctx, s, stdio)
+	}
+	if sb := j.task.Pools.Take(name); sb != nil {
+		defer sb.Close()
+		warm := *s
+		warm.Binds = slices.Clone(s.Binds)
+		for i, b := range warm.Binds {
+			if b.Source == j.build.Work() {
+				warm.Binds[i].Source = sb.Slot
+			}
+		}
+		err := linkTree(j.build.Work(), sb.Slot)
+		if err != nil {
+			return nil, fmt.Errorf("putting the work directory in a warm sandbox: %w", err)
+		}
+		res, err := sb.Run(ctx, &warm, stdio)
+		if !errors.Is(err, sandbox.ErrNotWarmFor) {
+			return res, err
+		}
+	}
+	res, err := j.runner.Run(ctx, s, stdio)
+	if res != nil {
+		miss := false
+		res.PoolHit = &miss
+	}
+	return res, err
 }
 
 // tee puts a pipe before the output files, copied to the file and to
@@ -543,7 +587,7 @@ func newTestResult(name string, run *sandbox.Result, rd *Reading) TestResult {
 	o := run.Outcome
 	tr := TestResult{Name: name, ExitCode: run.ExitCode, Signal: run.Signal, Reason: run.Reason,
 		CPUTime: run.CPUUser + run.CPUSys, WallTime: run.WallTime, PeakMemory: run.PeakMemory,
-		Error: run.Error}
+		PoolHit: run.PoolHit, Error: run.Error}
 	if rd != nil {
 		o.Checked, o.Check = true, rd.Verdict
 	}

@@ -60,7 +60,9 @@ func (j *judging) terminalRun(ctx context.Context, out *os.File, max int) (*sand
 			}
 		}()
 	}
-	go func() {
+	// Waited for before master is closed, which must not race with a
+	// resize.
+	relays.Go(func() {
 		for {
 			select {
 			case w := <-j.task.Resize:
@@ -69,7 +71,7 @@ func (j *judging) terminalRun(ctx context.Context, out *os.File, max int) (*sand
 				return
 			}
 		}
-	}()
+	})
 	res, err := j.runner.Run(ctx, s, sandbox.IO{Stdin: term, Stdout: term, Stderr: term, Give: true, Signals: j.task.Signals})
 	close(done)
 	relays.Wait()

@@ -5,7 +5,7 @@
 // Building the list is pure and happens in the parent, so it can be tested
 // as golden output and so that the child, which runs inside the new
 // namespaces, only executes operations and never decides anything. The
-// executor is the C init, sandbox/native/launcher.c.
+// executor is the C init, sandbox/native/mounts.c.
 package rootfs
 
 import (

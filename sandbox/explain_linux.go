@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"jail/sandbox/native"
 )
 
 // setupExitCode follows docker: 127 when PROG does not exist in the
@@ -23,9 +25,10 @@ func setupExitCode(e *ChildError) int {
 	return ExitCannotExec
 }
 
-// StageExec is the child's last stage; its failures are PROG's fault, not
-// the sandbox's, and get exit codes 126/127.
-const StageExec = "exec"
+// StageExec is the child's last stage, named as stages.c names it; its
+// failures are PROG's fault, not the sandbox's, and get exit codes
+// 126/127.
+var StageExec = native.StageExec.Name()
 
 // explainChildError adds the fix to the kernel refusals we know.
 func explainChildError(e *ChildError, s *Spec) error {

@@ -48,9 +48,19 @@ func (g *given) close() {
 // stage counts jail's own start-up before it.
 var processStartCounted atomic.Bool
 
+// longLived is set by LongLivedProcess.
+var longLived atomic.Bool
+
 // LongLivedProcess says this process is a service: no run's start stage
-// counts the process's own start-up, which may have been long ago.
-func LongLivedProcess() { processStartCounted.Store(true) }
+// counts the process's own start-up, which may have been long ago, and a
+// run's result is ready once the init reports it, while the init's exit
+// and the teardown of the namespaces finish in the background. A process
+// that exits after its runs waits for them, so that nothing of a run
+// outlives it.
+func LongLivedProcess() {
+	processStartCounted.Store(true)
+	longLived.Store(true)
+}
 
 // OverflowID is the host id PROG runs as when jail itself runs as root, so
 // that PROG is never host root.
@@ -123,16 +133,16 @@ func Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
 // be enforced under --strict, clone refused); every failure after that is
 // a Result with verdict XX and an Error.
 func (r *Runner) Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
+	return r.run(ctx, s, stdio, nil)
+}
+
+// run is Run, in the warm sandbox w when there is one: everything but
+// starting the init is the same.
+func (r *Runner) run(ctx context.Context, s *Spec, stdio IO, w *Warm) (*Result, error) {
 	from := native.Now()
 	if processStartCounted.CompareAndSwap(false, true) {
 		from = native.ProcessStart()
 	}
-	var held given
-	if stdio.Give {
-		held = given{stdio.Stdin, stdio.Stdout, stdio.Stderr}
-	}
-	// Registered first, so it runs after the output relays are done.
-	defer held.close()
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
@@ -140,6 +150,31 @@ func (r *Runner) Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
 	if landlock.ABI == 0 && s.Strict {
 		return nil, field.Errorf("strict", "refuses to run: %s", landlockWarnings[0])
 	}
+	// An image root brings its own /usr and /etc, so nothing of the
+	// host's root is needed, and the host's /etc is not read.
+	var host rootfs.Host
+	if s.RootFS == "" {
+		host = r.host(s.Net != NetNone)
+	}
+	// A warm sandbox's root was built before its run's cgroup existed,
+	// so it shows no /sys/fs/cgroup; whether it fits is known before
+	// anything is created or the streams are taken.
+	var plan *Plan
+	if w != nil {
+		var err error
+		if plan, err = compile(s, host, nil, landlock); err != nil {
+			return nil, err
+		}
+		if !w.fits(s, plan) {
+			return nil, ErrNotWarmFor
+		}
+	}
+	var held given
+	if stdio.Give {
+		held = given{stdio.Stdin, stdio.Stdout, stdio.Stderr}
+	}
+	// Registered first, so it runs after the output relays are done.
+	defer held.close()
 	// The systemd user manager is only asked (one D-Bus round trip) when a
 	// limit needs a cgroup, or when --time asks for CPU time, which a
 	// cgroup measures in µs and /proc only in 10 ms ticks.
@@ -148,21 +183,21 @@ func (r *Runner) Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
 		return nil, err
 	}
 	defer enf.release()
-	// An image root brings its own /usr and /etc, so nothing of the
-	// host's root is needed, and the host's /etc is not read.
-	var host rootfs.Host
-	if s.RootFS == "" {
-		host = r.host(s.Net != NetNone)
-	}
-	plan, err := compile(s, host, enf.cgroupView(), landlock)
-	if err != nil {
-		return nil, err
+	if w == nil {
+		if plan, err = compile(s, host, enf.cgroupView(), landlock); err != nil {
+			return nil, err
+		}
 	}
 	direct := stdio
 	if err := enf.wireOutput(&stdio); err != nil {
 		return nil, err
 	}
-	sup, err := startNative(s, plan, stdio, enf, from)
+	var sup *supervisor
+	if w == nil {
+		sup, err = startNative(s, plan, stdio, enf, from)
+	} else {
+		sup, err = w.start(s, plan, stdio, enf, from)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +213,12 @@ func (r *Runner) Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
 		}
 	}
 	sup.warnings = landlockWarnings
-	return sup.supervise(ctx), nil
+	res := sup.supervise(ctx)
+	if w != nil {
+		hit := true
+		res.PoolHit = &hit
+	}
+	return res, nil
 }
 
 // supervisor is the parent's view of one running sandbox.

@@ -32,19 +32,14 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*sup
 	if err != nil {
 		return nil, err
 	}
-	std := []*os.File{stdio.Stdin, stdio.Stdout, stdio.Stderr}
-	for i, f := range std {
-		if f == nil {
-			// As os/exec does for a nil stream.
-			if std[i], err = os.OpenFile(os.DevNull, os.O_RDWR, 0); err != nil {
-				return nil, err
-			}
-			defer std[i].Close()
-		}
-	}
-	ctlR, ctlW, err := os.Pipe()
+	std, null, err := streams(stdio)
 	if err != nil {
-		return nil, fmt.Errorf("creating the control pipe: %w", err)
+		return nil, err
+	}
+	defer closeAll(null)
+	ctlW, ctlR, err := controlSocket()
+	if err != nil {
+		return nil, err
 	}
 	repR, repW, err := os.Pipe()
 	if err != nil {
@@ -62,12 +57,8 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*sup
 		cfg.SelfMaps = true
 		cfg.InnerUID, cfg.InnerGID, cfg.OuterUID, cfg.OuterGID = s.UID, s.GID, uint32(uid), uint32(gid)
 	}
-	// A spawner that shares the init's memory cannot join PROG's time
-	// namespace itself (the kernel refuses a time namespace change to a
-	// shared mm): PROG enters it only at exec, which older kernels do not
-	// do. There the spawner copies.
-	cfg.SpawnSharesMemory = enf.peakFromCgroup() && !execEntersTimeNS.Missing()
-	points := &runPoints{from: from, planned: native.Now()}
+	cfg.SpawnSharesMemory = spawnSharesMemory(enf)
+	points := &runPoints{from: from, planned: native.Now(), untilReport: longLived.Load()}
 	begin := time.Now()
 	init, err := native.Start(cfg)
 	ctlR.Close()
@@ -78,9 +69,8 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*sup
 		return nil, explainCloneError(err)
 	}
 	enf.closeChildSide()
-	pid := init.Pid
 	if !cfg.SelfMaps {
-		if err := writeIDMaps(pid, s, uid, gid); err != nil {
+		if err := writeIDMaps(init.Pid, s, uid, gid); err != nil {
 			_ = init.Kill()
 			_, _, _ = init.Wait()
 			ctlW.Close()
@@ -91,13 +81,63 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*sup
 		// report pipe tell the rest.
 		_, _ = ctlW.Write([]byte{0})
 	}
+	return watch(s, plan, stdio, enf, init, ctlW, repR, points, begin), nil
+}
 
-	// Ending a run is the init's job: it kills PROG, has pid 1 kill and
-	// reap the rest, and reports what they used. A byte on the lifeline
-	// asks for that; SIGKILL of the init, which its pid 1 does not
-	// survive either, is only the backstop for an init that cannot
-	// answer; once the init is reaped, Kill does nothing. supervise ends
-	// a run once.
+// spawnSharesMemory says PROG's spawner may share the init's memory. One
+// that does cannot join PROG's time namespace itself (the kernel refuses
+// a time namespace change to a shared mm): PROG enters it only at exec,
+// which older kernels do not do. There the spawner copies.
+func spawnSharesMemory(enf *enforcer) bool {
+	return enf.peakFromCgroup() && !execEntersTimeNS.Missing()
+}
+
+// streams are PROG's stdin, stdout and stderr, /dev/null for a nil one
+// (as os/exec does), and that /dev/null, for the caller to close once
+// the init has its copies.
+func streams(stdio IO) (std []*os.File, null *os.File, err error) {
+	std = []*os.File{stdio.Stdin, stdio.Stdout, stdio.Stderr}
+	for i, f := range std {
+		if f != nil {
+			continue
+		}
+		if null == nil {
+			if null, err = os.OpenFile(os.DevNull, os.O_RDWR, 0); err != nil {
+				return nil, nil, err
+			}
+		}
+		std[i] = null
+	}
+	return std, null, nil
+}
+
+func closeAll(fs ...*os.File) {
+	for _, f := range fs {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// controlSocket is the init's ctl channel: the go-ahead, the lifeline
+// and, for a warm init, its description and task with their descriptors
+// (a socket, since only a socket carries descriptors). Seqpacket keeps
+// every write one message.
+func controlSocket() (parent, child *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating the control socket: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "jail-ctl"), os.NewFile(uintptr(fds[1]), "jail-ctl-init"), nil
+}
+
+// watch is the parent's side of a started init. Ending a run is the
+// init's job: it kills PROG, has pid 1 kill and reap the rest, and reports
+// what they used. A byte on the lifeline asks for that; SIGKILL of the
+// init, which its pid 1 does not survive either, is only the backstop for
+// an init that cannot answer; once the init is reaped, Kill does nothing.
+// supervise ends a run once.
+func watch(s *Spec, plan *Plan, stdio IO, enf *enforcer, init *native.Init, ctlW, repR *os.File, points *runPoints, begin time.Time) *supervisor {
 	end := func() error {
 		time.AfterFunc(endGrace, func() { _ = init.Kill() })
 		_, err := ctlW.Write([]byte{native.CtlEnd})
@@ -110,7 +150,8 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*sup
 		_, err := ctlW.Write([]byte{byte(native.CtlSignal + int(sig))})
 		return err
 	}
-	sup := &supervisor{spec: s, enf: enf, initPid: pid, killInit: end, signalProg: signal, signals: stdio.Signals,
+	uid, _ := hostIDs()
+	sup := &supervisor{spec: s, enf: enf, initPid: init.Pid, killInit: end, signalProg: signal, signals: stdio.Signals,
 		hostUID: uid, begin: begin,
 		reports: make(chan Report, 4), waited: make(chan error, 1), points: points, landlock: plan.Landlock}
 	go sup.readNativeReports(repR, plan)
@@ -123,7 +164,7 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*sup
 		}
 		sup.waited <- err
 	}()
-	return sup, nil
+	return sup
 }
 
 // endGrace is how long the init may take to end a run it was asked to end
@@ -139,6 +180,13 @@ type runPoints struct {
 	// step of a profile never counts the steps before it.
 	from, planned, reaped int64
 	init                  [native.Points]int64
+	// warm says the sandbox was made before its task: its clone, id
+	// maps, mounts and pivot are not this run's.
+	warm bool
+	// untilReport ends the run at the init's report (reported), not at
+	// its reaping (see LongLivedProcess), and so does its teardown stage.
+	untilReport bool
+	reported    int64
 }
 
 // stages is the breakdown, or nil when the run ended before PROG was
@@ -149,11 +197,27 @@ func (p *runPoints) stages() *Stages {
 			return nil
 		}
 	}
-	if p.reaped == 0 {
+	end := p.reaped
+	if p.untilReport {
+		end = p.reported
+	}
+	if end == 0 {
 		return nil
 	}
 	d := func(from, to int64) Seconds { return Seconds(time.Duration(to-from) * time.Microsecond) }
 	in := p.init
+	if p.warm {
+		// Clone is the hand-over of the task, Prepare from its arrival.
+		return &Stages{
+			Start:    d(p.from, p.planned),
+			Clone:    d(p.planned, in[native.AtTask]),
+			Prepare:  d(in[native.AtTask], in[native.AtSpawn]),
+			Spawn:    d(in[native.AtSpawn], in[native.AtFilter]),
+			Exec:     d(in[native.AtFilter], in[native.AtExeced]),
+			Run:      d(in[native.AtExeced], in[native.AtReaped]),
+			Teardown: d(in[native.AtReaped], end),
+		}
+	}
 	return &Stages{
 		Start:    d(p.from, p.planned),
 		Clone:    d(p.planned, in[native.AtEntered]),
@@ -164,7 +228,7 @@ func (p *runPoints) stages() *Stages {
 		Spawn:    d(in[native.AtSpawn], in[native.AtFilter]),
 		Exec:     d(in[native.AtFilter], in[native.AtExeced]),
 		Run:      d(in[native.AtExeced], in[native.AtReaped]),
-		Teardown: d(in[native.AtReaped], p.reaped),
+		Teardown: d(in[native.AtReaped], end),
 	}
 }
 
@@ -176,11 +240,17 @@ func describeWaitStatus(ws syscall.WaitStatus) string {
 	return fmt.Sprintf("exit status %d", ws.ExitStatus())
 }
 
-// writeIDMaps maps PROG's ids inside to the overflow id when jail runs as
-// root (an ordinary caller's init maps itself). setgroups stays allowed:
-// the init needs it to drop root's groups.
+// writeIDMaps maps PROG's ids inside to the caller's outside: the
+// overflow id when jail runs as root, whose setgroups stays allowed (the
+// init needs it to drop root's groups). An ordinary caller may map only
+// its own ids, and its gid only once setgroups is denied.
 func writeIDMaps(pid int, s *Spec, uid, gid int) error {
 	dir := fmt.Sprintf("/proc/%d/", pid)
+	if os.Getuid() != 0 {
+		if err := writeProcFile(dir+"setgroups", "deny"); err != nil {
+			return err
+		}
+	}
 	if err := writeProcFile(dir+"uid_map", fmt.Sprintf("%d %d 1\n", s.UID, uid)); err != nil {
 		return err
 	}
@@ -213,14 +283,7 @@ func nativeConfig(s *Spec, plan *Plan, ncgroups int) (*native.Config, error) {
 		UID:        plan.Exec.UID,
 		GID:        plan.Exec.GID,
 		DropGroups: plan.Exec.DropGroups,
-		Exec:       *nativeExec(&plan.Exec),
-
-		LandlockABI: plan.Landlock.ABI, LandlockFS: plan.Landlock.FS, LandlockScoped: plan.Landlock.Scoped,
-		Decide: plan.Exec.SeccompDecide,
-	}
-	// The init moves the cgroup.procs files to fixed numbers.
-	for i := range ncgroups {
-		cfg.Exec.CgroupFDs = append(cfg.Exec.CgroupFDs, native.FDFirstCgroup+i)
+		Task:       nativeTask(plan, ncgroups),
 	}
 	for _, op := range plan.Mounts {
 		n, err := nativeOp(op)
@@ -229,8 +292,22 @@ func nativeConfig(s *Spec, plan *Plan, ncgroups int) (*native.Config, error) {
 		}
 		cfg.Ops = append(cfg.Ops, n)
 	}
-	cfg.Candidates, cfg.Check = pathCandidates(&plan.Exec)
 	return cfg, nil
+}
+
+// nativeTask is PROG's part of the Plan, as the init takes it; the init
+// moves the cgroup.procs files to fixed numbers.
+func nativeTask(plan *Plan, ncgroups int) native.Task {
+	t := native.Task{
+		Exec:        *nativeExec(&plan.Exec),
+		LandlockABI: plan.Landlock.ABI, LandlockFS: plan.Landlock.FS, LandlockScoped: plan.Landlock.Scoped,
+		Decide: plan.Exec.SeccompDecide,
+	}
+	for i := range ncgroups {
+		t.Exec.CgroupFDs = append(t.Exec.CgroupFDs, native.FDFirstCgroup+i)
+	}
+	t.Candidates, t.Check = pathCandidates(&plan.Exec)
+	return t
 }
 
 // overlayOptions are the root overlay's options besides its layers.
@@ -362,6 +439,7 @@ func (sup *supervisor) readNativeReports(r *os.File, plan *Plan) {
 			sup.reports <- Report{Started: &Started{Pid: nr.Pid}}
 		case native.ReportExited:
 			sup.points.init[native.AtReaped] = nr.At[native.AtReaped]
+			sup.points.reported = native.Now()
 			ex := &Exited{Status: nr.Status, UserUsec: nr.UserUsec, SysUsec: nr.SysUsec,
 				MaxRSSKiB: nr.MaxRSSKiB, WallUsec: nr.WallUsec}
 			if nr.Violation {

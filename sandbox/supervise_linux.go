@@ -53,6 +53,9 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 		_ = sup.killInit()
 	}
 	for reports != nil || waited != nil {
+		if exited != nil && sup.points.untilReport {
+			break
+		}
 		select {
 		case rep, ok := <-reports:
 			if !ok {

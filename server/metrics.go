@@ -6,6 +6,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"jail/pool"
 )
 
 // metrics are the server's Prometheus series, in a registry of its own so
@@ -43,8 +45,49 @@ func newMetrics(s *Server) *metrics {
 			func() float64 { n, _ := s.blobs.stats(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jail_blob_bytes", Help: "Bytes of the blobs stored."},
 			func() float64 { _, b := s.blobs.stats(); return float64(b) }),
+		poolCollector{s.pools},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// poolCollector reports the warm pools' counters as they are when
+// scraped.
+type poolCollector struct{ pools *pool.Pools }
+
+var poolDescs = struct{ size, ready, hits, misses, made, makeSeconds, failures *prometheus.Desc }{
+	size:        prometheus.NewDesc("jail_pool_size", "Warm sandboxes a pool keeps.", []string{"pool"}, nil),
+	ready:       prometheus.NewDesc("jail_pool_ready", "Warm sandboxes waiting now.", []string{"pool"}, nil),
+	hits:        prometheus.NewDesc("jail_pool_hits_total", "Runs that took a warm sandbox.", []string{"pool"}, nil),
+	misses:      prometheus.NewDesc("jail_pool_misses_total", "Runs that found the pool empty and ran cold.", []string{"pool"}, nil),
+	made:        prometheus.NewDesc("jail_pool_made_total", "Warm sandboxes made.", []string{"pool"}, nil),
+	makeSeconds: prometheus.NewDesc("jail_pool_make_seconds_total", "Time spent making warm sandboxes (refill time: divide by jail_pool_made_total).", []string{"pool"}, nil),
+	failures:    prometheus.NewDesc("jail_pool_failures_total", "Makings of a warm sandbox that failed.", []string{"pool"}, nil),
+}
+
+func (poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{poolDescs.size, poolDescs.ready, poolDescs.hits, poolDescs.misses, poolDescs.made, poolDescs.makeSeconds, poolDescs.failures} {
+		ch <- d
+	}
+}
+
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, st := range c.pools.Stats() {
+		for _, m := range []struct {
+			d *prometheus.Desc
+			t prometheus.ValueType
+			v float64
+		}{
+			{poolDescs.size, prometheus.GaugeValue, float64(st.Size)},
+			{poolDescs.ready, prometheus.GaugeValue, float64(st.Ready)},
+			{poolDescs.hits, prometheus.CounterValue, float64(st.Hits)},
+			{poolDescs.misses, prometheus.CounterValue, float64(st.Misses)},
+			{poolDescs.made, prometheus.CounterValue, float64(st.Made)},
+			{poolDescs.makeSeconds, prometheus.CounterValue, st.MakeSeconds},
+			{poolDescs.failures, prometheus.CounterValue, float64(st.Failures)},
+		} {
+			ch <- prometheus.MustNewConstMetric(m.d, m.t, m.v, st.Name)
+		}
+	}
 }
 
 func (m *metrics) handler() http.Handler {

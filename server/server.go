@@ -28,6 +28,7 @@ import (
 	"jail/field"
 	"jail/judge"
 	"jail/limits"
+	"jail/pool"
 	"jail/profiles"
 	"jail/sandbox"
 	"jail/server/web"
@@ -71,6 +72,15 @@ type Config struct {
 	Logger *slog.Logger
 	// Version is jail's, for /v1/info.
 	Version string
+	// Pools keep warm sandboxes ready for tasks of a profile ("default"
+	// for raw steps); /readyz waits until they are full.
+	Pools []PoolSize
+}
+
+// PoolSize is one pool: Size warm sandboxes for tasks of Profile.
+type PoolSize struct {
+	Profile string
+	Size    int
 }
 
 // DefaultStepsMax bounds a raw-steps task: it has no profile to say what
@@ -81,6 +91,7 @@ var DefaultStepsMax = limits.Spec{CPUTime: 30 * time.Second, Wall: 60 * time.Sec
 // Server serves the API. Close it with Shutdown.
 type Server struct {
 	cfg     Config
+	pools   *pool.Pools
 	sched   *scheduler
 	blobs   *blobStore
 	metrics *metrics
@@ -145,11 +156,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	blobs, err := newBlobStore(cfg.BlobDir, cfg.MaxBlob, cfg.BlobTotal, cfg.BlobTTL)
+	pools, err := startPools(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, sched: newScheduler(cfg.Queue), blobs: blobs, log: cfg.Logger, jobs: map[string]*job{},
+	blobs, err := newBlobStore(cfg.BlobDir, cfg.MaxBlob, cfg.BlobTotal, cfg.BlobTTL)
+	if err != nil {
+		pools.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, pools: pools, sched: newScheduler(cfg.Queue), blobs: blobs, log: cfg.Logger, jobs: map[string]*job{},
 		draining: make(chan struct{}), gcDone: make(chan struct{})}
 	s.base, s.stop = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s)
@@ -633,6 +649,7 @@ func (s *Server) runJob(j *job) {
 	s.metrics.queueWait.Observe(time.Duration(j.view().QueueTime).Seconds())
 
 	task := j.dec.task
+	task.Pools = s.pools
 	task.Output = j.output
 	if len(task.Tests) == 0 {
 		task.Signals, task.Resize = j.signals, j.resize
@@ -733,8 +750,38 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	case <-s.draining:
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 	default:
+		if !s.pools.Warm() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "warming"})
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}
+}
+
+// startPools starts the pools cfg asks for. A task's sandbox is its
+// profile's with the service's settings for a request that sets none of
+// its own (no network): what decode gives such a task.
+func startPools(cfg Config) (*pool.Pools, error) {
+	if len(cfg.Pools) == 0 {
+		return nil, nil
+	}
+	var cfgs []pool.Config
+	for _, ps := range cfg.Pools {
+		var prof *profiles.Profile
+		if ps.Profile != profiles.Default().Name {
+			p, err := profiles.Builtin(ps.Profile)
+			if err != nil {
+				return nil, fmt.Errorf("pool %s: %q is not a profile: use one of %s, or default for raw steps", ps.Profile, ps.Profile, strings.Join(profiles.BuiltinNames(), ", "))
+			}
+			prof = p
+		}
+		none := sandbox.NetNone
+		cfgs = append(cfgs, pool.Config{Name: ps.Profile, Size: ps.Size, NewSlot: judge.NewSlot,
+			Spec: func(slot string) (*sandbox.Spec, error) {
+				return judge.WarmSpec(prof, profiles.Overrides{Net: &none}, slot)
+			}})
+	}
+	return pool.New(cfg.Runner, cfg.Logger, cfgs)
 }
 
 // collectGarbage drops finished tasks after Keep and blobs after their
@@ -782,6 +829,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 	s.stop()
 	s.gcStop.Do(func() { close(s.gcDone) })
 	s.blobs.close()
+	s.pools.Close()
 	// What is still queued was never run: its directories go too.
 	for {
 		j := s.sched.pop(context.Background())

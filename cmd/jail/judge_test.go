@@ -53,7 +53,8 @@ type judgeTest struct {
 	Transcript *struct {
 		Text string `json:"text"`
 	} `json:"transcript"`
-	Error string `json:"error"`
+	Error   string `json:"error"`
+	PoolHit *bool  `json:"pool_hit"`
 }
 
 // verdicts lists the tests' verdicts as NAME:VERDICT, in order.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -34,6 +35,7 @@ type serveFlags struct {
 	allowNet, hashToken     bool
 	tokens                  string
 	max                     map[string]string
+	pools                   []string
 }
 
 func newServeCommand() *cobra.Command {
@@ -81,10 +83,36 @@ passes and ignores --listen.`,
 	fl.DurationVar(&f.blobTTL, "blob-ttl", time.Hour, "drop a blob this long after its last use (an upload, a download, a task naming it)")
 	fl.StringVar(&f.maxBlob, "max-blob", "256M", "largest blob")
 	fl.StringVar(&f.blobTotal, "blob-total", "1G", "most bytes all blobs may take; past it, 507 until blobs expire")
+	fl.StringSliceVar(&f.pools, "pool", nil, "keep `PROFILE=N` warm sandboxes ready for tasks of that profile (default: raw steps), e.g. python3=4,default=2")
 	for _, lf := range limits.Fields {
 		fl.Var(limitFlag{f.max, lf.Name}, "max-"+lf.Flag, "the most a task may ask for: "+lf.Help+" (default: each profile's own)")
 	}
 	return cmd
+}
+
+// parsePools reads --pool PROFILE=N[:MODE],...
+func parsePools(specs []string) ([]server.PoolSize, error) {
+	var out []server.PoolSize
+	for _, spec := range specs {
+		name, size, ok := strings.Cut(spec, "=")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("--pool %q: give PROFILE=N, e.g. --pool python3=4", spec)
+		}
+		size, mode, _ := strings.Cut(size, ":")
+		n, err := strconv.Atoi(size)
+		if err != nil || n < 1 || n > 1024 {
+			return nil, fmt.Errorf("--pool %s: size %q: give a number of sandboxes from 1 to 1024", name, size)
+		}
+		switch mode {
+		case "", "single-use":
+		case "reuse":
+			return nil, fmt.Errorf("--pool %s: reuse is not available yet: every warm sandbox serves one task (single-use); drop :reuse", spec)
+		default:
+			return nil, fmt.Errorf("--pool %s: mode %q: the mode is single-use", spec, mode)
+		}
+		out = append(out, server.PoolSize{Profile: name, Size: n})
+	}
+	return out, nil
 }
 
 func serveMain(ctx context.Context, f *serveFlags) error {
@@ -116,6 +144,10 @@ func serveMain(ctx context.Context, f *serveFlags) error {
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return errors.New("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
 	}
+	pools, err := parsePools(f.pools)
+	if err != nil {
+		return err
+	}
 	ln, where, cleanup, err := serveListener(f.listen)
 	if err != nil {
 		return err
@@ -129,7 +161,7 @@ func serveMain(ctx context.Context, f *serveFlags) error {
 	backend, _, notes := runner.Backend(ctx)
 	srv, err := server.New(server.Config{Parallel: f.parallel, Queue: f.queue, Keep: f.keep, MaxWait: f.maxWait,
 		MaxBody: body, MaxFiles: f.maxFiles, Max: max, AllowNetwork: f.allowNet, Runner: runner, Logger: log,
-		BlobDir: f.blobDir, MaxBlob: maxBlob, BlobTotal: blobTotal, BlobTTL: f.blobTTL, Tokens: tokens, Version: version})
+		BlobDir: f.blobDir, MaxBlob: maxBlob, BlobTotal: blobTotal, BlobTTL: f.blobTTL, Tokens: tokens, Version: version, Pools: pools})
 	if err != nil {
 		return err
 	}

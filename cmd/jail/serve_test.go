@@ -44,6 +44,8 @@ type served struct {
 	base   string // the URL the client talks to
 	sock   string // the unix socket, when it listens on one
 	tmp    string // the server's TMPDIR
+	// pooled says it keeps warm sandboxes (--pool default=…,python3=…).
+	pooled bool
 	// cgroup is a v1 pids cgroup the server was put in, when the tests
 	// run as root: every process it starts stays in it, whoever its
 	// parent ends up being. "" where there is none.
@@ -109,6 +111,16 @@ func serve(t *testing.T, transport string, args ...string) *served {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// awaitReady waits until /readyz says ready: a server with pools is
+// ready once they are full.
+func (s *served) awaitReady(t *testing.T) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() (bool, string) {
+		code, b := s.do(t, s.client, http.MethodGet, "/readyz", nil)
+		return code == http.StatusOK, fmt.Sprintf("/readyz: %d %s", code, b)
+	})
 }
 
 // newClient is a client of its own, with its own connections.
@@ -331,13 +343,30 @@ func (s *served) mountsLeft(t *testing.T) []string {
 }
 
 // requireClean waits until the server has no process but itself and an
-// empty TMPDIR, and fails the test if that does not come.
+// empty TMPDIR, and fails the test if that does not come. A server with
+// pools keeps its warm sandboxes: as many inits (each with its pid 1) and
+// slots as its pools say are ready, and nothing more.
 func (s *served) requireClean(t *testing.T, what string) {
 	t.Helper()
 	eventually(t, 20*time.Second, func() (bool, string) {
 		procs, files := s.leftovers(), s.tmpLeft(t)
-		return len(procs) == 0 && len(files) == 0,
-			fmt.Sprintf("%s: processes left %v, files left in TMPDIR %v", what, procs, files)
+		ready := 0
+		if s.pooled && !s.hasExited() {
+			ready = int(s.metric(t, `jail_pool_ready{pool="default"}`) + s.metric(t, `jail_pool_ready{pool="python3"}`))
+		}
+		inits, slots := 0, 0
+		for _, p := range procs {
+			if p.comm == "jail-init" {
+				inits++
+			}
+		}
+		for _, f := range files {
+			if strings.HasPrefix(f, "jail-work-") {
+				slots++
+			}
+		}
+		return len(procs) == inits && inits == 2*ready && len(files) == slots && slots == ready,
+			fmt.Sprintf("%s: processes left %v, files left in TMPDIR %v, with %d warm sandboxes ready", what, procs, files, ready)
 	})
 	assert.Empty(t, s.mountsLeft(t), "%s: mounts left", what)
 }
@@ -918,10 +947,13 @@ func TestServeLoad(t *testing.T) {
 }
 
 // TestServeHostilePrograms runs a bounded fork bomb, a memory hog, an
-// output flood and a sleeper, each with small limits, together with
-// benign tasks: the benign ones finish OK with the right output, the
-// hostile ones get the verdict this host can give, the server stays up,
-// and no process of any of them is left.
+// output flood, a sleeper, a program that ignores SIGTERM, one that
+// leaves a daemon and one that kills every process it can, each with
+// small limits, together with benign tasks: the benign ones finish OK
+// with the right output, the hostile ones get the verdict this host can
+// give, the server stays up, and no process of any of them is left. It
+// does so with cold sandboxes and again with warm ones from pools, where
+// a task that comes after them looks for what they left.
 //
 // What this host can give: without a delegated cgroup (cgroup v1, an
 // ordinary user) neither mem nor pids is enforced, and the results say
@@ -930,7 +962,16 @@ func TestServeLoad(t *testing.T) {
 // the wall limit ends it, and every sleeper must die with the sandbox.
 func TestServeHostilePrograms(t *testing.T) {
 	needProfile(t, "python3")
-	s := serve(t, "unix", "--parallel", "4")
+	t.Run("cold", func(t *testing.T) { testServeHostile(t, serve(t, "unix", "--parallel", "4")) })
+	t.Run("pooled", func(t *testing.T) {
+		s := serve(t, "unix", "--parallel", "4", "--pool", "default=3,python3=2")
+		s.pooled = true
+		s.awaitReady(t)
+		testServeHostile(t, s)
+	})
+}
+
+func testServeHostile(t *testing.T, s *served) {
 	// Small limits, and walls long enough for a busy machine to start
 	// what the programs start.
 	small := func(wall string) m { return m{"wall": wall, "pids": 150, "mem": "64M", "output": "64K"} }
@@ -945,6 +986,9 @@ func TestServeHostilePrograms(t *testing.T) {
 		{"hog", stepsTask(small("20s"), "/usr/bin/python3", "-c", "b=[]\nfor i in range(300): b.append(bytearray(1<<20))\nprint('survived')")},
 		{"flood", stepsTask(small("20s"), "/usr/bin/yes")},
 		{"sleeper", stepsTask(small("2s"), "/bin/sleep", "60")},
+		{"ignorer", stepsTask(small("1s"), "/bin/sh", "-c", `trap '' TERM HUP INT; sleep 60; sleep 60`)},
+		{"daemon", stepsTask(small("5s"), "/bin/sh", "-c", `setsid sh -c 'touch /tmp/daemon; sleep 60' </dev/null >/dev/null 2>&1 & echo left`)},
+		{"killer", stepsTask(small("5s"), "/bin/sh", "-c", `kill -KILL -1; echo alive`)},
 	}
 	type outcome struct {
 		v   view
@@ -1023,10 +1067,155 @@ func TestServeHostilePrograms(t *testing.T) {
 	assert.Equal(t, "output", got["flood"].Run.LimitHit)
 	assert.Equal(t, "TLE", got["sleeper"].Verdict)
 	assert.Equal(t, "wall", got["sleeper"].Run.LimitHit)
+	assert.Equal(t, "TLE", got["ignorer"].Verdict)
+	assert.Equal(t, "wall", got["ignorer"].Run.LimitHit)
+	assert.Equal(t, "OK", got["daemon"].Verdict)
+	assert.Equal(t, "left\n", got["daemon"].Run.Output.Text)
+	assert.Equal(t, "OK", got["killer"].Verdict, "kill -1 reaches only the sandbox's own processes")
+	assert.Equal(t, "alive\n", got["killer"].Run.Output.Text)
+
+	// A task after them finds nothing of theirs: no file in /tmp or
+	// /dev/shm, no process but the namespace's reaper and its own shell,
+	// which lists them with builtins only.
+	look := s.judgeTask(t, stepsTask(nil, "/bin/sh", "-c",
+		`ls -A /tmp /dev/shm | tr -d '\n'; echo; for p in /proc/[0-9]*; do read -r c < $p/comm && echo "${p#/proc/} $c"; done`))
+	assert.Equal(t, "OK", look.Result.Verdict)
+	assert.Equal(t, "/dev/shm:/tmp:\n1 jail-init\n2 sh\n", look.Result.Run.Output.Text)
+	if s.pooled {
+		require.NotNil(t, look.Result.Run.PoolHit)
+		assert.True(t, *look.Result.Run.PoolHit, "the looker ran in a warm sandbox")
+		for _, pool := range []string{"default", "python3"} {
+			assert.Positive(t, s.metric(t, `jail_pool_hits_total{pool="`+pool+`"}`), "tasks took warm sandboxes of %s", pool)
+			assert.Zero(t, s.metric(t, `jail_pool_failures_total{pool="`+pool+`"}`), pool)
+		}
+	}
 
 	// The server is still up and serving.
 	v := s.judgeTask(t, pyTask(helloPy, m{"stdin": text("again")}))
 	assert.Equal(t, "hello, again", v.Result.Run.Output.Text)
 	s.requireClean(t, "after the hostile tasks")
 	s.stop(t, 30*time.Second)
+}
+
+// TestServePooledLoad is the pools under load: many tasks from two
+// clients through a server whose raw-steps tasks take warm sandboxes,
+// most of them /bin/true, every tenth a looker that checks it sees
+// nothing of the tasks before it, and every hundredth a hostile one (a
+// bounded fork bomb, a daemon, a program that ignores SIGTERM, an output
+// flood, one that kills what it can). Every task must get its verdict,
+// and at the end the server has nothing but its warm sandboxes, the
+// descriptors it started with, and a bounded resident size.
+func TestServePooledLoad(t *testing.T) {
+	n := loadTasks(t)
+	s := serve(t, "unix", "--parallel", "2", "--pool", "default=4")
+	s.pooled = true
+	s.awaitReady(t)
+	small := m{"wall": "500ms", "pids": 100, "mem": "64M", "output": "16K"}
+	type class struct {
+		task    m
+		verdict string
+		output  string
+	}
+	benign := class{stepsTask(nil, "/bin/true"), "OK", ""}
+	looker := class{stepsTask(nil, "/bin/sh", "-c",
+		`ls -A /tmp /dev/shm | tr -d '\n'; echo; for p in /proc/[0-9]*; do read -r c < $p/comm && echo "${p#/proc/} $c"; done`),
+		"OK", "/dev/shm:/tmp:\n1 jail-init\n2 sh\n"}
+	hostiles := []class{
+		{stepsTask(small, "/bin/sh", "-c", `i=0; while [ $i -lt 50 ]; do sleep 60 & i=$((i+1)); done; touch /tmp/bomb /dev/shm/bomb; wait`), "TLE", ""},
+		{stepsTask(small, "/bin/sh", "-c", `setsid sh -c 'sleep 60' </dev/null >/dev/null 2>&1 & touch /tmp/daemon; echo left`), "OK", "left\n"},
+		{stepsTask(small, "/bin/sh", "-c", `trap '' TERM HUP INT; touch /tmp/ignorer; sleep 60; sleep 60`), "TLE", ""},
+		{stepsTask(small, "/usr/bin/yes"), "OLE", ""},
+		{stepsTask(small, "/bin/sh", "-c", `kill -KILL -1; echo alive`), "OK", "alive\n"},
+	}
+	classOf := func(i int) class {
+		switch {
+		case i%100 == 50:
+			return hostiles[(i/100)%len(hostiles)]
+		case i%10 == 5:
+			return looker
+		}
+		return benign
+	}
+	// The first tasks open what the server keeps open; the count after is
+	// compared with a warm server's.
+	assert.Equal(t, "OK", s.judgeTask(t, benign.task).Result.Verdict)
+	s.client.CloseIdleConnections()
+	s.requireClean(t, "after the first task")
+	fdsBefore := s.fdCount(t)
+
+	var ok, failed atomic.Int64
+	var mu sync.Mutex
+	var failures []string
+	fail := func(format string, args ...any) {
+		failed.Add(1)
+		mu.Lock()
+		defer mu.Unlock()
+		if len(failures) < 10 {
+			failures = append(failures, fmt.Sprintf(format, args...))
+		}
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	clients := []*http.Client{s.newClient(), s.newClient()}
+	for c, client := range clients {
+		wg.Go(func() {
+			for i := c; i < n; i += len(clients) {
+				want := classOf(i)
+				code, b, err := s.doErr(context.Background(), client, http.MethodPost, "/v1/runs?wait=60s", want.task)
+				if err != nil {
+					fail("task %d: %v", i, err)
+					continue
+				}
+				var v view
+				switch {
+				case code != http.StatusOK || json.Unmarshal(b, &v) != nil || v.Result == nil || v.Result.Run == nil:
+					fail("task %d: %d %.300s", i, code, b)
+				case v.Result.Verdict != want.verdict || want.verdict != "OLE" && v.Result.Run.Output.Text != want.output:
+					fail("task %d: verdict %s output %q, want %s %q", i, v.Result.Verdict, v.Result.Run.Output.Text, want.verdict, want.output)
+				default:
+					ok.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	hits, misses := s.metric(t, `jail_pool_hits_total{pool="default"}`), s.metric(t, `jail_pool_misses_total{pool="default"}`)
+	t.Logf("%d tasks from %d clients in %v: %.0f tasks/s; %v pool hits, %v misses", n, len(clients), elapsed.Round(time.Millisecond),
+		float64(n)/elapsed.Seconds(), hits, misses)
+	assert.Zero(t, failed.Load(), "failures, the first of them: %v", failures)
+	assert.Equal(t, int64(n), ok.Load())
+	assert.Positive(t, hits)
+	assert.Zero(t, s.metric(t, `jail_pool_failures_total{pool="default"}`))
+	for _, c := range clients {
+		c.CloseIdleConnections()
+	}
+	s.awaitReady(t)
+	s.requireClean(t, "after the load")
+	eventually(t, 10*time.Second, func() (bool, string) {
+		fds := s.fdCount(t)
+		return fds <= fdsBefore+4, fmt.Sprintf("%d descriptors open after the load, %d before", fds, fdsBefore)
+	})
+	rss := residentKiB(t, s.pid)
+	t.Logf("server resident size after %d tasks: %d KiB", n, rss)
+	assert.Less(t, rss, 64<<10, "the server's resident size grew past 64 MiB")
+	lines := s.stop(t, 30*time.Second)
+	assert.Len(t, lines, n+1)
+	s.requireClean(t, "after the server stopped")
+}
+
+// residentKiB is a process's VmRSS.
+func residentKiB(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kib, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			require.NoError(t, err, line)
+			return kib
+		}
+	}
+	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
 }

@@ -34,6 +34,7 @@ void init_die(int stage, int index, int sub, int err) {
 	// Whatever was started (a failed PROG is reaped by jail_spawn) goes
 	// with the namespace when its init exits.
 	syscall(SYS_exit_group, 1);
+	__builtin_unreachable();
 }
 
 // remap_fds gives the child exactly the descriptors the plan names, at
@@ -89,12 +90,12 @@ static void set_handlers(void) {
 // pivoted into: everything the ruleset handles is granted beneath "/" and
 // nothing elsewhere (see sandbox/landlock_linux.go). PROG's process
 // enforces it once no_new_privs is set.
-static int landlock_ruleset(const struct jail_launch *l, int *step) {
+static int landlock_ruleset(const struct jail_task *t, int *step) {
 	// struct landlock_ruleset_attr as of ABI 6; the kernel takes a larger
 	// struct from an older ABI's view as long as the rest is zero.
 	struct {
 		uint64_t handled_access_fs, handled_access_net, scoped;
-	} attr = {l->landlock_fs, 0, l->landlock_scoped};
+	} attr = {t->landlock_fs, 0, t->landlock_scoped};
 	*step = 0;
 	int rs = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
 	if (rs < 0)
@@ -107,7 +108,7 @@ static int landlock_ruleset(const struct jail_launch *l, int *step) {
 		errno = e;
 		return -1;
 	}
-	struct landlock_path_beneath_attr beneath = {.allowed_access = l->landlock_fs, .parent_fd = root};
+	struct landlock_path_beneath_attr beneath = {.allowed_access = t->landlock_fs, .parent_fd = root};
 	*step = 2;
 	long r = syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &beneath, 0);
 	int e = errno;
@@ -122,14 +123,14 @@ static int landlock_ruleset(const struct jail_launch *l, int *step) {
 
 // look_path finds PROG the way execvp does, among the candidates the
 // parent built from the sandbox's PATH, never the host's.
-static const char *look_path(const struct jail_launch *l) {
-	if (!l->check_candidates)
-		return l->ncandidates > 0 ? l->candidates[0] : NULL;
-	for (int i = 0; i < l->ncandidates; i++) {
+static const char *look_path(const struct jail_task *t) {
+	if (!t->check_candidates)
+		return t->ncandidates > 0 ? t->candidates[0] : NULL;
+	for (int i = 0; i < t->ncandidates; i++) {
 		struct stat st;
-		if (stat(l->candidates[i], &st) == 0 && S_ISREG(st.st_mode) &&
-		    syscall(SYS_faccessat, AT_FDCWD, l->candidates[i], X_OK) == 0)
-			return l->candidates[i];
+		if (stat(t->candidates[i], &st) == 0 && S_ISREG(st.st_mode) &&
+		    syscall(SYS_faccessat, AT_FDCWD, t->candidates[i], X_OK) == 0)
+			return t->candidates[i];
 	}
 	return NULL;
 }
@@ -302,26 +303,39 @@ static void open_signalfd(struct init *s) {
 		init_die(JAIL_L_SIGNALFD, 0, 0, errno);
 }
 
+// A cold init has its task; a warm one says it is ready, everything but
+// PROG done, and waits for it.
+static void await_task(struct init *s) {
+	if (s->l->warm) {
+		s->started.kind = JAIL_REPORT_READY;
+		stamp(s, JAIL_AT_TASK);
+		init_report(&s->started);
+		s->started.kind = JAIL_REPORT_STARTED;
+		init_await_task(s->shared);
+	}
+	stamp(s, JAIL_AT_TASK);
+}
+
 static void find_prog(struct init *s) {
-	const char *path = look_path(s->l);
+	const char *path = look_path(&s->l->task);
 	if (!path)
 		init_die(JAIL_L_LOOKPATH, 0, 0, ENOENT);
-	s->shared->exec.path = path;
+	s->shared->task.exec.path = path;
 }
 
 static void make_landlock(struct init *s) {
-	struct jail_exec *x = &s->shared->exec;
+	struct jail_exec *x = &s->shared->task.exec;
 	x->landlock_fd = -1;
-	if (s->l->landlock_abi > 0) {
+	if (s->l->task.landlock_abi > 0) {
 		int step;
-		if ((x->landlock_fd = landlock_ruleset(s->l, &step)) < 0)
+		if ((x->landlock_fd = landlock_ruleset(&s->l->task, &step)) < 0)
 			init_die(JAIL_L_LANDLOCK, step, 0, errno);
 	}
 }
 
 static void spawn_prog(struct init *s) {
-	struct jail_exec *x = &s->shared->exec;
-	s->prog_pid = jail_spawn(x, !s->l->spawn_shares_memory);
+	struct jail_exec *x = &s->shared->task.exec;
+	s->prog_pid = jail_spawn(x, !s->l->task.spawn_shares_memory);
 	const struct jail_spawn_result *res = x->result;
 	if (res->failed_stage != JAIL_STAGE_NONE) {
 		if (s->prog_pid > 0)
@@ -335,7 +349,7 @@ static void spawn_prog(struct init *s) {
 }
 
 static void report_started(struct init *s) {
-	s->started.at_usec[JAIL_AT_FILTER] = s->l->exec.result->at_filter_usec;
+	s->started.at_usec[JAIL_AT_FILTER] = s->l->task.exec.result->at_filter_usec;
 	s->started.pid = s->prog_pid;
 	init_report(&s->started);
 }
@@ -365,6 +379,7 @@ int init_main(void *arg) {
 	set_hostname(&s);
 	join_net(&s);
 	open_signalfd(&s);
+	await_task(&s);
 	find_prog(&s);
 	make_landlock(&s);
 	stamp(&s, JAIL_AT_SPAWN);

@@ -93,7 +93,13 @@ static inline int64_t now_usec(void) {
 // init.c: the init's entry point, and its reports.
 int init_main(void *arg);
 void init_report(const struct jail_report *r);
-void init_die(int stage, int index, int sub, int err);
+void init_die(int stage, int index, int sub, int err) __attribute__((noreturn));
+
+// launch.c: what the init needs besides its own stack, mapped for it.
+int init_launch_alloc(struct jail_launch *l, unsigned long *flags);
+
+// warm.c: a warm init's wait for its task.
+void init_await_task(struct jail_launch *l);
 
 // mounts.c: the mount executor.
 int init_open_source(struct init *s, int i);

@@ -18,45 +18,55 @@ __attribute__((constructor)) static void at_process_start(void) { process_start_
 
 #define INIT_STACK (1024 * 1024)
 
-int jail_launch_start(struct jail_launch *l) {
-	// The init's stack; it lives until jail_launch_release, after the
-	// init is reaped.
-	void *stack = mmap(NULL, INIT_STACK, PROT_READ | PROT_WRITE,
-	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
-	if (stack == MAP_FAILED)
-		return -errno;
+// init_launch_alloc maps what the init needs besides its own stack: the
+// spawner's result page and the stacks of pid 1 and the network
+// namespace helper. It returns the namespaces the init itself is made
+// with: the init makes the pid namespace itself (start_pid1), so that it
+// stays out of PROG's reach, and the helper the network namespace.
+int init_launch_alloc(struct jail_launch *l, unsigned long *flags) {
 	// The spawner reports into this; it is a copy of the init, not a
 	// sharer of its memory (jail_spawn), so the page must be MAP_SHARED.
 	struct jail_spawn_result *result = mmap(NULL, sizeof *result, PROT_READ | PROT_WRITE,
 	                                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	if (result == MAP_FAILED) {
-		int e = errno;
-		munmap(stack, INIT_STACK);
-		return -e;
-	}
-	l->exec.result = result;
+	if (result == MAP_FAILED)
+		return -errno;
+	l->task.exec.result = result;
 	// pid 1's stack, in the memory it shares with the init.
 	l->pid1_stack = mmap(NULL, PID1_STACK, PROT_READ | PROT_WRITE,
 	                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (l->pid1_stack == MAP_FAILED) {
 		int e = errno;
 		l->pid1_stack = NULL;
-		munmap(stack, INIT_STACK);
-		munmap(result, sizeof *result);
+		jail_launch_release(l);
 		return -e;
 	}
-	// The init makes the pid namespace itself (start_pid1), so that it
-	// stays out of PROG's reach.
-	int clone_flags = (int)(l->clone_flags & ~(unsigned long)CLONE_NEWPID);
-	if (clone_flags & CLONE_NEWNET) {
+	*flags = l->clone_flags & ~(unsigned long)CLONE_NEWPID;
+	if (*flags & CLONE_NEWNET) {
 		l->net_stack = mmap(NULL, NET_STACK, PROT_READ | PROT_WRITE,
 		                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 		if (l->net_stack != MAP_FAILED) {
-			clone_flags &= ~CLONE_NEWNET;
+			*flags &= ~(unsigned long)CLONE_NEWNET;
 			l->net_helper = 1;
 		} else {
 			l->net_stack = NULL;
 		}
+	}
+	return 0;
+}
+
+int jail_launch_start(struct jail_launch *l) {
+	unsigned long ns;
+	int r = init_launch_alloc(l, &ns);
+	if (r < 0)
+		return r;
+	// The init's stack; it lives until jail_launch_release, after the
+	// init is reaped.
+	void *stack = mmap(NULL, INIT_STACK, PROT_READ | PROT_WRITE,
+	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+	if (stack == MAP_FAILED) {
+		int e = errno;
+		jail_launch_release(l);
+		return -e;
 	}
 	// Go's signal handlers must never run in the child; it resets them
 	// all before it unblocks anything.
@@ -66,7 +76,7 @@ int jail_launch_start(struct jail_launch *l) {
 	// CLONE_VM when asked: see Init in launcher_linux.go. Never
 	// CLONE_FILES, CLONE_FS or CLONE_SIGHAND: the init's descriptors, root
 	// and handlers are its own.
-	int flags = clone_flags | SIGCHLD;
+	int flags = (int)ns | SIGCHLD;
 	if (l->share_vm)
 		flags |= CLONE_VM;
 	int pid = clone(init_main, (char *)stack + INIT_STACK, flags, l);
@@ -74,12 +84,7 @@ int jail_launch_start(struct jail_launch *l) {
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (pid < 0) {
 		munmap(stack, INIT_STACK);
-		munmap(result, sizeof *result);
-		munmap(l->pid1_stack, PID1_STACK);
-		l->pid1_stack = NULL;
-		if (l->net_stack)
-			munmap(l->net_stack, NET_STACK);
-		l->net_stack = NULL;
+		jail_launch_release(l);
 		return -e;
 	}
 	l->stack = stack;
@@ -89,8 +94,8 @@ int jail_launch_start(struct jail_launch *l) {
 void jail_launch_release(struct jail_launch *l) {
 	if (l->stack)
 		munmap(l->stack, INIT_STACK);
-	if (l->exec.result)
-		munmap(l->exec.result, sizeof *l->exec.result);
+	if (l->task.exec.result)
+		munmap(l->task.exec.result, sizeof *l->task.exec.result);
 	if (l->net_stack)
 		munmap(l->net_stack, NET_STACK);
 	if (l->pid1_stack)
@@ -98,5 +103,5 @@ void jail_launch_release(struct jail_launch *l) {
 	l->net_stack = NULL;
 	l->pid1_stack = NULL;
 	l->stack = NULL;
-	l->exec.result = NULL;
+	l->task.exec.result = NULL;
 }

@@ -66,6 +66,9 @@ enum jail_launch_stage {
 	JAIL_L_PIDNS,
 	JAIL_L_SUPERVISE, // watching the run (index: 0 poll, 1 wait4)
 	JAIL_L_LANDLOCK,  // PROG's ruleset (index: 0 create, 1 open /, 2 add rule)
+	// A warm init's own start (index: 0 receiving its description, 1
+	// unshare, 2 memory) and its task (3 receiving it, 4 its descriptors).
+	JAIL_L_WARM,
 };
 
 // Which system call of a mount stage failed, for the message.
@@ -89,6 +92,10 @@ enum jail_report_kind {
 	JAIL_REPORT_ERROR = 1,
 	JAIL_REPORT_STARTED,
 	JAIL_REPORT_EXITED,
+	// A warm init's: its namespaces exist, so the parent writes its id
+	// maps; then, everything but PROG is ready and it waits for a task.
+	JAIL_REPORT_UNSHARED,
+	JAIL_REPORT_READY,
 };
 
 // The points of a run the init timestamps: STARTED carries all but the
@@ -98,6 +105,7 @@ enum jail_point {
 	JAIL_AT_GO_AHEAD,  // the id maps are written
 	JAIL_AT_MOUNTED,   // the mount plan is applied
 	JAIL_AT_PIVOTED,   // the new root is the root
+	JAIL_AT_TASK,      // the task is known: at once for a cold run, when it arrives for a warm one
 	JAIL_AT_SPAWN,     // about to clone the spawner
 	JAIL_AT_FILTER,    // the spawner is about to load the seccomp filter
 	JAIL_AT_EXECED,    // PROG has exec'd
@@ -168,6 +176,27 @@ enum {
 	JAIL_FD_FIRST_CGROUP = 5,
 };
 
+// What changes from one task to the next in the same sandbox: PROG and
+// everything that runs it. A warm init receives it on its ctl socket.
+struct jail_task {
+	// PROG's path candidates, in PATH order; with check_candidates the
+	// first regular executable file wins, else the first is used as is.
+	int ncandidates;
+	const char *const *candidates;
+	int check_candidates;
+	struct jail_exec exec;
+	// spawn_shares_memory: see Config.SpawnSharesMemory.
+	int spawn_shares_memory;
+	// PROG's Landlock ruleset, decided in the parent (LandlockPlan); no
+	// ruleset when landlock_abi is 0.
+	int landlock_abi;
+	unsigned long long landlock_fs, landlock_scoped;
+	// The policy's program as compiled, errno returns and all, which the
+	// init runs to answer PROG's filter's notifications (filter.c).
+	const struct sock_filter *decide;
+	int decide_len;
+};
+
 struct jail_launch {
 	unsigned long clone_flags;
 	// Parent descriptors that become the child's 0, 1, 2, ... in order:
@@ -183,12 +212,11 @@ struct jail_launch {
 	int loopback;
 	unsigned int uid, gid;
 	int drop_groups;
-	// PROG's path candidates, in PATH order; with check_candidates the
-	// first regular executable file wins, else the first is used as is.
-	int ncandidates;
-	const char *const *candidates;
-	int check_candidates;
-	struct jail_exec exec;
+	// PROG's, for a cold run; a warm init receives it later.
+	struct jail_task task;
+	// warm: the init was exec'd ahead of its task (warm.c) and waits for
+	// it once everything but PROG is ready.
+	int warm;
 	// With self_maps the init writes its own id maps, inner -> outer, the
 	// one mapping an unprivileged process may write for itself (as
 	// unshare -r does); else the parent writes them, then the go-ahead.
@@ -196,8 +224,6 @@ struct jail_launch {
 	unsigned int inner_uid, inner_gid, outer_uid, outer_gid;
 	// share_vm clones the init with CLONE_VM; see Init in launcher_linux.go.
 	int share_vm;
-	// spawn_shares_memory: see Config.SpawnSharesMemory.
-	int spawn_shares_memory;
 	void *stack; // the init's, set by jail_launch_start
 	// With net_helper the init is cloned without CLONE_NEWNET: a helper
 	// sharing its memory creates the network namespace, brings lo up and
@@ -210,14 +236,6 @@ struct jail_launch {
 	// (proc_fd), or at which step it failed (proc_step, proc_err).
 	void *pid1_stack;
 	int proc_fd, proc_step, proc_err;
-	// PROG's Landlock ruleset, decided in the parent (LandlockPlan); no
-	// ruleset when landlock_abi is 0.
-	int landlock_abi;
-	unsigned long long landlock_fs, landlock_scoped;
-	// The policy's program as compiled, errno returns and all, which the
-	// init runs to answer PROG's filter's notifications (filter.c).
-	const struct sock_filter *decide;
-	int decide_len;
 };
 
 // jail_launch_start clones the init and returns its pid, or -errno. The
@@ -238,5 +256,22 @@ int64_t jail_process_start_usec(void);
 const char *jail_stage_name(int stage);
 const char *jail_stage_step(int stage, int index);
 const char *jail_sub_name(int sub);
+
+// The environment variable that makes this binary a warm init (warm.c)
+// before its Go runtime starts.
+#define JAIL_WARM_ENV "JAIL_WARM_INIT"
+// The largest description or task a warm init receives, in bytes.
+#define JAIL_WIRE_MAX (192 * 1024)
+// The most descriptors a task hands over: stdin, stdout, stderr and the
+// cgroup.procs files.
+#define JAIL_TASK_FDS 16
+
+// jail_launch_rebase and jail_task_rebase move every pointer of a
+// description laid out in one buffer by delta: pack (unpack 0) turns them
+// into offsets from the buffer's start before it is sent, unpack adds the
+// receiver's address.
+void jail_launch_rebase(struct jail_launch *l, long delta, int unpack);
+void jail_task_rebase(struct jail_task *t, long delta, int unpack);
+
 
 #endif

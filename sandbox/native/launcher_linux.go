@@ -69,6 +69,7 @@ const (
 	StagePidNS    Stage = C.JAIL_L_PIDNS
 	StageWatch    Stage = C.JAIL_L_SUPERVISE
 	StageLandlock Stage = C.JAIL_L_LANDLOCK
+	StageWarm     Stage = C.JAIL_L_WARM
 )
 
 // FD numbers in the init, after it rearranged its descriptors.
@@ -89,15 +90,23 @@ type Config struct {
 	Loopback   bool
 	UID, GID   uint32
 	DropGroups bool
+	// Task is PROG's, for a cold start; a warm init gets it later
+	// (SendTask).
+	Task
+	// SelfMaps has the init map InnerUID/GID to OuterUID/GID itself;
+	// without it the caller writes the maps, then the go-ahead on FDCtl.
+	SelfMaps                               bool
+	InnerUID, InnerGID, OuterUID, OuterGID uint32
+}
+
+// Task is what changes from one task to the next in one sandbox: PROG and
+// everything that runs it.
+type Task struct {
 	// Candidates are PROG's possible paths in PATH order; with Check the
 	// first regular executable wins, else Candidates[0] is used as is.
 	Candidates []string
 	Check      bool
 	Exec       Exec
-	// SelfMaps has the init map InnerUID/GID to OuterUID/GID itself;
-	// without it the caller writes the maps, then the go-ahead on FDCtl.
-	SelfMaps                               bool
-	InnerUID, InnerGID, OuterUID, OuterGID uint32
 	// SpawnSharesMemory lets PROG's spawner share the init's memory
 	// (jail's) instead of copying it, which saves about 0.35 ms but makes
 	// jail's resident size the floor of PROG's ru_maxrss: only for runs
@@ -229,16 +238,16 @@ func (p *Init) reap() (syscall.WaitStatus, syscall.Rusage, error) {
 
 // describe lays cfg out in C memory owned by m.
 func describe(m *cmem, cfg *Config) *C.struct_jail_launch {
-	l := (*C.struct_jail_launch)(m.add(C.calloc(1, C.sizeof_struct_jail_launch)))
+	l := (*C.struct_jail_launch)(m.alloc(C.sizeof_struct_jail_launch))
 	l.clone_flags = C.ulong(cfg.CloneFlags)
-	fds := (*C.int)(m.add(C.calloc(C.size_t(len(cfg.Files)), C.sizeof_int)))
+	fds := (*C.int)(m.alloc(len(cfg.Files) * C.sizeof_int))
 	fdView := unsafe.Slice(fds, len(cfg.Files))
 	for i, f := range cfg.Files {
 		fdView[i] = C.int(f.Fd())
 	}
 	l.nfds, l.fds = C.int(len(cfg.Files)), fds
 	if n := len(cfg.Ops); n > 0 {
-		ops := (*C.struct_jail_op)(m.add(C.calloc(C.size_t(n), C.sizeof_struct_jail_op)))
+		ops := (*C.struct_jail_op)(m.alloc(n * C.sizeof_struct_jail_op))
 		view := unsafe.Slice(ops, n)
 		for i, op := range cfg.Ops {
 			o := &view[i]
@@ -253,7 +262,7 @@ func describe(m *cmem, cfg *Config) *C.struct_jail_launch {
 			o.flags, o.attrs, o.mode = C.ulong(op.Flags), C.ulonglong(op.Attrs), C.uint(op.Mode)
 		}
 		l.nops, l.ops = C.int(n), ops
-		l.op_fds = (*C.int)(m.add(C.calloc(C.size_t(n), C.sizeof_int)))
+		l.op_fds = (*C.int)(m.alloc(n * C.sizeof_int))
 	}
 	l.staging = m.str(cfg.Staging)
 	l.hostname, l.hostname_len = m.str(cfg.Hostname), C.int(len(cfg.Hostname))
@@ -264,27 +273,130 @@ func describe(m *cmem, cfg *Config) *C.struct_jail_launch {
 	if cfg.DropGroups {
 		l.drop_groups = 1
 	}
-	l.ncandidates = C.int(len(cfg.Candidates))
-	l.candidates = (**C.char)(unsafe.Pointer(m.strs(cfg.Candidates)))
-	if cfg.Check {
-		l.check_candidates = 1
-	}
-	m.fill(&l.exec, &cfg.Exec)
-	if cfg.SpawnSharesMemory {
-		l.spawn_shares_memory = 1
-	}
-	if n := len(cfg.Decide); n > 0 {
-		l.decide = (*C.struct_sock_filter)(m.add(C.CBytes(cfg.Decide)))
-		l.decide_len = C.int(n / 8)
-	}
-	l.landlock_abi = C.int(cfg.LandlockABI)
-	l.landlock_fs, l.landlock_scoped = C.ulonglong(cfg.LandlockFS), C.ulonglong(cfg.LandlockScoped)
+	m.task(&l.task, &cfg.Task)
 	if cfg.SelfMaps {
 		l.self_maps = 1
 		l.inner_uid, l.inner_gid = C.uint(cfg.InnerUID), C.uint(cfg.InnerGID)
 		l.outer_uid, l.outer_gid = C.uint(cfg.OuterUID), C.uint(cfg.OuterGID)
 	}
 	return l
+}
+
+// task lays t out in C memory owned by m.
+func (m *cmem) task(l *C.struct_jail_task, t *Task) {
+	l.ncandidates = C.int(len(t.Candidates))
+	l.candidates = (**C.char)(unsafe.Pointer(m.strs(t.Candidates)))
+	if t.Check {
+		l.check_candidates = 1
+	}
+	m.fill(&l.exec, &t.Exec)
+	if t.SpawnSharesMemory {
+		l.spawn_shares_memory = 1
+	}
+	if n := len(t.Decide); n > 0 {
+		l.decide = (*C.struct_sock_filter)(m.bytes(t.Decide))
+		l.decide_len = C.int(n / 8)
+	}
+	l.landlock_abi = C.int(t.LandlockABI)
+	l.landlock_fs, l.landlock_scoped = C.ulonglong(t.LandlockFS), C.ulonglong(t.LandlockScoped)
+}
+
+// wireMem is a cmem that lays everything out in one arena, as a warm
+// init receives it.
+func wireMem() *cmem {
+	return &cmem{arena: unsafe.Slice((*byte)(C.calloc(1, C.JAIL_WIRE_MAX)), C.JAIL_WIRE_MAX)}
+}
+
+// packed turns the arena's pointers into offsets from its start (rebase
+// does, for the struct at its start) and returns the bytes to send.
+func (m *cmem) packed(what string, rebase func(base unsafe.Pointer, delta C.long)) ([]byte, error) {
+	if m.overflow {
+		return nil, fmt.Errorf("the %s does not fit the %d KiB a warm sandbox takes: run it cold", what, C.JAIL_WIRE_MAX/1024)
+	}
+	base := unsafe.Pointer(&m.arena[0])
+	rebase(base, -C.long(uintptr(base)))
+	return m.arena[:m.used], nil
+}
+
+// WarmEnv is the environment that makes this binary a warm init before
+// its Go runtime starts (warm.c).
+const WarmEnv = C.JAIL_WARM_ENV + "=1"
+
+// StartWarm starts a warm init: a fresh exec of this binary that becomes
+// the init in C before any Go runs, so that its memory is its own and
+// small. cfg.Files become its 0 to FDReport; cfg.Task is not used (the
+// task comes with SendTask). The description is sent on ctl, the
+// parent's end of the socket whose other end is cfg.Files[FDCtl]. The
+// init then reports ReportUnshared, waits for the id maps and the
+// go-ahead on ctl, builds everything but PROG and reports ReportReady.
+func StartWarm(cfg *Config, ctl *os.File) (*Init, error) {
+	if len(cfg.Files) != FDReport+1 {
+		return nil, fmt.Errorf("a warm init takes %d descriptors, not %d", FDReport+1, len(cfg.Files))
+	}
+	m := wireMem()
+	defer m.free()
+	c := *cfg
+	c.Task = Task{}
+	l := describe(m, &c)
+	l.warm = 1
+	view := unsafe.Slice(l.fds, len(cfg.Files))
+	for i := range view {
+		view[i] = C.int(i)
+	}
+	wire, err := m.packed("sandbox's description", func(base unsafe.Pointer, d C.long) {
+		C.jail_launch_rebase((*C.struct_jail_launch)(base), d, 0)
+	})
+	if err != nil {
+		return nil, err
+	}
+	files := make([]uintptr, len(cfg.Files))
+	for i, f := range cfg.Files {
+		files[i] = f.Fd()
+	}
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{"jail-init"}, &syscall.ProcAttr{Env: []string{WarmEnv}, Files: files})
+	runtime.KeepAlive(cfg.Files)
+	if err != nil {
+		return nil, err
+	}
+	p := &Init{Pid: pid, done: make(chan initExit, 1)}
+	go func() {
+		ws, ru, err := p.reap()
+		p.done <- initExit{ws, ru, err}
+	}()
+	if _, err := ctl.Write(wire); err != nil {
+		_ = p.Kill()
+		_, _, _ = p.Wait()
+		return nil, fmt.Errorf("sending the sandbox its description: %w", err)
+	}
+	return p, nil
+}
+
+// SendTask gives a warm init its task, with PROG's stdin, stdout and
+// stderr and then the cgroup.procs files (t.Exec.CgroupFDs name where
+// they land, from FDFirstCgroup on).
+func SendTask(ctl *os.File, t *Task, files []*os.File) error {
+	if len(files) > C.JAIL_TASK_FDS {
+		return fmt.Errorf("a task hands a warm sandbox at most %d descriptors, not %d", C.JAIL_TASK_FDS, len(files))
+	}
+	m := wireMem()
+	defer m.free()
+	m.task((*C.struct_jail_task)(m.alloc(C.sizeof_struct_jail_task)), t)
+	wire, err := m.packed("task", func(base unsafe.Pointer, d C.long) {
+		C.jail_task_rebase((*C.struct_jail_task)(base), d, 0)
+	})
+	if err != nil {
+		return err
+	}
+	fds := make([]int, len(files))
+	for i, f := range files {
+		fds[i] = int(f.Fd())
+	}
+	err = unix.Sendmsg(int(ctl.Fd()), wire, unix.UnixRights(fds...), nil, 0)
+	runtime.KeepAlive(files)
+	if err != nil {
+		return fmt.Errorf("sending the sandbox its task: %w", err)
+	}
+	return nil
 }
 
 // Report is one record from the init, as sent.
@@ -332,6 +444,7 @@ const (
 	AtGoAhead = C.JAIL_AT_GO_AHEAD
 	AtMounted = C.JAIL_AT_MOUNTED
 	AtPivoted = C.JAIL_AT_PIVOTED
+	AtTask    = C.JAIL_AT_TASK
 	AtSpawn   = C.JAIL_AT_SPAWN
 	AtFilter  = C.JAIL_AT_FILTER
 	AtExeced  = C.JAIL_AT_EXECED
@@ -365,6 +478,10 @@ const (
 	ReportError   = C.JAIL_REPORT_ERROR
 	ReportStarted = C.JAIL_REPORT_STARTED
 	ReportExited  = C.JAIL_REPORT_EXITED
+	// A warm init's: its namespaces exist (write its id maps, then the
+	// go-ahead), and everything but PROG is ready.
+	ReportUnshared = C.JAIL_REPORT_UNSHARED
+	ReportReady    = C.JAIL_REPORT_READY
 )
 
 // ReadReport reads one record; io.EOF when the init is gone.

@@ -66,16 +66,47 @@ type SpawnError struct {
 
 // cmem collects C allocations so they can be freed together once the
 // child no longer needs them (after exec, or after clone: the child has
-// its own copy).
-type cmem []unsafe.Pointer
+// its own copy). With an arena, everything is laid out in that one
+// block instead, as a warm init receives it (see packed).
+type cmem struct {
+	ptrs  []unsafe.Pointer
+	arena []byte
+	used  int
+	// overflow is set when the arena was too small; what did not fit
+	// was allocated apart, so the description is whole but not sendable.
+	overflow bool
+}
 
-func (m *cmem) add(p unsafe.Pointer) unsafe.Pointer { *m = append(*m, p); return p }
+// alloc returns n zeroed bytes, 8-aligned.
+func (m *cmem) alloc(n int) unsafe.Pointer {
+	if m.arena != nil {
+		at := (m.used + 7) &^ 7
+		if at+n <= len(m.arena) {
+			m.used = at + n
+			return unsafe.Pointer(&m.arena[at])
+		}
+		m.overflow = true
+	}
+	p := C.calloc(1, C.size_t(max(n, 1)))
+	m.ptrs = append(m.ptrs, p)
+	return p
+}
 
-func (m *cmem) str(s string) *C.char { return (*C.char)(m.add(unsafe.Pointer(C.CString(s)))) }
+func (m *cmem) bytes(b []byte) unsafe.Pointer {
+	p := m.alloc(len(b))
+	copy(unsafe.Slice((*byte)(p), len(b)), b)
+	return p
+}
+
+func (m *cmem) str(s string) *C.char {
+	p := m.alloc(len(s) + 1)
+	copy(unsafe.Slice((*byte)(p), len(s)), s)
+	return (*C.char)(p)
+}
 
 // strs copies strings into one NULL-terminated C array.
 func (m *cmem) strs(ss []string) **C.char {
-	arr := (**C.char)(m.add(C.calloc(C.size_t(len(ss)+1), C.size_t(unsafe.Sizeof((*C.char)(nil))))))
+	arr := (**C.char)(m.alloc((len(ss) + 1) * int(unsafe.Sizeof((*C.char)(nil)))))
 	view := unsafe.Slice(arr, len(ss)+1)
 	for i, s := range ss {
 		view[i] = m.str(s)
@@ -84,10 +115,14 @@ func (m *cmem) strs(ss []string) **C.char {
 }
 
 func (m *cmem) free() {
-	for _, p := range *m {
+	for _, p := range m.ptrs {
 		C.free(p)
 	}
-	*m = nil
+	m.ptrs = nil
+	if m.arena != nil {
+		C.free(unsafe.Pointer(&m.arena[0]))
+		m.arena = nil
+	}
 }
 
 // fill writes e into x, allocating in m. Everything the spawned child
@@ -101,7 +136,7 @@ func (m *cmem) fill(x *C.struct_jail_exec, e *Exec) {
 	}
 	if n := len(e.CgroupFDs); n > 0 {
 		x.ncgroup_fds = C.int(n)
-		x.cgroup_fds = (*C.int)(m.add(C.calloc(C.size_t(n), C.sizeof_int)))
+		x.cgroup_fds = (*C.int)(m.alloc(n * C.sizeof_int))
 		view := unsafe.Slice(x.cgroup_fds, n)
 		for i, fd := range e.CgroupFDs {
 			view[i] = C.int(fd)
@@ -109,14 +144,14 @@ func (m *cmem) fill(x *C.struct_jail_exec, e *Exec) {
 	}
 	if n := len(e.Rlimits); n > 0 {
 		x.nrlimits = C.int(n)
-		x.rlimits = (*C.struct_jail_rlimit)(m.add(C.calloc(C.size_t(n), C.sizeof_struct_jail_rlimit)))
+		x.rlimits = (*C.struct_jail_rlimit)(m.alloc(n * C.sizeof_struct_jail_rlimit))
 		view := unsafe.Slice(x.rlimits, n)
 		for i, r := range e.Rlimits {
 			view[i] = C.struct_jail_rlimit{resource: C.int(r.Resource), cur: C.ulonglong(r.Cur), max: C.ulonglong(r.Max)}
 		}
 	}
 	if n := len(e.Filter); n > 0 {
-		x.filter = m.add(C.CBytes(e.Filter))
+		x.filter = m.bytes(e.Filter)
 		x.filter_len = C.ushort(n / 8)
 		if e.Notify {
 			x.notify = 1

@@ -70,6 +70,14 @@ static const char *const landlock_steps[] = {
     "landlock_add_rule",
 };
 
+static const char *const warm_steps[] = {
+    "receiving its description",
+    "unshare",
+    "mapping its memory",
+    "receiving its task",
+    "taking the task's descriptors",
+};
+
 #define L(stage) [(stage) - JAIL_L_FDS]
 
 static const struct stage init_stages[] = {
@@ -90,6 +98,7 @@ static const struct stage init_stages[] = {
     L(JAIL_L_PIDNS) = {.name = "pid namespace", STEPS(pidns_steps)},
     L(JAIL_L_SUPERVISE) = {.name = "watching the run", STEPS(supervise_steps)},
     L(JAIL_L_LANDLOCK) = {.name = "Landlock ruleset", STEPS(landlock_steps)},
+    L(JAIL_L_WARM) = {.name = "warm sandbox", STEPS(warm_steps)},
 };
 
 static const struct stage *find_stage(int stage) {

@@ -259,12 +259,18 @@ static void supervise(struct watch *w, int listener, int sfd) {
 		}
 	}
 	r.wall_usec = r.at_usec[JAIL_AT_REAPED] - start;
+	// Every process that held PROG's streams is gone; the init's copies
+	// go now, so a reader of PROG's output sees its end with the report,
+	// not after the namespaces are torn down.
+	close(0);
+	close(1);
+	close(2);
 	init_report(&r);
 	syscall(SYS_exit_group, 0);
 }
 
 void init_supervise(const struct init *s) {
 	const struct jail_launch *l = s->l;
-	struct watch w = {.prog = s->prog_pid, .pid1 = s->pid1_pid, .decide = l->decide, .decide_len = l->decide_len};
-	supervise(&w, l->exec.result->listener_fd, s->sfd);
+	struct watch w = {.prog = s->prog_pid, .pid1 = s->pid1_pid, .decide = l->task.decide, .decide_len = l->task.decide_len};
+	supervise(&w, l->task.exec.result->listener_fd, s->sfd);
 }

@@ -1,0 +1,273 @@
+// Package pool keeps warm sandboxes ready, per configuration, so that a
+// task takes one instead of paying for the set-up. A sandbox serves one
+// task and is destroyed after it (single-use); the pool refills in the
+// background, off the task's path.
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"jail/sandbox"
+)
+
+// Config is one pool: Size sandboxes of one configuration, named for the
+// profile they are made for.
+type Config struct {
+	Name string
+	Size int
+	// Spec is the sandbox's configuration for a slot: the host directory,
+	// made by NewSlot and the sandbox's own, that is bound where the
+	// task's files go. Of the Spec only what the sandbox is made of
+	// counts (sandbox.Runner.Warm).
+	Spec    func(slot string) (*sandbox.Spec, error)
+	NewSlot func() (string, error)
+}
+
+// Sandbox is one warm sandbox and its slot. Its task puts its files in
+// Slot, runs in Warm, and closes it, which removes the slot.
+type Sandbox struct {
+	*sandbox.Warm
+	Slot string
+}
+
+// Close destroys the sandbox if it has not run, and removes its slot.
+func (s *Sandbox) Close() error {
+	err := s.Warm.Close()
+	if rerr := os.RemoveAll(s.Slot); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// Pools are the pools of one service.
+type Pools struct {
+	runner *sandbox.Runner
+	log    *slog.Logger
+	pools  map[string]*pool
+	ctx    context.Context
+	stop   context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type pool struct {
+	cfg Config
+	// wake tells the refiller a sandbox was taken.
+	wake chan struct{}
+
+	mu    sync.Mutex
+	ready []*Sandbox
+	// making counts the sandboxes being made now.
+	making int
+	stats  Stats
+}
+
+// Stats are one pool's counters, for /metrics.
+type Stats struct {
+	Name string
+	Size int
+	// Ready is how many sandboxes wait now.
+	Ready int
+	// Hits and Misses count the tasks that found one and that did not.
+	Hits, Misses uint64
+	// Made counts the sandboxes made, MakeSeconds their total making
+	// time, Failures the makings that failed, LastError the last one's.
+	Made        uint64
+	MakeSeconds float64
+	Failures    uint64
+	LastError   string
+}
+
+// New starts the pools; each fills in the background.
+func New(r *sandbox.Runner, log *slog.Logger, cfgs []Config) (*Pools, error) {
+	ctx, stop := context.WithCancel(context.Background())
+	p := &Pools{runner: r, log: log, pools: map[string]*pool{}, ctx: ctx, stop: stop}
+	for _, c := range cfgs {
+		if c.Size < 1 {
+			stop()
+			return nil, fmt.Errorf("pool %s: size %d: give at least 1", c.Name, c.Size)
+		}
+		if _, dup := p.pools[c.Name]; dup {
+			stop()
+			return nil, fmt.Errorf("pool %s: given twice", c.Name)
+		}
+		p.pools[c.Name] = &pool{cfg: c, wake: make(chan struct{}, 1), stats: Stats{Name: c.Name, Size: c.Size}}
+	}
+	for _, pl := range p.pools {
+		for range min(pl.cfg.Size, runtime.NumCPU()) {
+			p.wg.Go(func() { p.refill(pl) })
+		}
+	}
+	return p, nil
+}
+
+// Take returns a ready sandbox of the named pool, or nil when there is
+// none (no such pool, or it is empty): the task then runs cold, and the
+// miss is counted.
+func (p *Pools) Take(name string) *Sandbox {
+	if p == nil {
+		return nil
+	}
+	pl := p.pools[name]
+	if pl == nil {
+		return nil
+	}
+	pl.mu.Lock()
+	var sb *Sandbox
+	if n := len(pl.ready); n > 0 {
+		sb = pl.ready[n-1]
+		pl.ready = pl.ready[:n-1]
+		pl.stats.Hits++
+	} else {
+		pl.stats.Misses++
+	}
+	pl.mu.Unlock()
+	pl.signal()
+	return sb
+}
+
+// Has says whether there is a pool of that name.
+func (p *Pools) Has(name string) bool { return p != nil && p.pools[name] != nil }
+
+// Warm says whether every pool is full.
+func (p *Pools) Warm() bool {
+	if p == nil {
+		return true
+	}
+	for _, pl := range p.pools {
+		pl.mu.Lock()
+		full := len(pl.ready) >= pl.cfg.Size
+		pl.mu.Unlock()
+		if !full {
+			return false
+		}
+	}
+	return true
+}
+
+// Stats are every pool's, by name.
+func (p *Pools) Stats() []Stats {
+	if p == nil {
+		return nil
+	}
+	var out []Stats
+	for _, pl := range p.pools {
+		pl.mu.Lock()
+		s := pl.stats
+		s.Ready = len(pl.ready)
+		pl.mu.Unlock()
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Close stops the refilling and destroys every waiting sandbox; the ones
+// tasks took are theirs to close.
+func (p *Pools) Close() {
+	if p == nil {
+		return
+	}
+	p.stop()
+	p.wg.Wait()
+	for _, pl := range p.pools {
+		pl.mu.Lock()
+		ready := pl.ready
+		pl.ready = nil
+		pl.mu.Unlock()
+		for _, sb := range ready {
+			_ = sb.Close()
+		}
+	}
+}
+
+// signal wakes a refiller.
+func (pl *pool) signal() {
+	select {
+	case pl.wake <- struct{}{}:
+	default:
+	}
+}
+
+// refill keeps pl full. A pool has one refiller per CPU (at most Size),
+// so that a single-use pool keeps up with as many tasks as the CPUs run;
+// each makes one sandbox at a time. After a failure it waits, longer each
+// time up to a minute, so that a host that cannot make sandboxes is not
+// asked a thousand times a second.
+func (p *Pools) refill(pl *pool) {
+	backoff := time.Duration(0)
+	for {
+		pl.mu.Lock()
+		short := len(pl.ready)+pl.making < pl.cfg.Size
+		if short {
+			pl.making++
+		}
+		pl.mu.Unlock()
+		if !short {
+			select {
+			case <-pl.wake:
+				continue
+			case <-p.ctx.Done():
+				return
+			}
+		}
+		begin := time.Now()
+		sb, err := p.make(pl.cfg)
+		took := time.Since(begin)
+		pl.mu.Lock()
+		pl.making--
+		pl.mu.Unlock()
+		// Another refiller may be waiting for the one slot this one had.
+		pl.signal()
+		if err != nil {
+			pl.mu.Lock()
+			pl.stats.Failures++
+			pl.stats.LastError = err.Error()
+			pl.mu.Unlock()
+			if p.ctx.Err() != nil {
+				return
+			}
+			backoff = min(max(2*backoff, 100*time.Millisecond), time.Minute)
+			p.log.Warn("pool: making a warm sandbox failed", "pool", pl.cfg.Name, "error", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-p.ctx.Done():
+				return
+			}
+			continue
+		}
+		backoff = 0
+		pl.mu.Lock()
+		if p.ctx.Err() != nil {
+			pl.mu.Unlock()
+			_ = sb.Close()
+			return
+		}
+		pl.ready = append(pl.ready, sb)
+		pl.stats.Made++
+		pl.stats.MakeSeconds += took.Seconds()
+		pl.mu.Unlock()
+	}
+}
+
+func (p *Pools) make(c Config) (*Sandbox, error) {
+	slot, err := c.NewSlot()
+	if err != nil {
+		return nil, err
+	}
+	spec, err := c.Spec(slot)
+	if err == nil {
+		var w *sandbox.Warm
+		if w, err = p.runner.Warm(p.ctx, spec); err == nil {
+			return &Sandbox{Warm: w, Slot: slot}, nil
+		}
+	}
+	return nil, errors.Join(err, os.RemoveAll(slot))
+}

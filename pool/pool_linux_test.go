@@ -1,0 +1,111 @@
+package pool
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"jail/internal/testutil"
+	"jail/sandbox"
+	"jail/verdict"
+)
+
+func testConfig(t *testing.T, size int) Config {
+	return Config{Name: "t", Size: size,
+		NewSlot: func() (string, error) { return os.MkdirTemp("", "slot-") },
+		Spec: func(slot string) (*sandbox.Spec, error) {
+			return &sandbox.Spec{Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/", Hostname: "jail", Net: sandbox.NetNone,
+				UID: sandbox.DefaultUID, GID: sandbox.DefaultGID, Disk: sandbox.DefaultDisk}, nil
+		}}
+}
+
+func waitWarm(t *testing.T, p *Pools) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !p.Warm() {
+		require.True(t, time.Now().Before(deadline), "the pool never filled: %+v", p.Stats())
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// initsOf are this process's children that are sandbox inits.
+func initsOf(t *testing.T) []int {
+	entries, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		rest := s[strings.LastIndexByte(s, ')')+2:]
+		fields := strings.Fields(rest)
+		if len(fields) > 1 && fields[1] == strconv.Itoa(os.Getpid()) && strings.Contains(s, "(jail-init)") {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// TestPoolTakeRefillClose: a pool fills to its size; each Take empties a
+// place that the refillers fill again, and a Take from an empty pool is a
+// miss; Close destroys what waits and leaves no init and no slot behind.
+func TestPoolTakeRefillClose(t *testing.T) {
+	testutil.NeedUserNS(t)
+	t.Setenv("TMPDIR", t.TempDir())
+	p, err := New(sandbox.NewRunner(), slog.New(slog.DiscardHandler), []Config{testConfig(t, 2)})
+	require.NoError(t, err)
+	waitWarm(t, p)
+	assert.Len(t, initsOf(t), 2, "two warm inits wait")
+
+	a, b := p.Take("t"), p.Take("t")
+	require.NotNil(t, a)
+	require.NotNil(t, b)
+	assert.Nil(t, p.Take("t"), "the third finds the pool empty, until it refills")
+	assert.Nil(t, p.Take("other"), "no such pool")
+	spec := func() *sandbox.Spec {
+		s, _ := testConfig(t, 1).Spec("")
+		s.Argv = []string{"/bin/sh", "-c", "exit 3"}
+		return s
+	}
+	res, err := a.Run(context.Background(), spec(), sandbox.IO{})
+	require.NoError(t, err)
+	assert.Equal(t, verdict.RE, res.Verdict)
+	assert.Equal(t, 3, res.ExitCode)
+	require.NoError(t, a.Close())
+	require.NoError(t, b.Close(), "an unused sandbox is destroyed")
+	waitWarm(t, p)
+	st := p.Stats()
+	require.Len(t, st, 1)
+	assert.Equal(t, uint64(2), st[0].Hits)
+	assert.Equal(t, uint64(1), st[0].Misses)
+	assert.GreaterOrEqual(t, st[0].Made, uint64(4))
+	assert.Zero(t, st[0].Failures, st[0].LastError)
+
+	p.Close()
+	assert.Empty(t, initsOf(t), "Close leaves no init")
+	entries, err := os.ReadDir(os.Getenv("TMPDIR"))
+	require.NoError(t, err)
+	assert.Empty(t, entries, "Close leaves no slot")
+}
+
+// TestPoolConfigErrors: a pool needs a size and a name of its own.
+func TestPoolConfigErrors(t *testing.T) {
+	_, err := New(sandbox.NewRunner(), slog.New(slog.DiscardHandler), []Config{testConfig(t, 0)})
+	assert.ErrorContains(t, err, "size 0")
+	_, err = New(sandbox.NewRunner(), slog.New(slog.DiscardHandler), []Config{testConfig(t, 1), testConfig(t, 1)})
+	assert.ErrorContains(t, err, "given twice")
+}

@@ -1,0 +1,189 @@
+// A warm init: a fresh exec of this binary that becomes the sandbox's init
+// in a C constructor, before the Go runtime starts, so its memory is its
+// own and small (a clone of jail would copy, and share copy-on-write, the
+// memory of a whole service). It receives the same description a cloned
+// init reads from jail's memory, as one message on its ctl socket, and
+// runs the same init_main; that stops before PROG, says READY and
+// waits for its task (init_await_task).
+//
+// Nothing runs here but this thread, and no Go: the rules of init.h hold
+// anyway, since init_main is shared with the cloned init.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "init.h"
+
+static void *moved(const void *p, long delta) { return p ? (char *)p + delta : NULL; }
+
+// rebase_strv moves a NULL-terminated array of strings and its elements;
+// on pack the elements are read before the array moves, on unpack after.
+static void rebase_strv(char ***v, long delta, int unpack) {
+	if (!*v)
+		return;
+	if (unpack)
+		*v = moved(*v, delta);
+	for (char **s = *v; *s; s++)
+		*s = moved(*s, delta);
+	if (!unpack)
+		*v = moved(*v, delta);
+}
+
+void jail_task_rebase(struct jail_task *t, long delta, int unpack) {
+	rebase_strv((char ***)&t->candidates, delta, unpack);
+	struct jail_exec *x = &t->exec;
+	rebase_strv(&x->argv, delta, unpack);
+	rebase_strv(&x->envp, delta, unpack);
+	x->dir = moved(x->dir, delta);
+	x->cgroup_fds = moved(x->cgroup_fds, delta);
+	x->rlimits = moved(x->rlimits, delta);
+	x->filter = moved(x->filter, delta);
+	t->decide = moved(t->decide, delta);
+}
+
+void jail_launch_rebase(struct jail_launch *l, long delta, int unpack) {
+	l->fds = moved(l->fds, delta);
+	l->op_fds = moved(l->op_fds, delta);
+	l->staging = moved(l->staging, delta);
+	l->hostname = moved(l->hostname, delta);
+	if (unpack)
+		l->ops = moved(l->ops, delta);
+	struct jail_op *ops = (struct jail_op *)l->ops;
+	for (int i = 0; i < l->nops; i++) {
+		struct jail_op *op = &ops[i];
+		op->target = moved(op->target, delta);
+		op->parent = moved(op->parent, delta);
+		op->base = moved(op->base, delta);
+		op->source = moved(op->source, delta);
+		op->fstype = moved(op->fstype, delta);
+		op->data = moved(op->data, delta);
+		op->overlay_opts = moved(op->overlay_opts, delta);
+	}
+	if (!unpack)
+		l->ops = moved(l->ops, delta);
+	jail_task_rebase(&l->task, delta, unpack);
+}
+
+static ssize_t recv_all(int fd, void *buf, size_t len, struct msghdr *m) {
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	m->msg_iov = &iov;
+	m->msg_iovlen = 1;
+	ssize_t n;
+	do
+		n = recvmsg(fd, m, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n > 0 && (m->msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return n;
+}
+
+static void *task_buf;
+
+// warm_main never returns: the init ends with exit_group.
+static void warm_main(void) {
+	// Blocked for the init's whole life, as for a cloned one (its parent
+	// blocked them before clone): SIGCHLD comes through a signalfd, and
+	// pid 1 takes its two signals synchronously.
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	void *buf = mmap(NULL, JAIL_WIRE_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	task_buf = mmap(NULL, JAIL_WIRE_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED || task_buf == MAP_FAILED)
+		init_die(JAIL_L_WARM, 2, 0, errno);
+	struct msghdr m;
+	memset(&m, 0, sizeof m);
+	ssize_t n = recv_all(JAIL_FD_CTL, buf, JAIL_WIRE_MAX, &m);
+	if (n == 0)
+		syscall(SYS_exit_group, 0);
+	if (n < (ssize_t)sizeof(struct jail_launch))
+		init_die(JAIL_L_WARM, 0, 0, n < 0 ? errno : EPROTO);
+	struct jail_launch *l = buf;
+	jail_launch_rebase(l, (long)buf, 1);
+	unsigned long ns;
+	int r = init_launch_alloc(l, &ns);
+	if (r < 0)
+		init_die(JAIL_L_WARM, 2, 0, -r);
+	if (unshare((int)ns) < 0)
+		init_die(JAIL_L_WARM, 1, 0, errno);
+	struct jail_report u;
+	memset(&u, 0, sizeof u);
+	u.kind = JAIL_REPORT_UNSHARED;
+	init_report(&u);
+	init_main(l);
+	syscall(SYS_exit_group, 1);
+}
+
+// init_await_task waits for the init's task on its ctl socket: the task
+// itself and, as SCM_RIGHTS, PROG's stdin, stdout and stderr and the
+// cgroup.procs files PROG joins. Anything else on the socket, or its
+// end, ends the init.
+void init_await_task(struct jail_launch *l) {
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(JAIL_TASK_FDS * sizeof(int))];
+	} c;
+	struct msghdr m;
+	memset(&m, 0, sizeof m);
+	m.msg_control = c.buf;
+	m.msg_controllen = sizeof c.buf;
+	ssize_t n = recv_all(JAIL_FD_CTL, task_buf, JAIL_WIRE_MAX, &m);
+	if (n < 0)
+		init_die(JAIL_L_WARM, 3, 0, errno);
+	if (n < (ssize_t)sizeof(struct jail_task))
+		syscall(SYS_exit_group, 0);
+	int fds[JAIL_TASK_FDS], nfds = 0;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		int k = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < k && nfds < JAIL_TASK_FDS; i++)
+			memcpy(&fds[nfds++], CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+	}
+	struct jail_task *t = task_buf;
+	jail_task_rebase(t, (long)task_buf, 1);
+	if (nfds != 3 + t->exec.ncgroup_fds)
+		init_die(JAIL_L_WARM, 4, 0, EBADF);
+	// PROG's streams at 0, 1 and 2, the cgroup files where the task
+	// says. First above every target, so no dup3 overwrites a received
+	// descriptor still to be moved.
+	for (int i = 0; i < nfds; i++) {
+		int high = fcntl(fds[i], F_DUPFD_CLOEXEC, JAIL_FD_FIRST_CGROUP + JAIL_TASK_FDS);
+		if (high < 0)
+			init_die(JAIL_L_WARM, 4, 0, errno);
+		close(fds[i]);
+		fds[i] = high;
+	}
+	for (int i = 0; i < nfds; i++) {
+		int to = i < 3 ? i : JAIL_FD_FIRST_CGROUP + i - 3;
+		if (dup3(fds[i], to, 0) < 0)
+			init_die(JAIL_L_WARM, 4, 0, errno);
+		close(fds[i]);
+	}
+	struct jail_spawn_result *result = l->task.exec.result;
+	l->task = *t;
+	l->task.exec.result = result;
+}
+
+__attribute__((constructor)) static void warm_entry(void) {
+	const char *v = getenv(JAIL_WARM_ENV);
+	if (!v)
+		return;
+	if (strcmp(v, "1") != 0) {
+		static const char msg[] = "jail: " JAIL_WARM_ENV " is set; it is jail's own, for the sandboxes it starts: unset it\n";
+		if (write(2, msg, sizeof msg - 1) < 0) {
+		}
+		_exit(125);
+	}
+	warm_main();
+}

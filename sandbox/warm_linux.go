@@ -1,0 +1,230 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"sync"
+	"time"
+
+	"jail/rootfs"
+	"jail/sandbox/native"
+)
+
+// ErrNotWarmFor is Warm.Run's answer to a Spec whose sandbox is not the
+// one the Warm was made for (another root, binds, network, hostname or
+// user); nothing was started, and the streams are the caller's still.
+var ErrNotWarmFor = errors.New("the warm sandbox was made for another configuration")
+
+// Warm is a sandbox made ahead of its task: its namespaces exist, its root
+// is built and pivoted into, and its init waits for PROG. What a run adds
+// is PROG's own start, so a task that finds one ready skips the set-up.
+// It serves one run (Run) and is then gone; Close destroys one that was
+// never used.
+//
+// Its init is a fresh exec of this binary that becomes the init before
+// the Go runtime starts (warm.c), not a clone of this process: an init
+// that waits for a long time must not hold a copy of a service's memory,
+// which would make every page the service writes meanwhile a
+// copy-on-write fault.
+type Warm struct {
+	r      *Runner
+	config warmConfig
+	init   *native.Init
+	ctl    *os.File
+	rep    *os.File
+	// Ready is how long the sandbox took to make, from the exec of its
+	// init to its READY report.
+	Ready time.Duration
+
+	mu   sync.Mutex
+	used bool
+}
+
+// warmConfig is what of a Plan the sandbox is made of before the task:
+// two Specs whose warmConfig is equal run in the same kind of sandbox.
+type warmConfig struct {
+	CloneFlags uintptr
+	Ops        []native.Op
+	Hostname   string
+	Loopback   bool
+	UID, GID   uint32
+	DropGroups bool
+}
+
+// warmTimeout bounds the making of a warm sandbox, which takes a few
+// milliseconds; an init that does not report by then is killed.
+const warmTimeout = 10 * time.Second
+
+// Warm makes a sandbox for s's configuration and waits until it is ready
+// for a task. Of s only what the sandbox is made of counts (root, binds,
+// network, hostname, user); PROG, its limits and its streams come with
+// the task. The sandbox shows no /sys/fs/cgroup, because the task's cgroup
+// does not exist yet when the root is built.
+func (r *Runner) Warm(ctx context.Context, s *Spec) (*Warm, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	spec := *s
+	if len(spec.Argv) == 0 {
+		// Validate wants a PROG; the sandbox does not.
+		spec.Argv = []string{"true"}
+	}
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	var host rootfs.Host
+	if spec.RootFS == "" {
+		host = r.host(spec.Net != NetNone)
+	}
+	plan, err := compile(&spec, host, nil, LandlockPlan{})
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := nativeConfig(&spec, plan, 0)
+	if err != nil {
+		return nil, err
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer null.Close()
+	ctl, ctlChild, err := controlSocket()
+	if err != nil {
+		return nil, err
+	}
+	repR, repW, err := os.Pipe()
+	if err != nil {
+		ctl.Close()
+		ctlChild.Close()
+		return nil, fmt.Errorf("creating the report pipe: %w", err)
+	}
+	cfg.Files = []*os.File{null, null, null, ctlChild, repW}
+	begin := time.Now()
+	init, err := native.StartWarm(cfg, ctl)
+	ctlChild.Close()
+	repW.Close()
+	if err != nil {
+		ctl.Close()
+		repR.Close()
+		return nil, fmt.Errorf("starting a warm sandbox: %w", err)
+	}
+	w := &Warm{r: r, config: configOf(cfg), init: init, ctl: ctl, rep: repR}
+	timer := time.AfterFunc(warmTimeout, func() { _ = init.Kill() })
+	defer timer.Stop()
+	if err := w.handshake(&spec, plan); err != nil {
+		w.destroy()
+		return nil, err
+	}
+	w.Ready = time.Since(begin)
+	return w, nil
+}
+
+func configOf(cfg *native.Config) warmConfig {
+	return warmConfig{CloneFlags: cfg.CloneFlags, Ops: cfg.Ops, Hostname: cfg.Hostname, Loopback: cfg.Loopback,
+		UID: cfg.UID, GID: cfg.GID, DropGroups: cfg.DropGroups}
+}
+
+// handshake sees the init through its start: once it has its namespaces,
+// jail writes its id maps (the init is a process of its own, so the kernel
+// lets jail write them, whichever user jail runs as) and gives the
+// go-ahead; then it reports READY, or where it failed.
+func (w *Warm) handshake(s *Spec, plan *Plan) error {
+	next := func(want int) error {
+		rep, err := native.ReadReport(w.rep)
+		switch {
+		case errors.Is(err, io.EOF):
+			return errors.New("starting a warm sandbox: its init died")
+		case err != nil:
+			return fmt.Errorf("starting a warm sandbox: %w", err)
+		case rep.Kind == native.ReportError && rep.Stage == native.StageWarm && rep.Index == 1:
+			return explainCloneError(rep.Errno)
+		case rep.Kind == native.ReportError:
+			return nativeChildError(rep, plan)
+		case rep.Kind != want:
+			return fmt.Errorf("starting a warm sandbox: report %d where %d was due", rep.Kind, want)
+		}
+		return nil
+	}
+	if err := next(native.ReportUnshared); err != nil {
+		return err
+	}
+	uid, gid := hostIDs()
+	if err := writeIDMaps(w.init.Pid, s, uid, gid); err != nil {
+		return fmt.Errorf("starting a warm sandbox: %w", err)
+	}
+	if _, err := w.ctl.Write([]byte{0}); err != nil {
+		return fmt.Errorf("starting a warm sandbox: %w", err)
+	}
+	return next(native.ReportReady)
+}
+
+// fits says whether the sandbox of s, planned as plan, is this one.
+func (w *Warm) fits(s *Spec, plan *Plan) bool {
+	cfg, err := nativeConfig(s, plan, 0)
+	return err == nil && reflect.DeepEqual(configOf(cfg), w.config)
+}
+
+// Run runs s in the warm sandbox, as Runner.Run would in a new one; with
+// ErrNotWarmFor when s's sandbox is another one. A Warm runs once.
+func (w *Warm) Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
+	return w.r.run(ctx, s, stdio, w)
+}
+
+// start hands the init its task; from then on the run is watched as a
+// cold one is.
+func (w *Warm) start(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*supervisor, error) {
+	w.mu.Lock()
+	used := w.used
+	w.used = true
+	w.mu.Unlock()
+	if used {
+		return nil, errors.New("a warm sandbox runs once; this one has run")
+	}
+	std, null, err := streams(stdio)
+	if err != nil {
+		w.destroy()
+		return nil, err
+	}
+	defer closeAll(null)
+	task := nativeTask(plan, len(enf.cgroupFiles()))
+	// The init's memory is its own and small (under 2 MiB resident), so
+	// a spawner that shares it adds no more to PROG's ru_maxrss than a
+	// copy would, and saves the copy.
+	task.SpawnSharesMemory = !execEntersTimeNS.Missing()
+	points := &runPoints{from: from, planned: native.Now(), warm: true, untilReport: longLived.Load()}
+	begin := time.Now()
+	err = native.SendTask(w.ctl, &task, append(std, enf.cgroupFiles()...))
+	enf.closeChildSide()
+	if err != nil {
+		w.destroy()
+		return nil, err
+	}
+	return watch(s, plan, stdio, enf, w.init, w.ctl, w.rep, points, begin), nil
+}
+
+// Close destroys a Warm that has not run; one that has is gone already.
+func (w *Warm) Close() error {
+	w.mu.Lock()
+	used := w.used
+	w.used = true
+	w.mu.Unlock()
+	if !used {
+		w.destroy()
+	}
+	return nil
+}
+
+// destroy ends the init: the end of its ctl socket ends a waiting init,
+// and SIGKILL one that cannot answer.
+func (w *Warm) destroy() {
+	w.ctl.Close()
+	timer := time.AfterFunc(endGrace, func() { _ = w.init.Kill() })
+	_, _, _ = w.init.Wait()
+	timer.Stop()
+	w.rep.Close()
+}

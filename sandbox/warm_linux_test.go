@@ -1,0 +1,48 @@
+package sandbox
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"jail/internal/testutil"
+	"jail/limits"
+	"jail/verdict"
+)
+
+func warmSpec(argv ...string) *Spec {
+	return &Spec{
+		Argv: argv, Env: []string{"PATH=/usr/bin:/bin"}, Dir: "/",
+		Hostname: "jail", Net: NetNone, UID: DefaultUID, GID: DefaultGID, Disk: DefaultDisk,
+		Limits: limits.Spec{Wall: time.Minute},
+	}
+}
+
+// TestWarmRun: a task in a warm sandbox runs as it would cold, with the
+// same isolation, and says it took a warm one.
+func TestWarmRun(t *testing.T) {
+	testutil.NeedUserNS(t)
+	r := NewRunner()
+	w, err := r.Warm(context.Background(), warmSpec())
+	require.NoError(t, err)
+	out, err := os.CreateTemp(t.TempDir(), "out")
+	require.NoError(t, err)
+	defer out.Close()
+	script := `echo "$(id -u) $(hostname) $$"; ls /proc | grep -c '^[0-9]'; cat /proc/self/cgroup`
+	res, err := w.Run(context.Background(), warmSpec("/bin/sh", "-c", script), IO{Stdout: out, Stderr: out})
+	require.NoError(t, err)
+	b, _ := os.ReadFile(out.Name())
+	require.Equal(t, verdict.OK, res.Verdict, "%s %s", res.Error, b)
+	t.Logf("%s stages %+v ready in %v", b, *res.Stages, w.Ready)
+	require.NotNil(t, res.PoolHit)
+	assert.True(t, *res.PoolHit)
+	assert.Contains(t, string(b), "1000 jail 2\n")
+	require.NotNil(t, res.Stages)
+	assert.Zero(t, res.Stages.Mounts)
+	_, err = w.Run(context.Background(), warmSpec("/bin/true"), IO{})
+	assert.Error(t, err, "a warm sandbox runs once")
+}
