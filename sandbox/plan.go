@@ -11,11 +11,11 @@ import (
 
 	"jail/field"
 	"jail/rootfs"
+	"jail/sandbox/native"
 	"jail/seccomp"
 )
 
-// Plan is everything the sandbox's init does, decided in the parent; it is
-// lowered into the C init's description (nativeConfig) before clone.
+// Plan is everything the sandbox's init does, decided in the parent.
 type Plan struct {
 	// Mounts build the tree. Host paths in them are opened by the child
 	// before pivot_root: a mount can only be cloned from the mount
@@ -25,6 +25,9 @@ type Plan struct {
 	LoopbackUp bool
 	Exec       ExecPlan
 	Landlock   LandlockPlan
+	// Launch is all of the above as the C init executes it (lower): the
+	// start adds only the descriptors and the id maps.
+	Launch native.Config
 }
 
 // ExecPlan is what the child needs to start PROG.
@@ -91,6 +94,10 @@ func compile(s *Spec, host rootfs.Host, cgroups []rootfs.Cgroup, landlock Landlo
 		}
 		p.Exec.Seccomp, p.Exec.SeccompNotify, p.Exec.SeccompLog = rec.Raw, rec.Notify, s.SeccompLog
 		p.Exec.SeccompDecide = prog.Raw
+	}
+	var err error
+	if p.Launch, err = lower(s, p); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

@@ -165,7 +165,7 @@ func (r *Runner) run(ctx context.Context, s *Spec, stdio IO, w *Warm) (*Result, 
 		if plan, err = compile(s, host, nil, landlock); err != nil {
 			return nil, err
 		}
-		if !w.fits(s, plan) {
+		if !w.fits(plan) {
 			return nil, ErrNotWarmFor
 		}
 	}

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -18,20 +15,14 @@ import (
 	"jail/seccomp"
 )
 
-// stagingDir is where the init attaches the root's tmpfs before
-// pivot_root.
-const stagingDir = "/tmp"
-
 // startNative starts the sandbox with the native launcher: the init is a
 // clone of this process that runs only C, so no second Go runtime boots.
 // When jail runs as root the parent writes the id maps, then gives the
 // go-ahead on the ctl pipe, which then stays open as the init's lifeline
 // until the run is over.
 func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*supervisor, error) {
-	cfg, err := nativeConfig(s, plan, len(enf.cgroupFiles()))
-	if err != nil {
-		return nil, err
-	}
+	cfg := plan.Launch
+	cfg.Task.Exec.CgroupFDs = native.CgroupFDs(len(enf.cgroupFiles()))
 	std, null, err := streams(stdio)
 	if err != nil {
 		return nil, err
@@ -47,7 +38,7 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*sup
 		ctlW.Close()
 		return nil, fmt.Errorf("creating the report pipe: %w", err)
 	}
-	cfg.Files = append(append(std, ctlR, repW), enf.cgroupFiles()...)
+	cfg.Files = native.Descriptors(std, ctlR, repW, enf.cgroupFiles())
 
 	// An ordinary caller's init maps its own ids, as unshare -r does,
 	// which saves a round trip; when jail runs as root the mapping is to
@@ -60,7 +51,7 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*sup
 	cfg.SpawnSharesMemory = spawnSharesMemory(enf)
 	points := &runPoints{from: from, planned: native.Now(), untilReport: longLived.Load()}
 	begin := time.Now()
-	init, err := native.Start(cfg)
+	init, err := native.Start(&cfg)
 	ctlR.Close()
 	repW.Close()
 	if err != nil {
@@ -270,151 +261,6 @@ func writeProcFile(name, data string) error {
 		return fmt.Errorf("writing %s: %w", name, err)
 	}
 	return nil
-}
-
-// nativeConfig resolves the Plan into what the C init executes: every
-// mount flag and data string, and PROG's path candidates.
-func nativeConfig(s *Spec, plan *Plan, ncgroups int) (*native.Config, error) {
-	cfg := &native.Config{
-		CloneFlags: cloneFlags(s),
-		Staging:    stagingDir,
-		Hostname:   plan.Hostname,
-		Loopback:   plan.LoopbackUp,
-		UID:        plan.Exec.UID,
-		GID:        plan.Exec.GID,
-		DropGroups: plan.Exec.DropGroups,
-		Task:       nativeTask(plan, ncgroups),
-	}
-	for _, op := range plan.Mounts {
-		n, err := nativeOp(op)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Ops = append(cfg.Ops, n)
-	}
-	return cfg, nil
-}
-
-// nativeTask is PROG's part of the Plan, as the init takes it; the init
-// moves the cgroup.procs files to fixed numbers.
-func nativeTask(plan *Plan, ncgroups int) native.Task {
-	t := native.Task{
-		Exec:        *nativeExec(&plan.Exec),
-		LandlockABI: plan.Landlock.ABI, LandlockFS: plan.Landlock.FS, LandlockScoped: plan.Landlock.Scoped,
-		Decide: plan.Exec.SeccompDecide,
-	}
-	for i := range ncgroups {
-		t.Exec.CgroupFDs = append(t.Exec.CgroupFDs, native.FDFirstCgroup+i)
-	}
-	t.Candidates, t.Check = pathCandidates(&plan.Exec)
-	return t
-}
-
-// overlayOptions are the root overlay's options besides its layers.
-//
-// userxattr (Linux 5.11) keeps overlayfs's own marks in user.overlay.*:
-// an unprivileged mount cannot write trusted.overlay.*, and without the
-// marks removing or replacing a directory of the lower layer (rm -rf, mv,
-// every package manager) fails with EIO, because an opaque directory, and
-// the emptiness check of a directory holding whiteouts, both need one. The
-// upper layer is the --disk tmpfs, which stores user.* xattrs from 6.6 on.
-//
-// Nothing else is asked for, because nothing else works unprivileged
-// (tried on 6.18): redirect_dir=on|follow and metacopy=on are refused next
-// to userxattr (they would trust xattrs PROG can forge), so rename(2) of a
-// lower directory returns EXDEV and mv falls back to copying; index=on and
-// xino=auto fall back to off, since decoding file handles needs
-// CAP_DAC_READ_SEARCH in the initial namespace; xino=on would work but gives
-// 64-bit inode numbers that stat without large-file support cannot
-// return. Each extra option would also be one more way to fail on a kernel
-// that lacks it.
-const overlayOptions = "userxattr"
-
-func nativeOp(op rootfs.Op) (native.Op, error) {
-	n := native.Op{Target: op.Target, Source: op.Source, Mode: op.Mode, Data: op.Data}
-	switch op.Kind {
-	case rootfs.Root:
-		n.Kind = native.OpRoot
-		inodes := max(op.Size/4096, 1024)
-		n.Data = fmt.Sprintf("size=%d,nr_inodes=%d,mode=0755", op.Size, inodes)
-		if op.Source != "" {
-			n.OverlayOpts = overlayOptions
-		}
-	case rootfs.Bind:
-		// Read-only unless asked otherwise, never setuid, and
-		// device-capable only for /dev.
-		n.Kind = native.OpBind
-		n.Attrs = unix.MOUNT_ATTR_NOSUID
-		if !op.Writable {
-			n.Attrs |= unix.MOUNT_ATTR_RDONLY
-		}
-		if !strings.HasPrefix(op.Target, "/dev/") {
-			n.Attrs |= unix.MOUNT_ATTR_NODEV
-		}
-	case rootfs.Scratch:
-		n.Kind = native.OpScratch
-		n.Attrs = unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV
-		if op.Target == "/dev/shm" {
-			n.Attrs |= unix.MOUNT_ATTR_NOEXEC
-		}
-	case rootfs.Tmpfs:
-		n.Kind, n.FSType, n.Flags = native.OpMount, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC
-		n.Data = fmt.Sprintf("mode=%o,size=%d", op.Mode, op.Size)
-	case rootfs.Proc:
-		// Mounted nosuid, nodev, noexec by the pid namespace's pid 1.
-		n.Kind = native.OpProc
-	case rootfs.Sysfs:
-		n.Kind, n.FSType, n.Flags, n.Data = native.OpMount, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""
-	case rootfs.Devpts:
-		n.Kind, n.FSType, n.Flags = native.OpMount, "devpts", unix.MS_NOSUID|unix.MS_NOEXEC
-		n.Data = "newinstance,ptmxmode=0666,mode=0620"
-	case rootfs.Mkdir:
-		n.Kind = native.OpMkdir
-	case rootfs.Symlink:
-		n.Kind = native.OpSymlink
-	case rootfs.File:
-		n.Kind = native.OpFile
-	case rootfs.MaskFile:
-		n.Kind = native.OpMaskFile
-	case rootfs.MaskDir:
-		n.Kind = native.OpMaskDir
-	case rootfs.ReadOnly:
-		n.Kind = native.OpReadOnly
-	default:
-		return n, fmt.Errorf("unknown mount operation %q", op.Kind)
-	}
-	if op.Kind == rootfs.Symlink || op.Kind == rootfs.File {
-		n.Parent, n.Base = path.Dir(op.Target), path.Base(op.Target)
-	}
-	return n, nil
-}
-
-// pathCandidates are the paths execvp would try for PROG with the
-// sandbox's PATH (never the host's), in order; the init takes the first
-// regular executable file. A name with a slash is used as it is.
-func pathCandidates(e *ExecPlan) ([]string, bool) {
-	name := e.Argv[0]
-	if strings.Contains(name, "/") {
-		return []string{name}, false
-	}
-	pathVar := "/usr/local/bin:/usr/bin:/bin" // execvp's fallback
-	for _, kv := range e.Env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			pathVar = v
-		}
-	}
-	var out []string
-	for _, dir := range filepath.SplitList(pathVar) {
-		if dir == "" {
-			dir = "."
-		}
-		p := filepath.Join(dir, name)
-		if !filepath.IsAbs(p) {
-			p = filepath.Join(e.Dir, p)
-		}
-		out = append(out, p)
-	}
-	return out, true
 }
 
 // readNativeReports turns the init's binary records into the Reports the

@@ -27,13 +27,3 @@ func spawnFailure(e *ExecPlan, f *native.SpawnError) *ChildError {
 	}
 	return ce
 }
-
-// nativeExec is e as jail_spawn takes it.
-func nativeExec(e *ExecPlan) *native.Exec {
-	x := &native.Exec{Argv: e.Argv, Env: e.Env, Dir: e.Dir, TTY: e.TTY,
-		Filter: e.Seccomp, Notify: e.SeccompNotify, Log: e.SeccompLog}
-	for _, r := range e.Rlimits {
-		x.Rlimits = append(x.Rlimits, native.Rlimit{Resource: r.Resource, Cur: r.Cur, Max: r.Max})
-	}
-	return x
-}

@@ -84,10 +84,7 @@ func (r *Runner) Warm(ctx context.Context, s *Spec) (*Warm, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := nativeConfig(&spec, plan, 0)
-	if err != nil {
-		return nil, err
-	}
+	cfg := plan.Launch
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return nil, err
@@ -103,9 +100,9 @@ func (r *Runner) Warm(ctx context.Context, s *Spec) (*Warm, error) {
 		ctlChild.Close()
 		return nil, fmt.Errorf("creating the report pipe: %w", err)
 	}
-	cfg.Files = []*os.File{null, null, null, ctlChild, repW}
+	cfg.Files = native.Descriptors([]*os.File{null, null, null}, ctlChild, repW, nil)
 	begin := time.Now()
-	init, err := native.StartWarm(cfg, ctl)
+	init, err := native.StartWarm(&cfg, ctl)
 	ctlChild.Close()
 	repW.Close()
 	if err != nil {
@@ -113,7 +110,7 @@ func (r *Runner) Warm(ctx context.Context, s *Spec) (*Warm, error) {
 		repR.Close()
 		return nil, fmt.Errorf("starting a warm sandbox: %w", err)
 	}
-	w := &Warm{r: r, config: configOf(cfg), init: init, ctl: ctl, rep: repR}
+	w := &Warm{r: r, config: configOf(&cfg), init: init, ctl: ctl, rep: repR}
 	timer := time.AfterFunc(warmTimeout, func() { _ = init.Kill() })
 	defer timer.Stop()
 	if err := w.handshake(&spec, plan); err != nil {
@@ -163,10 +160,9 @@ func (w *Warm) handshake(s *Spec, plan *Plan) error {
 	return next(native.ReportReady)
 }
 
-// fits says whether the sandbox of s, planned as plan, is this one.
-func (w *Warm) fits(s *Spec, plan *Plan) bool {
-	cfg, err := nativeConfig(s, plan, 0)
-	return err == nil && reflect.DeepEqual(configOf(cfg), w.config)
+// fits says whether the sandbox planned as plan is this one.
+func (w *Warm) fits(plan *Plan) bool {
+	return reflect.DeepEqual(configOf(&plan.Launch), w.config)
 }
 
 // Run runs s in the warm sandbox, as Runner.Run would in a new one; with
@@ -191,7 +187,8 @@ func (w *Warm) start(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (
 		return nil, err
 	}
 	defer closeAll(null)
-	task := nativeTask(plan, len(enf.cgroupFiles()))
+	task := plan.Launch.Task
+	task.Exec.CgroupFDs = native.CgroupFDs(len(enf.cgroupFiles()))
 	// The init's memory is its own and small (under 2 MiB resident), so
 	// a spawner that shares it adds no more to PROG's ru_maxrss than a
 	// copy would, and saves the copy.

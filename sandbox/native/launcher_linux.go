@@ -79,6 +79,24 @@ const (
 	FDFirstCgroup = C.JAIL_FD_FIRST_CGROUP
 )
 
+// Descriptors are the init's descriptors in the order it puts them at
+// 0, 1, 2, FDCtl, FDReport and FDFirstCgroup on: PROG's three streams,
+// the init's end of the ctl socket and of the report pipe, and the
+// cgroup.procs files PROG joins.
+func Descriptors(std []*os.File, ctl, report *os.File, cgroups []*os.File) []*os.File {
+	return append(append(append([]*os.File{}, std[:3]...), ctl, report), cgroups...)
+}
+
+// CgroupFDs are where the init puts n cgroup.procs files, for
+// Exec.CgroupFDs.
+func CgroupFDs(n int) []int {
+	fds := make([]int, n)
+	for i := range fds {
+		fds[i] = FDFirstCgroup + i
+	}
+	return fds
+}
+
 // Config is everything the init does, decided in the parent.
 type Config struct {
 	CloneFlags uintptr
