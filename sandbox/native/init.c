@@ -355,7 +355,7 @@ static void report_started(struct init *s) {
 }
 
 int init_main(void *arg) {
-	struct init s = {.l = arg, .shared = arg, .root_fd = -1, .pid1 = {.ready_r = -1}, .net_pid = -1,
+	struct init s = {.l = arg, .shared = arg, .root_fd = -1, .pid1 = {.ready_r = -1}, .net_pid = -1, .proc_list = -1,
 	                 .started = {.kind = JAIL_REPORT_STARTED}};
 	// Taken here, not where clone returns in jail: this process may run
 	// on another CPU, and have written its id maps, before jail's thread

@@ -76,6 +76,8 @@ struct init {
 	int pid1_pid;
 	int sfd;        // SIGCHLD's signalfd
 	int prog_pid;
+	// The sandbox's /proc, open for reading, or -1 without one.
+	int proc_list;
 	// The STARTED report, whose points are taken as the init passes them.
 	struct jail_report started;
 };

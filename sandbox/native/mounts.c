@@ -307,6 +307,9 @@ int init_apply(struct init *s, int i) {
 		int proc = init_take_proc(s);
 		r = move_tree(s, proc, fd);
 		e = errno;
+		// Kept for supervise's look at what is left of the namespace.
+		if (r == 0)
+			s->proc_list = openat(proc, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		close(proc);
 		l->proc_fd = -1;
 		errno = e;

@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <linux/seccomp.h>
 #include <poll.h>
@@ -66,7 +67,49 @@ struct watch {
 	const struct sock_filter *decide;
 	int decide_len;
 	int answered; // errno denials answered so far
+	// The sandbox's /proc, open for reading, or -1 without one.
+	int proc_list;
+	int reported; // the EXITED report is sent
 };
+
+// alone says pid 1 is the only process left in PROG's pid namespace: its
+// /proc lists no other. Nothing can appear meanwhile, since a process
+// that could fork would be listed; processes of nested pid namespaces are
+// listed too. It is 0 when it cannot tell.
+static int alone(int proc_list) {
+	if (proc_list < 0 || lseek(proc_list, 0, SEEK_SET) < 0)
+		return 0;
+	char buf[4096];
+	for (;;) {
+		long n = syscall(SYS_getdents64, proc_list, buf, sizeof buf);
+		if (n < 0)
+			return 0;
+		if (n == 0)
+			return 1;
+		for (long off = 0; off < n;) {
+			struct dirent64 *d = (struct dirent64 *)(buf + off);
+			off += d->d_reclen;
+			const char *c = d->d_name;
+			if (*c < '0' || *c > '9')
+				continue;
+			if (strcmp(c, "1") != 0)
+				return 0;
+		}
+	}
+}
+
+// report_exited ends the init's account of the run: the init's copies of
+// PROG's streams go first, since every process that held them is gone, so
+// a reader of PROG's output sees its end with the report, not after the
+// namespaces are torn down.
+static void report_exited(struct watch *w, struct jail_report *r, int64_t start) {
+	r->wall_usec = r->at_usec[JAIL_AT_REAPED] - start;
+	close(0);
+	close(1);
+	close(2);
+	init_report(r);
+	w->reported = 1;
+}
 
 // record_denied counts one call the policy denied with an errno.
 static void record_denied(struct jail_report *r, const struct seccomp_data *d) {
@@ -237,6 +280,15 @@ static void supervise(struct watch *w, int listener, int sfd) {
 					r.at_usec[JAIL_AT_REAPED] = now_usec();
 					r.status = (uint32_t)ws;
 					w->prog_done = 1;
+					if (!w->teardown_at && alone(w->proc_list)) {
+						// Nothing is left for pid 1 to kill and
+						// count: the account is complete now, and
+						// pid 1 needs no asking, only SIGKILL.
+						report_exited(w, &r, start);
+						w->teardown_at = now_usec();
+						kill(w->pid1, SIGKILL);
+						w->pid1_killed = 1;
+					}
 					end_sandbox(w);
 					// A notification still pending belongs to
 					// a process now dying; RECV could wait
@@ -258,19 +310,14 @@ static void supervise(struct watch *w, int listener, int sfd) {
 			}
 		}
 	}
-	r.wall_usec = r.at_usec[JAIL_AT_REAPED] - start;
-	// Every process that held PROG's streams is gone; the init's copies
-	// go now, so a reader of PROG's output sees its end with the report,
-	// not after the namespaces are torn down.
-	close(0);
-	close(1);
-	close(2);
-	init_report(&r);
+	if (!w->reported)
+		report_exited(w, &r, start);
 	syscall(SYS_exit_group, 0);
 }
 
 void init_supervise(const struct init *s) {
 	const struct jail_launch *l = s->l;
-	struct watch w = {.prog = s->prog_pid, .pid1 = s->pid1_pid, .decide = l->task.decide, .decide_len = l->task.decide_len};
+	struct watch w = {.prog = s->prog_pid, .pid1 = s->pid1_pid, .decide = l->task.decide, .decide_len = l->task.decide_len,
+	                  .proc_list = s->proc_list};
 	supervise(&w, l->task.exec.result->listener_fd, s->sfd);
 }
