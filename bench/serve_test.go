@@ -339,16 +339,21 @@ func concurrently(clients, n int, do func() (time.Duration, error)) (time.Durati
 func (e *env) bare(argv []string) (time.Duration, error) {
 	cmd := &exec.Cmd{Path: argv[0], Args: argv, Env: []string{"PATH=/usr/bin:/bin"}, Dir: e.jail.Dir,
 		SysProcAttr: &syscall.SysProcAttr{Credential: e.jail.Cred}}
-	if !strings.Contains(argv[0], "/") {
-		p, err := exec.LookPath(argv[0])
-		if err != nil {
-			return 0, err
+	// The same PATH as the sandbox's, not the caller's.
+	for _, dir := range []string{"/usr/bin", "/bin"} {
+		if p := filepath.Join(dir, argv[0]); !strings.Contains(argv[0], "/") && isFile(p) {
+			cmd.Path = p
+			break
 		}
-		cmd.Path = p
 	}
 	start := time.Now()
 	err := cmd.Run()
 	return time.Since(start), err
+}
+
+func isFile(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
 }
 
 // serveRow is one workload's results, in ms and tasks per second.
