@@ -67,6 +67,7 @@ func BenchmarkWarm(b *testing.B) {
 	r := NewRunner()
 	var cold, warm, making []time.Duration
 	var stages []Stages
+	var makings []MakingStages
 	check := func(res *Result, err error) {
 		if err != nil || res.Verdict != verdict.OK {
 			b.Fatalf("run: %v %+v", err, res)
@@ -83,6 +84,7 @@ func BenchmarkWarm(b *testing.B) {
 			b.Fatal(err)
 		}
 		making = append(making, time.Since(begin))
+		makings = append(makings, w.Making)
 		begin = time.Now()
 		res, err := w.Run(context.Background(), spec(), IO{})
 		warm = append(warm, time.Since(begin))
@@ -103,4 +105,16 @@ func BenchmarkWarm(b *testing.B) {
 	b.ReportMetric(pick(func(s Stages) Seconds { return s.Spawn }), "warm-spawn-ms")
 	b.ReportMetric(pick(func(s Stages) Seconds { return s.Exec }), "warm-exec-ms")
 	b.ReportMetric(pick(func(s Stages) Seconds { return s.Teardown }), "warm-teardown-ms")
+	pickMaking := func(f func(MakingStages) Seconds) float64 {
+		var d []time.Duration
+		for _, s := range makings {
+			d = append(d, time.Duration(f(s)))
+		}
+		return float64(median(d).Microseconds()) / 1000
+	}
+	b.ReportMetric(pickMaking(func(s MakingStages) Seconds { return s.Exec }), "making-exec-ms")
+	b.ReportMetric(pickMaking(func(s MakingStages) Seconds { return s.IDMaps }), "making-idmaps-ms")
+	b.ReportMetric(pickMaking(func(s MakingStages) Seconds { return s.Mounts }), "making-mounts-ms")
+	b.ReportMetric(pickMaking(func(s MakingStages) Seconds { return s.Pivot }), "making-pivot-ms")
+	b.ReportMetric(pickMaking(func(s MakingStages) Seconds { return s.Ready }), "making-ready-ms")
 }

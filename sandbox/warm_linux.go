@@ -37,11 +37,22 @@ type Warm struct {
 	ctl    *os.File
 	rep    *os.File
 	// Ready is how long the sandbox took to make, from the exec of its
-	// init to its READY report.
-	Ready time.Duration
+	// init to its READY report; Making is where that time went.
+	Ready  time.Duration
+	Making MakingStages
 
 	mu   sync.Mutex
 	used bool
+}
+
+// MakingStages split the making of a warm sandbox at the init's points:
+// Exec is the exec of the init up to its first instruction of the init
+// proper (its description received, its namespaces made: warm.c),
+// IDMaps the round trip in which jail writes its id maps, Mounts and
+// Pivot as in Stages, Ready the rest up to the READY report (hostname,
+// lo, joining the network namespace) and jail reading it.
+type MakingStages struct {
+	Exec, IDMaps, Mounts, Pivot, Ready Seconds
 }
 
 // warmConfig is what of a Plan the sandbox is made of before the task:
@@ -101,7 +112,7 @@ func (r *Runner) Warm(ctx context.Context, s *Spec) (*Warm, error) {
 		return nil, fmt.Errorf("creating the report pipe: %w", err)
 	}
 	cfg.Files = native.Descriptors([]*os.File{null, null, null}, ctlChild, repW, nil)
-	begin := time.Now()
+	begin, planned := time.Now(), native.Now()
 	init, err := native.StartWarm(&cfg, ctl)
 	ctlChild.Close()
 	repW.Close()
@@ -113,7 +124,7 @@ func (r *Runner) Warm(ctx context.Context, s *Spec) (*Warm, error) {
 	w := &Warm{r: r, config: configOf(&cfg), init: init, ctl: ctl, rep: repR}
 	timer := time.AfterFunc(warmTimeout, func() { _ = init.Kill() })
 	defer timer.Stop()
-	if err := w.handshake(&spec, plan); err != nil {
+	if err := w.handshake(&spec, plan, planned); err != nil {
 		w.destroy()
 		return nil, err
 	}
@@ -130,9 +141,11 @@ func configOf(cfg *native.Config) warmConfig {
 // jail writes its id maps (the init is a process of its own, so the kernel
 // lets jail write them, whichever user jail runs as) and gives the
 // go-ahead; then it reports READY, or where it failed.
-func (w *Warm) handshake(s *Spec, plan *Plan) error {
+func (w *Warm) handshake(s *Spec, plan *Plan, begin int64) error {
+	var last *native.Report
 	next := func(want int) error {
 		rep, err := native.ReadReport(w.rep)
+		last = rep
 		switch {
 		case errors.Is(err, io.EOF):
 			return errors.New("starting a warm sandbox: its init died")
@@ -157,7 +170,15 @@ func (w *Warm) handshake(s *Spec, plan *Plan) error {
 	if _, err := w.ctl.Write([]byte{0}); err != nil {
 		return fmt.Errorf("starting a warm sandbox: %w", err)
 	}
-	return next(native.ReportReady)
+	if err := next(native.ReportReady); err != nil {
+		return err
+	}
+	d := func(from, to int64) Seconds { return Seconds(time.Duration(to-from) * time.Microsecond) }
+	at := last.At
+	w.Making = MakingStages{Exec: d(begin, at[native.AtEntered]), IDMaps: d(at[native.AtEntered], at[native.AtGoAhead]),
+		Mounts: d(at[native.AtGoAhead], at[native.AtMounted]), Pivot: d(at[native.AtMounted], at[native.AtPivoted]),
+		Ready: d(at[native.AtPivoted], native.Now())}
+	return nil
 }
 
 // fits says whether the sandbox planned as plan is this one.
