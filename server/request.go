@@ -276,9 +276,13 @@ func (req *TaskRequest) decode(blobs blobResolver, caps Caps) (*decoded, error) 
 		return nil, err
 	}
 
-	// The files are good; now they go to disk.
-	if d.dir, err = os.MkdirTemp("", "jail-serve-"); err != nil {
-		return nil, err
+	// The files are good; now they go to disk, when there are any: the
+	// task's directory holds its blobs, stdin, tests and helpers, and a
+	// task with none of them (most tasks of a playground) is spared it.
+	if len(refs) > 0 || req.Stdin != nil || req.Checker != nil || req.Interactor != nil || len(req.Tests) > 0 {
+		if d.dir, err = os.MkdirTemp("", "jail-serve-"); err != nil {
+			return nil, err
+		}
 	}
 	fail := func(err error) (*decoded, error) {
 		d.release()
