@@ -361,10 +361,12 @@ type serveRow struct {
 	name                          string
 	serveMed, serveP95, task, gap float64
 	poolMed, poolP95, poolTask    float64
+	reuseMed, reuseP95, reuseTask float64
 	procMed, procP95              float64
 	forkMed                       float64
 	serve2Rate, serve2Med         float64
 	pool2Rate, pool2Med           float64
+	reuse2Rate, reuse2Med         float64
 	proc2Rate, proc2Med           float64
 	rounds, tasks2                int
 	via                           string
@@ -387,6 +389,8 @@ func BenchmarkServe(b *testing.B) {
 	// The same server with a pool for each workload's profile: raw steps
 	// take the default profile's sandboxes.
 	p := startServe(b, e, "--pool", "default=4,cpp=4")
+	// And with pools whose sandboxes serve task after task.
+	ru := startServe(b, e, "--pool", "default=4:reuse,cpp=4:reuse")
 	loadBefore := loadAvg()
 	var rows []serveRow
 	for _, w := range works {
@@ -399,13 +403,16 @@ func BenchmarkServe(b *testing.B) {
 				if _, _, err := p.post(w); err != nil {
 					b.Fatal(err)
 				}
+				if _, _, err := ru.post(w); err != nil {
+					b.Fatal(err)
+				}
 				if _, err := e.process(w); err != nil {
 					b.Fatal(err)
 				}
 			}
-			var lat, task, gap, proc, plat, ptask, fork []time.Duration
-			var serve2, pool2, proc2 []time.Duration
-			var serve2Wall, pool2Wall, proc2Wall time.Duration
+			var lat, task, gap, proc, plat, ptask, rlat, rtask, fork []time.Duration
+			var serve2, pool2, reuse2, proc2 []time.Duration
+			var serve2Wall, pool2Wall, reuse2Wall, proc2Wall time.Duration
 			iter := 0
 			for b.Loop() {
 				for i := range w.rounds {
@@ -425,6 +432,11 @@ func BenchmarkServe(b *testing.B) {
 							plat, ptask = append(plat, l), append(ptask, t)
 							return err
 						},
+						func() error {
+							l, t, err := ru.post(w)
+							rlat, rtask = append(rlat, l), append(rtask, t)
+							return err
+						},
 					}
 					if w.tests == 0 {
 						ways = append(ways, func() error {
@@ -439,8 +451,8 @@ func BenchmarkServe(b *testing.B) {
 						}
 					}
 				}
-				for i := range 3 * w.blocks {
-					switch (i + iter) % 3 {
+				for i := range 4 * w.blocks {
+					switch (i + iter) % 4 {
 					case 0:
 						wall, ls, err := concurrently(2, w.perClient, func() (time.Duration, error) {
 							l, _, err := s.post(w)
@@ -459,6 +471,15 @@ func BenchmarkServe(b *testing.B) {
 							b.Fatal(err)
 						}
 						pool2Wall, pool2 = pool2Wall+wall, append(pool2, ls...)
+					case 2:
+						wall, ls, err := concurrently(2, w.perClient, func() (time.Duration, error) {
+							l, _, err := ru.post(w)
+							return l, err
+						})
+						if err != nil {
+							b.Fatal(err)
+						}
+						reuse2Wall, reuse2 = reuse2Wall+wall, append(reuse2, ls...)
 					default:
 						wall, ls, err := concurrently(2, w.perClient, func() (time.Duration, error) { return e.process(w) })
 						if err != nil {
@@ -473,6 +494,8 @@ func BenchmarkServe(b *testing.B) {
 				serveMed: ms(median(lat)), serveP95: ms(percentile(lat, 95)), task: ms(median(task)), gap: ms(median(gap)),
 				poolMed: ms(median(plat)), poolP95: ms(percentile(plat, 95)), poolTask: ms(median(ptask)),
 				pool2Rate: float64(len(pool2)) / pool2Wall.Seconds(), pool2Med: ms(median(pool2)),
+				reuseMed: ms(median(rlat)), reuseP95: ms(percentile(rlat, 95)), reuseTask: ms(median(rtask)),
+				reuse2Rate: float64(len(reuse2)) / reuse2Wall.Seconds(), reuse2Med: ms(median(reuse2)),
 				procMed: ms(median(proc)), procP95: ms(percentile(proc, 95)),
 				serve2Rate: float64(len(serve2)) / serve2Wall.Seconds(), serve2Med: ms(median(serve2)),
 				proc2Rate: float64(len(proc2)) / proc2Wall.Seconds(), proc2Med: ms(median(proc2)),
@@ -483,6 +506,8 @@ func BenchmarkServe(b *testing.B) {
 			}
 			b.ReportMetric(r.poolMed, "pool-median-ms")
 			b.ReportMetric(r.pool2Rate, "pool-2c-tasks/s")
+			b.ReportMetric(r.reuseMed, "reuse-median-ms")
+			b.ReportMetric(r.reuse2Rate, "reuse-2c-tasks/s")
 			b.ReportMetric(r.serveMed, "serve-median-ms")
 			b.ReportMetric(r.serveP95, "serve-p95-ms")
 			b.ReportMetric(r.task, "serve-task-ms")
@@ -506,6 +531,8 @@ func BenchmarkServe(b *testing.B) {
 			r.name, r.serveMed, r.serveP95, r.task, r.gap, r.serve2Rate, r.serve2Med, r.procMed/r.serveMed, r.serve2Rate/r.proc2Rate)
 		fmt.Printf("| %s | jail serve --pool | %.2f | %.2f | %.2f | %.2f | %.1f | %.2f | %.2f× | %.2f× |\n",
 			r.name, r.poolMed, r.poolP95, r.poolTask, r.poolMed-r.poolTask, r.pool2Rate, r.pool2Med, r.procMed/r.poolMed, r.pool2Rate/r.proc2Rate)
+		fmt.Printf("| %s | jail serve --pool :reuse | %.2f | %.2f | %.2f | %.2f | %.1f | %.2f | %.2f× | %.2f× |\n",
+			r.name, r.reuseMed, r.reuseP95, r.reuseTask, r.reuseMed-r.reuseTask, r.reuse2Rate, r.reuse2Med, r.procMed/r.reuseMed, r.reuse2Rate/r.proc2Rate)
 		fmt.Printf("| %s | %s | %.2f | %.2f | – | – | %.1f | %.2f | | |\n",
 			r.name, r.via, r.procMed, r.procP95, r.proc2Rate, r.proc2Med)
 		if r.forkMed > 0 {

@@ -1,7 +1,8 @@
 // Package pool keeps warm sandboxes ready, per configuration, so that a
 // task takes one instead of paying for the set-up. A sandbox serves one
-// task and is destroyed after it (single-use); the pool refills in the
-// background, off the task's path.
+// task and is destroyed after it (single-use), or serves task after task,
+// renewed in between (reuse); the pool refills in the background, off the
+// task's path.
 package pool
 
 import (
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"sync"
@@ -29,22 +31,67 @@ type Config struct {
 	// counts (sandbox.Runner.Warm).
 	Spec    func(slot string) (*sandbox.Spec, error)
 	NewSlot func() (string, error)
+	// Reuse has each sandbox serve task after task (sandbox.Runner.Warm).
+	Reuse bool
 }
 
 // Sandbox is one warm sandbox and its slot. Its task puts its files in
-// Slot, runs in Warm, and closes it, which removes the slot.
+// Slot, runs in Warm, and closes it.
 type Sandbox struct {
 	*sandbox.Warm
 	Slot string
+	pool *pool
 }
 
-// Close destroys the sandbox if it has not run, and removes its slot.
+// Close gives the sandbox back: a reusable one that may serve again goes
+// back to its pool, empty slot and all, once renewed (in the background:
+// the task's result does not wait for it); any other is destroyed and its
+// slot removed.
 func (s *Sandbox) Close() error {
+	if s.pool == nil || !s.pool.cfg.Reuse {
+		return s.destroy()
+	}
+	pl := s.pool
+	pl.owner.returns.Go(func() {
+		ok := s.Warm.Renew() && emptyDir(s.Slot) == nil
+		pl.mu.Lock()
+		pl.out--
+		if ok && pl.owner.ctx.Err() == nil {
+			pl.ready = append(pl.ready, s)
+			pl.stats.Reused++
+			ok = true
+		} else {
+			ok = false
+		}
+		pl.mu.Unlock()
+		if !ok {
+			_ = s.destroy()
+			pl.signal()
+		}
+	})
+	return nil
+}
+
+func (s *Sandbox) destroy() error {
 	err := s.Warm.Close()
 	if rerr := os.RemoveAll(s.Slot); err == nil {
 		err = rerr
 	}
 	return err
+}
+
+// emptyDir removes what is in dir, and not dir itself.
+func emptyDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Pools are the pools of one service.
@@ -55,6 +102,8 @@ type Pools struct {
 	ctx    context.Context
 	stop   context.CancelFunc
 	wg     sync.WaitGroup
+	// returns are the reusable sandboxes on their way back.
+	returns sync.WaitGroup
 }
 
 type pool struct {
@@ -64,9 +113,11 @@ type pool struct {
 
 	mu    sync.Mutex
 	ready []*Sandbox
-	// making counts the sandboxes being made now.
-	making int
-	stats  Stats
+	// making counts the sandboxes being made now, out those of a reuse
+	// pool that tasks hold and may give back.
+	making, out int
+	owner       *Pools
+	stats       Stats
 }
 
 // Stats are one pool's counters, for /metrics.
@@ -75,8 +126,9 @@ type Stats struct {
 	Size int
 	// Ready is how many sandboxes wait now.
 	Ready int
-	// Hits and Misses count the tasks that found one and that did not.
-	Hits, Misses uint64
+	// Hits and Misses count the tasks that found one and that did not;
+	// Reused the sandboxes of a reuse pool that came back renewed.
+	Hits, Misses, Reused uint64
 	// Made counts the sandboxes made, MakeSeconds their total making
 	// time, Failures the makings that failed, LastError the last one's.
 	Made        uint64
@@ -98,7 +150,7 @@ func New(r *sandbox.Runner, log *slog.Logger, cfgs []Config) (*Pools, error) {
 			stop()
 			return nil, fmt.Errorf("pool %s: given twice", c.Name)
 		}
-		p.pools[c.Name] = &pool{cfg: c, wake: make(chan struct{}, 1), stats: Stats{Name: c.Name, Size: c.Size}}
+		p.pools[c.Name] = &pool{cfg: c, wake: make(chan struct{}, 1), owner: p, stats: Stats{Name: c.Name, Size: c.Size}}
 	}
 	for _, pl := range p.pools {
 		for range min(pl.cfg.Size, runtime.NumCPU()) {
@@ -125,11 +177,17 @@ func (p *Pools) Take(name string) *Sandbox {
 		sb = pl.ready[n-1]
 		pl.ready = pl.ready[:n-1]
 		pl.stats.Hits++
+		if pl.cfg.Reuse {
+			pl.out++
+		}
 	} else {
 		pl.stats.Misses++
 	}
 	pl.mu.Unlock()
-	pl.signal()
+	// A reusable sandbox comes back; only one that does not is made anew.
+	if !pl.cfg.Reuse {
+		pl.signal()
+	}
 	return sb
 }
 
@@ -177,13 +235,14 @@ func (p *Pools) Close() {
 	}
 	p.stop()
 	p.wg.Wait()
+	p.returns.Wait()
 	for _, pl := range p.pools {
 		pl.mu.Lock()
 		ready := pl.ready
 		pl.ready = nil
 		pl.mu.Unlock()
 		for _, sb := range ready {
-			_ = sb.Close()
+			_ = sb.destroy()
 		}
 	}
 }
@@ -205,7 +264,7 @@ func (p *Pools) refill(pl *pool) {
 	backoff := time.Duration(0)
 	for {
 		pl.mu.Lock()
-		short := len(pl.ready)+pl.making < pl.cfg.Size
+		short := len(pl.ready)+pl.making+pl.out < pl.cfg.Size
 		if short {
 			pl.making++
 		}
@@ -219,7 +278,7 @@ func (p *Pools) refill(pl *pool) {
 			}
 		}
 		begin := time.Now()
-		sb, err := p.make(pl.cfg)
+		sb, err := p.make(pl)
 		took := time.Since(begin)
 		pl.mu.Lock()
 		pl.making--
@@ -247,7 +306,7 @@ func (p *Pools) refill(pl *pool) {
 		pl.mu.Lock()
 		if p.ctx.Err() != nil {
 			pl.mu.Unlock()
-			_ = sb.Close()
+			_ = sb.destroy()
 			return
 		}
 		pl.ready = append(pl.ready, sb)
@@ -257,7 +316,8 @@ func (p *Pools) refill(pl *pool) {
 	}
 }
 
-func (p *Pools) make(c Config) (*Sandbox, error) {
+func (p *Pools) make(pl *pool) (*Sandbox, error) {
+	c := pl.cfg
 	slot, err := c.NewSlot()
 	if err != nil {
 		return nil, err
@@ -265,8 +325,8 @@ func (p *Pools) make(c Config) (*Sandbox, error) {
 	spec, err := c.Spec(slot)
 	if err == nil {
 		var w *sandbox.Warm
-		if w, err = p.runner.Warm(p.ctx, spec); err == nil {
-			return &Sandbox{Warm: w, Slot: slot}, nil
+		if w, err = p.runner.Warm(p.ctx, spec, c.Reuse); err == nil {
+			return &Sandbox{Warm: w, Slot: slot, pool: pl}, nil
 		}
 	}
 	return nil, errors.Join(err, os.RemoveAll(slot))

@@ -109,3 +109,44 @@ func TestPoolConfigErrors(t *testing.T) {
 	_, err = New(sandbox.NewRunner(), slog.New(slog.DiscardHandler), []Config{testConfig(t, 1), testConfig(t, 1)})
 	assert.ErrorContains(t, err, "given twice")
 }
+
+// TestPoolReuse: a reuse pool's sandbox comes back after its task and
+// serves the next, so the pool makes no new one; one whose task left a
+// process behind is destroyed, and the pool makes another.
+func TestPoolReuse(t *testing.T) {
+	testutil.NeedUserNS(t)
+	t.Setenv("TMPDIR", t.TempDir())
+	cfg := testConfig(t, 1)
+	cfg.Reuse = true
+	p, err := New(sandbox.NewRunner(), slog.New(slog.DiscardHandler), []Config{cfg})
+	require.NoError(t, err)
+	defer p.Close()
+	run := func(script string) {
+		t.Helper()
+		waitWarm(t, p)
+		sb := p.Take("t")
+		require.NotNil(t, sb)
+		s, _ := cfg.Spec(sb.Slot)
+		s.Argv = []string{"/bin/sh", "-c", script}
+		res, err := sb.Run(context.Background(), s, sandbox.IO{})
+		require.NoError(t, err)
+		require.Equal(t, verdict.OK, res.Verdict, res.Error)
+		require.NoError(t, sb.Close())
+	}
+	waitWarm(t, p)
+	first := initsOf(t)
+	require.Len(t, first, 1)
+	for range 3 {
+		run("true")
+	}
+	waitWarm(t, p)
+	assert.Equal(t, first, initsOf(t), "the same init served every task")
+	st := p.Stats()[0]
+	assert.Equal(t, uint64(1), st.Made)
+	assert.Equal(t, uint64(3), st.Reused)
+
+	run("setsid sleep 30 </dev/null >/dev/null 2>&1 &")
+	waitWarm(t, p)
+	assert.NotEqual(t, first, initsOf(t), "a sandbox with a process left served again")
+	assert.Equal(t, uint64(2), p.Stats()[0].Made)
+}

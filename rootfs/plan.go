@@ -45,6 +45,12 @@ const (
 	MaskDir  Kind = "mask-dir"
 	// ReadOnly rebinds an existing Target read-only.
 	ReadOnly Kind = "read-only"
+	// Fresh mounts a tmpfs of its own at Target, which a sandbox that
+	// serves task after task mounts afresh between them.
+	Fresh Kind = "fresh"
+	// Seal makes the file system at Target read-only, for everyone who
+	// sees it: a sandbox that serves again keeps nothing a task wrote.
+	Seal Kind = "seal"
 )
 
 // Op is one step of building the tree. Targets are absolute paths inside
@@ -97,6 +103,11 @@ type Config struct {
 	// PrivateNet is true when the sandbox has its own network namespace;
 	// sysfs can only be mounted then.
 	PrivateNet bool
+	// Reusable builds the tree of a sandbox that serves task after task:
+	// /tmp and /dev/shm are tmpfs mounts of their own (Fresh, each up to
+	// Disk), renewed between tasks, and the root and /dev are sealed
+	// read-only once built, so that no task leaves anything for the next.
+	Reusable bool
 	// Cgroups are the run's own cgroup directories, shown read-only at
 	// /sys/fs/cgroup; none when the run has no cgroup.
 	Cgroups []Cgroup
@@ -145,8 +156,8 @@ func Build(c Config) []Op {
 		ops = append(ops, generatedEtc(c)...)
 	}
 	ops = append(ops, procOps()...)
-	ops = append(ops, devOps()...)
-	ops = append(ops, Op{Kind: Scratch, Target: "/tmp", Mode: 0o1777})
+	ops = append(ops, devOps(c)...)
+	ops = append(ops, scratch(c, "/tmp"))
 	// sysfs can only be mounted in the sandbox's own network namespace,
 	// which the native launcher creates meanwhile on another CPU: last of
 	// the system mounts, so everything before it overlaps with that.
@@ -167,7 +178,19 @@ func Build(c Config) []Op {
 	if wd := path.Clean(c.WorkDir); c.WorkDir != "" && wd != "/" {
 		ops = append(ops, Op{Kind: Mkdir, Target: wd, Mode: 0o755, Origin: "-w " + c.WorkDir})
 	}
+	if c.Reusable {
+		ops = append(ops, Op{Kind: Seal, Target: "/"}, Op{Kind: Seal, Target: "/dev"})
+	}
 	return ops
+}
+
+// scratch is a writable place: a directory of the root's tmpfs, or in a
+// reusable sandbox a tmpfs of its own.
+func scratch(c Config, target string) Op {
+	if c.Reusable {
+		return Op{Kind: Fresh, Target: target, Mode: 0o1777, Size: c.Disk}
+	}
+	return Op{Kind: Scratch, Target: target, Mode: 0o1777}
 }
 
 func hostUsr(c Config) []Op {
@@ -286,7 +309,7 @@ func cgroupOps(cgs []Cgroup) []Op {
 
 // devOps builds a minimal /dev. Device nodes are bind mounts of the host's,
 // because mknod is refused inside a user namespace (bubblewrap does the same).
-func devOps() []Op {
+func devOps(c Config) []Op {
 	ops := []Op{{Kind: Tmpfs, Target: "/dev", Mode: 0o755, Size: 64 << 10}}
 	for _, n := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
 		ops = append(ops, Op{Kind: Bind, Source: "/dev/" + n, Target: "/dev/" + n, Writable: true})
@@ -294,7 +317,7 @@ func devOps() []Op {
 	ops = append(ops,
 		Op{Kind: Devpts, Target: "/dev/pts"},
 		Op{Kind: Symlink, Target: "/dev/ptmx", Data: "pts/ptmx"},
-		Op{Kind: Scratch, Target: "/dev/shm", Mode: 0o1777},
+		scratch(c, "/dev/shm"),
 		Op{Kind: Symlink, Target: "/dev/fd", Data: "/proc/self/fd"},
 		Op{Kind: Symlink, Target: "/dev/stdin", Data: "/proc/self/fd/0"},
 		Op{Kind: Symlink, Target: "/dev/stdout", Data: "/proc/self/fd/1"},

@@ -102,6 +102,17 @@ func nativeOp(op rootfs.Op) (native.Op, error) {
 	case rootfs.Tmpfs:
 		n.Kind, n.FSType, n.Flags = native.OpMount, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC
 		n.Data = fmt.Sprintf("mode=%o,size=%d", op.Mode, op.Size)
+	case rootfs.Fresh:
+		// As a scratch place: never setuid or devices, exec but in
+		// /dev/shm.
+		n.Kind, n.FSType, n.Flags, n.Renew = native.OpMount, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, true
+		if op.Target == "/dev/shm" {
+			n.Flags |= unix.MS_NOEXEC
+		}
+		inodes := max(op.Size/4096, 1024)
+		n.Data = fmt.Sprintf("mode=%o,size=%d,nr_inodes=%d", op.Mode, op.Size, inodes)
+	case rootfs.Seal:
+		n.Kind = native.OpSeal
 	case rootfs.Proc:
 		// Mounted nosuid, nodev, noexec by the pid namespace's pid 1.
 		n.Kind = native.OpProc

@@ -65,11 +65,12 @@ type Rlimit struct {
 // policy becomes BPF here, so the child only loads it. Its kill actions
 // become user notifications, so the init can name the violating call.
 // cgroups are the run's cgroup directories, which exist by now, so PROG
-// can be shown them.
-func compile(s *Spec, host rootfs.Host, cgroups []rootfs.Cgroup, landlock LandlockPlan) (*Plan, error) {
+// can be shown them. reusable plans a sandbox that serves task after
+// task (rootfs.Config.Reusable).
+func compile(s *Spec, host rootfs.Host, cgroups []rootfs.Cgroup, landlock LandlockPlan, reusable bool) (*Plan, error) {
 	ops := rootfs.Build(rootfs.Config{
 		RootFS: s.RootFS, WorkDir: s.Dir, Disk: s.Disk, Binds: s.Binds, Hostname: s.Hostname,
-		UID: s.UID, GID: s.GID, PrivateNet: s.Net == NetNone, Cgroups: cgroups, Host: host,
+		UID: s.UID, GID: s.GID, PrivateNet: s.Net == NetNone, Cgroups: cgroups, Host: host, Reusable: reusable,
 	})
 	p := &Plan{
 		Mounts:     ops,
@@ -99,6 +100,8 @@ func compile(s *Spec, host rootfs.Host, cgroups []rootfs.Cgroup, landlock Landlo
 	if p.Launch, err = lower(s, p); err != nil {
 		return nil, err
 	}
+	// Its tasks' IPC objects must go with each of them.
+	p.Launch.Reuse, p.Launch.Task.Exec.NewIPC = reusable, reusable
 	return p, nil
 }
 

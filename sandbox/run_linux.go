@@ -162,7 +162,7 @@ func (r *Runner) run(ctx context.Context, s *Spec, stdio IO, w *Warm) (*Result, 
 	var plan *Plan
 	if w != nil {
 		var err error
-		if plan, err = compile(s, host, nil, landlock); err != nil {
+		if plan, err = compile(s, host, nil, landlock, w.reuse); err != nil {
 			return nil, err
 		}
 		if !w.fits(plan) {
@@ -184,7 +184,7 @@ func (r *Runner) run(ctx context.Context, s *Spec, stdio IO, w *Warm) (*Result, 
 	}
 	defer enf.release()
 	if w == nil {
-		if plan, err = compile(s, host, enf.cgroupView(), landlock); err != nil {
+		if plan, err = compile(s, host, enf.cgroupView(), landlock, false); err != nil {
 			return nil, err
 		}
 	}
@@ -242,6 +242,10 @@ type supervisor struct {
 	initRusage *syscall.Rusage
 	// points are the native launcher's timestamps, set like initEnd.
 	points *runPoints
+	// finished is closed when supervise returns; lifelineUsed says a
+	// byte was written on the init's lifeline (an end, a signal).
+	finished     chan struct{}
+	lifelineUsed atomic.Bool
 	// landlock is the ruleset PROG runs under; warnings say what of the
 	// isolation this host could not give, beside the limits' own.
 	landlock LandlockPlan

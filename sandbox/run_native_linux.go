@@ -72,7 +72,7 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*sup
 		// report pipe tell the rest.
 		_, _ = ctlW.Write([]byte{0})
 	}
-	return watch(s, plan, stdio, enf, init, ctlW, repR, points, begin), nil
+	return watch(s, plan, stdio, enf, init, ctlW, repR, points, begin, nil), nil
 }
 
 // spawnSharesMemory says PROG's spawner may share the init's memory. One
@@ -128,8 +128,17 @@ func controlSocket() (parent, child *os.File, err error) {
 // init, which its pid 1 does not survive either, is only the backstop for
 // an init that cannot answer; once the init is reaped, Kill does nothing.
 // supervise ends a run once.
-func watch(s *Spec, plan *Plan, stdio IO, enf *enforcer, init *native.Init, ctlW, repR *os.File, points *runPoints, begin time.Time) *supervisor {
+//
+// kept is the reusable warm sandbox whose init outlives the run: its
+// reports are read only up to the run's end, and its exit is the Warm's
+// to wait for.
+func watch(s *Spec, plan *Plan, stdio IO, enf *enforcer, init *native.Init, ctlW, repR *os.File, points *runPoints, begin time.Time,
+	kept *Warm) *supervisor {
+	var sup *supervisor
+	// A byte on the lifeline may still be unread when PROG ends: a
+	// sandbox whose lifeline was written to is not used again.
 	end := func() error {
+		sup.lifelineUsed.Store(true)
 		time.AfterFunc(endGrace, func() { _ = init.Kill() })
 		_, err := ctlW.Write([]byte{native.CtlEnd})
 		return err
@@ -138,14 +147,25 @@ func watch(s *Spec, plan *Plan, stdio IO, enf *enforcer, init *native.Init, ctlW
 		if sig < 1 || sig > 63 {
 			return fmt.Errorf("signal %d: give a signal from 1 to 63", int(sig))
 		}
+		sup.lifelineUsed.Store(true)
 		_, err := ctlW.Write([]byte{byte(native.CtlSignal + int(sig))})
 		return err
 	}
 	uid, _ := hostIDs()
-	sup := &supervisor{spec: s, enf: enf, initPid: init.Pid, killInit: end, signalProg: signal, signals: stdio.Signals,
+	sup = &supervisor{spec: s, enf: enf, initPid: init.Pid, killInit: end, signalProg: signal, signals: stdio.Signals,
 		hostUID: uid, begin: begin,
-		reports: make(chan Report, 4), waited: make(chan error, 1), points: points, landlock: plan.Landlock}
-	go sup.readNativeReports(repR, plan)
+		reports: make(chan Report, 4), waited: make(chan error, 1), finished: make(chan struct{}), points: points, landlock: plan.Landlock}
+	go sup.readNativeReports(repR, plan, kept != nil)
+	if kept != nil {
+		go func() {
+			select {
+			case <-kept.dead:
+				sup.waited <- kept.deadErr
+			case <-sup.finished:
+			}
+		}()
+		return sup
+	}
 	go func() {
 		ws, ru, err := init.Wait()
 		points.reaped = native.Now()
@@ -265,9 +285,14 @@ func writeProcFile(name, data string) error {
 
 // readNativeReports turns the init's binary records into the Reports the
 // supervisor already understands.
-func (sup *supervisor) readNativeReports(r *os.File, plan *Plan) {
+//
+// untilExited stops after the EXITED report and leaves r open: the init
+// of a reused sandbox goes on to its next task.
+func (sup *supervisor) readNativeReports(r *os.File, plan *Plan, untilExited bool) {
 	defer close(sup.reports)
-	defer r.Close()
+	if !untilExited {
+		defer r.Close()
+	}
 	for {
 		nr, err := native.ReadReport(r)
 		if errors.Is(err, io.EOF) {
@@ -300,6 +325,9 @@ func (sup *supervisor) readNativeReports(r *os.File, plan *Plan) {
 				ex.Pid1Died = describeWaitStatus(ws)
 			}
 			sup.reports <- Report{Exited: ex}
+			if untilExited {
+				return
+			}
 		}
 	}
 }

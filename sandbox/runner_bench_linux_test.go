@@ -79,7 +79,7 @@ func BenchmarkWarm(b *testing.B) {
 		check(r.Run(context.Background(), spec(), IO{}))
 		cold = append(cold, time.Since(begin))
 		begin = time.Now()
-		w, err := r.Warm(context.Background(), spec())
+		w, err := r.Warm(context.Background(), spec(), false)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -30,6 +30,7 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 		violation  string
 		overBudget bool
 	)
+	defer close(sup.finished)
 	// The CPU watch reads the enforcer's cgroup, which Run releases as
 	// soon as this returns: stop it and wait until it is gone.
 	stopWatch := make(chan struct{})

@@ -22,8 +22,9 @@ var ErrNotWarmFor = errors.New("the warm sandbox was made for another configurat
 // Warm is a sandbox made ahead of its task: its namespaces exist, its root
 // is built and pivoted into, and its init waits for PROG. What a run adds
 // is PROG's own start, so a task that finds one ready skips the set-up.
-// It serves one run (Run) and is then gone; Close destroys one that was
-// never used.
+// A single-use one serves one run (Run) and is then gone. A reusable one
+// (Runner.Warm with reuse) serves again once Renew says so; Close
+// destroys either.
 //
 // Its init is a fresh exec of this binary that becomes the init before
 // the Go runtime starts (warm.c), not a clone of this process: an init
@@ -41,9 +42,26 @@ type Warm struct {
 	Ready  time.Duration
 	Making MakingStages
 
-	mu   sync.Mutex
-	used bool
+	// reuse: it serves task after task. dead is closed once its init is
+	// reaped, with deadErr; only a reusable one keeps a watch on that
+	// across runs.
+	reuse   bool
+	dead    chan struct{}
+	deadErr error
+
+	mu    sync.Mutex
+	state warmState
+	sup   *supervisor // the last run's
 }
+
+type warmState int
+
+const (
+	warmIdle warmState = iota // waiting for a task
+	warmBusy                  // a run in it has started
+	warmRan                   // a reusable one's run has ended; Renew decides
+	warmGone                  // destroyed, or a single-use one that ran
+)
 
 // MakingStages split the making of a warm sandbox at the init's points:
 // Exec is the exec of the init up to its first instruction of the init
@@ -75,7 +93,13 @@ const warmTimeout = 10 * time.Second
 // network, hostname, user); PROG, its limits and its streams come with
 // the task. The sandbox shows no /sys/fs/cgroup, because the task's cgroup
 // does not exist yet when the root is built.
-func (r *Runner) Warm(ctx context.Context, s *Spec) (*Warm, error) {
+//
+// With reuse it serves task after task: its root and /dev are read-only,
+// its /tmp and /dev/shm are tmpfs mounts of their own, mounted afresh
+// between tasks, and each task gets an IPC namespace of its own; a task
+// that leaves a process or a unix socket behind, or whose run jail had to
+// end or signal, ends it (Renew).
+func (r *Runner) Warm(ctx context.Context, s *Spec, reuse bool) (*Warm, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -91,7 +115,7 @@ func (r *Runner) Warm(ctx context.Context, s *Spec) (*Warm, error) {
 	if spec.RootFS == "" {
 		host = r.host(spec.Net != NetNone)
 	}
-	plan, err := compile(&spec, host, nil, LandlockPlan{})
+	plan, err := compile(&spec, host, nil, LandlockPlan{}, reuse)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +145,13 @@ func (r *Runner) Warm(ctx context.Context, s *Spec) (*Warm, error) {
 		repR.Close()
 		return nil, fmt.Errorf("starting a warm sandbox: %w", err)
 	}
-	w := &Warm{r: r, config: configOf(&cfg), init: init, ctl: ctl, rep: repR}
+	w := &Warm{r: r, config: configOf(&cfg), init: init, ctl: ctl, rep: repR, reuse: reuse, dead: make(chan struct{})}
+	if reuse {
+		go func() {
+			_, _, w.deadErr = init.Wait()
+			close(w.dead)
+		}()
+	}
 	timer := time.AfterFunc(warmTimeout, func() { _ = init.Kill() })
 	defer timer.Stop()
 	if err := w.handshake(&spec, plan, planned); err != nil {
@@ -187,20 +217,65 @@ func (w *Warm) fits(plan *Plan) bool {
 }
 
 // Run runs s in the warm sandbox, as Runner.Run would in a new one; with
-// ErrNotWarmFor when s's sandbox is another one. A Warm runs once.
+// ErrNotWarmFor when s's sandbox is another one. A single-use Warm runs
+// once; a reusable one again after Renew.
 func (w *Warm) Run(ctx context.Context, s *Spec, stdio IO) (*Result, error) {
-	return w.r.run(ctx, s, stdio, w)
+	res, err := w.r.run(ctx, s, stdio, w)
+	w.mu.Lock()
+	if w.state == warmBusy {
+		w.state = warmGone
+		if w.reuse {
+			w.state = warmRan
+		}
+	}
+	w.mu.Unlock()
+	return res, err
+}
+
+// Renew readies a reusable Warm whose run has ended for its next task:
+// the init renews the sandbox (see Runner.Warm) and says READY. It is
+// false, and the Warm destroyed, when the sandbox may not serve again: the
+// run left something behind, jail had to write on its lifeline (an end,
+// a signal), or the init could not renew it. A single-use Warm is never
+// renewed.
+func (w *Warm) Renew() bool {
+	w.mu.Lock()
+	ran, sup := w.state == warmRan, w.sup
+	if ran {
+		w.state = warmBusy
+	}
+	w.mu.Unlock()
+	if !ran {
+		return false
+	}
+	if sup == nil || sup.lifelineUsed.Load() {
+		w.destroy()
+		return false
+	}
+	timer := time.AfterFunc(warmTimeout, func() { _ = w.init.Kill() })
+	rep, err := native.ReadReport(w.rep)
+	timer.Stop()
+	if err != nil || rep.Kind != native.ReportReady {
+		w.destroy()
+		return false
+	}
+	w.mu.Lock()
+	w.state, w.sup = warmIdle, nil
+	w.mu.Unlock()
+	return true
 }
 
 // start hands the init its task; from then on the run is watched as a
 // cold one is.
 func (w *Warm) start(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*supervisor, error) {
 	w.mu.Lock()
-	used := w.used
-	w.used = true
+	idle := w.state == warmIdle
+	if idle {
+		w.state = warmBusy
+	}
 	w.mu.Unlock()
-	if used {
-		return nil, errors.New("a warm sandbox runs once; this one has run")
+	if !idle {
+		return nil, errors.New("the warm sandbox is not waiting for a task: a single-use one runs once, a reusable one again after Renew")
 	}
 	std, null, err := streams(stdio)
 	if err != nil {
@@ -214,7 +289,8 @@ func (w *Warm) start(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (
 	// a spawner that shares it adds no more to PROG's ru_maxrss than a
 	// copy would, and saves the copy.
 	task.SpawnSharesMemory = !execEntersTimeNS.Missing()
-	points := &runPoints{from: from, planned: native.Now(), warm: true, untilReport: longLived.Load()}
+	// A reused sandbox's init outlives the run, which ends at its report.
+	points := &runPoints{from: from, planned: native.Now(), warm: true, untilReport: longLived.Load() || w.reuse}
 	begin := time.Now()
 	err = native.SendTask(w.ctl, &task, append(std, enf.cgroupFiles()...))
 	enf.closeChildSide()
@@ -222,16 +298,26 @@ func (w *Warm) start(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (
 		w.destroy()
 		return nil, err
 	}
-	return watch(s, plan, stdio, enf, w.init, w.ctl, w.rep, points, begin), nil
+	var kept *Warm
+	if w.reuse {
+		kept = w
+	}
+	sup := watch(s, plan, stdio, enf, w.init, w.ctl, w.rep, points, begin, kept)
+	w.mu.Lock()
+	w.sup = sup
+	w.mu.Unlock()
+	return sup, nil
 }
 
-// Close destroys a Warm that has not run; one that has is gone already.
+// Close destroys a Warm unless it is gone already; not while it runs.
 func (w *Warm) Close() error {
 	w.mu.Lock()
-	used := w.used
-	w.used = true
+	state := w.state
+	if state == warmIdle || state == warmRan {
+		w.state = warmBusy
+	}
 	w.mu.Unlock()
-	if !used {
+	if state == warmIdle || state == warmRan {
 		w.destroy()
 	}
 	return nil
@@ -242,7 +328,14 @@ func (w *Warm) Close() error {
 func (w *Warm) destroy() {
 	w.ctl.Close()
 	timer := time.AfterFunc(endGrace, func() { _ = w.init.Kill() })
-	_, _, _ = w.init.Wait()
+	if w.reuse {
+		<-w.dead
+	} else {
+		_, _, _ = w.init.Wait()
+	}
 	timer.Stop()
 	w.rep.Close()
+	w.mu.Lock()
+	w.state = warmGone
+	w.mu.Unlock()
 }

@@ -27,7 +27,7 @@ func warmSpec(argv ...string) *Spec {
 func TestWarmRun(t *testing.T) {
 	testutil.NeedUserNS(t)
 	r := NewRunner()
-	w, err := r.Warm(context.Background(), warmSpec())
+	w, err := r.Warm(context.Background(), warmSpec(), false)
 	require.NoError(t, err)
 	out, err := os.CreateTemp(t.TempDir(), "out")
 	require.NoError(t, err)

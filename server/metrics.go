@@ -54,18 +54,19 @@ func newMetrics(s *Server) *metrics {
 // scraped.
 type poolCollector struct{ pools *pool.Pools }
 
-var poolDescs = struct{ size, ready, hits, misses, made, makeSeconds, failures *prometheus.Desc }{
+var poolDescs = struct{ size, ready, hits, misses, reused, made, makeSeconds, failures *prometheus.Desc }{
 	size:        prometheus.NewDesc("jail_pool_size", "Warm sandboxes a pool keeps.", []string{"pool"}, nil),
 	ready:       prometheus.NewDesc("jail_pool_ready", "Warm sandboxes waiting now.", []string{"pool"}, nil),
 	hits:        prometheus.NewDesc("jail_pool_hits_total", "Runs that took a warm sandbox.", []string{"pool"}, nil),
 	misses:      prometheus.NewDesc("jail_pool_misses_total", "Runs that found the pool empty and ran cold.", []string{"pool"}, nil),
+	reused:      prometheus.NewDesc("jail_pool_reused_total", "Sandboxes of a reuse pool that came back renewed after a task.", []string{"pool"}, nil),
 	made:        prometheus.NewDesc("jail_pool_made_total", "Warm sandboxes made.", []string{"pool"}, nil),
 	makeSeconds: prometheus.NewDesc("jail_pool_make_seconds_total", "Time spent making warm sandboxes (refill time: divide by jail_pool_made_total).", []string{"pool"}, nil),
 	failures:    prometheus.NewDesc("jail_pool_failures_total", "Makings of a warm sandbox that failed.", []string{"pool"}, nil),
 }
 
 func (poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{poolDescs.size, poolDescs.ready, poolDescs.hits, poolDescs.misses, poolDescs.made, poolDescs.makeSeconds, poolDescs.failures} {
+	for _, d := range []*prometheus.Desc{poolDescs.size, poolDescs.ready, poolDescs.hits, poolDescs.misses, poolDescs.reused, poolDescs.made, poolDescs.makeSeconds, poolDescs.failures} {
 		ch <- d
 	}
 }
@@ -81,6 +82,7 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 			{poolDescs.ready, prometheus.GaugeValue, float64(st.Ready)},
 			{poolDescs.hits, prometheus.CounterValue, float64(st.Hits)},
 			{poolDescs.misses, prometheus.CounterValue, float64(st.Misses)},
+			{poolDescs.reused, prometheus.CounterValue, float64(st.Reused)},
 			{poolDescs.made, prometheus.CounterValue, float64(st.Made)},
 			{poolDescs.makeSeconds, prometheus.CounterValue, st.MakeSeconds},
 			{poolDescs.failures, prometheus.CounterValue, float64(st.Failures)},

@@ -77,10 +77,12 @@ type Config struct {
 	Pools []PoolSize
 }
 
-// PoolSize is one pool: Size warm sandboxes for tasks of Profile.
+// PoolSize is one pool: Size warm sandboxes for tasks of Profile, each
+// serving one task or, with Reuse, task after task.
 type PoolSize struct {
 	Profile string
 	Size    int
+	Reuse   bool
 }
 
 // DefaultStepsMax bounds a raw-steps task: it has no profile to say what
@@ -776,7 +778,7 @@ func startPools(cfg Config) (*pool.Pools, error) {
 			prof = p
 		}
 		none := sandbox.NetNone
-		cfgs = append(cfgs, pool.Config{Name: ps.Profile, Size: ps.Size, NewSlot: judge.NewSlot,
+		cfgs = append(cfgs, pool.Config{Name: ps.Profile, Size: ps.Size, Reuse: ps.Reuse, NewSlot: judge.NewSlot,
 			Spec: func(slot string) (*sandbox.Spec, error) {
 				return judge.WarmSpec(prof, profiles.Overrides{Net: &none}, slot)
 			}})

@@ -83,7 +83,7 @@ passes and ignores --listen.`,
 	fl.DurationVar(&f.blobTTL, "blob-ttl", time.Hour, "drop a blob this long after its last use (an upload, a download, a task naming it)")
 	fl.StringVar(&f.maxBlob, "max-blob", "256M", "largest blob")
 	fl.StringVar(&f.blobTotal, "blob-total", "1G", "most bytes all blobs may take; past it, 507 until blobs expire")
-	fl.StringSliceVar(&f.pools, "pool", nil, "keep `PROFILE=N` warm sandboxes ready for tasks of that profile (default: raw steps), e.g. python3=4,default=2")
+	fl.StringSliceVar(&f.pools, "pool", nil, "keep `PROFILE=N[:reuse]` warm sandboxes ready for tasks of that profile (default: raw steps), each serving one task or, with :reuse, task after task; e.g. python3=4,default=2:reuse")
 	for _, lf := range limits.Fields {
 		fl.Var(limitFlag{f.max, lf.Name}, "max-"+lf.Flag, "the most a task may ask for: "+lf.Help+" (default: each profile's own)")
 	}
@@ -104,13 +104,11 @@ func parsePools(specs []string) ([]server.PoolSize, error) {
 			return nil, fmt.Errorf("--pool %s: size %q: give a number of sandboxes from 1 to 1024", name, size)
 		}
 		switch mode {
-		case "", "single-use":
-		case "reuse":
-			return nil, fmt.Errorf("--pool %s: reuse is not available yet: every warm sandbox serves one task (single-use); drop :reuse", spec)
+		case "", "single-use", "reuse":
 		default:
-			return nil, fmt.Errorf("--pool %s: mode %q: the mode is single-use", spec, mode)
+			return nil, fmt.Errorf("--pool %s: mode %q: give single-use (the default) or reuse", spec, mode)
 		}
-		out = append(out, server.PoolSize{Profile: name, Size: n})
+		out = append(out, server.PoolSize{Profile: name, Size: n, Reuse: mode == "reuse"})
 	}
 	return out, nil
 }

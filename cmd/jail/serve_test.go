@@ -963,12 +963,14 @@ func TestServeLoad(t *testing.T) {
 func TestServeHostilePrograms(t *testing.T) {
 	needProfile(t, "python3")
 	t.Run("cold", func(t *testing.T) { testServeHostile(t, serve(t, "unix", "--parallel", "4")) })
-	t.Run("pooled", func(t *testing.T) {
-		s := serve(t, "unix", "--parallel", "4", "--pool", "default=3,python3=2")
-		s.pooled = true
-		s.awaitReady(t)
-		testServeHostile(t, s)
-	})
+	for mode, pools := range map[string]string{"pooled": "default=3,python3=2", "reused": "default=3:reuse,python3=2:reuse"} {
+		t.Run(mode, func(t *testing.T) {
+			s := serve(t, "unix", "--parallel", "4", "--pool", pools)
+			s.pooled = true
+			s.awaitReady(t)
+			testServeHostile(t, s)
+		})
+	}
 }
 
 func testServeHostile(t *testing.T, s *served) {
@@ -1077,10 +1079,9 @@ func testServeHostile(t *testing.T, s *served) {
 	// A task after them finds nothing of theirs: no file in /tmp or
 	// /dev/shm, no process but the namespace's reaper and its own shell,
 	// which lists them with builtins only.
-	look := s.judgeTask(t, stepsTask(nil, "/bin/sh", "-c",
-		`ls -A /tmp /dev/shm | tr -d '\n'; echo; for p in /proc/[0-9]*; do read -r c < $p/comm && echo "${p#/proc/} $c"; done`))
+	look := s.judgeTask(t, stepsTask(nil, "/bin/sh", "-c", lookerScript))
 	assert.Equal(t, "OK", look.Result.Verdict)
-	assert.Equal(t, "/dev/shm:/tmp:\n1 jail-init\n2 sh\n", look.Result.Run.Output.Text)
+	assert.Equal(t, lookerSees, look.Result.Run.Output.Text)
 	if s.pooled {
 		require.NotNil(t, look.Result.Run.PoolHit)
 		assert.True(t, *look.Result.Run.PoolHit, "the looker ran in a warm sandbox")
@@ -1106,8 +1107,22 @@ func testServeHostile(t *testing.T, s *served) {
 // and at the end the server has nothing but its warm sandboxes, the
 // descriptors it started with, and a bounded resident size.
 func TestServePooledLoad(t *testing.T) {
+	t.Run("single-use", func(t *testing.T) { testServePooledLoad(t, "default=4") })
+	t.Run("reuse", func(t *testing.T) { testServePooledLoad(t, "default=4:reuse") })
+}
+
+// lookerScript lists what a task finds in /tmp and /dev/shm and the
+// processes of its pid namespace, with builtins only but ls and tr, which
+// have ended by then; lookerSees is what it must find: nothing and, but
+// for the namespace's reaper, only itself.
+const (
+	lookerScript = `ls -A /tmp /dev/shm | tr -d '\n'; echo; for p in /proc/[0-9]*; do read -r c < $p/comm && echo "$c"; done`
+	lookerSees   = "/dev/shm:/tmp:\njail-init\nsh\n"
+)
+
+func testServePooledLoad(t *testing.T, pools string) {
 	n := loadTasks(t)
-	s := serve(t, "unix", "--parallel", "2", "--pool", "default=4")
+	s := serve(t, "unix", "--parallel", "2", "--pool", pools)
 	s.pooled = true
 	s.awaitReady(t)
 	small := m{"wall": "500ms", "pids": 100, "mem": "64M", "output": "16K"}
@@ -1117,9 +1132,7 @@ func TestServePooledLoad(t *testing.T) {
 		output  string
 	}
 	benign := class{stepsTask(nil, "/bin/true"), "OK", ""}
-	looker := class{stepsTask(nil, "/bin/sh", "-c",
-		`ls -A /tmp /dev/shm | tr -d '\n'; echo; for p in /proc/[0-9]*; do read -r c < $p/comm && echo "${p#/proc/} $c"; done`),
-		"OK", "/dev/shm:/tmp:\n1 jail-init\n2 sh\n"}
+	looker := class{stepsTask(nil, "/bin/sh", "-c", lookerScript), "OK", lookerSees}
 	hostiles := []class{
 		{stepsTask(small, "/bin/sh", "-c", `i=0; while [ $i -lt 50 ]; do sleep 60 & i=$((i+1)); done; touch /tmp/bomb /dev/shm/bomb; wait`), "TLE", ""},
 		{stepsTask(small, "/bin/sh", "-c", `setsid sh -c 'sleep 60' </dev/null >/dev/null 2>&1 & touch /tmp/daemon; echo left`), "OK", "left\n"},

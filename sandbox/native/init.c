@@ -3,11 +3,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/landlock.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -348,6 +352,81 @@ static void spawn_prog(struct init *s) {
 		close(x->landlock_fd);
 }
 
+// no_unix_sockets says the sandbox's network namespace, the init's own,
+// holds no unix socket, abstract or bound to a path: a sock_diag dump of
+// them, asked on a netlink socket of that namespace, returns none. (Not
+// /proc/1/net/unix: the sandbox's pid 1 was cloned before the init joined
+// the network namespace, and the init itself is not in the sandbox's
+// /proc.)
+static int no_unix_sockets(void) {
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd < 0)
+		return 0;
+	struct {
+		struct nlmsghdr h;
+		struct unix_diag_req r;
+	} req;
+	memset(&req, 0, sizeof req);
+	req.h.nlmsg_len = sizeof req;
+	req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	req.r.sdiag_family = AF_UNIX;
+	req.r.udiag_states = ~0U;
+	int found = -1;
+	if (send(fd, &req, sizeof req, 0) == (ssize_t)sizeof req) {
+		char buf[8192] __attribute__((aligned(8)));
+		found = 0;
+		for (int done = 0; !done;) {
+			ssize_t n = recv(fd, buf, sizeof buf, 0);
+			if (n <= 0) {
+				found = -1;
+				break;
+			}
+			for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+				if (h->nlmsg_type == NLMSG_DONE) {
+					done = 1;
+					break;
+				}
+				if (h->nlmsg_type == NLMSG_ERROR) {
+					found = -1;
+					done = 1;
+					break;
+				}
+				found++;
+			}
+		}
+	}
+	close(fd);
+	return found == 0;
+}
+
+// renew readies a sandbox that serves again for its next task. The task
+// left no process (supervise saw pid 1 alone), and its IPC objects went
+// with its own IPC namespace; the root and /dev are read-only. What is
+// left: no unix socket may remain, the writable places (/tmp, /dev/shm)
+// are mounted afresh, and the hostname is set again. Anything it cannot
+// do or see ends the init, and the sandbox is not used again.
+static void renew(struct init *s) {
+	if (!no_unix_sockets())
+		init_die(JAIL_L_RENEW, 1, 0, EBUSY);
+	const struct jail_launch *l = s->l;
+	// By path: the init is not in the sandbox's /proc, so the executor's
+	// /proc/self/fd paths do not resolve here; and every component of
+	// these paths is on the sealed root or /dev, which no task changed.
+	for (int i = 0; i < l->nops; i++) {
+		const struct jail_op *op = &l->ops[i];
+		if (!op->renew)
+			continue;
+		if (syscall(SYS_umount2, op->target, MNT_DETACH) < 0 ||
+		    sys_mount(op->fstype, op->target, op->fstype, op->flags, op->data) < 0)
+			init_die(JAIL_L_RENEW, 2, JAIL_SUB_MOUNT, errno);
+	}
+	if (sethostname(l->hostname, (size_t)l->hostname_len) < 0)
+		init_die(JAIL_L_RENEW, 3, 0, errno);
+	memset(&s->started, 0, sizeof s->started);
+	s->started.kind = JAIL_REPORT_STARTED;
+}
+
 static void report_started(struct init *s) {
 	s->started.at_usec[JAIL_AT_FILTER] = s->l->task.exec.result->at_filter_usec;
 	s->started.pid = s->prog_pid;
@@ -379,13 +458,18 @@ int init_main(void *arg) {
 	set_hostname(&s);
 	join_net(&s);
 	open_signalfd(&s);
-	await_task(&s);
-	find_prog(&s);
-	make_landlock(&s);
-	stamp(&s, JAIL_AT_SPAWN);
-	spawn_prog(&s);
-	stamp(&s, JAIL_AT_EXECED);
-	report_started(&s);
-	init_supervise(&s);
+	for (;;) {
+		await_task(&s);
+		find_prog(&s);
+		make_landlock(&s);
+		stamp(&s, JAIL_AT_SPAWN);
+		spawn_prog(&s);
+		stamp(&s, JAIL_AT_EXECED);
+		report_started(&s);
+		if (!init_supervise(&s))
+			break;
+		renew(&s);
+	}
+	syscall(SYS_exit_group, 0);
 	return 0;
 }

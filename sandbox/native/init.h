@@ -117,7 +117,8 @@ int init_loopback_up(void);
 int init_start_pid1(struct init *s, int *step);
 int init_take_proc(struct init *s);
 
-// supervise.c: watching PROG until the sandbox ends.
-void init_supervise(const struct init *s);
+// supervise.c: watching PROG until the sandbox ends, or, in a sandbox
+// that serves again, until PROG ended leaving nothing behind (then 1).
+int init_supervise(const struct init *s);
 
 #endif

@@ -26,6 +26,7 @@ enum jail_op_kind {
 	JAIL_OP_MASK_DIR,  // an empty dir bound read-only over target, if it exists
 	JAIL_OP_READ_ONLY, // target rebound read-only, if it exists
 	JAIL_OP_PROC,      // the /proc of PROG's pid namespace, mounted by its pid 1
+	JAIL_OP_SEAL,      // the file system at target made read-only (its superblock, not the mount)
 };
 
 struct jail_op {
@@ -43,6 +44,8 @@ struct jail_op {
 	unsigned long flags;      // MS_* of JAIL_OP_MOUNT, ROOT's tmpfs
 	unsigned long long attrs; // MOUNT_ATTR_* of BIND and SCRATCH
 	unsigned int mode;
+	// renew: a reused sandbox mounts this again, fresh, between tasks.
+	int renew;
 };
 
 // Stages of the init before jail_spawn; they number past spawn.h's.
@@ -69,6 +72,9 @@ enum jail_launch_stage {
 	// A warm init's own start (index: 0 receiving its description, 1
 	// unshare, 2 memory) and its task (3 receiving it, 4 its descriptors).
 	JAIL_L_WARM,
+	// A reused sandbox's renewal between tasks (index: 0 a process left,
+	// 1 a unix socket left, 2 renewing a mount, 3 the hostname).
+	JAIL_L_RENEW,
 };
 
 // Which system call of a mount stage failed, for the message.
@@ -215,8 +221,9 @@ struct jail_launch {
 	// PROG's, for a cold run; a warm init receives it later.
 	struct jail_task task;
 	// warm: the init was exec'd ahead of its task (warm.c) and waits for
-	// it once everything but PROG is ready.
-	int warm;
+	// it once everything but PROG is ready. With reuse it serves task
+	// after task, renewing what a task may have changed in between.
+	int warm, reuse;
 	// With self_maps the init writes its own id maps, inner -> outer, the
 	// one mapping an unprivileged process may write for itself (as
 	// unshare -r does); else the parent writes them, then the go-ahead.

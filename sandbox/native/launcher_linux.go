@@ -33,6 +33,7 @@ const (
 	OpMaskDir  OpKind = C.JAIL_OP_MASK_DIR
 	OpReadOnly OpKind = C.JAIL_OP_READ_ONLY
 	OpProc     OpKind = C.JAIL_OP_PROC
+	OpSeal     OpKind = C.JAIL_OP_SEAL
 )
 
 // Op is one fully decided mount operation.
@@ -49,6 +50,9 @@ type Op struct {
 	Flags       uintptr // MS_*
 	Attrs       uint64  // MOUNT_ATTR_*
 	Mode        uint32
+	// Renew mounts it afresh between the tasks of a sandbox that serves
+	// again.
+	Renew bool
 }
 
 // Init stages, past jail_spawn's.
@@ -70,6 +74,7 @@ const (
 	StageWatch    Stage = C.JAIL_L_SUPERVISE
 	StageLandlock Stage = C.JAIL_L_LANDLOCK
 	StageWarm     Stage = C.JAIL_L_WARM
+	StageRenew    Stage = C.JAIL_L_RENEW
 )
 
 // FD numbers in the init, after it rearranged its descriptors.
@@ -111,6 +116,8 @@ type Config struct {
 	// Task is PROG's, for a cold start; a warm init gets it later
 	// (SendTask).
 	Task
+	// Reuse has a warm init serve task after task (see Op.Renew).
+	Reuse bool
 	// SelfMaps has the init map InnerUID/GID to OuterUID/GID itself;
 	// without it the caller writes the maps, then the go-ahead on FDCtl.
 	SelfMaps                               bool
@@ -278,6 +285,9 @@ func describe(m *cmem, cfg *Config) *C.struct_jail_launch {
 				o.data = nil
 			}
 			o.flags, o.attrs, o.mode = C.ulong(op.Flags), C.ulonglong(op.Attrs), C.uint(op.Mode)
+			if op.Renew {
+				o.renew = 1
+			}
 		}
 		l.nops, l.ops = C.int(n), ops
 		l.op_fds = (*C.int)(m.alloc(n * C.sizeof_int))
@@ -357,6 +367,9 @@ func StartWarm(cfg *Config, ctl *os.File) (*Init, error) {
 	c.Task = Task{}
 	l := describe(m, &c)
 	l.warm = 1
+	if cfg.Reuse {
+		l.reuse = 1
+	}
 	view := unsafe.Slice(l.fds, len(cfg.Files))
 	for i := range view {
 		view[i] = C.int(i)

@@ -315,6 +315,25 @@ int init_apply(struct init *s, int i) {
 		errno = e;
 		break;
 	}
+	case JAIL_OP_SEAL: {
+		// fspick reconfigures the superblock alone: a remount would set
+		// the mount's flags too, and clear any it was not given.
+		fd = resolve(s, op->target, 1);
+		if (fd < 0)
+			return -1;
+		s->sub = JAIL_SUB_MOUNT;
+		int fs = (int)syscall(SYS_fspick, fd, "", FSPICK_EMPTY_PATH | FSPICK_CLOEXEC);
+		r = fs < 0 ? -1 : 0;
+		if (r == 0 && (syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0 ||
+		               syscall(SYS_fsconfig, fs, FSCONFIG_CMD_RECONFIGURE, NULL, NULL, 0) < 0))
+			r = -1;
+		if (fs >= 0) {
+			e = errno;
+			close(fs);
+			errno = e;
+		}
+		break;
+	}
 	case JAIL_OP_MKDIR:
 		fd = resolve(s, op->target, 1);
 		if (fd < 0)

@@ -158,6 +158,8 @@ static int child_main(void *arg) {
 		if (setrlimit(x->rlimits[i].resource, &rl) < 0)
 			return fail(x, JAIL_STAGE_RLIMIT, i);
 	}
+	if (x->new_ipc && unshare(CLONE_NEWIPC) < 0)
+		return fail(x, JAIL_STAGE_IPCNS, 0);
 	if (drop_privileges() < 0)
 		return fail(x, JAIL_STAGE_CAPS, 0);
 	// After capabilities, before exec: no exec from here on may gain

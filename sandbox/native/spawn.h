@@ -19,6 +19,7 @@ enum jail_stage {
 	JAIL_STAGE_CLONE,
 	JAIL_STAGE_TIMENS, // index: 0 dumpable, 1 unshare, 2 timens_offsets, 3 setns
 	JAIL_STAGE_LANDLOCK,
+	JAIL_STAGE_IPCNS,
 };
 
 struct jail_rlimit {
@@ -45,6 +46,9 @@ struct jail_exec {
 	int log;
 	// A Landlock ruleset to enforce, or -1; the init builds it.
 	int landlock_fd;
+	// new_ipc gives PROG an IPC namespace of its own, so that its SysV
+	// objects and message queues go with it (a reused sandbox's tasks).
+	int new_ipc;
 	// Set by jail_spawn: the spawner has memory of its own and joins
 	// PROG's time namespace itself.
 	int join_timens;

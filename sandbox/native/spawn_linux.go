@@ -35,6 +35,7 @@ const (
 	StageClone           Stage = C.JAIL_STAGE_CLONE
 	StageTimeNS          Stage = C.JAIL_STAGE_TIMENS
 	StageEnforceLandlock Stage = C.JAIL_STAGE_LANDLOCK
+	StageIPCNS           Stage = C.JAIL_STAGE_IPCNS
 )
 
 // Rlimit is one setrlimit(2) call made just before exec.
@@ -54,6 +55,8 @@ type Exec struct {
 	// Filter is a compiled struct sock_filter array, or empty.
 	Filter      []byte
 	Notify, Log bool
+	// NewIPC gives PROG an IPC namespace of its own.
+	NewIPC bool
 }
 
 // SpawnError is a failed stage of jail_spawn: which, which rlimit or
@@ -133,6 +136,9 @@ func (m *cmem) fill(x *C.struct_jail_exec, e *Exec) {
 	x.envp = m.strs(e.Env)
 	if e.TTY {
 		x.tty = 1
+	}
+	if e.NewIPC {
+		x.new_ipc = 1
 	}
 	if n := len(e.CgroupFDs); n > 0 {
 		x.ncgroup_fds = C.int(n)

@@ -37,6 +37,7 @@ static const struct stage spawn_stages[] = {
     [JAIL_STAGE_CLONE] = {.name = "clone"},
     [JAIL_STAGE_TIMENS] = {.name = "time namespace", STEPS(timens_steps)},
     [JAIL_STAGE_LANDLOCK] = {.name = "enforcing the Landlock ruleset"},
+    [JAIL_STAGE_IPCNS] = {.name = "IPC namespace"},
 };
 
 static const char *const idmaps_steps[] = {
@@ -78,6 +79,13 @@ static const char *const warm_steps[] = {
     "taking the task's descriptors",
 };
 
+static const char *const renew_steps[] = {
+    "a process was left",
+    "a unix socket was left",
+    "mounting a place afresh",
+    "the hostname",
+};
+
 #define L(stage) [(stage) - JAIL_L_FDS]
 
 static const struct stage init_stages[] = {
@@ -99,6 +107,7 @@ static const struct stage init_stages[] = {
     L(JAIL_L_SUPERVISE) = {.name = "watching the run", STEPS(supervise_steps)},
     L(JAIL_L_LANDLOCK) = {.name = "Landlock ruleset", STEPS(landlock_steps)},
     L(JAIL_L_WARM) = {.name = "warm sandbox", STEPS(warm_steps)},
+    L(JAIL_L_RENEW) = {.name = "renewing a reused sandbox", STEPS(renew_steps)},
 };
 
 static const struct stage *find_stage(int stage) {

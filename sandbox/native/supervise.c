@@ -70,6 +70,9 @@ struct watch {
 	// The sandbox's /proc, open for reading, or -1 without one.
 	int proc_list;
 	int reported; // the EXITED report is sent
+	// reuse: a run that leaves nothing behind keeps pid 1 (keep), and the
+	// sandbox serves the next task.
+	int reuse, keep;
 };
 
 // alone says pid 1 is the only process left in PROG's pid namespace: its
@@ -194,7 +197,7 @@ static void fail_watch(struct watch *w, int index, int err) {
 // or EOF on the lifeline ends the run: EOF when jail died, a byte when
 // jail stops it at a limit. It reports what happened, or, if it could not
 // watch, an error: never a status it did not see.
-static void supervise(struct watch *w, int listener, int sfd) {
+static int supervise(struct watch *w, int listener, int sfd) {
 	struct jail_report r;
 	memset(&r, 0, sizeof r);
 	r.kind = JAIL_REPORT_EXITED;
@@ -202,7 +205,7 @@ static void supervise(struct watch *w, int listener, int sfd) {
 	int lifeline = JAIL_FD_CTL;
 	if (listener >= 0)
 		catch_alarm();
-	while (!(w->prog_done && w->pid1_done)) {
+	while (!(w->prog_done && (w->pid1_done || w->keep))) {
 		struct pollfd p[3] = {
 		    {.fd = sfd, .events = POLLIN},
 		    {.fd = lifeline, .events = POLLIN},
@@ -283,11 +286,16 @@ static void supervise(struct watch *w, int listener, int sfd) {
 					if (!w->teardown_at && alone(w->proc_list)) {
 						// Nothing is left for pid 1 to kill and
 						// count: the account is complete now, and
-						// pid 1 needs no asking, only SIGKILL.
+						// pid 1 needs no asking, only SIGKILL, or,
+						// in a sandbox that serves again, nothing.
 						report_exited(w, &r, start);
 						w->teardown_at = now_usec();
-						kill(w->pid1, SIGKILL);
-						w->pid1_killed = 1;
+						if (w->reuse) {
+							w->keep = 1;
+						} else {
+							kill(w->pid1, SIGKILL);
+							w->pid1_killed = 1;
+						}
 					}
 					end_sandbox(w);
 					// A notification still pending belongs to
@@ -310,14 +318,20 @@ static void supervise(struct watch *w, int listener, int sfd) {
 			}
 		}
 	}
+	if (w->keep) {
+		if (listener >= 0)
+			close(listener);
+		return 1;
+	}
 	if (!w->reported)
 		report_exited(w, &r, start);
 	syscall(SYS_exit_group, 0);
+	return 0;
 }
 
-void init_supervise(const struct init *s) {
+int init_supervise(const struct init *s) {
 	const struct jail_launch *l = s->l;
 	struct watch w = {.prog = s->prog_pid, .pid1 = s->pid1_pid, .decide = l->task.decide, .decide_len = l->task.decide_len,
-	                  .proc_list = s->proc_list};
-	supervise(&w, l->task.exec.result->listener_fd, s->sfd);
+	                  .proc_list = s->proc_list, .reuse = l->reuse};
+	return supervise(&w, l->task.exec.result->listener_fd, s->sfd);
 }
