@@ -203,8 +203,10 @@ type runPoints struct {
 // stages is the breakdown, or nil when the run ended before PROG was
 // reaped (a setup failure or a kill, whose stages would not add up).
 func (p *runPoints) stages() *Stages {
-	for _, t := range p.init {
-		if t == 0 {
+	for i, t := range p.init {
+		// A warm sandbox's making is not the run's: a reused one's
+		// init does not carry its points past the first task.
+		if t == 0 && !(p.warm && i < native.AtTask) {
 			return nil
 		}
 	}
