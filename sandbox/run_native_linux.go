@@ -28,15 +28,9 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*sup
 		return nil, err
 	}
 	defer closeAll(null)
-	ctlW, ctlR, err := controlSocket()
+	ctlW, ctlR, repR, repW, err := initChannels()
 	if err != nil {
 		return nil, err
-	}
-	repR, repW, err := os.Pipe()
-	if err != nil {
-		ctlR.Close()
-		ctlW.Close()
-		return nil, fmt.Errorf("creating the report pipe: %w", err)
 	}
 	cfg.Files = native.Descriptors(std, ctlR, repW, enf.cgroupFiles())
 
@@ -110,16 +104,23 @@ func closeAll(fs ...*os.File) {
 	}
 }
 
-// controlSocket is the init's ctl channel: the go-ahead, the lifeline
-// and, for a warm init, its description and task with their descriptors
-// (a socket, since only a socket carries descriptors). Seqpacket keeps
-// every write one message.
-func controlSocket() (parent, child *os.File, err error) {
+// initChannels are the init's two channels, each end's parent and child
+// side. ctl carries the go-ahead, the lifeline and, for a warm init, its
+// description and tasks with their descriptors: a socket, since only a
+// socket carries descriptors, seqpacket so that every write is one
+// message. The report pipe carries the init's records.
+func initChannels() (ctl, ctlChild, rep, repChild *os.File, err error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, nil, fmt.Errorf("creating the control socket: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("creating the control socket: %w", err)
 	}
-	return os.NewFile(uintptr(fds[0]), "jail-ctl"), os.NewFile(uintptr(fds[1]), "jail-ctl-init"), nil
+	ctl, ctlChild = os.NewFile(uintptr(fds[0]), "jail-ctl"), os.NewFile(uintptr(fds[1]), "jail-ctl-init")
+	if rep, repChild, err = os.Pipe(); err != nil {
+		ctl.Close()
+		ctlChild.Close()
+		return nil, nil, nil, nil, fmt.Errorf("creating the report pipe: %w", err)
+	}
+	return ctl, ctlChild, rep, repChild, nil
 }
 
 // watch is the parent's side of a started init. Ending a run is the

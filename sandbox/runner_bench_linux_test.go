@@ -94,27 +94,26 @@ func BenchmarkWarm(b *testing.B) {
 	b.ReportMetric(float64(median(cold).Microseconds())/1000, "cold-ms")
 	b.ReportMetric(float64(median(warm).Microseconds())/1000, "warm-ms")
 	b.ReportMetric(float64(median(making).Microseconds())/1000, "making-ms")
-	pick := func(f func(Stages) Seconds) float64 {
-		var d []time.Duration
-		for _, s := range stages {
-			d = append(d, time.Duration(f(s)))
-		}
-		return float64(median(d).Microseconds()) / 1000
+	for name, f := range map[string]func(Stages) Seconds{
+		"warm-handover-ms": func(s Stages) Seconds { return s.Clone }, "warm-spawn-ms": func(s Stages) Seconds { return s.Spawn },
+		"warm-exec-ms": func(s Stages) Seconds { return s.Exec }, "warm-teardown-ms": func(s Stages) Seconds { return s.Teardown },
+	} {
+		b.ReportMetric(medianMS(stages, f), name)
 	}
-	b.ReportMetric(pick(func(s Stages) Seconds { return s.Clone }), "warm-handover-ms")
-	b.ReportMetric(pick(func(s Stages) Seconds { return s.Spawn }), "warm-spawn-ms")
-	b.ReportMetric(pick(func(s Stages) Seconds { return s.Exec }), "warm-exec-ms")
-	b.ReportMetric(pick(func(s Stages) Seconds { return s.Teardown }), "warm-teardown-ms")
-	pickMaking := func(f func(MakingStages) Seconds) float64 {
-		var d []time.Duration
-		for _, s := range makings {
-			d = append(d, time.Duration(f(s)))
-		}
-		return float64(median(d).Microseconds()) / 1000
+	for name, f := range map[string]func(MakingStages) Seconds{
+		"making-exec-ms": func(s MakingStages) Seconds { return s.Exec }, "making-idmaps-ms": func(s MakingStages) Seconds { return s.IDMaps },
+		"making-mounts-ms": func(s MakingStages) Seconds { return s.Mounts }, "making-pivot-ms": func(s MakingStages) Seconds { return s.Pivot },
+		"making-ready-ms": func(s MakingStages) Seconds { return s.Ready },
+	} {
+		b.ReportMetric(medianMS(makings, f), name)
 	}
-	b.ReportMetric(pickMaking(func(s MakingStages) Seconds { return s.Exec }), "making-exec-ms")
-	b.ReportMetric(pickMaking(func(s MakingStages) Seconds { return s.IDMaps }), "making-idmaps-ms")
-	b.ReportMetric(pickMaking(func(s MakingStages) Seconds { return s.Mounts }), "making-mounts-ms")
-	b.ReportMetric(pickMaking(func(s MakingStages) Seconds { return s.Pivot }), "making-pivot-ms")
-	b.ReportMetric(pickMaking(func(s MakingStages) Seconds { return s.Ready }), "making-ready-ms")
+}
+
+// medianMS is the median of one stage of xs, in ms.
+func medianMS[T any](xs []T, stage func(T) Seconds) float64 {
+	var d []time.Duration
+	for _, x := range xs {
+		d = append(d, time.Duration(stage(x)))
+	}
+	return float64(median(d).Microseconds()) / 1000
 }

@@ -125,15 +125,9 @@ func (r *Runner) Warm(ctx context.Context, s *Spec, reuse bool) (*Warm, error) {
 		return nil, err
 	}
 	defer null.Close()
-	ctl, ctlChild, err := controlSocket()
+	ctl, ctlChild, repR, repW, err := initChannels()
 	if err != nil {
 		return nil, err
-	}
-	repR, repW, err := os.Pipe()
-	if err != nil {
-		ctl.Close()
-		ctlChild.Close()
-		return nil, fmt.Errorf("creating the report pipe: %w", err)
 	}
 	cfg.Files = native.Descriptors([]*os.File{null, null, null}, ctlChild, repW, nil)
 	begin, planned := time.Now(), native.Now()

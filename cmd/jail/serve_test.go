@@ -24,7 +24,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -894,44 +893,15 @@ func TestServeLoad(t *testing.T) {
 	s.requireClean(t, "after the first task")
 	fdsBefore := s.fdCount(t)
 
-	var ok, failed atomic.Int64
-	var mu sync.Mutex
-	var failures []string
-	fail := func(format string, args ...any) {
-		failed.Add(1)
-		mu.Lock()
-		defer mu.Unlock()
-		if len(failures) < 10 {
-			failures = append(failures, fmt.Sprintf(format, args...))
-		}
-	}
-	start := time.Now()
-	var wg sync.WaitGroup
 	clients := []*http.Client{s.newClient(), s.newClient()}
-	for c, client := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := c; i < n; i += len(clients) {
-				code, b, err := s.doErr(context.Background(), client, http.MethodPost, "/v1/runs?wait=30s", task)
-				if err != nil {
-					fail("task %d: %v", i, err)
-					continue
-				}
-				var v view
-				if code != http.StatusOK || json.Unmarshal(b, &v) != nil || v.Result == nil || v.Result.Verdict != "OK" {
-					fail("task %d: %d %.300s", i, code, b)
-					continue
-				}
-				ok.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed := s.load(t, clients, n, func(i int, code int, b []byte) error {
+		var v view
+		if code != http.StatusOK || json.Unmarshal(b, &v) != nil || v.Result == nil || v.Result.Verdict != "OK" {
+			return fmt.Errorf("%d %.300s", code, b)
+		}
+		return nil
+	}, func(int) m { return task })
 	t.Logf("%d /bin/true tasks from %d clients in %v: %.0f tasks/s", n, len(clients), elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
-	assert.Zero(t, failed.Load(), "failures, the first of them: %v", failures)
-	assert.Equal(t, int64(n), ok.Load())
 	for _, c := range clients {
 		c.CloseIdleConnections()
 	}
@@ -944,6 +914,43 @@ func TestServeLoad(t *testing.T) {
 	})
 	lines := s.stop(t, 30*time.Second)
 	assert.Len(t, lines, n+1)
+}
+
+// load sends tasks 0 to n-1 (task(i)), split between the clients, each
+// client one at a time, and checks every answer with check; it fails the
+// test with the first failures, and returns how long it took.
+func (s *served) load(t *testing.T, clients []*http.Client, n int, check func(i, code int, body []byte) error, task func(i int) m) time.Duration {
+	t.Helper()
+	var mu sync.Mutex
+	var failures []string
+	failed := 0
+	fail := func(i int, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		failed++
+		if len(failures) < 10 {
+			failures = append(failures, fmt.Sprintf("task %d: %v", i, err))
+		}
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c, client := range clients {
+		wg.Go(func() {
+			for i := c; i < n; i += len(clients) {
+				code, b, err := s.doErr(context.Background(), client, http.MethodPost, "/v1/runs?wait=60s", task(i))
+				if err == nil {
+					err = check(i, code, b)
+				}
+				if err != nil {
+					fail(i, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	assert.Zero(t, failed, "%d of %d tasks failed, the first of them: %v", failed, n, failures)
+	return elapsed
 }
 
 // TestServeHostilePrograms runs a bounded fork bomb, a memory hog, an
@@ -1158,48 +1165,21 @@ func testServePooledLoad(t *testing.T, pools string) {
 	s.requireClean(t, "after the first task")
 	fdsBefore := s.fdCount(t)
 
-	var ok, failed atomic.Int64
-	var mu sync.Mutex
-	var failures []string
-	fail := func(format string, args ...any) {
-		failed.Add(1)
-		mu.Lock()
-		defer mu.Unlock()
-		if len(failures) < 10 {
-			failures = append(failures, fmt.Sprintf(format, args...))
-		}
-	}
-	start := time.Now()
-	var wg sync.WaitGroup
 	clients := []*http.Client{s.newClient(), s.newClient()}
-	for c, client := range clients {
-		wg.Go(func() {
-			for i := c; i < n; i += len(clients) {
-				want := classOf(i)
-				code, b, err := s.doErr(context.Background(), client, http.MethodPost, "/v1/runs?wait=60s", want.task)
-				if err != nil {
-					fail("task %d: %v", i, err)
-					continue
-				}
-				var v view
-				switch {
-				case code != http.StatusOK || json.Unmarshal(b, &v) != nil || v.Result == nil || v.Result.Run == nil:
-					fail("task %d: %d %.300s", i, code, b)
-				case v.Result.Verdict != want.verdict || want.verdict != "OLE" && v.Result.Run.Output.Text != want.output:
-					fail("task %d: verdict %s output %q, want %s %q", i, v.Result.Verdict, v.Result.Run.Output.Text, want.verdict, want.output)
-				default:
-					ok.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed := s.load(t, clients, n, func(i int, code int, b []byte) error {
+		want := classOf(i)
+		var v view
+		switch {
+		case code != http.StatusOK || json.Unmarshal(b, &v) != nil || v.Result == nil || v.Result.Run == nil:
+			return fmt.Errorf("%d %.300s", code, b)
+		case v.Result.Verdict != want.verdict || want.verdict != "OLE" && v.Result.Run.Output.Text != want.output:
+			return fmt.Errorf("verdict %s output %q, want %s %q", v.Result.Verdict, v.Result.Run.Output.Text, want.verdict, want.output)
+		}
+		return nil
+	}, func(i int) m { return classOf(i).task })
 	hits, misses := s.metric(t, `jail_pool_hits_total{pool="default"}`), s.metric(t, `jail_pool_misses_total{pool="default"}`)
 	t.Logf("%d tasks from %d clients in %v: %.0f tasks/s; %v pool hits, %v misses", n, len(clients), elapsed.Round(time.Millisecond),
 		float64(n)/elapsed.Seconds(), hits, misses)
-	assert.Zero(t, failed.Load(), "failures, the first of them: %v", failures)
-	assert.Equal(t, int64(n), ok.Load())
 	assert.Positive(t, hits)
 	assert.Zero(t, s.metric(t, `jail_pool_failures_total{pool="default"}`))
 	for _, c := range clients {
