@@ -1220,3 +1220,15 @@ func residentKiB(t *testing.T, pid int) int {
 	t.Fatalf("no VmRSS in /proc/%d/status", pid)
 	return 0
 }
+
+// TestWarmInitVariable: JAIL_WARM_INIT makes the binary a warm init only
+// for jail itself, which passes the init its socket; set by anyone else,
+// jail says so and exits 125 rather than wait as an init for nothing.
+func TestWarmInitVariable(t *testing.T) {
+	j := testutil.New(t)
+	for _, v := range []string{"1", "yes"} {
+		r := j.RunWith(t, testutil.Opts{Env: []string{"JAIL_WARM_INIT=" + v}}, "version")
+		assert.Equal(t, 125, r.ExitCode, "JAIL_WARM_INIT=%s: %s", v, r)
+		assert.Contains(t, r.Stderr, "JAIL_WARM_INIT is set; it is jail's own", v)
+	}
+}

@@ -179,7 +179,11 @@ __attribute__((constructor)) static void warm_entry(void) {
 	const char *v = getenv(JAIL_WARM_ENV);
 	if (!v)
 		return;
-	if (strcmp(v, "1") != 0) {
+	// jail starts a warm init with its ctl socket at FD_CTL; anyone else
+	// who set the variable gets told, not an init that waits for nothing.
+	int type = 0;
+	socklen_t len = sizeof type;
+	if (strcmp(v, "1") != 0 || getsockopt(JAIL_FD_CTL, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_SEQPACKET) {
 		static const char msg[] = "jail: " JAIL_WARM_ENV " is set; it is jail's own, for the sandboxes it starts: unset it\n";
 		if (write(2, msg, sizeof msg - 1) < 0) {
 		}
