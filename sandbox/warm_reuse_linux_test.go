@@ -98,6 +98,24 @@ func TestWarmReuse(t *testing.T) {
 	assert.ErrorContains(t, err, "not waiting for a task")
 }
 
+// TestWarmReuseEndsAfterPid1Changed: a task that lowers the sandbox's pid
+// 1's limits (it may: they share a uid) ends the sandbox, so no later task
+// runs with a pid 1 that a limit could kill. (Its priority the default
+// policy keeps PROG from changing.)
+func TestWarmReuseEndsAfterPid1Changed(t *testing.T) {
+	testutil.NeedUserNS(t)
+	r := NewRunner()
+	for _, change := range []string{"prlimit --pid 1 --nofile=64:64", "prlimit --pid 1 --cpu=1:1"} {
+		w, err := r.Warm(context.Background(), warmSpec(), true)
+		require.NoError(t, err)
+		out, res, again := reused(t, w, nil, change+" && echo ok")
+		assert.Equal(t, verdict.OK, res.Verdict, "%s: %s %s", change, res.Error, out)
+		assert.Equal(t, "ok\n", out, change)
+		assert.False(t, again, "%s: the sandbox served again", change)
+		w.Close()
+	}
+}
+
 // TestWarmReuseCgroupCounters: each task in a reused sandbox has a cgroup
 // of its own, so a task's peak memory is its own and not the largest of
 // the tasks before it.

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -400,15 +401,38 @@ static int no_unix_sockets(void) {
 	return found == 0;
 }
 
+// pid1_as_made says PROG left the sandbox's pid 1 as it was made: the
+// rlimits, the nice value and the scheduling policy it inherited from the
+// init. PROG, with pid 1's uid, may lower its limits or its priority, and
+// a later task would then run with a pid 1 that a limit can kill.
+static int pid1_as_made(int pid1) {
+	for (int res = 0; res < RLIM_NLIMITS; res++) {
+		struct rlimit mine, its;
+		if (syscall(SYS_prlimit64, 0, res, NULL, &mine) < 0 || syscall(SYS_prlimit64, pid1, res, NULL, &its) < 0)
+			return 0;
+		if (mine.rlim_cur != its.rlim_cur || mine.rlim_max != its.rlim_max)
+			return 0;
+	}
+	errno = 0;
+	int nice_mine = getpriority(PRIO_PROCESS, 0), nice_its = getpriority(PRIO_PROCESS, (id_t)pid1);
+	if (errno != 0 || nice_mine != nice_its)
+		return 0;
+	int pol_mine = sched_getscheduler(0), pol_its = sched_getscheduler(pid1);
+	return pol_mine >= 0 && pol_mine == pol_its;
+}
+
 // renew readies a sandbox that serves again for its next task. The task
 // left no process (supervise saw pid 1 alone), and its IPC objects went
 // with its own IPC namespace; the root and /dev are read-only. What is
-// left: no unix socket may remain, the writable places (/tmp, /dev/shm)
-// are mounted afresh, and the hostname is set again. Anything it cannot
+// left: no unix socket may remain, pid 1 must be as it was made, the
+// writable places (/tmp, /dev/shm) are mounted afresh, and the hostname
+// is set again. Anything it cannot
 // do or see ends the init, and the sandbox is not used again.
 static void renew(struct init *s) {
 	if (!no_unix_sockets())
-		init_die(JAIL_L_RENEW, 1, 0, EBUSY);
+		init_die(JAIL_L_RENEW, 0, 0, EBUSY);
+	if (!pid1_as_made(s->pid1_pid))
+		init_die(JAIL_L_RENEW, 3, 0, EPERM);
 	const struct jail_launch *l = s->l;
 	// By path: the init is not in the sandbox's /proc, so the executor's
 	// /proc/self/fd paths do not resolve here; and every component of
@@ -419,10 +443,10 @@ static void renew(struct init *s) {
 			continue;
 		if (syscall(SYS_umount2, op->target, MNT_DETACH) < 0 ||
 		    sys_mount(op->fstype, op->target, op->fstype, op->flags, op->data) < 0)
-			init_die(JAIL_L_RENEW, 2, JAIL_SUB_MOUNT, errno);
+			init_die(JAIL_L_RENEW, 1, JAIL_SUB_MOUNT, errno);
 	}
 	if (sethostname(l->hostname, (size_t)l->hostname_len) < 0)
-		init_die(JAIL_L_RENEW, 3, 0, errno);
+		init_die(JAIL_L_RENEW, 2, 0, errno);
 	memset(&s->started, 0, sizeof s->started);
 	s->started.kind = JAIL_REPORT_STARTED;
 }

@@ -72,8 +72,9 @@ enum jail_launch_stage {
 	// A warm init's own start (index: 0 receiving its description, 1
 	// unshare, 2 memory) and its task (3 receiving it, 4 its descriptors).
 	JAIL_L_WARM,
-	// A reused sandbox's renewal between tasks (index: 0 a process left,
-	// 1 a unix socket left, 2 renewing a mount, 3 the hostname).
+	// A reused sandbox's renewal between tasks (index: 0 a unix socket
+	// left, 1 mounting a place afresh, 2 the hostname, 3 pid 1 changed).
+	// A process left is seen before it, by supervise.
 	JAIL_L_RENEW,
 };
 

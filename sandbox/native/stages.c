@@ -80,10 +80,10 @@ static const char *const warm_steps[] = {
 };
 
 static const char *const renew_steps[] = {
-    "a process was left",
     "a unix socket was left",
     "mounting a place afresh",
     "the hostname",
+    "pid 1 was changed",
 };
 
 #define L(stage) [(stage) - JAIL_L_FDS]

@@ -76,19 +76,20 @@ struct watch {
 };
 
 // alone says pid 1 is the only process left in PROG's pid namespace: its
-// /proc lists no other. Nothing can appear meanwhile, since a process
-// that could fork would be listed; processes of nested pid namespaces are
-// listed too. It is 0 when it cannot tell.
+// /proc lists pid 1 and no other. Nothing can appear meanwhile, since a
+// process that could fork would be listed; processes of nested pid
+// namespaces are listed too. It is 0 when it cannot tell.
 static int alone(int proc_list) {
 	if (proc_list < 0 || lseek(proc_list, 0, SEEK_SET) < 0)
 		return 0;
 	char buf[4096];
+	int pid1 = 0;
 	for (;;) {
 		long n = syscall(SYS_getdents64, proc_list, buf, sizeof buf);
 		if (n < 0)
 			return 0;
 		if (n == 0)
-			return 1;
+			return pid1;
 		for (long off = 0; off < n;) {
 			struct dirent64 *d = (struct dirent64 *)(buf + off);
 			off += d->d_reclen;
@@ -97,6 +98,7 @@ static int alone(int proc_list) {
 				continue;
 			if (strcmp(c, "1") != 0)
 				return 0;
+			pid1 = 1;
 		}
 	}
 }
@@ -283,7 +285,7 @@ static int supervise(struct watch *w, int listener, int sfd) {
 					r.at_usec[JAIL_AT_REAPED] = now_usec();
 					r.status = (uint32_t)ws;
 					w->prog_done = 1;
-					if (!w->teardown_at && alone(w->proc_list)) {
+					if (!w->teardown_at && !w->pid1_done && alone(w->proc_list)) {
 						// Nothing is left for pid 1 to kill and
 						// count: the account is complete now, and
 						// pid 1 needs no asking, only SIGKILL, or,
