@@ -336,11 +336,32 @@ func (d *decoder) line(dotted string) int {
 	if dotted == "" {
 		return 0
 	}
-	k := toml.Key(strings.Split(dotted, "."))
-	if !d.md.IsDefined(k...) {
+	k, ok := d.spelled(dotted)
+	if !ok {
 		return 0
 	}
 	return d.locate(k)
+}
+
+// spelled is the dotted key as the file spells it, and whether the file
+// has it. The toml package matches keys to the schema regardless of case
+// ([Compile.limits] fills compile.limits), so the file's key must be found
+// the same way, or a value it sets would escape the checks of its key.
+func (d *decoder) spelled(dotted string) (toml.Key, bool) {
+	want := strings.Split(dotted, ".")
+	for _, k := range d.md.Keys() {
+		if len(k) != len(want) {
+			continue
+		}
+		same := true
+		for i := range k {
+			same = same && strings.EqualFold(k[i], want[i])
+		}
+		if same {
+			return k, true
+		}
+	}
+	return nil, false
 }
 
 // errProbe marks the value locate looks for.
@@ -515,7 +536,7 @@ func (d *decoder) fields(table string, err error, onlyDefined bool) {
 		if table != "" {
 			key = table + "." + key
 		}
-		if onlyDefined && !d.md.IsDefined(strings.Split(key, ".")...) {
+		if _, defined := d.spelled(key); onlyDefined && !defined {
 			return nil
 		}
 		d.fail(key, "%s", fe.Text(func(ref string) string { return ref[strings.LastIndexByte(ref, '.')+1:] }))

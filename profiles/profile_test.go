@@ -181,6 +181,8 @@ func TestDecodeErrors(t *testing.T) {
 			wantErr: []string{`test.toml:2: limits.mem: "lots" is not a size: write a number with an optional unit, like 64K, 100M or 2G`}},
 		{name: "bad duration in a step", src: "[compile]\ncommand = [\"cc\"]\n[compile.limits]\ntime = \"fast\"\n",
 			wantErr: []string{`test.toml:4: compile.limits.time: "fast" is not a duration`}},
+		{name: "a step limit under a key of other case", src: "[Compile]\ncommand = [\"cc\"]\n[Compile.limits]\nmem = \"1000\"\n",
+			wantErr: []string{`test.toml:4: compile.limits.mem: 1000 bytes: below 1M no program starts`}},
 		{name: "bad count", src: "[limits]\npids = -3\n", wantErr: []string{`test.toml:2: limits.pids: "-3" is not a positive count`}},
 		{name: "bad percent", src: "[limits]\ncpu = \"half\"\n", wantErr: []string{`test.toml:2: limits.cpu: "half" is not a percentage`}},
 		{name: "bad disk", src: "[root]\ndisk = \"1K\"\n", wantErr: []string{`test.toml:2: root.disk: 1024 bytes is too small: give at least 1M`}},
