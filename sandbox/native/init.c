@@ -46,28 +46,47 @@ void init_die(int stage, int index, int sub, int err) {
 // fixed numbers, and closes everything else the Go process had open (the
 // write end of our own lifeline among them).
 static int remap_fds(const struct jail_launch *l) {
-	int top = l->nfds;
-	for (int i = 0; i < l->nfds; i++) {
-		if (l->fds[i] >= top)
-			top = l->fds[i] + 1;
-	}
-	// First copies above every source and target, so no dup3 below
-	// overwrites a source still to be moved.
-	int tmp[64];
-	if (l->nfds > 64) {
+	int to[JAIL_MAX_FDS];
+	if (l->nfds > JAIL_MAX_FDS) {
 		errno = EMFILE;
 		return -1;
 	}
-	for (int i = 0; i < l->nfds; i++) {
-		tmp[i] = fcntl(l->fds[i], F_DUPFD_CLOEXEC, top);
-		if (tmp[i] < 0)
-			return -1;
-	}
-	for (int i = 0; i < l->nfds; i++) {
-		if (dup3(tmp[i], i, 0) < 0)
-			return -1;
-	}
+	for (int i = 0; i < l->nfds; i++)
+		to[i] = i;
+	if (init_place_fds(l->fds, to, l->nfds, 0) < 0)
+		return -1;
 	return (int)syscall(SYS_close_range, l->nfds, ~0U, 0);
+}
+
+// init_place_fds puts from[i] at to[i]. It first makes copies above every
+// source and target, so that no dup3 overwrites a descriptor still to be
+// moved; with close_from it then closes the sources, which are not
+// targets of their own, before it places the copies, and closes the
+// copies last.
+int init_place_fds(const int *from, const int *to, int n, int close_from) {
+	int top = 0, tmp[JAIL_MAX_FDS];
+	if (n > JAIL_MAX_FDS) {
+		errno = EMFILE;
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		if (from[i] >= top)
+			top = from[i] + 1;
+		if (to[i] >= top)
+			top = to[i] + 1;
+	}
+	for (int i = 0; i < n; i++) {
+		if ((tmp[i] = fcntl(from[i], F_DUPFD_CLOEXEC, top)) < 0)
+			return -1;
+	}
+	for (int i = 0; close_from && i < n; i++)
+		close(from[i]);
+	for (int i = 0; i < n; i++) {
+		if (dup3(tmp[i], to[i], 0) < 0)
+			return -1;
+		close(tmp[i]);
+	}
+	return 0;
 }
 
 static void set_handlers(void) {

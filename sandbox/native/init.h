@@ -92,7 +92,12 @@ static inline int64_t now_usec(void) {
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-// init.c: the init's entry point, and its reports.
+// The most descriptors the init places at once.
+#define JAIL_MAX_FDS 64
+
+// init.c: the init's entry point, its reports, and the placing of
+// descriptors at fixed numbers.
+int init_place_fds(const int *from, const int *to, int n, int close_from);
 int init_main(void *arg);
 void init_report(const struct jail_report *r);
 void init_die(int stage, int index, int sub, int err) __attribute__((noreturn));

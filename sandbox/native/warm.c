@@ -10,7 +10,6 @@
 // anyway, since init_main is shared with the cloned init.
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -155,21 +154,12 @@ void init_await_task(struct jail_launch *l) {
 	if (nfds != 3 + t->exec.ncgroup_fds)
 		init_die(JAIL_L_WARM, 4, 0, EBADF);
 	// PROG's streams at 0, 1 and 2, the cgroup files where the task
-	// says. First above every target, so no dup3 overwrites a received
-	// descriptor still to be moved.
-	for (int i = 0; i < nfds; i++) {
-		int high = fcntl(fds[i], F_DUPFD_CLOEXEC, JAIL_FD_FIRST_CGROUP + JAIL_TASK_FDS);
-		if (high < 0)
-			init_die(JAIL_L_WARM, 4, 0, errno);
-		close(fds[i]);
-		fds[i] = high;
-	}
-	for (int i = 0; i < nfds; i++) {
-		int to = i < 3 ? i : JAIL_FD_FIRST_CGROUP + i - 3;
-		if (dup3(fds[i], to, 0) < 0)
-			init_die(JAIL_L_WARM, 4, 0, errno);
-		close(fds[i]);
-	}
+	// says; the received copies go.
+	int to[JAIL_TASK_FDS];
+	for (int i = 0; i < nfds; i++)
+		to[i] = i < 3 ? i : JAIL_FD_FIRST_CGROUP + i - 3;
+	if (init_place_fds(fds, to, nfds, 1) < 0)
+		init_die(JAIL_L_WARM, 4, 0, errno);
 	struct jail_spawn_result *result = l->task.exec.result;
 	l->task = *t;
 	l->task.exec.result = result;
