@@ -168,6 +168,14 @@ type decoded struct {
 
 // decode checks a request and builds the judge's task; every problem is a
 // *field.Error naming the JSON field.
+// taskSettings are a task's settings on top of its profile: the
+// environment, limits and network it asked for. A request that asks for
+// none gets taskSettings(nil, limits.Spec{}, sandbox.NetNone), which is
+// what the pools' sandboxes are made for.
+func taskSettings(env []string, lim limits.Spec, network sandbox.Net) profiles.Overrides {
+	return profiles.Overrides{Env: env, Limits: lim, Net: &network}
+}
+
 func (req *TaskRequest) decode(blobs blobResolver, caps Caps) (*decoded, error) {
 	var errs []error
 	bad := func(name, format string, args ...any) { errs = append(errs, field.Errorf(name, format, args...)) }
@@ -309,7 +317,7 @@ func (req *TaskRequest) decode(blobs blobResolver, caps Caps) (*decoded, error) 
 	if prof != nil && prof.SourceName != "" && len(files) == 1 && files[0].Name != prof.SourceName {
 		files[0].Name = prof.SourceName
 	}
-	o := profiles.Overrides{Env: env, Limits: d.limits, Net: &d.network}
+	o := taskSettings(env, d.limits, d.network)
 	d.task = judge.Task{
 		Program:    judge.Program{Profile: prof, Steps: steps, Files: files, Settings: o, CompileLimits: d.compile, Args: req.Args},
 		Check:      check,

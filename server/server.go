@@ -760,9 +760,8 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
-// startPools starts the pools cfg asks for. A task's sandbox is its
-// profile's with the service's settings for a request that sets none of
-// its own (no network): what decode gives such a task.
+// startPools starts the pools cfg asks for: each sandbox is its profile's
+// with the settings of a request that sets none of its own.
 func startPools(cfg Config) (*pool.Pools, error) {
 	if len(cfg.Pools) == 0 {
 		return nil, nil
@@ -777,10 +776,10 @@ func startPools(cfg Config) (*pool.Pools, error) {
 			}
 			prof = p
 		}
-		none := sandbox.NetNone
+		settings := taskSettings(nil, limits.Spec{}, sandbox.NetNone)
 		cfgs = append(cfgs, pool.Config{Name: ps.Profile, Size: ps.Size, Reuse: ps.Reuse, NewSlot: judge.NewSlot,
 			Spec: func(slot string) (*sandbox.Spec, error) {
-				return judge.WarmSpec(prof, profiles.Overrides{Net: &none}, slot)
+				return judge.WarmSpec(prof, settings, slot)
 			}})
 	}
 	return pool.New(cfg.Runner, cfg.Logger, cfgs)
