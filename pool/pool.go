@@ -56,12 +56,10 @@ func (s *Sandbox) Close() error {
 		ok := s.Warm.Renew() && emptyDir(s.Slot) == nil
 		pl.mu.Lock()
 		pl.out--
-		if ok && pl.owner.ctx.Err() == nil {
+		ok = ok && pl.owner.ctx.Err() == nil
+		if ok {
 			pl.ready = append(pl.ready, s)
 			pl.stats.Reused++
-			ok = true
-		} else {
-			ok = false
 		}
 		pl.mu.Unlock()
 		if !ok {
