@@ -77,8 +77,7 @@ func nativeOp(op rootfs.Op) (native.Op, error) {
 	switch op.Kind {
 	case rootfs.Root:
 		n.Kind = native.OpRoot
-		inodes := max(op.Size/4096, 1024)
-		n.Data = fmt.Sprintf("size=%d,nr_inodes=%d,mode=0755", op.Size, inodes)
+		n.Data = diskTmpfs(op.Size, 0o755)
 		if op.Source != "" {
 			n.OverlayOpts = overlayOptions
 		}
@@ -109,8 +108,7 @@ func nativeOp(op rootfs.Op) (native.Op, error) {
 		if op.Target == "/dev/shm" {
 			n.Flags |= unix.MS_NOEXEC
 		}
-		inodes := max(op.Size/4096, 1024)
-		n.Data = fmt.Sprintf("mode=%o,size=%d,nr_inodes=%d", op.Mode, op.Size, inodes)
+		n.Data = diskTmpfs(op.Size, op.Mode)
 	case rootfs.Seal:
 		n.Kind = native.OpSeal
 	case rootfs.Proc:
@@ -140,6 +138,13 @@ func nativeOp(op rootfs.Op) (native.Op, error) {
 		n.Parent, n.Base = path.Dir(op.Target), path.Base(op.Target)
 	}
 	return n, nil
+}
+
+// diskTmpfs is the mount data of a tmpfs of size bytes that PROG writes
+// to: as many inodes as 4 KiB pages (at least 1024), so that a flood of
+// empty files meets the same budget as their bytes.
+func diskTmpfs(size int64, mode uint32) string {
+	return fmt.Sprintf("size=%d,nr_inodes=%d,mode=%04o", size, max(size/4096, 1024), mode)
 }
 
 // pathCandidates are the paths execvp would try for PROG with the
