@@ -280,3 +280,20 @@ func TestViolationNamesItsArgument(t *testing.T) {
 		assert.Contains(t, r.Report.Reason, tc.want, "%s", r)
 	}
 }
+
+// TestOrphansCountedAtTheEnd: a run ends at once when PROG leaves nothing
+// behind (the init sees pid 1 alone in the sandbox's /proc); a process
+// PROG left running must instead be killed and counted. PROG starts a
+// busy loop, lets it run 300 ms, and exits without waiting for it: the
+// result must count the loop's CPU time, which rusage gives only once
+// pid 1 has reaped it (an ordinary user on this host has no cgroup).
+func TestOrphansCountedAtTheEnd(t *testing.T) {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	r := j.Run(t, "run", "--wall", "20s", "--", "/bin/sh", "-c", `sh -c 'while :; do :; done' & sleep 0.3; exit 0`)
+	require.NotNil(t, r.Report, "%s", r)
+	assert.Equal(t, "OK", r.Report.Verdict, "%s", r)
+	cpu := r.Report.CPUUser + r.Report.CPUSys
+	assert.GreaterOrEqual(t, cpu, 0.2, "the orphan's CPU time was not counted: %s", r)
+	assert.Less(t, r.Report.WallTime, 5.0, "the orphan kept the run going: %s", r)
+}
