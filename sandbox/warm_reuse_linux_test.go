@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -141,4 +142,21 @@ func TestWarmReuseCgroupCounters(t *testing.T) {
 	}
 	assert.Greater(t, big.PeakMemory, int64(150<<20))
 	assert.Less(t, small.PeakMemory, int64(50<<20), "the second task's peak is the first's")
+}
+
+// TestWarmReuseEndsAfterLifelineUse: a run during which jail wrote on the
+// init's lifeline (here a signal for PROG) is not followed by another in
+// the same sandbox: a byte of it could still be unread when the task
+// ends, and would end the next task.
+func TestWarmReuseEndsAfterLifelineUse(t *testing.T) {
+	testutil.NeedUserNS(t)
+	w, err := NewRunner().Warm(context.Background(), warmSpec(), true)
+	require.NoError(t, err)
+	defer w.Close()
+	sigs := make(chan syscall.Signal, 1)
+	sigs <- syscall.SIGCONT
+	res, err := w.Run(context.Background(), warmSpec("/bin/sh", "-c", "sleep 0.2"), IO{Signals: sigs})
+	require.NoError(t, err)
+	require.Equal(t, verdict.OK, res.Verdict, res.Error)
+	assert.False(t, w.Renew(), "the sandbox served again after its lifeline was written to")
 }
