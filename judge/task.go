@@ -415,15 +415,19 @@ func (j *judging) runPooled(ctx context.Context, s *sandbox.Spec, stdio sandbox.
 		}
 		res, err := sb.Run(ctx, &warm, stdio)
 		if !errors.Is(err, sandbox.ErrNotWarmFor) {
-			return res, err
+			return poolHit(res, true), err
 		}
 	}
 	res, err := j.runner.Run(ctx, s, stdio)
+	return poolHit(res, false), err
+}
+
+// poolHit marks res as a run that found a warm sandbox, or did not.
+func poolHit(res *sandbox.Result, hit bool) *sandbox.Result {
 	if res != nil {
-		miss := false
-		res.PoolHit = &miss
+		res.PoolHit = &hit
 	}
-	return res, err
+	return res
 }
 
 // tee puts a pipe before the output files, copied to the file and to

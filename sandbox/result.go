@@ -35,9 +35,9 @@ type Result struct {
 	CPUSys     Seconds `json:"cpu_sys"`
 	PeakMemory int64   `json:"peak_memory"`
 	SetupTime  Seconds `json:"setup_time"`
-	// PoolHit says whether the run took a warm sandbox (true) or, having
-	// asked a pool and found none that fits, ran cold (false); nil when
-	// no pool was asked.
+	// PoolHit says whether the run took a warm sandbox of a pool (true)
+	// or, having asked one and found none that fits, ran cold (false); nil
+	// when no pool was asked. The judge, which asks, sets it.
 	PoolHit *bool `json:"pool_hit,omitempty"`
 	// Stages is where the run's time went, with the native launcher.
 	Stages *Stages `json:"stages,omitempty"`
@@ -83,7 +83,7 @@ func (r *Result) SpellWarnings(name func(field string) string) {
 // lookup; Spawn is the spawner's clone, cgroup join, rlimits and dropping
 // privileges; Exec is loading the seccomp filter and exec; Teardown is
 // killing what PROG left, the init's exit and the namespaces' teardown.
-// In a warm sandbox (PoolHit) the clone, id maps, mounts and pivot were
+// In a warm sandbox the clone, id maps, mounts and pivot were
 // done before the task: Clone is the hand-over of the task to its init,
 // and the other three are 0.
 type Stages struct {

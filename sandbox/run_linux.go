@@ -213,12 +213,7 @@ func (r *Runner) run(ctx context.Context, s *Spec, stdio IO, w *Warm) (*Result, 
 		}
 	}
 	sup.warnings = landlockWarnings
-	res := sup.supervise(ctx)
-	if w != nil {
-		hit := true
-		res.PoolHit = &hit
-	}
-	return res, nil
+	return sup.supervise(ctx), nil
 }
 
 // supervisor is the parent's view of one running sandbox.

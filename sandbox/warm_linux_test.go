@@ -32,15 +32,12 @@ func TestWarmRun(t *testing.T) {
 	out, err := os.CreateTemp(t.TempDir(), "out")
 	require.NoError(t, err)
 	defer out.Close()
-	script := `echo "$(id -u) $(hostname) $$"; ls /proc | grep -c '^[0-9]'; cat /proc/self/cgroup`
+	script := `echo "$(id -u) $(hostname) $$"`
 	res, err := w.Run(context.Background(), warmSpec("/bin/sh", "-c", script), IO{Stdout: out, Stderr: out})
 	require.NoError(t, err)
 	b, _ := os.ReadFile(out.Name())
 	require.Equal(t, verdict.OK, res.Verdict, "%s %s", res.Error, b)
-	t.Logf("%s stages %+v ready in %v", b, *res.Stages, w.Ready)
-	require.NotNil(t, res.PoolHit)
-	assert.True(t, *res.PoolHit)
-	assert.Contains(t, string(b), "1000 jail 2\n")
+	assert.Equal(t, "1000 jail 2\n", string(b), "PROG's uid, hostname and pid")
 	require.NotNil(t, res.Stages)
 	assert.Zero(t, res.Stages.Mounts)
 	_, err = w.Run(context.Background(), warmSpec("/bin/true"), IO{})
