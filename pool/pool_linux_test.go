@@ -4,9 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -46,14 +44,8 @@ func initsOf(t *testing.T) []int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		rest := s[strings.LastIndexByte(s, ')')+2:]
-		fields := strings.Fields(rest)
-		if len(fields) > 1 && fields[1] == strconv.Itoa(os.Getpid()) && strings.Contains(s, "(jail-init)") {
+		comm, ppid, ok := testutil.ProcStat(pid)
+		if ok && ppid == os.Getpid() && comm == "jail-init" {
 			out = append(out, pid)
 		}
 	}

@@ -249,7 +249,7 @@ func (s *served) leftovers() []proc {
 			return
 		}
 		seen[pid] = true
-		comm, _, ok := procStat(pid)
+		comm, _, ok := testutil.ProcStat(pid)
 		if !ok {
 			return // gone meanwhile
 		}
@@ -262,7 +262,7 @@ func (s *served) leftovers() []proc {
 		if err != nil {
 			continue
 		}
-		if _, ppid, ok := procStat(pid); ok {
+		if _, ppid, ok := testutil.ProcStat(pid); ok {
 			parents[pid] = ppid
 		}
 	}
@@ -280,24 +280,6 @@ func (s *served) leftovers() []proc {
 		}
 	}
 	return out
-}
-
-// procStat reads a process's command name and parent from /proc.
-func procStat(pid int) (comm string, ppid int, ok bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return "", 0, false
-	}
-	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-	if open < 0 || end < open {
-		return "", 0, false
-	}
-	f := strings.Fields(string(b[end+1:]))
-	if len(f) < 2 {
-		return "", 0, false
-	}
-	ppid, err = strconv.Atoi(f[1])
-	return string(b[open+1 : end]), ppid, err == nil
 }
 
 // tmpLeft lists what is in the server's TMPDIR, but for the blob store a

@@ -443,3 +443,22 @@ func (r *Running) WaitErr() (Result, error) {
 	}
 	return res, nil
 }
+
+// ProcStat reads a process's command name and parent from /proc/PID/stat;
+// ok is false for a process that is gone.
+func ProcStat(pid int) (comm string, ppid int, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", 0, false
+	}
+	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+	if open < 0 || end < open {
+		return "", 0, false
+	}
+	f := strings.Fields(string(b[end+1:]))
+	if len(f) < 2 {
+		return "", 0, false
+	}
+	ppid, err = strconv.Atoi(f[1])
+	return string(b[open+1 : end]), ppid, err == nil
+}
