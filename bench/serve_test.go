@@ -356,21 +356,31 @@ func isFile(p string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
-// serveRow is one workload's results, in ms and tasks per second.
-type serveRow struct {
-	name                          string
-	serveMed, serveP95, task, gap float64
-	poolMed, poolP95, poolTask    float64
-	reuseMed, reuseP95, reuseTask float64
-	procMed, procP95              float64
-	forkMed                       float64
-	serve2Rate, serve2Med         float64
-	pool2Rate, pool2Med           float64
-	reuse2Rate, reuse2Med         float64
-	proc2Rate, proc2Med           float64
-	rounds, tasks2                int
-	via                           string
+// side is one way of doing a workload's tasks: a server (or a jail
+// process per task) and the tasks' times as measured there.
+type side struct {
+	name, metric string
+	// do does one task: its latency and, for a server, the task's own
+	// time as the server measured it.
+	do func() (lat, task time.Duration, err error)
+	// lat, task: one client; lat2 and wall2: two clients at once.
+	lat, task, lat2 []time.Duration
+	wall2           time.Duration
+	server          bool
 }
+
+func (d *side) median() float64 { return ms(median(d.lat)) }
+
+// gap is the median, per request, of the latency less the server's time:
+// HTTP, the queue, decoding the task and encoding its result.
+func (d *side) gap() float64 {
+	gaps := make([]time.Duration, len(d.lat))
+	for i := range d.lat {
+		gaps[i] = d.lat[i] - d.task[i]
+	}
+	return ms(median(gaps))
+}
+func (d *side) rate2() float64  { return float64(len(d.lat2)) / d.wall2.Seconds() }
 
 func BenchmarkServe(b *testing.B) {
 	e := newEnv(b)
@@ -385,58 +395,53 @@ func BenchmarkServe(b *testing.B) {
 	e.jail.Chown(b, tmp)
 	e.tmp = tmp
 	works := serveWorks(b, e)
-	s := startServe(b, e)
-	// The same server with a pool for each workload's profile: raw steps
-	// take the default profile's sandboxes.
-	p := startServe(b, e, "--pool", "default=4,cpp=4")
-	// And with pools whose sandboxes serve task after task.
-	ru := startServe(b, e, "--pool", "default=4:reuse,cpp=4:reuse")
+	servers := []struct {
+		name, metric string
+		s            *served
+	}{
+		{"jail serve", "serve", startServe(b, e)},
+		// With a pool for each workload's profile: raw steps take the
+		// default profile's sandboxes.
+		{"jail serve --pool", "pool", startServe(b, e, "--pool", "default=4,cpp=4")},
+		// And with pools whose sandboxes serve task after task.
+		{"jail serve --pool :reuse", "reuse", startServe(b, e, "--pool", "default=4:reuse,cpp=4:reuse")},
+	}
 	loadBefore := loadAvg()
-	var rows []serveRow
+	type row struct {
+		name  string
+		sides []*side
+		fork  float64
+	}
+	var rows []row
 	for _, w := range works {
 		b.Run(w.name, func(b *testing.B) {
-			// Warm the page cache, the compiler, the connection.
+			var sides []*side
+			for _, sv := range servers {
+				sides = append(sides, &side{name: sv.name, metric: sv.metric, server: true,
+					do: func() (time.Duration, time.Duration, error) { return sv.s.post(w) }})
+			}
+			proc := &side{name: "jail " + w.argv[0], metric: "process",
+				do: func() (time.Duration, time.Duration, error) { d, err := e.process(w); return d, 0, err }}
+			sides = append(sides, proc)
+			// Warm the page cache, the compiler, the connections.
 			for range 2 {
-				if _, _, err := s.post(w); err != nil {
-					b.Fatal(err)
-				}
-				if _, _, err := p.post(w); err != nil {
-					b.Fatal(err)
-				}
-				if _, _, err := ru.post(w); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := e.process(w); err != nil {
-					b.Fatal(err)
+				for _, d := range sides {
+					if _, _, err := d.do(); err != nil {
+						b.Fatal(err)
+					}
 				}
 			}
-			var lat, task, gap, proc, plat, ptask, rlat, rtask, fork []time.Duration
-			var serve2, pool2, reuse2, proc2 []time.Duration
-			var serve2Wall, pool2Wall, reuse2Wall, proc2Wall time.Duration
+			var fork []time.Duration
 			iter := 0
 			for b.Loop() {
 				for i := range w.rounds {
-					ways := []func() error{
-						func() error {
-							l, t, err := s.post(w)
-							lat, task, gap = append(lat, l), append(task, t), append(gap, l-t)
+					ways := make([]func() error, 0, len(sides)+1)
+					for _, d := range sides {
+						ways = append(ways, func() error {
+							l, t, err := d.do()
+							d.lat, d.task = append(d.lat, l), append(d.task, t)
 							return err
-						},
-						func() error {
-							d, err := e.process(w)
-							proc = append(proc, d)
-							return err
-						},
-						func() error {
-							l, t, err := p.post(w)
-							plat, ptask = append(plat, l), append(ptask, t)
-							return err
-						},
-						func() error {
-							l, t, err := ru.post(w)
-							rlat, rtask = append(rlat, l), append(rtask, t)
-							return err
-						},
+						})
 					}
 					if w.tests == 0 {
 						ways = append(ways, func() error {
@@ -451,74 +456,35 @@ func BenchmarkServe(b *testing.B) {
 						}
 					}
 				}
-				for i := range 4 * w.blocks {
-					switch (i + iter) % 4 {
-					case 0:
-						wall, ls, err := concurrently(2, w.perClient, func() (time.Duration, error) {
-							l, _, err := s.post(w)
-							return l, err
-						})
-						if err != nil {
-							b.Fatal(err)
-						}
-						serve2Wall, serve2 = serve2Wall+wall, append(serve2, ls...)
-					case 1:
-						wall, ls, err := concurrently(2, w.perClient, func() (time.Duration, error) {
-							l, _, err := p.post(w)
-							return l, err
-						})
-						if err != nil {
-							b.Fatal(err)
-						}
-						pool2Wall, pool2 = pool2Wall+wall, append(pool2, ls...)
-					case 2:
-						wall, ls, err := concurrently(2, w.perClient, func() (time.Duration, error) {
-							l, _, err := ru.post(w)
-							return l, err
-						})
-						if err != nil {
-							b.Fatal(err)
-						}
-						reuse2Wall, reuse2 = reuse2Wall+wall, append(reuse2, ls...)
-					default:
-						wall, ls, err := concurrently(2, w.perClient, func() (time.Duration, error) { return e.process(w) })
-						if err != nil {
-							b.Fatal(err)
-						}
-						proc2Wall, proc2 = proc2Wall+wall, append(proc2, ls...)
+				for i := range len(sides) * w.blocks {
+					d := sides[(i+iter)%len(sides)]
+					wall, ls, err := concurrently(2, w.perClient, func() (time.Duration, error) {
+						l, _, err := d.do()
+						return l, err
+					})
+					if err != nil {
+						b.Fatal(err)
 					}
+					d.wall2, d.lat2 = d.wall2+wall, append(d.lat2, ls...)
 				}
 				iter++
 			}
-			r := serveRow{name: w.name, via: "jail " + w.argv[0],
-				serveMed: ms(median(lat)), serveP95: ms(percentile(lat, 95)), task: ms(median(task)), gap: ms(median(gap)),
-				poolMed: ms(median(plat)), poolP95: ms(percentile(plat, 95)), poolTask: ms(median(ptask)),
-				pool2Rate: float64(len(pool2)) / pool2Wall.Seconds(), pool2Med: ms(median(pool2)),
-				reuseMed: ms(median(rlat)), reuseP95: ms(percentile(rlat, 95)), reuseTask: ms(median(rtask)),
-				reuse2Rate: float64(len(reuse2)) / reuse2Wall.Seconds(), reuse2Med: ms(median(reuse2)),
-				procMed: ms(median(proc)), procP95: ms(percentile(proc, 95)),
-				serve2Rate: float64(len(serve2)) / serve2Wall.Seconds(), serve2Med: ms(median(serve2)),
-				proc2Rate: float64(len(proc2)) / proc2Wall.Seconds(), proc2Med: ms(median(proc2)),
-				rounds: len(lat), tasks2: len(serve2)}
+			r := row{name: w.name, sides: sides}
 			if len(fork) > 0 {
-				r.forkMed = ms(median(fork))
-				b.ReportMetric(r.forkMed, "fork-exec-median-ms")
+				r.fork = ms(median(fork))
+				b.ReportMetric(r.fork, "fork-exec-median-ms")
 			}
-			b.ReportMetric(r.poolMed, "pool-median-ms")
-			b.ReportMetric(r.pool2Rate, "pool-2c-tasks/s")
-			b.ReportMetric(r.reuseMed, "reuse-median-ms")
-			b.ReportMetric(r.reuse2Rate, "reuse-2c-tasks/s")
-			b.ReportMetric(r.serveMed, "serve-median-ms")
-			b.ReportMetric(r.serveP95, "serve-p95-ms")
-			b.ReportMetric(r.task, "serve-task-ms")
-			b.ReportMetric(r.gap, "serve-http+queue-ms")
-			b.ReportMetric(r.procMed, "process-median-ms")
-			b.ReportMetric(r.procP95, "process-p95-ms")
-			b.ReportMetric(r.procMed/r.serveMed, "x-process")
-			b.ReportMetric(r.serve2Rate, "serve-2c-tasks/s")
-			b.ReportMetric(r.serve2Med, "serve-2c-median-ms")
-			b.ReportMetric(r.proc2Rate, "process-2c-tasks/s")
-			b.ReportMetric(r.proc2Med, "process-2c-median-ms")
+			for _, d := range sides {
+				b.ReportMetric(d.median(), d.metric+"-median-ms")
+				b.ReportMetric(ms(percentile(d.lat, 95)), d.metric+"-p95-ms")
+				b.ReportMetric(d.rate2(), d.metric+"-2c-tasks/s")
+				b.ReportMetric(ms(median(d.lat2)), d.metric+"-2c-median-ms")
+				if d.server {
+					b.ReportMetric(ms(median(d.task)), d.metric+"-task-ms")
+					b.ReportMetric(d.gap(), d.metric+"-http+queue-ms")
+					b.ReportMetric(proc.median()/d.median(), "x-process-"+d.metric)
+				}
+			}
 			rows = append(rows, r)
 		})
 	}
@@ -526,22 +492,23 @@ func BenchmarkServe(b *testing.B) {
 		return
 	}
 	fmt.Printf("\n| workload | via | 1 client: median ms | p95 ms | server's time ms | HTTP + queue ms | 2 clients: tasks/s | median ms | process ÷ serve, 1 client | serve ÷ process, tasks/s |\n|---|---|---|---|---|---|---|---|---|---|\n")
-	for _, r := range rows {
-		fmt.Printf("| %s | jail serve | %.2f | %.2f | %.2f | %.2f | %.1f | %.2f | %.2f× | %.2f× |\n",
-			r.name, r.serveMed, r.serveP95, r.task, r.gap, r.serve2Rate, r.serve2Med, r.procMed/r.serveMed, r.serve2Rate/r.proc2Rate)
-		fmt.Printf("| %s | jail serve --pool | %.2f | %.2f | %.2f | %.2f | %.1f | %.2f | %.2f× | %.2f× |\n",
-			r.name, r.poolMed, r.poolP95, r.poolTask, r.poolMed-r.poolTask, r.pool2Rate, r.pool2Med, r.procMed/r.poolMed, r.pool2Rate/r.proc2Rate)
-		fmt.Printf("| %s | jail serve --pool :reuse | %.2f | %.2f | %.2f | %.2f | %.1f | %.2f | %.2f× | %.2f× |\n",
-			r.name, r.reuseMed, r.reuseP95, r.reuseTask, r.reuseMed-r.reuseTask, r.reuse2Rate, r.reuse2Med, r.procMed/r.reuseMed, r.reuse2Rate/r.proc2Rate)
-		fmt.Printf("| %s | %s | %.2f | %.2f | – | – | %.1f | %.2f | | |\n",
-			r.name, r.via, r.procMed, r.procP95, r.proc2Rate, r.proc2Med)
-		if r.forkMed > 0 {
-			fmt.Printf("| %s | fork+exec, no sandbox | %.2f | | | | | | | |\n", r.name, r.forkMed)
-		}
-	}
 	var notes []string
 	for _, r := range rows {
-		notes = append(notes, fmt.Sprintf("%s %d+%d, %d+%d", r.name, r.rounds, r.rounds, r.tasks2, r.tasks2))
+		proc := r.sides[len(r.sides)-1]
+		for _, d := range r.sides {
+			if !d.server {
+				fmt.Printf("| %s | %s | %.2f | %.2f | – | – | %.1f | %.2f | | |\n",
+					r.name, d.name, d.median(), ms(percentile(d.lat, 95)), d.rate2(), ms(median(d.lat2)))
+				continue
+			}
+			fmt.Printf("| %s | %s | %.2f | %.2f | %.2f | %.2f | %.1f | %.2f | %.2f× | %.2f× |\n",
+				r.name, d.name, d.median(), ms(percentile(d.lat, 95)), ms(median(d.task)), d.gap(), d.rate2(), ms(median(d.lat2)),
+				proc.median()/d.median(), d.rate2()/proc.rate2())
+		}
+		if r.fork > 0 {
+			fmt.Printf("| %s | fork+exec, no sandbox | %.2f | | | | | | | |\n", r.name, r.fork)
+		}
+		notes = append(notes, fmt.Sprintf("%s %d+%d, %d+%d", r.name, len(proc.lat), len(proc.lat), len(proc.lat2), len(proc.lat2)))
 	}
 	fmt.Printf("\njail serve --parallel 2 on loopback TCP; tasks one client, then two clients, each side: %s. jail run with %s (the server's limits for raw steps). Load average (1 min) %s before, %s after.\n",
 		strings.Join(notes, "; "), strings.Join(stepsMaxFlags(), " "), loadBefore, loadAvg())
