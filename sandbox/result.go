@@ -83,7 +83,9 @@ func (r *Result) SpellWarnings(name func(field string) string) {
 // lookup; Spawn is the spawner's clone, cgroup join, rlimits and dropping
 // privileges; Exec is loading the seccomp filter and exec; Teardown is
 // killing what PROG left, the init's exit and the namespaces' teardown.
-// In a warm sandbox the clone, id maps, mounts and pivot were
+// In `jail run` the init was forked, and made its first namespaces,
+// while Start ran (sandbox/native/early.c): Clone is the hand-over of its
+// description and whatever namespaces are left. In a warm sandbox the clone, id maps, mounts and pivot were
 // done before the task: Clone is the hand-over of the task to its init,
 // and the other three are 0.
 type Stages struct {

@@ -15,11 +15,10 @@ import (
 	"jail/seccomp"
 )
 
-// startNative starts the sandbox with the native launcher: the init is a
-// clone of this process that runs only C, so no second Go runtime boots.
-// When jail runs as root the parent writes the id maps, then gives the
-// go-ahead on the ctl pipe, which then stays open as the init's lifeline
-// until the run is over.
+// startNative starts the sandbox with the native launcher: the init runs
+// only C, so no second Go runtime boots. When jail runs as root the
+// parent writes the id maps, then gives the go-ahead on the ctl socket,
+// which then stays open as the init's lifeline until the run is over.
 func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*supervisor, error) {
 	cfg := plan.Launch
 	cfg.Task.Exec.CgroupFDs = native.CgroupFDs(len(enf.cgroupFiles()))
@@ -28,11 +27,6 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*sup
 		return nil, err
 	}
 	defer closeAll(null)
-	ctlW, ctlR, repR, repW, err := initChannels()
-	if err != nil {
-		return nil, err
-	}
-	cfg.Files = native.Descriptors(std, ctlR, repW, enf.cgroupFiles())
 
 	// An ordinary caller's init maps its own ids, as unshare -r does,
 	// which saves a round trip; when jail runs as root the mapping is to
@@ -42,31 +36,67 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*sup
 		cfg.SelfMaps = true
 		cfg.InnerUID, cfg.InnerGID, cfg.OuterUID, cfg.OuterGID = s.UID, s.GID, uint32(uid), uint32(gid)
 	}
-	cfg.SpawnSharesMemory = spawnSharesMemory(enf)
 	points := &runPoints{from: from, planned: native.Now(), untilReport: longLived.Load()}
 	begin := time.Now()
-	init, err := native.Start(&cfg)
-	ctlR.Close()
-	repW.Close()
+	init, ctl, rep, err := launch(&cfg, std, enf)
 	if err != nil {
-		ctlW.Close()
-		repR.Close()
-		return nil, explainCloneError(err)
+		return nil, err
 	}
 	enf.closeChildSide()
 	if !cfg.SelfMaps {
 		if err := writeIDMaps(init.Pid, s, uid, gid); err != nil {
 			_ = init.Kill()
 			_, _, _ = init.Wait()
-			ctlW.Close()
-			repR.Close()
+			ctl.Close()
+			rep.Close()
 			return nil, fmt.Errorf("starting the sandbox: %w", err)
 		}
 		// A failed write means the init already died; wait and the
 		// report pipe tell the rest.
-		_, _ = ctlW.Write([]byte{0})
+		_, _ = ctl.Write([]byte{0})
 	}
-	return watch(s, plan, stdio, enf, init, ctlW, repR, points, begin, nil), nil
+	return watch(s, plan, stdio, enf, init, ctl, rep, points, begin, nil), nil
+}
+
+// launch starts cfg's init and returns it with jail's ends of its ctl
+// socket and report pipe. The first run of `jail run` takes the init its C
+// start-up forked (native.Early), whose namespaces were made while the Go
+// runtime started; any other run, or one that init cannot serve, clones
+// one.
+func launch(cfg *native.Config, std []*os.File, enf *enforcer) (*native.Init, *os.File, *os.File, error) {
+	if e := native.TakeEarly(); e != nil {
+		c := *cfg
+		c.Files = native.Descriptors(std, e.Ctl, e.Rep, enf.cgroupFiles())
+		// Its memory is its own and small, as a warm init's.
+		c.SpawnSharesMemory = !execEntersTimeNS.Missing()
+		if e.Start(&c) == nil {
+			return e.Init, e.Ctl, e.Rep, nil
+		}
+	}
+	ctl, ctlChild, rep, repChild, err := initChannels()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cfg.Files = native.Descriptors(std, ctlChild, repChild, enf.cgroupFiles())
+	cfg.SpawnSharesMemory = spawnSharesMemory(enf)
+	init, err := native.Start(cfg)
+	ctlChild.Close()
+	repChild.Close()
+	if err != nil {
+		ctl.Close()
+		rep.Close()
+		return nil, nil, nil, explainCloneError(err)
+	}
+	return init, ctl, rep, nil
+}
+
+// DiscardEarly ends the early init of a `jail run` that did not use it
+// (it asked for help, or its flags were refused), so that nothing of it
+// outlives jail.
+func DiscardEarly() {
+	if e := native.TakeEarly(); e != nil {
+		e.Discard()
+	}
 }
 
 // spawnSharesMemory says PROG's spawner may share the init's memory. One

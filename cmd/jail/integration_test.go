@@ -856,3 +856,52 @@ func TestStages(t *testing.T) {
 		assert.GreaterOrEqual(t, v, 0.0, "stage %s of a killed run", name)
 	}
 }
+
+// TestEarlyInit: the init of `jail run` is the process its C start-up
+// forked before the Go runtime started (sandbox/native/early.c), not a
+// clone of jail, which would share jail's memory.
+func TestEarlyInit(t *testing.T) {
+	testutil.NeedUserNS(t)
+	testutil.NeedRoot(t, "comparing the memory of another user's processes (kcmp)")
+	j := testutil.New(t)
+	stdin, feed, err := os.Pipe()
+	require.NoError(t, err)
+	defer feed.Close()
+	run := j.Start(t, testutil.Opts{Stdin: stdin}, "run", "--", "/bin/cat")
+	stdin.Close()
+	jail := run.Cmd.Process.Pid
+	init := -1
+	for deadline := time.Now().Add(10 * time.Second); init < 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		ents, err := os.ReadDir("/proc")
+		require.NoError(t, err)
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			if comm, ppid, ok := testutil.ProcStat(pid); ok && ppid == jail && comm == "jail-init" {
+				init = pid
+			}
+		}
+	}
+	require.Positive(t, init, "no init of jail %d found", jail)
+	// kcmp orders two processes' memory: 0 is the same memory.
+	order, _, errno := unix.Syscall6(unix.SYS_KCMP, uintptr(jail), uintptr(init), 1 /* KCMP_VM */, 0, 0, 0)
+	require.Zero(t, errno, "kcmp: %v", errno)
+	assert.NotZero(t, order, "the init shares jail's memory: it was cloned, not forked early")
+	feed.Close()
+	requireOK(t, run.Wait(t))
+}
+
+// TestEarlyInitEndsWithJail: a `jail run` that never starts a sandbox
+// (help, refused flags) leaves nothing of its early init behind.
+func TestEarlyInitEndsWithJail(t *testing.T) {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	m := marker()
+	for _, args := range [][]string{{"run", "--help", m}, {"run", "--mem", "lots", "--", "true", m}} {
+		r := j.Run(t, args...)
+		assert.NotEqual(t, -1, r.ExitCode)
+		assert.Empty(t, hostProcsWith(t, m), "%q left a process behind", args)
+	}
+}

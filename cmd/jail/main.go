@@ -22,7 +22,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "jail: refusing to run setuid or setgid: remove the bit (chmod u-s,g-s) and run jail as yourself")
 		os.Exit(sandbox.ExitSetupFailed)
 	}
-	os.Exit(execute(os.Args[1:]))
+	code := execute(os.Args[1:])
+	sandbox.DiscardEarly()
+	os.Exit(code)
 }
 
 // exitError carries an exit status out of a cobra command.

@@ -105,7 +105,9 @@ void init_die(int stage, int index, int sub, int err) __attribute__((noreturn));
 // launch.c: what the init needs besides its own stack, mapped for it.
 int init_launch_alloc(struct jail_launch *l, unsigned long *flags);
 
-// warm.c: a warm init's wait for its task.
+// warm.c: an init that receives its description (a warm or an early
+// one), and a warm init's wait for its task.
+void init_from_wire(unsigned long made) __attribute__((noreturn));
 void init_await_task(struct jail_launch *l);
 
 // mounts.c: the mount executor.

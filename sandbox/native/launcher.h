@@ -255,6 +255,9 @@ int jail_launch_start(struct jail_launch *l);
 void jail_launch_release(struct jail_launch *l);
 // CLOCK_MONOTONIC microseconds when this process's C start-up ran.
 int64_t jail_process_start_usec(void);
+// The early init the C start-up of `jail run` forked (early.c): its pid,
+// ctl socket and report pipe, or -1s.
+void jail_early(int *pid, int *ctl, int *rep);
 
 // What the user reads for a failure (stages.c). jail_stage_name names a
 // stage of the init or of jail_spawn, NULL for a number no stage has.

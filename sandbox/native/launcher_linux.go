@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -400,6 +401,90 @@ func StartWarm(cfg *Config, ctl *os.File) (*Init, error) {
 		return nil, fmt.Errorf("sending the sandbox its description: %w", err)
 	}
 	return p, nil
+}
+
+// Early is the init the C start-up of `jail run` forked before the Go
+// runtime started (early.c). Its user, mount, ipc, uts and cgroup
+// namespaces are made, or being made, and it waits on its own ctl socket
+// for a description.
+type Early struct {
+	Init     *Init
+	Ctl, Rep *os.File
+}
+
+var earlyTaken atomic.Bool
+
+// TakeEarly returns the early init, to the first caller only; nil when
+// this process has none.
+func TakeEarly() *Early {
+	if earlyTaken.Swap(true) {
+		return nil
+	}
+	var pid, ctl, rep C.int
+	C.jail_early(&pid, &ctl, &rep)
+	if pid <= 0 {
+		return nil
+	}
+	p := &Init{Pid: int(pid), done: make(chan initExit, 1)}
+	go func() {
+		ws, ru, err := p.reap()
+		p.done <- initExit{ws, ru, err}
+	}()
+	return &Early{Init: p, Ctl: os.NewFile(uintptr(ctl), "jail-ctl"), Rep: os.NewFile(uintptr(rep), "jail-report")}
+}
+
+// Start hands the early init a cold start's description, as Start would
+// clone an init with it: cfg.Files are laid out as for Start, with e.Ctl
+// and e.Rep at FDCtl and FDReport, and PROG's streams and cgroup.procs
+// files go over the socket. From then on the init is watched as a cloned
+// one is. An error means the early init could not take it (its
+// namespaces were refused, or the description is too large to send);
+// it is then ended, and the caller clones an init instead.
+func (e *Early) Start(cfg *Config) error {
+	if len(cfg.Files) < FDFirstCgroup || cfg.Files[FDCtl] != e.Ctl || cfg.Files[FDReport] != e.Rep {
+		e.Discard()
+		return fmt.Errorf("an early init takes its own ctl socket and report pipe")
+	}
+	rep, err := ReadReport(e.Rep)
+	if err != nil || rep.Kind != ReportUnshared {
+		e.Discard()
+		return fmt.Errorf("the early init made no namespaces")
+	}
+	m := wireMem()
+	defer m.free()
+	l := describe(m, cfg)
+	view := unsafe.Slice(l.fds, len(cfg.Files))
+	for i := range view {
+		view[i] = C.int(i)
+	}
+	wire, err := m.packed("sandbox's description", func(base unsafe.Pointer, d C.long) {
+		C.jail_launch_rebase((*C.struct_jail_launch)(base), d, 0)
+	})
+	if err != nil {
+		e.Discard()
+		return err
+	}
+	var fds []int
+	for i, f := range cfg.Files {
+		if i != FDCtl && i != FDReport {
+			fds = append(fds, int(f.Fd()))
+		}
+	}
+	err = unix.Sendmsg(int(e.Ctl.Fd()), wire, unix.UnixRights(fds...), nil, 0)
+	runtime.KeepAlive(cfg.Files)
+	if err != nil {
+		e.Discard()
+		return fmt.Errorf("sending the early init its description: %w", err)
+	}
+	return nil
+}
+
+// Discard ends an early init that is not used, and waits for it.
+func (e *Early) Discard() {
+	e.Ctl.Close()
+	_ = e.Init.Kill()
+	_, _, _ = e.Init.Wait()
+	e.Rep.Close()
 }
 
 // SendTask gives a warm init its task, with PROG's stdin, stdout and

@@ -71,25 +71,63 @@ void jail_launch_rebase(struct jail_launch *l, long delta, int unpack) {
 	jail_task_rebase(&l->task, delta, unpack);
 }
 
-static ssize_t recv_all(int fd, void *buf, size_t len, struct msghdr *m) {
-	struct iovec iov = {.iov_base = buf, .iov_len = len};
-	m->msg_iov = &iov;
-	m->msg_iovlen = 1;
+// recv_msg receives one message of at most JAIL_WIRE_MAX bytes into buf on
+// the ctl socket, and the descriptors that came with it into fds (at most
+// JAIL_TASK_FDS; more, or a message cut short, is an error).
+static ssize_t recv_msg(void *buf, int *fds, int *nfds) {
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(JAIL_TASK_FDS * sizeof(int))];
+	} c;
+	struct iovec iov = {.iov_base = buf, .iov_len = JAIL_WIRE_MAX};
+	struct msghdr m;
+	memset(&m, 0, sizeof m);
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = c.buf;
+	m.msg_controllen = sizeof c.buf;
 	ssize_t n;
 	do
-		n = recvmsg(fd, m, MSG_CMSG_CLOEXEC);
+		n = recvmsg(JAIL_FD_CTL, &m, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
-	if (n > 0 && (m->msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+	*nfds = 0;
+	if (n > 0 && (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
 		errno = EMSGSIZE;
 		return -1;
+	}
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); n > 0 && h; h = CMSG_NXTHDR(&m, h)) {
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		int k = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < k && *nfds < JAIL_TASK_FDS; i++)
+			memcpy(&fds[(*nfds)++], CMSG_DATA(h) + i * sizeof(int), sizeof(int));
 	}
 	return n;
 }
 
 static void *task_buf;
 
-// warm_main never returns: the init ends with exit_group.
-static void warm_main(void) {
+// place_streams puts the descriptors an early init's description came with
+// (PROG's streams, then its cgroup.procs files) into the description's
+// list, around the ctl socket and report pipe it already holds, so that
+// the init arranges them as a cloned init arranges jail's.
+static int place_streams(struct jail_launch *l, const int *fds, int nfds) {
+	if (nfds < 3 || l->nfds != nfds + 2)
+		return -1;
+	int *to = (int *)l->fds;
+	for (int i = 0; i < l->nfds; i++)
+		to[i] = i < 3 ? fds[i] : i == JAIL_FD_CTL || i == JAIL_FD_REPORT ? i : fds[i - 2];
+	return 0;
+}
+
+// init_from_wire receives the init's description on its ctl socket and
+// becomes the init it describes; made are the namespaces the process made
+// already. A warm init (made 0) was exec'd with nothing: it makes every
+// namespace, says so, and jail writes its id maps. An early init made
+// its own before the description came with PROG's streams (early.c), and
+// runs the description's task as a cloned init does. It never returns:
+// the init ends with exit_group.
+void init_from_wire(unsigned long made) {
 	// Blocked for the init's whole life, as for a cloned one (its parent
 	// blocked them before clone): SIGCHLD comes through a signalfd, and
 	// pid 1 takes its two signals synchronously.
@@ -100,27 +138,33 @@ static void warm_main(void) {
 	task_buf = mmap(NULL, JAIL_WIRE_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED || task_buf == MAP_FAILED)
 		init_die(JAIL_L_WARM, 2, 0, errno);
-	struct msghdr m;
-	memset(&m, 0, sizeof m);
-	ssize_t n = recv_all(JAIL_FD_CTL, buf, JAIL_WIRE_MAX, &m);
+	int fds[JAIL_TASK_FDS], nfds;
+	ssize_t n = recv_msg(buf, fds, &nfds);
 	if (n == 0)
 		syscall(SYS_exit_group, 0);
 	if (n < (ssize_t)sizeof(struct jail_launch))
 		init_die(JAIL_L_WARM, 0, 0, n < 0 ? errno : EPROTO);
 	struct jail_launch *l = buf;
 	jail_launch_rebase(l, (long)buf, 1);
+	if ((made != 0) != (nfds != 0) || (made && place_streams(l, fds, nfds) < 0))
+		init_die(JAIL_L_WARM, 4, 0, EBADF);
 	unsigned long ns;
 	int r = init_launch_alloc(l, &ns);
 	if (r < 0)
 		init_die(JAIL_L_WARM, 2, 0, -r);
-	if (unshare((int)ns) < 0)
+	if (made & ~ns)
+		init_die(JAIL_L_WARM, 1, 0, EINVAL);
+	if ((ns & ~made) && unshare((int)(ns & ~made)) < 0)
 		init_die(JAIL_L_WARM, 1, 0, errno);
-	struct jail_report u;
-	memset(&u, 0, sizeof u);
-	u.kind = JAIL_REPORT_UNSHARED;
-	init_report(&u);
+	if (!made) {
+		struct jail_report u;
+		memset(&u, 0, sizeof u);
+		u.kind = JAIL_REPORT_UNSHARED;
+		init_report(&u);
+	}
 	init_main(l);
 	syscall(SYS_exit_group, 1);
+	__builtin_unreachable();
 }
 
 // init_await_task waits for the init's task on its ctl socket: the task
@@ -128,27 +172,12 @@ static void warm_main(void) {
 // cgroup.procs files PROG joins. Anything else on the socket, or its
 // end, ends the init.
 void init_await_task(struct jail_launch *l) {
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(JAIL_TASK_FDS * sizeof(int))];
-	} c;
-	struct msghdr m;
-	memset(&m, 0, sizeof m);
-	m.msg_control = c.buf;
-	m.msg_controllen = sizeof c.buf;
-	ssize_t n = recv_all(JAIL_FD_CTL, task_buf, JAIL_WIRE_MAX, &m);
+	int fds[JAIL_TASK_FDS], nfds;
+	ssize_t n = recv_msg(task_buf, fds, &nfds);
 	if (n < 0)
 		init_die(JAIL_L_WARM, 3, 0, errno);
 	if (n < (ssize_t)sizeof(struct jail_task))
 		syscall(SYS_exit_group, 0);
-	int fds[JAIL_TASK_FDS], nfds = 0;
-	for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
-		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
-			continue;
-		int k = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		for (int i = 0; i < k && nfds < JAIL_TASK_FDS; i++)
-			memcpy(&fds[nfds++], CMSG_DATA(h) + i * sizeof(int), sizeof(int));
-	}
 	struct jail_task *t = task_buf;
 	jail_task_rebase(t, (long)task_buf, 1);
 	if (nfds != 3 + t->exec.ncgroup_fds)
@@ -179,5 +208,5 @@ __attribute__((constructor)) static void warm_entry(void) {
 		}
 		_exit(125);
 	}
-	warm_main();
+	init_from_wire(0);
 }
