@@ -85,7 +85,9 @@ func (r *Result) SpellWarnings(name func(field string) string) {
 // killing what PROG left, the init's exit and the namespaces' teardown.
 // In `jail run` the init was forked, and made its first namespaces,
 // while Start ran (sandbox/native/early.c): Clone is the hand-over of its
-// description and whatever namespaces are left. In a warm sandbox the clone, id maps, mounts and pivot were
+// description and whatever namespaces are left. When it built the whole
+// sandbox then, from the last run's description, the run is a warm
+// one's. In a warm sandbox the clone, id maps, mounts and pivot were
 // done before the task: Clone is the hand-over of the task to its init,
 // and the other three are 0.
 type Stages struct {

@@ -183,10 +183,12 @@ func (r *Runner) run(ctx context.Context, s *Spec, stdio IO, w *Warm) (*Result, 
 		return nil, err
 	}
 	defer enf.release()
+	var early *native.Early
 	if w == nil {
 		if plan, err = compile(s, host, enf.cgroupView(), landlock, false); err != nil {
 			return nil, err
 		}
+		w, early = r.takeEarly(s, plan, enf)
 	}
 	direct := stdio
 	if err := enf.wireOutput(&stdio); err != nil {
@@ -194,7 +196,7 @@ func (r *Runner) run(ctx context.Context, s *Spec, stdio IO, w *Warm) (*Result, 
 	}
 	var sup *supervisor
 	if w == nil {
-		sup, err = startNative(s, plan, stdio, enf, from)
+		sup, err = startNative(s, plan, stdio, enf, from, early)
 	} else {
 		sup, err = w.start(s, plan, stdio, enf, from)
 	}

@@ -19,7 +19,7 @@ import (
 // only C, so no second Go runtime boots. When jail runs as root the
 // parent writes the id maps, then gives the go-ahead on the ctl socket,
 // which then stays open as the init's lifeline until the run is over.
-func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*supervisor, error) {
+func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64, early *native.Early) (*supervisor, error) {
 	cfg := plan.Launch
 	cfg.Task.Exec.CgroupFDs = native.CgroupFDs(len(enf.cgroupFiles()))
 	std, null, err := streams(stdio)
@@ -28,22 +28,16 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*sup
 	}
 	defer closeAll(null)
 
-	// An ordinary caller's init maps its own ids, as unshare -r does,
-	// which saves a round trip; when jail runs as root the mapping is to
-	// the overflow id, which only the parent may write.
-	uid, gid := hostIDs()
-	if os.Getuid() != 0 {
-		cfg.SelfMaps = true
-		cfg.InnerUID, cfg.InnerGID, cfg.OuterUID, cfg.OuterGID = s.UID, s.GID, uint32(uid), uint32(gid)
-	}
+	selfMapped(&cfg, s)
 	points := &runPoints{from: from, planned: native.Now(), untilReport: longLived.Load()}
 	begin := time.Now()
-	init, ctl, rep, err := launch(&cfg, std, enf)
+	init, ctl, rep, err := launch(&cfg, std, enf, early)
 	if err != nil {
 		return nil, err
 	}
 	enf.closeChildSide()
 	if !cfg.SelfMaps {
+		uid, gid := hostIDs()
 		if err := writeIDMaps(init.Pid, s, uid, gid); err != nil {
 			_ = init.Kill()
 			_, _, _ = init.Wait()
@@ -59,12 +53,11 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (*sup
 }
 
 // launch starts cfg's init and returns it with jail's ends of its ctl
-// socket and report pipe. The first run of `jail run` takes the init its C
-// start-up forked (native.Early), whose namespaces were made while the Go
-// runtime started; any other run, or one that init cannot serve, clones
-// one.
-func launch(cfg *native.Config, std []*os.File, enf *enforcer) (*native.Init, *os.File, *os.File, error) {
-	if e := native.TakeEarly(); e != nil {
+// socket and report pipe: the early init of `jail run` when there is one
+// waiting (see takeEarly), whose namespaces were made while the Go
+// runtime started; otherwise, or when it cannot serve, a clone.
+func launch(cfg *native.Config, std []*os.File, enf *enforcer, e *native.Early) (*native.Init, *os.File, *os.File, error) {
+	if e != nil {
 		c := *cfg
 		c.Files = native.Descriptors(std, e.Ctl, e.Rep, enf.cgroupFiles())
 		// Its memory is its own and small, as a warm init's.
@@ -88,15 +81,6 @@ func launch(cfg *native.Config, std []*os.File, enf *enforcer) (*native.Init, *o
 		return nil, nil, nil, explainCloneError(err)
 	}
 	return init, ctl, rep, nil
-}
-
-// DiscardEarly ends the early init of a `jail run` that did not use it
-// (it asked for help, or its flags were refused), so that nothing of it
-// outlives jail.
-func DiscardEarly() {
-	if e := native.TakeEarly(); e != nil {
-		e.Discard()
-	}
 }
 
 // spawnSharesMemory says PROG's spawner may share the init's memory. One

@@ -106,8 +106,10 @@ void init_die(int stage, int index, int sub, int err) __attribute__((noreturn));
 int init_launch_alloc(struct jail_launch *l, unsigned long *flags);
 
 // warm.c: an init that receives its description (a warm or an early
-// one), and a warm init's wait for its task.
+// one) or runs one an early init read (init_from_saved), and a warm
+// init's wait for its task; made are the namespaces it made already.
 void init_from_wire(unsigned long made) __attribute__((noreturn));
+void init_from_saved(void *buf, long n, unsigned long made) __attribute__((noreturn));
 void init_await_task(struct jail_launch *l);
 
 // mounts.c: the mount executor.

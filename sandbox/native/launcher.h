@@ -256,8 +256,23 @@ void jail_launch_release(struct jail_launch *l);
 // CLOCK_MONOTONIC microseconds when this process's C start-up ran.
 int64_t jail_process_start_usec(void);
 // The early init the C start-up of `jail run` forked (early.c): its pid,
-// ctl socket and report pipe, or -1s.
-void jail_early(int *pid, int *ctl, int *rep);
+// ctl socket and report pipe, or -1s; the file where jail saves its
+// sandbox's description for the next run ("" for none), and the saved
+// description the init runs (NULL when it waits for one).
+void jail_early(int *pid, int *ctl, int *rep, const char **saved_path, const void **saved, long *saved_len);
+
+// The header of a saved description: what it was saved for (this
+// binary, by its file's identity) and a checksum, so that only an
+// intact description of this binary's layout is run. The description
+// follows, as sent to a warm init.
+#define JAIL_SAVED_MAGIC "jail-sd1"
+struct jail_saved {
+	char magic[8];
+	uint64_t exe_dev, exe_ino, exe_size;
+	int64_t exe_mtime_sec, exe_mtime_nsec;
+	uint64_t len;
+	uint64_t fnv1a; // FNV-1a 64 of the description's bytes
+};
 
 // What the user reads for a failure (stages.c). jail_stage_name names a
 // stage of the init or of jail_spawn, NULL for a number no stage has.

@@ -8,11 +8,13 @@ import "C"
 
 import (
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -364,20 +366,7 @@ func StartWarm(cfg *Config, ctl *os.File) (*Init, error) {
 	}
 	m := wireMem()
 	defer m.free()
-	c := *cfg
-	c.Task = Task{}
-	l := describe(m, &c)
-	l.warm = 1
-	if cfg.Reuse {
-		l.reuse = 1
-	}
-	view := unsafe.Slice(l.fds, len(cfg.Files))
-	for i := range view {
-		view[i] = C.int(i)
-	}
-	wire, err := m.packed("sandbox's description", func(base unsafe.Pointer, d C.long) {
-		C.jail_launch_rebase((*C.struct_jail_launch)(base), d, 0)
-	})
+	wire, err := packWire(m, cfg, true)
 	if err != nil {
 		return nil, err
 	}
@@ -405,23 +394,42 @@ func StartWarm(cfg *Config, ctl *os.File) (*Init, error) {
 
 // Early is the init the C start-up of `jail run` forked before the Go
 // runtime started (early.c). Its user, mount, ipc, uts and cgroup
-// namespaces are made, or being made, and it waits on its own ctl socket
-// for a description.
+// namespaces are made, or being made. With Saved it builds the sandbox
+// that description says, as a warm init, and reports ReportReady; without,
+// it waits on its own ctl socket for a description (Start).
 type Early struct {
 	Init     *Init
 	Ctl, Rep *os.File
+	// SavedPath is where jail saves its sandbox's description for the next
+	// run's early init (Save); "" when the user has no directory for it.
+	SavedPath string
+	// Saved is the description the init is building the sandbox from: the
+	// last run's, as WarmWire lays it out.
+	Saved []byte
+
+	abandoned bool
 }
 
-var earlyTaken atomic.Bool
+var (
+	earlyMu    sync.Mutex
+	earlyTaken bool
+	early      *Early
+)
 
 // TakeEarly returns the early init, to the first caller only; nil when
 // this process has none.
 func TakeEarly() *Early {
-	if earlyTaken.Swap(true) {
+	earlyMu.Lock()
+	defer earlyMu.Unlock()
+	if earlyTaken {
 		return nil
 	}
+	earlyTaken = true
 	var pid, ctl, rep C.int
-	C.jail_early(&pid, &ctl, &rep)
+	var path *C.char
+	var saved unsafe.Pointer
+	var savedLen C.long
+	C.jail_early(&pid, &ctl, &rep, &path, &saved, &savedLen)
 	if pid <= 0 {
 		return nil
 	}
@@ -430,36 +438,48 @@ func TakeEarly() *Early {
 		ws, ru, err := p.reap()
 		p.done <- initExit{ws, ru, err}
 	}()
-	return &Early{Init: p, Ctl: os.NewFile(uintptr(ctl), "jail-ctl"), Rep: os.NewFile(uintptr(rep), "jail-report")}
+	early = &Early{Init: p, Ctl: os.NewFile(uintptr(ctl), "jail-ctl"), Rep: os.NewFile(uintptr(rep), "jail-report"),
+		SavedPath: C.GoString(path)}
+	if saved != nil {
+		early.Saved = C.GoBytes(saved, C.int(savedLen))
+	}
+	return early
 }
 
-// Start hands the early init a cold start's description, as Start would
-// clone an init with it: cfg.Files are laid out as for Start, with e.Ctl
-// and e.Rep at FDCtl and FDReport, and PROG's streams and cgroup.procs
-// files go over the socket. From then on the init is watched as a cloned
-// one is. An error means the early init could not take it (its
-// namespaces were refused, or the description is too large to send);
-// it is then ended, and the caller clones an init instead.
-func (e *Early) Start(cfg *Config) error {
-	if len(cfg.Files) < FDFirstCgroup || cfg.Files[FDCtl] != e.Ctl || cfg.Files[FDReport] != e.Rep {
+// EndEarly ends the early init unless a run took it, and waits for one a
+// run abandoned, so that nothing of it outlives jail.
+func EndEarly() {
+	if e := TakeEarly(); e != nil {
 		e.Discard()
-		return fmt.Errorf("an early init takes its own ctl socket and report pipe")
+		return
 	}
-	rep, err := ReadReport(e.Rep)
-	if err != nil || rep.Kind != ReportUnshared {
+	earlyMu.Lock()
+	e := early
+	earlyMu.Unlock()
+	if e != nil && e.abandoned {
+		_, _, _ = e.Init.Wait()
+	}
+}
+
+// Start hands an early init without Saved a cold start's description, as
+// Start would clone an init with it: cfg.Files are laid out as for
+// Start, with e.Ctl and e.Rep at FDCtl and FDReport, and PROG's streams
+// and cgroup.procs files go over the socket. From then on the init is
+// watched as a cloned one is. An error means the early init could not
+// take it (its namespaces were refused, or the description is too large
+// to send); it is then ended, and the caller clones an init instead.
+func (e *Early) Start(cfg *Config) error {
+	if e.Saved != nil || len(cfg.Files) < FDFirstCgroup || cfg.Files[FDCtl] != e.Ctl || cfg.Files[FDReport] != e.Rep {
 		e.Discard()
-		return fmt.Errorf("the early init made no namespaces")
+		return fmt.Errorf("this early init cannot take a cold description")
+	}
+	if err := e.Unshared(); err != nil {
+		e.Discard()
+		return err
 	}
 	m := wireMem()
 	defer m.free()
-	l := describe(m, cfg)
-	view := unsafe.Slice(l.fds, len(cfg.Files))
-	for i := range view {
-		view[i] = C.int(i)
-	}
-	wire, err := m.packed("sandbox's description", func(base unsafe.Pointer, d C.long) {
-		C.jail_launch_rebase((*C.struct_jail_launch)(base), d, 0)
-	})
+	wire, err := packWire(m, cfg, false)
 	if err != nil {
 		e.Discard()
 		return err
@@ -479,12 +499,105 @@ func (e *Early) Start(cfg *Config) error {
 	return nil
 }
 
+// Unshared reads the early init's first report: its namespaces are made.
+func (e *Early) Unshared() error {
+	rep, err := ReadReport(e.Rep)
+	if err != nil || rep.Kind != ReportUnshared {
+		return fmt.Errorf("the early init made no namespaces")
+	}
+	return nil
+}
+
 // Discard ends an early init that is not used, and waits for it.
 func (e *Early) Discard() {
+	e.Abandon()
+	_, _, _ = e.Init.Wait()
+}
+
+// Abandon ends an early init that is not used without waiting for it:
+// EndEarly does.
+func (e *Early) Abandon() {
+	e.abandoned = true
 	e.Ctl.Close()
 	_ = e.Init.Kill()
-	_, _, _ = e.Init.Wait()
 	e.Rep.Close()
+}
+
+// WarmWire is cfg laid out as a warm init receives it: everything but the
+// task, and the descriptors where StartWarm's Files put them.
+func WarmWire(cfg *Config) ([]byte, error) {
+	m := wireMem()
+	defer m.free()
+	return packWire(m, cfg, true)
+}
+
+// packWire lays cfg out in m as an init receives it on its socket, its
+// descriptors at the numbers the init gives them: a warm one's (all but
+// the task, and descriptors 0 to FDReport), or a cold one's whole.
+func packWire(m *cmem, cfg *Config, warm bool) ([]byte, error) {
+	c := *cfg
+	if warm {
+		c.Task = Task{}
+		c.Files = make([]*os.File, FDReport+1)
+	}
+	l := describe(m, &c)
+	if warm {
+		l.warm = 1
+	}
+	if warm && cfg.Reuse {
+		l.reuse = 1
+	}
+	view := unsafe.Slice(l.fds, len(c.Files))
+	for i := range view {
+		view[i] = C.int(i)
+	}
+	wire, err := m.packed("sandbox's description", func(base unsafe.Pointer, d C.long) {
+		C.jail_launch_rebase((*C.struct_jail_launch)(base), d, 0)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(wire), nil
+}
+
+// Save writes wire (WarmWire) where the next `jail run`'s early init
+// reads it (path is Early.SavedPath), for this binary only: in a
+// directory of the user's own, atomically.
+func Save(path string, wire []byte) error {
+	exe, err := os.Stat("/proc/self/exe")
+	if err != nil {
+		return err
+	}
+	st := exe.Sys().(*syscall.Stat_t)
+	var h C.struct_jail_saved
+	magic := unsafe.Slice((*byte)(unsafe.Pointer(&h.magic[0])), len(h.magic))
+	copy(magic, C.JAIL_SAVED_MAGIC)
+	h.exe_dev, h.exe_ino, h.exe_size = C.uint64_t(st.Dev), C.uint64_t(st.Ino), C.uint64_t(st.Size)
+	h.exe_mtime_sec, h.exe_mtime_nsec = C.int64_t(st.Mtim.Sec), C.int64_t(st.Mtim.Nsec)
+	h.len = C.uint64_t(len(wire))
+	sum := fnv.New64a()
+	sum.Write(wire)
+	h.fnv1a = C.uint64_t(sum.Sum64())
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".last-sandbox-*")
+	if err != nil {
+		return err
+	}
+	head := unsafe.Slice((*byte)(unsafe.Pointer(&h)), C.sizeof_struct_jail_saved)
+	_, err = f.Write(append(slices.Clone(head), wire...))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // SendTask gives a warm init its task, with PROG's stdin, stdout and

@@ -120,33 +120,21 @@ static int place_streams(struct jail_launch *l, const int *fds, int nfds) {
 	return 0;
 }
 
-// init_from_wire receives the init's description on its ctl socket and
-// becomes the init it describes; made are the namespaces the process made
-// already. A warm init (made 0) was exec'd with nothing: it makes every
-// namespace, says so, and jail writes its id maps. An early init made
-// its own before the description came with PROG's streams (early.c), and
-// runs the description's task as a cloned init does. It never returns:
-// the init ends with exit_group.
-void init_from_wire(unsigned long made) {
-	// Blocked for the init's whole life, as for a cloned one (its parent
-	// blocked them before clone): SIGCHLD comes through a signalfd, and
-	// pid 1 takes its two signals synchronously.
-	sigset_t all;
-	sigfillset(&all);
-	sigprocmask(SIG_SETMASK, &all, NULL);
-	void *buf = mmap(NULL, JAIL_WIRE_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	task_buf = mmap(NULL, JAIL_WIRE_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (buf == MAP_FAILED || task_buf == MAP_FAILED)
-		init_die(JAIL_L_WARM, 2, 0, errno);
-	int fds[JAIL_TASK_FDS], nfds;
-	ssize_t n = recv_msg(buf, fds, &nfds);
-	if (n == 0)
-		syscall(SYS_exit_group, 0);
+// become_described becomes the init that buf (n bytes, pointers as
+// offsets) describes; made are the namespaces the process made already,
+// and fds came with the description. A warm init (made 0) was exec'd with
+// nothing: it makes every namespace, says so, and jail writes its id
+// maps. An early init made its own first (early.c), and either received
+// a cold description with PROG's streams or runs a warm one it read
+// itself, which has none. It never returns: the init ends with
+// exit_group.
+__attribute__((noreturn)) static void become_described(void *buf, ssize_t n, const int *fds, int nfds, unsigned long made) {
 	if (n < (ssize_t)sizeof(struct jail_launch))
-		init_die(JAIL_L_WARM, 0, 0, n < 0 ? errno : EPROTO);
+		init_die(JAIL_L_WARM, 0, 0, EPROTO);
 	struct jail_launch *l = buf;
 	jail_launch_rebase(l, (long)buf, 1);
-	if ((made != 0) != (nfds != 0) || (made && place_streams(l, fds, nfds) < 0))
+	int streams = made && !l->warm;
+	if ((streams != (nfds != 0)) || (streams && place_streams(l, fds, nfds) < 0))
 		init_die(JAIL_L_WARM, 4, 0, EBADF);
 	unsigned long ns;
 	int r = init_launch_alloc(l, &ns);
@@ -165,6 +153,37 @@ void init_from_wire(unsigned long made) {
 	init_main(l);
 	syscall(SYS_exit_group, 1);
 	__builtin_unreachable();
+}
+
+// Blocked for the init's whole life, as for a cloned one (its parent
+// blocked them before clone): SIGCHLD comes through a signalfd, and pid 1
+// takes its two signals synchronously. And the buffer for its tasks.
+static void prepare(void) {
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	task_buf = mmap(NULL, JAIL_WIRE_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (task_buf == MAP_FAILED)
+		init_die(JAIL_L_WARM, 2, 0, errno);
+}
+
+void init_from_wire(unsigned long made) {
+	prepare();
+	void *buf = mmap(NULL, JAIL_WIRE_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		init_die(JAIL_L_WARM, 2, 0, errno);
+	int fds[JAIL_TASK_FDS], nfds;
+	ssize_t n = recv_msg(buf, fds, &nfds);
+	if (n == 0)
+		syscall(SYS_exit_group, 0);
+	if (n < 0)
+		init_die(JAIL_L_WARM, 0, 0, errno);
+	become_described(buf, n, fds, nfds, made);
+}
+
+void init_from_saved(void *buf, long n, unsigned long made) {
+	prepare();
+	become_described(buf, n, NULL, 0, made);
 }
 
 // init_await_task waits for the init's task on its ctl socket: the task

@@ -1,0 +1,140 @@
+package main_test
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"jail/internal/testutil"
+)
+
+// TestEarlyInit: the init of `jail run` is the process its C start-up
+// forked before the Go runtime started (sandbox/native/early.c), not a
+// clone of jail, which would share jail's memory.
+func TestEarlyInit(t *testing.T) {
+	testutil.NeedUserNS(t)
+	testutil.NeedRoot(t, "comparing the memory of another user's processes (kcmp)")
+	j := testutil.New(t)
+	stdin, feed, err := os.Pipe()
+	require.NoError(t, err)
+	defer feed.Close()
+	run := j.Start(t, testutil.Opts{Stdin: stdin}, "run", "--", "/bin/cat")
+	stdin.Close()
+	jail := run.Cmd.Process.Pid
+	init := -1
+	for deadline := time.Now().Add(10 * time.Second); init < 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		ents, err := os.ReadDir("/proc")
+		require.NoError(t, err)
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			if comm, ppid, ok := testutil.ProcStat(pid); ok && ppid == jail && comm == "jail-init" {
+				init = pid
+			}
+		}
+	}
+	require.Positive(t, init, "no init of jail %d found", jail)
+	// kcmp orders two processes' memory: 0 is the same memory.
+	order, _, errno := unix.Syscall6(unix.SYS_KCMP, uintptr(jail), uintptr(init), 1 /* KCMP_VM */, 0, 0, 0)
+	require.Zero(t, errno, "kcmp: %v", errno)
+	assert.NotZero(t, order, "the init shares jail's memory: it was cloned, not forked early")
+	feed.Close()
+	requireOK(t, run.Wait(t))
+}
+
+// TestEarlyInitEndsWithJail: a `jail run` that never starts a sandbox
+// (help, refused flags) leaves nothing of its early init behind.
+func TestEarlyInitEndsWithJail(t *testing.T) {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	m := marker()
+	for _, args := range [][]string{{"run", "--help", m}, {"run", "--mem", "lots", "--", "true", m}} {
+		r := j.Run(t, args...)
+		assert.NotEqual(t, -1, r.ExitCode)
+		assert.Empty(t, hostProcsWith(t, m), "%q left a process behind", args)
+	}
+}
+
+// savedRuns runs jail with a runtime directory of the test user's own,
+// where a run saves its sandbox's description for the next
+// (sandbox/native/early.c), and returns the run and the saved file.
+func savedRuns(t *testing.T, j *testutil.Jail) (func(args ...string) testutil.Result, string) {
+	rt := filepath.Join(j.Dir, "runtime")
+	require.NoError(t, os.Mkdir(rt, 0o700))
+	j.Chown(t, rt)
+	opts := testutil.Opts{Env: []string{"XDG_RUNTIME_DIR=" + rt}}
+	return func(args ...string) testutil.Result {
+		t.Helper()
+		return j.RunWith(t, opts, args...)
+	}, filepath.Join(rt, "jail", "last-sandbox")
+}
+
+// builtAhead says the run's sandbox was built from the saved description
+// before jail had its plan: its mounts are not the run's.
+func builtAhead(r testutil.Result) bool { return r.Report != nil && r.Report.Stages["mounts"] == 0 }
+
+// TestSavedSandbox: a run's sandbox is built ahead from the last run's
+// description when the plan is the same, and never when it is not: the
+// next run sees nothing of a sandbox it did not ask for, and a saved file
+// that is damaged, or not the user's, is not used.
+func TestSavedSandbox(t *testing.T) {
+	testutil.NeedUserNS(t)
+	if os.Getuid() == 0 && testutil.TestUID(t) == 0 {
+		testutil.Skip(t, "jail runs as root here, whose init is never built ahead")
+	}
+	j := testutil.New(t)
+	run, saved := savedRuns(t, j)
+
+	for i := range 3 {
+		r := run("run", "--hostname", "first", "--", "/bin/hostname")
+		requireOK(t, r)
+		assert.Equal(t, "first\n", r.Stdout)
+		assert.Equal(t, i > 0, builtAhead(r), "run %d: %v", i, r.Report.Stages)
+	}
+	require.FileExists(t, saved)
+
+	r := run("run", "--hostname", "other", "--", "/bin/hostname")
+	requireOK(t, r)
+	assert.Equal(t, "other\n", r.Stdout, "the run used the sandbox of the last")
+	assert.False(t, builtAhead(r), "%v", r.Report.Stages)
+
+	dir := j.FixtureDir(t, "shared")
+	j.Fixture(t, "shared/secret", "s", 0o644)
+	for range 2 {
+		r = run("run", "-v", dir+":/mnt/shared:rw", "--", "/bin/ls", "/mnt/shared")
+		requireOK(t, r)
+		assert.Equal(t, "secret\n", r.Stdout)
+	}
+	assert.True(t, builtAhead(r), "%v", r.Report.Stages)
+	r = run("run", "--", "/bin/sh", "-c", "ls /mnt/shared 2>/dev/null; echo end")
+	requireOK(t, r)
+	assert.Equal(t, "end\n", r.Stdout, "the last run's bind is in this one")
+
+	// The last run saved its own; damage it, then hand it to another
+	// user: the runs go on, and build nothing ahead from it.
+	good, err := os.ReadFile(saved)
+	require.NoError(t, err)
+	damaged := append([]byte{}, good...)
+	damaged[len(damaged)-1] ^= 0xff
+	require.NoError(t, os.WriteFile(saved, damaged, 0o600))
+	j.Chown(t, saved)
+	r = run("run", "--", "/bin/sh", "-c", "ls /mnt/shared 2>/dev/null; echo end")
+	requireOK(t, r)
+	assert.Equal(t, "end\n", r.Stdout)
+	assert.False(t, builtAhead(r), "a damaged description was used: %v", r.Report.Stages)
+	if os.Getuid() == 0 {
+		require.NoError(t, os.Remove(saved))
+		require.NoError(t, os.WriteFile(saved, good, 0o644))
+		r = run("run", "--", "/bin/sh", "-c", "ls /mnt/shared 2>/dev/null; echo end")
+		requireOK(t, r)
+		assert.False(t, builtAhead(r), "a description the user does not own was used: %v", r.Report.Stages)
+	}
+}
