@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,8 +37,11 @@ func isUnified() bool {
 }
 
 // ownCgroup2 returns the absolute path of this process's v2 cgroup.
-func ownCgroup2() (string, error) {
-	f, err := os.Open("/proc/self/cgroup")
+func ownCgroup2() (string, error) { return cgroup2Of(os.Getpid()) }
+
+// cgroup2Of is the cgroup v2 directory process pid is in.
+func cgroup2Of(pid int) (string, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/cgroup", pid))
 	if err != nil {
 		return "", err
 	}
@@ -48,7 +52,7 @@ func ownCgroup2() (string, error) {
 			return filepath.Join(cgroupRoot, p), nil
 		}
 	}
-	return "", errors.New("no cgroup2 entry in /proc/self/cgroup")
+	return "", fmt.Errorf("no cgroup2 entry in /proc/%d/cgroup", pid)
 }
 
 func writable(dir string) bool {
@@ -97,8 +101,9 @@ const delegateFix = "create /etc/systemd/system/user@.service.d/delegate.conf wi
 // prepareParent makes parent able to hold runs: the controllers jail needs
 // are enabled for its children, which the kernel allows only while parent
 // holds no processes itself. If this very process sits in parent, it
-// first moves itself into a leaf below it.
-func prepareParent(name, parent string, fix string) (*cgroup2, error) {
+// first moves itself into a leaf below it, and the processes with that
+// sit there too.
+func prepareParent(name, parent string, fix string, with []int) (*cgroup2, error) {
 	avail := controllersOf(parent)
 	c := &cgroup2{name: name, parent: parent, missing: map[string]string{}}
 	for _, want := range []string{"cpu", "cpuset", "memory", "pids"} {
@@ -119,6 +124,13 @@ func prepareParent(name, parent string, fix string) (*cgroup2, error) {
 		}
 		if err := writeFile(leaf, "cgroup.procs", "0"); err != nil {
 			return nil, err
+		}
+		// Best effort: one that is gone, or in another cgroup, is not
+		// its to move.
+		for _, pid := range with {
+			if other, err := cgroup2Of(pid); err == nil && other == own {
+				_ = writeFile(leaf, "cgroup.procs", strconv.Itoa(pid))
+			}
 		}
 	}
 	// One controller at a time: enabling cpuset, say, can be refused

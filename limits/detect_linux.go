@@ -28,8 +28,11 @@ func (d Detection) Why() string {
 // Detect picks the best backend, in the order: root on cgroup v2, a
 // delegated v2 subtree this process already lives in, the systemd user
 // manager (only with askSystemd, because it costs a D-Bus round trip),
-// root on cgroup v1; else none.
-func Detect(ctx context.Context, askSystemd bool) Detection {
+// root on cgroup v1; else none. with are processes of this one that must
+// stay in its cgroup wherever the choice moves it (the sandbox init
+// `jail run` forks before Go starts), so that what they start may join
+// the runs' cgroups.
+func Detect(ctx context.Context, askSystemd bool, with ...int) Detection {
 	var d Detection
 	note := func(format string, args ...any) { d.Notes = append(d.Notes, fmt.Sprintf(format, args...)) }
 	if !isUnified() {
@@ -59,7 +62,7 @@ func Detect(ctx context.Context, askSystemd bool) Detection {
 	}
 	if own, err := ownCgroup2(); err == nil {
 		if root, ok := delegationRoot(own); ok {
-			b, err := prepareParent("cgroup2-delegated", root, "ask whoever delegated "+root+" to enable the controller in its parent's cgroup.subtree_control")
+			b, err := prepareParent("cgroup2-delegated", root, "ask whoever delegated "+root+" to enable the controller in its parent's cgroup.subtree_control", with)
 			if err == nil {
 				d.Backend = b
 				return d
@@ -73,7 +76,7 @@ func Detect(ctx context.Context, askSystemd bool) Detection {
 		note("the systemd user manager is asked only when a limit needs a cgroup")
 		return d
 	}
-	b, err := systemdScope(ctx)
+	b, err := systemdScope(ctx, with)
 	if err != nil {
 		note("systemd user manager: %v", err)
 		return d
@@ -100,5 +103,5 @@ func rootCgroup2() (*cgroup2, error) {
 	if err := os.Mkdir(parent, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("creating %s: %w", parent, err)
 	}
-	return prepareParent("cgroup2-root", parent, "the kernel does not offer it at "+cgroupRoot+"/cgroup.controllers")
+	return prepareParent("cgroup2-root", parent, "the kernel does not offer it at "+cgroupRoot+"/cgroup.controllers", nil)
 }

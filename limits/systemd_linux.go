@@ -47,11 +47,12 @@ func connectUserBus(ctx context.Context, addr string) (*sd.Conn, error) {
 }
 
 // systemdScope asks the user's systemd manager for a transient scope with
-// Delegate=yes holding this process, then uses it as the parent of runs.
+// Delegate=yes holding this process and with, then uses it as the parent
+// of runs.
 // It costs one D-Bus round trip per jail process; a long-lived process
 // (a judge service) pays it once for all its runs. The user manager moves
 // us even from a login session's scope by asking the system manager.
-func systemdScope(ctx context.Context) (*cgroup2, error) {
+func systemdScope(ctx context.Context, with []int) (*cgroup2, error) {
 	addr, ok := userBusAddress()
 	if !ok {
 		return nil, fmt.Errorf("no user bus (DBUS_SESSION_BUS_ADDRESS unset and no /run/user/%d/bus): log in through systemd-logind or enable lingering with loginctl enable-linger", os.Getuid())
@@ -64,9 +65,13 @@ func systemdScope(ctx context.Context) (*cgroup2, error) {
 	}
 	defer conn.Close()
 	name := fmt.Sprintf("jail-%d-%d.scope", os.Getpid(), time.Now().UnixNano()%1e9)
+	pids := []uint32{uint32(os.Getpid())}
+	for _, p := range with {
+		pids = append(pids, uint32(p))
+	}
 	props := []sd.Property{
 		sd.PropDescription("jail sandbox runs"),
-		sd.PropPids(uint32(os.Getpid())),
+		sd.PropPids(pids...),
 		{Name: "Delegate", Value: dbus.MakeVariant(true)},
 		{Name: "CollectMode", Value: dbus.MakeVariant("inactive-or-failed")},
 	}
@@ -86,5 +91,5 @@ func systemdScope(ctx context.Context) (*cgroup2, error) {
 	if err != nil {
 		return nil, err
 	}
-	return prepareParent("cgroup2-systemd", scope, delegateFix)
+	return prepareParent("cgroup2-systemd", scope, delegateFix, with)
 }

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 
 	"jail/sandbox/native"
@@ -63,6 +64,12 @@ func (r *Runner) takeEarly(s *Spec, plan *Plan, enf *enforcer) (*Warm, *native.E
 		// Best effort: without it the next run clones its init.
 		_ = native.Save(e.SavedPath, wire)
 	}
+	// PROG's spawner joins the run's cgroups from the init's: one left
+	// behind where jail was moved from (Detect moves it along) may not.
+	if len(enf.cgroupFiles()) > 0 && !inOwnCgroup(e.Init.Pid) {
+		e.Abandon()
+		return nil, nil
+	}
 	if e.Saved == nil {
 		return nil, e
 	}
@@ -89,3 +96,13 @@ func (r *Runner) takeEarly(s *Spec, plan *Plan, enf *enforcer) (*Warm, *native.E
 // (it asked for help, or its flags were refused), and waits for one a run
 // abandoned, so that nothing of it outlives jail.
 func DiscardEarly() { native.EndEarly() }
+
+// inOwnCgroup says process pid is in this process's cgroups.
+func inOwnCgroup(pid int) bool {
+	mine, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return false
+	}
+	its, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	return err == nil && bytes.Equal(mine, its)
+}

@@ -91,7 +91,13 @@ func (r *Runner) detect(ctx context.Context, askSystemd bool) limits.Detection {
 	defer r.mu.Unlock()
 	d, ok := r.detected[askSystemd]
 	if !ok {
-		d = limits.Detect(ctx, askSystemd)
+		// The early init must be where runs start from, or its spawners
+		// could not join the runs' cgroups.
+		var with []int
+		if pid := native.EarlyPid(); pid > 0 {
+			with = append(with, pid)
+		}
+		d = limits.Detect(ctx, askSystemd, with...)
 		r.detected[askSystemd] = d
 	}
 	// Each run appends its own notes.

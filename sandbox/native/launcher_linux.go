@@ -446,6 +446,21 @@ func TakeEarly() *Early {
 	return early
 }
 
+// EarlyPid is the early init's pid while no one has taken it, else 0.
+func EarlyPid() int {
+	earlyMu.Lock()
+	defer earlyMu.Unlock()
+	if earlyTaken {
+		return 0
+	}
+	var pid, ctl, rep C.int
+	var path *C.char
+	var saved unsafe.Pointer
+	var savedLen C.long
+	C.jail_early(&pid, &ctl, &rep, &path, &saved, &savedLen)
+	return max(int(pid), 0)
+}
+
 // EndEarly ends the early init unless a run took it, and waits for one a
 // run abandoned, so that nothing of it outlives jail.
 func EndEarly() {
