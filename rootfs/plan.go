@@ -124,6 +124,11 @@ type Cgroup struct {
 	Source string
 }
 
+// UnifiedView says the run's cgroup is one cgroup v2 directory, which
+// PROG's spawner shows at CgroupRoot with a mount of its own (see
+// cgroupOps), rather than the plan.
+func UnifiedView(cgs []Cgroup) bool { return len(cgs) == 1 && cgs[0].Hierarchy == "" }
+
 // CgroupRoot is where PROG finds its cgroup, as in every container.
 const CgroupRoot = "/sys/fs/cgroup"
 
@@ -165,6 +170,11 @@ func Build(c Config) []Op {
 		ops = append(ops, Op{Kind: Sysfs, Target: "/sys"},
 			Op{Kind: MaskDir, Target: "/sys/firmware"},
 			Op{Kind: MaskDir, Target: "/sys/devices/virtual/powercap"})
+	}
+	// Where PROG's cgroup is shown: sysfs has the directory, and without
+	// sysfs the root has it, cgroup or not, as in every container.
+	if !c.PrivateNet {
+		ops = append(ops, Op{Kind: Mkdir, Target: CgroupRoot, Mode: 0o755})
 	}
 	ops = append(ops, cgroupOps(c.Cgroups)...)
 	for _, b := range c.Binds {
@@ -269,18 +279,18 @@ func procOps() []Op {
 // Everything is read-only, so PROG cannot raise its own limits or move
 // itself out; the binds are mounted read-only, like every bind.
 //
-// cgroup v2 is one directory bound at /sys/fs/cgroup. v1 is a tmpfs with
-// one bind per hierarchy, named as the host names it, and for a
+// cgroup v2 is not the plan's: PROG's spawner mounts the hierarchy of its
+// new cgroup namespace, whose root is the run's cgroup (UnifiedView), so
+// that a sandbox built before its run's cgroup existed shows it too. v1
+// cannot be mounted in a user namespace: it is a tmpfs with one bind per
+// hierarchy, named as the host names it, and for a
 // hierarchy holding several controllers ("cpu,cpuacct") a symlink per
 // controller, which is where libraries look for them. The tmpfs is made
 // read-only before the binds land in it: made after, the read-only copy
 // would carry a second copy of every bind, and mountinfo would list each
 // hierarchy twice.
 func cgroupOps(cgs []Cgroup) []Op {
-	if len(cgs) == 1 && cgs[0].Hierarchy == "" {
-		return []Op{{Kind: Bind, Source: cgs[0].Source, Target: CgroupRoot}}
-	}
-	if len(cgs) == 0 {
+	if len(cgs) == 0 || UnifiedView(cgs) {
 		return nil
 	}
 	ops := []Op{{Kind: Tmpfs, Target: CgroupRoot, Mode: 0o755, Size: 64 << 10}}

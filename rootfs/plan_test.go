@@ -199,11 +199,23 @@ func TestBuildInvariants(t *testing.T) {
 		_, hasSys := firstMount["/sys"]
 		assert.Equal(t, c.PrivateNet, hasSys, "config %d: sysfs mounted without a private net", i)
 
-		// PROG's cgroup is shown exactly when the run has one, and never
-		// writably: no bind under it is writable, and a v1 tmpfs is made
-		// read-only before anything is bound into it.
-		cgAt, hasCgroup := firstMount[CgroupRoot]
-		assert.Equal(t, len(c.Cgroups) > 0, hasCgroup, "config %d: /sys/fs/cgroup shown without a cgroup, or not with one", i)
+		// PROG's v1 cgroup is shown exactly when the run has one (a v2
+		// one is its spawner's to mount), and never writably: no bind
+		// under it is writable, and a v1 tmpfs is made read-only before
+		// anything is bound into it.
+		cgAt, hasCgroup := -1, false
+		for j, op := range ops {
+			if op.Target == CgroupRoot && op.Kind != Mkdir && !hasCgroup {
+				cgAt, hasCgroup = j, true
+			}
+		}
+		// Without sysfs the root has the directory the spawner mounts a v2
+		// cgroup on, whether the run has one or not.
+		if !c.PrivateNet {
+			at, made := firstMount[CgroupRoot]
+			assert.True(t, made && ops[at].Kind == Mkdir, "config %d: no %s made without sysfs", i, CgroupRoot)
+		}
+		assert.Equal(t, len(c.Cgroups) > 0 && !UnifiedView(c.Cgroups), hasCgroup, "config %d: /sys/fs/cgroup shown without a v1 cgroup, or not with one", i)
 		readOnlyAt := -1
 		for j, op := range ops {
 			if op.Target != CgroupRoot && !strings.HasPrefix(op.Target, CgroupRoot+"/") {

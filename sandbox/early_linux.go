@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"jail/rootfs"
 	"jail/sandbox/native"
 )
 
@@ -30,9 +31,10 @@ func selfMapped(cfg *native.Config, s *Spec) {
 // savable is the description of plan's sandbox as the next run's early
 // init would build it, nil when that init could not build this sandbox:
 // root's (which waits for jail to write its id maps) and one whose root
-// shows the run's own cgroup, a directory made for this run alone.
+// binds the run's own cgroup v1 directories, made for this run alone (a
+// v2 cgroup is PROG's spawner's to show).
 func savable(s *Spec, plan *Plan, enf *enforcer) []byte {
-	if os.Getuid() == 0 || len(enf.cgroupView()) > 0 {
+	if cgs := enf.cgroupView(); os.Getuid() == 0 || len(cgs) > 0 && !rootfs.UnifiedView(cgs) {
 		return nil
 	}
 	cfg := plan.Launch

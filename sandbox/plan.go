@@ -102,6 +102,7 @@ func compile(s *Spec, host rootfs.Host, cgroups []rootfs.Cgroup, landlock Landlo
 	}
 	// Its tasks' IPC objects must go with each of them.
 	p.Launch.Reuse, p.Launch.Task.Exec.NewIPC = reusable, reusable
+	p.Launch.Task.Exec.CgroupView = rootfs.UnifiedView(cgroups)
 	return p, nil
 }
 

@@ -163,7 +163,7 @@ func (r *Runner) run(ctx context.Context, s *Spec, stdio IO, w *Warm) (*Result, 
 		host = r.host(s.Net != NetNone)
 	}
 	// A warm sandbox's root was built before its run's cgroup existed,
-	// so it shows no /sys/fs/cgroup; whether it fits is known before
+	// so it binds no cgroup v1 directory; whether it fits is known before
 	// anything is created or the streams are taken.
 	var plan *Plan
 	if w != nil {

@@ -91,8 +91,9 @@ const warmTimeout = 10 * time.Second
 // Warm makes a sandbox for s's configuration and waits until it is ready
 // for a task. Of s only what the sandbox is made of counts (root, binds,
 // network, hostname, user); PROG, its limits and its streams come with
-// the task. The sandbox shows no /sys/fs/cgroup, because the task's cgroup
-// does not exist yet when the root is built.
+// the task. On cgroup v1 the sandbox shows no /sys/fs/cgroup, because the
+// task's cgroup does not exist yet when the root is built; a v2 one is
+// mounted by the task's spawner.
 //
 // With reuse it serves task after task: its root and /dev are read-only,
 // its /tmp and /dev/shm are tmpfs mounts of their own, mounted afresh
@@ -279,6 +280,9 @@ func (w *Warm) start(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (
 	defer closeAll(null)
 	task := plan.Launch.Task
 	task.Exec.CgroupFDs = native.CgroupFDs(len(enf.cgroupFiles()))
+	// Its root was built before this cgroup existed; a v2 one is the
+	// spawner's to show.
+	task.Exec.CgroupView = rootfs.UnifiedView(enf.cgroupView())
 	// The init's memory is its own and small (under 2 MiB resident), so
 	// a spawner that shares it adds no more to PROG's ru_maxrss than a
 	// copy would, and saves the copy.

@@ -196,6 +196,38 @@ has '^mount / /sys/fs/cgroup ro$' && [ "$(printf '%s\n' "$out" | grep -cE '^[a-z
 		run:    `"$JAIL" run --mem 256M -- node -e 'console.log("heap", require("v8").getHeapStatistics().heap_size_limit)'; node -e 'console.log("outside", require("v8").getHeapStatistics().heap_size_limit)'`,
 		expect: `a=$(printf '%s\n' "$out" | awk '$1 == "heap" {print $2}'); b=$(printf '%s\n' "$out" | awk '$1 == "outside" {print $2}'); [ -n "$a" ] && [ -n "$b" ] && [ "$a" -lt 314572800 ] && [ "$a" -lt "$b" ]`,
 	},
+	// The spawner mounts the v2 view, so a sandbox built before its run's
+	// cgroup existed shows it too: one `jail run` built ahead from the
+	// last run's description, and a warm sandbox of jail serve's pool.
+	{
+		name:   "cgroup-view-built-ahead",
+		run:    `rt=$(mktemp -d) && for i in 1 2; do XDG_RUNTIME_DIR=$rt "$JAIL" run --json --mem 64M -- cat /sys/fs/cgroup/memory.max; done`,
+		expect: `[ "$rc" = 0 ] && [ "$(printf '%s\n' "$out" | grep -c '^67108864$')" = 2 ] && [ "$(num mounts)" = 0.000000 ]`,
+	},
+	{
+		name: "cgroup-view-warm",
+		run: `s=$(mktemp -d)/serve.sock
+"$JAIL" serve --listen "unix:$s" --pool default=1 2>/dev/null & pid=$!
+for i in $(seq 300); do curl -sf --unix-socket "$s" http://jail/readyz >/dev/null && break; sleep 0.1; done
+curl -sS --max-time 60 --unix-socket "$s" 'http://jail/v1/runs?wait=30s' -d '{"steps":[{"argv":["cat","/sys/fs/cgroup/memory.max"]}],"limits":{"mem":"64M"}}'
+kill $pid; wait $pid`,
+		expect: `has '"pool_hit": *true' && has '67108864'`,
+	},
+	{
+		// A reused sandbox shows each task its own cgroup: the renewal
+		// unmounts the last task's view.
+		name: "cgroup-view-reused",
+		run: `s=$(mktemp -d)/serve.sock
+"$JAIL" serve --listen "unix:$s" --pool default=1:reuse 2>/dev/null & pid=$!
+for i in $(seq 300); do curl -sf --unix-socket "$s" http://jail/readyz >/dev/null && break; sleep 0.1; done
+for m in 64M 32M; do
+curl -sS --max-time 60 --unix-socket "$s" 'http://jail/v1/runs?wait=30s' -d '{"steps":[{"argv":["sh","-c","cat /sys/fs/cgroup/memory.max; grep -c cgroup2 /proc/self/mountinfo"]}],"limits":{"mem":"'$m'"}}'
+echo
+sleep 1
+done
+kill $pid; wait $pid`,
+		expect: `[ "$(printf '%s\n' "$out" | grep -c '"pool_hit": *true')" = 2 ] && has '"text": *"67108864\\n1\\n"' && has '"text": *"33554432\\n1\\n"'`,
+	},
 	{
 		name: "no-cgroup-left",
 		run: `for i in 1 2 3 4 5 6 7 8 9 10; do "$JAIL" run --mem 32M --pids 16 -- /bin/true || exit 1; done

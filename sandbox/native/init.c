@@ -444,8 +444,8 @@ static int pid1_as_made(int pid1) {
 // left no process (supervise saw pid 1 alone), and its IPC objects went
 // with its own IPC namespace; the root and /dev are read-only. What is
 // left: no unix socket may remain, pid 1 must be as it was made, the
-// writable places (/tmp, /dev/shm) are mounted afresh, and the hostname
-// is set again. Anything it cannot
+// writable places (/tmp, /dev/shm) are mounted afresh, the hostname is
+// set again, and the task's cgroup view goes. Anything it cannot
 // do or see ends the init, and the sandbox is not used again.
 static void renew(struct init *s) {
 	if (!no_unix_sockets())
@@ -466,6 +466,10 @@ static void renew(struct init *s) {
 	}
 	if (sethostname(l->hostname, (size_t)l->hostname_len) < 0)
 		init_die(JAIL_L_RENEW, 2, 0, errno);
+	// The task's own cgroup, which its spawner showed; the next task's
+	// shows the next.
+	if (l->task.exec.cgroup_view && syscall(SYS_umount2, "/sys/fs/cgroup", MNT_DETACH) < 0)
+		init_die(JAIL_L_RENEW, 4, JAIL_SUB_MOUNT, errno);
 	memset(&s->started, 0, sizeof s->started);
 	s->started.kind = JAIL_REPORT_STARTED;
 }

@@ -73,7 +73,8 @@ enum jail_launch_stage {
 	// unshare, 2 memory) and its task (3 receiving it, 4 its descriptors).
 	JAIL_L_WARM,
 	// A reused sandbox's renewal between tasks (index: 0 a unix socket
-	// left, 1 mounting a place afresh, 2 the hostname, 3 pid 1 changed).
+	// left, 1 mounting a place afresh, 2 the hostname, 3 pid 1 changed,
+	// 4 unmounting the task's cgroup view).
 	// A process left is seen before it, by supervise.
 	JAIL_L_RENEW,
 };

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/mount.h>
 #include <linux/seccomp.h>
 #include <linux/securebits.h>
 #include <pthread.h>
@@ -93,6 +94,40 @@ static int enter_timens(int join, int64_t *offset_usec, int *step) {
 	return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
+// mount_cgroup_view shows PROG its cgroup at /sys/fs/cgroup: a cgroup2
+// mount made in the cgroup namespace just unshared, so its root is the
+// run's cgroup, as a container runtime mounts it under a cgroup
+// namespace; read-only, so PROG can neither raise its limits nor move out.
+// It is mounted here, with the task, not by the init with the root: a
+// sandbox built before its run's cgroup existed (a warm one, or one `jail
+// run` built ahead) shows it as well.
+static int mount_cgroup_view(int *step) {
+	*step = 0;
+	int fs = (int)syscall(SYS_fsopen, "cgroup2", FSOPEN_CLOEXEC);
+	if (fs < 0)
+		return -1;
+	*step = 1;
+	long r = syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+	int m = -1;
+	if (r == 0) {
+		*step = 2;
+		m = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC,
+		                 MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	}
+	int e = errno;
+	close(fs);
+	if (m < 0) {
+		errno = e;
+		return -1;
+	}
+	*step = 3;
+	r = syscall(SYS_move_mount, m, "", AT_FDCWD, "/sys/fs/cgroup", MOVE_MOUNT_F_EMPTY_PATH);
+	e = errno;
+	close(m);
+	errno = e;
+	return (int)r;
+}
+
 // drop_privileges leaves PROG with no capability it could ever regain:
 // the bounding set is emptied so exec of a file with capabilities or as
 // uid 0 grants nothing, the securebits are locked so uid 0 is not special,
@@ -132,6 +167,9 @@ static int child_main(void *arg) {
 	}
 	if (x->ncgroup_fds > 0 && unshare(CLONE_NEWCGROUP) < 0)
 		return fail(x, JAIL_STAGE_CGROUP, x->ncgroup_fds);
+	int step;
+	if (x->cgroup_view && mount_cgroup_view(&step) < 0)
+		return fail(x, JAIL_STAGE_CGROUP_VIEW, step);
 
 	// A new session detaches PROG from the caller's terminal, so it cannot
 	// push input into it with TIOCSTI (CVE-2017-5226).
@@ -149,7 +187,6 @@ static int child_main(void *arg) {
 		return fail(x, JAIL_STAGE_CLOSE_FDS, 0);
 	if (chdir(x->dir) < 0)
 		return fail(x, JAIL_STAGE_CHDIR, 0);
-	int step;
 	int64_t offset_usec = 0;
 	if (enter_timens(x->join_timens, &offset_usec, &step) < 0)
 		return fail(x, JAIL_STAGE_TIMENS, step);

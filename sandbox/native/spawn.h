@@ -20,6 +20,7 @@ enum jail_stage {
 	JAIL_STAGE_TIMENS, // index: 0 dumpable, 1 unshare, 2 timens_offsets, 3 setns
 	JAIL_STAGE_LANDLOCK,
 	JAIL_STAGE_IPCNS,
+	JAIL_STAGE_CGROUP_VIEW, // index: 0 fsopen, 1 fsconfig, 2 fsmount, 3 move_mount
 };
 
 struct jail_rlimit {
@@ -49,6 +50,10 @@ struct jail_exec {
 	// new_ipc gives PROG an IPC namespace of its own, so that its SysV
 	// objects and message queues go with it (a reused sandbox's tasks).
 	int new_ipc;
+	// cgroup_view mounts the cgroup v2 hierarchy of PROG's new cgroup
+	// namespace, whose root is the run's cgroup, read-only at
+	// /sys/fs/cgroup.
+	int cgroup_view;
 	// Set by jail_spawn: the spawner has memory of its own and joins
 	// PROG's time namespace itself.
 	int join_timens;

@@ -36,6 +36,7 @@ const (
 	StageTimeNS          Stage = C.JAIL_STAGE_TIMENS
 	StageEnforceLandlock Stage = C.JAIL_STAGE_LANDLOCK
 	StageIPCNS           Stage = C.JAIL_STAGE_IPCNS
+	StageCgroupView      Stage = C.JAIL_STAGE_CGROUP_VIEW
 )
 
 // Rlimit is one setrlimit(2) call made just before exec.
@@ -57,6 +58,9 @@ type Exec struct {
 	Notify, Log bool
 	// NewIPC gives PROG an IPC namespace of its own.
 	NewIPC bool
+	// CgroupView mounts PROG's cgroup v2 hierarchy read-only at
+	// /sys/fs/cgroup, from its new cgroup namespace.
+	CgroupView bool
 }
 
 // SpawnError is a failed stage of jail_spawn: which, which rlimit or
@@ -139,6 +143,9 @@ func (m *cmem) fill(x *C.struct_jail_exec, e *Exec) {
 	}
 	if e.NewIPC {
 		x.new_ipc = 1
+	}
+	if e.CgroupView {
+		x.cgroup_view = 1
 	}
 	if n := len(e.CgroupFDs); n > 0 {
 		x.ncgroup_fds = C.int(n)

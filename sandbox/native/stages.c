@@ -23,6 +23,13 @@ static const char *const timens_steps[] = {
     "setns(time_for_children)",
 };
 
+static const char *const cgroup_view_steps[] = {
+    "fsopen(cgroup2)",
+    "fsconfig(cgroup2)",
+    "fsmount(cgroup2)",
+    "move_mount to /sys/fs/cgroup",
+};
+
 static const struct stage spawn_stages[] = {
     [JAIL_STAGE_CGROUP] = {.name = "joining the run's cgroup"},
     [JAIL_STAGE_SESSION] = {.name = "new session"},
@@ -38,6 +45,7 @@ static const struct stage spawn_stages[] = {
     [JAIL_STAGE_TIMENS] = {.name = "time namespace", STEPS(timens_steps)},
     [JAIL_STAGE_LANDLOCK] = {.name = "enforcing the Landlock ruleset"},
     [JAIL_STAGE_IPCNS] = {.name = "IPC namespace"},
+    [JAIL_STAGE_CGROUP_VIEW] = {.name = "showing the run's cgroup at /sys/fs/cgroup", STEPS(cgroup_view_steps)},
 };
 
 static const char *const idmaps_steps[] = {
@@ -84,6 +92,7 @@ static const char *const renew_steps[] = {
     "mounting a place afresh",
     "the hostname",
     "pid 1 was changed",
+    "unmounting the task's cgroup view",
 };
 
 #define L(stage) [(stage) - JAIL_L_FDS]
