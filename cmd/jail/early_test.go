@@ -1,9 +1,12 @@
 package main_test
 
 import (
+	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -137,4 +140,22 @@ func TestSavedSandbox(t *testing.T) {
 		requireOK(t, r)
 		assert.False(t, builtAhead(r), "a description the user does not own was used: %v", r.Report.Stages)
 	}
+}
+
+// TestEarlyInitWithStdinClosed: with jail's stdin closed, the early init's
+// socket would take descriptor 0 and become PROG's stdin; there is no
+// early init then, and PROG reads end of file as from /dev/null.
+func TestEarlyInitWithStdinClosed(t *testing.T) {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", `exec "$0" run -- /bin/cat <&-`, j.Bin)
+	cmd.Dir, cmd.WaitDelay = j.Dir, 5*time.Second
+	if j.Cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: j.Cred}
+	}
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Empty(t, string(out))
 }

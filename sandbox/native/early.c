@@ -155,6 +155,12 @@ static void early_child(int ctl, int rep) {
 __attribute__((constructor)) static void early_entry(int argc, char **argv) {
 	if (argc < 2 || strcmp(argv[1], "run") != 0 || getenv(JAIL_WARM_ENV))
 		return;
+	// With a standard stream closed, the socket would take its number,
+	// and jail's os.Stdin would be the init's.
+	for (int fd = 0; fd < 3; fd++) {
+		if (fcntl(fd, F_GETFD) < 0)
+			return;
+	}
 	// root's init would wait for jail to write its id maps: nothing to
 	// gain before Go runs.
 	if (getuid() != 0) {
