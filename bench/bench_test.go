@@ -42,6 +42,10 @@ type launcher struct {
 	name string
 	argv []string
 	env  *env
+	// runtime is XDG_RUNTIME_DIR ("" for none): jail saves its sandbox's
+	// description there, and the next run builds the sandbox from it
+	// while Go starts, as for a logged-in user.
+	runtime string
 }
 
 // env is where and as whom the launchers run: testutil's copy of the jail
@@ -60,10 +64,24 @@ func newEnv(b *testing.B) *env {
 	return &env{jail: testutil.New(b)}
 }
 
-func (e *env) forkExec() launcher { return launcher{"forkexec", []string{"/bin/true"}, e} }
+func (e *env) forkExec() launcher {
+	return launcher{name: "forkexec", argv: []string{"/bin/true"}, env: e}
+}
 
-func (e *env) jailRun() launcher {
-	return launcher{"jail", []string{e.jail.Bin, "run", "--", "/bin/true"}, e}
+func (e *env) jailRun(b testing.TB) launcher {
+	return launcher{name: "jail", argv: []string{e.jail.Bin, "run", "--", "/bin/true"}, env: e, runtime: e.runtimeDir(b, "jail")}
+}
+
+// runtimeDir is a runtime directory of the test user's own for one
+// launcher, so that each saves and finds its own sandbox's description.
+func (e *env) runtimeDir(b testing.TB, name string) string {
+	b.Helper()
+	d := filepath.Join(e.jail.Dir, "runtime-"+name)
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	e.jail.Chown(b, d)
+	return d
 }
 
 // bwrap reports false when bwrap is not installed.
@@ -72,7 +90,7 @@ func (e *env) bwrap() (launcher, bool) {
 	if err != nil {
 		return launcher{}, false
 	}
-	return launcher{"bwrap", append([]string{p}, bwrapArgs...), e}, true
+	return launcher{name: "bwrap", argv: append([]string{p}, bwrapArgs...), env: e}, true
 }
 
 // run starts the launcher once and returns how long it took from start to
@@ -80,10 +98,14 @@ func (e *env) bwrap() (launcher, bool) {
 func (l launcher) run(b *testing.B) time.Duration {
 	b.Helper()
 	var stderr bytes.Buffer
+	env := []string{"PATH=/usr/bin:/bin"}
+	if l.runtime != "" {
+		env = append(env, "XDG_RUNTIME_DIR="+l.runtime)
+	}
 	cmd := &exec.Cmd{
 		Path:        l.argv[0],
 		Args:        l.argv,
-		Env:         []string{"PATH=/usr/bin:/bin"},
+		Env:         env,
 		Dir:         l.env.jail.Dir,
 		Stdout:      io.Discard,
 		Stderr:      &stderr,
@@ -105,7 +127,7 @@ func BenchmarkForkExecTrue(b *testing.B) {
 
 // BenchmarkJailRunTrue is `jail run -- /bin/true` with jail's defaults.
 func BenchmarkJailRunTrue(b *testing.B) {
-	bench(b, newEnv(b).jailRun())
+	bench(b, newEnv(b).jailRun(b))
 }
 
 // BenchmarkBwrapTrue is bwrap with every namespace and a jail-like root.
@@ -173,26 +195,35 @@ func programs(b *testing.B, e *env) []program {
 	return ps
 }
 
-// launchers are the ways of running p, side by side.
-func (e *env) launchers(p program) []launcher {
+// launchers are the ways of running p, side by side. jail and
+// jail-limits run as a logged-in user does, with a runtime directory where
+// each run saves its sandbox's description and the next builds the
+// sandbox from it while Go starts; jail-unsaved has none, so its early
+// init waits for the plan.
+func (e *env) launchers(b testing.TB, p program) []launcher {
 	var jailFlags, bwrapFlags []string
 	if p.bind != "" {
 		jailFlags = []string{"-v", p.bind + ":" + p.bind + ":ro"}
 		bwrapFlags = []string{"--ro-bind", p.bind, p.bind}
 	}
-	jail := func(name string, flags ...string) launcher {
+	jail := func(name string, saved bool, flags ...string) launcher {
 		argv := append(append(append([]string{e.jail.Bin, "run"}, jailFlags...), flags...), "--")
-		return launcher{name, append(argv, p.argv...), e}
+		l := launcher{name: name, argv: append(argv, p.argv...), env: e}
+		if saved {
+			l.runtime = e.runtimeDir(b, p.name+"-"+name)
+		}
+		return l
 	}
 	ls := []launcher{
-		{"forkexec", p.argv, e},
-		jail("jail"),
-		jail("jail-limits", limitFlags...),
+		{name: "forkexec", argv: p.argv, env: e},
+		jail("jail", true),
+		jail("jail-limits", true, limitFlags...),
+		jail("jail-unsaved", false),
 	}
 	if bw, err := exec.LookPath("bwrap"); err == nil {
 		argv := append([]string{bw}, bwrapArgs[:len(bwrapArgs)-2]...)
 		argv = append(append(append(argv, bwrapFlags...), "--"), p.argv...)
-		ls = append(ls, launcher{"bwrap", argv, e})
+		ls = append(ls, launcher{name: "bwrap", argv: argv, env: e})
 	}
 	return ls
 }
@@ -211,7 +242,7 @@ func BenchmarkSideBySide(b *testing.B) {
 	var table, rounds []string
 	for _, p := range programs(b, e) {
 		b.Run(p.name, func(b *testing.B) {
-			ls := e.launchers(p)
+			ls := e.launchers(b, p)
 			for _, l := range ls {
 				l.run(b)
 			}

@@ -438,7 +438,7 @@ func BenchmarkServe(b *testing.B) {
 					}
 					if w.tests == 0 {
 						ways = append(ways, func() error {
-							fork = append(fork, launcher{"fork+exec", inSandboxPath(w.steps), e}.run(b))
+							fork = append(fork, launcher{name: "fork+exec", argv: inSandboxPath(w.steps), env: e}.run(b))
 							return nil
 						})
 					}

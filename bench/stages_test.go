@@ -77,13 +77,13 @@ func BenchmarkStages(b *testing.B) {
 	e.jail.Chown(b, root)
 	times := map[string][]time.Duration{}
 	for _, s := range stages {
-		launcher{s.name, s.argv, e}.run(b) // warm up
+		launcher{name: s.name, argv: s.argv, env: e}.run(b) // warm up
 	}
 	round := 0
 	for b.Loop() {
 		for i := range stages {
 			s := stages[(i+round)%len(stages)]
-			times[s.name] = append(times[s.name], launcher{s.name, s.argv, e}.run(b))
+			times[s.name] = append(times[s.name], launcher{name: s.name, argv: s.argv, env: e}.run(b))
 		}
 		round++
 	}
@@ -121,54 +121,72 @@ func BenchmarkStages(b *testing.B) {
 // BenchmarkRunStages is the breakdown of one run from the inside: jail
 // and the sandbox's init timestamp each stage (the "stages" of the --json
 // result, native launcher), and this reports each stage's median over the
-// runs, as metrics and as a markdown table.
+// runs, as metrics and as a markdown table, for a run whose sandbox is
+// built once jail has its plan and for one built ahead from the last
+// run's description.
 func BenchmarkRunStages(b *testing.B) {
 	e := newEnv(b)
 	argv := []string{e.jail.Bin, "run", "--json", "--", "/bin/true"}
-	var all []map[string]float64
+	// Interleaved: a run whose early init waits for the plan, and one
+	// with a runtime directory, whose sandbox is built from the last
+	// run's saved description while Go starts.
+	ways := []struct{ name, runtime string }{{"waiting for the plan", ""}, {"built ahead", e.runtimeDir(b, "stages")}}
+	all := make([][]map[string]float64, len(ways))
 	for b.Loop() {
-		var stderr bytes.Buffer
-		cmd := &exec.Cmd{Path: argv[0], Args: argv, Env: []string{"PATH=/usr/bin:/bin"}, Dir: e.jail.Dir,
-			Stderr: &stderr, SysProcAttr: &syscall.SysProcAttr{Credential: e.jail.Cred}}
-		if err := cmd.Run(); err != nil {
-			b.Fatalf("%q: %v\n%s", argv, err, stderr.Bytes())
-		}
-		var res struct {
-			Stages map[string]float64 `json:"stages"`
-		}
-		for line := range strings.Lines(stderr.String()) {
-			if strings.HasPrefix(line, "{") {
-				if err := json.Unmarshal([]byte(line), &res); err != nil {
-					b.Fatal(err)
+		for i, w := range ways {
+			var stderr bytes.Buffer
+			env := []string{"PATH=/usr/bin:/bin"}
+			if w.runtime != "" {
+				env = append(env, "XDG_RUNTIME_DIR="+w.runtime)
+			}
+			cmd := &exec.Cmd{Path: argv[0], Args: argv, Env: env, Dir: e.jail.Dir,
+				Stderr: &stderr, SysProcAttr: &syscall.SysProcAttr{Credential: e.jail.Cred}}
+			if err := cmd.Run(); err != nil {
+				b.Fatalf("%q: %v\n%s", argv, err, stderr.Bytes())
+			}
+			var res struct {
+				Stages map[string]float64 `json:"stages"`
+			}
+			for line := range strings.Lines(stderr.String()) {
+				if strings.HasPrefix(line, "{") {
+					if err := json.Unmarshal([]byte(line), &res); err != nil {
+						b.Fatal(err)
+					}
 				}
 			}
+			if res.Stages == nil {
+				b.Fatalf("no stages in the result: %s", stderr.Bytes())
+			}
+			all[i] = append(all[i], res.Stages)
 		}
-		if res.Stages == nil {
-			b.Fatalf("no stages in the result: %s", stderr.Bytes())
-		}
-		all = append(all, res.Stages)
 	}
 	// The order of a run; the names are those of sandbox.Stages.
 	order := []string{"start", "clone", "id_maps", "mounts", "pivot", "prepare", "spawn", "exec", "run", "teardown"}
-	fmt.Printf("\n| stage of `jail run -- /bin/true` | median ms |\n|---|---|\n")
-	var total []time.Duration
-	for i := range all {
-		var sum float64
-		for _, v := range all[i] {
-			sum += v
-		}
-		total = append(total, time.Duration(sum*float64(time.Second)))
-	}
-	for _, name := range order {
+	fmt.Printf("\n| stage of `jail run -- /bin/true` | %s, median ms | %s, median ms |\n|---|---|---|\n", ways[0].name, ways[1].name)
+	col := func(i int, name string) float64 {
 		var ds []time.Duration
-		for _, st := range all {
+		for _, st := range all[i] {
 			ds = append(ds, time.Duration(st[name]*float64(time.Second)))
 		}
-		m := ms(percentile(ds, 50))
-		b.ReportMetric(m, name+"-ms")
-		fmt.Printf("| %s | %.2f |\n", name, m)
+		return ms(percentile(ds, 50))
 	}
-	fmt.Printf("| (sum, median of the runs) | %.2f |\n\n%d runs.\n", ms(percentile(total, 50)), len(all))
+	sum := func(i int) float64 {
+		var total []time.Duration
+		for _, st := range all[i] {
+			var s float64
+			for _, v := range st {
+				s += v
+			}
+			total = append(total, time.Duration(s*float64(time.Second)))
+		}
+		return ms(percentile(total, 50))
+	}
+	for _, name := range order {
+		b.ReportMetric(col(0, name), name+"-ms")
+		b.ReportMetric(col(1, name), name+"-ahead-ms")
+		fmt.Printf("| %s | %.2f | %.2f |\n", name, col(0, name), col(1, name))
+	}
+	fmt.Printf("| (sum, median of the runs) | %.2f | %.2f |\n\n%d runs each, interleaved.\n", sum(0), sum(1), len(all[0]))
 }
 
 // landlockTrue sets no_new_privs and, with argument 1, builds and enforces
