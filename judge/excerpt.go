@@ -40,6 +40,23 @@ func excerptOf(f *os.File, max int) (Excerpt, error) {
 	return newExcerpt(buf[:n], st.Size()), nil
 }
 
+// excerptBuffer keeps the first max bytes of a stream as it is written,
+// and counts them all: the excerpt of an output that is never read again.
+type excerptBuffer struct {
+	max  int
+	b    []byte
+	size int64
+}
+
+func (x *excerptBuffer) add(p []byte) {
+	x.size += int64(len(p))
+	if room := x.max - len(x.b); room > 0 {
+		x.b = append(x.b, p[:min(room, len(p))]...)
+	}
+}
+
+func (x *excerptBuffer) excerpt() Excerpt { return newExcerpt(x.b, x.size) }
+
 // newExcerpt makes the excerpt of an output of size bytes that starts
 // with b. A cut through a character is moved back to the character's
 // start, so that text stays text.

@@ -7,11 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"jail/field"
 	"jail/limits"
@@ -159,12 +156,12 @@ func Judge(ctx context.Context, r *sandbox.Runner, t Task) (*Result, error) {
 	if err := t.validate(); err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "jail-judge-")
-	if err != nil {
-		return nil, fmt.Errorf("creating the judge's directory: %w", err)
-	}
-	defer os.RemoveAll(dir)
-	j := &judging{task: t, runner: r, dir: dir}
+	j := &judging{task: t, runner: r}
+	defer func() {
+		if j.dir != "" {
+			os.RemoveAll(j.dir)
+		}
+	}()
 	for _, h := range []struct {
 		helper **prepared
 		spec   *Helper
@@ -303,35 +300,35 @@ func (t *Task) validate() error {
 type judging struct {
 	task                Task
 	runner              *sandbox.Runner
-	dir                 string // the judge's own files: outputs, stderr
+	dir                 string // the judge's own files (judgeDir): outputs, stderr
 	build               *Build
 	checker, interactor *prepared
 	// spec is PROG's resolved Spec (progSpec).
 	spec *sandbox.Spec
 }
 
-// runOnce runs a task without tests on its one input.
+// runOnce runs a task without tests on its one input. Its output is only
+// ever excerpted, so it is kept in memory as the relay passes it on, not
+// in files; a terminal's goes to a file as a test's does.
 func (j *judging) runOnce(ctx context.Context) (*StepResult, error) {
-	out, errf, err := j.outputs(j.dir)
-	if err != nil {
-		return nil, err
-	}
-	defer out.Close()
-	defer errf.Close()
+	max := j.outputMax(RunOutput)
 	var run *sandbox.Result
+	var o, e Excerpt
+	var err error
 	if j.task.TTY {
-		run, err = j.terminalRun(ctx, out, j.outputMax(RunOutput))
+		run, o, e, err = j.terminalOnce(ctx, max)
 	} else {
-		run, err = j.run(ctx, sandbox.IO{Stdin: j.task.Stdin, Stdout: out, Stderr: errf, Signals: j.task.Signals})
+		out, errs := excerptBuffer{max: max}, excerptBuffer{max: max}
+		run, err = j.run(ctx, sandbox.IO{Stdin: j.task.Stdin, Signals: j.task.Signals,
+			Observe: func(stream string, b []byte) {
+				if stream == "stdout" {
+					out.add(b)
+				} else {
+					errs.add(b)
+				}
+			}})
+		o, e = out.excerpt(), errs.excerpt()
 	}
-	if err != nil {
-		return nil, err
-	}
-	o, err := excerptOf(out, j.outputMax(RunOutput))
-	if err != nil {
-		return nil, err
-	}
-	e, err := excerptOf(errf, j.outputMax(RunOutput))
 	if err != nil {
 		return nil, err
 	}
@@ -340,6 +337,43 @@ func (j *judging) runOnce(ctx context.Context) (*StepResult, error) {
 		sr.Collected = collect(j.build.Work(), j.task.Collect, CollectMax)
 	}
 	return sr, nil
+}
+
+// terminalOnce is runOnce's run on a terminal.
+func (j *judging) terminalOnce(ctx context.Context, max int) (*sandbox.Result, Excerpt, Excerpt, error) {
+	dir, err := j.judgeDir()
+	if err != nil {
+		return nil, Excerpt{}, Excerpt{}, err
+	}
+	out, errf, err := j.outputs(dir)
+	if err != nil {
+		return nil, Excerpt{}, Excerpt{}, err
+	}
+	defer out.Close()
+	defer errf.Close()
+	run, err := j.terminalRun(ctx, out, max)
+	if err != nil {
+		return nil, Excerpt{}, Excerpt{}, err
+	}
+	o, err := excerptOf(out, max)
+	if err != nil {
+		return nil, Excerpt{}, Excerpt{}, err
+	}
+	e, err := excerptOf(errf, max)
+	return run, o, e, err
+}
+
+// judgeDir is the judge's own directory (the outputs of tests), made on
+// first use.
+func (j *judging) judgeDir() (string, error) {
+	if j.dir == "" {
+		dir, err := os.MkdirTemp("", "jail-judge-")
+		if err != nil {
+			return "", fmt.Errorf("creating the judge's directory: %w", err)
+		}
+		j.dir = dir
+	}
+	return j.dir, nil
 }
 
 // outputMax is the task's excerpt size, or def.
@@ -376,14 +410,15 @@ func (j *judging) run(ctx context.Context, stdio sandbox.IO) (*sandbox.Result, e
 	if err != nil {
 		return nil, err
 	}
-	var tees sync.WaitGroup
-	if j.task.Output != nil {
-		if stdio, err = j.tee(stdio, &tees); err != nil {
-			return nil, err
+	if live, inner := j.task.Output, stdio.Observe; live != nil {
+		stdio.Observe = func(stream string, b []byte) {
+			if inner != nil {
+				inner(stream, b)
+			}
+			live(stream, slices.Clone(b))
 		}
 	}
 	res, err := j.runPooled(ctx, s, stdio)
-	tees.Wait()
 	if err != nil {
 		return nil, field.Within("run step", err)
 	}
@@ -430,51 +465,6 @@ func poolHit(res *sandbox.Result, hit bool) *sandbox.Result {
 	return res
 }
 
-// tee puts a pipe before the output files, copied to the file and to
-// Output by a goroutine per stream; the run is given the write ends.
-func (j *judging) tee(stdio sandbox.IO, tees *sync.WaitGroup) (sandbox.IO, error) {
-	streams := []struct {
-		name string
-		dst  **os.File
-	}{{"stdout", &stdio.Stdout}, {"stderr", &stdio.Stderr}}
-	var ends []*os.File
-	for range streams {
-		r, w, err := os.Pipe()
-		if err != nil {
-			for _, f := range ends {
-				f.Close()
-			}
-			return stdio, err
-		}
-		ends = append(ends, r, w)
-	}
-	for i, st := range streams {
-		r, file := ends[2*i], *st.dst
-		*st.dst = ends[2*i+1]
-		tees.Add(1)
-		go func() {
-			defer tees.Done()
-			defer r.Close()
-			j.pump(r, file, -1, st.name)
-		}()
-	}
-	// Only the sandbox holds the write ends now, so the tees see the end
-	// of the output when it is gone. stdin is not the judge's to close.
-	stdin := stdio.Stdin
-	if stdin != nil {
-		dup, err := dupFile(stdin)
-		if err != nil {
-			for _, f := range ends {
-				f.Close()
-			}
-			return stdio, err
-		}
-		stdio.Stdin = dup
-	}
-	stdio.Give = true
-	return stdio, nil
-}
-
 // pump copies one of PROG's streams to its end: into file, the first keep
 // bytes of it (all when keep < 0), and every chunk to Output, when set.
 func (j *judging) pump(src, file *os.File, keep int, stream string) {
@@ -517,7 +507,11 @@ func (j *judging) outputs(dir string) (out, errf *os.File, err error) {
 func (j *judging) test(ctx context.Context, i int, t TestCase) (TestResult, *sandbox.Result, error) {
 	// A test's files go once it is judged: its output may be 64 MiB, and
 	// a task may have hundreds of tests.
-	dir := filepath.Join(j.dir, fmt.Sprint(i))
+	top, err := j.judgeDir()
+	if err != nil {
+		return TestResult{}, nil, err
+	}
+	dir := filepath.Join(top, fmt.Sprint(i))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return TestResult{}, nil, err
 	}
@@ -618,13 +612,3 @@ func newTestResult(name string, run *sandbox.Result, rd *Reading) TestResult {
 // gives others: a checker reads the whole output, so it gets more than a
 // solution's run step.
 var HelperLimits = limits.Spec{CPUTime: 10 * time.Second, Wall: 30 * time.Second, Memory: 1 << 30, Pids: 64}
-
-// dupFile is a second descriptor of f, closed on exec, for a run that is
-// given its streams while the caller keeps its own.
-func dupFile(f *os.File) (*os.File, error) {
-	fd, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("duplicating %s: %w", f.Name(), err)
-	}
-	return os.NewFile(uintptr(fd), f.Name()), nil
-}

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"os"
 	"path/filepath"
@@ -121,31 +122,40 @@ func (e *enforcer) cgroupView() []rootfs.Cgroup {
 }
 
 // wireOutput routes PROG's stdout and stderr through counting relays when
-// --output is set; otherwise PROG writes to jail's own streams directly.
+// --output is set or the caller observes them; otherwise PROG writes to
+// jail's own streams directly.
 func (e *enforcer) wireOutput(stdio *IO) error {
-	if e.spec.Limits.Output <= 0 {
+	if e.spec.Limits.Output <= 0 && stdio.Observe == nil {
 		return nil
 	}
-	for _, dst := range []**os.File{&stdio.Stdout, &stdio.Stderr} {
+	streams := []struct {
+		name string
+		dst  **os.File
+	}{{"stdout", &stdio.Stdout}, {"stderr", &stdio.Stderr}}
+	for _, st := range streams {
 		r, w, err := os.Pipe()
 		if err != nil {
 			return fmt.Errorf("creating the output pipe: %w", err)
 		}
-		out := *dst
-		*dst = w
+		out := *st.dst
+		*st.dst = w
 		e.childSide = append(e.childSide, w)
 		e.relays.Add(1)
-		go e.relay(r, out)
+		go e.relay(r, out, st.name, stdio.Observe)
 	}
 	return nil
 }
 
-// relay copies one stream, counting bytes against the shared --output
-// budget; past it, the rest is dropped and the run is ended.
-func (e *enforcer) relay(r, w *os.File) {
+// relay copies one stream to w (none when nil) and to observe, counting
+// bytes against the shared --output budget; past it, the rest is dropped
+// and the run is ended.
+func (e *enforcer) relay(r, w *os.File, stream string, observe func(string, []byte)) {
 	defer e.relays.Done()
 	defer r.Close()
 	limit := e.spec.Limits.Output
+	if limit <= 0 {
+		limit = math.MaxInt64
+	}
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := r.Read(buf)
@@ -156,8 +166,11 @@ func (e *enforcer) relay(r, w *os.File) {
 				keep = max(0, n-int(total-limit))
 				e.signal("output")
 			}
-			if keep > 0 {
+			if keep > 0 && w != nil {
 				_, _ = w.Write(buf[:keep])
+			}
+			if keep > 0 && observe != nil {
+				observe(stream, buf[:keep])
 			}
 		}
 		if err != nil {

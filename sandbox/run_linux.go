@@ -26,6 +26,11 @@ type IO struct {
 	// once the output relay is done). Without it the caller's copy of a
 	// pipe end PROG writes to keeps the reader from ever seeing EOF.
 	Give bool
+	// Observe, when set, is given every chunk of PROG's stdout and
+	// stderr as the output relay passes it on, by stream ("stdout",
+	// "stderr"), from the relay's goroutine; b is valid during the call
+	// only. The relay runs whenever Observe is set, --output or not.
+	Observe func(stream string, b []byte)
 	// Signals, when set, are delivered to PROG while it runs (to PROG
 	// itself, as a terminal's ^C reaches its foreground program); those
 	// sent before PROG starts wait for it.
