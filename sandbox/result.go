@@ -1,7 +1,9 @@
 package sandbox
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"jail/field"
@@ -14,6 +16,17 @@ type Seconds time.Duration
 
 func (s Seconds) MarshalJSON() ([]byte, error) {
 	return []byte(fmt.Sprintf("%.6f", time.Duration(s).Seconds())), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes, so that a Go client of
+// jail's results can decode them.
+func (s *Seconds) UnmarshalJSON(b []byte) error {
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return err
+	}
+	*s = Seconds(math.Round(f*1e6) * float64(time.Microsecond))
+	return nil
 }
 
 // Result is what jail reports about a run.

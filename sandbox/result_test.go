@@ -34,6 +34,10 @@ func TestSecondsJSON(t *testing.T) {
 			var f float64
 			require.NoError(t, json.Unmarshal(b, &f))
 			assert.InDelta(t, tt.d.Seconds(), f, 1e-6)
+			// And it reads back as the microseconds it wrote.
+			var back Seconds
+			require.NoError(t, json.Unmarshal(b, &back))
+			assert.Equal(t, tt.d.Round(time.Microsecond), time.Duration(back))
 		})
 	}
 }

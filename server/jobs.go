@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"os"
 	"sync"
@@ -28,7 +29,9 @@ const (
 // job is one task from its POST to the end of its keep time.
 type job struct {
 	id, client, profile string
-	dec                 *decoded
+	// dec is the request, until the job's end; tty is its task's.
+	dec *decoded
+	tty bool
 	// token is the client's, whose slot the job holds; nil for a local
 	// client.
 	token   *Token
@@ -41,6 +44,9 @@ type job struct {
 	result   *judge.Result
 	failure  *apiError
 	events   []event
+	// kept is events once the job is kept (packEvents); events is nil
+	// then, and so is result.
+	kept *packed
 	// changed is closed and replaced at every new event, to wake the
 	// streams that follow the job.
 	changed chan struct{}
@@ -130,7 +136,7 @@ func splitIncomplete(b []byte) (complete, rest []byte) {
 func (j *job) stdin() *os.File {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.state == Done || j.state == Cancelled {
+	if j.state == Done || j.state == Cancelled || j.dec == nil {
 		return nil
 	}
 	return j.dec.stdinW
@@ -139,13 +145,15 @@ func (j *job) stdin() *os.File {
 func (j *job) closeStdin() {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.dec.closeStdin()
+	if j.dec != nil {
+		j.dec.closeStdin()
+	}
 }
 
 // setSize passes a terminal size to a task with a terminal; the newest
 // wins over one not yet applied.
 func (j *job) setSize(w judge.Winsize) bool {
-	if !j.dec.task.TTY {
+	if !j.tty {
 		return false
 	}
 	select {
@@ -182,7 +190,7 @@ type event struct {
 func newJob(client string, dec *decoded) *job {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
-	j := &job{id: hex.EncodeToString(b), client: client, profile: dec.profile, dec: dec,
+	j := &job{id: hex.EncodeToString(b), client: client, profile: dec.profile, dec: dec, tty: dec.task.TTY,
 		created: time.Now(), state: Queued, changed: make(chan struct{}), signals: make(chan syscall.Signal, 8),
 		resize: make(chan judge.Winsize, 1), partial: map[string][]byte{}}
 	j.emitLocked("queued", map[string]any{"id": j.id})
@@ -196,6 +204,9 @@ func (j *job) end() {
 	// Under the lock: a WebSocket may be writing to the attached stdin.
 	j.mu.Lock()
 	j.dec.release()
+	// The request (its files, tests and task) is not shown again: a
+	// finished task is kept only as its view and events.
+	j.dec = nil
 	j.mu.Unlock()
 	if j.token != nil {
 		j.token.release()
@@ -220,8 +231,66 @@ func (j *job) emit(name string, data any) {
 func (j *job) since(i int) ([]event, bool, <-chan struct{}) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	ended := len(j.events) > 0 && j.events[len(j.events)-1].name == "done"
-	return j.events[i:], ended, j.changed
+	events := j.eventsLocked()
+	ended := len(events) > 0 && events[len(events)-1].name == "done"
+	return events[i:], ended, j.changed
+}
+
+// eventsLocked are the job's events, unpacked if it is kept; j.mu is held.
+func (j *job) eventsLocked() []event {
+	if j.kept == nil {
+		return j.events
+	}
+	events, err := j.kept.events()
+	if err != nil {
+		// What packEvents wrote it reads; a failure is a bug, and the
+		// stream ends with what there is.
+		return []event{{"done", map[string]any{"id": j.id, "state": j.state}}}
+	}
+	return events
+}
+
+// keep packs a finished job's events and lets go of the rest of it,
+// unless a compatibility layer shows it from its Result; called once its
+// done event is out.
+func (j *job) keep() {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.compat != nil || j.kept != nil {
+		return
+	}
+	p, err := packEvents(j.events)
+	if err != nil {
+		return
+	}
+	j.kept, j.events, j.result, j.partial = &p, nil, nil, nil
+	// Sends to these are selects with a default, which a nil channel
+	// takes; no one cancels a finished job.
+	j.signals, j.resize, j.cancel = nil, nil, nil
+}
+
+// shown is the job as GET shows it: its final view once it has ended.
+func (j *job) shown() any {
+	if v, _, ok := j.final(); ok {
+		return v
+	}
+	return j.view()
+}
+
+// final is a finished job's view as its done event carries it, JSON, and
+// the job's failure; ok is false while it runs.
+func (j *job) final() (view json.RawMessage, failure *apiError, ok bool) {
+	evs, ended, _ := j.since(0)
+	if !ended {
+		return nil, nil, false
+	}
+	b, err := json.Marshal(evs[len(evs)-1].data)
+	if err != nil {
+		return nil, nil, false
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return b, j.failure, true
 }
 
 // wait blocks until the job ends or ctx is done.

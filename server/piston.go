@@ -143,7 +143,8 @@ func (s *Server) pistonExecute(w http.ResponseWriter, r *http.Request) {
 		s.pistonFail(w, http.StatusBadRequest, codeInvalid, err.Error())
 		return
 	}
-	j, aerr := s.submit(dec, tokenOf(r.Context()), nil)
+	// Answered from its Result, so kept whole (job.keep).
+	j, aerr := s.submit(dec, tokenOf(r.Context()), l)
 	if aerr != nil {
 		setRetryAfter(w, aerr)
 		s.pistonFail(w, aerr.Status, aerr.Code, aerr.Message)

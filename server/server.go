@@ -284,9 +284,9 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), wait)
 		defer cancel()
 		if j.wait(ctx) {
-			v := j.view()
-			if v.Error != nil {
-				writeError(w, v.Error)
+			v, failure, _ := j.final()
+			if failure != nil {
+				writeError(w, failure)
 				return
 			}
 			writeJSON(w, http.StatusOK, v)
@@ -564,7 +564,7 @@ func (s *Server) job(w http.ResponseWriter, r *http.Request) *job {
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) {
 	if j := s.job(w, r); j != nil {
-		writeJSON(w, http.StatusOK, j.view())
+		writeJSON(w, http.StatusOK, j.shown())
 	}
 }
 
@@ -577,10 +577,10 @@ func (s *Server) deleteRun(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.cancel(j) {
 		s.forget(j)
-		writeJSON(w, http.StatusOK, j.view())
+		writeJSON(w, http.StatusOK, j.shown())
 		return
 	}
-	writeJSON(w, http.StatusAccepted, j.view())
+	writeJSON(w, http.StatusAccepted, j.shown())
 }
 
 // cancel ends a queued job at once and asks a running one to stop; ended
@@ -593,8 +593,7 @@ func (s *Server) cancel(j *job) (ended bool) {
 		v := j.viewLocked()
 		j.mu.Unlock()
 		s.metrics.queued.Dec()
-		s.record(j, v)
-		j.emit("done", v)
+		s.finish(j, v)
 		return false
 	}
 	j.mu.Lock()
@@ -640,8 +639,7 @@ func (s *Server) runJob(j *job) {
 		v := j.viewLocked()
 		j.mu.Unlock()
 		j.end()
-		s.record(j, v)
-		j.emit("done", v)
+		s.finish(j, v)
 		return
 	}
 	j.state, j.started, j.cancel = Running, time.Now(), cancel
@@ -691,10 +689,16 @@ func (s *Server) runJob(j *job) {
 	}
 	v := j.viewLocked()
 	j.mu.Unlock()
-	// Counted before it is told, so whoever hears of the end sees it
-	// counted.
+	s.finish(j, v)
+}
+
+// finish counts a finished job and tells its end (counted before it is
+// told, so whoever hears of the end sees it counted), then keeps it
+// packed for --keep.
+func (s *Server) finish(j *job, v View) {
 	s.record(j, v)
 	j.emit("done", v)
+	j.keep()
 }
 
 // record counts a finished task and logs its one line.
