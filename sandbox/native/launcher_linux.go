@@ -425,24 +425,17 @@ func TakeEarly() *Early {
 		return nil
 	}
 	earlyTaken = true
-	var pid, ctl, rep C.int
-	var path *C.char
-	var saved unsafe.Pointer
-	var savedLen C.long
-	C.jail_early(&pid, &ctl, &rep, &path, &saved, &savedLen)
-	if pid <= 0 {
+	c := cEarly()
+	if c.pid <= 0 {
 		return nil
 	}
-	p := &Init{Pid: int(pid), done: make(chan initExit, 1)}
+	p := &Init{Pid: c.pid, done: make(chan initExit, 1)}
 	go func() {
 		ws, ru, err := p.reap()
 		p.done <- initExit{ws, ru, err}
 	}()
-	early = &Early{Init: p, Ctl: os.NewFile(uintptr(ctl), "jail-ctl"), Rep: os.NewFile(uintptr(rep), "jail-report"),
-		SavedPath: C.GoString(path)}
-	if saved != nil {
-		early.Saved = C.GoBytes(saved, C.int(savedLen))
-	}
+	early = &Early{Init: p, Ctl: os.NewFile(uintptr(c.ctl), "jail-ctl"), Rep: os.NewFile(uintptr(c.rep), "jail-report"),
+		SavedPath: c.path, Saved: c.saved}
 	return early
 }
 
@@ -453,12 +446,29 @@ func EarlyPid() int {
 	if earlyTaken {
 		return 0
 	}
+	return max(cEarly().pid, 0)
+}
+
+// earlyState is what early.c says of the early init; pid is -1 when
+// there is none. Its descriptors are raw: an os.File closes its
+// descriptor when collected.
+type earlyState struct {
+	pid, ctl, rep int
+	path          string
+	saved         []byte
+}
+
+func cEarly() earlyState {
 	var pid, ctl, rep C.int
 	var path *C.char
 	var saved unsafe.Pointer
 	var savedLen C.long
 	C.jail_early(&pid, &ctl, &rep, &path, &saved, &savedLen)
-	return max(int(pid), 0)
+	st := earlyState{pid: int(pid), ctl: int(ctl), rep: int(rep), path: C.GoString(path)}
+	if saved != nil {
+		st.saved = C.GoBytes(saved, C.int(savedLen))
+	}
+	return st
 }
 
 // EndEarly ends the early init unless a run took it, and waits for one a
