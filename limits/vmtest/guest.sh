@@ -27,8 +27,8 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${JAIL_VM_CACHE:-$(cd "$HERE/../.." && pwd)/.cache/vm}"
-VM_TIMEOUT="${JAIL_VM_TIMEOUT:-240}"
-PAYLOAD_TIMEOUT="${JAIL_VM_PAYLOAD_TIMEOUT:-150}"
+VM_TIMEOUT="${JAIL_VM_TIMEOUT:-300}"
+PAYLOAD_TIMEOUT="${JAIL_VM_PAYLOAD_TIMEOUT:-240}"
 
 # qemu runs the guests; busybox-static, cpio and kmod build the initramfs.
 # The rest is the guest's userland, which is the host's /usr: systemd and

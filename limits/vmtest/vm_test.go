@@ -198,24 +198,17 @@ has '^mount / /sys/fs/cgroup ro$' && [ "$(printf '%s\n' "$out" | grep -cE '^[a-z
 	},
 	// The spawner mounts the v2 view, so a sandbox built before its run's
 	// cgroup existed shows it too: one `jail run` built ahead from the
-	// last run's description, and a warm sandbox of jail serve's pool.
+	// last run's description, and a warm sandbox of jail serve's pool,
+	// reused.
 	{
 		name:   "cgroup-view-built-ahead",
 		run:    `rt=$(mktemp -d) && for i in 1 2; do XDG_RUNTIME_DIR=$rt "$JAIL" run --json --mem 64M -- cat /sys/fs/cgroup/memory.max; done`,
 		expect: `[ "$rc" = 0 ] && [ "$(printf '%s\n' "$out" | grep -c '^67108864$')" = 2 ] && [ "$(num mounts)" = 0.000000 ]`,
 	},
 	{
-		name: "cgroup-view-warm",
-		run: `s=$(mktemp -d)/serve.sock
-"$JAIL" serve --listen "unix:$s" --pool default=1 2>/dev/null & pid=$!
-for i in $(seq 300); do curl -sf --unix-socket "$s" http://jail/readyz >/dev/null && break; sleep 0.1; done
-curl -sS --max-time 60 --unix-socket "$s" 'http://jail/v1/runs?wait=30s' -d '{"steps":[{"argv":["cat","/sys/fs/cgroup/memory.max"]}],"limits":{"mem":"64M"}}'
-kill $pid; wait $pid`,
-		expect: `has '"pool_hit": *true' && has '67108864'`,
-	},
-	{
-		// A reused sandbox shows each task its own cgroup: the renewal
-		// unmounts the last task's view.
+		// The first task finds the sandbox warm, the second reused: each
+		// sees its own cgroup, since the renewal unmounts the last
+		// task's view.
 		name: "cgroup-view-reused",
 		run: `s=$(mktemp -d)/serve.sock
 "$JAIL" serve --listen "unix:$s" --pool default=1:reuse 2>/dev/null & pid=$!
@@ -551,12 +544,13 @@ func jailBinary(t testing.TB) string {
 	return jailPath
 }
 
-// vmTimeout bounds one boot: guest.sh's default, or less when the test
+// vmTimeout bounds one boot: guest.sh's default (the systemd guest's
+// payload took 150-180 s on a busy 2-CPU host), or less when the test
 // binary's -timeout comes sooner, so a hung guest fails the test instead of
 // killing the whole run.
 func vmTimeout(t *testing.T) time.Duration {
 	t.Helper()
-	d := 240 * time.Second
+	d := 300 * time.Second
 	if dl, ok := t.Deadline(); ok {
 		left := time.Until(dl) - 20*time.Second
 		require.Greater(t, left, 30*time.Second, "too little of -timeout left to boot a guest")
