@@ -59,21 +59,25 @@ func dictionaryFor(plain []byte) *dictionary {
 
 // packEvents encodes and compresses events.
 func packEvents(events []event) (packed, error) {
-	kept := make([]keptEvent, len(events))
+	// As json.Marshal of []keptEvent would write it, without compacting
+	// each event's JSON a second time.
+	plain := []byte{'['}
 	for i, e := range events {
-		b, err := json.Marshal(e.data)
+		d, err := json.Marshal(e.data)
 		if err != nil {
 			return packed{}, err
 		}
-		kept[i] = keptEvent{e.name, b}
+		name, _ := json.Marshal(e.name)
+		if i > 0 {
+			plain = append(plain, ',')
+		}
+		plain = append(append(append(append(append(plain, `{"n":`...), name...), `,"d":`...), d...), '}')
 	}
-	plain, err := json.Marshal(kept)
-	if err != nil {
-		return packed{}, err
-	}
+	plain = append(plain, ']')
 	d := dictionaryFor(plain)
 	var out bytes.Buffer
 	w, _ := d.writers.Get().(*flate.Writer)
+	var err error
 	if w == nil {
 		// Level 2 at least: BestSpeed ignores a dictionary.
 		if w, err = flate.NewWriterDict(&out, 2, d.b); err != nil {

@@ -62,3 +62,22 @@ func TestKeptTaskMemory(t *testing.T) {
 	require.Less(t, per, int64(1000), "a kept task holds %d bytes", per)
 	runtime.KeepAlive(ts)
 }
+
+// BenchmarkPackEvents is the CPU time keeping a finished raw step costs
+// its worker: its events encoded and compressed. (What they pack to is
+// TestKeptTaskMemory's.)
+func BenchmarkPackEvents(b *testing.B) {
+	raw, err := os.ReadFile("testdata/raw-step-result.json")
+	require.NoError(b, err)
+	var res judge.Result
+	require.NoError(b, json.Unmarshal(raw, &res))
+	const id = "2f2498c09a6a455ae65524436e8e67c2"
+	events := []event{{"queued", map[string]any{"id": id}}, {"started", map[string]any{"id": id}},
+		{"output", map[string]any{"stream": "stdout", "text": "hello\n"}},
+		{"done", View{ID: id, State: Done, Profile: "steps", Result: &res}}}
+	for b.Loop() {
+		if _, err := packEvents(events); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
