@@ -159,3 +159,20 @@ func TestEarlyInitWithStdinClosed(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	assert.Empty(t, string(out))
 }
+
+// TestSavedSandboxNotAFile: what sits where the saved description goes,
+// if it is not a regular file (a FIFO no one writes, a directory), is
+// neither waited on nor used.
+func TestSavedSandboxNotAFile(t *testing.T) {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	run, saved := savedRuns(t, j)
+	require.NoError(t, os.MkdirAll(filepath.Dir(saved), 0o700))
+	require.NoError(t, unix.Mkfifo(saved, 0o600))
+	j.Chown(t, filepath.Dir(saved))
+	j.Chown(t, saved)
+	r := run("run", "--", "/bin/echo", "ok")
+	requireOK(t, r)
+	assert.Equal(t, "ok\n", r.Stdout)
+	assert.False(t, builtAhead(r), "%v", r.Report.Stages)
+}

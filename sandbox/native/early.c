@@ -90,7 +90,8 @@ static int read_full(int fd, void *buf, size_t n) {
 static void read_saved(void) {
 	struct stat exe, st;
 	struct jail_saved h;
-	int fd = open(saved_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	// Not blocking: a FIFO there must not hold jail's start.
+	int fd = open(saved_path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 022) ||
