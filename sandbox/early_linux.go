@@ -57,7 +57,12 @@ func (r *Runner) takeEarly(s *Spec, plan *Plan, enf *enforcer) (*Warm, *native.E
 	if e == nil {
 		return nil, nil
 	}
-	wire := savable(s, plan, enf)
+	// Laying the description out costs an arena and a copy; only when it
+	// can be saved or must be compared.
+	var wire []byte
+	if e.SavedPath != "" || e.Saved != nil {
+		wire = savable(s, plan, enf)
+	}
 	switch {
 	case e.SavedPath == "":
 	case wire == nil && e.Saved != nil:
@@ -79,8 +84,6 @@ func (r *Runner) takeEarly(s *Spec, plan *Plan, enf *enforcer) (*Warm, *native.E
 		e.Abandon()
 		return nil, nil
 	}
-	cfg := plan.Launch
-	w := &Warm{r: r, config: configOf(&cfg), init: e.Init, ctl: e.Ctl, rep: e.Rep, dead: make(chan struct{})}
 	// Any failure on the way was this sandbox's alone (a bind source gone
 	// since the last run): the cold start says what it is.
 	if e.Unshared() != nil {
@@ -91,7 +94,8 @@ func (r *Runner) takeEarly(s *Spec, plan *Plan, enf *enforcer) (*Warm, *native.E
 		e.Abandon()
 		return nil, nil
 	}
-	return w, nil
+	cfg := plan.Launch
+	return &Warm{r: r, config: configOf(&cfg), init: e.Init, ctl: e.Ctl, rep: e.Rep, dead: make(chan struct{})}, nil
 }
 
 // DiscardEarly ends the early init of a `jail run` that did not use it

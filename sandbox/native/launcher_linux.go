@@ -425,7 +425,7 @@ func TakeEarly() *Early {
 		return nil
 	}
 	earlyTaken = true
-	c := cEarly()
+	c := cEarly(true)
 	if c.pid <= 0 {
 		return nil
 	}
@@ -446,7 +446,7 @@ func EarlyPid() int {
 	if earlyTaken {
 		return 0
 	}
-	return max(cEarly().pid, 0)
+	return max(cEarly(false).pid, 0)
 }
 
 // earlyState is what early.c says of the early init; pid is -1 when
@@ -458,14 +458,15 @@ type earlyState struct {
 	saved         []byte
 }
 
-func cEarly() earlyState {
+// cEarly reads it, the saved description only withSaved (it is copied).
+func cEarly(withSaved bool) earlyState {
 	var pid, ctl, rep C.int
 	var path *C.char
 	var saved unsafe.Pointer
 	var savedLen C.long
 	C.jail_early(&pid, &ctl, &rep, &path, &saved, &savedLen)
 	st := earlyState{pid: int(pid), ctl: int(ctl), rep: int(rep), path: C.GoString(path)}
-	if saved != nil {
+	if saved != nil && withSaved {
 		st.saved = C.GoBytes(saved, C.int(savedLen))
 	}
 	return st
