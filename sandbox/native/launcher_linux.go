@@ -510,19 +510,28 @@ func (e *Early) Start(cfg *Config) error {
 		e.Discard()
 		return err
 	}
-	var fds []int
+	var files []*os.File
 	for i, f := range cfg.Files {
 		if i != FDCtl && i != FDReport {
-			fds = append(fds, int(f.Fd()))
+			files = append(files, f)
 		}
 	}
-	err = unix.Sendmsg(int(e.Ctl.Fd()), wire, unix.UnixRights(fds...), nil, 0)
-	runtime.KeepAlive(cfg.Files)
-	if err != nil {
+	if err := sendWith(e.Ctl, wire, files); err != nil {
 		e.Discard()
 		return fmt.Errorf("sending the early init its description: %w", err)
 	}
 	return nil
+}
+
+// sendWith sends wire on ctl as one message, files with it as SCM_RIGHTS.
+func sendWith(ctl *os.File, wire []byte, files []*os.File) error {
+	fds := make([]int, len(files))
+	for i, f := range files {
+		fds[i] = int(f.Fd())
+	}
+	err := unix.Sendmsg(int(ctl.Fd()), wire, unix.UnixRights(fds...), nil, 0)
+	runtime.KeepAlive(files)
+	return err
 }
 
 // Unshared reads the early init's first report: its namespaces are made.
@@ -642,13 +651,7 @@ func SendTask(ctl *os.File, t *Task, files []*os.File) error {
 	if err != nil {
 		return err
 	}
-	fds := make([]int, len(files))
-	for i, f := range files {
-		fds[i] = int(f.Fd())
-	}
-	err = unix.Sendmsg(int(ctl.Fd()), wire, unix.UnixRights(fds...), nil, 0)
-	runtime.KeepAlive(files)
-	if err != nil {
+	if err := sendWith(ctl, wire, files); err != nil {
 		return fmt.Errorf("sending the sandbox its task: %w", err)
 	}
 	return nil
