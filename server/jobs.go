@@ -187,6 +187,15 @@ type event struct {
 	data any
 }
 
+// json is the event's data as JSON; data that is JSON already (the done
+// event's, a kept job's) is used as it is.
+func (e event) json() ([]byte, error) {
+	if raw, ok := e.data.(json.RawMessage); ok {
+		return raw, nil
+	}
+	return json.Marshal(e.data)
+}
+
 func newJob(client string, dec *decoded) *job {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
@@ -284,7 +293,7 @@ func (j *job) final() (view json.RawMessage, failure *apiError, ok bool) {
 	if !ended {
 		return nil, nil, false
 	}
-	b, err := json.Marshal(evs[len(evs)-1].data)
+	b, err := evs[len(evs)-1].json()
 	if err != nil {
 		return nil, nil, false
 	}

@@ -63,7 +63,7 @@ func packEvents(events []event) (packed, error) {
 	// each event's JSON a second time.
 	plain := []byte{'['}
 	for i, e := range events {
-		d, err := json.Marshal(e.data)
+		d, err := e.json()
 		if err != nil {
 			return packed{}, err
 		}

@@ -695,9 +695,16 @@ func (s *Server) runJob(j *job) {
 // finish counts a finished job and tells its end (counted before it is
 // told, so whoever hears of the end sees it counted), then keeps it
 // packed for --keep.
+//
+// The final view is encoded once, here: the done event carries its JSON,
+// which the waiting POST answers with and the packing keeps.
 func (s *Server) finish(j *job, v View) {
 	s.record(j, v)
-	j.emit("done", v)
+	var done any = v
+	if b, err := json.Marshal(v); err == nil {
+		done = json.RawMessage(b)
+	}
+	j.emit("done", done)
 	j.keep()
 }
 
@@ -738,7 +745,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	_ = j.follow(r.Context(), func(evs []event) error {
 		for _, e := range evs {
-			b, err := json.Marshal(e.data)
+			b, err := e.json()
 			if err != nil {
 				return err
 			}
