@@ -33,9 +33,22 @@ func selfMapped(cfg *native.Config, s *Spec) {
 // root's (which waits for jail to write its id maps) and one whose root
 // binds the run's own cgroup v1 directories, made for this run alone (a
 // v2 cgroup is PROG's spawner's to show).
+//
+// Nor one that binds a host directory or file writable (-v SRC:DST:rw):
+// the file it is saved in is one a PROG could write (its directory bound
+// writable), and the early init builds before jail has compared, so it
+// refuses any such description (builds_nothing_outside in warm.c).
 func savable(s *Spec, plan *Plan, enf *enforcer) []byte {
 	if cgs := enf.cgroupView(); os.Getuid() == 0 || len(cgs) > 0 && !rootfs.UnifiedView(cgs) {
 		return nil
+	}
+	for _, op := range plan.Mounts {
+		if op.Kind != rootfs.Bind || !op.Writable {
+			continue
+		}
+		if st, err := os.Stat(op.Source); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+			return nil
+		}
 	}
 	cfg := plan.Launch
 	selfMapped(&cfg, s)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"jail/internal/testutil"
+	"jail/sandbox/native"
 )
 
 // TestEarlyInit: the init of `jail run` is the process its C start-up
@@ -112,7 +113,7 @@ func TestSavedSandbox(t *testing.T) {
 	dir := j.FixtureDir(t, "shared")
 	j.Fixture(t, "shared/secret", "s", 0o644)
 	for range 2 {
-		r = run("run", "-v", dir+":/mnt/shared:rw", "--", "/bin/ls", "/mnt/shared")
+		r = run("run", "-v", dir+":/mnt/shared:ro", "--", "/bin/ls", "/mnt/shared")
 		requireOK(t, r)
 		assert.Equal(t, "secret\n", r.Stdout)
 	}
@@ -175,4 +176,56 @@ func TestSavedSandboxNotAFile(t *testing.T) {
 	requireOK(t, r)
 	assert.Equal(t, "ok\n", r.Stdout)
 	assert.False(t, builtAhead(r), "%v", r.Report.Stages)
+}
+
+// TestSavedSandboxWritesNothingOutside: a PROG that can write where the
+// saved description lives (here its directory is bound writable) plants
+// one that binds a host directory writable and makes a directory in it.
+// The next run's early init reads it before jail has compared it with its
+// plan: it must refuse to build it, so nothing appears on the host. Runs
+// with a writable bind are not saved either.
+func TestSavedSandboxWritesNothingOutside(t *testing.T) {
+	testutil.NeedUserNS(t)
+	if os.Getuid() == 0 && testutil.TestUID(t) == 0 {
+		testutil.Skip(t, "jail runs as root here, whose init is never built ahead")
+	}
+	j := testutil.New(t)
+	run, saved := savedRuns(t, j)
+	victim := j.FixtureDir(t, "victim")
+
+	// A writable bind: nothing is saved, and nothing is built ahead.
+	for range 2 {
+		r := run("run", "-v", victim+":/v:rw", "--", "/bin/true")
+		requireOK(t, r)
+		assert.False(t, builtAhead(r), "%v", r.Report.Stages)
+	}
+	assert.NoFileExists(t, saved)
+
+	// The planted description, laid out for jail's binary as jail would
+	// save it, written by PROG through its writable bind of the directory.
+	uid := uint32(testutil.TestUID(t))
+	cfg := native.Config{
+		CloneFlags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP,
+		Staging:    "/tmp", Hostname: "planted", UID: 1000, GID: 1000,
+		Ops: []native.Op{
+			{Kind: native.OpRoot, Data: "size=1048576,nr_inodes=1024,mode=0755"},
+			{Kind: native.OpBind, Source: victim, Target: "/v", Attrs: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV},
+			{Kind: native.OpMkdir, Target: "/v/planted", Mode: 0o755},
+		},
+		SelfMaps: true, InnerUID: 1000, InnerGID: 1000, OuterUID: uid, OuterGID: uid,
+	}
+	wire, err := native.WarmWire(&cfg)
+	require.NoError(t, err)
+	plant := filepath.Join(j.Dir, "plant")
+	require.NoError(t, native.SaveFor(plant, wire, j.Bin))
+	j.Chown(t, plant)
+	rt := filepath.Dir(filepath.Dir(saved))
+	r := j.Run(t, "run", "-v", plant+":/plant:ro", "-v", rt+":/rt:rw", "--", "/bin/sh", "-c",
+		"mkdir -p /rt/jail && cp /plant /rt/jail/last-sandbox")
+	requireOK(t, r)
+	require.FileExists(t, saved)
+
+	r = run("run", "--", "/bin/true")
+	requireOK(t, r)
+	assert.NoDirExists(t, filepath.Join(victim, "planted"), "the early init wrote through a planted writable bind")
 }

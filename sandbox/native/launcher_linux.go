@@ -598,12 +598,15 @@ func packWire(m *cmem, cfg *Config, warm bool) ([]byte, error) {
 // Save writes wire (WarmWire) where the next `jail run`'s early init
 // reads it (path is Early.SavedPath), for this binary only: in a
 // directory of the user's own, atomically.
-func Save(path string, wire []byte) error {
-	exe, err := os.Stat("/proc/self/exe")
+func Save(path string, wire []byte) error { return SaveFor(path, wire, "/proc/self/exe") }
+
+// SaveFor is Save for the binary at exe.
+func SaveFor(path string, wire []byte, exe string) error {
+	info, err := os.Stat(exe)
 	if err != nil {
 		return err
 	}
-	st := exe.Sys().(*syscall.Stat_t)
+	st := info.Sys().(*syscall.Stat_t)
 	var h C.struct_jail_saved
 	magic := unsafe.Slice((*byte)(unsafe.Pointer(&h.magic[0])), len(h.magic))
 	copy(magic, C.JAIL_SAVED_MAGIC)

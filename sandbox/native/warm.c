@@ -10,12 +10,14 @@
 // anyway, since init_main is shared with the cloned init.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/mount.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -120,6 +122,25 @@ static int place_streams(struct jail_launch *l, const int *fds, int nfds) {
 	return 0;
 }
 
+// builds_nothing_outside says a description an early init read from a
+// file, before jail could compare it with its plan, writes nothing but
+// the sandbox's own tmpfs: it binds no host directory or file writable
+// (the device nodes of /dev are, and nothing can be made in them). A PROG
+// that could write that file (its directory bound writable into an
+// earlier sandbox) must not get the next run's init to write through a
+// bind of its choosing. Everything else it mounts is private to the
+// namespace.
+static int builds_nothing_outside(const struct jail_launch *l) {
+	for (int i = 0; i < l->nops; i++) {
+		const struct jail_op *op = &l->ops[i];
+		struct stat st;
+		if (op->kind == JAIL_OP_BIND && !(op->attrs & MOUNT_ATTR_RDONLY) &&
+		    (stat(op->source, &st) < 0 || !S_ISCHR(st.st_mode)))
+			return 0;
+	}
+	return 1;
+}
+
 // become_described becomes the init that buf (n bytes, pointers as
 // offsets) describes; made are the namespaces the process made already,
 // and fds came with the description. A warm init (made 0) was exec'd with
@@ -133,6 +154,8 @@ __attribute__((noreturn)) static void become_described(void *buf, ssize_t n, con
 		init_die(JAIL_L_WARM, 0, 0, EPROTO);
 	struct jail_launch *l = buf;
 	jail_launch_rebase(l, (long)buf, 1);
+	if (made && l->warm && !builds_nothing_outside(l))
+		init_die(JAIL_L_WARM, 0, 0, EPERM);
 	int streams = made && !l->warm;
 	if ((streams != (nfds != 0)) || (streams && place_streams(l, fds, nfds) < 0))
 		init_die(JAIL_L_WARM, 4, 0, EBADF);
