@@ -1,0 +1,378 @@
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// entry is one tar entry of a test layer.
+type entry struct {
+	name, body, link string
+	typ              byte
+	mode             int64
+}
+
+func file(name, body string) entry   { return entry{name: name, body: body, typ: tar.TypeReg, mode: 0o644} }
+func dir(name string) entry          { return entry{name: name, typ: tar.TypeDir, mode: 0o755} }
+func symlink(name, to string) entry  { return entry{name: name, link: to, typ: tar.TypeSymlink, mode: 0o777} }
+func hardlink(name, to string) entry { return entry{name: name, link: to, typ: tar.TypeLink, mode: 0o644} }
+
+func tarOf(t testing.TB, es ...entry) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, e := range es {
+		h := &tar.Header{Name: e.name, Typeflag: e.typ, Mode: e.mode, Linkname: e.link,
+			Size: int64(len(e.body)), ModTime: time.Unix(1700000000, 0), Uid: 0, Gid: 0}
+		require.NoError(t, tw.WriteHeader(h))
+		if e.typ == tar.TypeReg {
+			_, err := tw.Write([]byte(e.body))
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, tw.Close())
+	return b.Bytes()
+}
+
+func layerOf(t testing.TB, es ...entry) v1.Layer {
+	t.Helper()
+	b := tarOf(t, es...)
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+	require.NoError(t, err)
+	return l
+}
+
+func imageOf(t testing.TB, cfg v1.Config, layers ...v1.Layer) v1.Image {
+	t.Helper()
+	img, err := mutate.AppendLayers(empty.Image, layers...)
+	require.NoError(t, err)
+	img, err = mutate.Config(img, cfg)
+	require.NoError(t, err)
+	return img
+}
+
+// dockerArchive writes img as `docker save` would, named ref.
+func dockerArchive(t testing.TB, img v1.Image, ref string) string {
+	t.Helper()
+	tag, err := name.NewTag(ref)
+	require.NoError(t, err)
+	p := filepath.Join(t.TempDir(), "image.tar")
+	require.NoError(t, tarball.WriteToFile(p, tag, img))
+	return p
+}
+
+func ociLayout(t testing.TB, img v1.Image, ref string) string {
+	t.Helper()
+	d := filepath.Join(t.TempDir(), "oci")
+	p, err := layout.Write(d, empty.Index)
+	require.NoError(t, err)
+	require.NoError(t, p.AppendImage(img, layout.WithAnnotations(map[string]string{refName: ref})))
+	return d
+}
+
+func newStore(t testing.TB) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "store"))
+	require.NoError(t, err)
+	return s
+}
+
+func TestImportDockerArchiveSharesLayers(t *testing.T) {
+	s := newStore(t)
+	base := layerOf(t, dir("etc"), file("etc/os-release", "ID=test\n"), dir("bin"), file("bin/tool", "#!/bin/sh\n"))
+	a := imageOf(t, v1.Config{Cmd: []string{"/bin/tool"}, Env: []string{"A=1"}, WorkingDir: "/srv", User: "65534"},
+		base, layerOf(t, file("a.txt", "a")))
+	b := imageOf(t, v1.Config{}, base, layerOf(t, file("b.txt", "b")))
+	ims, err := s.Import(dockerArchive(t, a, "example.test/a:1"), "")
+	require.NoError(t, err)
+	require.Len(t, ims, 1)
+	assert.Equal(t, "example.test/a:1", ims[0].Name)
+	assert.Len(t, ims[0].Reports, 2)
+	ims, err = s.Import(dockerArchive(t, b, "b"), "")
+	require.NoError(t, err)
+	assert.Equal(t, "b:latest", ims[0].Name)
+	assert.Len(t, ims[0].Reports, 1, "the base layer is unpacked once, for both images")
+
+	h, err := s.Hold("example.test/a:1")
+	require.NoError(t, err)
+	defer h.Release()
+	require.Len(t, h.Layers, 2)
+	got, err := os.ReadFile(filepath.Join(h.Layers[0], "etc/os-release"))
+	require.NoError(t, err)
+	assert.Equal(t, "ID=test\n", string(got))
+	assert.Equal(t, []string{"/bin/tool"}, h.Config.Cmd)
+	assert.Equal(t, "/srv", h.Config.WorkingDir)
+	assert.Equal(t, "65534", h.Config.User)
+	hb, err := s.Hold("b")
+	require.NoError(t, err)
+	defer hb.Release()
+	assert.Equal(t, h.Layers[0], hb.Layers[0], "one directory for the shared layer")
+
+	list, err := s.List()
+	require.NoError(t, err)
+	assert.Len(t, list, 2)
+}
+
+func TestImportOCILayoutAndArchive(t *testing.T) {
+	s := newStore(t)
+	img := imageOf(t, v1.Config{Entrypoint: []string{"/e"}}, layerOf(t, file("x", "1")))
+	ims, err := s.Import(ociLayout(t, img, "oci-img:v2"), "")
+	require.NoError(t, err)
+	assert.Equal(t, "oci-img:v2", ims[0].Name)
+
+	// The same layout as a tar, as skopeo and buildah write oci-archive.
+	d := ociLayout(t, img, "other:1")
+	arch := filepath.Join(t.TempDir(), "oci.tar")
+	tarDir(t, d, arch)
+	ims, err = s.Import(arch, "renamed")
+	require.NoError(t, err)
+	assert.Equal(t, "renamed:latest", ims[0].Name)
+	assert.Equal(t, ims[0].ID, mustResolve(t, s, "oci-img:v2").ID)
+	tmps, _ := os.ReadDir(filepath.Join(s.Root, "tmp"))
+	assert.Empty(t, tmps, "the archive's unpacked layout is removed")
+}
+
+func mustResolve(t *testing.T, s *Store, ref string) *Image {
+	img, err := s.Resolve(ref)
+	require.NoError(t, err)
+	return img
+}
+
+func tarDir(t *testing.T, dir, out string) {
+	f, err := os.Create(out)
+	require.NoError(t, err)
+	defer f.Close()
+	tw := tar.NewWriter(f)
+	require.NoError(t, tw.AddFS(os.DirFS(dir)))
+	require.NoError(t, tw.Close())
+}
+
+func TestWhiteoutsAndOpaqueDirectories(t *testing.T) {
+	s := newStore(t)
+	img := imageOf(t, v1.Config{},
+		layerOf(t, dir("d"), file("d/old", "1"), file("gone", "x")),
+		layerOf(t, dir("d"), file("d/.wh..wh..opq", ""), file("d/new", "2"), file(".wh.gone", "")))
+	_, err := s.Import(dockerArchive(t, img, "wh"), "")
+	require.NoError(t, err)
+	h, err := s.Hold("wh")
+	require.NoError(t, err)
+	defer h.Release()
+	var st unix.Stat_t
+	require.NoError(t, unix.Lstat(filepath.Join(h.Layers[1], "gone"), &st))
+	assert.Equal(t, uint32(unix.S_IFCHR), st.Mode&unix.S_IFMT, "a whiteout is a 0/0 character device")
+	assert.Zero(t, st.Rdev)
+	v := make([]byte, 8)
+	n, err := unix.Getxattr(filepath.Join(h.Layers[1], "d"), opaqueXattr, v)
+	require.NoError(t, err)
+	assert.Equal(t, "y", string(v[:n]))
+	_, err = os.Lstat(filepath.Join(h.Layers[1], "d", ".wh..wh..opq"))
+	assert.True(t, os.IsNotExist(err), "the marker itself is not a file of the layer")
+}
+
+// TestHostileLayers feeds layers that try to write outside the store or
+// smuggle what a sandbox must not have; each is refused with a message
+// naming the image, the layer and the entry, or confined.
+func TestHostileLayers(t *testing.T) {
+	outside := t.TempDir()
+	refused := []struct {
+		name    string
+		entries []entry
+		want    string
+	}{
+		{"dotdot", []entry{file("../../escape", "x")}, `entry "../../escape": climbs out`},
+		{"absolute", []entry{file(outside+"/abs", "x")}, "an absolute path"},
+		{"through-symlink", []entry{symlink("link", outside), file("link/planted", "x")}, `entry "link/planted": its parent "link" is not a directory`},
+		{"through-relative-symlink", []entry{dir("a"), symlink("a/up", "../../../.."), file("a/up/tmp/planted", "x")}, "is not a directory"},
+		{"hardlink-out", []entry{hardlink("h", "../../../etc/passwd")}, "a hard link to"},
+		{"hardlink-abs", []entry{hardlink("h", "/etc/passwd")}, "a hard link to"},
+		{"hardlink-through-symlink", []entry{symlink("s", "/etc"), hardlink("h", "s/passwd")}, "is not a directory"},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			img := imageOf(t, v1.Config{}, layerOf(t, tc.entries...))
+			_, err := s.Import(dockerArchive(t, img, "hostile:"+tc.name), "")
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "image hostile:"+tc.name+": layer 1 (sha256:")
+			assert.Contains(t, err.Error(), tc.want)
+			assert.NotContains(t, err.Error(), "\n")
+			left, _ := os.ReadDir(outside)
+			assert.Empty(t, left, "nothing written outside the store")
+			layers, _ := os.ReadDir(filepath.Join(s.Root, "layers"))
+			assert.Empty(t, layers, "no half layer is kept")
+			if _, err := os.Lstat("/etc/passwd"); err == nil {
+				var st unix.Stat_t
+				unix.Stat("/etc/passwd", &st)
+				assert.EqualValues(t, 1, st.Nlink, "no hard link was made to /etc/passwd")
+			}
+		})
+	}
+
+	t.Run("confined", func(t *testing.T) {
+		s := newStore(t)
+		dev := entry{name: "dev/sda", typ: tar.TypeBlock, mode: 0o600}
+		suid := entry{name: "bin/su", body: "x", typ: tar.TypeReg, mode: 0o4755}
+		img := imageOf(t, v1.Config{}, layerOf(t,
+			dir("dev"), dev, dir("bin"), suid,
+			// A later entry replaces an earlier one, never writing
+			// through what the earlier one was.
+			symlink("dup", outside+"/dup"), file("dup", "second"),
+			file("odd,name:with=chars", "ok")))
+		ims, err := s.Import(dockerArchive(t, img, "confined"), "")
+		require.NoError(t, err)
+		var rep *Report
+		for _, r := range ims[0].Reports {
+			rep = r
+		}
+		require.NotNil(t, rep)
+		assert.Equal(t, []string{"dev/sda"}, rep.Devices)
+		assert.Equal(t, []string{"bin/su"}, rep.SetID)
+		h, err := s.Hold("confined")
+		require.NoError(t, err)
+		defer h.Release()
+		fi, err := os.Stat(filepath.Join(h.Layers[0], "bin/su"))
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o755), fi.Mode().Perm())
+		assert.Zero(t, fi.Mode()&(os.ModeSetuid|os.ModeSetgid))
+		_, err = os.Lstat(filepath.Join(h.Layers[0], "dev/sda"))
+		assert.True(t, os.IsNotExist(err))
+		got, err := os.ReadFile(filepath.Join(h.Layers[0], "dup"))
+		require.NoError(t, err)
+		assert.Equal(t, "second", string(got))
+		_, err = os.Lstat(filepath.Join(outside, "dup"))
+		assert.True(t, os.IsNotExist(err))
+		got, err = os.ReadFile(filepath.Join(h.Layers[0], "odd,name:with=chars"))
+		require.NoError(t, err)
+		assert.Equal(t, "ok", string(got))
+	})
+}
+
+func TestDecompressionBombIsCapped(t *testing.T) {
+	s := newStore(t)
+	s.MaxUnpacked = 1 << 20
+	img := imageOf(t, v1.Config{}, layerOf(t, file("zeros", strings.Repeat("\x00", 2<<20))))
+	_, err := s.Import(dockerArchive(t, img, "bomb"), "")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `entry "zeros": unpacks to more than the store allows for one image (1048576 bytes`)
+	layers, _ := os.ReadDir(filepath.Join(s.Root, "layers"))
+	assert.Empty(t, layers)
+}
+
+func TestTooManyLayers(t *testing.T) {
+	s := newStore(t)
+	var ls []v1.Layer
+	one := layerOf(t, file("f", "1"))
+	for range MaxLayers + 1 {
+		ls = append(ls, one)
+	}
+	img := imageOf(t, v1.Config{}, ls...)
+	_, err := s.Import(ociLayout(t, img, "deep"), "")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "image deep: it has 501 layers; overlayfs stacks at most 500")
+}
+
+func TestForgedBlobIsRefused(t *testing.T) {
+	s := newStore(t)
+	img := imageOf(t, v1.Config{}, layerOf(t, file("f", "genuine")))
+	d := ociLayout(t, img, "forged")
+	l, err := img.Layers()
+	require.NoError(t, err)
+	dg, err := l[0].Digest()
+	require.NoError(t, err)
+	// Replace the layer's blob with another layer's bytes.
+	other, err := layerOf(t, file("f", "forged!")).Compressed()
+	require.NoError(t, err)
+	b, err := io.ReadAll(other)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(d, "blobs", "sha256", dg.Hex), b, 0o644))
+	_, err = s.Import(d, "")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "image forged: layer 1 (sha256:"+dg.Hex)
+	assert.Contains(t, err.Error(), "the file is damaged or forged")
+	_, err = s.Resolve("forged")
+	assert.Error(t, err, "a refused image gets no name")
+}
+
+func TestMalformedAndEnormousManifests(t *testing.T) {
+	s := newStore(t)
+	d := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(d, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(d, "index.json"), []byte(`{"manifests": [`), 0o644))
+	_, err := s.Import(d, "")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), d+": ")
+
+	require.NoError(t, os.WriteFile(filepath.Join(d, "index.json"), bytes.Repeat([]byte(" "), maxMeta+1), 0o644))
+	_, err = s.Import(d, "")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "index.json is 4194305 bytes, over the 4194304 a manifest may have")
+
+	arch := filepath.Join(t.TempDir(), "x.tar")
+	require.NoError(t, os.WriteFile(arch, []byte("not a tar at all, not even close................"), 0o644))
+	_, err = s.Import(arch, "")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "x.tar: not a tar archive")
+}
+
+func TestRemoveKeepsSharedLayersAndHeldImages(t *testing.T) {
+	s := newStore(t)
+	base := layerOf(t, file("base", "1"))
+	_, err := s.Import(dockerArchive(t, imageOf(t, v1.Config{}, base, layerOf(t, file("a", "a"))), "a"), "")
+	require.NoError(t, err)
+	_, err = s.Import(dockerArchive(t, imageOf(t, v1.Config{}, base), "b"), "")
+	require.NoError(t, err)
+	require.NoError(t, s.Tag("a", "a2:x"))
+
+	_, err = s.Remove(mustResolve(t, s, "a").ID, false)
+	assert.ErrorContains(t, err, "has 2 names (a2:x, a:latest)")
+
+	held, err := s.Hold("a")
+	require.NoError(t, err)
+	_, err = s.Remove("a", false)
+	require.NoError(t, err, "one of two names")
+	_, err = s.Remove("a2:x", false)
+	assert.ErrorContains(t, err, "in use by a running sandbox")
+	_, err = os.Stat(held.Layers[1])
+	assert.NoError(t, err, "a held image's layers stay")
+	held.Release()
+
+	gone, err := s.Prune()
+	require.NoError(t, err)
+	assert.Contains(t, strings.Join(gone, "\n"), "deleted layer")
+	_, err = os.Stat(held.Layers[1])
+	assert.True(t, os.IsNotExist(err), "pruned once released")
+	hb, err := s.Hold("b")
+	require.NoError(t, err)
+	defer hb.Release()
+	_, err = os.Stat(filepath.Join(hb.Layers[0], "base"))
+	assert.NoError(t, err, "the shared layer stays with b")
+}
+
+func TestNormalizeName(t *testing.T) {
+	for in, want := range map[string]string{"busybox": "busybox:latest", "a/b:1": "a/b:1",
+		"localhost:5000/x": "localhost:5000/x:latest", "localhost:5000/x:2": "localhost:5000/x:2"} {
+		got, err := NormalizeName(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got)
+	}
+	for _, bad := range []string{"", "a,b", "x@sha256:00", "a:", "a b"} {
+		_, err := NormalizeName(bad)
+		assert.Error(t, err, bad)
+	}
+}
