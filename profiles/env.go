@@ -18,7 +18,7 @@ import (
 // entries (KEY=VALUE, or KEY for the host's value), later ones winning.
 // Nothing of the host's comes in unless named, except TERM so terminal
 // programs draw correctly.
-func environment(p *Profile, uid uint32, envFiles, entries []string) ([]string, error) {
+func environment(p *Profile, uid uint32, img *Image, envFiles, entries []string) ([]string, error) {
 	user := rootfs.SandboxUser
 	if uid == 0 {
 		user = "root"
@@ -33,6 +33,20 @@ func environment(p *Profile, uid uint32, envFiles, entries []string) ([]string, 
 	env.set("LANG", "C.UTF-8")
 	env.set("TERM", term)
 	env.set("USER", user)
+	if img != nil {
+		if img.Home != "" {
+			env.set("HOME", img.Home)
+		}
+		// Never the host's value: an image's entry without a value is
+		// broken, not a request to pass one.
+		for _, e := range img.Env {
+			k, v, ok := strings.Cut(e, "=")
+			if !ok || k == "" {
+				return nil, field.Errorf("root.image", "%s: its config's Env entry %q is not KEY=VALUE; fix the image", img.Name, e)
+			}
+			env.set(k, v)
+		}
+	}
 	if p.EnvFile != "" {
 		if err := env.readFile(p.EnvFile); err != nil {
 			return nil, field.Within("profile "+p.Name, err)

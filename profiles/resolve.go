@@ -1,6 +1,7 @@
 package profiles
 
 import (
+	"slices"
 	"sync"
 
 	"jail/field"
@@ -37,6 +38,36 @@ type Overrides struct {
 	// Step selects a language profile's step (p.Compile or p.Run),
 	// whose limits replace the profile's own; nil is a plain run.
 	Step *Step
+
+	// Image is the root, and its config the defaults, of a run in an
+	// image; nil is a run without one.
+	Image *Image
+}
+
+// Image is an image as a run takes it: its layers, and what its config
+// sets, which holds where the face gave nothing. Its environment comes
+// after jail's defaults and before the profile's; its program is
+// Entrypoint followed by the face's argv, or by Cmd when there is none,
+// as docker run does.
+type Image struct {
+	Name string
+	// Layers are its unpacked layers, lowest first.
+	Layers          []string
+	Env             []string
+	WorkingDir      string
+	Entrypoint, Cmd []string
+	// User is the image's user resolved in its /etc/passwd: root unless
+	// the image names another.
+	UID, GID uint32
+	Home     string
+}
+
+// argv is the program a run in img executes: the face's, or the image's.
+func (img *Image) argv(given []string) []string {
+	if len(given) == 0 {
+		given = img.Cmd
+	}
+	return append(slices.Clone(img.Entrypoint), given...)
 }
 
 // defaults is the profile of a run without --profile: every default, and
@@ -78,9 +109,21 @@ func Resolve(p *Profile, o Overrides) (*sandbox.Spec, error) {
 		Strict:     pick(o.Strict, lim.Strict),
 		SeccompLog: o.SeccompLog,
 	}
+	if img := o.Image; img != nil {
+		s.Image, s.Layers, s.Argv = img.Name, img.Layers, img.argv(o.Argv)
+		if o.Workdir == nil && img.WorkingDir != "" {
+			s.Dir = img.WorkingDir
+		}
+		if o.UID == nil {
+			s.UID = img.UID
+		}
+		if o.GID == nil {
+			s.GID = img.GID
+		}
+	}
 	s.Binds = append(p.Binds(nil), o.Binds...)
 	var err error
-	if s.Env, err = environment(p, s.UID, o.EnvFiles, o.Env); err != nil {
+	if s.Env, err = environment(p, s.UID, o.Image, o.EnvFiles, o.Env); err != nil {
 		return nil, err
 	}
 	if s.Seccomp, err = seccompPolicy(pick(o.Seccomp, p.Seccomp)); err != nil {

@@ -20,8 +20,11 @@ import (
 type Kind string
 
 const (
+	// Layer is a read-only lower layer of the root's overlay: the host
+	// directory Source. The Root op after them stacks them.
+	Layer Kind = "layer"
 	// Root creates the sandbox root: a size-limited tmpfs, with an overlay
-	// of Source on top when Source is set.
+	// of the Layers ops before it on top when there are any.
 	Root Kind = "root"
 	// Bind mounts the host path Source at Target, read-only unless Writable.
 	Bind Kind = "bind"
@@ -63,6 +66,9 @@ type Op struct {
 	Size     int64  `json:"size,omitempty"`
 	Mode     uint32 `json:"mode,omitempty"`
 	Data     string `json:"data,omitempty"`
+	// Layers is, for Root, how many Layer ops right before it are its
+	// overlay's lower layers, the first one on top.
+	Layers int `json:"layers,omitempty"`
 	// Origin is the user's spelling of this op, e.g. `-v /data:/in`, used
 	// to name it in error messages.
 	Origin string `json:"origin,omitempty"`
@@ -76,10 +82,12 @@ func (o Op) String() string {
 	case Bind:
 		return fmt.Sprintf("bind %s on %s", o.Source, o.Target)
 	case Root:
-		if o.Source != "" {
-			return fmt.Sprintf("overlay root over %s", o.Source)
+		if o.Layers > 0 {
+			return fmt.Sprintf("overlay root of %d layers", o.Layers)
 		}
 		return "tmpfs root"
+	case Layer:
+		return fmt.Sprintf("layer %s of the root", o.Source)
 	}
 	return fmt.Sprintf("%s %s", o.Kind, o.Target)
 }
@@ -94,7 +102,10 @@ type UserBind struct {
 // Config is everything Build needs; Host describes the machine so that
 // Build itself stays pure.
 type Config struct {
-	RootFS   string // prebuilt root directory, or "" for the host's /usr
+	RootFS string // prebuilt root directory, or "" for the host's /usr
+	// Layers are an image's unpacked layers, lowest first, as its
+	// manifest lists them; instead of RootFS.
+	Layers   []string
 	WorkDir  string // created if missing, as docker does for -w
 	Disk     int64  // bytes of the tmpfs behind every writable place
 	Binds    []UserBind
@@ -155,8 +166,8 @@ const SandboxUser = "jail"
 // but never under a mount made after them, and the working directory last
 // so it may lie inside a bind.
 func Build(c Config) []Op {
-	ops := []Op{{Kind: Root, Source: c.RootFS, Size: c.Disk}}
-	if c.RootFS == "" {
+	ops := rootOps(c)
+	if c.RootFS == "" && len(c.Layers) == 0 {
 		ops = append(ops, hostUsr(c)...)
 		ops = append(ops, generatedEtc(c)...)
 	}
@@ -192,6 +203,19 @@ func Build(c Config) []Op {
 		ops = append(ops, Op{Kind: Seal, Target: "/"}, Op{Kind: Seal, Target: "/dev"})
 	}
 	return ops
+}
+
+// rootOps are the root's layers, top first as overlayfs stacks them,
+// and the root.
+func rootOps(c Config) []Op {
+	var ops []Op
+	if c.RootFS != "" {
+		ops = append(ops, Op{Kind: Layer, Source: c.RootFS, Origin: "--rootfs " + c.RootFS})
+	}
+	for i := len(c.Layers) - 1; i >= 0; i-- {
+		ops = append(ops, Op{Kind: Layer, Source: c.Layers[i]})
+	}
+	return append(ops, Op{Kind: Root, Size: c.Disk, Layers: len(ops)})
 }
 
 // scratch is a writable place: a directory of the root's tmpfs, or in a

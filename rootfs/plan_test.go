@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -123,6 +124,7 @@ func invariantConfigs() []Config {
 			Binds: []UserBind{{Source: "/src", Target: "/work", Writable: true}}},
 		Config{RootFS: "/img", Disk: 1 << 20, Hostname: "x", PrivateNet: true,
 			Cgroups: []Cgroup{{Source: "/sys/fs/cgroup/jail/jail-1-2"}}},
+		Config{Layers: []string{"/store/l1", "/store/l2", "/store/l3"}, Disk: 1 << 20, Hostname: "x", PrivateNet: true, WorkDir: "/app"},
 		Config{Disk: 1 << 20, Hostname: "x", PrivateNet: false, Host: mergedUsrHost,
 			Cgroups: []Cgroup{{Hierarchy: "cpu", Source: "/c/cpu/j"}, {Hierarchy: "cpuacct", Source: "/c/cpuacct/j"}, {Hierarchy: "memory", Source: "/c/memory/j"}}},
 	)
@@ -130,15 +132,32 @@ func invariantConfigs() []Config {
 
 func TestBuildInvariants(t *testing.T) {
 	for i, c := range invariantConfigs() {
-		ops := Build(c)
-		require.NotEmpty(t, ops, "config %d", i)
+		all := Build(c)
+		require.NotEmpty(t, all, "config %d", i)
 
-		assert.Equal(t, Root, ops[0].Kind, "config %d: the first op must create the root", i)
-		assert.Equal(t, c.RootFS, ops[0].Source, "config %d", i)
+		// The root's layers come first, top first as overlayfs stacks
+		// them: the image's last layer, or the one --rootfs.
+		var layers []string
+		for _, op := range all {
+			if op.Kind != Layer {
+				break
+			}
+			layers = append(layers, op.Source)
+		}
+		want := slices.Clone(c.Layers)
+		slices.Reverse(want)
+		if c.RootFS != "" {
+			want = []string{c.RootFS}
+		}
+		assert.Equal(t, want, layers, "config %d", i)
+		ops := all[len(layers):]
+		assert.Equal(t, Root, ops[0].Kind, "config %d: the first op after the layers must create the root", i)
+		assert.Equal(t, len(layers), ops[0].Layers, "config %d", i)
 		assert.Equal(t, c.Disk, ops[0].Size, "config %d: the root must carry the --disk size", i)
 
 		firstMount := map[string]int{}
 		for j, op := range ops {
+			assert.NotEqual(t, Layer, op.Kind, "config %d op %d: a layer after the root", i, j)
 			if j > 0 {
 				assert.NotEqual(t, Root, op.Kind, "config %d op %d: only one root", i, j)
 			}
@@ -242,8 +261,9 @@ func TestBuildInvariants(t *testing.T) {
 		// With a prebuilt root, /etc and /usr are the image's own.
 		_, hasEtc := firstMount["/etc"]
 		_, hasUsr := firstMount["/usr"]
-		assert.Equal(t, c.RootFS == "", hasEtc, "config %d: generated /etc", i)
-		assert.Equal(t, c.RootFS == "", hasUsr, "config %d: host /usr", i)
+		hostRoot := c.RootFS == "" && len(c.Layers) == 0
+		assert.Equal(t, hostRoot, hasEtc, "config %d: generated /etc", i)
+		assert.Equal(t, hostRoot, hasUsr, "config %d: host /usr", i)
 		if hasUsr {
 			usr := ops[firstMount["/usr"]]
 			assert.Equal(t, Bind, usr.Kind)

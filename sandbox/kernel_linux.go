@@ -25,8 +25,10 @@ func (f KernelFeature) MissingIn(major, minor int) bool {
 }
 
 var (
+	userWhiteouts  = KernelFeature{5, 8, "an ordinary user making overlayfs whiteouts (0/0 character devices), which jail image import unpacks an image layer's deletions into"}
 	overlayUserNS  = KernelFeature{5, 11, "overlayfs in a user namespace, with the userxattr option its whiteouts and opaque directories need there (--rootfs)"}
 	tmpfsUserXattr = KernelFeature{6, 6, "user xattrs on tmpfs, the upper layer of the --rootfs overlay: before it, removing or replacing a directory of the rootfs fails with EIO"}
+	lowerdirPlus   = KernelFeature{6, 8, fmt.Sprintf("overlayfs's lowerdir+ (fsconfig), which stacks an image of more than %d layers (up to %d)", maxMountDataLayers, maxImageLayers)}
 	// execEntersTimeNS: exec moves a process into the time namespace it
 	// unshared (exec_task_namespaces). Debian 12's 6.1 does not (the VM
 	// lane's guest); 6.5's symbol tables have it; so 6.5 is assumed.
@@ -37,7 +39,7 @@ var (
 // On every kernel rename(2) of a directory of the rootfs is EXDEV (mv and
 // shutil.move copy instead), because overlayfs refuses redirect_dir next
 // to userxattr.
-var OverlayKernels = []KernelFeature{overlayUserNS, tmpfsUserXattr}
+var OverlayKernels = []KernelFeature{userWhiteouts, overlayUserNS, tmpfsUserXattr, lowerdirPlus}
 
 // KernelVersion returns the running kernel's major and minor version and
 // its release string.
@@ -70,7 +72,7 @@ func kernelRelease() string {
 // rootfsWarnings names what the overlay root cannot do on this kernel, so
 // that an EIO inside PROG has its cause on jail's stderr.
 func rootfsWarnings(s *Spec) []string {
-	if s.RootFS == "" || !tmpfsUserXattr.Missing() {
+	if s.HostRoot() || !tmpfsUserXattr.Missing() {
 		return nil
 	}
 	return []string{fmt.Sprintf("removing or replacing a directory of {root.rootfs} fails with EIO inside the sandbox on %s: "+

@@ -72,14 +72,28 @@ func nativeTask(plan *Plan) native.Task {
 // that lacks it.
 const overlayOptions = "userxattr"
 
+// maxMountDataLayers is how many layers fit in mount(2)'s one page of
+// options, each named /proc/self/fd/N by the init (N below 100000): the
+// rest of the options take under 100 bytes.
+const maxMountDataLayers = (4096 - 100 - len("lowerdir=")) / len("/proc/self/fd/99999:")
+
+func fitsMountData(layers int) bool { return layers <= maxMountDataLayers }
+
 func nativeOp(op rootfs.Op) (native.Op, error) {
 	n := native.Op{Target: op.Target, Source: op.Source, Mode: op.Mode, Data: op.Data}
 	switch op.Kind {
+	case rootfs.Layer:
+		n.Kind = native.OpLayer
 	case rootfs.Root:
 		n.Kind = native.OpRoot
 		n.Data = diskTmpfs(op.Size, 0o755)
-		if op.Source != "" {
-			n.OverlayOpts = overlayOptions
+		if op.Layers > 0 {
+			n.Layers, n.OverlayOpts = op.Layers, overlayOptions
+			n.LowerdirPlus = !fitsMountData(op.Layers)
+			if n.LowerdirPlus && lowerdirPlus.Missing() {
+				return n, fmt.Errorf("a root of %d layers needs Linux 6.8 (overlayfs's lowerdir+); %s stacks at most %d: flatten the image",
+					op.Layers, kernelRelease(), maxMountDataLayers)
+			}
 		}
 	case rootfs.Bind:
 		// Read-only unless asked otherwise, never setuid, and

@@ -164,7 +164,7 @@ func (r *Runner) run(ctx context.Context, s *Spec, stdio IO, w *Warm) (*Result, 
 	// An image root brings its own /usr and /etc, so nothing of the
 	// host's root is needed, and the host's /etc is not read.
 	var host rootfs.Host
-	if s.RootFS == "" {
+	if s.HostRoot() {
 		host = r.host(s.Net != NetNone)
 	}
 	// A warm sandbox's root was built before its run's cgroup existed,

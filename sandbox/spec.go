@@ -45,10 +45,15 @@ const DefaultDisk = 256 << 20
 
 // Spec is a validated description of one run; the CLI and profiles build it.
 type Spec struct {
-	Argv     []string
-	Env      []string // complete environment, KEY=VALUE
-	Dir      string   // working directory inside the sandbox
-	RootFS   string   // prebuilt root directory; "" means the host's /usr
+	Argv   []string
+	Env    []string // complete environment, KEY=VALUE
+	Dir    string   // working directory inside the sandbox
+	RootFS string   // prebuilt root directory; "" means the host's /usr
+	// Layers are an image's unpacked layer directories, lowest first,
+	// the lower layers of an overlay root instead of RootFS; Image names
+	// the image for the result.
+	Layers   []string
+	Image    string
 	Binds    []rootfs.UserBind
 	Hostname string
 	Net      Net
@@ -66,6 +71,14 @@ type Spec struct {
 	// audit log: dmesg, journalctl -k), quiet errno denials included.
 	SeccompLog bool
 }
+
+// maxImageLayers is how many lower layers overlayfs stacks
+// (OVL_MAX_STACK).
+const maxImageLayers = 500
+
+// HostRoot reports whether the root is jail's own, with the host's /usr,
+// rather than a prebuilt tree or an image.
+func (s *Spec) HostRoot() bool { return s.RootFS == "" && len(s.Layers) == 0 }
 
 // ValidHostname reports whether name is a single DNS label, the form
 // sethostname inside the sandbox and /etc/hosts both accept.
@@ -105,6 +118,8 @@ func (s *Spec) Validate() error {
 	add(validateEnv(s.Env))
 	bad(!path.IsAbs(s.Dir), "root.workdir", "%q: the working directory must be an absolute path inside the sandbox", s.Dir)
 	add(validateRootFS(s.RootFS))
+	bad(s.RootFS != "" && len(s.Layers) > 0, "root.rootfs", "%q: an image is the root already; give --rootfs or --image, not both", s.RootFS)
+	bad(len(s.Layers) > maxImageLayers, "root.image", "%s has %d layers; overlayfs stacks at most %d", s.Image, len(s.Layers), maxImageLayers)
 	for i, b := range s.Binds {
 		add(validateBind(fmt.Sprintf("binds[%d]", i), b))
 	}

@@ -279,8 +279,11 @@ func (sup *supervisor) fillFromInitRusage(res *Result) {
 func (sup *supervisor) isolation() Isolation {
 	s := sup.spec
 	root := "tmpfs with the host's /usr read-only"
-	if s.RootFS != "" {
+	switch {
+	case s.RootFS != "":
 		root = "overlay over " + s.RootFS
+	case len(s.Layers) > 0:
+		root = fmt.Sprintf("overlay over the image %s (%d layers)", s.Image, len(s.Layers))
 	}
 	return Isolation{
 		Namespaces: namespaceNames(s), Root: root, UID: s.UID, GID: s.GID, HostUID: sup.hostUID,

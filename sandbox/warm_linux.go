@@ -113,7 +113,7 @@ func (r *Runner) Warm(ctx context.Context, s *Spec, reuse bool) (*Warm, error) {
 		return nil, err
 	}
 	var host rootfs.Host
-	if spec.RootFS == "" {
+	if spec.HostRoot() {
 		host = r.host(spec.Net != NetNone)
 	}
 	plan, err := compile(&spec, host, nil, LandlockPlan{}, reuse)

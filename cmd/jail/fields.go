@@ -13,7 +13,7 @@ import (
 var flagNames = map[string]string{
 	"argv": "", "environment": "environment", "env": "-e", "env_file": "--env-file",
 	"binds": "-v", "tty": "-t", "seccomp": "--seccomp", "strict": "--strict",
-	"root.workdir": "-w", "root.rootfs": "--rootfs", "root.hostname": "--hostname", "root.network": "--net",
+	"root.workdir": "-w", "root.rootfs": "--rootfs", "root.image": "--image", "root.hostname": "--hostname", "root.network": "--net",
 	"root.uid": "--uid/--gid", "root.disk": "--disk",
 }
 

@@ -69,6 +69,7 @@ the interactor failed, not SOURCE); 125 when the tests could not be judged.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.fl = cmd.Flags()
+			defer f.releaseImage()
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 			defer stop()
 			return judgeMain(ctx, f, j, args[0])

@@ -42,6 +42,11 @@ type runFlags struct {
 	profile     *profiles.Profile
 	printConfig bool
 
+	// imageName is --image; image is it held (heldImage), until release.
+	imageName string
+	image     *profiles.Image
+	release   func()
+
 	// fl tells which flags the user typed; nil (in tests) counts every
 	// value as typed.
 	fl *pflag.FlagSet
@@ -61,14 +66,15 @@ is not found inside the sandbox.
 Without --rootfs the sandbox root is a private tmpfs with the host's /usr
 read-only (and /bin, /lib... as on a merged-/usr system) and a generated /etc.
 Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) == 0 {
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && !cmd.Flags().Changed("image") {
 				return fmt.Errorf("no program given: write it after --, as in: jail run -- /bin/echo hello")
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f.fl = cmd.Flags()
+			defer f.releaseImage()
 			return runMain(cmd.Context(), f, cmd.Flags(), args)
 		},
 	}
@@ -89,6 +95,7 @@ Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
 // they are (for judge, each test's).
 func (f *runFlags) defineSandboxFlags(fl *pflag.FlagSet, limitsOf string) {
 	fl.StringVar(&f.rootfs, "rootfs", "", "prebuilt root directory, the read-only lower layer of an overlay (default: the host's /usr)")
+	fl.StringVar(&f.imageName, "image", "", "run in the image `NAME[:TAG]` of the store (jail image ls); without PROG, its Entrypoint and Cmd")
 	fl.StringArrayVarP(&f.volumes, "volume", "v", nil, "bind mount `SRC:DST[:ro|rw]` (read-only unless :rw)")
 	fl.StringVarP(&f.workdir, "workdir", "w", profiles.DefaultWorkdir, "working `DIR` inside the sandbox")
 	fl.StringArrayVarP(&f.env, "env", "e", nil, "set `KEY=VALUE` (or pass the host's KEY with -e KEY)")
@@ -211,6 +218,13 @@ func (f *runFlags) spec(argv []string, step *profiles.Step) (*sandbox.Spec, erro
 	return s, flagErrors(err)
 }
 
+// releaseImage lets the store remove the run's image again.
+func (f *runFlags) releaseImage() {
+	if f.release != nil {
+		f.release()
+	}
+}
+
 // typed reports whether the user gave flag name.
 func (f *runFlags) typed(name string) bool { return f.fl == nil || f.fl.Changed(name) }
 
@@ -251,6 +265,9 @@ func (f *runFlags) overrides(argv []string) (profiles.Overrides, error) {
 		o.Binds = append(o.Binds, b)
 	}
 	var err error
+	if o.Image, err = f.heldImage(); err != nil {
+		return o, err
+	}
 	if o.Limits, err = f.limits(); err != nil {
 		return o, err
 	}
@@ -368,7 +385,7 @@ func printConfig(s *sandbox.Spec) error {
 		policy = s.Seccomp.Name
 	}
 	view := map[string]any{
-		"argv": s.Argv, "env": s.Env, "workdir": s.Dir, "rootfs": s.RootFS, "binds": s.Binds,
+		"argv": s.Argv, "env": s.Env, "workdir": s.Dir, "rootfs": s.RootFS, "image": s.Image, "binds": s.Binds,
 		"hostname": s.Hostname, "net": s.Net, "uid": s.UID, "gid": s.GID, "disk": s.Disk,
 		"tty": s.TTY, "strict": s.Strict, "seccomp": policy, "seccomp_log": s.SeccompLog,
 		"limits": limitsView(s.Limits),

@@ -329,6 +329,7 @@ type Report struct {
 		GID      uint32 `json:"gid"`
 		HostUID  int    `json:"host_uid"`
 		Landlock string `json:"landlock"`
+		Root     string `json:"root"`
 	} `json:"isolation"`
 	// Step names a language profile's step ("compile", "run"); the run
 	// step's report carries the compile step's as Compile.

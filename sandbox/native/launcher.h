@@ -27,6 +27,7 @@ enum jail_op_kind {
 	JAIL_OP_READ_ONLY, // target rebound read-only, if it exists
 	JAIL_OP_PROC,      // the /proc of PROG's pid namespace, mounted by its pid 1
 	JAIL_OP_SEAL,      // the file system at target made read-only (its superblock, not the mount)
+	JAIL_OP_LAYER,     // a lower layer of the overlay root: source, opened before the root
 };
 
 struct jail_op {
@@ -34,13 +35,18 @@ struct jail_op {
 	const char *target; // absolute, inside the new root
 	const char *parent; // dirname(target), for symlink and file
 	const char *base;   // basename(target), for symlink and file
-	const char *source; // host path: bind source, overlay lower dir
+	const char *source; // host path: bind source, overlay lower layer
 	const char *fstype; // JAIL_OP_MOUNT
 	const char *data;   // mount data, file contents or symlink target
 	unsigned long data_len;
-	// ROOT with a source: overlay options after lowerdir, upperdir and
-	// workdir, which only the init knows (e.g. "userxattr"); may be "".
+	// ROOT over layers: the LAYER ops right before it, the first one
+	// the top of the stack; overlay options after the layers, upperdir
+	// and workdir, which only the init knows (e.g. "userxattr"); and
+	// whether to stack them one fsconfig("lowerdir+") at a time (Linux
+	// 6.8), because their paths would not fit in mount(2)'s one page.
+	int layers;
 	const char *overlay_opts;
+	int lowerdir_plus;
 	unsigned long flags;      // MS_* of JAIL_OP_MOUNT, ROOT's tmpfs
 	unsigned long long attrs; // MOUNT_ATTR_* of BIND and SCRATCH
 	unsigned int mode;
@@ -94,6 +100,8 @@ enum jail_sub {
 	JAIL_SUB_WRITE,
 	JAIL_SUB_STAT,
 	JAIL_SUB_ORDER, // an op before the root
+	JAIL_SUB_FSCONFIG,
+	JAIL_SUB_FSMOUNT,
 };
 
 enum jail_report_kind {

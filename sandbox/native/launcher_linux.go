@@ -37,6 +37,7 @@ const (
 	OpReadOnly OpKind = C.JAIL_OP_READ_ONLY
 	OpProc     OpKind = C.JAIL_OP_PROC
 	OpSeal     OpKind = C.JAIL_OP_SEAL
+	OpLayer    OpKind = C.JAIL_OP_LAYER
 )
 
 // Op is one fully decided mount operation.
@@ -47,12 +48,17 @@ type Op struct {
 	Source       string
 	FSType       string
 	Data         string
-	// OverlayOpts are OpRoot's overlay options past the layers, which
-	// the init adds itself.
-	OverlayOpts string
-	Flags       uintptr // MS_*
-	Attrs       uint64  // MOUNT_ATTR_*
-	Mode        uint32
+	// Layers is how many OpLayer ops right before an OpRoot are its
+	// overlay's lower layers, the first on top; OverlayOpts are its
+	// options past the layers, which the init adds itself; LowerdirPlus
+	// stacks them one fsconfig at a time (Linux 6.8), for more than fit
+	// in one page of mount(2) options.
+	Layers       int
+	OverlayOpts  string
+	LowerdirPlus bool
+	Flags        uintptr // MS_*
+	Attrs        uint64  // MOUNT_ATTR_*
+	Mode         uint32
 	// Renew mounts it afresh between the tasks of a sandbox that serves
 	// again.
 	Renew bool
@@ -284,6 +290,10 @@ func describe(m *cmem, cfg *Config) *C.struct_jail_launch {
 			o.source, o.fstype = m.str(op.Source), m.str(op.FSType)
 			o.data, o.data_len = m.str(op.Data), C.ulong(len(op.Data))
 			o.overlay_opts = m.str(op.OverlayOpts)
+			o.layers = C.int(op.Layers)
+			if op.LowerdirPlus {
+				o.lowerdir_plus = 1
+			}
 			if op.Data == "" && op.Kind == OpMount {
 				o.data = nil
 			}

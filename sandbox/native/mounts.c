@@ -129,9 +129,7 @@ int init_open_source(struct init *s, int i) {
 	const struct jail_op *op = &s->l->ops[i];
 	int fd = -1;
 	switch (op->kind) {
-	case JAIL_OP_ROOT:
-		if (!op->source || !op->source[0])
-			return 0;
+	case JAIL_OP_LAYER:
 		s->sub = JAIL_SUB_OPEN;
 		fd = open(op->source, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		break;
@@ -161,9 +159,77 @@ static int mkdir_staging(struct init *s, const char *name, char *buf, mode_t mod
 	return mkdir(staging_path(s, name, buf), mode);
 }
 
+// stack_lowers mounts the overlay of op i's layers at root, with one
+// fsconfig per layer: the kernel takes lowerdir+ from Linux 6.8, and it
+// has no page limit on how many.
+static int stack_lowers(struct init *s, int i, const char *root) {
+	const struct jail_op *op = &s->l->ops[i];
+	char buf[PATHBUF];
+	s->sub = JAIL_SUB_MOUNT;
+	int fs = (int)syscall(SYS_fsopen, "overlay", FSOPEN_CLOEXEC);
+	if (fs < 0)
+		return -1;
+	s->sub = JAIL_SUB_FSCONFIG;
+	int r = 0;
+	for (int k = i - op->layers; k < i && r == 0; k++)
+		r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir+",
+		                 fd_path(buf, sizeof buf, s->l->op_fds[k]), 0);
+	if (r == 0)
+		r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "upperdir", staging_path(s, "upper", buf), 0);
+	if (r == 0)
+		r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "workdir", staging_path(s, "work", buf), 0);
+	if (r == 0 && op->overlay_opts && op->overlay_opts[0])
+		r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, op->overlay_opts, NULL, 0);
+	if (r == 0)
+		r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0);
+	int m = -1;
+	if (r == 0) {
+		s->sub = JAIL_SUB_FSMOUNT;
+		m = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+	}
+	int e = errno;
+	close(fs);
+	if (m < 0) {
+		errno = e;
+		return -1;
+	}
+	s->sub = JAIL_SUB_MOVE_MOUNT;
+	r = (int)syscall(SYS_move_mount, m, "", AT_FDCWD, root, MOVE_MOUNT_F_EMPTY_PATH);
+	e = errno;
+	close(m);
+	errno = e;
+	return r;
+}
+
+// mount_lowers mounts the overlay of op i's layers at root with one
+// mount(2), whose options the parent made sure fit in a page.
+static int mount_lowers(struct init *s, int i, const char *root) {
+	const struct jail_op *op = &s->l->ops[i];
+	const char *st = s->l->staging;
+	char buf[PATHBUF], fdp[64];
+	char *p = put(buf, buf + PATHBUF, "lowerdir=");
+	for (int k = i - op->layers; k < i; k++) {
+		if (k > i - op->layers)
+			p = put(p, buf + PATHBUF, ":");
+		p = put(p, buf + PATHBUF, fd_path(fdp, sizeof fdp, s->l->op_fds[k]));
+	}
+	p = put(p, buf + PATHBUF, ",upperdir=");
+	p = put(p, buf + PATHBUF, st);
+	p = put(p, buf + PATHBUF, "/upper,workdir=");
+	p = put(p, buf + PATHBUF, st);
+	p = put(p, buf + PATHBUF, "/work");
+	if (op->overlay_opts && op->overlay_opts[0]) {
+		p = put(p, buf + PATHBUF, ",");
+		put(p, buf + PATHBUF, op->overlay_opts);
+	}
+	s->sub = JAIL_SUB_MOUNT;
+	return (int)sys_mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, buf);
+}
+
 // apply_root mounts the tmpfs that backs every writable place, and the
-// root on it: an overlay whose read-only lower layer is the user's rootfs,
-// or a plain directory of the tmpfs for the host-/usr default.
+// root on it: an overlay whose read-only lower layers are the LAYER ops
+// before it (an image's layers, or the one --rootfs), or a plain
+// directory of the tmpfs for the host-/usr default.
 static int apply_root(struct init *s, int i) {
 	const struct jail_op *op = &s->l->ops[i];
 	const char *st = s->l->staging;
@@ -181,21 +247,8 @@ static int apply_root(struct init *s, int i) {
 		return -1;
 	char *p = put(root, root + PATHBUF, st);
 	put(p, root + PATHBUF, "/root");
-	if (op->source && op->source[0]) {
-		char fdp[64];
-		p = put(buf, buf + PATHBUF, "lowerdir=");
-		p = put(p, buf + PATHBUF, fd_path(fdp, sizeof fdp, s->l->op_fds[i]));
-		p = put(p, buf + PATHBUF, ",upperdir=");
-		p = put(p, buf + PATHBUF, st);
-		p = put(p, buf + PATHBUF, "/upper,workdir=");
-		p = put(p, buf + PATHBUF, st);
-		p = put(p, buf + PATHBUF, "/work");
-		if (op->overlay_opts && op->overlay_opts[0]) {
-			p = put(p, buf + PATHBUF, ",");
-			put(p, buf + PATHBUF, op->overlay_opts);
-		}
-		s->sub = JAIL_SUB_MOUNT;
-		if (sys_mount("overlay", root, "overlay", MS_NOSUID | MS_NODEV, buf) < 0)
+	if (op->layers > 0) {
+		if ((op->lowerdir_plus ? stack_lowers(s, i, root) : mount_lowers(s, i, root)) < 0)
 			return -1;
 	} else {
 		// pivot_root needs the new root to be a mount point.
@@ -269,6 +322,8 @@ static int write_file(struct init *s, const struct jail_op *op) {
 
 int init_apply(struct init *s, int i) {
 	const struct jail_op *op = &s->l->ops[i];
+	if (op->kind == JAIL_OP_LAYER)
+		return 0; // opened with the sources, stacked by the root
 	if (op->kind == JAIL_OP_ROOT)
 		return apply_root(s, i);
 	if (s->root_fd < 0) {

@@ -156,6 +156,8 @@ static const char *const sub_names[] = {
     [JAIL_SUB_WRITE] = "write",
     [JAIL_SUB_STAT] = "stat",
     [JAIL_SUB_ORDER] = "the root must be the first operation",
+    [JAIL_SUB_FSCONFIG] = "fsconfig",
+    [JAIL_SUB_FSMOUNT] = "fsmount",
 };
 
 const char *jail_sub_name(int sub) {

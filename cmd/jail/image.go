@@ -1,0 +1,296 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	units "github.com/docker/go-units"
+	"github.com/spf13/cobra"
+
+	"jail/image"
+	"jail/limits"
+	"jail/profiles"
+)
+
+func newImageCommand() *cobra.Command {
+	var storeDir string
+	cmd := &cobra.Command{
+		Use:   "image",
+		Short: "Manage the images sandboxes run in (import, ls, inspect, rm, tag, prune)",
+		Long: `Images are kept in a store the user owns: $JAIL_STORE, else
+$XDG_DATA_HOME/jail, else ~/.local/share/jail. Each layer is unpacked once
+and shared by every image that has it; jail run --image stacks an image's
+layers as the read-only lower layers of the sandbox's overlay root.`,
+	}
+	cmd.PersistentFlags().StringVar(&storeDir, "store", "", "the image store `DIR` (default $JAIL_STORE, else $XDG_DATA_HOME/jail)")
+	open := func() (*image.Store, error) { return openStore(storeDir) }
+	cmd.AddCommand(newImageImportCommand(open), newImageListCommand(open), newImageInspectCommand(open),
+		newImageRemoveCommand(open), newImageTagCommand(open), newImagePruneCommand(open))
+	return cmd
+}
+
+// openStore opens the store at dir, or the user's default one.
+func openStore(dir string) (*image.Store, error) {
+	if dir == "" {
+		var err error
+		if dir, err = image.DefaultRoot(); err != nil {
+			return nil, err
+		}
+	}
+	return image.Open(dir)
+}
+
+func newImageImportCommand(open func() (*image.Store, error)) *cobra.Command {
+	var name, maxUnpacked string
+	cmd := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Add the images of a docker-archive (docker save), an OCI layout directory or an OCI archive",
+		Args:  exactArgs(1, "give one FILE: a docker save tarball, an OCI layout directory or an OCI archive"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := open()
+			if err != nil {
+				return err
+			}
+			if maxUnpacked != "" {
+				if s.MaxUnpacked, err = limits.ParseSize(maxUnpacked); err != nil {
+					return fmt.Errorf("--max-unpacked: %w", err)
+				}
+			}
+			ims, err := s.Import(args[0], name)
+			if err != nil {
+				return err
+			}
+			for _, im := range ims {
+				label := im.Name
+				if label == "" {
+					label = "(no name; tag it with jail image tag " + short(im.ID) + " NAME)"
+				}
+				fmt.Printf("imported %s %s\n", label, im.ID)
+				for layer, r := range im.Reports {
+					for _, w := range reportLines(r) {
+						fmt.Fprintf(os.Stderr, "jail: layer %s: %s\n", short(layer), w)
+					}
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "the `NAME[:TAG]` of the image (when the file holds one)")
+	cmd.Flags().StringVar(&maxUnpacked, "max-unpacked", "", "refuse an image whose layers unpack to more than `SIZE` (default 16G)")
+	return cmd
+}
+
+// reportLines says what unpacking a layer changed or left out.
+func reportLines(r *image.Report) []string {
+	var out []string
+	if len(r.Devices) > 0 {
+		out = append(out, fmt.Sprintf("left out device nodes, which sandboxes cannot have: %s", strings.Join(r.Devices, ", ")))
+	}
+	if len(r.SetID) > 0 {
+		out = append(out, fmt.Sprintf("dropped the setuid/setgid bits, which sandboxes ignore: %s", strings.Join(r.SetID, ", ")))
+	}
+	return out
+}
+
+func short(id string) string {
+	h := strings.TrimPrefix(id, "sha256:")
+	if len(h) > 12 {
+		h = h[:12]
+	}
+	return h
+}
+
+func newImageListCommand(open func() (*image.Store, error)) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:     "ls",
+		Aliases: []string{"list"},
+		Short:   "List the images in the store",
+		Args:    exactArgs(0, "jail image ls takes no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := open()
+			if err != nil {
+				return err
+			}
+			list, err := s.List()
+			if err != nil {
+				return err
+			}
+			switch format {
+			case "json":
+				if list == nil {
+					list = []image.Entry{}
+				}
+				return json.NewEncoder(os.Stdout).Encode(list)
+			case "", "table":
+			default:
+				return fmt.Errorf("--format %q: choose table or json", format)
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 3, ' ', 0)
+			fmt.Fprintln(w, "NAME\tID\tLAYERS\tSIZE\tADDED")
+			for _, e := range list {
+				names := e.Names
+				if len(names) == 0 {
+					names = []string{"<none>"}
+				}
+				for _, n := range names {
+					fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s ago\n", n, short(e.ID), len(e.Layers),
+						units.HumanSize(float64(e.Size)), units.HumanDuration(time.Since(e.Added)))
+				}
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "", "table (default) or json")
+	return cmd
+}
+
+func newImageInspectCommand(open func() (*image.Store, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   "inspect NAME...",
+		Short: "Print images as JSON: their names, config, layers and where they are unpacked",
+		Args:  minArgs(1, "give the NAME[:TAG] or ID of an image"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := open()
+			if err != nil {
+				return err
+			}
+			var out []any
+			for _, ref := range args {
+				h, err := s.Hold(ref)
+				if err != nil {
+					return err
+				}
+				layers := make([]map[string]any, len(h.Image.Layers))
+				for i, l := range h.Image.Layers {
+					layers[i] = map[string]any{"digest": l.Digest, "diff_id": l.DiffID, "media_type": l.MediaType,
+						"size": l.Size, "dir": h.Layers[i]}
+				}
+				out = append(out, map[string]any{"id": h.ID, "manifest": h.Manifest, "manifest_media_type": h.ManifestType,
+					"added": h.Added, "config": h.Config, "layers": layers})
+				h.Release()
+			}
+			b, err := json.MarshalIndent(out, "", "  ")
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Println(string(b))
+			return err
+		},
+	}
+}
+
+func newImageRemoveCommand(open func() (*image.Store, error)) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:     "rm NAME...",
+		Aliases: []string{"rmi"},
+		Short:   "Remove images, and the layers no other image holds",
+		Args:    minArgs(1, "give the NAME[:TAG] or ID of an image"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := open()
+			if err != nil {
+				return err
+			}
+			for _, ref := range args {
+				done, err := s.Remove(ref, force)
+				for _, d := range done {
+					fmt.Println(d)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "remove an image by ID with all its names; untag one a sandbox is using")
+	return cmd
+}
+
+func newImageTagCommand(open func() (*image.Store, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   "tag SOURCE TARGET",
+		Short: "Give an image another name",
+		Args:  exactArgs(2, "give the image and its new NAME[:TAG]"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := open()
+			if err != nil {
+				return err
+			}
+			return s.Tag(args[0], args[1])
+		},
+	}
+}
+
+func newImagePruneCommand(open func() (*image.Store, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   "prune",
+		Short: "Remove images without a name, and layers and blobs no image holds",
+		Args:  exactArgs(0, "jail image prune takes no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := open()
+			if err != nil {
+				return err
+			}
+			done, err := s.Prune()
+			for _, d := range done {
+				fmt.Println(d)
+			}
+			return err
+		},
+	}
+}
+
+func exactArgs(n int, hint string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return fmt.Errorf("%s: %s", cmd.CommandPath(), hint)
+		}
+		return nil
+	}
+}
+
+func minArgs(n int, hint string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < n {
+			return fmt.Errorf("%s: %s", cmd.CommandPath(), hint)
+		}
+		return nil
+	}
+}
+
+// heldImage is the image a run's flags name, held until the command
+// ends so its layers stay while the sandbox stacks them.
+func (f *runFlags) heldImage() (*profiles.Image, error) {
+	if f.imageName == "" {
+		return nil, nil
+	}
+	if f.image != nil {
+		return f.image, nil
+	}
+	s, err := openStore("")
+	if err != nil {
+		return nil, fmt.Errorf("--image %s: %w", f.imageName, err)
+	}
+	h, err := s.Hold(f.imageName)
+	if err != nil {
+		return nil, fmt.Errorf("--image: %w", err)
+	}
+	// With both ids given, the image's User is not needed.
+	var u image.User
+	if !f.typed("uid") || !f.typed("gid") {
+		if u, err = h.User(); err != nil {
+			h.Release()
+			return nil, fmt.Errorf("--image: %w", err)
+		}
+	}
+	f.release = h.Release
+	f.image = &profiles.Image{Name: h.Name, Layers: h.Layers, Env: h.Config.Env, WorkingDir: h.Config.WorkingDir,
+		Entrypoint: h.Config.Entrypoint, Cmd: h.Config.Cmd, UID: u.UID, GID: u.GID, Home: u.Home}
+	return f.image, nil
+}

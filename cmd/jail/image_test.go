@@ -1,0 +1,281 @@
+package main_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"debug/elf"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"jail/internal/testutil"
+)
+
+// tarEntry is one entry of a layer the tests write.
+type tarEntry struct {
+	name, body, link string
+	typ              byte
+	mode             int64
+}
+
+func tfile(name, body string) tarEntry {
+	return tarEntry{name: name, body: body, typ: tar.TypeReg, mode: 0o644}
+}
+func tdir(name string) tarEntry { return tarEntry{name: name, typ: tar.TypeDir, mode: 0o755} }
+func tlink(name, to string) tarEntry {
+	return tarEntry{name: name, link: to, typ: tar.TypeSymlink, mode: 0o777}
+}
+
+func testLayer(t testing.TB, es ...tarEntry) v1.Layer {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, e := range es {
+		mode := e.mode
+		require.NoError(t, tw.WriteHeader(&tar.Header{Name: e.name, Typeflag: e.typ, Mode: mode, Linkname: e.link,
+			Size: int64(len(e.body)), ModTime: time.Unix(1700000000, 0)}))
+		if e.typ == tar.TypeReg {
+			_, err := tw.Write([]byte(e.body))
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, tw.Close())
+	data := b.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	require.NoError(t, err)
+	return l
+}
+
+// staticBusybox is the host's busybox, which the test images are made
+// of; it must be static, for the images have no libraries.
+func staticBusybox(t *testing.T) []byte {
+	const bb = "/bin/busybox"
+	f, err := elf.Open(bb)
+	if err != nil {
+		testutil.Skip(t, "a static %s is needed for the test images (apt-get install busybox-static): %v", bb, err)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			f.Close()
+			testutil.Skip(t, "%s is dynamic; the test images need busybox-static", bb)
+		}
+	}
+	f.Close()
+	b, err := os.ReadFile(bb)
+	require.NoError(t, err)
+	return b
+}
+
+// busyboxLayer is a root with busybox, its shell and the users the tests
+// name.
+func busyboxLayer(t *testing.T, extra ...tarEntry) v1.Layer {
+	es := []tarEntry{tdir("bin"), {name: "bin/busybox", body: string(staticBusybox(t)), typ: tar.TypeReg, mode: 0o755}}
+	for _, tool := range []string{"sh", "cat", "ls", "id", "rm", "echo", "test", "wc", "mkdir", "touch", "stat"} {
+		es = append(es, tlink("bin/"+tool, "busybox"))
+	}
+	es = append(es, tdir("etc"),
+		tfile("etc/passwd", "root:x:0:0:root:/root:/bin/sh\napp:x:1234:1235:app:/home/app:/bin/sh\n"),
+		tfile("etc/group", "root:x:0:\napp:x:1235:\nstaff:x:50:\n"),
+		tdir("tmp"), tdir("root"), tdir("home"), tdir("home/app"))
+	return testLayer(t, append(es, extra...)...)
+}
+
+func testImage(t *testing.T, cfg v1.Config, layers ...v1.Layer) v1.Image {
+	img, err := mutate.AppendLayers(empty.Image, layers...)
+	require.NoError(t, err)
+	img, err = mutate.Config(img, cfg)
+	require.NoError(t, err)
+	return img
+}
+
+// imageEnv is a store of the test user's own, for the runs of one test.
+type imageEnv struct {
+	j     *testutil.Jail
+	store string
+}
+
+func newImageEnv(t *testing.T) *imageEnv {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	return &imageEnv{j: j, store: j.FixtureDir(t, "store")}
+}
+
+func (e *imageEnv) run(t *testing.T, args ...string) testutil.Result {
+	t.Helper()
+	return e.j.RunWith(t, testutil.Opts{Env: []string{"JAIL_STORE=" + e.store}}, args...)
+}
+
+// save writes img as `docker save` does, as a file the test user reads.
+func (e *imageEnv) save(t *testing.T, img v1.Image, ref string) string {
+	tag, err := name.NewTag(ref)
+	require.NoError(t, err)
+	var b bytes.Buffer
+	require.NoError(t, tarball.Write(tag, img, &b))
+	return e.j.Fixture(t, "archive-"+strings.NewReplacer(":", "-", "/", "-").Replace(ref)+".tar", b.String(), 0o644)
+}
+
+func (e *imageEnv) importImage(t *testing.T, img v1.Image, ref string) {
+	t.Helper()
+	r := e.run(t, "image", "import", e.save(t, img, ref))
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	require.Contains(t, r.Stdout, "imported "+ref+" sha256:")
+}
+
+// TestImageLayersStackInTheSandbox runs in an image of three layers:
+// files of every layer are there, a later layer's whiteout and opaque
+// directory hide what earlier ones had, the config gives the program,
+// its environment and working directory, and what PROG changes in the
+// image lives only as long as the run.
+func TestImageLayersStackInTheSandbox(t *testing.T) {
+	e := newImageEnv(t)
+	img := testImage(t, v1.Config{
+		Env: []string{"PATH=/bin", "GREETING=hi from the image"}, WorkingDir: "/srv",
+		Cmd: []string{"/bin/sh", "-c", "cat hello.txt; echo $GREETING; id -u; pwd"},
+	},
+		busyboxLayer(t, tdir("data"), tfile("data/old", "1"), tfile("gone.txt", "x")),
+		testLayer(t, tdir("data"), tfile("data/.wh..wh..opq", ""), tfile("data/new", "2"), tfile(".wh.gone.txt", "")),
+		testLayer(t, tdir("srv"), tfile("srv/hello.txt", "hello\n")))
+	e.importImage(t, img, "example.test/stack:1")
+
+	r := e.run(t, "run", "--image", "example.test/stack:1")
+	requireOK(t, r)
+	assert.Equal(t, "hello\nhi from the image\n0\n/srv\n", r.Stdout, "the image's Cmd, Env, WorkingDir and root user")
+	assert.Contains(t, r.Report.Isolation.Root, "image example.test/stack:1 (3 layers)")
+
+	r = e.run(t, "run", "--image", "example.test/stack:1", "--", "sh", "-c",
+		"ls /data; test -e /gone.txt || echo gone; echo $HOME")
+	requireOK(t, r)
+	assert.Equal(t, "new\ngone\n/root\n", r.Stdout, "the opaque directory hides data/old, the whiteout gone.txt")
+
+	// Removing a directory of a lower layer works (userxattr's opaque
+	// marks on the tmpfs upper), and the next run has it back.
+	r = e.run(t, "run", "--image", "example.test/stack:1", "--", "sh", "-c",
+		"rm -rf /data /srv && test ! -e /data && echo removed && echo x > /bin/planted && mkdir /newdir")
+	requireOK(t, r)
+	assert.Equal(t, "removed\n", r.Stdout)
+	r = e.run(t, "run", "--image", "example.test/stack", "--", "sh", "-c", "ls /data; test -e /bin/planted || echo clean")
+	assert.NotEqual(t, 0, r.ExitCode, "example.test/stack means :latest, which is not in the store: %s", r)
+	assert.Contains(t, r.Stderr, `image "example.test/stack" is not in the store`)
+	r = e.run(t, "run", "--image", "example.test/stack:1", "--", "sh", "-c", "ls /data; test -e /bin/planted || echo clean")
+	requireOK(t, r)
+	assert.Equal(t, "new\nclean\n", r.Stdout)
+}
+
+// TestImageUserAndOverrides: the config's User is resolved in the image's
+// own /etc/passwd and /etc/group; flags win over the config.
+func TestImageUserAndOverrides(t *testing.T) {
+	e := newImageEnv(t)
+	base := busyboxLayer(t)
+	e.importImage(t, testImage(t, v1.Config{Env: []string{"PATH=/bin"}, User: "app",
+		Entrypoint: []string{"/bin/sh", "-c"}, Cmd: []string{"id -u; id -g; echo $HOME"}}, base), "user:app")
+	e.importImage(t, testImage(t, v1.Config{Env: []string{"PATH=/bin"}, User: "app:staff"}, base), "user:group")
+	e.importImage(t, testImage(t, v1.Config{Env: []string{"PATH=/bin"}, User: "nosuch"}, base), "user:missing")
+
+	r := e.run(t, "run", "--image", "user:app")
+	requireOK(t, r)
+	assert.Equal(t, "1234\n1235\n/home/app\n", r.Stdout)
+	// Arguments replace Cmd and keep the Entrypoint, as with docker run.
+	r = e.run(t, "run", "--image", "user:app", "--", "echo entry; id -u")
+	requireOK(t, r)
+	assert.Equal(t, "entry\n1234\n", r.Stdout)
+	r = e.run(t, "run", "--image", "user:app", "--uid", "7", "-w", "/tmp", "-e", "HOME=/x", "--", "id -u; pwd; echo $HOME")
+	requireOK(t, r)
+	assert.Equal(t, "7\n/tmp\n/x\n", r.Stdout)
+	r = e.run(t, "run", "--image", "user:group", "--", "id", "-g")
+	requireOK(t, r)
+	assert.Equal(t, "50\n", r.Stdout)
+	r = e.run(t, "run", "--image", "user:missing", "--", "true")
+	assert.Equal(t, 125, r.ExitCode)
+	assert.Contains(t, r.Stderr, `jail: --image: image user:missing: its User "nosuch": no such user in the image's /etc/passwd; give --uid`)
+	r = e.run(t, "run", "--image", "user:missing", "--uid", "5", "--gid", "5", "--", "id", "-u")
+	requireOK(t, r)
+	assert.Equal(t, "5\n", r.Stdout, "with both ids given, the image's User is not needed")
+	r = e.run(t, "run", "--image", "user:app", "--rootfs", "/", "--", "true")
+	assert.Equal(t, 125, r.ExitCode)
+	assert.Contains(t, r.Stderr, "give --rootfs or --image, not both")
+}
+
+// TestImageManyLayers stacks more layers than fit in one page of mount(2)
+// options, which the init passes one by one through fsconfig.
+func TestImageManyLayers(t *testing.T) {
+	e := newImageEnv(t)
+	layers := []v1.Layer{busyboxLayer(t)}
+	const n = 300
+	for i := range n {
+		layers = append(layers, testLayer(t, tdir("many"), tfile(fmt.Sprintf("many/f%03d", i), "x")))
+	}
+	e.importImage(t, testImage(t, v1.Config{Env: []string{"PATH=/bin"}}, layers...), "many:1")
+	r := e.run(t, "run", "--image", "many:1", "--", "sh", "-c", "ls /many | wc -l")
+	requireOK(t, r)
+	assert.Equal(t, fmt.Sprint(n), strings.TrimSpace(r.Stdout))
+}
+
+// TestImageCommands walks the store's commands as a user would.
+func TestImageCommands(t *testing.T) {
+	e := newImageEnv(t)
+	base := busyboxLayer(t)
+	e.importImage(t, testImage(t, v1.Config{Env: []string{"PATH=/bin"}, Cmd: []string{"echo", "one"}}, base), "one:1")
+
+	// An OCI layout directory, as skopeo and buildah write them.
+	d := e.j.FixtureDir(t, "oci")
+	p, err := layout.Write(d, empty.Index)
+	require.NoError(t, err)
+	require.NoError(t, p.AppendImage(testImage(t, v1.Config{Env: []string{"PATH=/bin"}, Cmd: []string{"echo", "two"}}, base),
+		layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "two:2"})))
+	chownTree(t, e.j, d)
+	r := e.run(t, "image", "import", d)
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+
+	r = e.run(t, "image", "ls")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stdout, "one:1")
+	assert.Contains(t, r.Stdout, "two:2")
+
+	r = e.run(t, "image", "tag", "two:2", "deux")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	r = e.run(t, "run", "--image", "deux")
+	requireOK(t, r)
+	assert.Equal(t, "two\n", r.Stdout)
+
+	r = e.run(t, "image", "inspect", "one:1")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stdout, `"cmd": [`)
+
+	r = e.run(t, "image", "rm", "one:1")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stdout, "untagged one:1\n")
+	assert.Contains(t, r.Stdout, "deleted sha256:")
+	assert.NotContains(t, r.Stdout, "deleted layer", "the base layer is two's too")
+	r = e.run(t, "run", "--image", "two:2")
+	requireOK(t, r)
+
+	// A hostile archive is refused in one line naming image, layer and entry.
+	bad := testImage(t, v1.Config{}, testLayer(t, tlink("evil", "/etc"), tfile("evil/passwd", "x")))
+	r = e.run(t, "image", "import", e.save(t, bad, "bad:1"))
+	assert.Equal(t, 125, r.ExitCode)
+	assert.Regexp(t, `^jail: .*archive-bad-1.tar: image bad:1: layer 1 \(sha256:[0-9a-f]{64}\): entry "evil/passwd": its parent "evil" is not a directory of the layer`, r.Stderr)
+	assert.Equal(t, 1, strings.Count(r.Stderr, "\n"), "%s", r.Stderr)
+}
+
+// chownTree gives a directory the tests wrote to the test user.
+func chownTree(t *testing.T, j *testutil.Jail, dir string) {
+	require.NoError(t, filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
+		if err == nil {
+			j.Chown(t, p)
+		}
+		return err
+	}))
+}
