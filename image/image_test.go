@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -381,4 +382,102 @@ func TestNormalizeName(t *testing.T) {
 		_, err := NormalizeName(bad)
 		assert.Error(t, err, bad)
 	}
+}
+
+// ociImageOf is an image with OCI media types throughout, as buildah
+// and BuildKit write them.
+func ociImageOf(t testing.TB, cfg v1.Config, layers ...[]byte) v1.Image {
+	t.Helper()
+	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	for _, b := range layers {
+		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil },
+			tarball.WithMediaType(types.OCILayer))
+		require.NoError(t, err)
+		if img, err = mutate.AppendLayers(img, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img, err := mutate.Config(img, cfg)
+	require.NoError(t, err)
+	return img
+}
+
+// TestSaveOCIConvertsDockerTypes: an image that came with Docker media
+// types is saved as OCI with OCI's, the layers' bytes and digests kept,
+// since OCI tools read nothing else.
+func TestSaveOCIConvertsDockerTypes(t *testing.T) {
+	s := newStore(t)
+	img := imageOf(t, v1.Config{}, layerOf(t, file("a", "1")))
+	_, err := s.Import(dockerArchive(t, img, "dock:1"), "")
+	require.NoError(t, err)
+	p := filepath.Join(t.TempDir(), "oci.tar")
+	f, err := os.Create(p)
+	require.NoError(t, err)
+	require.NoError(t, s.Save(f, FormatOCI, "dock:1"))
+	require.NoError(t, f.Close())
+	other := newStore(t)
+	_, err = other.Import(p, "")
+	require.NoError(t, err)
+	orig, back := mustResolve(t, s, "dock:1"), mustResolve(t, other, "dock:1")
+	assert.Equal(t, string(types.DockerManifestSchema2), orig.ManifestType)
+	assert.Equal(t, string(types.OCIManifestSchema1), back.ManifestType)
+	assert.Equal(t, orig.ID, back.ID, "the config is the same bytes")
+	assert.Equal(t, orig.Layers[0].Digest, back.Layers[0].Digest)
+	assert.Equal(t, string(types.OCILayer), back.Layers[0].MediaType)
+}
+
+// TestSaveRoundTrip writes an image out in both formats and reads it
+// back: the same image ID, and for OCI the very manifest it came with.
+func TestSaveRoundTrip(t *testing.T) {
+	s := newStore(t)
+	img := ociImageOf(t, v1.Config{Cmd: []string{"/x"}}, tarOf(t, file("a", "1")), tarOf(t, file(".wh.a", "")))
+	_, err := s.Import(ociLayout(t, img, "round:trip"), "")
+	require.NoError(t, err)
+	orig := mustResolve(t, s, "round:trip")
+	for _, format := range []string{FormatDocker, FormatOCI} {
+		t.Run(format, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "saved.tar")
+			f, err := os.Create(p)
+			require.NoError(t, err)
+			require.NoError(t, s.Save(f, format, "round:trip"))
+			require.NoError(t, f.Close())
+			other := newStore(t)
+			ims, err := other.Import(p, "")
+			require.NoError(t, err)
+			require.Len(t, ims, 1)
+			assert.Equal(t, "round:trip", ims[0].Name)
+			assert.Equal(t, orig.ID, ims[0].ID)
+			back := mustResolve(t, other, "round:trip")
+			assert.Equal(t, len(orig.Layers), len(back.Layers))
+			for i := range orig.Layers {
+				assert.Equal(t, orig.Layers[i].Digest, back.Layers[i].Digest)
+				assert.Equal(t, orig.Layers[i].DiffID, back.Layers[i].DiffID)
+			}
+			if format == FormatOCI {
+				assert.Equal(t, orig.Manifest, back.Manifest)
+			}
+		})
+	}
+}
+
+func TestUsageCountsSharedLayers(t *testing.T) {
+	s := newStore(t)
+	base := layerOf(t, file("big", strings.Repeat("b", 10000)))
+	_, err := s.Import(dockerArchive(t, imageOf(t, v1.Config{}, base, layerOf(t, file("a", "aaa"))), "a"), "")
+	require.NoError(t, err)
+	_, err = s.Import(dockerArchive(t, imageOf(t, v1.Config{}, base, layerOf(t, file("b", "bb"))), "b"), "")
+	require.NoError(t, err)
+	u, err := s.Usage()
+	require.NoError(t, err)
+	assert.Equal(t, 3, u.Layers)
+	assert.Equal(t, 1, u.SharedLayers)
+	assert.EqualValues(t, 10000+3+2, u.LayerBytes)
+	assert.EqualValues(t, 10000, u.Saved)
+	require.Len(t, u.Images, 2)
+	for _, i := range u.Images {
+		assert.Equal(t, 1, i.Shared)
+		assert.Less(t, i.Unique, int64(10))
+		assert.Greater(t, i.Bytes, int64(10000))
+	}
+	assert.Positive(t, u.BlobBytes)
 }

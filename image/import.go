@@ -289,7 +289,10 @@ func fromIndex(idx v1.ImageIndex, inherited string) ([]found, error) {
 	}
 	var out []found
 	for _, d := range im.Manifests {
-		n := d.Annotations[refName]
+		n := d.Annotations[containerdName]
+		if n == "" {
+			n = d.Annotations[refName]
+		}
 		if n == "" {
 			n = inherited
 		}

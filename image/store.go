@@ -587,3 +587,102 @@ func (s *Store) Hold(ref string) (*Held, error) {
 	}
 	return held, nil
 }
+
+// Usage is what the store holds, and what its images share.
+type Usage struct {
+	Images []ImageUsage `json:"images"`
+	// Layers and Blobs are on disk: the unpacked files' bytes, and the
+	// blobs' (layers as they came, configs, manifests).
+	Layers       int   `json:"layers"`
+	SharedLayers int   `json:"shared_layers"`
+	LayerBytes   int64 `json:"layer_bytes"`
+	BlobBytes    int64 `json:"blob_bytes"`
+	// Saved is what the images would take more if each had its layers
+	// to itself.
+	Saved int64 `json:"saved"`
+}
+
+// ImageUsage is one image's part of the store.
+type ImageUsage struct {
+	ID    string   `json:"id"`
+	Names []string `json:"names"`
+	// Bytes is its layers' unpacked size; Unique what only it holds.
+	Bytes  int64 `json:"bytes"`
+	Unique int64 `json:"unique"`
+	Layers int   `json:"layers"`
+	Shared int   `json:"shared"`
+}
+
+// Usage measures the store.
+func (s *Store) Usage() (*Usage, error) {
+	list, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := s.lock(false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	holders := map[string]int{}
+	for _, e := range list {
+		seen := map[string]bool{}
+		for _, l := range e.Layers {
+			if !seen[l.DiffID] {
+				seen[l.DiffID] = true
+				holders[l.DiffID]++
+			}
+		}
+	}
+	sizes := map[string]int64{}
+	for d := range holders {
+		h, err := hexOf(d)
+		if err != nil {
+			return nil, err
+		}
+		b, err := os.ReadFile(filepath.Join(s.layerDir(h), "layer.json"))
+		if err != nil {
+			return nil, fmt.Errorf("layer %s: %w", d, err)
+		}
+		var r Report
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("layer %s: layer.json: %w", d, err)
+		}
+		sizes[d] = r.Bytes
+	}
+	u := &Usage{Layers: len(holders)}
+	for d, n := range holders {
+		u.LayerBytes += sizes[d]
+		if n > 1 {
+			u.SharedLayers++
+			u.Saved += int64(n-1) * sizes[d]
+		}
+	}
+	for _, e := range list {
+		iu := ImageUsage{ID: e.ID, Names: e.Names, Layers: len(e.Layers)}
+		seen := map[string]bool{}
+		for _, l := range e.Layers {
+			if seen[l.DiffID] {
+				continue
+			}
+			seen[l.DiffID] = true
+			iu.Bytes += sizes[l.DiffID]
+			if holders[l.DiffID] > 1 {
+				iu.Shared++
+			} else {
+				iu.Unique += sizes[l.DiffID]
+			}
+		}
+		u.Images = append(u.Images, iu)
+	}
+	blobs, err := os.ReadDir(filepath.Join(s.Root, "blobs", "sha256"))
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range blobs {
+		if fi, err := b.Info(); err == nil {
+			u.BlobBytes += fi.Size()
+		}
+	}
+	return u, nil
+}

@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	units "github.com/docker/go-units"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"jail/image"
@@ -29,7 +31,8 @@ layers as the read-only lower layers of the sandbox's overlay root.`,
 	cmd.PersistentFlags().StringVar(&storeDir, "store", "", "the image store `DIR` (default $JAIL_STORE, else $XDG_DATA_HOME/jail)")
 	open := func() (*image.Store, error) { return openStore(storeDir) }
 	cmd.AddCommand(newImageImportCommand(open), newImageListCommand(open), newImageInspectCommand(open),
-		newImageRemoveCommand(open), newImageTagCommand(open), newImagePruneCommand(open))
+		newImageRemoveCommand(open), newImageTagCommand(open), newImagePruneCommand(open), newImageSaveCommand(open), newImageDiskUsageCommand(open),
+		newImagePullCommand(open), newImagePushCommand(open))
 	return cmd
 }
 
@@ -244,6 +247,198 @@ func newImagePruneCommand(open func() (*image.Store, error)) *cobra.Command {
 			return err
 		},
 	}
+}
+
+func newImageSaveCommand(open func() (*image.Store, error)) *cobra.Command {
+	var out, format string
+	cmd := &cobra.Command{
+		Use:   "save [-o FILE] [--format docker-archive|oci-archive] NAME...",
+		Short: "Write images as a docker-archive (docker load) or an OCI archive, with the digests they came with",
+		Args:  minArgs(1, "give the NAME[:TAG] or ID of an image"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := open()
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				if isTerminal(os.Stdout) {
+					return fmt.Errorf("jail image save: give -o FILE, or redirect the output: an archive is not for a terminal")
+				}
+				return s.Save(os.Stdout, format, args...)
+			}
+			// Written beside FILE and renamed, so a failed save leaves no
+			// partial archive under FILE's name.
+			tmp, err := os.CreateTemp(filepath.Dir(out), ".jail-save-*")
+			if err != nil {
+				return fmt.Errorf("-o %s: %w", out, err)
+			}
+			defer os.Remove(tmp.Name())
+			err = s.Save(tmp, format, args...)
+			if cerr := tmp.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+			if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+				return err
+			}
+			return os.Rename(tmp.Name(), out)
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write to `FILE` instead of standard output")
+	cmd.Flags().StringVar(&format, "format", image.FormatDocker, "docker-archive or oci-archive")
+	return cmd
+}
+
+func newImageDiskUsageCommand(open func() (*image.Store, error)) *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "du",
+		Short: "Show what the store holds, and what its images share",
+		Args:  exactArgs(0, "jail image du takes no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := open()
+			if err != nil {
+				return err
+			}
+			u, err := s.Usage()
+			if err != nil {
+				return err
+			}
+			switch format {
+			case "json":
+				return json.NewEncoder(os.Stdout).Encode(u)
+			case "", "table":
+			default:
+				return fmt.Errorf("--format %q: choose table or json", format)
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 4, 3, ' ', 0)
+			fmt.Fprintln(w, "NAME\tID\tLAYERS\tSHARED\tSIZE\tUNIQUE")
+			for _, i := range u.Images {
+				n := strings.Join(i.Names, ", ")
+				if n == "" {
+					n = "<none>"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\n", n, short(i.ID), i.Layers, i.Shared,
+					units.HumanSize(float64(i.Bytes)), units.HumanSize(float64(i.Unique)))
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			fmt.Printf("\n%d images, %d layers (%d shared): %s unpacked, %s of blobs; sharing saves %s\n",
+				len(u.Images), u.Layers, u.SharedLayers, units.HumanSize(float64(u.LayerBytes)),
+				units.HumanSize(float64(u.BlobBytes)), units.HumanSize(float64(u.Saved)))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "", "table (default) or json")
+	return cmd
+}
+
+func newImagePullCommand(open func() (*image.Store, error)) *cobra.Command {
+	var as, maxUnpacked string
+	var insecure bool
+	cmd := &cobra.Command{
+		Use:   "pull REF",
+		Short: "Add an image from a registry (credentials from the Docker config file)",
+		Args:  exactArgs(1, "give one image reference, as in: jail image pull registry.example/app:1"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := open()
+			if err != nil {
+				return err
+			}
+			if maxUnpacked != "" {
+				if s.MaxUnpacked, err = limits.ParseSize(maxUnpacked); err != nil {
+					return fmt.Errorf("--max-unpacked: %w", err)
+				}
+			}
+			r, done := remoteWithProgress(insecure, "pulling "+args[0])
+			im, err := s.Pull(cmd.Context(), r, args[0], as)
+			done()
+			if err != nil {
+				return err
+			}
+			fmt.Printf("pulled %s %s\n", im.Name, im.ID)
+			for layer, rep := range im.Reports {
+				for _, w := range reportLines(rep) {
+					fmt.Fprintf(os.Stderr, "jail: layer %s: %s\n", short(layer), w)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&as, "name", "", "store the image as `NAME[:TAG]` instead of REF")
+	cmd.Flags().BoolVar(&insecure, "insecure", false, "plain HTTP to a registry that is not on loopback")
+	cmd.Flags().StringVar(&maxUnpacked, "max-unpacked", "", "refuse an image whose layers unpack to more than `SIZE` (default 16G)")
+	return cmd
+}
+
+func newImagePushCommand(open func() (*image.Store, error)) *cobra.Command {
+	var insecure bool
+	cmd := &cobra.Command{
+		Use:   "push NAME [REF]",
+		Short: "Write a stored image to a registry, as REF (default NAME)",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 || len(args) > 2 {
+				return fmt.Errorf("%s: give the stored image and, if it differs, the registry reference", cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := open()
+			if err != nil {
+				return err
+			}
+			ref := args[len(args)-1]
+			r, done := remoteWithProgress(insecure, "pushing "+ref)
+			d, err := s.Push(cmd.Context(), r, args[0], ref)
+			done()
+			if err != nil {
+				return err
+			}
+			fmt.Printf("pushed %s %s\n", ref, d)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&insecure, "insecure", false, "plain HTTP to a registry that is not on loopback")
+	return cmd
+}
+
+// remoteWithProgress is a registry client that draws a progress line on
+// stderr when it is a terminal; done ends the line.
+func remoteWithProgress(insecure bool, what string) (image.Remote, func()) {
+	r := image.Remote{Insecure: insecure}
+	if !isTerminal(os.Stderr) {
+		return r, func() {}
+	}
+	ch := make(chan v1.Update, 16)
+	stop, finished := make(chan struct{}), make(chan struct{})
+	r.Progress = ch
+	go func() {
+		defer close(finished)
+		drew := false
+		for {
+			select {
+			case u, ok := <-ch:
+				if !ok {
+					ch = nil // go-containerregistry closed it: the transfer is over
+					continue
+				}
+				if u.Total > 0 {
+					drew = true
+					fmt.Fprintf(os.Stderr, "\r%s: %s / %s (%d%%)\x1b[K", what, units.HumanSize(float64(u.Complete)),
+						units.HumanSize(float64(u.Total)), u.Complete*100/u.Total)
+				}
+			case <-stop:
+				if drew {
+					fmt.Fprintln(os.Stderr)
+				}
+				return
+			}
+		}
+	}()
+	return r, func() { close(stop); <-finished }
 }
 
 func exactArgs(n int, hint string) cobra.PositionalArgs {

@@ -4,10 +4,17 @@ import (
 	"archive/tar"
 	"bytes"
 	"debug/elf"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/bcrypt"
 
 	"jail/internal/testutil"
 )
@@ -96,7 +104,12 @@ func busyboxLayer(t *testing.T, extra ...tarEntry) v1.Layer {
 func testImage(t *testing.T, cfg v1.Config, layers ...v1.Layer) v1.Image {
 	img, err := mutate.AppendLayers(empty.Image, layers...)
 	require.NoError(t, err)
-	img, err = mutate.Config(img, cfg)
+	cf, err := img.ConfigFile()
+	require.NoError(t, err)
+	cf = cf.DeepCopy()
+	// As every real image says, and as umoci insists.
+	cf.OS, cf.Architecture, cf.Config = "linux", runtime.GOARCH, cfg
+	img, err = mutate.ConfigFile(img, cf)
 	require.NoError(t, err)
 	return img
 }
@@ -278,4 +291,158 @@ func chownTree(t *testing.T, j *testutil.Jail, dir string) {
 		}
 		return err
 	}))
+}
+
+// TestImageSaveIsReadByOtherTools: skopeo reads both archives jail image
+// save writes, and umoci unpacks the OCI one into a root with the image's
+// files.
+func TestImageSaveIsReadByOtherTools(t *testing.T) {
+	e := newImageEnv(t)
+	for _, tool := range []string{"skopeo", "umoci"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testutil.Skip(t, "%s is needed to check what jail image save writes (apt-get install %s)", tool, tool)
+		}
+	}
+	e.importImage(t, testImage(t, v1.Config{Env: []string{"PATH=/bin"}, Cmd: []string{"echo", "x"}},
+		busyboxLayer(t), testLayer(t, tfile("marker", "layer two\n"))), "interop:1")
+	out := e.j.FixtureDir(t, "saved")
+	e.j.Chown(t, out)
+	for _, format := range []string{"docker-archive", "oci-archive"} {
+		file := filepath.Join(out, format+".tar")
+		r := e.run(t, "image", "save", "-o", file, "--format", format, "interop:1")
+		require.Equal(t, 0, r.ExitCode, "%s", r)
+		got, err := exec.Command("skopeo", "inspect", format+":"+file).CombinedOutput()
+		require.NoError(t, err, "skopeo inspect %s: %s", format, got)
+		var v struct {
+			Layers []string
+			Env    []string
+		}
+		require.NoError(t, json.Unmarshal(got, &v), "%s", got)
+		assert.Len(t, v.Layers, 2, "%s", got)
+		assert.Equal(t, []string{"PATH=/bin"}, v.Env)
+	}
+	layoutDir := filepath.Join(t.TempDir(), "layout")
+	require.NoError(t, os.Mkdir(layoutDir, 0o755))
+	untar := exec.Command("tar", "-xmf", filepath.Join(out, "oci-archive.tar"), "-C", layoutDir)
+	b, err := untar.CombinedOutput()
+	require.NoError(t, err, "%s", b)
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	b, err = exec.Command("umoci", "unpack", "--rootless", "--image", layoutDir+":interop:1", bundle).CombinedOutput()
+	require.NoError(t, err, "umoci unpack: %s", b)
+	marker, err := os.ReadFile(filepath.Join(bundle, "rootfs", "marker"))
+	require.NoError(t, err)
+	assert.Equal(t, "layer two\n", string(marker))
+	_, err = os.Stat(filepath.Join(bundle, "rootfs", "bin", "busybox"))
+	assert.NoError(t, err)
+}
+
+// registry is Debian's docker-registry (the reference distribution
+// server) on loopback, with one user.
+type registry struct {
+	addr, user, pass string
+}
+
+func startRegistry(t *testing.T) *registry {
+	bin, err := exec.LookPath("docker-registry")
+	if err != nil {
+		testutil.Skip(t, "a registry is needed for push and pull (apt-get install docker-registry): %v", err)
+	}
+	dir := t.TempDir()
+	reg := &registry{user: "judge", pass: "s3cret-" + marker()}
+	hash, err := bcrypt.GenerateFromPassword([]byte(reg.pass), bcrypt.MinCost)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "htpasswd"), []byte(reg.user+":"+string(hash)+"\n"), 0o644))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	reg.addr = ln.Addr().String()
+	ln.Close()
+	cfg := fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: %s/data
+  delete:
+    enabled: true
+http:
+  addr: %s
+auth:
+  htpasswd:
+    realm: jail-test
+    path: %s/htpasswd
+`, dir, reg.addr, dir)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.yml"), []byte(cfg), 0o644))
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, "serve", filepath.Join(dir, "config.yml"))
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("registry log:\n%s", logs.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + reg.addr + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusOK {
+				return reg
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("docker-registry on %s does not answer after 20 s: %v\n%s", reg.addr, err, logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// dockerConfig writes a Docker config file holding the registry's
+// credentials, as docker login does, for the test user to read.
+func (reg *registry) dockerConfig(t *testing.T, j *testutil.Jail) string {
+	auth := base64.StdEncoding.EncodeToString([]byte(reg.user + ":" + reg.pass))
+	j.Fixture(t, "docker/config.json", fmt.Sprintf(`{"auths": {%q: {"auth": %q}}}`, reg.addr, auth), 0o600)
+	return filepath.Join(j.Dir, "fixtures", "docker")
+}
+
+// TestImageRegistryPushPullRun pushes an image to a registry on loopback
+// with the Docker config file's credentials, checks it with skopeo,
+// pulls it into another store and runs it.
+func TestImageRegistryPushPullRun(t *testing.T) {
+	reg := startRegistry(t)
+	e := newImageEnv(t)
+	e.importImage(t, testImage(t, v1.Config{Env: []string{"PATH=/bin"}, Cmd: []string{"sh", "-c", "cat /hello"}},
+		busyboxLayer(t), testLayer(t, tfile("hello", "pulled and run\n"))), "local/app:1")
+	ref := reg.addr + "/team/app:1"
+
+	r := e.run(t, "image", "push", "local/app:1", ref)
+	assert.NotEqual(t, 0, r.ExitCode, "no credentials: %s", r)
+	assert.Contains(t, r.Stderr, "pushing local/app:1 to "+ref)
+	assert.Contains(t, r.Stderr, "refused the credentials, or wants some and none were found: log in (docker login "+reg.addr+")")
+	assert.Equal(t, 1, strings.Count(r.Stderr, "\n"), "%s", r.Stderr)
+
+	withCreds := testutil.Opts{Env: []string{"JAIL_STORE=" + e.store, "DOCKER_CONFIG=" + reg.dockerConfig(t, e.j)}}
+	r = e.j.RunWith(t, withCreds, "image", "push", "local/app:1", ref)
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	assert.Regexp(t, `^pushed `+regexp.QuoteMeta(ref)+` sha256:[0-9a-f]{64}\n$`, r.Stdout)
+
+	got, err := exec.Command("skopeo", "inspect", "--tls-verify=false", "--creds", reg.user+":"+reg.pass, "docker://"+ref).CombinedOutput()
+	require.NoError(t, err, "skopeo inspect: %s", got)
+	assert.Contains(t, string(got), `"PATH=/bin"`)
+
+	other := &imageEnv{j: e.j, store: e.j.FixtureDir(t, "store2")}
+	withCreds.Env[0] = "JAIL_STORE=" + other.store
+	r = e.j.RunWith(t, withCreds, "image", "pull", ref)
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stdout, "pulled "+ref+" sha256:")
+	r = other.run(t, "run", "--image", ref)
+	requireOK(t, r)
+	assert.Equal(t, "pulled and run\n", r.Stdout)
+
+	r = e.j.RunWith(t, withCreds, "image", "pull", reg.addr+"/team/absent:1")
+	assert.NotEqual(t, 0, r.ExitCode)
+	assert.Contains(t, r.Stderr, "pulling "+reg.addr+"/team/absent:1")
+	assert.Contains(t, r.Stderr, reg.addr+" has no "+reg.addr+"/team/absent:1")
 }
