@@ -76,7 +76,7 @@ func Open(root string) (*Store, error) {
 		}
 		root = abs
 	}
-	for _, d := range []string{"", "blobs/sha256", "layers", "images", "tmp"} {
+	for _, d := range []string{"", "blobs/sha256", "layers", "images", "tmp", "cache"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o700); err != nil {
 			return nil, fmt.Errorf("image store %s: %w", root, err)
 		}
@@ -469,6 +469,16 @@ func (s *Store) sweep() ([]string, error) {
 			}
 		}
 	}
+	cached, err := s.cachedLayers()
+	if err != nil {
+		return nil, err
+	}
+	for d := range cached {
+		keepLayers[d] = true
+	}
+	for b := range cached {
+		keepBlobs[cached[b]] = true
+	}
 	var removed []string
 	layers, err := os.ReadDir(filepath.Join(s.Root, "layers"))
 	if err != nil {
@@ -499,7 +509,11 @@ func (s *Store) sweep() ([]string, error) {
 		return nil, err
 	}
 	for _, e := range tmps {
-		if err := removeAll(filepath.Join(s.Root, "tmp", e.Name())); err != nil {
+		p := filepath.Join(s.Root, "tmp", e.Name())
+		if busy(p) {
+			continue // a build's, still being written
+		}
+		if err := removeAll(p); err != nil {
 			return removed, err
 		}
 	}

@@ -19,19 +19,22 @@ type User struct {
 	Home     string
 }
 
-// User resolves the config's User ("", "name", "uid", "name:group",
-// "uid:gid"): root when it is empty, as Docker runs an image.
-func (h *Held) User() (User, error) {
-	spec := h.Config.User
+// User resolves the config's User: see ResolveUser.
+func (h *Held) User() (User, error) { return ResolveUser(h.Name, h.Layers, h.Config.User) }
+
+// ResolveUser resolves an image's User ("", "name", "uid", "name:group",
+// "uid:gid") in the /etc/passwd and /etc/group of its layers (lowest
+// first): root when it is empty, as Docker runs an image.
+func ResolveUser(imageName string, layers []string, spec string) (User, error) {
 	u := User{Home: "/root"}
 	if spec == "" {
 		return u, nil
 	}
 	name, group, hasGroup := strings.Cut(spec, ":")
 	fail := func(format string, args ...any) (User, error) {
-		return User{}, fmt.Errorf("image %s: its User %q: %s", h.Name, spec, fmt.Sprintf(format, args...))
+		return User{}, fmt.Errorf("image %s: its User %q: %s", imageName, spec, fmt.Sprintf(format, args...))
 	}
-	passwd, err := h.readEtc("passwd")
+	passwd, err := readEtc(layers, "passwd")
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -62,7 +65,7 @@ func (h *Held) User() (User, error) {
 		u.GID = uint32(n)
 		return u, nil
 	}
-	groups, err := h.readEtc("group")
+	groups, err := readEtc(layers, "group")
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -83,9 +86,9 @@ func (h *Held) User() (User, error) {
 // colon-separated fields. It is opened inside the layer without following
 // any link, since the image chose it; an image whose file is a link, or
 // was deleted by a later layer, resolves no names.
-func (h *Held) readEtc(name string) ([][]string, error) {
-	for i := len(h.Layers) - 1; i >= 0; i-- {
-		root, err := os.Open(h.Layers[i])
+func readEtc(layers []string, name string) ([][]string, error) {
+	for i := len(layers) - 1; i >= 0; i-- {
+		root, err := os.Open(layers[i])
 		if err != nil {
 			return nil, err
 		}

@@ -24,7 +24,8 @@ const (
 	// directory Source. The Root op after them stacks them.
 	Layer Kind = "layer"
 	// Root creates the sandbox root: a size-limited tmpfs, with an overlay
-	// of the Layers ops before it on top when there are any.
+	// of the Layers ops before it on top when there are any, writing to
+	// Source's upper/ and work/ when Source is set.
 	Root Kind = "root"
 	// Bind mounts the host path Source at Target, read-only unless Writable.
 	Bind Kind = "bind"
@@ -82,6 +83,9 @@ func (o Op) String() string {
 	case Bind:
 		return fmt.Sprintf("bind %s on %s", o.Source, o.Target)
 	case Root:
+		if o.Layers > 0 && o.Source != "" {
+			return fmt.Sprintf("overlay root of %d layers, writing to %s", o.Layers, o.Source)
+		}
 		if o.Layers > 0 {
 			return fmt.Sprintf("overlay root of %d layers", o.Layers)
 		}
@@ -105,7 +109,11 @@ type Config struct {
 	RootFS string // prebuilt root directory, or "" for the host's /usr
 	// Layers are an image's unpacked layers, lowest first, as its
 	// manifest lists them; instead of RootFS.
-	Layers   []string
+	Layers []string
+	// Upper is a host directory whose upper/ and work/ keep what the run
+	// writes to its root (jail build's RUN), instead of the --disk tmpfs;
+	// /tmp is then the root's too, as it is in a docker build.
+	Upper    string
 	WorkDir  string // created if missing, as docker does for -w
 	Disk     int64  // bytes of the tmpfs behind every writable place
 	Binds    []UserBind
@@ -173,7 +181,11 @@ func Build(c Config) []Op {
 	}
 	ops = append(ops, procOps()...)
 	ops = append(ops, devOps(c)...)
-	ops = append(ops, scratch(c, "/tmp"))
+	if c.Upper == "" {
+		ops = append(ops, scratch(c, "/tmp"))
+	} else {
+		ops = append(ops, Op{Kind: Mkdir, Target: "/tmp", Mode: 0o1777})
+	}
 	// sysfs can only be mounted in the sandbox's own network namespace,
 	// which the native launcher creates meanwhile on another CPU: last of
 	// the system mounts, so everything before it overlaps with that.
@@ -215,7 +227,7 @@ func rootOps(c Config) []Op {
 	for i := len(c.Layers) - 1; i >= 0; i-- {
 		ops = append(ops, Op{Kind: Layer, Source: c.Layers[i]})
 	}
-	return append(ops, Op{Kind: Root, Size: c.Disk, Layers: len(ops)})
+	return append(ops, Op{Kind: Root, Size: c.Disk, Layers: len(ops), Source: c.Upper})
 }
 
 // scratch is a writable place: a directory of the root's tmpfs, or in a

@@ -69,7 +69,7 @@ type Rlimit struct {
 // task (rootfs.Config.Reusable).
 func compile(s *Spec, host rootfs.Host, cgroups []rootfs.Cgroup, landlock LandlockPlan, reusable bool) (*Plan, error) {
 	ops := rootfs.Build(rootfs.Config{
-		RootFS: s.RootFS, Layers: s.Layers, WorkDir: s.Dir, Disk: s.Disk, Binds: s.Binds, Hostname: s.Hostname,
+		RootFS: s.RootFS, Layers: s.Layers, Upper: s.Upper, WorkDir: s.Dir, Disk: s.Disk, Binds: s.Binds, Hostname: s.Hostname,
 		UID: s.UID, GID: s.GID, PrivateNet: s.Net == NetNone, Cgroups: cgroups, Host: host, Reusable: reusable,
 	})
 	p := &Plan{

@@ -52,8 +52,13 @@ type Spec struct {
 	// Layers are an image's unpacked layer directories, lowest first,
 	// the lower layers of an overlay root instead of RootFS; Image names
 	// the image for the result.
-	Layers   []string
-	Image    string
+	Layers []string
+	Image  string
+	// Upper keeps what PROG writes to an overlay root in this host
+	// directory's upper/ and work/, which jail makes, rather than on the
+	// --disk tmpfs that goes with the run: jail build's RUN turns it into
+	// a layer.
+	Upper    string
 	Binds    []rootfs.UserBind
 	Hostname string
 	Net      Net
@@ -119,6 +124,8 @@ func (s *Spec) Validate() error {
 	bad(!path.IsAbs(s.Dir), "root.workdir", "%q: the working directory must be an absolute path inside the sandbox", s.Dir)
 	add(validateRootFS(s.RootFS))
 	bad(s.RootFS != "" && len(s.Layers) > 0, "root.rootfs", "%q: an image is the root already; give --rootfs or --image, not both", s.RootFS)
+	bad(s.Upper != "" && !path.IsAbs(s.Upper), "root.upper", "%q: give an absolute path", s.Upper)
+	bad(s.Upper != "" && s.HostRoot(), "root.upper", "keeping the writes needs an overlay root: an image or --rootfs")
 	bad(len(s.Layers) > maxImageLayers, "root.image", "%s has %d layers; overlayfs stacks at most %d", s.Image, len(s.Layers), maxImageLayers)
 	for i, b := range s.Binds {
 		add(validateBind(fmt.Sprintf("binds[%d]", i), b))

@@ -231,14 +231,20 @@ func newImageTagCommand(open func() (*image.Store, error)) *cobra.Command {
 }
 
 func newImagePruneCommand(open func() (*image.Store, error)) *cobra.Command {
-	return &cobra.Command{
+	var buildCache bool
+	cmd := &cobra.Command{
 		Use:   "prune",
-		Short: "Remove images without a name, and layers and blobs no image holds",
+		Short: "Remove images without a name, and layers and blobs no image (or build cache record) holds",
 		Args:  exactArgs(0, "jail image prune takes no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := open()
 			if err != nil {
 				return err
+			}
+			if buildCache {
+				if err := s.DropCache(); err != nil {
+					return err
+				}
 			}
 			done, err := s.Prune()
 			for _, d := range done {
@@ -247,6 +253,8 @@ func newImagePruneCommand(open func() (*image.Store, error)) *cobra.Command {
 			return err
 		},
 	}
+	cmd.Flags().BoolVar(&buildCache, "build-cache", false, "drop jail build's cache first, and the layers only it holds")
+	return cmd
 }
 
 func newImageSaveCommand(open func() (*image.Store, error)) *cobra.Command {

@@ -43,7 +43,7 @@ capabilities, and reports exactly what happened.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newRunCommand(), newJudgeCommand(), newServeCommand(), newDoctorCommand(), newVersionCommand(), newProfileCommand(), newImageCommand())
+	root.AddCommand(newRunCommand(), newJudgeCommand(), newServeCommand(), newDoctorCommand(), newVersionCommand(), newProfileCommand(), newImageCommand(), newBuildCommand())
 	root.SetArgs(args)
 	err := root.Execute()
 	var ee exitError

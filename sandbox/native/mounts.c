@@ -129,6 +129,10 @@ int init_open_source(struct init *s, int i) {
 	const struct jail_op *op = &s->l->ops[i];
 	int fd = -1;
 	switch (op->kind) {
+	case JAIL_OP_ROOT: // with a source: where its overlay keeps its writes
+		if (!op->source || !op->source[0])
+			return 0;
+		__attribute__((fallthrough));
 	case JAIL_OP_LAYER:
 		s->sub = JAIL_SUB_OPEN;
 		fd = open(op->source, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -159,6 +163,19 @@ static int mkdir_staging(struct init *s, const char *name, char *buf, mode_t mod
 	return mkdir(staging_path(s, name, buf), mode);
 }
 
+// upper_path is where op i's overlay writes: the kept directory the
+// parent made (its upper/ and work/), or the --disk tmpfs's.
+static char *upper_path(struct init *s, int i, const char *name, char *buf) {
+	const struct jail_op *op = &s->l->ops[i];
+	if (!op->source || !op->source[0])
+		return staging_path(s, name, buf);
+	char *p = put(buf, buf + PATHBUF, "/proc/self/fd/");
+	p = put_uint(p, buf + PATHBUF, (unsigned long)s->l->op_fds[i]);
+	p = put(p, buf + PATHBUF, "/");
+	put(p, buf + PATHBUF, name);
+	return buf;
+}
+
 // stack_lowers mounts the overlay of op i's layers at root, with one
 // fsconfig per layer: the kernel takes lowerdir+ from Linux 6.8, and it
 // has no page limit on how many.
@@ -175,9 +192,9 @@ static int stack_lowers(struct init *s, int i, const char *root) {
 		r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "lowerdir+",
 		                 fd_path(buf, sizeof buf, s->l->op_fds[k]), 0);
 	if (r == 0)
-		r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "upperdir", staging_path(s, "upper", buf), 0);
+		r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "upperdir", upper_path(s, i, "upper", buf), 0);
 	if (r == 0)
-		r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "workdir", staging_path(s, "work", buf), 0);
+		r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "workdir", upper_path(s, i, "work", buf), 0);
 	if (r == 0 && op->overlay_opts && op->overlay_opts[0])
 		r = (int)syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, op->overlay_opts, NULL, 0);
 	if (r == 0)
@@ -205,8 +222,7 @@ static int stack_lowers(struct init *s, int i, const char *root) {
 // mount(2), whose options the parent made sure fit in a page.
 static int mount_lowers(struct init *s, int i, const char *root) {
 	const struct jail_op *op = &s->l->ops[i];
-	const char *st = s->l->staging;
-	char buf[PATHBUF], fdp[64];
+	char buf[PATHBUF], fdp[64], dir[PATHBUF];
 	char *p = put(buf, buf + PATHBUF, "lowerdir=");
 	for (int k = i - op->layers; k < i; k++) {
 		if (k > i - op->layers)
@@ -214,10 +230,9 @@ static int mount_lowers(struct init *s, int i, const char *root) {
 		p = put(p, buf + PATHBUF, fd_path(fdp, sizeof fdp, s->l->op_fds[k]));
 	}
 	p = put(p, buf + PATHBUF, ",upperdir=");
-	p = put(p, buf + PATHBUF, st);
-	p = put(p, buf + PATHBUF, "/upper,workdir=");
-	p = put(p, buf + PATHBUF, st);
-	p = put(p, buf + PATHBUF, "/work");
+	p = put(p, buf + PATHBUF, upper_path(s, i, "upper", dir));
+	p = put(p, buf + PATHBUF, ",workdir=");
+	p = put(p, buf + PATHBUF, upper_path(s, i, "work", dir));
 	if (op->overlay_opts && op->overlay_opts[0]) {
 		p = put(p, buf + PATHBUF, ",");
 		put(p, buf + PATHBUF, op->overlay_opts);

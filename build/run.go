@@ -1,0 +1,106 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+
+	"jail/image"
+	"jail/profiles"
+	"jail/sandbox"
+)
+
+// run executes RUN in a sandbox whose root is the stage so far, keeping
+// what it writes in a directory of the store that becomes the next
+// layer.
+func (b *builder) run(ctx context.Context, s *state, c *instructions.RunCommand) error {
+	if len(c.FlagsUsed) > 0 {
+		return fmt.Errorf("RUN --%s is not supported by jail build", strings.Join(c.FlagsUsed, ", --"))
+	}
+	argv := s.cmdline(c.ShellDependantCmdLine)
+	cfg := s.cfg.Config
+	env := s.env()
+	key := s.next(map[string]any{"run": argv, "env": env, "user": cfg.User, "workdir": cfg.WorkingDir, "network": b.o.Network})
+	if b.cached(s, key, c.String()) {
+		return nil
+	}
+	dirs, err := b.o.Store.LayerDirs(s.allLayers())
+	if err != nil {
+		return err
+	}
+	u, err := image.ResolveUser(b.o.Tag, dirs, cfg.User)
+	if err != nil {
+		return err
+	}
+	scratch, err := b.o.Store.NewScratch("build-")
+	if err != nil {
+		return err
+	}
+	defer scratch.Release()
+	for _, d := range []string{"upper", "work"} {
+		if err := os.Mkdir(filepath.Join(scratch.Dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	net := b.o.Network
+	workdir := cfg.WorkingDir
+	if workdir == "" {
+		workdir = "/"
+	}
+	spec, err := profiles.Resolve(nil, profiles.Overrides{Argv: argv, Workdir: &workdir, Net: &net,
+		Image: &profiles.Image{Name: b.o.Tag, Layers: dirs, Env: env, UID: u.UID, GID: u.GID, Home: u.Home}})
+	if err != nil {
+		return err
+	}
+	spec.Upper = scratch.Dir
+	if err := spec.Validate(); err != nil {
+		return err
+	}
+	res, err := b.o.Runner.Run(ctx, spec, sandbox.IO{Stdout: b.o.Out, Stderr: b.o.Out})
+	if err != nil {
+		return err
+	}
+	b.res.Ran++
+	if res.ExitCode != 0 || res.Error != "" {
+		why := fmt.Sprintf("exited with status %d", res.ExitCode)
+		if res.Error != "" {
+			why = res.Error
+		} else if res.Signal != "" {
+			why = "killed by " + res.Signal
+		}
+		return fmt.Errorf("%q %s", strings.Join(argv, " "), why)
+	}
+	lw, err := b.o.Store.NewLayer(int(u.UID), int(u.GID))
+	if err != nil {
+		return err
+	}
+	upper, err := os.OpenRoot(filepath.Join(scratch.Dir, "upper"))
+	if err != nil {
+		lw.Abort()
+		return err
+	}
+	defer upper.Close()
+	if err := lw.AddTree(upper, ".", "", nil); err != nil {
+		lw.Abort()
+		return fmt.Errorf("reading what it wrote: %w", err)
+	}
+	var layer *image.Layer
+	if lw.Entries() > 0 {
+		l, err := lw.Commit()
+		if err != nil {
+			return err
+		}
+		layer = &l
+	} else {
+		lw.Abort()
+	}
+	if err := b.o.Store.CachePut(key, &image.CacheEntry{Layer: layer}); err != nil {
+		return err
+	}
+	s.addLayer(key, c.String(), layer)
+	return nil
+}

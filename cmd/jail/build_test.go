@@ -1,0 +1,180 @@
+package main_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"jail/internal/testutil"
+)
+
+const testDockerfile = `FROM base:1
+ARG GREETING=hello
+ENV APP=/app
+WORKDIR /app
+COPY . .
+COPY --chown=app:app data.txt /data/
+ADD bundle.tar.gz /opt/
+RUN echo "$GREETING from RUN" > made.txt && rm /gone.txt && echo in-tmp > /tmp/keep
+RUN cat /tmp/keep >> /app/made.txt
+USER app
+EXPOSE 8080
+LABEL org.example.test=yes
+CMD ["sh", "-c", "cat /app/made.txt; ls /opt/bundled; id -u; test -e /gone.txt || echo gone; ls /app"]
+`
+
+// gzTar is a .tar.gz of the given files.
+func gzTar(t *testing.T, files map[string]string) string {
+	var b bytes.Buffer
+	gz := gzip.NewWriter(&b)
+	tw := tar.NewWriter(gz)
+	for name, body := range files {
+		require.NoError(t, tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))}))
+		_, err := tw.Write([]byte(body))
+		require.NoError(t, err)
+	}
+	require.NoError(t, tw.Close())
+	require.NoError(t, gz.Close())
+	return b.String()
+}
+
+// TestBuild builds an image from a Dockerfile on a busybox base, runs it,
+// rebuilds it from the cache, and rebuilds after a change to the context.
+func TestBuild(t *testing.T) {
+	e := newImageEnv(t)
+	e.importImage(t, testImage(t, v1.Config{Env: []string{"PATH=/bin"}}, busyboxLayer(t, tfile("gone.txt", "x"))), "base:1")
+	ctxDir := e.j.FixtureDir(t, "ctx")
+	e.j.Fixture(t, "ctx/Dockerfile", testDockerfile, 0o644)
+	e.j.Fixture(t, "ctx/main.txt", "v1", 0o644)
+	e.j.Fixture(t, "ctx/data.txt", "data", 0o644)
+	e.j.Fixture(t, "ctx/secret.key", "never in the image", 0o600)
+	e.j.Fixture(t, "ctx/.dockerignore", "secret.key\n*.tar.gz\n!bundle.tar.gz\n", 0o644)
+	e.j.Fixture(t, "ctx/bundle.tar.gz", gzTar(t, map[string]string{"bundled/file": "in the bundle"}), 0o644)
+
+	r := e.run(t, "build", "-t", "built:1", "--build-arg", "GREETING=hi", ctxDir)
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stdout, "step 8/13: RUN ")
+	assert.Regexp(t, `built built:1 sha256:[0-9a-f]{64} \(13 steps: 2 ran, 0 from the cache\)`, r.Stdout)
+
+	r = e.run(t, "run", "--image", "built:1")
+	requireOK(t, r)
+	assert.Equal(t, "hi from RUN\nin-tmp\nfile\n1234\ngone\nDockerfile\nbundle.tar.gz\ndata.txt\nmade.txt\nmain.txt\n", r.Stdout,
+		"ARG, ENV, WORKDIR, COPY (without what .dockerignore names), --chown, ADD's unpacking, both RUNs' layers (/tmp kept between them), USER and CMD")
+
+	r = e.run(t, "image", "inspect", "built:1")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	var insp []struct {
+		Config struct {
+			Env          []string            `json:"env"`
+			User         string              `json:"user"`
+			WorkingDir   string              `json:"working_dir"`
+			ExposedPorts map[string]struct{} `json:"exposed_ports"`
+			Labels       map[string]string   `json:"labels"`
+		} `json:"config"`
+		Layers []json.RawMessage `json:"layers"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &insp), "%s", r.Stdout)
+	require.Len(t, insp, 1)
+	c := insp[0].Config
+	assert.Equal(t, []string{"PATH=/bin", "APP=/app"}, c.Env)
+	assert.Equal(t, "app", c.User)
+	assert.Equal(t, "/app", c.WorkingDir)
+	assert.Contains(t, c.ExposedPorts, "8080/tcp")
+	assert.Equal(t, "yes", c.Labels["org.example.test"])
+	assert.Len(t, insp[0].Layers, 1+5, "the base's and one for each COPY, ADD and RUN")
+
+	r = e.run(t, "build", "-t", "built:1", "--build-arg", "GREETING=hi", ctxDir)
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stdout, "(13 steps: 0 ran, 5 from the cache)", "nothing changed: no RUN")
+
+	e.j.Fixture(t, "ctx/main.txt", "v2", 0o644)
+	r = e.run(t, "build", "-t", "built:2", "--build-arg", "GREETING=hi", ctxDir)
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stdout, "(13 steps: 2 ran, 0 from the cache)", "a copied file changed: every later step runs")
+	r = e.run(t, "run", "--image", "built:2", "--", "cat", "/app/main.txt")
+	requireOK(t, r)
+	assert.Equal(t, "v2", r.Stdout)
+
+	// Inside, every file is the run's user's (one id is mapped), so the
+	// owner --chown gave is read where the image keeps it: its layer.
+	saved := filepath.Join(e.j.FixtureDir(t, "saved-docker"), "built.tar")
+	e.j.Chown(t, filepath.Dir(saved))
+	r = e.run(t, "image", "save", "-o", saved, "built:1")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	assert.Equal(t, [2]int{1234, 1235}, ownerInArchive(t, saved, "data/data.txt"))
+	assert.Equal(t, [2]int{0, 0}, ownerInArchive(t, saved, "app/main.txt"))
+
+	if _, err := exec.LookPath("skopeo"); err == nil {
+		out := filepath.Join(e.j.FixtureDir(t, "saved-build"), "built.tar")
+		e.j.Chown(t, filepath.Dir(out))
+		r = e.run(t, "image", "save", "--format", "oci-archive", "-o", out, "built:1")
+		require.Equal(t, 0, r.ExitCode, "%s", r)
+		got, err := exec.Command("skopeo", "inspect", "oci-archive:"+out).CombinedOutput()
+		require.NoError(t, err, "%s", got)
+		assert.Contains(t, string(got), `"org.example.test": "yes"`)
+	} else if testutil.MustWork() {
+		t.Fatal("skopeo is needed to check what jail build makes")
+	}
+}
+
+// TestBuildFailures: a failing RUN names its line and status and keeps
+// no image; unsupported instructions say so.
+func TestBuildFailures(t *testing.T) {
+	e := newImageEnv(t)
+	e.importImage(t, testImage(t, v1.Config{Env: []string{"PATH=/bin"}}, busyboxLayer(t)), "base:1")
+	for _, tc := range []struct{ name, dockerfile, want string }{
+		{"run-fails", "FROM base:1\nRUN echo partial > /x\nRUN exit 3\n", `Dockerfile:3: RUN: "/bin/sh -c exit 3" exited with status 3`},
+		{"no-base", "FROM absent:1\n", `FROM absent:1: image "absent:1" is not in the store`},
+		{"copy-outside", "FROM base:1\nCOPY ../../etc/passwd /x\n", "../../etc/passwd: not in the build context"},
+		{"healthcheck", "FROM base:1\nHEALTHCHECK CMD true\n", "HEALTHCHECK is not supported by jail build"},
+		{"no-network", "FROM base:1\nRUN cat /sys/class/net/*/operstate | grep -q up || exit 9\n", "exited with status 9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := e.j.FixtureDir(t, "ctx-"+tc.name)
+			e.j.Fixture(t, "ctx-"+tc.name+"/Dockerfile", tc.dockerfile, 0o644)
+			r := e.run(t, "build", "-t", "failed:"+tc.name, dir)
+			assert.Equal(t, 125, r.ExitCode, "%s", r)
+			assert.Contains(t, r.Stderr, tc.want)
+			assert.Equal(t, 1, strings.Count(r.Stderr, "\n"), "%s", r.Stderr)
+			r = e.run(t, "image", "ls")
+			assert.NotContains(t, r.Stdout, "failed:"+tc.name)
+		})
+	}
+}
+
+// ownerInArchive finds name in the layers of a docker-archive and returns
+// its tar owner.
+func ownerInArchive(t *testing.T, archive, name string) [2]int {
+	img, err := tarball.ImageFromPath(archive, nil)
+	require.NoError(t, err)
+	layers, err := img.Layers()
+	require.NoError(t, err)
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		require.NoError(t, err)
+		tr := tar.NewReader(rc)
+		for {
+			h, err := tr.Next()
+			if err != nil {
+				break
+			}
+			if h.Name == name {
+				rc.Close()
+				return [2]int{h.Uid, h.Gid}
+			}
+		}
+		rc.Close()
+	}
+	t.Fatalf("%s is in no layer of %s", name, archive)
+	return [2]int{}
+}
