@@ -96,6 +96,11 @@ func (s *Store) Import(file, name string) ([]Imported, error) {
 	defer unlock()
 	var out []Imported
 	for _, f := range found {
+		if f.cleanup != nil {
+			defer f.cleanup()
+		}
+	}
+	for _, f := range found {
 		im, err := s.add(f)
 		if err != nil {
 			return out, fmt.Errorf("%s: image %s: %w", file, f.label(), err)
@@ -107,8 +112,10 @@ func (s *Store) Import(file, name string) ([]Imported, error) {
 
 // found is an image in a file, with the names the file gives it.
 type found struct {
-	img   v1.Image
-	names []string
+	img v1.Image
+	// cleanup, if set, removes what reading img left in the store's tmp.
+	cleanup func()
+	names   []string
 	// digest is what the file calls it, for messages.
 	digest string
 }
@@ -133,6 +140,10 @@ func (s *Store) fromArchive(file string) (_ []found, cleanup func(), _ error) {
 }
 
 func (s *Store) readArchive(file string) (_ []found, tmp string, _ error) {
+	if compressed(file) {
+		f, err := s.fromRootFS(file)
+		return f, "", err
+	}
 	names, err := tarNames(file)
 	if err != nil {
 		return nil, "", err
@@ -148,11 +159,61 @@ func (s *Store) readArchive(file string) (_ []found, tmp string, _ error) {
 		f, err := fromLayout(dir)
 		return f, dir, err
 	}
-	f, err := fromDockerArchive(file, names)
+	if !names["manifest.json"] && (names["etc/os-release"] || names["usr/lib/os-release"] || names["bin/sh"] || names["etc/passwd"]) {
+		f, err := s.fromRootFS(file)
+		return f, "", err
+	}
+	f, err := s.fromDockerArchive(file, names)
 	return f, "", err
 }
 
-func fromDockerArchive(file string, names map[string]bool) ([]found, error) {
+// compressed reports whether file starts as a gzip or zstd stream: a
+// root file system's tarball (mmdebstrap's debian.tar.gz, .tar.zst),
+// never an archive of images.
+func compressed(file string) bool {
+	f, err := os.Open(file)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var magic [4]byte
+	if _, err := io.ReadFull(f, magic[:]); err != nil {
+		return false
+	}
+	return magic[0] == 0x1f && magic[1] == 0x8b || string(magic[:]) == "\x28\xb5\x2f\xfd"
+}
+
+// fromRootFS makes an image of one layer from a tarball of a root file
+// system, as docker import does: no name unless given, no command.
+func (s *Store) fromRootFS(file string) ([]found, error) {
+	open := func() (io.ReadCloser, error) {
+		f, err := os.Open(file)
+		if err != nil || !compressed(file) {
+			return f, err
+		}
+		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return os.Open(file) })
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		return l.Uncompressed()
+	}
+	now := time.Now().UTC()
+	cf := v1.ConfigFile{OS: "linux", Architecture: hostArch(), Created: v1.Time{Time: now},
+		History: []v1.History{{Created: v1.Time{Time: now}, CreatedBy: "jail image import " + filepath.Base(file),
+			Comment: "a root file system's tarball"}}}
+	makeConfig := func(diffIDs []v1.Hash) ([]byte, error) {
+		cf.RootFS = v1.RootFS{Type: "layers", DiffIDs: diffIDs}
+		return json.Marshal(cf)
+	}
+	img, cleanup, err := s.rebuild(makeConfig, false, []func() (io.ReadCloser, error){open})
+	if err != nil {
+		return nil, err
+	}
+	return []found{{img: img, cleanup: cleanup, digest: filepath.Base(file)}}, nil
+}
+
+func (s *Store) fromDockerArchive(file string, names map[string]bool) ([]found, error) {
 	if !names["manifest.json"] {
 		return nil, fmt.Errorf("neither a docker-archive (no manifest.json) nor an OCI archive (no oci-layout and index.json)")
 	}
@@ -167,24 +228,51 @@ func fromDockerArchive(file string, names map[string]bool) ([]found, error) {
 			if len(m) > 1 {
 				return nil, fmt.Errorf("manifest.json's image %d has no RepoTags, and the archive holds %d images: save them by name", i, len(m))
 			}
-			img, err := tarball.Image(opener, nil)
+			f, err := s.fromDocker(opener, nil, d.Config)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, found{img: img, digest: d.Config})
+			out = append(out, f)
 			continue
 		}
 		tag, err := name.NewTag(d.RepoTags[0], name.WeakValidation)
 		if err != nil {
 			return nil, fmt.Errorf("manifest.json: RepoTags %q: %w", d.RepoTags[0], err)
 		}
-		img, err := tarball.Image(opener, &tag)
+		f, err := s.fromDocker(opener, &tag, d.Config)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, found{img: img, names: d.RepoTags, digest: d.Config})
+		f.names = d.RepoTags
+		out = append(out, f)
 	}
 	return out, nil
+}
+
+// fromDocker is one image of a docker-archive, its config's bytes kept
+// and its layers gzipped once (rebuilt.go).
+func (s *Store) fromDocker(opener tarball.Opener, tag *name.Tag, config string) (found, error) {
+	img, err := tarball.Image(opener, tag)
+	if err != nil {
+		return found{}, err
+	}
+	cfg, err := img.RawConfigFile()
+	if err != nil {
+		return found{}, fmt.Errorf("%s: %w", config, err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return found{}, err
+	}
+	var sources []func() (io.ReadCloser, error)
+	for _, l := range layers {
+		sources = append(sources, l.Uncompressed)
+	}
+	rb, cleanup, err := s.rebuild(func([]v1.Hash) ([]byte, error) { return cfg, nil }, true, sources)
+	if err != nil {
+		return found{}, err
+	}
+	return found{img: rb, cleanup: cleanup, digest: config}, nil
 }
 
 // tarNames lists an archive's top-level regular files, refusing the

@@ -446,3 +446,69 @@ func TestImageRegistryPushPullRun(t *testing.T) {
 	assert.Contains(t, r.Stderr, "pulling "+reg.addr+"/team/absent:1")
 	assert.Contains(t, r.Stderr, reg.addr+" has no "+reg.addr+"/team/absent:1")
 }
+
+// debianTarball is a Debian root made by mmdebstrap (minbase with
+// python3), kept in a cache directory between runs: it downloads from
+// the machine's Debian mirror.
+func debianTarball(t *testing.T) string {
+	const name = "debian-bookworm-minbase-python3.tar"
+	cache := os.Getenv("JAIL_TEST_CACHE")
+	if cache == "" {
+		cache = "/var/cache/jail-tests"
+	}
+	p := filepath.Join(cache, name)
+	if fi, err := os.Stat(p); err == nil && time.Since(fi.ModTime()) < 30*24*time.Hour {
+		return p
+	}
+	bin, err := exec.LookPath("mmdebstrap")
+	if err != nil {
+		testutil.Skip(t, "mmdebstrap makes the Debian image (apt-get install mmdebstrap): %v", err)
+	}
+	if os.Getuid() != 0 {
+		testutil.Skip(t, "mmdebstrap --mode=unshare needs a subuid range, which the test user lacks; run as root, or put %s in place", p)
+	}
+	require.NoError(t, os.MkdirAll(cache, 0o755))
+	// mmdebstrap picks its output's format by the name's extension.
+	tmp := filepath.Join(cache, "part-"+name)
+	out, err := exec.Command(bin, "--mode=unshare", "--variant=minbase", "--include=python3-minimal", "bookworm", tmp).CombinedOutput()
+	require.NoError(t, err, "mmdebstrap: %s", out)
+	require.NoError(t, os.Chmod(tmp, 0o644))
+	require.NoError(t, os.Rename(tmp, p))
+	return p
+}
+
+// TestImageDebian runs a real Debian root as an image: python3, dpkg and
+// apt-get's offline checks, rm -rf of the image's directories; then
+// builds on it, a RUN's deletions becoming the next layer's whiteouts.
+func TestImageDebian(t *testing.T) {
+	tarball := debianTarball(t)
+	e := newImageEnv(t)
+	r := e.run(t, "image", "import", "--name", "debian:bookworm", tarball)
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stderr, "left out device nodes, which sandboxes cannot have: dev/")
+	assert.Contains(t, r.Stderr, "dropped the setuid/setgid bits, which sandboxes ignore: ")
+
+	r = e.run(t, "run", "--image", "debian:bookworm", "--", "sh", "-c", `set -e
+		grep -q 'VERSION_CODENAME=bookworm' /etc/os-release
+		python3 -c 'import sys, os; print("py", sys.version_info[0], os.getuid())'
+		dpkg -l | grep -c '^ii' > /tmp/n; test "$(cat /tmp/n)" -gt 50
+		apt-get check -q=2
+		dpkg --audit
+		rm -rf /usr/share/doc /var/lib/dpkg/info /etc/apt
+		test ! -e /usr/share/doc && test ! -e /etc/apt
+		echo done`)
+	requireOK(t, r)
+	assert.Equal(t, "py 3 0\ndone\n", r.Stdout)
+	r = e.run(t, "run", "--image", "debian:bookworm", "--", "test", "-d", "/usr/share/doc")
+	requireOK(t, r)
+
+	ctxDir := e.j.FixtureDir(t, "debian-ctx")
+	e.j.Fixture(t, "debian-ctx/Dockerfile", "FROM debian:bookworm\n"+
+		"RUN rm -rf /usr/share/doc && python3 -c \"open('/srv/made','w').write('by python')\"\n"+
+		"CMD [\"sh\", \"-c\", \"cat /srv/made; test -e /usr/share/doc || echo doc-gone; dpkg -l | grep -c ^ii >/dev/null && echo dpkg-ok\"]\n", 0o644)
+	r = e.run(t, "build", "-t", "debian-built:1", ctxDir)
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	r = e.run(t, "run", "--image", "debian-built:1")
+	requireOK(t, r)
+	assert.Equal(t, "by pythondoc-gone\ndpkg-ok\n", r.Stdout)
+}
