@@ -40,6 +40,7 @@ type rawProfile struct {
 
 type rawRoot struct {
 	RootFS   string  `toml:"rootfs"`
+	Image    string  `toml:"image"`
 	Disk     sizeVal `toml:"disk"`
 	Hostname string  `toml:"hostname"`
 	Network  string  `toml:"network"`
@@ -427,7 +428,7 @@ func (d *decoder) profile(r *rawProfile) *Profile {
 		Seccomp:     r.Seccomp,
 		EnvFile:     r.EnvFile,
 		Root: Root{
-			RootFS: r.Root.RootFS, Disk: int64(r.Root.Disk), Hostname: r.Root.Hostname,
+			RootFS: r.Root.RootFS, Image: r.Root.Image, Disk: int64(r.Root.Disk), Hostname: r.Root.Hostname,
 			Network: sandbox.Net(r.Root.Network), UID: sandbox.DefaultUID, GID: sandbox.DefaultGID,
 			Workdir: r.Root.Workdir,
 		},
@@ -597,6 +598,11 @@ func (d *decoder) checkRoot(r Root) {
 		d.fields("", err, false)
 	} else if r.RootFS != "" && !path.IsAbs(r.RootFS) {
 		d.fail("root.rootfs", "%q: give an absolute path", r.RootFS)
+	}
+	if r.Image != "" && r.RootFS != "" {
+		d.fail("root.image", "%q: an image is the root already; give rootfs or image, not both", r.Image)
+	} else if strings.ContainsAny(r.Image, " \t\n,\x00") {
+		d.fail("root.image", "%q is not an image name: write NAME[:TAG], as jail image ls shows it", r.Image)
 	}
 	if r.Disk < 1<<20 {
 		d.fail("root.disk", "%d bytes is too small: give at least 1M", r.Disk)

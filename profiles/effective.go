@@ -29,9 +29,12 @@ func (p *Profile) Effective() string {
 	}
 
 	b.WriteString("\n[root]\n")
-	if p.Root.RootFS == "" {
+	switch {
+	case p.Root.Image != "":
+		kv(&b, "image", quote(p.Root.Image))
+	case p.Root.RootFS == "":
 		b.WriteString("# rootfs: the host's /usr, read-only, with a generated /etc\n")
-	} else {
+	default:
 		kv(&b, "rootfs", quote(p.Root.RootFS))
 	}
 	kv(&b, "disk", quote(limits.FormatSize(p.Root.Disk)))

@@ -47,6 +47,7 @@ type Profile struct {
 // Root describes the sandbox's file system, identity and network.
 type Root struct {
 	RootFS   string      // prebuilt root directory; "" is the host's /usr read-only (--rootfs)
+	Image    string      // an image of the store (jail image ls) as the root, instead of RootFS (--image)
 	Disk     int64       // bytes of the tmpfs behind /, /tmp and /dev/shm (--disk); default 256M
 	Hostname string      // default "jail" (--hostname)
 	Network  sandbox.Net // "none" (loopback only, the default) or "host" (--net)

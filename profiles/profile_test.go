@@ -170,7 +170,7 @@ func TestDecodeErrors(t *testing.T) {
 		{name: "unknown top-level key", src: "description = \"x\"\nsecomp = \"none\"\n",
 			wantErr: []string{`test.toml:2: secomp: unknown key; the keys allowed at the top level are: description, source_name`}},
 		{name: "unknown key in root", src: "[root]\nhostname = \"a\"\nhostnme = \"b\"\n",
-			wantErr: []string{`test.toml:3: root.hostnme: unknown key; the keys allowed in [root] are: rootfs, disk, hostname`}},
+			wantErr: []string{`test.toml:3: root.hostnme: unknown key; the keys allowed in [root] are: rootfs, image, disk, hostname`}},
 		{name: "unknown key in step limits", src: "source_name = \"a\"\n[run]\ncommand = [\"a\"]\n\n[run.limits]\nmemory = \"1G\"\n",
 			wantErr: []string{`test.toml:6: run.limits.memory: unknown key; the keys allowed in [run.limits] are: mem, cpu`}},
 		{name: "unknown key in second mount", src: "[[mount]]\nsource = \"/a\"\ntarget = \"/a\"\n[[mount]]\nsource = \"/b\"\ntarget = \"/b\"\nrw = true\n",
@@ -321,4 +321,14 @@ func TestDecodeBinds(t *testing.T) {
 	got := p.Binds(func(s string) bool { return s == "/present" })
 	assert.Equal(t, []rootfs.UserBind{{Source: "/present", Target: "/a", Writable: true}, {Source: "/absent", Target: "/c"}}, got,
 		"a missing optional mount is dropped; a missing required one is left for Spec.Validate to report")
+}
+
+func TestDecodeImageRoot(t *testing.T) {
+	p, err := Decode("img.toml", []byte("[root]\nimage = \"python:3.12\"\n"))
+	require.NoError(t, err)
+	assert.Equal(t, "python:3.12", p.Root.Image)
+	_, err = Decode("both.toml", []byte("[root]\nimage = \"x\"\nrootfs = \"/r\"\n"))
+	assert.ErrorContains(t, err, "root.image: \"x\": an image is the root already; give rootfs or image, not both")
+	_, err = Decode("bad.toml", []byte("[root]\nimage = \"a,b\"\n"))
+	assert.ErrorContains(t, err, "is not an image name")
 }

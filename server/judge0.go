@@ -568,7 +568,7 @@ func (s *Server) judge0Submit(f map[string]json.RawMessage, b64 bool, tok *Token
 	if sub.network {
 		req.Network = "host"
 	}
-	dec, err := req.decode(s.blobs, s.caps())
+	dec, err := req.decode(s.blobs, nil, s.caps())
 	if err != nil {
 		return nil, judge0Errors{"base": {err.Error()}}, nil
 	}

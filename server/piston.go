@@ -138,7 +138,7 @@ func (s *Server) pistonExecute(w http.ResponseWriter, r *http.Request) {
 		s.pistonFail(w, perr.status, codeInvalid, perr.message)
 		return
 	}
-	dec, err := req.decode(s.blobs, s.caps())
+	dec, err := req.decode(s.blobs, nil, s.caps())
 	if err != nil {
 		s.pistonFail(w, http.StatusBadRequest, codeInvalid, err.Error())
 		return

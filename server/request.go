@@ -58,7 +58,16 @@ type TaskRequest struct {
 	// TTY runs an attached task on a terminal, which the WebSocket's
 	// resize messages size; its output is one stream.
 	TTY bool `json:"tty,omitempty"`
+	// Image is an image of the server's store (jail image ls) to run in:
+	// its layers are the root, its Env and User hold; the task's steps or
+	// profile give the programs, and its files the working directory, so
+	// the image's Entrypoint, Cmd and WorkingDir do not.
+	Image string `json:"image,omitempty"`
 }
+
+// ImageHolder holds a store's image for the task that names it, until
+// release.
+type ImageHolder func(name string) (img *profiles.Image, release func(), err error)
 
 // StepRequest is one raw step.
 type StepRequest struct {
@@ -164,6 +173,8 @@ type decoded struct {
 	profile         string
 	// stdinW is the write end of an attached stdin.
 	stdinW *os.File
+	// releaseImage lets the store remove the task's image again.
+	releaseImage func()
 }
 
 // decode checks a request and builds the judge's task; every problem is a
@@ -176,7 +187,7 @@ func taskSettings(env []string, lim limits.Spec, network sandbox.Net) profiles.O
 	return profiles.Overrides{Env: env, Limits: lim, Net: &network}
 }
 
-func (req *TaskRequest) decode(blobs blobResolver, caps Caps) (*decoded, error) {
+func (req *TaskRequest) decode(blobs blobResolver, images ImageHolder, caps Caps) (*decoded, error) {
 	var errs []error
 	bad := func(name, format string, args ...any) { errs = append(errs, field.Errorf(name, format, args...)) }
 	d := &decoded{network: sandbox.NetNone}
@@ -318,6 +329,18 @@ func (req *TaskRequest) decode(blobs blobResolver, caps Caps) (*decoded, error) 
 		files[0].Name = prof.SourceName
 	}
 	o := taskSettings(env, d.limits, d.network)
+	if req.Image != "" {
+		if images == nil {
+			return fail(field.Errorf("image", "%q: this server runs no images (jail serve keeps them with the store; the compatibility APIs take none)", req.Image))
+		}
+		img, release, err := images(req.Image)
+		if err != nil {
+			return fail(field.Errorf("image", "%v", err))
+		}
+		d.releaseImage = release
+		img.Entrypoint, img.Cmd = nil, nil
+		o.Image = img
+	}
 	d.task = judge.Task{
 		Program:    judge.Program{Profile: prof, Steps: steps, Files: files, Settings: o, CompileLimits: d.compile, Args: req.Args},
 		Check:      check,

@@ -75,6 +75,8 @@ type Config struct {
 	// Pools keep warm sandboxes ready for tasks of a profile ("default"
 	// for raw steps); /readyz waits until they are full.
 	Pools []PoolSize
+	// Images holds the image a task names (nil: tasks name none).
+	Images ImageHolder
 }
 
 // PoolSize is one pool: Size warm sandboxes for tasks of Profile, each
@@ -270,7 +272,7 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, aerr)
 		return
 	}
-	dec, err := req.decode(s.blobs, s.caps())
+	dec, err := req.decode(s.blobs, s.cfg.Images, s.caps())
 	if err != nil {
 		s.reject(w, s.requestError(err))
 		return
@@ -860,6 +862,10 @@ func (d *decoded) release() {
 	d.closeStdin()
 	if d.dir != "" {
 		os.RemoveAll(d.dir)
+	}
+	if d.releaseImage != nil {
+		d.releaseImage()
+		d.releaseImage = nil
 	}
 }
 

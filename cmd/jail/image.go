@@ -467,9 +467,12 @@ func minArgs(n int, hint string) cobra.PositionalArgs {
 	}
 }
 
-// heldImage is the image a run's flags name, held until the command
-// ends so its layers stay while the sandbox stacks them.
+// heldImage is the image a run's flags (or its profile) name, held until
+// the command ends so its layers stay while the sandbox stacks them.
 func (f *runFlags) heldImage() (*profiles.Image, error) {
+	if !f.typed("image") && f.profile != nil {
+		f.imageName = f.profile.Root.Image
+	}
 	if f.imageName == "" {
 		return nil, nil
 	}
@@ -480,20 +483,29 @@ func (f *runFlags) heldImage() (*profiles.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--image %s: %w", f.imageName, err)
 	}
-	h, err := s.Hold(f.imageName)
+	// With both ids given, the image's User is not needed.
+	img, release, err := holdImage(s, f.imageName, !f.typed("uid") || !f.typed("gid"))
 	if err != nil {
 		return nil, fmt.Errorf("--image: %w", err)
 	}
-	// With both ids given, the image's User is not needed.
+	f.image, f.release = img, release
+	return img, nil
+}
+
+// holdImage holds the image name of s for a run, resolving its User when
+// the run needs it.
+func holdImage(s *image.Store, name string, needUser bool) (*profiles.Image, func(), error) {
+	h, err := s.Hold(name)
+	if err != nil {
+		return nil, nil, err
+	}
 	var u image.User
-	if !f.typed("uid") || !f.typed("gid") {
+	if needUser {
 		if u, err = h.User(); err != nil {
 			h.Release()
-			return nil, fmt.Errorf("--image: %w", err)
+			return nil, nil, err
 		}
 	}
-	f.release = h.Release
-	f.image = &profiles.Image{Name: h.Name, Layers: h.Layers, Env: h.Config.Env, WorkingDir: h.Config.WorkingDir,
-		Entrypoint: h.Config.Entrypoint, Cmd: h.Config.Cmd, UID: u.UID, GID: u.GID, Home: u.Home}
-	return f.image, nil
+	return &profiles.Image{Name: h.Name, Layers: h.Layers, Env: h.Config.Env, WorkingDir: h.Config.WorkingDir,
+		Entrypoint: h.Config.Entrypoint, Cmd: h.Config.Cmd, UID: u.UID, GID: u.GID, Home: u.Home}, h.Release, nil
 }

@@ -512,3 +512,23 @@ func TestImageDebian(t *testing.T) {
 	requireOK(t, r)
 	assert.Equal(t, "by pythondoc-gone\ndpkg-ok\n", r.Stdout)
 }
+
+// TestServeImage: a task names an image of the server's store; its
+// layers are the root and its Env holds (the working directory is the
+// task's, with its files), and an image the store lacks is a field error.
+func TestServeImage(t *testing.T) {
+	e := newImageEnv(t)
+	e.importImage(t, testImage(t, v1.Config{Env: []string{"PATH=/bin", "FROM_IMAGE=yes"}, WorkingDir: "/srv",
+		Entrypoint: []string{"/bin/false"}}, busyboxLayer(t), testLayer(t, tdir("srv"), tfile("srv/marker", "served from the image\n"))), "srv:1")
+	s := serve(t, "unix", "--store", e.store)
+	v := s.judgeTask(t, map[string]any{"image": "srv:1",
+		"steps": []map[string]any{{"argv": []string{"sh", "-c", "cat /srv/marker; echo $FROM_IMAGE"}}}})
+	assert.Equal(t, "OK", v.Result.Verdict, "%+v", v.Result)
+	assert.Equal(t, "served from the image\nyes\n", v.Result.Run.Output.Text, "the task's argv, not the image's Entrypoint")
+
+	code, b := s.do(t, s.client, http.MethodPost, "/v1/runs?wait=60s", map[string]any{"image": "absent:1",
+		"steps": []map[string]any{{"argv": []string{"true"}}}})
+	assert.Equal(t, http.StatusUnprocessableEntity, code, "%s", b)
+	assert.Contains(t, string(b), `"field":"image"`)
+	assert.Contains(t, string(b), `is not in the store`)
+}

@@ -12,13 +12,16 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/cobra"
 
+	"jail/image"
 	"jail/limits"
+	"jail/profiles"
 	"jail/sandbox"
 	"jail/server"
 )
@@ -29,7 +32,7 @@ type serveFlags struct {
 	maxFiles                int
 	maxBody                 string
 	keep, maxWait, drain    time.Duration
-	blobDir                 string
+	blobDir, store          string
 	maxBlob, blobTotal      string
 	blobTTL                 time.Duration
 	allowNet, hashToken     bool
@@ -79,6 +82,7 @@ passes and ignores --listen.`,
 	fl.BoolVar(&f.allowNet, "allow-net", false, `let tasks ask for the host's network ("network": "host")`)
 	fl.StringVar(&f.tokens, "tokens", "", "serve any client with a token of `FILE` (TOML [[token]] tables), each within its own limits")
 	fl.BoolVar(&f.hashToken, "hash-token", false, "print the SHA-256 of the token read on stdin, for the tokens file, and exit")
+	fl.StringVar(&f.store, "store", "", "the image store `DIR` tasks' \"image\" names come from (default $JAIL_STORE, else $XDG_DATA_HOME/jail)")
 	fl.StringVar(&f.blobDir, "blob-dir", "", "keep uploaded blobs in `DIR`, across restarts (default: a fresh directory, removed on exit)")
 	fl.DurationVar(&f.blobTTL, "blob-ttl", time.Hour, "drop a blob this long after its last use (an upload, a download, a task naming it)")
 	fl.StringVar(&f.maxBlob, "max-blob", "256M", "largest blob")
@@ -157,9 +161,20 @@ func serveMain(ctx context.Context, f *serveFlags) error {
 	runner := sandbox.NewRunner()
 	// The backend probe (a systemd D-Bus round trip) is paid here, once.
 	backend, _, notes := runner.Backend(ctx)
+	// Opened by the first task that names an image: a server that runs
+	// none needs no store.
+	store := sync.OnceValues(func() (*image.Store, error) { return openStore(f.store) })
+	images := func(name string) (*profiles.Image, func(), error) {
+		s, err := store()
+		if err != nil {
+			return nil, nil, err
+		}
+		return holdImage(s, name, true)
+	}
 	srv, err := server.New(server.Config{Parallel: f.parallel, Queue: f.queue, Keep: f.keep, MaxWait: f.maxWait,
 		MaxBody: body, MaxFiles: f.maxFiles, Max: max, AllowNetwork: f.allowNet, Runner: runner, Logger: log,
-		BlobDir: f.blobDir, MaxBlob: maxBlob, BlobTotal: blobTotal, BlobTTL: f.blobTTL, Tokens: tokens, Version: version, Pools: pools})
+		BlobDir: f.blobDir, MaxBlob: maxBlob, BlobTotal: blobTotal, BlobTTL: f.blobTTL, Tokens: tokens, Version: version, Pools: pools,
+		Images: images})
 	if err != nil {
 		return err
 	}
