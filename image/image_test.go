@@ -3,6 +3,9 @@ package image
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"os"
 	"path/filepath"
@@ -480,4 +483,31 @@ func TestUsageCountsSharedLayers(t *testing.T) {
 		assert.Greater(t, i.Bytes, int64(10000))
 	}
 	assert.Positive(t, u.BlobBytes)
+}
+
+// TestImportRootFSTarball imports a root's tarball, gzipped, as docker
+// import does: one layer, named as asked.
+func TestImportRootFSTarball(t *testing.T) {
+	s := newStore(t)
+	raw := tarOf(t, dir("etc"), file("etc/passwd", "root:x:0:0::/root:/bin/sh\n"), dir("bin"), file("bin/sh", "#!"))
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(raw)
+	zw.Close()
+	p := filepath.Join(t.TempDir(), "root.tar.gz")
+	require.NoError(t, os.WriteFile(p, gz.Bytes(), 0o644))
+	ims, err := s.Import(p, "rootfs:1")
+	require.NoError(t, err)
+	require.Len(t, ims, 1)
+	h, err := s.Hold("rootfs:1")
+	require.NoError(t, err)
+	defer h.Release()
+	require.Len(t, h.Layers, 1)
+	got, err := os.ReadFile(filepath.Join(h.Layers[0], "etc/passwd"))
+	require.NoError(t, err)
+	assert.Equal(t, "root:x:0:0::/root:/bin/sh\n", string(got))
+	sum := sha256.Sum256(raw)
+	assert.Equal(t, "sha256:"+hex.EncodeToString(sum[:]), h.Image.Layers[0].DiffID, "the DiffID is the uncompressed tar's")
+	tmps, _ := os.ReadDir(filepath.Join(s.Root, "tmp"))
+	assert.Empty(t, tmps, "the compressed copy is gone")
 }

@@ -28,7 +28,7 @@ var (
 	userWhiteouts  = KernelFeature{5, 8, "an ordinary user making overlayfs whiteouts (0/0 character devices), which jail image import unpacks an image layer's deletions into"}
 	overlayUserNS  = KernelFeature{5, 11, "overlayfs in a user namespace, with the userxattr option its whiteouts and opaque directories need there (--rootfs)"}
 	tmpfsUserXattr = KernelFeature{6, 6, "user xattrs on tmpfs, the upper layer of the --rootfs overlay: before it, removing or replacing a directory of the rootfs fails with EIO"}
-	lowerdirPlus   = KernelFeature{6, 8, fmt.Sprintf("overlayfs's lowerdir+ (fsconfig), which stacks an image of more than %d layers (up to %d)", maxMountDataLayers, maxImageLayers)}
+	lowerdirPlus   = KernelFeature{6, 8, fmt.Sprintf("overlayfs's lowerdir+ (fsconfig), which stacks an image of more than %d layers (up to %d)", MaxMountDataLayers, maxImageLayers)}
 	// execEntersTimeNS: exec moves a process into the time namespace it
 	// unshared (exec_task_namespaces). Debian 12's 6.1 does not (the VM
 	// lane's guest); 6.5's symbol tables have it; so 6.5 is assumed.

@@ -72,12 +72,12 @@ func nativeTask(plan *Plan) native.Task {
 // that lacks it.
 const overlayOptions = "userxattr"
 
-// maxMountDataLayers is how many layers fit in mount(2)'s one page of
+// MaxMountDataLayers is how many layers fit in mount(2)'s one page of
 // options, each named /proc/self/fd/N by the init (N below 100000): the
-// rest of the options take under 100 bytes.
-const maxMountDataLayers = (4096 - 100 - len("lowerdir=")) / len("/proc/self/fd/99999:")
+// rest of the options take under 100 bytes. Deeper roots need lowerdir+.
+const MaxMountDataLayers = (4096 - 100 - len("lowerdir=")) / len("/proc/self/fd/99999:")
 
-func fitsMountData(layers int) bool { return layers <= maxMountDataLayers }
+func fitsMountData(layers int) bool { return layers <= MaxMountDataLayers }
 
 func nativeOp(op rootfs.Op) (native.Op, error) {
 	n := native.Op{Target: op.Target, Source: op.Source, Mode: op.Mode, Data: op.Data}
@@ -92,7 +92,7 @@ func nativeOp(op rootfs.Op) (native.Op, error) {
 			n.LowerdirPlus = !fitsMountData(op.Layers)
 			if n.LowerdirPlus && lowerdirPlus.Missing() {
 				return n, fmt.Errorf("a root of %d layers needs Linux 6.8 (overlayfs's lowerdir+); %s stacks at most %d: flatten the image",
-					op.Layers, kernelRelease(), maxMountDataLayers)
+					op.Layers, kernelRelease(), MaxMountDataLayers)
 			}
 		}
 	case rootfs.Bind:

@@ -27,13 +27,13 @@ func TestNativeOpRootOverlayOptions(t *testing.T) {
 // Layers past what one page of mount(2) options names are stacked one
 // fsconfig at a time; the bound leaves room for the other options.
 func TestNativeOpRootManyLayers(t *testing.T) {
-	fits := len("lowerdir=") + maxMountDataLayers*len("/proc/self/fd/99999:") +
+	fits := len("lowerdir=") + MaxMountDataLayers*len("/proc/self/fd/99999:") +
 		len(",upperdir=/tmp/upper,workdir=/tmp/work,") + len(overlayOptions)
 	assert.Less(t, fits, 4096)
-	op, err := nativeOp(rootfs.Op{Kind: rootfs.Root, Layers: maxMountDataLayers, Size: 1 << 20})
+	op, err := nativeOp(rootfs.Op{Kind: rootfs.Root, Layers: MaxMountDataLayers, Size: 1 << 20})
 	require.NoError(t, err)
 	assert.False(t, op.LowerdirPlus)
-	op, err = nativeOp(rootfs.Op{Kind: rootfs.Root, Layers: maxMountDataLayers + 1, Size: 1 << 20})
+	op, err = nativeOp(rootfs.Op{Kind: rootfs.Root, Layers: MaxMountDataLayers + 1, Size: 1 << 20})
 	if lowerdirPlus.Missing() {
 		assert.ErrorContains(t, err, "needs Linux 6.8")
 		return

@@ -178,3 +178,23 @@ func ownerInArchive(t *testing.T, archive, name string) [2]int {
 	t.Fatalf("%s is in no layer of %s", name, archive)
 	return [2]int{}
 }
+
+// TestBuildStages: a stage is the base of a later one, and SHELL changes
+// how RUN and CMD's shell forms run.
+func TestBuildStages(t *testing.T) {
+	e := newImageEnv(t)
+	e.importImage(t, testImage(t, v1.Config{Env: []string{"PATH=/bin"}}, busyboxLayer(t)), "base:1")
+	dir := e.j.FixtureDir(t, "ctx-stages")
+	e.j.Fixture(t, "ctx-stages/Dockerfile", `FROM base:1 AS first
+RUN echo from-first > /first
+FROM first
+SHELL ["/bin/sh", "-e", "-c"]
+RUN cat /first > /second; echo "$0" >> /second
+CMD cat /second
+`, 0o644)
+	r := e.run(t, "build", "-t", "staged:1", dir)
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	r = e.run(t, "run", "--image", "staged:1")
+	requireOK(t, r)
+	assert.Equal(t, "from-first\n/bin/sh\n", r.Stdout)
+}

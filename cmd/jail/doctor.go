@@ -12,7 +12,9 @@ import (
 
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
+	"jail/image"
 	"jail/limits"
 	"jail/rootfs"
 	"jail/sandbox"
@@ -60,6 +62,36 @@ func (d *doctor) run(ctx context.Context) {
 	d.cgroups(ctx)
 	d.seccomp()
 	d.landlock()
+	d.images()
+}
+
+// images says where the image store is, whether an ordinary user may
+// make the whiteouts image layers unpack into, and how deep an image this
+// kernel stacks.
+func (d *doctor) images() {
+	root, err := image.DefaultRoot()
+	if err != nil {
+		d.warn("image store", err.Error())
+	} else {
+		d.ok("image store", root+" (set JAIL_STORE to move it)")
+	}
+	dir, err := os.MkdirTemp("", "jail-doctor-")
+	if err != nil {
+		d.warn("image whiteouts", err.Error())
+		return
+	}
+	defer os.RemoveAll(dir)
+	if err := unix.Mknod(filepath.Join(dir, "wh"), unix.S_IFCHR, 0); err != nil {
+		d.fail("image whiteouts", fmt.Sprintf("making an overlayfs whiteout failed (%v): jail image import needs Linux 5.8 for layers that delete files", err))
+	} else {
+		d.ok("image whiteouts", "an ordinary user may make overlayfs whiteouts (layers' deletions)")
+	}
+	major, minor, rel := sandbox.KernelVersion()
+	if (sandbox.KernelFeature{Major: 6, Minor: 8}).MissingIn(major, minor) {
+		d.warn("image layers", fmt.Sprintf("Linux %s stacks about %d layers per image (one page of mount options); Linux 6.8's lowerdir+ stacks 500", rel, sandbox.MaxMountDataLayers))
+	} else {
+		d.ok("image layers", fmt.Sprintf("up to 500 layers per image (lowerdir+ past %d)", sandbox.MaxMountDataLayers))
+	}
 }
 
 // kernelFeatures are the kernel versions jail's features need.
