@@ -212,6 +212,8 @@ func TestHostileLayers(t *testing.T) {
 		{"hardlink-out", []entry{hardlink("h", "../../../etc/passwd")}, "a hard link to"},
 		{"hardlink-abs", []entry{hardlink("h", "/etc/passwd")}, "a hard link to"},
 		{"hardlink-through-symlink", []entry{symlink("s", "/etc"), hardlink("h", "s/passwd")}, "is not a directory"},
+		// ".wh..." would whiteout ".." and with it the directory above.
+		{"whiteout-dotdot", []entry{dir("a"), file("a/keep", "1"), file("a/b/.wh...", "")}, "a whiteout that names no entry of its directory"},
 	}
 	for _, tc := range refused {
 		t.Run(tc.name, func(t *testing.T) {

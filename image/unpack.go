@@ -168,8 +168,8 @@ func (u *unpacker) entry(h *tar.Header, r io.Reader) error {
 		return unix.Fsetxattr(fd, opaqueXattr, []byte("y"), 0)
 	}
 	if hidden, ok := strings.CutPrefix(base, whiteoutPrefix); ok {
-		if hidden == "" || hidden == "." {
-			return fmt.Errorf("a whiteout that names nothing")
+		if hidden == "" || hidden == "." || hidden == ".." {
+			return fmt.Errorf("a whiteout that names no entry of its directory")
 		}
 		if err := u.replace(parent, hidden); err != nil {
 			return err

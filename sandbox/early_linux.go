@@ -37,9 +37,11 @@ func selfMapped(cfg *native.Config, s *Spec) {
 // Nor one that binds a host directory or file writable (-v SRC:DST:rw):
 // the file it is saved in is one a PROG could write (its directory bound
 // writable), and the early init builds before jail has compared, so it
-// refuses any such description (builds_nothing_outside in warm.c).
+// refuses any such description (builds_nothing_outside in warm.c). For
+// the same reason, not one whose overlay writes to a host directory
+// (Spec.Upper, jail build's).
 func savable(s *Spec, plan *Plan, enf *enforcer) []byte {
-	if cgs := enf.cgroupView(); os.Getuid() == 0 || len(cgs) > 0 && !rootfs.UnifiedView(cgs) {
+	if cgs := enf.cgroupView(); os.Getuid() == 0 || len(cgs) > 0 && !rootfs.UnifiedView(cgs) || s.Upper != "" {
 		return nil
 	}
 	for _, op := range plan.Mounts {

@@ -228,4 +228,29 @@ func TestSavedSandboxWritesNothingOutside(t *testing.T) {
 	r = run("run", "--", "/bin/true")
 	requireOK(t, r)
 	assert.NoDirExists(t, filepath.Join(victim, "planted"), "the early init wrote through a planted writable bind")
+
+	// An overlay root whose upper layer is a host directory (as jail
+	// build's RUN has, which is never saved): the planted init would make
+	// its directories there.
+	lower := j.FixtureDir(t, "lower")
+	j.FixtureDir(t, "victim/upper")
+	j.FixtureDir(t, "victim/work")
+	cfg.Ops = []native.Op{
+		{Kind: native.OpLayer, Source: lower},
+		{Kind: native.OpRoot, Data: "size=1048576,nr_inodes=1024,mode=0755", Layers: 1, OverlayOpts: "userxattr", Source: victim},
+		{Kind: native.OpMkdir, Target: "/planted", Mode: 0o755},
+	}
+	wire, err = native.WarmWire(&cfg)
+	require.NoError(t, err)
+	require.NoError(t, native.SaveFor(plant, wire, j.Bin))
+	j.Chown(t, plant)
+	r = j.Run(t, "run", "-v", plant+":/plant:ro", "-v", rt+":/rt:rw", "--", "/bin/sh", "-c",
+		"cp /plant /rt/jail/last-sandbox")
+	requireOK(t, r)
+	r = run("run", "--", "/bin/true")
+	requireOK(t, r)
+	assert.NoDirExists(t, filepath.Join(victim, "upper", "planted"), "the early init wrote to a planted upper layer")
+	work, err := os.ReadDir(filepath.Join(victim, "work"))
+	require.NoError(t, err)
+	assert.Empty(t, work, "overlayfs made its work directory in a planted upper layer")
 }

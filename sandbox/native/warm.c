@@ -125,15 +125,18 @@ static int place_streams(struct jail_launch *l, const int *fds, int nfds) {
 // builds_nothing_outside says a description an early init read from a
 // file, before jail could compare it with its plan, writes nothing but
 // the sandbox's own tmpfs: it binds no host directory or file writable
-// (the device nodes of /dev are, and nothing can be made in them). A PROG
-// that could write that file (its directory bound writable into an
-// earlier sandbox) must not get the next run's init to write through a
-// bind of its choosing. Everything else it mounts is private to the
-// namespace.
+// (the device nodes of /dev are, and nothing can be made in them), and
+// its overlay root keeps its writes on the tmpfs, not in a host directory
+// (jail build's, which is never saved). A PROG that could write that file
+// (its directory bound writable into an earlier sandbox) must not get the
+// next run's init to write through a bind or an upper layer of its
+// choosing. Everything else it mounts is private to the namespace.
 static int builds_nothing_outside(const struct jail_launch *l) {
 	for (int i = 0; i < l->nops; i++) {
 		const struct jail_op *op = &l->ops[i];
 		struct stat st;
+		if (op->kind == JAIL_OP_ROOT && op->source && op->source[0])
+			return 0;
 		if (op->kind == JAIL_OP_BIND && !(op->attrs & MOUNT_ATTR_RDONLY) &&
 		    (stat(op->source, &st) < 0 || !S_ISCHR(st.st_mode)))
 			return 0;
