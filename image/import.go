@@ -2,6 +2,7 @@ package image
 
 import (
 	"archive/tar"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -115,7 +116,9 @@ type found struct {
 	img v1.Image
 	// cleanup, if set, removes what reading img left in the store's tmp.
 	cleanup func()
-	names   []string
+	// layers, if set, are img's layers as the store reads them best.
+	layers []v1.Layer
+	names  []string
 	// digest is what the file calls it, for messages.
 	digest string
 }
@@ -206,11 +209,11 @@ func (s *Store) fromRootFS(file string) ([]found, error) {
 		cf.RootFS = v1.RootFS{Type: "layers", DiffIDs: diffIDs}
 		return json.Marshal(cf)
 	}
-	img, cleanup, err := s.rebuild(makeConfig, false, []func() (io.ReadCloser, error){open})
+	img, layers, cleanup, err := s.rebuild(makeConfig, false, []func() (io.ReadCloser, error){open})
 	if err != nil {
 		return nil, err
 	}
-	return []found{{img: img, cleanup: cleanup, digest: filepath.Base(file)}}, nil
+	return []found{{img: img, layers: layers, cleanup: cleanup, digest: filepath.Base(file)}}, nil
 }
 
 func (s *Store) fromDockerArchive(file string, names map[string]bool) ([]found, error) {
@@ -260,19 +263,25 @@ func (s *Store) fromDocker(opener tarball.Opener, tag *name.Tag, config string) 
 	if err != nil {
 		return found{}, fmt.Errorf("%s: %w", config, err)
 	}
-	layers, err := img.Layers()
+	// By DiffID: img.Layers() would compute the manifest, which gzips
+	// every layer at the default level to learn its digest.
+	cf, err := v1.ParseConfigFile(bytes.NewReader(cfg))
 	if err != nil {
-		return found{}, err
+		return found{}, fmt.Errorf("%s: %w", config, err)
 	}
 	var sources []func() (io.ReadCloser, error)
-	for _, l := range layers {
+	for _, d := range cf.RootFS.DiffIDs {
+		l, err := img.LayerByDiffID(d)
+		if err != nil {
+			return found{}, fmt.Errorf("%s's layer %s: %w", config, d, err)
+		}
 		sources = append(sources, l.Uncompressed)
 	}
-	rb, cleanup, err := s.rebuild(func([]v1.Hash) ([]byte, error) { return cfg, nil }, true, sources)
+	rb, layers, cleanup, err := s.rebuild(func([]v1.Hash) ([]byte, error) { return cfg, nil }, true, sources)
 	if err != nil {
 		return found{}, err
 	}
-	return found{img: rb, cleanup: cleanup, digest: config}, nil
+	return found{img: rb, layers: layers, cleanup: cleanup, digest: config}, nil
 }
 
 // tarNames lists an archive's top-level regular files, refusing the
@@ -442,9 +451,11 @@ func (s *Store) add(f found) ([]Imported, error) {
 	if cf.OS != "" && cf.OS != "linux" {
 		return nil, fmt.Errorf("it is an image for %s, not Linux", cf.OS)
 	}
-	layers, err := f.img.Layers()
-	if err != nil {
-		return nil, fmt.Errorf("its layers: %w", err)
+	layers := f.layers
+	if layers == nil {
+		if layers, err = f.img.Layers(); err != nil {
+			return nil, fmt.Errorf("its layers: %w", err)
+		}
 	}
 	if len(layers) > MaxLayers {
 		return nil, fmt.Errorf("it has %d layers; overlayfs stacks at most %d (flatten it: docker export, or squash in the build)", len(layers), MaxLayers)

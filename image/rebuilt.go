@@ -38,8 +38,10 @@ type rebuilt struct {
 
 // rebuild is an image of the uncompressed layers sources opens, and the
 // config makeConfig writes for their DiffIDs, with Docker's media types
-// or OCI's; cleanup removes its compressed copies.
-func (s *Store) rebuild(makeConfig func([]v1.Hash) ([]byte, error), docker bool, sources []func() (io.ReadCloser, error)) (_ v1.Image, cleanup func(), _ error) {
+// or OCI's; layers are its layers, which read their content from the
+// sources (go-containerregistry's own would gunzip the copy); cleanup
+// removes the compressed copies.
+func (s *Store) rebuild(makeConfig func([]v1.Hash) ([]byte, error), docker bool, sources []func() (io.ReadCloser, error)) (_ v1.Image, layers []v1.Layer, cleanup func(), _ error) {
 	r := &rebuilt{makeConfig: makeConfig, mediaType: types.OCIManifestSchema1, layerType: types.OCILayer}
 	if docker {
 		r.mediaType, r.layerType = types.DockerManifestSchema2, types.DockerLayer
@@ -47,8 +49,11 @@ func (s *Store) rebuild(makeConfig func([]v1.Hash) ([]byte, error), docker bool,
 	for _, open := range sources {
 		r.layers = append(r.layers, &passLayer{s: s, open: open, mediaType: r.layerType})
 	}
+	for _, l := range r.layers {
+		layers = append(layers, l)
+	}
 	img, err := partial.CompressedToImage(r)
-	return img, r.cleanup, err
+	return img, layers, r.cleanup, err
 }
 
 func (r *rebuilt) RawConfigFile() ([]byte, error) {
@@ -167,6 +172,12 @@ func (l *passLayer) remove() {
 func (l *passLayer) Digest() (v1.Hash, error)            { return l.digest, l.pass() }
 func (l *passLayer) Size() (int64, error)                { return l.size, l.pass() }
 func (l *passLayer) MediaType() (types.MediaType, error) { return l.mediaType, nil }
+
+// DiffID and Uncompressed make it a whole v1.Layer: the store unpacks
+// it from the source rather than gunzip the copy back.
+func (l *passLayer) DiffID() (v1.Hash, error) { return l.diffID, l.pass() }
+
+func (l *passLayer) Uncompressed() (io.ReadCloser, error) { return l.open() }
 
 func (l *passLayer) Compressed() (io.ReadCloser, error) {
 	if err := l.pass(); err != nil {
