@@ -197,6 +197,11 @@ type state struct {
 	// key is the cache key of the last step: every later step's hangs
 	// off it.
 	key string
+	// made is when the last step that wrote a layer first ran (the
+	// base's creation before any): the time of every later step that
+	// writes none, and the image's, so that a rebuild the cache answers
+	// whole is the same image, with the same ID, and leaves none behind.
+	made time.Time
 }
 
 func (s *state) clone() *state {
@@ -266,8 +271,7 @@ func (b *builder) from(base string) (*state, error) {
 		return nil, err
 	}
 	s.base, s.baseLayers, s.cfg, s.key = h.Image, h.Image.Layers, cf.DeepCopy(), h.ID
-	// History and the old creation time belong to the base.
-	s.cfg.Created = v1.Time{}
+	s.made = cf.Created.Time
 	return s, nil
 }
 
@@ -412,8 +416,9 @@ func (s *state) cmdline(c instructions.ShellDependantCmdLine) []string {
 }
 
 func (s *state) history(createdBy string, empty bool) {
-	s.cfg.History = append(s.cfg.History, v1.History{Created: v1.Time{Time: time.Now().UTC()},
+	s.cfg.History = append(s.cfg.History, v1.History{Created: v1.Time{Time: s.made},
 		CreatedBy: createdBy, Comment: "jail build", EmptyLayer: empty})
+	s.cfg.Created = v1.Time{Time: s.made}
 }
 
 // next is the cache key of a step that does what after s.
@@ -428,13 +433,14 @@ func (s *state) allLayers() []image.Layer {
 	return append(slices.Clone(s.baseLayers), s.layers...)
 }
 
-// addLayer makes l, if any, the stage's next layer, with its history.
-func (s *state) addLayer(key, createdBy string, l *image.Layer) {
+// addLayer makes e's layer, if any, the stage's next, with its history.
+func (s *state) addLayer(key, createdBy string, e *image.CacheEntry) {
 	s.key = key
-	if l != nil {
-		s.layers = append(s.layers, *l)
+	if e.Layer != nil {
+		s.layers = append(s.layers, *e.Layer)
 	}
-	s.history(createdBy, l == nil)
+	s.made = e.Made
+	s.history(createdBy, e.Layer == nil)
 }
 
 // cached answers a step from the cache, unless --no-cache.
@@ -448,6 +454,6 @@ func (b *builder) cached(s *state, key, createdBy string) bool {
 	}
 	fmt.Fprintln(b.o.Out, " (cached)")
 	b.res.Cached++
-	s.addLayer(key, createdBy, e.Layer)
+	s.addLayer(key, createdBy, e)
 	return true
 }

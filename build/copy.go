@@ -184,10 +184,11 @@ func (b *builder) copy(s *state, createdBy string, sd instructions.SourcesAndDes
 	if err != nil {
 		return err
 	}
-	if err := b.o.Store.CachePut(key, &image.CacheEntry{Layer: &l}); err != nil {
+	e := &image.CacheEntry{Layer: &l, Made: time.Now().UTC().Truncate(time.Second)}
+	if err := b.o.Store.CachePut(key, e); err != nil {
 		return err
 	}
-	s.addLayer(key, createdBy, &l)
+	s.addLayer(key, createdBy, e)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 
@@ -98,9 +99,10 @@ func (b *builder) run(ctx context.Context, s *state, c *instructions.RunCommand)
 	} else {
 		lw.Abort()
 	}
-	if err := b.o.Store.CachePut(key, &image.CacheEntry{Layer: layer}); err != nil {
+	e := &image.CacheEntry{Layer: layer, Made: time.Now().UTC().Truncate(time.Second)}
+	if err := b.o.Store.CachePut(key, e); err != nil {
 		return err
 	}
-	s.addLayer(key, c.String(), layer)
+	s.addLayer(key, c.String(), e)
 	return nil
 }

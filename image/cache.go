@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // The build cache maps a step's key (its parent and what it does) to
@@ -18,6 +19,8 @@ import (
 // that only changed the config).
 type CacheEntry struct {
 	Layer *Layer `json:"layer,omitempty"`
+	// Made is when the step first ran.
+	Made time.Time `json:"made"`
 }
 
 func (s *Store) cachePath(key string) string { return filepath.Join(s.Root, "cache", key+".json") }

@@ -299,9 +299,6 @@ func (s *Store) AddBuilt(b Built, name string) (*Imported, error) {
 		return nil, err
 	}
 	cf.RootFS = old.RootFS
-	if cf.Created.IsZero() {
-		cf.Created = v1.Time{Time: time.Now().UTC()}
-	}
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -65,6 +66,7 @@ func TestBuild(t *testing.T) {
 	require.Equal(t, 0, r.ExitCode, "%s", r)
 	assert.Contains(t, r.Stdout, "step 8/13: RUN ")
 	assert.Regexp(t, `built built:1 sha256:[0-9a-f]{64} \(13 steps: 2 ran, 0 from the cache\)`, r.Stdout)
+	firstBuild := r
 
 	r = e.run(t, "run", "--image", "built:1")
 	requireOK(t, r)
@@ -93,9 +95,12 @@ func TestBuild(t *testing.T) {
 	assert.Equal(t, "yes", c.Labels["org.example.test"])
 	assert.Len(t, insp[0].Layers, 1+5, "the base's and one for each COPY, ADD and RUN")
 
+	firstID := regexp.MustCompile(`built built:1 (sha256:[0-9a-f]{64})`).FindStringSubmatch(firstBuild.Stdout)
+	require.Len(t, firstID, 2)
 	r = e.run(t, "build", "-t", "built:1", "--build-arg", "GREETING=hi", ctxDir)
 	require.Equal(t, 0, r.ExitCode, "%s", r)
 	assert.Contains(t, r.Stdout, "(13 steps: 0 ran, 5 from the cache)", "nothing changed: no RUN")
+	assert.Contains(t, r.Stdout, "built built:1 "+firstID[1], "the same image, so no unnamed one is left behind")
 
 	e.j.Fixture(t, "ctx/main.txt", "v2", 0o644)
 	r = e.run(t, "build", "-t", "built:2", "--build-arg", "GREETING=hi", ctxDir)
