@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -127,6 +128,18 @@ func TestBuild(t *testing.T) {
 		got, err := exec.Command("skopeo", "inspect", "oci-archive:"+out).CombinedOutput()
 		require.NoError(t, err, "%s", got)
 		assert.Contains(t, string(got), `"org.example.test": "yes"`)
+		// umoci unpacks it, with the RUN's file and its deletion.
+		layoutDir := filepath.Join(t.TempDir(), "layout")
+		require.NoError(t, os.Mkdir(layoutDir, 0o755))
+		got, err = exec.Command("tar", "-xmf", out, "-C", layoutDir).CombinedOutput()
+		require.NoError(t, err, "%s", got)
+		bundle := filepath.Join(t.TempDir(), "bundle")
+		got, err = exec.Command("umoci", "unpack", "--rootless", "--image", layoutDir+":built:1", bundle).CombinedOutput()
+		require.NoError(t, err, "umoci unpack: %s", got)
+		made, err := os.ReadFile(filepath.Join(bundle, "rootfs", "app", "made.txt"))
+		require.NoError(t, err)
+		assert.Equal(t, "hi from RUN\nin-tmp\n", string(made))
+		assert.NoFileExists(t, filepath.Join(bundle, "rootfs", "gone.txt"), "the RUN's rm is a whiteout umoci applies")
 	} else if testutil.MustWork() {
 		t.Fatal("skopeo is needed to check what jail build makes")
 	}
