@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"archive/tar"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -9,62 +8,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"jail/internal/imagetest"
 	"jail/internal/testutil"
 )
-
-// imageLayer is a layer of the given files, each "name" → content, with
-// the tools' links into busybox when busybox is among them.
-func imageLayer(b *testing.B, files map[string][]byte, links map[string]string) v1.Layer {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	mt := time.Unix(1700000000, 0)
-	for n, body := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(body)), ModTime: mt}); err != nil {
-			b.Fatal(err)
-		}
-		tw.Write(body)
-	}
-	for n, to := range links {
-		if err := tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeSymlink, Linkname: to, Mode: 0o777, ModTime: mt}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	tw.Close()
-	data := buf.Bytes()
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-	if err != nil {
-		b.Fatal(err)
-	}
-	return l
-}
-
-func benchImage(b *testing.B, layers ...v1.Layer) v1.Image {
-	img, err := mutate.AppendLayers(empty.Image, layers...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture, cf.Config = "linux", runtime.GOARCH, v1.Config{Env: []string{"PATH=/bin"}}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		b.Fatal(err)
-	}
-	return img
-}
 
 // imageCmd runs jail with args as the test user, on the store, and
 // returns how long it took.
@@ -90,13 +45,14 @@ func BenchmarkImage(b *testing.B) {
 	if err != nil {
 		testutil.Skip(b, "a static /bin/busybox is needed (apt-get install busybox-static): %v", err)
 	}
-	links := map[string]string{}
+	es := []imagetest.Entry{imagetest.Exec("bin/busybox", string(bb))}
 	for _, t := range []string{"sh", "true", "echo", "cat"} {
-		links["bin/"+t] = "busybox"
+		es = append(es, imagetest.Symlink("bin/"+t, "busybox"))
 	}
-	base := imageLayer(b, map[string][]byte{"bin/busybox": bb}, links)
-	app := benchImage(b, base, imageLayer(b, map[string][]byte{"app/data": bytes.Repeat([]byte("d"), 1<<20)}, nil),
-		imageLayer(b, map[string][]byte{"app/more": bytes.Repeat([]byte("m"), 1<<20)}, nil))
+	cfg := v1.Config{Env: []string{"PATH=/bin"}}
+	base := imagetest.Layer(b, es...)
+	app := imagetest.Image(b, cfg, base, imagetest.Layer(b, imagetest.File("app/data", strings.Repeat("d", 1<<20))),
+		imagetest.Layer(b, imagetest.File("app/more", strings.Repeat("m", 1<<20))))
 	archive := func(img v1.Image, ref string) string {
 		tag, err := name.NewTag(ref)
 		if err != nil {
@@ -108,7 +64,7 @@ func BenchmarkImage(b *testing.B) {
 		}
 		return e.jail.Fixture(b, ref[:len(ref)-2]+".tar", buf.String(), 0o644)
 	}
-	baseTar, appTar := archive(benchImage(b, base), "base:1"), archive(app, "app:1")
+	baseTar, appTar := archive(imagetest.Image(b, cfg, base), "base:1"), archive(app, "app:1")
 	ctxDir := e.jail.FixtureDir(b, "ctx")
 	e.jail.Fixture(b, "ctx/Dockerfile", "FROM base:1\nRUN echo built > /built\nCOPY file /file\n", 0o644)
 	e.jail.Fixture(b, "ctx/file", "copied", 0o644)

@@ -11,71 +11,32 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"jail/internal/imagetest"
 )
 
-// entry is one tar entry of a test layer.
-type entry struct {
-	name, body, link string
-	typ              byte
-	mode             int64
-}
+// The layers and images the tests import (internal/imagetest).
+type entry = imagetest.Entry
 
-func file(name, body string) entry {
-	return entry{name: name, body: body, typ: tar.TypeReg, mode: 0o644}
-}
-func dir(name string) entry { return entry{name: name, typ: tar.TypeDir, mode: 0o755} }
-func symlink(name, to string) entry {
-	return entry{name: name, link: to, typ: tar.TypeSymlink, mode: 0o777}
-}
-func hardlink(name, to string) entry {
-	return entry{name: name, link: to, typ: tar.TypeLink, mode: 0o644}
-}
-
-func tarOf(t testing.TB, es ...entry) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, e := range es {
-		h := &tar.Header{Name: e.name, Typeflag: e.typ, Mode: e.mode, Linkname: e.link,
-			Size: int64(len(e.body)), ModTime: time.Unix(1700000000, 0), Uid: 0, Gid: 0}
-		require.NoError(t, tw.WriteHeader(h))
-		if e.typ == tar.TypeReg {
-			_, err := tw.Write([]byte(e.body))
-			require.NoError(t, err)
-		}
-	}
-	require.NoError(t, tw.Close())
-	return b.Bytes()
-}
-
-func layerOf(t testing.TB, es ...entry) v1.Layer {
-	t.Helper()
-	b := tarOf(t, es...)
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
-	require.NoError(t, err)
-	return l
-}
-
-func imageOf(t testing.TB, cfg v1.Config, layers ...v1.Layer) v1.Image {
-	t.Helper()
-	img, err := mutate.AppendLayers(empty.Image, layers...)
-	require.NoError(t, err)
-	img, err = mutate.Config(img, cfg)
-	require.NoError(t, err)
-	return img
-}
+var (
+	file     = imagetest.File
+	dir      = imagetest.Dir
+	symlink  = imagetest.Symlink
+	hardlink = imagetest.Hardlink
+	tarOf    = imagetest.Tar
+	layerOf  = imagetest.Layer
+	imageOf  = imagetest.Image
+)
 
 // dockerArchive writes img as `docker save` would, named ref.
 func dockerArchive(t testing.TB, img v1.Image, ref string) string {
@@ -238,8 +199,8 @@ func TestHostileLayers(t *testing.T) {
 
 	t.Run("confined", func(t *testing.T) {
 		s := newStore(t)
-		dev := entry{name: "dev/sda", typ: tar.TypeBlock, mode: 0o600}
-		suid := entry{name: "bin/su", body: "x", typ: tar.TypeReg, mode: 0o4755}
+		dev := entry{Name: "dev/sda", Type: tar.TypeBlock, Mode: 0o600}
+		suid := entry{Name: "bin/su", Body: "x", Type: tar.TypeReg, Mode: 0o4755}
 		img := imageOf(t, v1.Config{}, layerOf(t,
 			dir("dev"), dev, dir("bin"), suid,
 			// A later entry replaces an earlier one, never writing
@@ -389,24 +350,6 @@ func TestNormalizeName(t *testing.T) {
 	}
 }
 
-// ociImageOf is an image with OCI media types throughout, as buildah
-// and BuildKit write them.
-func ociImageOf(t testing.TB, cfg v1.Config, layers ...[]byte) v1.Image {
-	t.Helper()
-	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
-	for _, b := range layers {
-		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil },
-			tarball.WithMediaType(types.OCILayer))
-		require.NoError(t, err)
-		if img, err = mutate.AppendLayers(img, l); err != nil {
-			t.Fatal(err)
-		}
-	}
-	img, err := mutate.Config(img, cfg)
-	require.NoError(t, err)
-	return img
-}
-
 // TestSaveOCIConvertsDockerTypes: an image that came with Docker media
 // types is saved as OCI with OCI's, the layers' bytes and digests kept,
 // since OCI tools read nothing else.
@@ -435,7 +378,7 @@ func TestSaveOCIConvertsDockerTypes(t *testing.T) {
 // back: the same image ID, and for OCI the very manifest it came with.
 func TestSaveRoundTrip(t *testing.T) {
 	s := newStore(t)
-	img := ociImageOf(t, v1.Config{Cmd: []string{"/x"}}, tarOf(t, file("a", "1")), tarOf(t, file(".wh.a", "")))
+	img := imagetest.OCIImage(t, v1.Config{Cmd: []string{"/x"}}, tarOf(t, file("a", "1")), tarOf(t, file(".wh.a", "")))
 	_, err := s.Import(ociLayout(t, img, "round:trip"), "")
 	require.NoError(t, err)
 	orig := mustResolve(t, s, "round:trip")

@@ -53,15 +53,9 @@ func newImageImportCommand(open func() (*image.Store, error)) *cobra.Command {
 		Use:   "import FILE",
 		Short: "Add the images of a docker-archive (docker save), an OCI layout directory or an OCI archive",
 		Args:  exactArgs(1, "give one FILE: a docker save tarball, an OCI layout directory or an OCI archive"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := open()
-			if err != nil {
+		RunE: withStore(open, func(cmd *cobra.Command, s *image.Store, args []string) error {
+			if err := setMaxUnpacked(s, maxUnpacked); err != nil {
 				return err
-			}
-			if maxUnpacked != "" {
-				if s.MaxUnpacked, err = limits.ParseSize(maxUnpacked); err != nil {
-					return fmt.Errorf("--max-unpacked: %w", err)
-				}
 			}
 			ims, err := s.Import(args[0], name)
 			if err != nil {
@@ -80,7 +74,7 @@ func newImageImportCommand(open func() (*image.Store, error)) *cobra.Command {
 				}
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&name, "name", "", "the `NAME[:TAG]` of the image (when the file holds one)")
 	cmd.Flags().StringVar(&maxUnpacked, "max-unpacked", "", "refuse an image whose layers unpack to more than `SIZE` (default 16G)")
@@ -114,11 +108,7 @@ func newImageListCommand(open func() (*image.Store, error)) *cobra.Command {
 		Aliases: []string{"list"},
 		Short:   "List the images in the store",
 		Args:    exactArgs(0, "jail image ls takes no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := open()
-			if err != nil {
-				return err
-			}
+		RunE: withStore(open, func(cmd *cobra.Command, s *image.Store, args []string) error {
 			list, err := s.List()
 			if err != nil {
 				return err
@@ -146,7 +136,7 @@ func newImageListCommand(open func() (*image.Store, error)) *cobra.Command {
 				}
 			}
 			return w.Flush()
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&format, "format", "", "table (default) or json")
 	return cmd
@@ -157,11 +147,7 @@ func newImageInspectCommand(open func() (*image.Store, error)) *cobra.Command {
 		Use:   "inspect NAME...",
 		Short: "Print images as JSON: their names, config, layers and where they are unpacked",
 		Args:  minArgs(1, "give the NAME[:TAG] or ID of an image"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := open()
-			if err != nil {
-				return err
-			}
+		RunE: withStore(open, func(cmd *cobra.Command, s *image.Store, args []string) error {
 			var out []any
 			for _, ref := range args {
 				h, err := s.Hold(ref)
@@ -183,7 +169,7 @@ func newImageInspectCommand(open func() (*image.Store, error)) *cobra.Command {
 			}
 			_, err = fmt.Println(string(b))
 			return err
-		},
+		}),
 	}
 }
 
@@ -194,11 +180,7 @@ func newImageRemoveCommand(open func() (*image.Store, error)) *cobra.Command {
 		Aliases: []string{"rmi"},
 		Short:   "Remove images, and the layers no other image holds",
 		Args:    minArgs(1, "give the NAME[:TAG] or ID of an image"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := open()
-			if err != nil {
-				return err
-			}
+		RunE: withStore(open, func(cmd *cobra.Command, s *image.Store, args []string) error {
 			for _, ref := range args {
 				done, err := s.Remove(ref, force)
 				for _, d := range done {
@@ -209,7 +191,7 @@ func newImageRemoveCommand(open func() (*image.Store, error)) *cobra.Command {
 				}
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "remove an image by ID with all its names; untag one a sandbox is using")
 	return cmd
@@ -220,13 +202,9 @@ func newImageTagCommand(open func() (*image.Store, error)) *cobra.Command {
 		Use:   "tag SOURCE TARGET",
 		Short: "Give an image another name",
 		Args:  exactArgs(2, "give the image and its new NAME[:TAG]"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := open()
-			if err != nil {
-				return err
-			}
+		RunE: withStore(open, func(cmd *cobra.Command, s *image.Store, args []string) error {
 			return s.Tag(args[0], args[1])
-		},
+		}),
 	}
 }
 
@@ -236,11 +214,7 @@ func newImagePruneCommand(open func() (*image.Store, error)) *cobra.Command {
 		Use:   "prune",
 		Short: "Remove images without a name, and layers and blobs no image (or build cache record) holds",
 		Args:  exactArgs(0, "jail image prune takes no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := open()
-			if err != nil {
-				return err
-			}
+		RunE: withStore(open, func(cmd *cobra.Command, s *image.Store, args []string) error {
 			if buildCache {
 				if err := s.DropCache(); err != nil {
 					return err
@@ -251,7 +225,7 @@ func newImagePruneCommand(open func() (*image.Store, error)) *cobra.Command {
 				fmt.Println(d)
 			}
 			return err
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&buildCache, "build-cache", false, "drop jail build's cache first, and the layers only it holds")
 	return cmd
@@ -263,11 +237,7 @@ func newImageSaveCommand(open func() (*image.Store, error)) *cobra.Command {
 		Use:   "save [-o FILE] [--format docker-archive|oci-archive] NAME...",
 		Short: "Write images as a docker-archive (docker load) or an OCI archive, with the digests they came with",
 		Args:  minArgs(1, "give the NAME[:TAG] or ID of an image"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := open()
-			if err != nil {
-				return err
-			}
+		RunE: withStore(open, func(cmd *cobra.Command, s *image.Store, args []string) error {
 			if out == "" {
 				if isTerminal(os.Stdout) {
 					return fmt.Errorf("jail image save: give -o FILE, or redirect the output: an archive is not for a terminal")
@@ -292,7 +262,7 @@ func newImageSaveCommand(open func() (*image.Store, error)) *cobra.Command {
 				return err
 			}
 			return os.Rename(tmp.Name(), out)
-		},
+		}),
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to `FILE` instead of standard output")
 	cmd.Flags().StringVar(&format, "format", image.FormatDocker, "docker-archive or oci-archive")
@@ -305,11 +275,7 @@ func newImageDiskUsageCommand(open func() (*image.Store, error)) *cobra.Command 
 		Use:   "du",
 		Short: "Show what the store holds, and what its images share",
 		Args:  exactArgs(0, "jail image du takes no arguments"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := open()
-			if err != nil {
-				return err
-			}
+		RunE: withStore(open, func(cmd *cobra.Command, s *image.Store, args []string) error {
 			u, err := s.Usage()
 			if err != nil {
 				return err
@@ -338,7 +304,7 @@ func newImageDiskUsageCommand(open func() (*image.Store, error)) *cobra.Command 
 				len(u.Images), u.Layers, u.SharedLayers, units.HumanSize(float64(u.LayerBytes)),
 				units.HumanSize(float64(u.BlobBytes)), units.HumanSize(float64(u.Saved)))
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&format, "format", "", "table (default) or json")
 	return cmd
@@ -351,15 +317,9 @@ func newImagePullCommand(open func() (*image.Store, error)) *cobra.Command {
 		Use:   "pull REF",
 		Short: "Add an image from a registry (credentials from the Docker config file)",
 		Args:  exactArgs(1, "give one image reference, as in: jail image pull registry.example/app:1"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := open()
-			if err != nil {
+		RunE: withStore(open, func(cmd *cobra.Command, s *image.Store, args []string) error {
+			if err := setMaxUnpacked(s, maxUnpacked); err != nil {
 				return err
-			}
-			if maxUnpacked != "" {
-				if s.MaxUnpacked, err = limits.ParseSize(maxUnpacked); err != nil {
-					return fmt.Errorf("--max-unpacked: %w", err)
-				}
 			}
 			r, done := remoteWithProgress(insecure, "pulling "+args[0])
 			im, err := s.Pull(cmd.Context(), r, args[0], as)
@@ -374,7 +334,7 @@ func newImagePullCommand(open func() (*image.Store, error)) *cobra.Command {
 				}
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&as, "name", "", "store the image as `NAME[:TAG]` instead of REF")
 	cmd.Flags().BoolVar(&insecure, "insecure", false, "plain HTTP to a registry that is not on loopback")
@@ -393,11 +353,7 @@ func newImagePushCommand(open func() (*image.Store, error)) *cobra.Command {
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := open()
-			if err != nil {
-				return err
-			}
+		RunE: withStore(open, func(cmd *cobra.Command, s *image.Store, args []string) error {
 			ref := args[len(args)-1]
 			r, done := remoteWithProgress(insecure, "pushing "+ref)
 			d, err := s.Push(cmd.Context(), r, args[0], ref)
@@ -407,7 +363,7 @@ func newImagePushCommand(open func() (*image.Store, error)) *cobra.Command {
 			}
 			fmt.Printf("pushed %s %s\n", ref, d)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&insecure, "insecure", false, "plain HTTP to a registry that is not on loopback")
 	return cmd
@@ -447,6 +403,30 @@ func remoteWithProgress(insecure bool, what string) (image.Remote, func()) {
 		}
 	}()
 	return r, func() { close(stop); <-finished }
+}
+
+// setMaxUnpacked applies --max-unpacked, when given.
+func setMaxUnpacked(s *image.Store, v string) error {
+	if v == "" {
+		return nil
+	}
+	n, err := limits.ParseSize(v)
+	if err != nil {
+		return fmt.Errorf("--max-unpacked: %w", err)
+	}
+	s.MaxUnpacked = n
+	return nil
+}
+
+// withStore is a store command's RunE: run, on the store open opens.
+func withStore(open func() (*image.Store, error), run func(cmd *cobra.Command, s *image.Store, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		s, err := open()
+		if err != nil {
+			return err
+		}
+		return run(cmd, s, args)
+	}
 }
 
 func exactArgs(n int, hint string) cobra.PositionalArgs {

@@ -1,20 +1,17 @@
 package main_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"debug/elf"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -23,48 +20,27 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
+	"jail/internal/imagetest"
 	"jail/internal/testutil"
 )
 
-// tarEntry is one entry of a layer the tests write.
-type tarEntry struct {
-	name, body, link string
-	typ              byte
-	mode             int64
-}
+// The layers and images the tests import (internal/imagetest).
+type tarEntry = imagetest.Entry
 
-func tfile(name, body string) tarEntry {
-	return tarEntry{name: name, body: body, typ: tar.TypeReg, mode: 0o644}
-}
-func tdir(name string) tarEntry { return tarEntry{name: name, typ: tar.TypeDir, mode: 0o755} }
-func tlink(name, to string) tarEntry {
-	return tarEntry{name: name, link: to, typ: tar.TypeSymlink, mode: 0o777}
-}
+var (
+	tfile     = imagetest.File
+	tdir      = imagetest.Dir
+	tlink     = imagetest.Symlink
+	testLayer = imagetest.Layer
+)
 
-func testLayer(t testing.TB, es ...tarEntry) v1.Layer {
-	t.Helper()
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, e := range es {
-		mode := e.mode
-		require.NoError(t, tw.WriteHeader(&tar.Header{Name: e.name, Typeflag: e.typ, Mode: mode, Linkname: e.link,
-			Size: int64(len(e.body)), ModTime: time.Unix(1700000000, 0)}))
-		if e.typ == tar.TypeReg {
-			_, err := tw.Write([]byte(e.body))
-			require.NoError(t, err)
-		}
-	}
-	require.NoError(t, tw.Close())
-	data := b.Bytes()
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-	require.NoError(t, err)
-	return l
+func testImage(t *testing.T, cfg v1.Config, layers ...v1.Layer) v1.Image {
+	return imagetest.Image(t, cfg, layers...)
 }
 
 // staticBusybox is the host's busybox, which the test images are made
@@ -90,7 +66,7 @@ func staticBusybox(t *testing.T) []byte {
 // busyboxLayer is a root with busybox, its shell and the users the tests
 // name.
 func busyboxLayer(t *testing.T, extra ...tarEntry) v1.Layer {
-	es := []tarEntry{tdir("bin"), {name: "bin/busybox", body: string(staticBusybox(t)), typ: tar.TypeReg, mode: 0o755}}
+	es := []tarEntry{tdir("bin"), imagetest.Exec("bin/busybox", string(staticBusybox(t)))}
 	for _, tool := range []string{"sh", "cat", "ls", "id", "rm", "echo", "test", "wc", "mkdir", "touch", "stat"} {
 		es = append(es, tlink("bin/"+tool, "busybox"))
 	}
@@ -99,19 +75,6 @@ func busyboxLayer(t *testing.T, extra ...tarEntry) v1.Layer {
 		tfile("etc/group", "root:x:0:\napp:x:1235:\nstaff:x:50:\n"),
 		tdir("tmp"), tdir("root"), tdir("home"), tdir("home/app"))
 	return testLayer(t, append(es, extra...)...)
-}
-
-func testImage(t *testing.T, cfg v1.Config, layers ...v1.Layer) v1.Image {
-	img, err := mutate.AppendLayers(empty.Image, layers...)
-	require.NoError(t, err)
-	cf, err := img.ConfigFile()
-	require.NoError(t, err)
-	cf = cf.DeepCopy()
-	// As every real image says, and as umoci insists.
-	cf.OS, cf.Architecture, cf.Config = "linux", runtime.GOARCH, cfg
-	img, err = mutate.ConfigFile(img, cf)
-	require.NoError(t, err)
-	return img
 }
 
 // imageEnv is a store of the test user's own, for the runs of one test.
