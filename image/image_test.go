@@ -16,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/stretchr/testify/assert"
@@ -295,6 +296,17 @@ func TestMalformedAndEnormousManifests(t *testing.T) {
 	_, err = s.Import(d, "")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "index.json is 4194305 bytes, over the 4194304 a manifest may have")
+
+	// A config and a manifest of more than 4 MiB, which the store would
+	// read whole.
+	big := strings.Repeat("x", maxMeta)
+	_, err = s.Import(ociLayout(t, imageOf(t, v1.Config{Labels: map[string]string{"big": big}}, layerOf(t, file("f", "1"))), "bigcfg"), "")
+	require.Error(t, err)
+	assert.Regexp(t, `image bigcfg: its config is \d+ bytes, over 4194304`, err.Error())
+	annotated := mutate.Annotations(imageOf(t, v1.Config{}, layerOf(t, file("f", "1"))), map[string]string{"big": big}).(v1.Image)
+	_, err = s.Import(ociLayout(t, annotated, "bigmanifest"), "")
+	require.Error(t, err)
+	assert.Regexp(t, `manifest sha256:[0-9a-f]{64} is \d+ bytes, over 4194304`, err.Error(), "refused before it is read")
 
 	arch := filepath.Join(t.TempDir(), "x.tar")
 	require.NoError(t, os.WriteFile(arch, []byte("not a tar at all, not even close................"), 0o644))

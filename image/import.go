@@ -303,9 +303,11 @@ func tarNames(file string) (map[string]bool, error) {
 			return nil, fmt.Errorf("not a tar archive: %w", err)
 		}
 		n := strings.TrimPrefix(h.Name, "./")
-		if n == "manifest.json" || n == "index.json" || n == "oci-layout" || n == "repositories" {
+		// go-containerregistry reads these whole: the manifests, and a
+		// docker-archive's configs (HEX.json).
+		if strings.HasSuffix(n, ".json") || n == "oci-layout" || n == "repositories" {
 			if h.Size > maxMeta {
-				return nil, fmt.Errorf("%s is %d bytes, over the %d a manifest may have", n, h.Size, maxMeta)
+				return nil, fmt.Errorf("%s is %d bytes, over the %d a manifest or config may have", n, h.Size, maxMeta)
 			}
 		}
 		if h.Typeflag == tar.TypeReg {
@@ -393,6 +395,10 @@ func fromIndex(idx v1.ImageIndex, inherited string) ([]found, error) {
 		if n == "" {
 			n = inherited
 		}
+		// The store would read it whole: refused before it is read.
+		if d.Size > maxMeta {
+			return nil, fmt.Errorf("manifest %s is %d bytes, over %d", d.Digest, d.Size, maxMeta)
+		}
 		switch {
 		case d.MediaType.IsImage():
 			if d.Platform != nil && (d.Platform.OS != "" && d.Platform.OS != "linux") {
@@ -436,6 +442,9 @@ func (s *Store) add(f found) ([]Imported, error) {
 	mt, err := f.img.MediaType()
 	if err != nil {
 		return nil, err
+	}
+	if m, err := f.img.Manifest(); err == nil && m.Config.Size > maxMeta {
+		return nil, fmt.Errorf("its config is %d bytes, over %d", m.Config.Size, maxMeta)
 	}
 	cfgRaw, err := f.img.RawConfigFile()
 	if err != nil {

@@ -12,14 +12,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -395,14 +400,35 @@ func TestImageRegistryPushPullRun(t *testing.T) {
 	require.NoError(t, err, "skopeo inspect: %s", got)
 	assert.Contains(t, string(got), `"PATH=/bin"`)
 
-	other := &imageEnv{j: e.j, store: e.j.FixtureDir(t, "store2")}
-	withCreds.Env[0] = "JAIL_STORE=" + other.store
+	other2 := &imageEnv{j: e.j, store: e.j.FixtureDir(t, "store2")}
+	withCreds.Env[0] = "JAIL_STORE=" + other2.store
 	r = e.j.RunWith(t, withCreds, "image", "pull", ref)
 	require.Equal(t, 0, r.ExitCode, "%s", r)
 	assert.Contains(t, r.Stdout, "pulled "+ref+" sha256:")
-	r = other.run(t, "run", "--image", ref)
+	r = other2.run(t, "run", "--image", ref)
 	requireOK(t, r)
 	assert.Equal(t, "pulled and run\n", r.Stdout)
+
+	// A multi-platform index: the pull takes this machine's platform.
+	plat := func(arch string) v1.Image {
+		return imagetest.Image(t, v1.Config{Env: []string{"PATH=/bin"}, Cmd: []string{"cat", "/platform"}},
+			busyboxLayer(t), testLayer(t, tfile("platform", arch+"\n")))
+	}
+	other := "arm64"
+	if runtime.GOARCH == "arm64" {
+		other = "amd64"
+	}
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: plat(other), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: other}}},
+		mutate.IndexAddendum{Add: plat(runtime.GOARCH), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: runtime.GOARCH}}})
+	multi, err := name.ParseReference(reg.addr+"/team/multi:1", name.Insecure)
+	require.NoError(t, err)
+	require.NoError(t, remote.WriteIndex(multi, idx, remote.WithAuth(&authn.Basic{Username: reg.user, Password: reg.pass})))
+	r = e.j.RunWith(t, withCreds, "image", "pull", multi.String())
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	r = other2.run(t, "run", "--image", multi.String())
+	requireOK(t, r)
+	assert.Equal(t, runtime.GOARCH+"\n", r.Stdout)
 
 	r = e.j.RunWith(t, withCreds, "image", "pull", reg.addr+"/team/absent:1")
 	assert.NotEqual(t, 0, r.ExitCode)
@@ -410,10 +436,11 @@ func TestImageRegistryPushPullRun(t *testing.T) {
 	assert.Contains(t, r.Stderr, reg.addr+" has no "+reg.addr+"/team/absent:1")
 }
 
-// debianTarball is a Debian root made by mmdebstrap (minbase with
-// python3), kept in a cache directory between runs: it downloads from
-// the machine's Debian mirror.
-func debianTarball(t *testing.T) string {
+// debianTarball is a Debian root made by mmdebstrap --mode=unshare as
+// the test user (an ordinary user: useradd gives it a subuid range),
+// minbase with python3, kept in a cache directory between runs: it
+// downloads from the machine's Debian mirror.
+func debianTarball(t *testing.T, j *testutil.Jail) string {
 	const name = "debian-bookworm-minbase-python3.tar"
 	cache := os.Getenv("JAIL_TEST_CACHE")
 	if cache == "" {
@@ -427,16 +454,22 @@ func debianTarball(t *testing.T) string {
 	if err != nil {
 		testutil.Skip(t, "mmdebstrap makes the Debian image (apt-get install mmdebstrap): %v", err)
 	}
-	if os.Getuid() != 0 {
-		testutil.Skip(t, "mmdebstrap --mode=unshare needs a subuid range, which the test user lacks; run as root, or put %s in place", p)
-	}
 	require.NoError(t, os.MkdirAll(cache, 0o755))
+	work, err := os.MkdirTemp(cache, "part-")
+	require.NoError(t, err)
+	defer os.RemoveAll(work)
+	require.NoError(t, os.Chmod(work, 0o755))
+	j.Chown(t, work)
 	// mmdebstrap picks its output's format by the name's extension.
-	tmp := filepath.Join(cache, "part-"+name)
-	out, err := exec.Command(bin, "--mode=unshare", "--variant=minbase", "--include=python3-minimal", "bookworm", tmp).CombinedOutput()
-	require.NoError(t, err, "mmdebstrap: %s", out)
-	require.NoError(t, os.Chmod(tmp, 0o644))
-	require.NoError(t, os.Rename(tmp, p))
+	out := filepath.Join(work, name)
+	cmd := exec.Command(bin, "--mode=unshare", "--variant=minbase", "--include=python3-minimal", "bookworm", out)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + work, "TMPDIR=" + work}
+	if j.Cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: j.Cred}
+	}
+	b, err := cmd.CombinedOutput()
+	require.NoError(t, err, "mmdebstrap --mode=unshare as the test user (it needs a range in /etc/subuid and /etc/subgid): %s", b)
+	require.NoError(t, os.Rename(out, p))
 	return p
 }
 
@@ -444,8 +477,8 @@ func debianTarball(t *testing.T) string {
 // apt-get's offline checks, rm -rf of the image's directories; then
 // builds on it, a RUN's deletions becoming the next layer's whiteouts.
 func TestImageDebian(t *testing.T) {
-	tarball := debianTarball(t)
 	e := newImageEnv(t)
+	tarball := debianTarball(t, e.j)
 	r := e.run(t, "image", "import", "--name", "debian:bookworm", tarball)
 	require.Equal(t, 0, r.ExitCode, "%s", r)
 	assert.Contains(t, r.Stderr, "left out device nodes, which sandboxes cannot have: dev/")
