@@ -335,7 +335,8 @@ func (req *TaskRequest) decode(blobs blobResolver, images ImageHolder, caps Caps
 		}
 		img, release, err := images(req.Image)
 		if err != nil {
-			return fail(field.Errorf("image", "%v", err))
+			// The store's message names the image already.
+			return fail(field.Errorf("image", "%s", strings.TrimPrefix(err.Error(), "image ")))
 		}
 		d.releaseImage = release
 		img.Entrypoint, img.Cmd = nil, nil
