@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -467,4 +468,32 @@ func TestImportRootFSTarball(t *testing.T) {
 	assert.Equal(t, "sha256:"+hex.EncodeToString(sum[:]), h.Image.Layers[0].DiffID, "the DiffID is the uncompressed tar's")
 	tmps, _ := os.ReadDir(filepath.Join(s.Root, "tmp"))
 	assert.Empty(t, tmps, "the compressed copy is gone")
+}
+
+// TestImportMultiPlatformLayout takes the image of this machine's
+// platform from a layout that holds several under one name.
+func TestImportMultiPlatformLayout(t *testing.T) {
+	s := newStore(t)
+	other := "arm64"
+	if runtime.GOARCH == "arm64" {
+		other = "amd64"
+	}
+	idx := mutate.AppendManifests(empty.Index,
+		mutate.IndexAddendum{Add: imageOf(t, v1.Config{}, layerOf(t, file("arch", other))),
+			Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: other}}},
+		mutate.IndexAddendum{Add: imageOf(t, v1.Config{}, layerOf(t, file("arch", runtime.GOARCH))),
+			Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: runtime.GOARCH}}})
+	d := filepath.Join(t.TempDir(), "oci")
+	p, err := layout.Write(d, empty.Index)
+	require.NoError(t, err)
+	require.NoError(t, p.AppendIndex(idx, layout.WithAnnotations(map[string]string{refName: "multi:1"})))
+	ims, err := s.Import(d, "")
+	require.NoError(t, err)
+	require.Len(t, ims, 1)
+	h, err := s.Hold("multi:1")
+	require.NoError(t, err)
+	defer h.Release()
+	got, err := os.ReadFile(filepath.Join(h.Layers[0], "arch"))
+	require.NoError(t, err)
+	assert.Equal(t, runtime.GOARCH, string(got))
 }

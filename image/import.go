@@ -401,7 +401,9 @@ func fromIndex(idx v1.ImageIndex, inherited string) ([]found, error) {
 		}
 		switch {
 		case d.MediaType.IsImage():
-			if d.Platform != nil && (d.Platform.OS != "" && d.Platform.OS != "linux") {
+			// Only images this machine runs: a multi-platform layout's
+			// other images would take the same name.
+			if p := d.Platform; p != nil && (p.OS != "" && p.OS != "linux" || p.Architecture != "" && p.Architecture != hostArch()) {
 				continue
 			}
 			img, err := idx.Image(d.Digest)
