@@ -526,11 +526,20 @@ func TestServeImage(t *testing.T) {
 	e := newImageEnv(t)
 	e.importImage(t, testImage(t, v1.Config{Env: []string{"PATH=/bin", "FROM_IMAGE=yes"}, WorkingDir: "/srv",
 		Entrypoint: []string{"/bin/false"}}, busyboxLayer(t), testLayer(t, tdir("srv"), tfile("srv/marker", "served from the image\n"))), "srv:1")
-	s := serve(t, "unix", "--store", e.store)
+	// With a pool of the default root: an image task must not take one
+	// of its sandboxes, and a plain task still does.
+	s := serve(t, "unix", "--store", e.store, "--pool", "default=1")
+	s.awaitReady(t)
 	v := s.judgeTask(t, map[string]any{"image": "srv:1",
 		"steps": []map[string]any{{"argv": []string{"sh", "-c", "cat /srv/marker; echo $FROM_IMAGE"}}}})
 	assert.Equal(t, "OK", v.Result.Verdict, "%+v", v.Result)
 	assert.Equal(t, "served from the image\nyes\n", v.Result.Run.Output.Text, "the task's argv, not the image's Entrypoint")
+	require.NotNil(t, v.Result.Run.PoolHit)
+	assert.False(t, *v.Result.Run.PoolHit, "an image task ran in a pooled sandbox of the default root")
+	plain := s.judgeTask(t, stepsTask(nil, "/bin/sh", "-c", "test -e /srv/marker || echo host-root"))
+	assert.Equal(t, "host-root\n", plain.Result.Run.Output.Text)
+	require.NotNil(t, plain.Result.Run.PoolHit)
+	assert.True(t, *plain.Result.Run.PoolHit, "the pool was there for a plain task")
 
 	code, b := s.do(t, s.client, http.MethodPost, "/v1/runs?wait=60s", map[string]any{"image": "absent:1",
 		"steps": []map[string]any{{"argv": []string{"true"}}}})
