@@ -278,17 +278,26 @@ func (p *Pools) refill(pl *pool) {
 		begin := time.Now()
 		sb, err := p.make(pl)
 		took := time.Since(begin)
+		// The sandbox stops counting as being made and counts as ready in
+		// one step: in between, another refiller would see the pool short
+		// and make one too many.
 		pl.mu.Lock()
 		pl.making--
+		closing := p.ctx.Err() != nil
+		if err == nil && !closing {
+			pl.ready = append(pl.ready, sb)
+			pl.stats.Made++
+			pl.stats.MakeSeconds += took.Seconds()
+		}
+		if err != nil {
+			pl.stats.Failures++
+			pl.stats.LastError = err.Error()
+		}
 		pl.mu.Unlock()
 		// Another refiller may be waiting for the one slot this one had.
 		pl.signal()
 		if err != nil {
-			pl.mu.Lock()
-			pl.stats.Failures++
-			pl.stats.LastError = err.Error()
-			pl.mu.Unlock()
-			if p.ctx.Err() != nil {
+			if closing {
 				return
 			}
 			backoff = min(max(2*backoff, 100*time.Millisecond), time.Minute)
@@ -301,16 +310,10 @@ func (p *Pools) refill(pl *pool) {
 			continue
 		}
 		backoff = 0
-		pl.mu.Lock()
-		if p.ctx.Err() != nil {
-			pl.mu.Unlock()
+		if closing {
 			_ = sb.destroy()
 			return
 		}
-		pl.ready = append(pl.ready, sb)
-		pl.stats.Made++
-		pl.stats.MakeSeconds += took.Seconds()
-		pl.mu.Unlock()
 	}
 }
 
