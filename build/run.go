@@ -53,11 +53,13 @@ func (b *builder) run(ctx context.Context, s *state, c *instructions.RunCommand)
 		workdir = "/"
 	}
 	spec, err := profiles.Resolve(nil, profiles.Overrides{Argv: argv, Workdir: &workdir, Net: &net,
-		Image: &profiles.Image{Name: b.o.Tag, Layers: dirs, Env: env, UID: u.UID, GID: u.GID, Home: u.Home}})
+		Image: &profiles.Image{Name: b.o.Tag, Layers: dirs, Env: env, UID: u.UID, GID: u.GID, Home: u.Home, IDs: b.o.Store.IDs}})
 	if err != nil {
 		return err
 	}
-	spec.Upper = scratch.Dir
+	// A Dockerfile's RUN as root expects root's powers (chown, useradd),
+	// as docker build gives them; they reach only the sandbox's ids.
+	spec.Upper, spec.RootCaps = scratch.Dir, true
 	if err := spec.Validate(); err != nil {
 		return err
 	}
@@ -79,13 +81,7 @@ func (b *builder) run(ctx context.Context, s *state, c *instructions.RunCommand)
 	if err != nil {
 		return err
 	}
-	upper, err := os.OpenRoot(filepath.Join(scratch.Dir, "upper"))
-	if err != nil {
-		lw.Abort()
-		return err
-	}
-	defer upper.Close()
-	if err := lw.AddTree(upper, ".", "", nil); err != nil {
+	if err := lw.AddUpper(filepath.Join(scratch.Dir, "upper")); err != nil {
 		lw.Abort()
 		return fmt.Errorf("reading what it wrote: %w", err)
 	}

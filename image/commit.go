@@ -29,12 +29,13 @@ import (
 // rm and prune leaves alone until Release: a build's writable layer.
 type Scratch struct {
 	Dir string
+	s   *Store
 	f   *os.File
 }
 
 // Release removes the directory.
 func (sc *Scratch) Release() {
-	removeAll(sc.Dir)
+	sc.s.removeAll(sc.Dir)
 	sc.f.Close()
 }
 
@@ -49,10 +50,10 @@ func (s *Store) NewScratch(prefix string) (*Scratch, error) {
 		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
 	}
 	if err != nil {
-		removeAll(d)
+		s.removeAll(d)
 		return nil, err
 	}
-	return &Scratch{Dir: d, f: f}, nil
+	return &Scratch{Dir: d, s: s, f: f}, nil
 }
 
 // busy reports whether a Scratch holds the tmp entry at p.
@@ -72,11 +73,18 @@ type LayerWriter struct {
 	file *os.File
 	gz   *gzip.Writer
 	diff hash.Hash
-	tw   *tar.Writer
-	// ids are the owner the entries get: what the image's user sees.
-	uid, gid int
-	links    map[[2]uint64]string
-	entries  int
+	treeWriter
+}
+
+// treeWriter writes trees of files as tar entries.
+type treeWriter struct {
+	tw *tar.Writer
+	// uid and gid are the owner the entries get, what the image's user
+	// sees; with keepOwners, each keeps its file's instead.
+	uid, gid   int
+	keepOwners bool
+	links      map[[2]uint64]string
+	entries    int
 }
 
 // Entries counts the entries written so far.
@@ -94,7 +102,7 @@ func (s *Store) NewLayer(uid, gid int) (*LayerWriter, error) {
 		os.Remove(f.Name())
 		return nil, err
 	}
-	lw := &LayerWriter{s: s, file: f, diff: sha256.New(), uid: uid, gid: gid, links: map[[2]uint64]string{}}
+	lw := &LayerWriter{s: s, file: f, diff: sha256.New(), treeWriter: treeWriter{uid: uid, gid: gid, links: map[[2]uint64]string{}}}
 	lw.gz = gzip.NewWriter(f)
 	lw.tw = tar.NewWriter(io.MultiWriter(lw.gz, lw.diff))
 	return lw, nil
@@ -122,6 +130,10 @@ func (lw *LayerWriter) Abort() {
 // xattr) become the tar's .wh. entries. skip, if set, leaves paths out
 // (a build's .dockerignore), with all below them.
 func (lw *LayerWriter) AddTree(root *os.Root, dir, prefix string, skip func(p string) bool) error {
+	return lw.addTree(root, dir, prefix, skip)
+}
+
+func (t *treeWriter) addTree(root *os.Root, dir, prefix string, skip func(p string) bool) error {
 	return fs.WalkDir(root.FS(), dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -147,43 +159,47 @@ func (lw *LayerWriter) AddTree(root *os.Root, dir, prefix string, skip func(p st
 		if err != nil {
 			return err
 		}
-		return lw.add(root, p, name, fi)
+		return t.add(root, p, name, fi)
 	})
 }
 
 // AddParents adds the directories above name, as a COPY's destination
 // needs them, owned by the layer's owner with mode 0755.
-func (lw *LayerWriter) AddParents(name string, mtime time.Time) error {
+func (t *treeWriter) AddParents(name string, mtime time.Time) error {
 	var dirs []string
 	for d := path.Dir(strings.Trim(name, "/")); d != "." && d != "/"; d = path.Dir(d) {
 		dirs = append(dirs, d)
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := lw.tw.WriteHeader(&tar.Header{Name: dirs[i] + "/", Typeflag: tar.TypeDir, Mode: 0o755,
-			ModTime: mtime, Uid: lw.uid, Gid: lw.gid}); err != nil {
+		if err := t.tw.WriteHeader(&tar.Header{Name: dirs[i] + "/", Typeflag: tar.TypeDir, Mode: 0o755,
+			ModTime: mtime, Uid: t.uid, Gid: t.gid}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (lw *LayerWriter) add(root *os.Root, p, name string, fi fs.FileInfo) error {
-	lw.entries++
+func (t *treeWriter) add(root *os.Root, p, name string, fi fs.FileInfo) error {
+	t.entries++
 	st, _ := fi.Sys().(*syscall.Stat_t)
+	uid, gid := t.uid, t.gid
+	if t.keepOwners && st != nil {
+		uid, gid = int(st.Uid), int(st.Gid)
+	}
 	mode := fi.Mode()
 	base, parent := path.Base(name), path.Dir(name)
 	if mode&fs.ModeCharDevice != 0 && st != nil && st.Rdev == 0 {
-		return lw.tw.WriteHeader(&tar.Header{Name: path.Join(parent, whiteoutPrefix+base),
-			Typeflag: tar.TypeReg, Mode: 0o644, ModTime: fi.ModTime(), Uid: lw.uid, Gid: lw.gid})
+		return t.tw.WriteHeader(&tar.Header{Name: path.Join(parent, whiteoutPrefix+base),
+			Typeflag: tar.TypeReg, Mode: 0o644, ModTime: fi.ModTime(), Uid: uid, Gid: gid})
 	}
-	h := &tar.Header{Name: name, Mode: int64(mode.Perm()), ModTime: fi.ModTime(), Uid: lw.uid, Gid: lw.gid}
+	h := &tar.Header{Name: name, Mode: int64(mode.Perm()), ModTime: fi.ModTime(), Uid: uid, Gid: gid}
 	if mode&fs.ModeSticky != 0 {
 		h.Mode |= unix.S_ISVTX
 	}
 	switch {
 	case mode.IsDir():
 		h.Typeflag, h.Name = tar.TypeDir, name+"/"
-		if err := lw.tw.WriteHeader(h); err != nil {
+		if err := t.tw.WriteHeader(h); err != nil {
 			return err
 		}
 		d, err := root.Open(p)
@@ -193,8 +209,8 @@ func (lw *LayerWriter) add(root *os.Root, p, name string, fi fs.FileInfo) error 
 		defer d.Close()
 		v := make([]byte, 4)
 		if n, err := unix.Fgetxattr(int(d.Fd()), opaqueXattr, v); err == nil && string(v[:n]) == "y" {
-			return lw.tw.WriteHeader(&tar.Header{Name: name + "/" + opaqueMarker, Typeflag: tar.TypeReg,
-				Mode: 0o644, ModTime: fi.ModTime(), Uid: lw.uid, Gid: lw.gid})
+			return t.tw.WriteHeader(&tar.Header{Name: name + "/" + opaqueMarker, Typeflag: tar.TypeReg,
+				Mode: 0o644, ModTime: fi.ModTime(), Uid: uid, Gid: gid})
 		}
 		return nil
 	case mode&fs.ModeSymlink != 0:
@@ -203,18 +219,18 @@ func (lw *LayerWriter) add(root *os.Root, p, name string, fi fs.FileInfo) error 
 			return err
 		}
 		h.Typeflag, h.Linkname = tar.TypeSymlink, target
-		return lw.tw.WriteHeader(h)
+		return t.tw.WriteHeader(h)
 	case mode&fs.ModeNamedPipe != 0:
 		h.Typeflag = tar.TypeFifo
-		return lw.tw.WriteHeader(h)
+		return t.tw.WriteHeader(h)
 	case mode.IsRegular():
 		if st != nil && st.Nlink > 1 {
 			key := [2]uint64{st.Dev, st.Ino}
-			if first, ok := lw.links[key]; ok {
+			if first, ok := t.links[key]; ok {
 				h.Typeflag, h.Linkname = tar.TypeLink, first
-				return lw.tw.WriteHeader(h)
+				return t.tw.WriteHeader(h)
 			}
-			lw.links[key] = name
+			t.links[key] = name
 		}
 		f, err := root.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW, 0)
 		if err != nil {
@@ -222,10 +238,10 @@ func (lw *LayerWriter) add(root *os.Root, p, name string, fi fs.FileInfo) error 
 		}
 		defer f.Close()
 		h.Typeflag, h.Size = tar.TypeReg, fi.Size()
-		if err := lw.tw.WriteHeader(h); err != nil {
+		if err := t.tw.WriteHeader(h); err != nil {
 			return err
 		}
-		_, err = io.Copy(lw.tw, io.LimitReader(f, fi.Size()))
+		_, err = io.Copy(t.tw, io.LimitReader(f, fi.Size()))
 		return err
 	}
 	return nil // sockets and device nodes are no part of an image

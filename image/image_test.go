@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"jail/internal/imagetest"
+	"jail/internal/testutil"
 )
 
 // The layers and images the tests import (internal/imagetest).
@@ -496,4 +497,60 @@ func TestImportMultiPlatformLayout(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join(h.Layers[0], "arch"))
 	require.NoError(t, err)
 	assert.Equal(t, runtime.GOARCH, string(got))
+}
+
+// TestUnpackKeepsOwners unpacks as a store with subordinate ids does, in
+// its namespace, where the owners of 64 Ki ids are the namespace's to
+// give; as root on the host here, which may give them too. Owners beyond
+// the range are refused by name, and the image's modes are kept exactly,
+// since such a store removes its layers as their root.
+func TestUnpackKeepsOwners(t *testing.T) {
+	testutil.NeedRoot(t, "only root may give files other owners outside a user namespace")
+	tarOf := func(es ...imagetest.Entry) io.Reader { return bytes.NewReader(imagetest.Tar(t, es...)) }
+	owned := imagetest.Owned
+	dir := t.TempDir()
+	budget := int64(1 << 20)
+	rep, err := unpackLayer(tarOf(
+		owned(imagetest.Dir("home/bob"), 1000, 1000),
+		owned(imagetest.File("home/bob/note", "x"), 1000, 1000),
+		owned(imagetest.File("etc/shadow", "s"), 0, 42),
+		owned(imagetest.Symlink("home/bob/link", "note"), 1000, 1001),
+		owned(imagetest.Entry{Name: "ro", Type: tar.TypeDir, Mode: 0o555}, 7, 8),
+		owned(imagetest.File("ro/f", "f"), 65535, 65535),
+	), dir, &budget, &owners{UIDs: 65536, GIDs: 65536})
+	require.NoError(t, err)
+	assert.Zero(t, rep.Squashed)
+	for _, c := range []struct {
+		name     string
+		uid, gid uint32
+		mode     uint32
+	}{
+		{"home/bob", 1000, 1000, 0o755},
+		{"home/bob/note", 1000, 1000, 0o644},
+		{"etc/shadow", 0, 42, 0o644},
+		{"home/bob/link", 1000, 1001, 0o777},
+		{"ro", 7, 8, 0o555},
+		{"ro/f", 65535, 65535, 0o644},
+		{"home", 0, 0, 0o755},
+	} {
+		var st unix.Stat_t
+		require.NoError(t, unix.Lstat(filepath.Join(dir, c.name), &st), c.name)
+		assert.Equal(t, [2]uint32{c.uid, c.gid}, [2]uint32{st.Uid, st.Gid}, "owner of %s", c.name)
+		assert.Equal(t, c.mode, st.Mode&0o7777, "mode of %s", c.name)
+	}
+
+	_, err = unpackLayer(tarOf(owned(imagetest.File("far", "x"), 65536, 0)), t.TempDir(), &budget, &owners{UIDs: 65536, GIDs: 65536})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `entry "far": owned by 65536:0, beyond the 65536 user and 65536 group ids`)
+
+	squashed := t.TempDir()
+	rep, err = unpackLayer(tarOf(owned(imagetest.File("a", "1"), 1000, 1000), imagetest.File("b", "2"),
+		owned(imagetest.Entry{Name: "ro", Type: tar.TypeDir, Mode: 0o555}, 0, 5)), squashed, &budget, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 2, rep.Squashed, "what another user owns is counted as squashed")
+	var st unix.Stat_t
+	require.NoError(t, unix.Lstat(filepath.Join(squashed, "a"), &st))
+	assert.Equal(t, [2]uint32{0, 0}, [2]uint32{st.Uid, st.Gid}, "a squashed store's files are its user's")
+	require.NoError(t, unix.Lstat(filepath.Join(squashed, "ro"), &st))
+	assert.Equal(t, uint32(0o755), st.Mode&0o7777, "its directories stay open to its user")
 }

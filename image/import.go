@@ -601,7 +601,7 @@ func (s *Store) putLayer(l v1.Layer, diffID v1.Hash, budget *int64) (putLayer, e
 	if err != nil {
 		return out, err
 	}
-	defer removeAll(tmp)
+	defer s.removeAll(tmp)
 	if err := os.Mkdir(filepath.Join(tmp, "fs"), 0o755); err != nil {
 		return out, err
 	}
@@ -611,7 +611,7 @@ func (s *Store) putLayer(l v1.Layer, diffID v1.Hash, budget *int64) (putLayer, e
 	}
 	defer rc.Close()
 	sum := sha256.New()
-	rep, err := unpackLayer(io.TeeReader(rc, sum), filepath.Join(tmp, "fs"), budget)
+	rep, err := s.unpack(io.TeeReader(rc, sum), filepath.Join(tmp, "fs"), budget)
 	if err != nil {
 		if errors.Is(err, errBudget) {
 			return out, fmt.Errorf("%w (%d bytes; give a larger --max-unpacked if the image is trusted)", err, s.MaxUnpacked)
@@ -632,7 +632,7 @@ func (s *Store) putLayer(l v1.Layer, diffID v1.Hash, budget *int64) (putLayer, e
 	if err := os.WriteFile(filepath.Join(tmp, "layer.json"), b, 0o600); err != nil {
 		return out, err
 	}
-	removeAll(dir) // what an interrupted import left
+	s.removeAll(dir) // what an interrupted import left
 	if err := os.Rename(tmp, dir); err != nil {
 		return out, err
 	}

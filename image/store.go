@@ -15,6 +15,7 @@
 //	images/HEX.json         an image: its manifest, config and layers; HEX
 //	                        is its config's digest, the image ID
 //	refs.json               NAME:TAG → image ID
+//	store.json              whether the files keep their owners (ids.go)
 //
 // Nothing is written outside the store: every path an image names is
 // resolved inside its layer's directory without following a link (see
@@ -35,6 +36,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"jail/idmap"
 )
 
 // Store is an image store on disk.
@@ -43,6 +46,11 @@ type Store struct {
 	// MaxUnpacked caps the bytes an image's layers may unpack to, so a
 	// decompression bomb fills no disk.
 	MaxUnpacked int64
+	// IDs are the id maps its files' owners are kept in (ids.go), which
+	// a sandbox of its images maps too; nil gives the user every file,
+	// and Squashed says why.
+	IDs      *idmap.IDs
+	Squashed string
 }
 
 // DefaultMaxUnpacked is the cap on one image's unpacked size.
@@ -81,7 +89,11 @@ func Open(root string) (*Store, error) {
 			return nil, fmt.Errorf("image store %s: %w", root, err)
 		}
 	}
-	return &Store{Root: root, MaxUnpacked: DefaultMaxUnpacked}, nil
+	s := &Store{Root: root, MaxUnpacked: DefaultMaxUnpacked}
+	if err := s.loadIDs(); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Layer is one layer of an image.
@@ -488,7 +500,7 @@ func (s *Store) sweep() ([]string, error) {
 		if keepLayers[e.Name()] {
 			continue
 		}
-		if err := removeAll(s.layerDir(e.Name())); err != nil {
+		if err := s.removeAll(s.layerDir(e.Name())); err != nil {
 			return removed, err
 		}
 		removed = append(removed, "deleted layer sha256:"+e.Name())
@@ -513,7 +525,7 @@ func (s *Store) sweep() ([]string, error) {
 		if busy(p) {
 			continue // a build's, still being written
 		}
-		if err := removeAll(p); err != nil {
+		if err := s.removeAll(p); err != nil {
 			return removed, err
 		}
 	}

@@ -29,6 +29,9 @@ type Report struct {
 	// xattr that an unprivileged overlay (userxattr) reads.
 	Whiteouts int `json:"whiteouts,omitempty"`
 	Opaque    int `json:"opaque,omitempty"`
+	// Squashed counts the entries another user than root owns, which a
+	// store without subordinate ids gives to the caller (root inside).
+	Squashed int `json:"squashed,omitempty"`
 }
 
 // noted keeps at most this many names per list in a Report.
@@ -57,6 +60,9 @@ var errBudget = errors.New("unpacks to more than the store allows for one image"
 type unpacker struct {
 	root   *os.File
 	budget *int64
+	// owners, when set, has every entry keep its owner; otherwise the
+	// caller owns them all.
+	owners *owners
 	report Report
 	// dirs are the directories made, with the mode and time to give them
 	// once every entry is in: a read-only directory would refuse its own
@@ -69,20 +75,29 @@ type unpacker struct {
 }
 
 type madeDir struct {
-	name  string
-	mode  uint32
-	mtime time.Time
+	name     string
+	mode     uint32
+	mtime    time.Time
+	uid, gid int
+}
+
+// owners are how many ids a store's namespace maps, from 0: an entry
+// owned beyond them has no owner there.
+type owners struct {
+	UIDs uint64 `json:"uids"`
+	GIDs uint64 `json:"gids"`
 }
 
 // unpackLayer unpacks the tar stream r into dir, which must be empty.
-// An entry it refuses is named in the error.
-func unpackLayer(r io.Reader, dir string, budget *int64) (*Report, error) {
+// An entry it refuses is named in the error. With o, it runs as the root
+// of a namespace that maps o's ids, and every entry keeps its owner.
+func unpackLayer(r io.Reader, dir string, budget *int64, o *owners) (*Report, error) {
 	root, err := os.Open(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer root.Close()
-	u := &unpacker{root: root, budget: budget, cacheFd: -1, dirIndex: map[string]int{}}
+	u := &unpacker{root: root, budget: budget, owners: o, cacheFd: -1, dirIndex: map[string]int{}}
 	defer u.dropCache()
 	tr := tar.NewReader(r)
 	for {
@@ -146,10 +161,13 @@ func (u *unpacker) entry(h *tar.Header, r io.Reader) error {
 	if err := u.spend(512); err != nil {
 		return err
 	}
+	if err := u.owned(h); err != nil {
+		return err
+	}
 	if name == "" {
-		// The layer's root itself: only its mode and time matter.
+		// The layer's root itself: its owner, mode and time.
 		if h.Typeflag == tar.TypeDir {
-			u.madeDir(madeDir{name: ".", mode: dirMode(h), mtime: h.ModTime})
+			u.madeDir(madeDir{name: ".", mode: dirMode(h), mtime: h.ModTime, uid: h.Uid, gid: h.Gid})
 		}
 		return nil
 	}
@@ -195,6 +213,9 @@ func (u *unpacker) entry(h *tar.Header, r io.Reader) error {
 		if err := unix.Symlinkat(h.Linkname, parent, base); err != nil {
 			return err
 		}
+		if err := u.chownAt(parent, base, h); err != nil {
+			return err
+		}
 		return setTimes(parent, base, h.ModTime)
 	case tar.TypeLink:
 		return u.hardlink(parent, base, h)
@@ -203,6 +224,9 @@ func (u *unpacker) entry(h *tar.Header, r io.Reader) error {
 			return err
 		}
 		if err := unix.Mkfifoat(parent, base, uint32(h.Mode)&0o777); err != nil {
+			return err
+		}
+		if err := u.chownAt(parent, base, h); err != nil {
 			return err
 		}
 		return setTimes(parent, base, h.ModTime)
@@ -214,6 +238,33 @@ func (u *unpacker) entry(h *tar.Header, r io.Reader) error {
 	default:
 		return fmt.Errorf("tar entry type %q is not a file, directory, link, FIFO or device", h.Typeflag)
 	}
+}
+
+// owned checks that the entry's owner is one the store keeps, and counts
+// it as squashed where the store keeps none.
+func (u *unpacker) owned(h *tar.Header) error {
+	if h.Uid < 0 || h.Gid < 0 {
+		return fmt.Errorf("a negative owner %d:%d", h.Uid, h.Gid)
+	}
+	switch {
+	case u.owners == nil:
+		if h.Uid != 0 || h.Gid != 0 {
+			u.report.Squashed++
+		}
+	case uint64(h.Uid) >= u.owners.UIDs || uint64(h.Gid) >= u.owners.GIDs:
+		return fmt.Errorf("owned by %d:%d, beyond the %d user and %d group ids this user's ranges in /etc/subuid and /etc/subgid give; ask for larger ranges",
+			h.Uid, h.Gid, u.owners.UIDs, u.owners.GIDs)
+	}
+	return nil
+}
+
+// chownAt gives the entry base of parent its owner, when the store keeps
+// owners; the link itself, if it is one.
+func (u *unpacker) chownAt(parent int, base string, h *tar.Header) error {
+	if u.owners == nil {
+		return nil
+	}
+	return unix.Fchownat(parent, base, h.Uid, h.Gid, unix.AT_SYMLINK_NOFOLLOW)
 }
 
 // parent opens the directory dir of the layer, making the directories a
@@ -318,7 +369,7 @@ func (u *unpacker) mkdir(parent int, base, name string, h *tar.Header) error {
 	if h.Mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
 		u.report.SetID = note(u.report.SetID, name+"/")
 	}
-	u.madeDir(madeDir{name: name, mode: dirMode(h), mtime: h.ModTime})
+	u.madeDir(madeDir{name: name, mode: dirMode(h), mtime: h.ModTime, uid: h.Uid, gid: h.Gid})
 	return nil
 }
 
@@ -354,6 +405,11 @@ func (u *unpacker) regular(parent int, base, name string, h *tar.Header, r io.Re
 		return err
 	}
 	u.report.Bytes += n
+	if u.owners != nil {
+		if err := unix.Fchown(fd, h.Uid, h.Gid); err != nil {
+			return err
+		}
+	}
 	mode := uint32(h.Mode) & 0o7777
 	if mode&(unix.S_ISUID|unix.S_ISGID) != 0 {
 		u.report.SetID = note(u.report.SetID, name)
@@ -433,9 +489,18 @@ func (u *unpacker) finishDir(d madeDir) error {
 		defer unix.Close(own)
 		fd = own
 	}
-	// The owner keeps the right to read and enter it, so that the store
-	// can be walked and removed; inside, the owner is the image's root.
-	if err := unix.Fchmod(fd, d.mode|0o700); err != nil {
+	mode := d.mode
+	if u.owners != nil {
+		if err := unix.Fchown(fd, d.uid, d.gid); err != nil {
+			return err
+		}
+	} else {
+		// The caller keeps the right to read and enter it, so that the
+		// store can be walked and removed; inside, it is the image's
+		// root's. A store that keeps owners removes as their root.
+		mode |= 0o700
+	}
+	if err := unix.Fchmod(fd, mode); err != nil {
 		return err
 	}
 	if !d.mtime.IsZero() {

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"jail/field"
+	"jail/idmap"
 	"jail/limits"
 	"jail/rootfs"
 	"jail/sandbox"
@@ -60,6 +61,9 @@ type Image struct {
 	// the image names another.
 	UID, GID uint32
 	Home     string
+	// IDs are the ids its layers were unpacked with (nil: squashed to
+	// the caller), which its sandbox must map the same.
+	IDs *idmap.IDs
 }
 
 // argv is the program a run in img executes: the face's, or the image's.
@@ -110,7 +114,7 @@ func Resolve(p *Profile, o Overrides) (*sandbox.Spec, error) {
 		SeccompLog: o.SeccompLog,
 	}
 	if img := o.Image; img != nil {
-		s.Image, s.Layers, s.Argv = img.Name, img.Layers, img.argv(o.Argv)
+		s.Image, s.Layers, s.Argv, s.IDs = img.Name, img.Layers, img.argv(o.Argv), img.IDs
 		if o.Workdir == nil && img.WorkingDir != "" {
 			s.Dir = img.WorkingDir
 		}

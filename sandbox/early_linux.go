@@ -18,9 +18,10 @@ import (
 
 // selfMapped is cfg for an init that maps an ordinary caller's ids itself,
 // as unshare -r does, which saves a round trip; when jail runs as root
-// the mapping is to the overflow id, which only the parent may write.
+// the mapping is to the overflow id, which only the parent may write, and
+// subordinate ranges are newuidmap's to write.
 func selfMapped(cfg *native.Config, s *Spec) {
-	if os.Getuid() == 0 {
+	if os.Getuid() == 0 || s.IDs != nil {
 		return
 	}
 	uid, gid := hostIDs()
@@ -30,9 +31,9 @@ func selfMapped(cfg *native.Config, s *Spec) {
 
 // savable is the description of plan's sandbox as the next run's early
 // init would build it, nil when that init could not build this sandbox:
-// root's (which waits for jail to write its id maps) and one whose root
-// binds the run's own cgroup v1 directories, made for this run alone (a
-// v2 cgroup is PROG's spawner's to show).
+// root's and one with subordinate ids (which wait for jail to write their
+// id maps), and one whose root binds the run's own cgroup v1 directories,
+// made for this run alone (a v2 cgroup is PROG's spawner's to show).
 //
 // Nor one that binds a host directory or file writable (-v SRC:DST:rw):
 // the file it is saved in is one a PROG could write (its directory bound
@@ -41,7 +42,7 @@ func selfMapped(cfg *native.Config, s *Spec) {
 // the same reason, not one whose overlay writes to a host directory
 // (Spec.Upper, jail build's).
 func savable(s *Spec, plan *Plan, enf *enforcer) []byte {
-	if cgs := enf.cgroupView(); os.Getuid() == 0 || len(cgs) > 0 && !rootfs.UnifiedView(cgs) || s.Upper != "" {
+	if cgs := enf.cgroupView(); os.Getuid() == 0 || s.IDs != nil || len(cgs) > 0 && !rootfs.UnifiedView(cgs) || s.Upper != "" {
 		return nil
 	}
 	for _, op := range plan.Mounts {
@@ -85,6 +86,11 @@ func (r *Runner) takeEarly(s *Spec, plan *Plan, enf *enforcer) (*Warm, *native.E
 	case wire != nil && !bytes.Equal(wire, e.Saved):
 		// Best effort: without it the next run clones its init.
 		_ = native.Save(e.SavedPath, wire)
+	}
+	// It has mapped jail's one id already.
+	if s.IDs != nil {
+		e.Abandon()
+		return nil, nil
 	}
 	// PROG's spawner joins the run's cgroups from the init's: one left
 	// behind where jail was moved from (Detect moves it along) may not.

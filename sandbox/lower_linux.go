@@ -192,7 +192,7 @@ func pathCandidates(e *ExecPlan) ([]string, bool) {
 // nativeExec is e as jail_spawn takes it.
 func nativeExec(e *ExecPlan) *native.Exec {
 	x := &native.Exec{Argv: e.Argv, Env: e.Env, Dir: e.Dir, TTY: e.TTY,
-		Filter: e.Seccomp, Notify: e.SeccompNotify, Log: e.SeccompLog}
+		Filter: e.Seccomp, Notify: e.SeccompNotify, Log: e.SeccompLog, RootCaps: e.RootCaps}
 	for _, r := range e.Rlimits {
 		x.Rlimits = append(x.Rlimits, native.Rlimit{Resource: r.Resource, Cur: r.Cur, Max: r.Max})
 	}

@@ -38,7 +38,8 @@ type ExecPlan struct {
 	TTY     bool
 	Rlimits []Rlimit
 	// UID and GID are PROG's ids inside; DropGroups clears the supplementary
-	// groups, which the kernel allows only when jail runs as root.
+	// groups, which the kernel allows only when jail runs as root or maps
+	// subordinate ids through newgidmap.
 	// Seccomp is the compiled filter (struct sock_filter array) loaded
 	// just before exec, or empty. With SeccompNotify its kill actions are
 	// user notifications the init receives, to name the syscall.
@@ -51,6 +52,25 @@ type ExecPlan struct {
 	UID           uint32
 	GID           uint32
 	DropGroups    bool
+	// RootCaps are the capabilities, bit n for number n, that PROG keeps
+	// if it executes as uid 0 (Spec.RootCaps).
+	RootCaps uint64
+}
+
+// ContainerRootCaps are the capabilities Docker's and containerd's
+// default profiles give a container's root.
+var ContainerRootCaps = []int{unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_FSETID, unix.CAP_FOWNER,
+	unix.CAP_MKNOD, unix.CAP_NET_RAW, unix.CAP_SETGID, unix.CAP_SETUID, unix.CAP_SETFCAP, unix.CAP_SETPCAP,
+	unix.CAP_NET_BIND_SERVICE, unix.CAP_SYS_CHROOT, unix.CAP_KILL, unix.CAP_AUDIT_WRITE}
+
+func rootCaps(s *Spec) uint64 {
+	var m uint64
+	if s.RootCaps {
+		for _, c := range ContainerRootCaps {
+			m |= 1 << c
+		}
+	}
+	return m
 }
 
 // Rlimit is one setrlimit(2) call made just before exec.
@@ -79,7 +99,8 @@ func compile(s *Spec, host rootfs.Host, cgroups []rootfs.Cgroup, landlock Landlo
 		Landlock:   landlock,
 		Exec: ExecPlan{
 			Argv: s.Argv, Env: s.Env, Dir: path.Clean(s.Dir), TTY: s.TTY,
-			Rlimits: rlimits(s), UID: s.UID, GID: s.GID, DropGroups: os.Getuid() == 0,
+			Rlimits: rlimits(s), UID: s.UID, GID: s.GID, DropGroups: os.Getuid() == 0 || s.IDs != nil,
+			RootCaps: rootCaps(s),
 		},
 	}
 	if s.Seccomp != nil {

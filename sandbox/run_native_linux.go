@@ -37,8 +37,7 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64, early
 	}
 	enf.closeChildSide()
 	if !cfg.SelfMaps {
-		uid, gid := hostIDs()
-		if err := writeIDMaps(init.Pid, s, uid, gid); err != nil {
+		if err := mapIDs(init.Pid, s); err != nil {
 			_ = init.Kill()
 			_, _, _ = init.Wait()
 			ctl.Close()
@@ -266,6 +265,16 @@ func describeWaitStatus(ws syscall.WaitStatus) string {
 		return "signal: " + ws.Signal().String()
 	}
 	return fmt.Sprintf("exit status %d", ws.ExitStatus())
+}
+
+// mapIDs writes the id maps of the init pid, which waits for them: the
+// subordinate ranges of Spec.IDs through newuidmap, else PROG's one id.
+func mapIDs(pid int, s *Spec) error {
+	if s.IDs != nil {
+		return s.IDs.Apply(pid)
+	}
+	uid, gid := hostIDs()
+	return writeIDMaps(pid, s, uid, gid)
 }
 
 // writeIDMaps maps PROG's ids inside to the caller's outside: the

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"jail/field"
+	"jail/idmap"
 	"jail/limits"
 	"jail/rootfs"
 	"jail/seccomp"
@@ -63,6 +64,16 @@ type Spec struct {
 	Hostname string
 	Net      Net
 	UID, GID uint32
+	// IDs maps the caller's subordinate ranges as well as its own id, for
+	// an image whose files keep their owners (see jail/idmap); the caller
+	// is 0 inside and UID and GID must be mapped. Nil maps only the
+	// caller, as UID and GID.
+	IDs *idmap.IDs
+	// RootCaps leaves a PROG that runs as uid 0 the capabilities a
+	// Docker container's root has (ContainerRootCaps), in its own user
+	// namespace, where they reach only the ids it maps: what a
+	// Dockerfile's RUN expects (chown, useradd). Any other PROG has none.
+	RootCaps bool
 	Disk     int64
 	TTY      bool
 	Limits   limits.Spec
@@ -133,6 +144,10 @@ func (s *Spec) Validate() error {
 	add(CheckHostname(s.Hostname))
 	bad(s.Net != NetNone && s.Net != NetHost, "root.network", "%q: choose none (loopback only) or host", s.Net)
 	bad(s.UID == 1<<32-1 || s.GID == 1<<32-1, "root.uid", "4294967295 is the kernel's invalid id; choose another")
+	if s.IDs != nil {
+		bad(!s.IDs.UID.Contains(s.UID), "root.uid", "%d is not mapped: this user's ids inside are %s", s.UID, s.IDs)
+		bad(!s.IDs.GID.Contains(s.GID), "root.gid", "%d is not mapped: this user's ids inside are %s", s.GID, s.IDs)
+	}
 	bad(s.Disk < 1<<20, "root.disk", "%d bytes: give at least 1M", s.Disk)
 	add(field.Under("limits", s.Limits.Validate()))
 	bad(s.Limits.Output > 0 && s.TTY, "limits.output", "cannot be enforced with {tty} (the terminal is not a counted stream); drop one of them")

@@ -188,8 +188,7 @@ func (w *Warm) handshake(s *Spec, plan *Plan, begin int64) error {
 	if err := next(native.ReportUnshared); err != nil {
 		return err
 	}
-	uid, gid := hostIDs()
-	if err := writeIDMaps(w.init.Pid, s, uid, gid); err != nil {
+	if err := mapIDs(w.init.Pid, s); err != nil {
 		return fmt.Errorf("starting a warm sandbox: %w", err)
 	}
 	if _, err := w.ctl.Write([]byte{0}); err != nil {

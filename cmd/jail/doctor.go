@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"jail/idmap"
 	"jail/image"
 	"jail/limits"
 	"jail/rootfs"
@@ -86,12 +87,28 @@ func (d *doctor) images() {
 	} else {
 		d.ok("image whiteouts", "an ordinary user may make overlayfs whiteouts (layers' deletions)")
 	}
+	d.imageOwners()
 	major, minor, rel := sandbox.KernelVersion()
 	if (sandbox.KernelFeature{Major: 6, Minor: 8}).MissingIn(major, minor) {
 		d.warn("image layers", fmt.Sprintf("Linux %s stacks about %d layers per image (one page of mount options); Linux 6.8's lowerdir+ stacks 500", rel, sandbox.MaxMountDataLayers))
 	} else {
 		d.ok("image layers", fmt.Sprintf("up to 500 layers per image (lowerdir+ past %d)", sandbox.MaxMountDataLayers))
 	}
+}
+
+// imageOwners says whether a new image store keeps its files' owners,
+// mapping them into this user's subordinate ids, and tries the mapping.
+func (d *doctor) imageOwners() {
+	ids, err := idmap.Subordinate()
+	if err != nil {
+		d.warn("image owners", "an image's files will all be yours (root inside), as "+err.Error())
+		return
+	}
+	if err := ids.Probe(); err != nil {
+		d.fail("image owners", "mapping this user's subordinate ids failed: "+err.Error())
+		return
+	}
+	d.ok("image owners", "kept, in this user's subordinate ids: "+ids.String()+" (a store made before keeps what its store.json says)")
 }
 
 // kernelFeatures are the kernel versions jail's features need.

@@ -68,7 +68,7 @@ func newImageImportCommand(open func() (*image.Store, error)) *cobra.Command {
 				}
 				fmt.Printf("imported %s %s\n", label, im.ID)
 				for layer, r := range im.Reports {
-					for _, w := range reportLines(r) {
+					for _, w := range reportLines(s, r) {
 						fmt.Fprintf(os.Stderr, "jail: layer %s: %s\n", short(layer), w)
 					}
 				}
@@ -81,9 +81,12 @@ func newImageImportCommand(open func() (*image.Store, error)) *cobra.Command {
 	return cmd
 }
 
-// reportLines says what unpacking a layer changed or left out.
-func reportLines(r *image.Report) []string {
+// reportLines says what unpacking a layer of s changed or left out.
+func reportLines(s *image.Store, r *image.Report) []string {
 	var out []string
+	if r.Squashed > 0 {
+		out = append(out, fmt.Sprintf("%d files' owners were given to you (root inside), as this store keeps no owners: %s", r.Squashed, s.Squashed))
+	}
 	if len(r.Devices) > 0 {
 		out = append(out, fmt.Sprintf("left out device nodes, which sandboxes cannot have: %s", strings.Join(r.Devices, ", ")))
 	}
@@ -328,7 +331,7 @@ func newImagePullCommand(open func() (*image.Store, error)) *cobra.Command {
 			}
 			fmt.Printf("pulled %s %s\n", im.Name, im.ID)
 			for layer, rep := range im.Reports {
-				for _, w := range reportLines(rep) {
+				for _, w := range reportLines(s, rep) {
 					fmt.Fprintf(os.Stderr, "jail: layer %s: %s\n", short(layer), w)
 				}
 			}
@@ -486,5 +489,5 @@ func holdImage(s *image.Store, name string, needUser bool) (*profiles.Image, fun
 		}
 	}
 	return &profiles.Image{Name: h.Name, Layers: h.Layers, Env: h.Config.Env, WorkingDir: h.Config.WorkingDir,
-		Entrypoint: h.Config.Entrypoint, Cmd: h.Config.Cmd, UID: u.UID, GID: u.GID, Home: u.Home}, h.Release, nil
+		Entrypoint: h.Config.Entrypoint, Cmd: h.Config.Cmd, UID: u.UID, GID: u.GID, Home: u.Home, IDs: s.IDs}, h.Release, nil
 }

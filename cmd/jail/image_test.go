@@ -508,15 +508,37 @@ func TestImageDebian(t *testing.T) {
 	r = e.run(t, "run", "--image", "debian:bookworm", "--", "test", "-d", "/usr/share/doc")
 	requireOK(t, r)
 
+	// Debian's own owners, where the store keeps them: the shadow group's
+	// /etc/shadow, apt's _apt cache.
+	mapped := storeIDs(t, e.store) != nil
+	r = e.run(t, "run", "--image", "debian:bookworm", "--", "stat", "-c", "%U:%G", "/etc/shadow", "/var/cache/apt/archives/partial")
+	requireOK(t, r)
+	if mapped {
+		assert.Equal(t, "root:shadow\n_apt:root\n", r.Stdout)
+	} else {
+		assert.Equal(t, "root:root\nroot:root\n", r.Stdout)
+	}
+
+	// A RUN that adds a user and works as it, as Dockerfiles do; its
+	// files keep that user in the layer.
+	addUser := ""
+	if mapped {
+		addUser = "RUN useradd -m -u 1500 carol && setpriv --reuid carol --regid carol --init-groups touch /home/carol/mine\n"
+	}
 	ctxDir := e.j.FixtureDir(t, "debian-ctx")
 	e.j.Fixture(t, "debian-ctx/Dockerfile", "FROM debian:bookworm\n"+
-		"RUN rm -rf /usr/share/doc && python3 -c \"open('/srv/made','w').write('by python')\"\n"+
+		"RUN rm -rf /usr/share/doc && python3 -c \"open('/srv/made','w').write('by python')\"\n"+addUser+
 		"CMD [\"sh\", \"-c\", \"cat /srv/made; test -e /usr/share/doc || echo doc-gone; dpkg -l | grep -c ^ii >/dev/null && echo dpkg-ok\"]\n", 0o644)
 	r = e.run(t, "build", "-t", "debian-built:1", ctxDir)
 	require.Equal(t, 0, r.ExitCode, "%s", r)
 	r = e.run(t, "run", "--image", "debian-built:1")
 	requireOK(t, r)
 	assert.Equal(t, "by pythondoc-gone\ndpkg-ok\n", r.Stdout)
+	if mapped {
+		r = e.run(t, "run", "--image", "debian-built:1", "--", "stat", "-c", "%U:%G %u", "/home/carol/mine", "/home/carol")
+		requireOK(t, r)
+		assert.Equal(t, "carol:carol 1500\ncarol:carol 1500\n", r.Stdout)
+	}
 }
 
 // TestServeImage: a task names an image of the server's store; its

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"jail/idmap"
 	"jail/sandbox"
 )
 
@@ -22,6 +23,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "jail: refusing to run setuid or setgid: remove the bit (chmod u-s,g-s) and run jail as yourself")
 		os.Exit(sandbox.ExitSetupFailed)
 	}
+	// A child jail started to work on files only a user namespace's root
+	// may change (the image store's) does that and exits.
+	idmap.ServeIfHelper()
 	code := execute(os.Args[1:])
 	sandbox.DiscardEarly()
 	os.Exit(code)

@@ -23,6 +23,13 @@ type Entry struct {
 	Name, Body, Link string
 	Type             byte
 	Mode             int64
+	UID, GID         int
+}
+
+// Owned is e owned by uid:gid.
+func Owned(e Entry, uid, gid int) Entry {
+	e.UID, e.GID = uid, gid
+	return e
 }
 
 func File(name, body string) Entry {
@@ -49,7 +56,7 @@ func Tar(t testing.TB, es ...Entry) []byte {
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
 	for _, e := range es {
-		h := &tar.Header{Name: e.Name, Typeflag: e.Type, Mode: e.Mode, Linkname: e.Link, ModTime: modTime}
+		h := &tar.Header{Name: e.Name, Typeflag: e.Type, Mode: e.Mode, Linkname: e.Link, ModTime: modTime, Uid: e.UID, Gid: e.GID}
 		if e.Type == tar.TypeReg {
 			h.Size = int64(len(e.Body))
 		}

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/landlock.h>
 #include <linux/netlink.h>
+#include <linux/securebits.h>
 #include <linux/sock_diag.h>
 #include <linux/unix_diag.h>
 #include <sched.h>
@@ -252,10 +253,15 @@ static void open_sources(struct init *s) {
 }
 
 // become_user gives the init PROG's ids once the caller's paths are open.
-// For an ordinary caller it already has them; when jail runs as root, the
-// init held root's host id until now to open what root can open.
+// For an ordinary caller with one id it already has them; when jail runs
+// as root, the init held root's host id until now to open what root can
+// open. With subordinate ids the caller is the namespace's root, and
+// leaving uid 0 would clear every capability the init still needs in its
+// namespace; the securebit keeps them (PROG drops them all before exec).
 static void become_user(struct init *s) {
 	const struct jail_launch *l = s->l;
+	if (prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP, 0, 0, 0) < 0)
+		init_die(JAIL_L_USER, 1, 0, errno);
 	if ((l->drop_groups && syscall(SYS_setgroups, 0, NULL) < 0) ||
 	    syscall(SYS_setresgid, l->gid, l->gid, l->gid) < 0 ||
 	    syscall(SYS_setresuid, l->uid, l->uid, l->uid) < 0)

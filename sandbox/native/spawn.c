@@ -132,22 +132,37 @@ static int mount_cgroup_view(int *step) {
 // the bounding set is emptied so exec of a file with capabilities or as
 // uid 0 grants nothing, the securebits are locked so uid 0 is not special,
 // and every set is cleared.
-static int drop_privileges(void) {
+//
+// With root_caps, uid 0 stays special, as for a container's root: the
+// bounding set keeps those capabilities and so do the permitted and
+// effective sets; exec as uid 0 gives the bounding set (no new privileges
+// allows that: nothing is gained), exec as any other uid clears them, and
+// so does leaving uid 0 (unless PROG asks to keep them, as a container's
+// root may). The inheritable set stays empty, so no exec of a file with
+// inheritable capabilities gains them (CVE-2022-24769).
+static int drop_privileges(unsigned long long keep) {
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
 		return -1;
 	for (int cap = 0; cap < 64; cap++) {
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+		if (!(keep >> cap & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
 			return -1;
 	}
-	if (prctl(PR_SET_SECUREBITS,
-	          SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
-	              SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
-	              SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED,
-	          0, 0, 0) < 0)
+	// A root with capabilities gets a container root's securebits: none,
+	// so that it may hand them on as setpriv and su do, within the
+	// bounding set.
+	unsigned long bits = 0;
+	if (!keep)
+		bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
+		       SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+	if (prctl(PR_SET_SECUREBITS, bits, 0, 0, 0) < 0)
 		return -1;
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
 	struct __user_cap_data_struct data[2];
 	memset(data, 0, sizeof data);
+	for (int i = 0; i < 2; i++) {
+		__u32 half = (__u32)(keep >> (32 * i));
+		data[i].permitted = data[i].effective = half;
+	}
 	return syscall(SYS_capset, &hdr, data);
 }
 
@@ -197,7 +212,7 @@ static int child_main(void *arg) {
 	}
 	if (x->new_ipc && unshare(CLONE_NEWIPC) < 0)
 		return fail(x, JAIL_STAGE_IPCNS, 0);
-	if (drop_privileges() < 0)
+	if (drop_privileges(x->root_caps) < 0)
 		return fail(x, JAIL_STAGE_CAPS, 0);
 	// After capabilities, before exec: no exec from here on may gain
 	// privileges through setuid bits or file capabilities.

@@ -50,6 +50,10 @@ struct jail_exec {
 	// new_ipc gives PROG an IPC namespace of its own, so that its SysV
 	// objects and message queues go with it (a reused sandbox's tasks).
 	int new_ipc;
+	// root_caps are the capabilities, a bit per number, that PROG keeps
+	// in its user namespace if it executes as uid 0 there (as a
+	// Dockerfile's RUN does); 0 leaves it none, whatever its uid.
+	unsigned long long root_caps;
 	// cgroup_view mounts the cgroup v2 hierarchy of PROG's new cgroup
 	// namespace, whose root is the run's cgroup, read-only at
 	// /sys/fs/cgroup.

@@ -58,6 +58,9 @@ type Exec struct {
 	Notify, Log bool
 	// NewIPC gives PROG an IPC namespace of its own.
 	NewIPC bool
+	// RootCaps are the capabilities (bit n: capability n) PROG keeps in
+	// its user namespace if it executes as uid 0 there.
+	RootCaps uint64
 	// CgroupView mounts PROG's cgroup v2 hierarchy read-only at
 	// /sys/fs/cgroup, from its new cgroup namespace.
 	CgroupView bool
@@ -147,6 +150,7 @@ func (m *cmem) fill(x *C.struct_jail_exec, e *Exec) {
 	if e.CgroupView {
 		x.cgroup_view = 1
 	}
+	x.root_caps = C.ulonglong(e.RootCaps)
 	if n := len(e.CgroupFDs); n > 0 {
 		x.ncgroup_fds = C.int(n)
 		x.cgroup_fds = (*C.int)(m.alloc(n * C.sizeof_int))
