@@ -274,7 +274,7 @@ func (lw *LayerWriter) Commit() (Layer, error) {
 	}
 	defer unlock()
 	budget := lw.s.MaxUnpacked
-	pl, err := lw.s.putLayer(l, diffID, &budget)
+	pl, err := lw.s.putLayer(l, diffID, &budget, nil)
 	return pl.Layer, err
 }
 

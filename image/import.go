@@ -121,6 +121,8 @@ type found struct {
 	names  []string
 	// digest is what the file calls it, for messages.
 	digest string
+	// progress counts the layers' blobs as they arrive, if set.
+	progress *transfer
 }
 
 func (f found) label() string {
@@ -486,7 +488,7 @@ func (s *Store) add(f found) ([]Imported, error) {
 	reports := map[string]*Report{}
 	budget := s.MaxUnpacked
 	for i, l := range layers {
-		ld, err := s.putLayer(l, cf.RootFS.DiffIDs[i], &budget)
+		ld, err := s.putLayer(l, cf.RootFS.DiffIDs[i], &budget, f.progress)
 		if err != nil {
 			return nil, fmt.Errorf("layer %d (%s): %w", i+1, layerName(l, cf.RootFS.DiffIDs[i]), err)
 		}
@@ -560,7 +562,7 @@ type putLayer struct {
 // putLayer stores a layer's blob, checked against the manifest's digest,
 // and unpacks it, checked against the config's DiffID, unless the store
 // has it already.
-func (s *Store) putLayer(l v1.Layer, diffID v1.Hash, budget *int64) (putLayer, error) {
+func (s *Store) putLayer(l v1.Layer, diffID v1.Hash, budget *int64, p *transfer) (putLayer, error) {
 	var out putLayer
 	want, err := l.Digest()
 	if err != nil {
@@ -587,7 +589,7 @@ func (s *Store) putLayer(l v1.Layer, diffID v1.Hash, budget *int64) (putLayer, e
 		if err != nil {
 			return out, err
 		}
-		out.Size, err = s.copyBlob(rc, blob, want.String())
+		out.Size, err = s.copyBlob(p.counting(rc), blob, want.String())
 		rc.Close()
 		if err != nil {
 			return out, err

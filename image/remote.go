@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"runtime"
@@ -56,13 +57,46 @@ func loopback(ref string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (r Remote) options(ctx context.Context) []remote.Option {
+// options are go-containerregistry's; with write, they pass Progress on,
+// which it reports (and closes) for writes only.
+func (r Remote) options(ctx context.Context, write bool) []remote.Option {
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain),
 		remote.WithPlatform(v1.Platform{OS: "linux", Architecture: hostArch()})}
-	if r.Progress != nil {
+	if write && r.Progress != nil {
 		opts = append(opts, remote.WithProgress(r.Progress))
 	}
 	return opts
+}
+
+// transfer reports a pull's progress as go-containerregistry reports a
+// push's: updates of the bytes done out of all the layers' blobs, and the
+// channel closed at the end.
+type transfer struct {
+	ch          chan<- v1.Update
+	total, done int64
+}
+
+// counting is r, counted, or r itself without a transfer.
+func (p *transfer) counting(r io.Reader) io.Reader {
+	if p == nil {
+		return r
+	}
+	return &countingReader{r: r, p: p}
+}
+
+type countingReader struct {
+	r io.Reader
+	p *transfer
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.p.done += int64(n)
+	select {
+	case c.p.ch <- v1.Update{Total: c.p.total, Complete: c.p.done}:
+	default: // a slow terminal skips updates rather than slow the pull
+	}
+	return n, err
 }
 
 // Pull adds the image ref from its registry, named as ref is spelled
@@ -74,11 +108,22 @@ func (s *Store) Pull(ctx context.Context, r Remote, ref, as string) (*Imported, 
 	if err != nil {
 		return nil, err
 	}
-	img, err := remote.Image(n, r.options(ctx)...)
+	if r.Progress != nil {
+		defer close(r.Progress)
+	}
+	img, err := remote.Image(n, r.options(ctx, false)...)
 	if err != nil {
 		return nil, fmt.Errorf("pulling %s: %w", ref, registryError(err, n))
 	}
 	f := found{img: img, digest: ref}
+	if r.Progress != nil {
+		f.progress = &transfer{ch: r.Progress}
+		if m, err := img.Manifest(); err == nil {
+			for _, l := range m.Layers {
+				f.progress.total += l.Size
+			}
+		}
+	}
 	switch {
 	case as != "":
 		f.names = []string{as}
@@ -117,7 +162,7 @@ func (s *Store) Push(ctx context.Context, r Remote, src, ref string) (v1.Hash, e
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	if err := remote.Write(n, img, r.options(ctx)...); err != nil {
+	if err := remote.Write(n, img, r.options(ctx, true)...); err != nil {
 		return v1.Hash{}, fmt.Errorf("pushing %s to %s: %w", src, ref, registryError(err, n))
 	}
 	return img.Digest()

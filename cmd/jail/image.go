@@ -324,8 +324,9 @@ func newImagePullCommand(open func() (*image.Store, error)) *cobra.Command {
 			if err := setMaxUnpacked(s, maxUnpacked); err != nil {
 				return err
 			}
-			// go-containerregistry reports the progress of writes only.
-			im, err := s.Pull(cmd.Context(), image.Remote{Insecure: insecure}, args[0], as)
+			r, done := remoteWithProgress(insecure, "pulling "+args[0])
+			im, err := s.Pull(cmd.Context(), r, args[0], as)
+			done()
 			if err != nil {
 				return err
 			}
@@ -371,8 +372,8 @@ func newImagePushCommand(open func() (*image.Store, error)) *cobra.Command {
 	return cmd
 }
 
-// remoteWithProgress is a registry client that draws a push's progress
-// on stderr when it is a terminal; done ends the line.
+// remoteWithProgress is a registry client that draws a pull's or push's
+// progress on stderr when it is a terminal; done ends the line.
 func remoteWithProgress(insecure bool, what string) (image.Remote, func()) {
 	r := image.Remote{Insecure: insecure}
 	if !isTerminal(os.Stderr) {

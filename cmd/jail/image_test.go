@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -418,6 +419,22 @@ func TestImageRegistryPushPullRun(t *testing.T) {
 	r = other2.run(t, "run", "--image", ref)
 	requireOK(t, r)
 	assert.Equal(t, "pulled and run\n", r.Stdout)
+
+	// On a terminal, a pull draws its progress.
+	master, slave := openPTY(t)
+	if e.j.Cred != nil {
+		require.NoError(t, slave.Chown(int(e.j.Cred.Uid), int(e.j.Cred.Gid)))
+	}
+	var drawn bytes.Buffer
+	copied := make(chan struct{})
+	go func() { io.Copy(&drawn, master); close(copied) }()
+	onTTY := testutil.Opts{Env: []string{"JAIL_STORE=" + e.j.FixtureDir(t, "store3"), withCreds.Env[1]}, Stderr: slave}
+	r = e.j.RunWith(t, onTTY, "image", "pull", ref)
+	slave.Close()
+	<-copied
+	require.Equal(t, 0, r.ExitCode, "%s %s", r, drawn.String())
+	assert.Contains(t, drawn.String(), "pulling "+ref+": ")
+	assert.Contains(t, drawn.String(), "(100%)")
 
 	// A multi-platform index: the pull takes this machine's platform.
 	plat := func(arch string) v1.Image {

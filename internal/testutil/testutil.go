@@ -359,6 +359,9 @@ type Opts struct {
 	ExtraFiles []*os.File
 	// AsCaller runs jail as the test process's own user, even root.
 	AsCaller bool
+	// Stderr, when set, is jail's standard error (a terminal, say); the
+	// Result's is then empty.
+	Stderr *os.File
 }
 
 // Running is a started jail.
@@ -397,6 +400,9 @@ func (j *Jail) Start(t testing.TB, o Opts, args ...string) *Running {
 	}
 	cmd.Stdin = o.Stdin
 	cmd.Stdout, cmd.Stderr = &r.stdout, &r.stderr
+	if o.Stderr != nil {
+		cmd.Stderr = o.Stderr
+	}
 	cmd.ExtraFiles = o.ExtraFiles
 	if j.Cred != nil && !o.AsCaller {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: j.Cred}
