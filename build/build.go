@@ -15,7 +15,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -169,11 +168,13 @@ type builder struct {
 	ignore  *ignorer
 	lex     *shell.Lex
 	meta    map[string]string
-	// done are the stages built, by name, for FROM to start from.
-	done map[string]*state
-	held []*image.Held
-	step int
-	res  *Result
+	// done are the stages built, by name, for FROM to start from; built
+	// all of them, in order, for COPY --from=INDEX.
+	done  map[string]*state
+	built []*state
+	held  []*image.Held
+	step  int
+	res   *Result
 }
 
 func (b *builder) release() {
@@ -248,6 +249,7 @@ func (b *builder) stage(ctx context.Context, st *instructions.Stage) (*state, er
 	if st.Name != "" {
 		b.done[strings.ToLower(st.Name)] = s
 	}
+	b.built = append(b.built, s)
 	return s, nil
 }
 
@@ -396,7 +398,7 @@ func (b *builder) command(ctx context.Context, s *state, c instructions.Command)
 		return b.run(ctx, s, c)
 	case *instructions.CopyCommand:
 		if c.From != "" {
-			return errors.New("COPY --from is not supported by jail build yet: copy from the build context, or build the stage as an image and RUN what it needs")
+			return b.copyFrom(s, c)
 		}
 		return b.copy(s, c.String(), c.SourcesAndDest, c.Chown, c.Chmod, false)
 	case *instructions.AddCommand:

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/shell"
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 
@@ -147,16 +148,8 @@ func (b *builder) copy(s *state, createdBy string, sd instructions.SourcesAndDes
 	if err != nil {
 		return err
 	}
-	dest := sd.DestPath
-	if !path.IsAbs(dest) {
-		wd := s.cfg.Config.WorkingDir
-		if wd == "" {
-			wd = "/"
-		}
-		dest = path.Join(wd, dest) + map[bool]string{true: "/", false: ""}[strings.HasSuffix(dest, "/")]
-	}
-	intoDir := strings.HasSuffix(dest, "/") || len(srcs) > 1
-	dest = path.Clean(dest)
+	dest, intoDir := s.destination(sd.DestPath)
+	intoDir = intoDir || len(srcs) > 1
 	sum, err := b.contentHash(srcs)
 	if err != nil {
 		return err
@@ -190,6 +183,85 @@ func (b *builder) copy(s *state, createdBy string, sd instructions.SourcesAndDes
 	}
 	s.addLayer(key, createdBy, e)
 	return nil
+}
+
+// copyFrom writes COPY --from's layer: sources of an earlier stage (by
+// name or index) or of an image of the store, as its layers stack,
+// keeping their owners there unless --chown says otherwise.
+func (b *builder) copyFrom(s *state, c *instructions.CopyCommand) error {
+	if c.Chmod != "" {
+		return errors.New("--chmod is not supported by jail build yet")
+	}
+	if len(c.SourceContents) > 0 {
+		return errors.New("heredoc sources are not supported by jail build yet")
+	}
+	from, err := b.expand(c.From, shell.EnvsFromSlice(s.env()))
+	if err != nil {
+		return err
+	}
+	layers, fromKey, err := b.layersOf(from)
+	if err != nil {
+		return fmt.Errorf("--from=%s: %w", from, err)
+	}
+	uid, gid, err := b.owner(s, c.Chown)
+	if err != nil {
+		return err
+	}
+	dest, intoDir := s.destination(c.DestPath)
+	for _, p := range c.SourcePaths {
+		intoDir = intoDir || len(c.SourcePaths) > 1 || strings.ContainsAny(p, "*?[")
+	}
+	key := s.next(map[string]any{"copy-from": fromKey, "sources": c.SourcePaths, "dest": dest, "into": intoDir, "chown": c.Chown, "owner": []int{uid, gid}})
+	if b.cached(s, key, c.String()) {
+		return nil
+	}
+	dirs, err := b.o.Store.LayerDirs(layers)
+	if err != nil {
+		return err
+	}
+	lw, err := b.o.Store.NewLayer(uid, gid)
+	if err != nil {
+		return err
+	}
+	if err := lw.AddParents(dest+"/x", time.Now()); err != nil {
+		lw.Abort()
+		return err
+	}
+	if err := lw.AddFromLayers(dirs, c.SourcePaths, dest, intoDir, c.Chown == ""); err != nil {
+		lw.Abort()
+		return fmt.Errorf("--from=%s: %w", from, err)
+	}
+	l, err := lw.Commit()
+	if err != nil {
+		return err
+	}
+	e := &image.CacheEntry{Layer: &l, Made: time.Now().UTC().Truncate(time.Second)}
+	if err := b.o.Store.CachePut(key, e); err != nil {
+		return err
+	}
+	s.addLayer(key, c.String(), e)
+	return nil
+}
+
+// layersOf are the layers of an earlier stage, by name or index, or of an
+// image of the store, with what identifies their content for the cache:
+// the stage's last cache key, or the image's ID.
+func (b *builder) layersOf(from string) ([]image.Layer, string, error) {
+	if st, ok := b.done[strings.ToLower(from)]; ok {
+		return st.allLayers(), st.key, nil
+	}
+	if i, err := strconv.Atoi(from); err == nil {
+		if i < 0 || i >= len(b.built) {
+			return nil, "", fmt.Errorf("no stage %d has been built before this one", i)
+		}
+		return b.built[i].allLayers(), b.built[i].key, nil
+	}
+	h, err := b.o.Store.Hold(from)
+	if err != nil {
+		return nil, "", err
+	}
+	b.held = append(b.held, h)
+	return h.Image.Layers, h.ID, nil
 }
 
 func (b *builder) copyOne(lw *image.LayerWriter, src source, dest string, intoDir, add bool, uid, gid int) error {
@@ -283,6 +355,20 @@ func under(target, name string) (string, error) {
 		}
 	}
 	return strings.TrimPrefix(path.Join(target, path.Clean("/"+name)), "/"), nil
+}
+
+// destination is a COPY's destination made absolute in the working
+// directory, and whether it names a directory to copy into (a trailing
+// slash).
+func (s *state) destination(dest string) (string, bool) {
+	if !path.IsAbs(dest) {
+		wd := s.cfg.Config.WorkingDir
+		if wd == "" {
+			wd = "/"
+		}
+		dest = path.Join(wd, dest) + map[bool]string{true: "/", false: ""}[strings.HasSuffix(dest, "/")]
+	}
+	return path.Clean(dest), strings.HasSuffix(dest, "/")
 }
 
 // contentHash is what the sources hold: names, modes, link targets and

@@ -73,7 +73,9 @@ func (ids *IDs) Run(op string, args []string, stdin io.Reader, stdout io.Writer,
 	attr := &os.ProcAttr{
 		Env:   []string{helperEnv + "=1"},
 		Files: []*os.File{nil, nil, nil, goR, outW},
-		Sys:   &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER, Pdeathsig: syscall.SIGKILL},
+		// A mount namespace too, of the helper's own: what it mounts, to
+		// read an image's layers stacked, is gone with it.
+		Sys: &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL},
 	}
 	// os/exec's copying of streams, without its Cmd: StartProcess takes
 	// files, and the streams may be readers and writers.

@@ -197,9 +197,23 @@ func helperPath(tool string) (string, error) {
 	return "", fmt.Errorf("%s not found", tool)
 }
 
+// Own maps the caller alone, to 0: a helper's ids where there are no
+// subordinate ones.
+func Own() *IDs {
+	return &IDs{UID: Map{{Inner: 0, Outer: uint32(os.Getuid()), Count: 1}},
+		GID: Map{{Inner: 0, Outer: uint32(os.Getgid()), Count: 1}}}
+}
+
+// own says ids map the caller alone, which it may write itself.
+func (ids *IDs) own() bool { return ids.Equal(Own()) }
+
 // Apply writes ids as the maps of the user namespace process pid is in,
-// which must not have any yet.
+// which must not have any yet: the caller's own id itself, subordinate
+// ranges through newuidmap and newgidmap.
 func (ids *IDs) Apply(pid int) error {
+	if ids.own() {
+		return writeOwn(pid, ids)
+	}
 	for _, t := range []struct {
 		tool string
 		m    Map
@@ -217,6 +231,29 @@ func (ids *IDs) Apply(pid int) error {
 			}
 			return fmt.Errorf("%s refused the map %v: %s (check %s and that %s is setuid root: ls -l %s)",
 				t.tool, t.m.args(), msg, t.file, p, p)
+		}
+	}
+	return nil
+}
+
+// writeOwn writes a map of the caller's own ids, which the kernel lets an
+// ordinary user write once setgroups is denied.
+func writeOwn(pid int, ids *IDs) error {
+	dir := fmt.Sprintf("/proc/%d/", pid)
+	for _, w := range []struct{ file, data string }{
+		{"setgroups", "deny"},
+		{"uid_map", fmt.Sprintf("0 %d 1\n", ids.UID[0].Outer)},
+		{"gid_map", fmt.Sprintf("0 %d 1\n", ids.GID[0].Outer)},
+	} {
+		f, err := os.OpenFile(dir+w.file, os.O_WRONLY, 0)
+		if err == nil {
+			_, err = f.WriteString(w.data)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("mapping the helper's ids: %s: %w", w.file, err)
 		}
 	}
 	return nil

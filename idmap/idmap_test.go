@@ -77,3 +77,11 @@ func TestSubordinateSaysWhatIsMissing(t *testing.T) {
 	require.ErrorIs(t, err, ErrNone)
 	assert.Contains(t, err.Error(), "usermod --add-subuids")
 }
+
+func TestOwnIsTheCallerAlone(t *testing.T) {
+	own := Own()
+	assert.True(t, own.own())
+	assert.Equal(t, Map{{0, uint32(os.Getuid()), 1}}, own.UID)
+	other := &IDs{UID: withOwn(uint32(os.Getuid()), []Range{{Outer: 100000, Count: 65536}}), GID: own.GID}
+	assert.False(t, other.own(), "ranges are newuidmap's to write")
+}

@@ -166,7 +166,7 @@ func (lw *LayerWriter) AddUpper(dir string) error {
 	pr, pw := io.Pipe()
 	copied := make(chan error, 1)
 	go func() {
-		err := lw.copyTar(pr)
+		err := lw.copyTar(pr, true)
 		pr.CloseWithError(err)
 		copied <- err
 	}()
@@ -178,8 +178,9 @@ func (lw *LayerWriter) AddUpper(dir string) error {
 	return err
 }
 
-// copyTar adds every entry of the tar stream r.
-func (lw *LayerWriter) copyTar(r io.Reader) error {
+// copyTar adds every entry of the tar stream r, with its owner or, unless
+// keepOwners, the layer's.
+func (lw *LayerWriter) copyTar(r io.Reader, keepOwners bool) error {
 	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
@@ -188,6 +189,9 @@ func (lw *LayerWriter) copyTar(r io.Reader) error {
 		}
 		if err != nil {
 			return err
+		}
+		if !keepOwners {
+			h.Uid, h.Gid, h.Uname, h.Gname = lw.uid, lw.gid, "", ""
 		}
 		if err := lw.WriteHeader(h); err != nil {
 			return err

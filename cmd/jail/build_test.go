@@ -216,3 +216,51 @@ CMD cat /second
 	requireOK(t, r)
 	assert.Equal(t, "from-first\n/bin/sh\n", r.Stdout)
 }
+
+// TestBuildCopyFrom copies out of an earlier stage (by name and by index)
+// and out of an image of the store, as their layers stack: a file a
+// later layer deleted is not there, owners are kept unless --chown, and
+// a link the stage planted is copied as a link, never followed out of
+// the stage's root.
+func TestBuildCopyFrom(t *testing.T) {
+	e := newImageEnv(t)
+	e.importImage(t, testImage(t, v1.Config{Env: []string{"PATH=/bin"}},
+		busyboxLayer(t, tfile("base-only", "b")), testLayer(t, tfile(".wh.base-only", ""), tdir("srv"), tfile("srv/kept", "k"))), "base:1")
+	dir := e.j.FixtureDir(t, "ctx-from")
+	e.j.Fixture(t, "ctx-from/Dockerfile", `FROM base:1 AS build
+RUN mkdir -p /out/sub && echo one > /out/a && echo two > /out/sub/b && chown 1234:1235 /out/a
+RUN rm /out/sub/b && echo three > /out/c && ln -s /etc/passwd /out/host-link && ln -s / /root-link
+FROM scratch
+COPY --from=build /bin /bin
+COPY --from=build /out /dst
+COPY --from=0 /srv/kept /etc/passwd /etc/
+COPY --from=base:1 --chown=7:8 /srv /srv-chowned
+COPY --from=build / /whole
+CMD ["/bin/sh", "-c", "cd /dst && ls -A . sub; cat a c; stat -c '%u:%g %n' a c /srv-chowned/kept; readlink host-link; ls /etc; test -e /whole/base-only || echo base-only-gone"]
+`, 0o644)
+	r := e.run(t, "build", "-t", "from:1", dir)
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	r = e.run(t, "run", "--image", "from:1")
+	requireOK(t, r)
+	assert.Equal(t, ".:\na\nc\nhost-link\nsub\n\nsub:\none\nthree\n1234:1235 a\n0:0 c\n7:8 /srv-chowned/kept\n/etc/passwd\nkept\npasswd\nbase-only-gone\n", r.Stdout)
+
+	// A path through a link that leaves the stage's root is refused.
+	e.j.Fixture(t, "ctx-from/Dockerfile", "FROM base:1 AS build\nRUN ln -s / /root-link\nFROM scratch\nCOPY --from=build /root-link/etc/passwd /p\n", 0o644)
+	r = e.run(t, "build", "-t", "from:2", dir)
+	assert.Equal(t, 125, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stderr, "COPY: --from=build: /root-link/etc/passwd: ")
+	assert.Contains(t, r.Stderr, "(links are followed only inside the image it copies from)")
+	for _, bad := range []struct{ from, want string }{
+		{"missing:1", `--from=missing:1: image "missing:1" is not in the store`},
+		{"5", "--from=5: no stage 5 has been built before this one"},
+	} {
+		e.j.Fixture(t, "ctx-from/Dockerfile", "FROM scratch\nCOPY --from="+bad.from+" /x /x\n", 0o644)
+		r = e.run(t, "build", "-t", "from:3", dir)
+		assert.Equal(t, 125, r.ExitCode, "%s", r)
+		assert.Contains(t, r.Stderr, bad.want)
+	}
+	e.j.Fixture(t, "ctx-from/Dockerfile", "FROM base:1 AS build\nFROM scratch\nCOPY --from=build /nothing-here /x\n", 0o644)
+	r = e.run(t, "build", "-t", "from:4", dir)
+	assert.Equal(t, 125, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stderr, "/nothing-here: not in the image it copies from")
+}

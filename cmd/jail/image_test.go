@@ -213,6 +213,15 @@ func TestImageManyLayers(t *testing.T) {
 	}
 	requireOK(t, r)
 	assert.Equal(t, fmt.Sprint(n), strings.TrimSpace(r.Stdout))
+
+	// COPY --from stacks them too, past a page of mount options.
+	dir := e.j.FixtureDir(t, "ctx-many")
+	e.j.Fixture(t, "ctx-many/Dockerfile", "FROM scratch\nCOPY --from=many:1 /many /many\nCOPY --from=many:1 /bin /bin\n", 0o644)
+	r = e.run(t, "build", "-t", "many-copied:1", dir)
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	r = e.run(t, "run", "--image", "many-copied:1", "--", "sh", "-c", "ls /many | wc -l")
+	requireOK(t, r)
+	assert.Equal(t, fmt.Sprint(n), strings.TrimSpace(r.Stdout))
 }
 
 // TestImageCommands walks the store's commands as a user would.
