@@ -70,10 +70,10 @@ func BenchmarkImage(b *testing.B) {
 	e.jail.Fixture(b, "ctx/file", "copied", 0o644)
 	// Each run has a runtime directory of its own, so that each finds
 	// its own sandbox built ahead, as one user running one of them would.
-	rt, rtRoot, rtApp := e.runtimeDir(b, "image"), e.runtimeDir(b, "rootfs"), e.runtimeDir(b, "app")
+	rt, rtRoot, rtApp, rtSq := e.runtimeDir(b, "image"), e.runtimeDir(b, "rootfs"), e.runtimeDir(b, "app"), e.runtimeDir(b, "squashed")
 
-	var importBase, importApp, buildCold, buildCached []time.Duration
-	var runImage, runRootfs, runApp []time.Duration
+	var importBase, importApp, buildCold, buildCached, importSquashed []time.Duration
+	var runImage, runRootfs, runApp, runSquashed []time.Duration
 	round := 0
 	var lastStore string
 	for b.Loop() {
@@ -83,9 +83,15 @@ func BenchmarkImage(b *testing.B) {
 		importApp = append(importApp, e.imageCmd(b, store, rt, "image", "import", appTar))
 		buildCold = append(buildCold, e.imageCmd(b, store, rt, "build", "-t", "built:1", ctxDir))
 		buildCached = append(buildCached, e.imageCmd(b, store, rt, "build", "-t", "built:1", ctxDir))
-		layer := e.layerDir(b, store, "base:1")
+		// The same image in a store that keeps no owners: one id mapped,
+		// no newuidmap.
+		squashed := e.jail.FixtureDir(b, fmt.Sprintf("store-squashed-%d", round))
+		e.jail.Fixture(b, fmt.Sprintf("store-squashed-%d/store.json", round), `{"ids": null, "squashed": "the benchmark's"}`, 0o644)
+		importSquashed = append(importSquashed, e.imageCmd(b, squashed, rtSq, "image", "import", baseTar))
+		layer := e.layerDir(b, squashed, "base:1")
 		for range 10 {
 			runImage = append(runImage, e.imageCmd(b, store, rt, "run", "--image", "base:1", "--", "/bin/true"))
+			runSquashed = append(runSquashed, e.imageCmd(b, squashed, rtSq, "run", "--image", "base:1", "--", "/bin/true"))
 			runRootfs = append(runRootfs, e.imageCmd(b, store, rtRoot, "run", "--rootfs", layer, "--", "/bin/true"))
 			runApp = append(runApp, e.imageCmd(b, store, rtApp, "run", "--image", "app:1", "--", "/bin/true"))
 		}
@@ -104,15 +110,18 @@ func BenchmarkImage(b *testing.B) {
 	med := func(ds []time.Duration) float64 { return ms(percentile(ds, 50)) }
 	fmt.Printf("\n| step | median ms |\n|---|---|\n")
 	fmt.Printf("| import base (1 layer, busybox, docker-archive) | %.1f |\n", med(importBase))
+	fmt.Printf("| import base into a store that keeps no owners | %.1f |\n", med(importSquashed))
 	fmt.Printf("| import app (3 layers, the base's shared) | %.1f |\n", med(importApp))
 	fmt.Printf("| jail build (FROM base, RUN, COPY) | %.1f |\n", med(buildCold))
 	fmt.Printf("| jail build again, from the cache | %.1f |\n", med(buildCached))
 	fmt.Printf("| jail run --image base -- /bin/true | %.2f |\n", med(runImage))
+	fmt.Printf("| jail run --image base, a store that keeps no owners | %.2f |\n", med(runSquashed))
 	fmt.Printf("| jail run --rootfs (the base's layer) -- /bin/true | %.2f |\n", med(runRootfs))
 	fmt.Printf("| jail run --image app (3 layers) -- /bin/true | %.2f |\n", med(runApp))
 	fmt.Printf("\nRounds: %d (runs: %d each, interleaved). Store after the last: %d layers, %d bytes unpacked, "+
 		"%d of blobs; sharing saves %d bytes.\n", round, len(runImage), du.Layers, du.LayerBytes, du.BlobBytes, du.Saved)
 	b.ReportMetric(med(runImage)/med(runRootfs), "image/rootfs")
+	b.ReportMetric(med(runImage)/med(runSquashed), "owners/squashed")
 	if p := debianTarball(); p != "" {
 		store := e.jail.FixtureDir(b, "store-debian")
 		d := e.imageCmd(b, store, rt, "image", "import", "--name", "debian:bookworm", p)

@@ -214,24 +214,33 @@ func (ids *IDs) Apply(pid int) error {
 	if ids.own() {
 		return writeOwn(pid, ids)
 	}
-	for _, t := range []struct {
-		tool string
-		m    Map
-		file string
-	}{{"newuidmap", ids.UID, SubUIDFile}, {"newgidmap", ids.GID, SubGIDFile}} {
-		p, err := helperPath(t.tool)
-		if err != nil {
-			return fmt.Errorf("%w (Debian and Ubuntu: apt-get install uidmap)", err)
+	// The two are independent, and each is an exec of a setuid binary
+	// that reads its file: at the same time, the run waits for one.
+	var uidErr error
+	done := make(chan struct{})
+	go func() {
+		uidErr = runHelper("newuidmap", pid, ids.UID, SubUIDFile)
+		close(done)
+	}()
+	gidErr := runHelper("newgidmap", pid, ids.GID, SubGIDFile)
+	<-done
+	return errors.Join(uidErr, gidErr)
+}
+
+// runHelper has tool (newuidmap or newgidmap) write m for process pid.
+func runHelper(tool string, pid int, m Map, file string) error {
+	p, err := helperPath(tool)
+	if err != nil {
+		return fmt.Errorf("%w (Debian and Ubuntu: apt-get install uidmap)", err)
+	}
+	out, err := exec.Command(p, append([]string{strconv.Itoa(pid)}, m.args()...)...).CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if msg == "" {
+			msg = err.Error()
 		}
-		out, err := exec.Command(p, append([]string{strconv.Itoa(pid)}, t.m.args()...)...).CombinedOutput()
-		if err != nil {
-			msg := strings.TrimSpace(string(out))
-			if msg == "" {
-				msg = err.Error()
-			}
-			return fmt.Errorf("%s refused the map %v: %s (check %s and that %s is setuid root: ls -l %s)",
-				t.tool, t.m.args(), msg, t.file, p, p)
-		}
+		return fmt.Errorf("%s refused the map %v: %s (check %s and that %s is setuid root: ls -l %s)",
+			tool, m.args(), msg, file, p, p)
 	}
 	return nil
 }
