@@ -554,3 +554,22 @@ func TestUnpackKeepsOwners(t *testing.T) {
 	require.NoError(t, unix.Lstat(filepath.Join(squashed, "ro"), &st))
 	assert.Equal(t, uint32(0o755), st.Mode&0o7777, "its directories stay open to its user")
 }
+
+// TestLaterEntryReplacesDirectory: a file entry after a directory of the
+// same name replaces it, whether the directory is the parent the
+// unpacker holds open for the next entries or holds one of them.
+func TestLaterEntryReplacesDirectory(t *testing.T) {
+	dir := t.TempDir()
+	budget := int64(1 << 20)
+	_, err := unpackLayer(bytes.NewReader(imagetest.Tar(t,
+		imagetest.Dir("etc"), imagetest.Dir("etc/app.conf"), imagetest.File("etc/app.conf/inner", "i"),
+		imagetest.File("etc/app.conf", "conf"), imagetest.File("etc/other", "o"),
+		imagetest.Dir("a/b/c"), imagetest.File("a/b/c/f", "f"), imagetest.File("a/b", "now a file"), imagetest.File("a/b2", "2"),
+	)), dir, &budget, nil)
+	require.NoError(t, err)
+	for name, want := range map[string]string{"etc/app.conf": "conf", "etc/other": "o", "a/b": "now a file", "a/b2": "2"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err, name)
+		assert.Equal(t, want, string(b), name)
+	}
+}

@@ -50,6 +50,13 @@ const (
 	opaqueXattr    = "user.overlay.opaque"
 )
 
+// notDirError is an entry's parent that is no directory of the layer.
+type notDirError struct{ parent string }
+
+func (e notDirError) Error() string {
+	return fmt.Sprintf("its parent %q is not a directory of the layer (a symbolic link?); nothing is written through a link", e.parent)
+}
+
 // errBudget is returned once a layer unpacks past its budget.
 var errBudget = errors.New("unpacks to more than the store allows for one image")
 
@@ -189,7 +196,7 @@ func (u *unpacker) entry(h *tar.Header, r io.Reader) error {
 		if hidden == "" || hidden == "." || hidden == ".." {
 			return fmt.Errorf("a whiteout that names no entry of its directory")
 		}
-		if err := u.replace(parent, hidden); err != nil {
+		if err := u.replace(parent, hidden, path.Join(dir, hidden)); err != nil {
 			return err
 		}
 		u.report.Whiteouts++
@@ -207,7 +214,7 @@ func (u *unpacker) entry(h *tar.Header, r io.Reader) error {
 	case tar.TypeReg:
 		return u.regular(parent, base, name, h, r)
 	case tar.TypeSymlink:
-		if err := u.replace(parent, base); err != nil {
+		if err := u.replace(parent, base, name); err != nil {
 			return err
 		}
 		if err := unix.Symlinkat(h.Linkname, parent, base); err != nil {
@@ -218,9 +225,9 @@ func (u *unpacker) entry(h *tar.Header, r io.Reader) error {
 		}
 		return setTimes(parent, base, h.ModTime)
 	case tar.TypeLink:
-		return u.hardlink(parent, base, h)
+		return u.hardlink(parent, base, name, h)
 	case tar.TypeFifo:
-		if err := u.replace(parent, base); err != nil {
+		if err := u.replace(parent, base, name); err != nil {
 			return err
 		}
 		if err := unix.Mkfifoat(parent, base, uint32(h.Mode)&0o777); err != nil {
@@ -293,7 +300,7 @@ func (u *unpacker) parent(dir string) (int, error) {
 		}
 		unix.Close(fd)
 		if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
-			return -1, fmt.Errorf("its parent %q is not a directory of the layer (a symbolic link?); nothing is written through a link", done)
+			return -1, notDirError{done}
 		}
 		if err != nil {
 			return -1, err
@@ -311,10 +318,11 @@ func (u *unpacker) dropCache() {
 	u.cacheName, u.cacheFd = "", -1
 }
 
-// replace removes what an earlier entry of the same name made, as tar
-// does: a later entry wins. A directory is kept for a directory entry
-// (mkdir), and otherwise removed with everything in it.
-func (u *unpacker) replace(parent int, base string) error {
+// replace removes what an earlier entry of the same name (the layer's
+// path name, base of parent) made, as tar does: a later entry wins. A
+// directory is kept for a directory entry (mkdir), and otherwise removed
+// with everything in it.
+func (u *unpacker) replace(parent int, base, name string) error {
 	var st unix.Stat_t
 	err := unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW)
 	if errors.Is(err, unix.ENOENT) {
@@ -326,7 +334,17 @@ func (u *unpacker) replace(parent int, base string) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return unix.Unlinkat(parent, base, 0)
 	}
-	u.dropCache() // its path may be the cache's
+	// The cache may be this directory or one below it, about to go; not
+	// when it is parent, which the caller goes on using.
+	if u.cacheName == name || strings.HasPrefix(u.cacheName, name+"/") {
+		u.dropCache()
+	}
+	return removeDir(parent, base)
+}
+
+// removeDir removes the directory base of parent and all in it, through
+// no link.
+func removeDir(parent int, base string) error {
 	fd, err := unix.Openat(parent, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -336,7 +354,16 @@ func (u *unpacker) replace(parent int, base string) error {
 	if err == nil {
 		unix.Fchmod(fd, 0o700)
 		for _, n := range names {
-			if err = u.replace(fd, n); err != nil {
+			var st unix.Stat_t
+			if err = unix.Fstatat(fd, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				break
+			}
+			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+				err = removeDir(fd, n)
+			} else {
+				err = unix.Unlinkat(fd, n, 0)
+			}
+			if err != nil {
 				break
 			}
 		}
@@ -354,7 +381,7 @@ func (u *unpacker) mkdir(parent int, base, name string, h *tar.Header) error {
 	var st unix.Stat_t
 	err := unix.Fstatat(parent, base, &st, unix.AT_SYMLINK_NOFOLLOW)
 	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		if err := u.replace(parent, base); err != nil {
+		if err := u.replace(parent, base, name); err != nil {
 			return err
 		}
 		err = unix.ENOENT
@@ -385,7 +412,7 @@ func (u *unpacker) madeDir(d madeDir) {
 }
 
 func (u *unpacker) regular(parent int, base, name string, h *tar.Header, r io.Reader) error {
-	if err := u.replace(parent, base); err != nil {
+	if err := u.replace(parent, base, name); err != nil {
 		return err
 	}
 	if err := u.spend(h.Size); err != nil {
@@ -428,7 +455,7 @@ func futimes(fd int, t time.Time) error {
 
 // hardlink links an entry to an earlier one of the same layer, which is
 // found as every entry is: inside the layer, through no link.
-func (u *unpacker) hardlink(parent int, base string, h *tar.Header) error {
+func (u *unpacker) hardlink(parent int, base, name string, h *tar.Header) error {
 	target, err := cleanName(h.Linkname)
 	if err != nil || target == "" {
 		return fmt.Errorf("a hard link to %q, outside the layer", h.Linkname)
@@ -452,7 +479,7 @@ func (u *unpacker) hardlink(parent int, base string, h *tar.Header) error {
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		return fmt.Errorf("a hard link to the directory %q", h.Linkname)
 	}
-	if err := u.replace(own, base); err != nil {
+	if err := u.replace(own, base, name); err != nil {
 		return err
 	}
 	// replace may have closed the cache, and tparent with it.
@@ -477,6 +504,9 @@ func (u *unpacker) finishDir(d madeDir) error {
 	if d.name != "." {
 		dir, base := path.Split(d.name)
 		parent, err := u.parent(strings.TrimSuffix(dir, "/"))
+		if errors.As(err, new(notDirError)) {
+			return nil // a later entry replaced a directory above it
+		}
 		if err != nil {
 			return err
 		}
