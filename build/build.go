@@ -108,7 +108,9 @@ func Build(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{o: o, file: o.Dockerfile, ctxRoot: ctxRoot, ignore: ignore, lex: shell.NewLex(ast.EscapeToken),
+	raw := shell.NewLex(ast.EscapeToken)
+	raw.SkipProcessQuotes = true
+	b := &builder{o: o, file: o.Dockerfile, ctxRoot: ctxRoot, ignore: ignore, lex: shell.NewLex(ast.EscapeToken), rawLex: raw,
 		done: map[string]*state{}, res: &Result{}}
 	defer b.release()
 	for _, c := range stages {
@@ -167,7 +169,9 @@ type builder struct {
 	ctxRoot *os.Root
 	ignore  *ignorer
 	lex     *shell.Lex
-	meta    map[string]string
+	// rawLex expands heredocs' documents: variables, not quotes.
+	rawLex *shell.Lex
+	meta   map[string]string
 	// done are the stages built, by name, for FROM to start from; built
 	// all of them, in order, for COPY --from=INDEX.
 	done  map[string]*state
@@ -241,7 +245,12 @@ func (b *builder) stage(ctx context.Context, st *instructions.Stage) (*state, er
 		return nil, fmt.Errorf("%s: FROM %s: %w", b.file, base, err)
 	}
 	s.name = st.Name
-	for _, c := range st.Commands {
+	triggers, err := s.onBuild()
+	if err != nil {
+		return nil, fmt.Errorf("%s: FROM %s: %w", b.file, base, err)
+	}
+	b.res.Steps += len(triggers)
+	for _, c := range append(triggers, st.Commands...) {
 		if err := b.command(ctx, s, c); err != nil {
 			return nil, b.fail(c, err)
 		}
@@ -275,6 +284,25 @@ func (b *builder) from(base string) (*state, error) {
 	s.base, s.baseLayers, s.cfg, s.key = h.Image, h.Image.Layers, cf.DeepCopy(), h.ID
 	s.made = cf.Created.Time
 	return s, nil
+}
+
+// onBuild takes the base image's ONBUILD triggers, which run first, as
+// docker build runs them; the stage's own image does not keep them.
+func (s *state) onBuild() ([]instructions.Command, error) {
+	var out []instructions.Command
+	for _, t := range s.cfg.Config.OnBuild {
+		res, err := parser.Parse(strings.NewReader(t))
+		if err != nil || len(res.AST.Children) != 1 {
+			return nil, fmt.Errorf("the base image's ONBUILD %q is not one instruction: %v", t, err)
+		}
+		c, err := instructions.ParseCommand(res.AST.Children[0])
+		if err != nil {
+			return nil, fmt.Errorf("the base image's ONBUILD %q: %w", t, err)
+		}
+		out = append(out, c)
+	}
+	s.cfg.Config.OnBuild = nil
+	return out, nil
 }
 
 // env is the environment a step's words expand in, and RUN runs with:
@@ -322,9 +350,19 @@ func (b *builder) expand(word string, env shell.EnvGetter) (string, error) {
 }
 
 func (b *builder) command(ctx context.Context, s *state, c instructions.Command) error {
+	env := shell.EnvsFromSlice(s.env())
 	if e, ok := c.(instructions.SupportsSingleWordExpansion); ok {
-		env := shell.EnvsFromSlice(s.env())
 		if err := e.Expand(func(w string) (string, error) { return b.expand(w, env) }); err != nil {
+			return err
+		}
+	}
+	// A heredoc's document expands as BuildKit expands it: variables, not
+	// quotes.
+	if e, ok := c.(instructions.SupportsSingleWordExpansionRaw); ok {
+		if err := e.ExpandRaw(func(w string) (string, error) {
+			out, _, err := b.rawLex.ProcessWord(w, env)
+			return out, err
+		}); err != nil {
 			return err
 		}
 	}
@@ -394,6 +432,12 @@ func (b *builder) command(ctx context.Context, s *state, c instructions.Command)
 		for _, v := range c.Volumes {
 			cfg.Volumes[v] = struct{}{}
 		}
+	case *instructions.HealthCheckCommand:
+		h := c.Health
+		cfg.Healthcheck = &v1.HealthConfig{Test: slices.Clone(h.Test), Interval: h.Interval, Timeout: h.Timeout,
+			StartPeriod: h.StartPeriod, Retries: h.Retries}
+	case *instructions.OnbuildCommand:
+		cfg.OnBuild = append(cfg.OnBuild, c.Expression)
 	case *instructions.RunCommand:
 		return b.run(ctx, s, c)
 	case *instructions.CopyCommand:

@@ -134,27 +134,28 @@ func (b *builder) owner(s *state, chown string) (int, int, error) {
 // a directory's contents into it, and for ADD a local tar archive
 // unpacked there.
 func (b *builder) copy(s *state, createdBy string, sd instructions.SourcesAndDest, chown, chmod string, add bool) error {
-	if chmod != "" {
-		return errors.New("--chmod is not supported by jail build yet")
-	}
-	if len(sd.SourceContents) > 0 {
-		return errors.New("heredoc sources are not supported by jail build yet")
-	}
-	srcs, err := b.sources(sd.SourcePaths)
+	mode, err := parseChmod(chmod)
 	if err != nil {
 		return err
+	}
+	var srcs []source
+	if len(sd.SourcePaths) > 0 {
+		if srcs, err = b.sources(sd.SourcePaths); err != nil {
+			return err
+		}
 	}
 	uid, gid, err := b.owner(s, chown)
 	if err != nil {
 		return err
 	}
 	dest, intoDir := s.destination(sd.DestPath)
-	intoDir = intoDir || len(srcs) > 1
+	intoDir = intoDir || len(srcs)+len(sd.SourceContents) > 1
 	sum, err := b.contentHash(srcs)
 	if err != nil {
 		return err
 	}
-	key := s.next(map[string]any{"copy": add, "dest": dest, "into": intoDir, "owner": []int{uid, gid}, "content": sum})
+	key := s.next(map[string]any{"copy": add, "dest": dest, "into": intoDir, "owner": []int{uid, gid}, "content": sum,
+		"heredocs": sd.SourceContents, "chmod": chmod})
 	if b.cached(s, key, createdBy) {
 		return nil
 	}
@@ -163,12 +164,21 @@ func (b *builder) copy(s *state, createdBy string, sd instructions.SourcesAndDes
 		return err
 	}
 	now := time.Now()
-	if err := lw.AddParents(dest+"/x", now); err != nil {
+	if err := lw.AddParents(parentsOf(dest, intoDir), now); err != nil {
 		lw.Abort()
 		return err
 	}
+	if mode != nil {
+		lw.SetMode(*mode)
+	}
 	for _, src := range srcs {
 		if err := b.copyOne(lw, src, dest, intoDir, add, uid, gid); err != nil {
+			lw.Abort()
+			return err
+		}
+	}
+	for _, doc := range sd.SourceContents {
+		if err := heredocFile(lw, doc, dest, intoDir, uid, gid, now); err != nil {
 			lw.Abort()
 			return err
 		}
@@ -189,11 +199,12 @@ func (b *builder) copy(s *state, createdBy string, sd instructions.SourcesAndDes
 // name or index) or of an image of the store, as its layers stack,
 // keeping their owners there unless --chown says otherwise.
 func (b *builder) copyFrom(s *state, c *instructions.CopyCommand) error {
-	if c.Chmod != "" {
-		return errors.New("--chmod is not supported by jail build yet")
+	mode, err := parseChmod(c.Chmod)
+	if err != nil {
+		return err
 	}
 	if len(c.SourceContents) > 0 {
-		return errors.New("heredoc sources are not supported by jail build yet")
+		return errors.New("COPY --from copies files of the stage or image; a heredoc's file comes from the Dockerfile: give it without --from")
 	}
 	from, err := b.expand(c.From, shell.EnvsFromSlice(s.env()))
 	if err != nil {
@@ -211,7 +222,8 @@ func (b *builder) copyFrom(s *state, c *instructions.CopyCommand) error {
 	for _, p := range c.SourcePaths {
 		intoDir = intoDir || len(c.SourcePaths) > 1 || strings.ContainsAny(p, "*?[")
 	}
-	key := s.next(map[string]any{"copy-from": fromKey, "sources": c.SourcePaths, "dest": dest, "into": intoDir, "chown": c.Chown, "owner": []int{uid, gid}})
+	key := s.next(map[string]any{"copy-from": fromKey, "sources": c.SourcePaths, "dest": dest, "into": intoDir, "chown": c.Chown,
+		"owner": []int{uid, gid}, "chmod": c.Chmod})
 	if b.cached(s, key, c.String()) {
 		return nil
 	}
@@ -223,9 +235,12 @@ func (b *builder) copyFrom(s *state, c *instructions.CopyCommand) error {
 	if err != nil {
 		return err
 	}
-	if err := lw.AddParents(dest+"/x", time.Now()); err != nil {
+	if err := lw.AddParents(parentsOf(dest, intoDir), time.Now()); err != nil {
 		lw.Abort()
 		return err
+	}
+	if mode != nil {
+		lw.SetMode(*mode)
 	}
 	if err := lw.AddFromLayers(dirs, c.SourcePaths, dest, intoDir, c.Chown == ""); err != nil {
 		lw.Abort()
@@ -355,6 +370,44 @@ func under(target, name string) (string, error) {
 		}
 	}
 	return strings.TrimPrefix(path.Join(target, path.Clean("/"+name)), "/"), nil
+}
+
+// parentsOf is the path whose parent directories a COPY's layer makes:
+// dest's, and dest itself when the sources go into it. A source at dest
+// makes its own entry there, a directory's contents theirs.
+func parentsOf(dest string, intoDir bool) string {
+	if intoDir {
+		return dest + "/x"
+	}
+	return dest
+}
+
+// parseChmod reads --chmod: octal permissions, nil when not given.
+func parseChmod(chmod string) (*fs.FileMode, error) {
+	if chmod == "" {
+		return nil, nil
+	}
+	n, err := strconv.ParseUint(chmod, 8, 32)
+	if err != nil || n > 0o7777 {
+		return nil, fmt.Errorf("--chmod=%s: give octal permissions, as --chmod=0755 (symbolic modes are not supported yet)", chmod)
+	}
+	m := fs.FileMode(n)
+	return &m, nil
+}
+
+// heredocFile writes a COPY heredoc's document as a file at dest, or
+// named by its word inside dest, with mode 0644 unless --chmod.
+func heredocFile(lw *image.LayerWriter, doc instructions.SourceContent, dest string, intoDir bool, uid, gid int, now time.Time) error {
+	name := strings.TrimPrefix(dest, "/")
+	if intoDir {
+		name = path.Join(name, path.Base(doc.Path))
+	}
+	h := &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(doc.Data)), ModTime: now, Uid: uid, Gid: gid}
+	if err := lw.WriteHeader(h); err != nil {
+		return err
+	}
+	_, err := io.WriteString(lw, doc.Data)
+	return err
 }
 
 // destination is a COPY's destination made absolute in the working

@@ -3,17 +3,58 @@ package build
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
 
 	"jail/image"
 	"jail/profiles"
 	"jail/sandbox"
 )
+
+// runLine is the program RUN executes and, for a heredoc that starts
+// with #!, the script it reads on stdin, as BuildKit has them: a heredoc
+// alone is the shell's script, or with #! its interpreter's (the kernel's
+// rule: the interpreter, its one argument, the script's path); a heredoc
+// inside a longer command is given back to the shell whole.
+func (s *state) runLine(c instructions.ShellDependantCmdLine) (argv []string, script string, err error) {
+	if len(c.Files) == 0 {
+		return s.cmdline(c), "", nil
+	}
+	if len(c.CmdLine) != 1 || !c.PrependShell {
+		return nil, "", fmt.Errorf("a heredoc needs the shell form of RUN")
+	}
+	if parser.MustParseHeredoc(c.CmdLine[0]) == nil {
+		line := c.CmdLine[0]
+		for _, f := range c.Files {
+			line += "\n" + f.Data + f.Name
+		}
+		return append(slices.Clone(s.shell), line), "", nil
+	}
+	data := c.Files[0].Data
+	if c.Files[0].Chomp {
+		data = parser.ChompHeredocContent(data)
+	}
+	first, _, _ := strings.Cut(data, "\n")
+	interp, ok := strings.CutPrefix(first, "#!")
+	if !ok {
+		return append(slices.Clone(s.shell), data), "", nil
+	}
+	argv = strings.Fields(interp)
+	if len(argv) == 0 {
+		return nil, "", fmt.Errorf("the heredoc's #! line names no interpreter")
+	}
+	if len(argv) > 2 {
+		argv = []string{argv[0], strings.Join(argv[1:], " ")}
+	}
+	return append(argv, "/dev/stdin"), data, nil
+}
 
 // run executes RUN in a sandbox whose root is the stage so far, keeping
 // what it writes in a directory of the store that becomes the next
@@ -22,10 +63,13 @@ func (b *builder) run(ctx context.Context, s *state, c *instructions.RunCommand)
 	if len(c.FlagsUsed) > 0 {
 		return fmt.Errorf("RUN --%s is not supported by jail build", strings.Join(c.FlagsUsed, ", --"))
 	}
-	argv := s.cmdline(c.ShellDependantCmdLine)
+	argv, script, err := s.runLine(c.ShellDependantCmdLine)
+	if err != nil {
+		return err
+	}
 	cfg := s.cfg.Config
 	env := s.env()
-	key := s.next(map[string]any{"run": argv, "env": env, "user": cfg.User, "workdir": cfg.WorkingDir, "network": b.o.Network})
+	key := s.next(map[string]any{"run": argv, "script": script, "env": env, "user": cfg.User, "workdir": cfg.WorkingDir, "network": b.o.Network})
 	if b.cached(s, key, c.String()) {
 		return nil
 	}
@@ -63,7 +107,20 @@ func (b *builder) run(ctx context.Context, s *state, c *instructions.RunCommand)
 	if err := spec.Validate(); err != nil {
 		return err
 	}
-	res, err := b.o.Runner.Run(ctx, spec, sandbox.IO{Stdout: b.o.Out, Stderr: b.o.Out})
+	stdio := sandbox.IO{Stdout: b.o.Out, Stderr: b.o.Out}
+	if script != "" {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		go func() {
+			io.WriteString(w, script)
+			w.Close()
+		}()
+		stdio.Stdin = r
+	}
+	res, err := b.o.Runner.Run(ctx, spec, stdio)
 	if err != nil {
 		return err
 	}

@@ -83,8 +83,26 @@ type treeWriter struct {
 	// sees; with keepOwners, each keeps its file's instead.
 	uid, gid   int
 	keepOwners bool
-	links      map[[2]uint64]string
-	entries    int
+	// mode, unless negative, is every entry's permissions but a link's
+	// (COPY --chmod).
+	mode    int64
+	links   map[[2]uint64]string
+	entries int
+}
+
+func newTreeWriter(w io.Writer, uid, gid int, keepOwners bool) treeWriter {
+	return treeWriter{tw: tar.NewWriter(w), uid: uid, gid: gid, keepOwners: keepOwners, mode: -1, links: map[[2]uint64]string{}}
+}
+
+// SetMode gives every entry written from now on but links the
+// permissions mode, as COPY --chmod does.
+func (lw *LayerWriter) SetMode(mode fs.FileMode) { lw.mode = int64(mode.Perm()) }
+
+// permissions are h's, or the writer's mode.
+func (t *treeWriter) permissions(h *tar.Header) {
+	if t.mode >= 0 && h.Typeflag != tar.TypeSymlink {
+		h.Mode = h.Mode&^0o7777 | t.mode
+	}
 }
 
 // Entries counts the entries written so far.
@@ -102,9 +120,9 @@ func (s *Store) NewLayer(uid, gid int) (*LayerWriter, error) {
 		os.Remove(f.Name())
 		return nil, err
 	}
-	lw := &LayerWriter{s: s, file: f, diff: sha256.New(), treeWriter: treeWriter{uid: uid, gid: gid, links: map[[2]uint64]string{}}}
+	lw := &LayerWriter{s: s, file: f, diff: sha256.New()}
 	lw.gz = gzip.NewWriter(f)
-	lw.tw = tar.NewWriter(io.MultiWriter(lw.gz, lw.diff))
+	lw.treeWriter = newTreeWriter(io.MultiWriter(lw.gz, lw.diff), uid, gid, false)
 	return lw, nil
 }
 
@@ -112,6 +130,7 @@ func (s *Store) NewLayer(uid, gid int) (*LayerWriter, error) {
 // Write.
 func (lw *LayerWriter) WriteHeader(h *tar.Header) error {
 	lw.entries++
+	lw.permissions(h)
 	return lw.tw.WriteHeader(h)
 }
 
@@ -195,6 +214,9 @@ func (t *treeWriter) add(root *os.Root, p, name string, fi fs.FileInfo) error {
 	h := &tar.Header{Name: name, Mode: int64(mode.Perm()), ModTime: fi.ModTime(), Uid: uid, Gid: gid}
 	if mode&fs.ModeSticky != 0 {
 		h.Mode |= unix.S_ISVTX
+	}
+	if t.mode >= 0 && mode&fs.ModeSymlink == 0 {
+		h.Mode = t.mode
 	}
 	switch {
 	case mode.IsDir():

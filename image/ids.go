@@ -211,7 +211,7 @@ func helpTar(args []string, _ io.Reader, stdout io.Writer) (any, error) {
 		return nil, err
 	}
 	defer root.Close()
-	tw := &treeWriter{tw: tar.NewWriter(stdout), links: map[[2]uint64]string{}, keepOwners: true}
+	tw := newTreeWriter(stdout, 0, 0, true)
 	if err := tw.addTree(root, ".", "", nil); err != nil {
 		return nil, err
 	}

@@ -29,6 +29,11 @@ type Config struct {
 	User         string              `json:"user,omitempty"`
 	ExposedPorts map[string]struct{} `json:"exposed_ports,omitempty"`
 	Labels       map[string]string   `json:"labels,omitempty"`
+	// Healthcheck, OnBuild (the triggers a build FROM the image runs
+	// first) and StopSignal are kept for what runs the image later.
+	Healthcheck *v1.HealthConfig `json:"healthcheck,omitempty"`
+	OnBuild     []string         `json:"on_build,omitempty"`
+	StopSignal  string           `json:"stop_signal,omitempty"`
 }
 
 // maxMeta caps a manifest, config or index read from an image, which
@@ -50,7 +55,8 @@ func (s *Store) config(img *Image) (*Config, error) {
 	}
 	c := cf.Config
 	return &Config{Env: c.Env, WorkingDir: c.WorkingDir, Entrypoint: c.Entrypoint, Cmd: c.Cmd,
-		User: c.User, ExposedPorts: c.ExposedPorts, Labels: c.Labels}, nil
+		User: c.User, ExposedPorts: c.ExposedPorts, Labels: c.Labels, Healthcheck: c.Healthcheck, OnBuild: c.OnBuild,
+		StopSignal: c.StopSignal}, nil
 }
 
 // Imported is one image an import added.

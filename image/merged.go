@@ -1,7 +1,6 @@
 package image
 
 import (
-	"archive/tar"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,7 +97,7 @@ func helpCopyFrom(args []string, _ io.Reader, stdout io.Writer) (any, error) {
 		return nil, err
 	}
 	defer root.Close()
-	tw := &treeWriter{tw: tar.NewWriter(stdout), links: map[[2]uint64]string{}, keepOwners: true}
+	tw := newTreeWriter(stdout, 0, 0, true)
 	for _, src := range req.Sources {
 		names, err := matching(root, src)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -154,7 +155,7 @@ func TestBuildFailures(t *testing.T) {
 		{"run-fails", "FROM base:1\nRUN echo partial > /x\nRUN exit 3\n", `Dockerfile:3: RUN: "/bin/sh -c exit 3" exited with status 3`},
 		{"no-base", "FROM absent:1\n", `FROM absent:1: image "absent:1" is not in the store`},
 		{"copy-outside", "FROM base:1\nCOPY ../../etc/passwd /x\n", "../../etc/passwd: not in the build context"},
-		{"healthcheck", "FROM base:1\nHEALTHCHECK CMD true\n", "HEALTHCHECK is not supported by jail build"},
+		{"run-mount", "FROM base:1\nRUN --mount=type=cache,target=/c true\n", "RUN --mount is not supported by jail build"},
 		{"no-network", "FROM base:1\nRUN cat /sys/class/net/*/operstate | grep -q up || exit 9\n", "exited with status 9"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -263,4 +264,71 @@ CMD ["/bin/sh", "-c", "cd /dst && ls -A . sub; cat a c; stat -c '%u:%g %n' a c /
 	r = e.run(t, "build", "-t", "from:4", dir)
 	assert.Equal(t, 125, r.ExitCode, "%s", r)
 	assert.Contains(t, r.Stderr, "/nothing-here: not in the image it copies from")
+}
+
+// TestBuildHeredocsChmodHealthcheckOnbuild: the Dockerfile forms beyond
+// the basics that images are written with: RUN and COPY heredocs (a
+// script, one with #!, one inside a longer command), COPY --chmod,
+// HEALTHCHECK kept in the config, and ONBUILD triggers that run when a
+// later build starts FROM the image.
+func TestBuildHeredocsChmodHealthcheckOnbuild(t *testing.T) {
+	e := newImageEnv(t)
+	e.importImage(t, testImage(t, v1.Config{Env: []string{"PATH=/bin"}}, busyboxLayer(t)), "base:1")
+	dir := e.j.FixtureDir(t, "ctx-forms")
+	e.j.Fixture(t, "ctx-forms/tool", "#!/bin/sh\necho tool\n", 0o600)
+	e.j.Fixture(t, "ctx-forms/Dockerfile", `# syntax=docker/dockerfile:1
+FROM base:1
+ARG WHO=heredoc
+RUN <<EOF
+echo "script by $WHO" > /script
+echo second line >> /script
+EOF
+RUN <<EOF
+#!/bin/sh -e
+echo "shebang $0" > /shebang
+EOF
+RUN cat <<EOF > /inline
+inline text
+EOF
+COPY <<EOF /etc/app.conf
+name=$WHO
+EOF
+COPY --chmod=0750 tool /usr/local/bin/
+HEALTHCHECK --interval=5s --timeout=2s --retries=4 CMD ["/bin/true"]
+ONBUILD RUN echo triggered > /onbuild
+`, 0o644)
+	r := e.run(t, "build", "-t", "forms:1", dir)
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	r = e.run(t, "run", "--image", "forms:1", "--", "sh", "-c",
+		"cat /script /shebang /inline /etc/app.conf; stat -c '%a %n' /usr/local/bin/tool /etc/app.conf; /usr/local/bin/tool; test -e /onbuild || echo no-trigger-yet")
+	requireOK(t, r)
+	assert.Equal(t, "script by heredoc\nsecond line\nshebang /dev/stdin\ninline text\nname=heredoc\n750 /usr/local/bin/tool\n644 /etc/app.conf\ntool\nno-trigger-yet\n", r.Stdout)
+
+	r = e.run(t, "image", "inspect", "forms:1")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	var insp []struct {
+		Config struct {
+			Healthcheck *v1.HealthConfig `json:"healthcheck"`
+			OnBuild     []string         `json:"on_build"`
+		} `json:"config"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &insp), r.Stdout)
+	require.Len(t, insp, 1)
+	hc := insp[0].Config.Healthcheck
+	require.NotNil(t, hc, r.Stdout)
+	assert.Equal(t, []string{"CMD", "/bin/true"}, hc.Test)
+	assert.Equal(t, 4, hc.Retries)
+	assert.Equal(t, 5*time.Second, hc.Interval)
+	assert.Equal(t, []string{"RUN echo triggered > /onbuild"}, insp[0].Config.OnBuild)
+
+	e.j.Fixture(t, "ctx-forms/Dockerfile", "FROM forms:1\nRUN cat /onbuild\n", 0o644)
+	r = e.run(t, "build", "-t", "child:1", dir)
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stdout, "RUN echo triggered > /onbuild\n", "the trigger runs first")
+	assert.Contains(t, r.Stdout, "triggered\n")
+
+	e.j.Fixture(t, "ctx-forms/Dockerfile", "FROM base:1\nCOPY --chmod=u+x tool /t\n", 0o644)
+	r = e.run(t, "build", "-t", "bad:1", dir)
+	assert.Equal(t, 125, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stderr, "--chmod=u+x: give octal permissions, as --chmod=0755")
 }
