@@ -42,12 +42,15 @@ type Result struct {
 	// memory, output or fsize.
 	LimitHit string `json:"limit_hit,omitempty"`
 	// Reason says in words what decided a verdict other than OK/RE.
-	Reason     string  `json:"reason,omitempty"`
-	WallTime   Seconds `json:"wall_time"`
-	CPUUser    Seconds `json:"cpu_user"`
-	CPUSys     Seconds `json:"cpu_sys"`
-	PeakMemory int64   `json:"peak_memory"`
-	SetupTime  Seconds `json:"setup_time"`
+	Reason string `json:"reason,omitempty"`
+	// Interrupted says jail killed the sandbox on its caller's behalf (a
+	// signal, a stop timeout, a cancelled task); Reason says why.
+	Interrupted bool    `json:"interrupted,omitempty"`
+	WallTime    Seconds `json:"wall_time"`
+	CPUUser     Seconds `json:"cpu_user"`
+	CPUSys      Seconds `json:"cpu_sys"`
+	PeakMemory  int64   `json:"peak_memory"`
+	SetupTime   Seconds `json:"setup_time"`
 	// PoolHit says whether the run took a warm sandbox of a pool (true)
 	// or, having asked one and found none that fits, ran cold (false); nil
 	// when no pool was asked. The judge, which asks, sets it.

@@ -258,6 +258,9 @@ type supervisor struct {
 	// isolation this host could not give, beside the limits' own.
 	landlock LandlockPlan
 	warnings []string
+	// interruption is why the caller's context ended the run, when it
+	// gave a cause.
+	interruption error
 }
 
 func hostIDs() (uid, gid int) {

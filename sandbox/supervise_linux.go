@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"syscall"
@@ -112,6 +113,7 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 			}
 		case <-done:
 			done = nil
+			sup.interruption = context.Cause(ctx)
 			kill("interrupted")
 		}
 	}
@@ -203,6 +205,7 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 		res.LimitHit = limitHit
 	}
 	res.Reason = sup.reason(res, limitHit, killedBy, violation, overBudget)
+	res.Interrupted = killedBy == "interrupted"
 	if exited != nil && exited.Pid1Died != "" && res.Reason == "" {
 		res.Reason = fmt.Sprintf("the sandbox's pid 1 died (%s) while PROG ran, and every process of the sandbox with it: PROG had lowered pid 1's resource limits", exited.Pid1Died)
 	}
@@ -231,6 +234,9 @@ func (sup *supervisor) reason(res *Result, limitHit, killedBy, violation string,
 		return fmt.Sprintf("output limit of %d bytes reached; the rest was dropped", l.Output)
 	case v == verdict.OLE:
 		return "file-size limit reached (SIGXFSZ)"
+	case killedBy == "interrupted" && sup.interruption != nil && !errors.Is(sup.interruption, context.Canceled):
+		// The face said why: a signal, a stop timeout.
+		return fmt.Sprintf("jail was interrupted: %v; the sandbox was killed", sup.interruption)
 	case killedBy == "interrupted":
 		return "jail was interrupted; the sandbox was killed"
 	}

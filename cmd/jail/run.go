@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	units "github.com/docker/go-units"
@@ -28,6 +26,9 @@ type runFlags struct {
 	tty, interactive                     bool
 	jsonOut, verbose                     bool
 	report                               string
+	stopTimeout                          string
+	// signals routes jail's signals to PROG while it runs.
+	signals *signalRouter
 
 	// lim holds each limit flag as typed, by limits.Field name.
 	lim    map[string]string
@@ -87,6 +88,7 @@ Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
 	fl.StringVar(&f.report, "report", "", "write the JSON result to `FILE`")
 	fl.BoolVar(&f.verbose, "verbose", false, "print a one-line summary of the result on stderr")
 	fl.BoolVar(&f.printConfig, "print-config", false, "print the effective configuration (profile and flags) as JSON and exit without running")
+	fl.StringVar(&f.stopTimeout, "stop-timeout", DefaultStopTimeout.String(), "after jail passes SIGINT, SIGTERM, SIGHUP or SIGQUIT on to PROG, kill the sandbox if PROG is still running after `DURATION` (0: at once), or at a second such signal")
 	return cmd
 }
 
@@ -118,8 +120,13 @@ func runMain(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string)
 	if fl.ArgsLenAtDash() > 0 {
 		return fmt.Errorf("unexpected %q before --: put flags before -- and the program after it", args[:fl.ArgsLenAtDash()])
 	}
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	timeout, err := parseStopTimeout(f.stopTimeout)
+	if err != nil {
+		return err
+	}
+	ctx, signals, stop := routeSignals(ctx, timeout)
 	defer stop()
+	f.signals = signals
 	if f.profileName != "" {
 		p, _, err := profiles.Find(f.profileName)
 		if err != nil {
@@ -147,6 +154,19 @@ func runMain(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string)
 	return f.finish(res, res)
 }
 
+// parseStopTimeout reads --stop-timeout: a duration, or 0 to kill the
+// sandbox at the first stop signal.
+func parseStopTimeout(v string) (time.Duration, error) {
+	if strings.TrimSpace(v) == "0" {
+		return 0, nil
+	}
+	d, err := limits.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("--stop-timeout: %w", err)
+	}
+	return d, nil
+}
+
 // checkToolchain refuses a profile whose programs are missing from the
 // sandbox's root, naming the profile and the program.
 func (f *runFlags) checkToolchain(s *sandbox.Spec) error {
@@ -169,7 +189,11 @@ func runOnce(ctx context.Context, f *runFlags, r *sandbox.Runner, spec *sandbox.
 		}
 		stdio = pty.io()
 	}
-
+	if f.signals != nil {
+		var done func()
+		stdio.Signals, done = f.signals.running()
+		defer done()
+	}
 	res, err := r.Run(ctx, spec, stdio)
 	if pty != nil {
 		// Give the terminal back before printing anything.
@@ -188,6 +212,9 @@ func runOnce(ctx context.Context, f *runFlags, r *sandbox.Runner, spec *sandbox.
 func printMessages(res *sandbox.Result) {
 	if res.Error != "" {
 		fmt.Fprintf(os.Stderr, "jail: %s\n", res.Error)
+	}
+	if res.Interrupted {
+		fmt.Fprintf(os.Stderr, "jail: %s\n", res.Reason)
 	}
 	for _, w := range res.Warnings {
 		fmt.Fprintf(os.Stderr, "jail: warning: %s\n", w)

@@ -298,15 +298,16 @@ func (j *Jail) mkdirs(t testing.TB, dir string) {
 
 // Report is the part of jail's JSON result the tests look at.
 type Report struct {
-	Verdict    string  `json:"verdict"`
-	ExitCode   int     `json:"exit_code"`
-	Signal     string  `json:"signal"`
-	Reason     string  `json:"reason"`
-	WallTime   float64 `json:"wall_time"`
-	CPUUser    float64 `json:"cpu_user"`
-	CPUSys     float64 `json:"cpu_sys"`
-	PeakMemory int64   `json:"peak_memory"`
-	Error      string  `json:"error"`
+	Verdict     string  `json:"verdict"`
+	ExitCode    int     `json:"exit_code"`
+	Signal      string  `json:"signal"`
+	Reason      string  `json:"reason"`
+	Interrupted bool    `json:"interrupted"`
+	WallTime    float64 `json:"wall_time"`
+	CPUUser     float64 `json:"cpu_user"`
+	CPUSys      float64 `json:"cpu_sys"`
+	PeakMemory  int64   `json:"peak_memory"`
+	Error       string  `json:"error"`
 
 	LimitHit         string   `json:"limit_hit"`
 	PeakMemorySource string   `json:"peak_memory_source"`
