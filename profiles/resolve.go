@@ -64,6 +64,8 @@ type Image struct {
 	// IDs are the ids its layers were unpacked with (nil: squashed to
 	// the caller), which its sandbox must map the same.
 	IDs *idmap.IDs
+	// StopSignal is what stopping a detached run of it sends first.
+	StopSignal string
 }
 
 // argv is the program a run in img executes: the face's, or the image's.

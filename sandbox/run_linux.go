@@ -35,6 +35,9 @@ type IO struct {
 	// itself, as a terminal's ^C reaches its foreground program); those
 	// sent before PROG starts wait for it.
 	Signals <-chan syscall.Signal
+	// Started, when set, is called once PROG has started, with its pid
+	// as this process sees it, from the supervisor's goroutine.
+	Started func(pid int)
 }
 
 // given is the part of a given IO this process still holds.
@@ -239,6 +242,7 @@ type supervisor struct {
 	// the caller's.
 	signalProg func(syscall.Signal) error
 	signals    <-chan syscall.Signal
+	started    func(pid int)
 	hostUID    int
 	begin      time.Time
 	reports    chan Report

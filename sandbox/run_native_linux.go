@@ -166,7 +166,7 @@ func watch(s *Spec, plan *Plan, stdio IO, enf *enforcer, init *native.Init, ctlW
 		return err
 	}
 	uid, _ := hostIDs()
-	sup = &supervisor{spec: s, enf: enf, initPid: init.Pid, killInit: end, signalProg: signal, signals: stdio.Signals,
+	sup = &supervisor{spec: s, enf: enf, initPid: init.Pid, killInit: end, signalProg: signal, signals: stdio.Signals, started: stdio.Started,
 		hostUID: uid, begin: begin,
 		reports: make(chan Report, 4), waited: make(chan error, 1), finished: make(chan struct{}), points: points, landlock: plan.Landlock}
 	go sup.readNativeReports(repR, plan, kept != nil)

@@ -69,6 +69,9 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 				childErr = rep.Error
 			case rep.Started != nil:
 				started = time.Now()
+				if sup.started != nil {
+					sup.started(rep.Started.Pid)
+				}
 				for _, sig := range pending {
 					_ = sup.signalProg(sig)
 				}

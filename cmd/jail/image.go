@@ -490,5 +490,6 @@ func holdImage(s *image.Store, name string, needUser bool) (*profiles.Image, fun
 		}
 	}
 	return &profiles.Image{Name: h.Name, Layers: h.Layers, Env: h.Config.Env, WorkingDir: h.Config.WorkingDir,
-		Entrypoint: h.Config.Entrypoint, Cmd: h.Config.Cmd, UID: u.UID, GID: u.GID, Home: u.Home, IDs: s.IDs}, h.Release, nil
+		Entrypoint: h.Config.Entrypoint, Cmd: h.Config.Cmd, UID: u.UID, GID: u.GID, Home: u.Home, IDs: s.IDs,
+		StopSignal: h.Config.StopSignal}, h.Release, nil
 }

@@ -47,7 +47,8 @@ capabilities, and reports exactly what happened.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newRunCommand(), newJudgeCommand(), newServeCommand(), newDoctorCommand(), newVersionCommand(), newProfileCommand(), newImageCommand(), newBuildCommand())
+	root.AddCommand(newRunCommand(), newJudgeCommand(), newServeCommand(), newDoctorCommand(), newVersionCommand(), newProfileCommand(), newImageCommand(), newBuildCommand(),
+		newPsCommand(), newInspectCommand(), newLogsCommand(), newStopCommand(), newKillCommand(), newRmCommand(), newMonitorCommand())
 	root.SetArgs(args)
 	err := root.Execute()
 	var ee exitError

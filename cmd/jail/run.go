@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -27,6 +28,9 @@ type runFlags struct {
 	jsonOut, verbose                     bool
 	report                               string
 	stopTimeout                          string
+	// detach, name and remove are -d, --name and --rm.
+	detach, remove bool
+	name           string
 	// signals routes jail's signals to PROG while it runs.
 	signals *signalRouter
 
@@ -81,6 +85,16 @@ Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
 	}
 	fl := cmd.Flags()
 	fl.SetInterspersed(false)
+	f.defineRunFlags(fl)
+	fl.BoolVarP(&f.detach, "detach", "d", false, "run in the background under a monitor of its own, print the sandbox's id and return once PROG has started (jail ps, logs, stop, rm)")
+	fl.StringVar(&f.name, "name", "", "with -d: the sandbox's `NAME` (default: jail-ID)")
+	fl.BoolVar(&f.remove, "rm", false, "with -d: remove the sandbox once PROG ends")
+	return cmd
+}
+
+// defineRunFlags defines jail run's flags but those of -d, which a
+// detached sandbox's monitor parses again.
+func (f *runFlags) defineRunFlags(fl *pflag.FlagSet) {
 	f.defineSandboxFlags(fl, "")
 	fl.BoolVarP(&f.tty, "tty", "t", false, "give PROG a pseudo-terminal (needs a terminal on stdin)")
 	fl.BoolVarP(&f.interactive, "interactive", "i", false, "accepted for docker compatibility: stdin is always passed to PROG")
@@ -89,7 +103,6 @@ Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
 	fl.BoolVar(&f.verbose, "verbose", false, "print a one-line summary of the result on stderr")
 	fl.BoolVar(&f.printConfig, "print-config", false, "print the effective configuration (profile and flags) as JSON and exit without running")
 	fl.StringVar(&f.stopTimeout, "stop-timeout", DefaultStopTimeout.String(), "after jail passes SIGINT, SIGTERM, SIGHUP or SIGQUIT on to PROG, kill the sandbox if PROG is still running after `DURATION` (0: at once), or at a second such signal")
-	return cmd
 }
 
 // defineSandboxFlags defines the flags that shape a sandbox, shared by
@@ -124,6 +137,12 @@ func runMain(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string)
 	if err != nil {
 		return err
 	}
+	if f.detach && f.tty {
+		return errors.New("-t with -d is not supported yet: run jail run -t in the foreground")
+	}
+	if f.detach && (f.jsonOut || f.verbose) {
+		return errors.New("--json and --verbose print a run's end, which a detached one reaches later: see jail inspect, or give --report FILE")
+	}
 	ctx, signals, stop := routeSignals(ctx, timeout)
 	defer stop()
 	f.signals = signals
@@ -133,6 +152,9 @@ func runMain(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string)
 			return fmt.Errorf("--profile: %w", err)
 		}
 		f.profile = p
+		if (p.Compile != nil || p.Run != nil) && f.detach {
+			return fmt.Errorf("-d: the profile %s compiles before it runs; run a detached sandbox of a plain PROG (or --image)", p.Name)
+		}
 		if p.Compile != nil || p.Run != nil {
 			return runSteps(ctx, f, args)
 		}
@@ -143,6 +165,12 @@ func runMain(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string)
 	}
 	if f.printConfig {
 		return printConfig(spec)
+	}
+	if f.detach {
+		return runDetached(f, spec)
+	}
+	if f.typed("name") || f.typed("rm") {
+		return fmt.Errorf("--name and --rm are for a detached sandbox: add -d")
 	}
 	if err := f.checkToolchain(spec); err != nil {
 		return err

@@ -1,0 +1,559 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"text/template"
+	"time"
+
+	"github.com/docker/go-units"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"jail/detached"
+	"jail/limits"
+	"jail/sandbox"
+)
+
+// monitorArg0 is the hidden command a detached sandbox's monitor runs as:
+// jail __monitor DIR -- RUN-ARGS.
+const monitorArg0 = "__monitor"
+
+// runArgs are the run's flags as typed, but -d, --name and --rm, then
+// PROG: what the monitor parses again to build the same Spec.
+func runArgs(fl *pflag.FlagSet, argv []string) []string {
+	var out []string
+	fl.Visit(func(f *pflag.Flag) {
+		switch f.Name {
+		case "detach", "name", "rm":
+			return
+		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			for _, v := range sv.GetSlice() {
+				out = append(out, "--"+f.Name+"="+v)
+			}
+			return
+		}
+		out = append(out, "--"+f.Name+"="+f.Value.String())
+	})
+	return append(append(out, "--"), argv...)
+}
+
+// runDetached starts spec's sandbox under a monitor of its own and
+// returns once PROG has started, printing the sandbox's id.
+func runDetached(f *runFlags, spec *sandbox.Spec) error {
+	store, err := detached.Open()
+	if err != nil {
+		return err
+	}
+	st := &detached.State{Name: f.name, Args: runArgs(f.fl, spec.Argv), Command: spec.Argv, Image: f.imageName, Remove: f.remove}
+	if err := store.Create(st); err != nil {
+		return err
+	}
+	dir := store.Dir(st.ID)
+	logf, err := os.OpenFile(filepath.Join(dir, "monitor.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer readyR.Close()
+	// A session of its own: no terminal, no signal of the caller's
+	// process group reaches it.
+	p, err := os.StartProcess("/proc/self/exe", []string{"jail", monitorArg0, dir}, &os.ProcAttr{
+		Dir:   mustGetwd(),
+		Env:   os.Environ(),
+		Files: []*os.File{null, logf, logf, readyW},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	})
+	readyW.Close()
+	if err != nil {
+		store.RemoveDir(st.ID)
+		return fmt.Errorf("starting the sandbox's monitor: %w", err)
+	}
+	p.Release()
+	line, _ := bufio.NewReader(readyR).ReadString('\n')
+	line = strings.TrimSpace(line)
+	switch {
+	case strings.HasPrefix(line, "started "):
+		fmt.Println(st.ID)
+		return nil
+	case strings.HasPrefix(line, "error: "):
+		return fmt.Errorf("%s: %s", st.Name, strings.TrimPrefix(line, "error: "))
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "monitor.log"))
+	return fmt.Errorf("%s: its monitor ended before PROG started: %s", st.Name, strings.TrimSpace(string(b)))
+}
+
+func mustGetwd() string {
+	d, err := os.Getwd()
+	if err != nil {
+		return "/"
+	}
+	return d
+}
+
+// newMonitorCommand is the monitor of one detached sandbox: it parses the
+// run's flags again, as jail run does, and runs the sandbox to its end.
+func newMonitorCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:    monitorArg0 + " DIR",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ready := os.NewFile(3, "ready")
+			dir := args[0]
+			b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+			if err != nil {
+				return err
+			}
+			var st detached.State
+			if err := json.Unmarshal(b, &st); err != nil {
+				return err
+			}
+			m := &detached.Monitor{Dir: dir, State: &st}
+			f := &runFlags{lim: map[string]string{}}
+			fl := pflag.NewFlagSet("run", pflag.ContinueOnError)
+			fl.SetInterspersed(false)
+			f.defineRunFlags(fl)
+			if err := fl.Parse(st.Args); err != nil {
+				fmt.Fprintf(ready, "error: %v\n", err)
+				return err
+			}
+			f.fl = fl
+			spec, err := f.spec(fl.Args(), nil)
+			if err != nil {
+				fmt.Fprintf(ready, "error: %v\n", err)
+				return err
+			}
+			defer f.releaseImage()
+			if f.image != nil && f.image.StopSignal != "" {
+				if sig, err := detached.ParseSignal(f.image.StopSignal); err == nil {
+					m.StopSignal = sig
+				}
+			}
+			runner := sandbox.NewRunner()
+			m.Run = func(ctx context.Context, stdio sandbox.IO) (*sandbox.Result, error) {
+				return runner.Run(ctx, spec, stdio)
+			}
+			return m.Serve(ready)
+		},
+	}
+}
+
+// withSandboxes opens the user's detached sandboxes for a command.
+func withSandboxes(run func(cmd *cobra.Command, s *detached.Store, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		s, err := detached.Open()
+		if err != nil {
+			return err
+		}
+		return run(cmd, s, args)
+	}
+}
+
+func newPsCommand() *cobra.Command {
+	var all bool
+	var format string
+	cmd := &cobra.Command{
+		Use:   "ps [-a]",
+		Short: "List detached sandboxes (jail run -d): running ones, or all with -a",
+		Args:  exactArgs(0, "jail ps takes no arguments"),
+		RunE: withSandboxes(func(cmd *cobra.Command, s *detached.Store, _ []string) error {
+			tmpl, err := parseFormat(format)
+			if err != nil {
+				return err
+			}
+			list, bad := s.List()
+			for _, err := range bad {
+				fmt.Fprintf(os.Stderr, "jail: %v\n", err)
+			}
+			var shown []*detached.Entry
+			for _, e := range list {
+				if all || e.Running() {
+					shown = append(shown, e)
+				}
+			}
+			switch {
+			case format == "json":
+				for _, e := range shown {
+					b, _ := json.Marshal(psRow(e))
+					fmt.Println(string(b))
+				}
+				return nil
+			case tmpl != nil:
+				for _, e := range shown {
+					if err := tmpl.Execute(os.Stdout, psRow(e)); err != nil {
+						return err
+					}
+					fmt.Println()
+				}
+				return nil
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 0, 3, ' ', 0)
+			fmt.Fprintln(w, "ID\tNAME\tCOMMAND\tCREATED\tSTATUS")
+			for _, e := range shown {
+				r := psRow(e)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.ID[:12], r.Name, quoteCommand(r.Command, 30), r.CreatedSince, r.Status)
+			}
+			return w.Flush()
+		}),
+	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "show every sandbox, the ended ones too")
+	cmd.Flags().StringVar(&format, "format", "", "print each as `json` (a line each) or a Go template over its fields (ID, Name, Command, Status, CreatedAt, ...)")
+	return cmd
+}
+
+// row is a sandbox as jail ps shows it.
+type row struct {
+	ID, Name, Command, Image, State, Status string
+	CreatedAt                               time.Time
+	CreatedSince                            string
+	Pid, ExitCode                           int
+}
+
+func psRow(e *detached.Entry) row {
+	st := e.State
+	r := row{ID: st.ID, Name: st.Name, Command: strings.Join(st.Command, " "), Image: st.Image, State: st.Status,
+		CreatedAt: st.Created, CreatedSince: units.HumanDuration(time.Since(st.Created)) + " ago", Pid: st.Pid, ExitCode: st.ExitCode}
+	switch st.Status {
+	case detached.Running:
+		r.Status = "Up " + units.HumanDuration(time.Since(st.StartedAt))
+	case detached.Created:
+		r.Status = "Created"
+	default:
+		r.Status = fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
+	}
+	return r
+}
+
+// quoteCommand is a command line for a table cell, as docker ps shows
+// it: quoted, its newlines and other controls escaped, cut at n runes.
+func quoteCommand(s string, n int) string {
+	q := []rune(strconv.Quote(s))
+	q = q[1 : len(q)-1]
+	if len(q) > n {
+		q = append(q[:n-1], '…')
+	}
+	return `"` + string(q) + `"`
+}
+
+// parseFormat is --format's template, nil for none or "json".
+func parseFormat(format string) (*template.Template, error) {
+	if format == "" || format == "json" {
+		return nil, nil
+	}
+	t, err := template.New("format").Funcs(template.FuncMap{"json": func(v any) (string, error) {
+		b, err := json.Marshal(v)
+		return string(b), err
+	}}).Parse(format)
+	if err != nil {
+		return nil, fmt.Errorf("--format: %w", err)
+	}
+	return t, nil
+}
+
+// inspected is jail inspect's view of a sandbox, shaped as docker
+// inspect's.
+type inspected struct {
+	ID      string `json:"Id"`
+	Name    string
+	Created time.Time
+	Path    string
+	Args    []string
+	Image   string
+	State   struct {
+		Status     string
+		Running    bool
+		Pid        int
+		ExitCode   int
+		Error      string
+		OOMKilled  bool
+		StartedAt  time.Time
+		FinishedAt time.Time
+	}
+	Config struct {
+		Cmd   []string
+		Image string
+		// JailArgs are jail run's arguments, from which the sandbox is
+		// built: its limits, binds and isolation.
+		JailArgs []string
+	}
+	// Result is jail run's JSON result of the run, once it ended: the
+	// limits and isolation in force, the verdict.
+	Result          json.RawMessage `json:",omitempty"`
+	NetworkSettings struct {
+		Ports map[string]any
+	}
+	LogPath string
+}
+
+func inspectOf(e *detached.Entry) inspected {
+	st := e.State
+	var v inspected
+	v.ID, v.Name, v.Created, v.Image = st.ID, st.Name, st.Created, st.Image
+	if len(st.Command) > 0 {
+		v.Path, v.Args = st.Command[0], st.Command[1:]
+	}
+	v.State.Status, v.State.Running, v.State.Pid = st.Status, st.Status == detached.Running, st.Pid
+	v.State.ExitCode, v.State.Error, v.State.OOMKilled = st.ExitCode, st.Error, st.OOMKilled
+	v.State.StartedAt, v.State.FinishedAt = st.StartedAt, st.FinishedAt
+	v.Config.Cmd, v.Config.Image, v.Config.JailArgs = st.Command, st.Image, st.Args
+	v.Result = st.Result
+	v.NetworkSettings.Ports = map[string]any{}
+	v.LogPath = filepath.Join(e.Dir, "log")
+	return v
+}
+
+func newInspectCommand() *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "inspect SANDBOX...",
+		Short: "Print detached sandboxes as JSON, shaped as docker inspect's (.State.Pid, .State.Status, .State.ExitCode...)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: withSandboxes(func(cmd *cobra.Command, s *detached.Store, args []string) error {
+			tmpl, err := parseFormat(format)
+			if err != nil {
+				return err
+			}
+			var out []inspected
+			for _, ref := range args {
+				e, err := s.Find(ref)
+				if err != nil {
+					return err
+				}
+				out = append(out, inspectOf(e))
+			}
+			if tmpl != nil {
+				for _, v := range out {
+					if err := tmpl.Execute(os.Stdout, v); err != nil {
+						return fmt.Errorf("--format: %w", err)
+					}
+					fmt.Println()
+				}
+				return nil
+			}
+			b, err := json.MarshalIndent(out, "", "    ")
+			if err != nil {
+				return err
+			}
+			fmt.Println(string(b))
+			return nil
+		}),
+	}
+	cmd.Flags().StringVarP(&format, "format", "f", "", "a Go `TEMPLATE` over each, as docker's: {{.State.Pid}}, {{json .State}}")
+	return cmd
+}
+
+func newLogsCommand() *cobra.Command {
+	var follow, timestamps bool
+	var tail, since string
+	cmd := &cobra.Command{
+		Use:   "logs SANDBOX",
+		Short: "Print what a detached sandbox's PROG wrote, stdout to stdout and stderr to stderr",
+		Args:  exactArgs(1, "give one SANDBOX: its name or id (jail ps -a)"),
+		RunE: withSandboxes(func(cmd *cobra.Command, s *detached.Store, args []string) error {
+			e, err := s.Find(args[0])
+			if err != nil {
+				return err
+			}
+			n := -1
+			if tail != "all" {
+				if _, err := fmt.Sscanf(tail, "%d", &n); err != nil || n < 0 {
+					return fmt.Errorf("--tail %q: give a number of lines, or all", tail)
+				}
+			}
+			var from time.Time
+			if since != "" {
+				if from, err = parseSince(since); err != nil {
+					return err
+				}
+			}
+			out := bufio.NewWriter(os.Stdout)
+			defer out.Flush()
+			each := func(l detached.Line) {
+				w := io.Writer(out)
+				if l.Stream == "stderr" {
+					out.Flush()
+					w = os.Stderr
+				}
+				if timestamps {
+					fmt.Fprint(w, l.Time.Format(time.RFC3339Nano)+" ")
+				}
+				io.WriteString(w, l.Text)
+				if follow {
+					out.Flush()
+				}
+			}
+			running := func() bool {
+				cur, err := s.Find(e.State.ID)
+				return err == nil && cur.Running()
+			}
+			return detached.Show(e.Dir, from, n, follow, each, running)
+		}),
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "go on printing what PROG writes, until it ends")
+	cmd.Flags().BoolVarP(&timestamps, "timestamps", "t", false, "start each line with the time it was written")
+	cmd.Flags().StringVarP(&tail, "tail", "n", "all", "print only the last `N` lines")
+	cmd.Flags().StringVar(&since, "since", "", "print only lines from `WHEN` on: a time (2006-01-02T15:04:05Z) or a duration ago (10m)")
+	return cmd
+}
+
+// parseSince reads --since: an RFC 3339 time, or a duration before now.
+func parseSince(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	if d, err := limits.ParseDuration(v); err == nil {
+		return time.Now().Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q: give a time such as 2026-12-01T10:00:00Z, or a duration ago such as 10m", v)
+}
+
+func newStopCommand() *cobra.Command {
+	var timeout string
+	cmd := &cobra.Command{
+		Use:   "stop [-t SECONDS] SANDBOX...",
+		Short: "Stop detached sandboxes: the stop signal (SIGTERM) to PROG, then SIGKILL to the whole sandbox after -t",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: withSandboxes(func(cmd *cobra.Command, s *detached.Store, args []string) error {
+			d, err := parseStopTimeout(timeout)
+			if err != nil {
+				return err
+			}
+			return eachSandbox(s, args, func(e *detached.Entry) error {
+				if !e.Running() {
+					return nil // stopped already, as docker stop takes it
+				}
+				if err := detached.Send(e.Dir, detached.Request{Op: "stop", Timeout: d.Seconds()}); err != nil {
+					return err
+				}
+				return waitEnded(s, e, d+10*time.Second)
+			})
+		}),
+	}
+	cmd.Flags().StringVarP(&timeout, "time", "t", "10", "`SECONDS` PROG may take to exit before the sandbox is killed")
+	return cmd
+}
+
+func newKillCommand() *cobra.Command {
+	var sig string
+	cmd := &cobra.Command{
+		Use:   "kill [-s SIGNAL] SANDBOX...",
+		Short: "Send a signal to detached sandboxes' PROG; SIGKILL (the default) ends the whole sandbox",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: withSandboxes(func(cmd *cobra.Command, s *detached.Store, args []string) error {
+			parsed, err := detached.ParseSignal(sig)
+			if err != nil {
+				return fmt.Errorf("--signal: %w", err)
+			}
+			return eachSandbox(s, args, func(e *detached.Entry) error {
+				if !e.Running() {
+					return fmt.Errorf("it is not running (%s)", e.State.Status)
+				}
+				if err := detached.Send(e.Dir, detached.Request{Op: "kill", Signal: sig}); err != nil {
+					return err
+				}
+				if parsed == syscall.SIGKILL {
+					return waitEnded(s, e, 10*time.Second)
+				}
+				return nil
+			})
+		}),
+	}
+	cmd.Flags().StringVarP(&sig, "signal", "s", "SIGKILL", "the `SIGNAL`, by name or number")
+	return cmd
+}
+
+func newRmCommand() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "rm [-f] SANDBOX...",
+		Short: "Remove detached sandboxes that have ended; -f kills running ones first",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: withSandboxes(func(cmd *cobra.Command, s *detached.Store, args []string) error {
+			if force {
+				// A sandbox whose state cannot be read is removed by id.
+				var rest []string
+				for _, ref := range args {
+					if _, err := s.Find(ref); err != nil && s.RemoveUnreadable(ref) == nil {
+						fmt.Println(ref)
+						continue
+					}
+					rest = append(rest, ref)
+				}
+				args = rest
+			}
+			return eachSandbox(s, args, func(e *detached.Entry) error {
+				if e.Running() {
+					if !force {
+						return errors.New("it is running: stop it first (jail stop), or remove it with jail rm -f")
+					}
+					if err := detached.Send(e.Dir, detached.Request{Op: "kill", Signal: "SIGKILL"}); err != nil {
+						return err
+					}
+					if err := waitEnded(s, e, 10*time.Second); err != nil {
+						return err
+					}
+				}
+				return s.RemoveDir(e.State.ID)
+			})
+		}),
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "kill a running sandbox, then remove it")
+	return cmd
+}
+
+// eachSandbox does what to each sandbox args name, printing the name of
+// each it did it to, as docker does; it goes on past a failure and
+// fails at the end.
+func eachSandbox(s *detached.Store, args []string, what func(*detached.Entry) error) error {
+	var failed []error
+	for _, ref := range args {
+		e, err := s.Find(ref)
+		if err == nil {
+			if err = what(e); err != nil {
+				err = fmt.Errorf("sandbox %s: %w", ref, err)
+			}
+		}
+		if err != nil {
+			failed = append(failed, err)
+			continue
+		}
+		fmt.Println(ref)
+	}
+	return errors.Join(failed...)
+}
+
+// waitEnded waits until the sandbox's monitor has ended it.
+func waitEnded(s *detached.Store, e *detached.Entry, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		cur, err := s.Find(e.State.ID)
+		if err != nil || !cur.Running() {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("it was still running %v later; see %s", limit, filepath.Join(e.Dir, "monitor.log"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

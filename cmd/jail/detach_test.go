@@ -1,0 +1,361 @@
+package main_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"jail/internal/testutil"
+)
+
+// detachedEnv runs jail as the test user with a runtime directory of its
+// own, where detached sandboxes keep their state.
+type detachedEnv struct {
+	j       *testutil.Jail
+	runtime string
+}
+
+func newDetachedEnv(t *testing.T) *detachedEnv {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	rt := j.FixtureDir(t, "runtime")
+	require.NoError(t, os.Chmod(rt, 0o700))
+	e := &detachedEnv{j: j, runtime: rt}
+	t.Cleanup(func() {
+		// Nothing may outlive the test: every monitor, and its sandbox.
+		r := e.run(t, "ps", "-a", "--format", "{{.ID}}")
+		for _, id := range strings.Fields(r.Stdout) {
+			e.run(t, "rm", "-f", id)
+		}
+	})
+	return e
+}
+
+func (e *detachedEnv) run(t *testing.T, args ...string) testutil.Result {
+	t.Helper()
+	return e.j.RunWith(t, testutil.Opts{Env: []string{"XDG_RUNTIME_DIR=" + e.runtime}}, args...)
+}
+
+func (e *detachedEnv) root() string { return filepath.Join(e.runtime, "jail", "sandboxes") }
+
+var fullID = regexp.MustCompile(`^[0-9a-f]{64}\n$`)
+
+// start runs jail run -d and returns the sandbox's id.
+func (e *detachedEnv) start(t *testing.T, args ...string) string {
+	t.Helper()
+	r := e.run(t, append([]string{"run", "-d"}, args...)...)
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	require.Regexp(t, fullID, r.Stdout)
+	return strings.TrimSpace(r.Stdout)
+}
+
+type inspectedState struct {
+	Status     string
+	Running    bool
+	Pid        int
+	ExitCode   int
+	Error      string
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+func (e *detachedEnv) state(t *testing.T, ref string) inspectedState {
+	t.Helper()
+	r := e.run(t, "inspect", ref)
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	var v []struct {
+		ID    string `json:"Id"`
+		State inspectedState
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &v), r.Stdout)
+	require.Len(t, v, 1)
+	return v[0].State
+}
+
+// waitStatus waits until the sandbox reads as status.
+func (e *detachedEnv) waitStatus(t *testing.T, ref, status string) inspectedState {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st := e.state(t, ref)
+		if st.Status == status {
+			return st
+		}
+		require.True(t, time.Now().Before(deadline), "%s is still %s", ref, st.Status)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// detachedProg prints to both streams, turns SIGUSR1 into exit 7 and
+// sleeps.
+const detachedProg = `
+import signal, sys, time
+signal.signal(signal.SIGUSR1, lambda *_: sys.exit(7))
+print("to stdout", flush=True)
+print("to stderr", file=sys.stderr, flush=True)
+for i in range(3):
+    print("line", i, flush=True)
+time.sleep(120)
+`
+
+// TestDetachedLifecycle walks a detached sandbox as docker's commands
+// would: run -d, ps, inspect, logs, kill with a signal, stop, rm; and
+// leaves nothing behind.
+func TestDetachedLifecycle(t *testing.T) {
+	needPython(t)
+	e := newDetachedEnv(t)
+	id := e.start(t, "--name", "web", "--", python, "-c", detachedProg)
+
+	r := e.run(t, "ps")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	assert.Regexp(t, `(?m)^`+id[:12]+`\s+web\s+"/usr/bin/python3 -c \\nimport …"\s+.*\s+Up `, r.Stdout)
+
+	st := e.state(t, "web")
+	assert.Equal(t, "running", st.Status)
+	assert.True(t, st.Running)
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.Pid))
+	require.NoError(t, err, ".State.Pid is PROG's, as the host sees it")
+	assert.Contains(t, string(cmdline), "python3")
+	r = e.run(t, "inspect", "--format", "{{.State.Pid}} {{.Name}}", id[:8])
+	assert.Equal(t, fmt.Sprintf("%d web\n", st.Pid), r.Stdout, "a unique prefix of the id names it too")
+
+	// The log, by stream, as PROG wrote it.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(e.run(t, "logs", "web").Stdout, "line 2") {
+		require.True(t, time.Now().Before(deadline), "the log never got PROG's lines")
+		time.Sleep(20 * time.Millisecond)
+	}
+	r = e.run(t, "logs", "web")
+	assert.Equal(t, "to stdout\nline 0\nline 1\nline 2\n", r.Stdout)
+	assert.Equal(t, "to stderr\n", r.Stderr)
+	// The last entry, of either stream (the two are written apart, so
+	// which came last is the kernel's to say), with its time.
+	r = e.run(t, "logs", "--tail", "1", "-t", "web")
+	assert.Regexp(t, `^\d{4}-\d\d-\d\dT\S+ (line 2|to stderr)\n$`, r.Stdout+r.Stderr)
+
+	// A running sandbox is not removed without -f.
+	r = e.run(t, "rm", "web")
+	assert.Equal(t, 125, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stderr, "jail: sandbox web: it is running: stop it first (jail stop), or remove it with jail rm -f")
+
+	// A signal reaches PROG, which exits on its own.
+	r = e.run(t, "kill", "-s", "USR1", "web")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	st = e.waitStatus(t, "web", "exited")
+	assert.Equal(t, 7, st.ExitCode)
+	assert.False(t, st.FinishedAt.Before(st.StartedAt))
+	_, err = os.Stat(fmt.Sprintf("/proc/%d", st.Pid))
+	r = e.run(t, "ps")
+	assert.NotContains(t, r.Stdout, "web", "ps shows running sandboxes only")
+	r = e.run(t, "ps", "-a")
+	assert.Regexp(t, `(?m)^`+id[:12]+`\s+web\s+.*Exited \(7\)`, r.Stdout)
+
+	// The name stays taken until rm.
+	r = e.run(t, "run", "-d", "--name", "web", "--", "true")
+	assert.Equal(t, 125, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stderr, `jail: --name "web" is taken by sandbox `+id[:12])
+
+	r = e.run(t, "rm", "web")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	assert.Equal(t, "web\n", r.Stdout)
+	_, err = os.Stat(filepath.Join(e.root(), id))
+	assert.True(t, os.IsNotExist(err), "rm leaves no state: %v", err)
+	r = e.run(t, "inspect", "web")
+	assert.Equal(t, 125, r.ExitCode)
+	assert.Contains(t, r.Stderr, `jail: no sandbox "web": see jail ps -a`)
+}
+
+// TestDetachedStop: stop sends SIGTERM and PROG's handler runs; a PROG
+// that ignores it is killed after -t, and the state says so.
+func TestDetachedStop(t *testing.T) {
+	needPython(t)
+	e := newDetachedEnv(t)
+	e.start(t, "--name", "polite", "--", python, "-c", "import signal,sys,time\nsignal.signal(signal.SIGTERM, lambda *_: (print('bye', flush=True), sys.exit(0)))\nprint('up', flush=True)\ntime.sleep(120)")
+	e.start(t, "--name", "stubborn", "--", python, "-c", "import signal,time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('up', flush=True)\ntime.sleep(120)")
+	for _, name := range []string{"polite", "stubborn"} {
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(e.run(t, "logs", name).Stdout, "up") {
+			require.True(t, time.Now().Before(deadline), "%s never got ready", name)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	r := e.run(t, "stop", "polite")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	st := e.state(t, "polite")
+	assert.Equal(t, "exited", st.Status)
+	assert.Equal(t, 0, st.ExitCode)
+	assert.Equal(t, "up\nbye\n", e.run(t, "logs", "polite").Stdout)
+
+	// Two stops at once: both return once it has ended.
+	var wg sync.WaitGroup
+	results := make([]testutil.Result, 2)
+	for i := range results {
+		wg.Go(func() { results[i] = e.run(t, "stop", "-t", "1", "stubborn") })
+	}
+	wg.Wait()
+	for _, r := range results {
+		assert.Equal(t, 0, r.ExitCode, "%s", r)
+	}
+	st = e.state(t, "stubborn")
+	assert.Equal(t, "exited", st.Status)
+	assert.Equal(t, 137, st.ExitCode)
+	assert.Contains(t, st.Error, "PROG did not exit within 1s of SIGTERM (jail stop)")
+}
+
+// TestDetachedMonitorKilled: the sandbox does not outlive its monitor,
+// and ps -a says how it ended.
+func TestDetachedMonitorKilled(t *testing.T) {
+	e := newDetachedEnv(t)
+	id := e.start(t, "--name", "orphan", "--", "sleep", "120")
+	st := e.state(t, "orphan")
+	b, err := os.ReadFile(filepath.Join(e.root(), id, "state.json"))
+	require.NoError(t, err)
+	var raw struct {
+		MonitorPid int `json:"monitor_pid"`
+	}
+	require.NoError(t, json.Unmarshal(b, &raw))
+	require.NotZero(t, raw.MonitorPid)
+	require.NoError(t, syscall.Kill(raw.MonitorPid, syscall.SIGKILL))
+	deadline := time.Now().Add(time.Second)
+	for {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", st.Pid)); os.IsNotExist(err) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "PROG outlived its monitor by a second")
+		time.Sleep(10 * time.Millisecond)
+	}
+	st = e.state(t, "orphan")
+	assert.Equal(t, "exited", st.Status)
+	assert.Contains(t, st.Error, "its monitor died")
+	r := e.run(t, "ps", "-a")
+	assert.Regexp(t, `(?m)^`+id[:12]+`\s+orphan\s+.*Exited \(137\)`, r.Stdout)
+}
+
+// TestDetachedBadInput: each refused with one line naming the input, and
+// nothing left half made.
+func TestDetachedBadInput(t *testing.T) {
+	e := newDetachedEnv(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "-d", "-t", "--", "true"}, "jail: -t with -d is not supported yet"},
+		{[]string{"run", "-d", "--name", "no/slash", "--", "true"}, `jail: --name "no/slash": use letters, digits`},
+		{[]string{"run", "--name", "x", "--", "true"}, "jail: --name and --rm are for a detached sandbox: add -d"},
+		{[]string{"run", "-d", "--", "/no/such/prog"}, "not found inside the sandbox"},
+		{[]string{"stop", "nosuch"}, `jail: no sandbox "nosuch": see jail ps -a`},
+		{[]string{"kill", "-s", "SIGNOPE", "x"}, `jail: --signal: signal "SIGNOPE": give a name such as SIGTERM`},
+		{[]string{"logs", "--tail", "many", "x"}, `no sandbox "x"`},
+	} {
+		r := e.run(t, c.args...)
+		assert.NotEqual(t, 0, r.ExitCode, "%v: %s", c.args, r)
+		assert.Contains(t, r.Stderr, c.want, "%v", c.args)
+		assert.Equal(t, 1, strings.Count(r.Stderr, "\n"), "%v: %s", c.args, r.Stderr)
+	}
+	// The failed start is kept, as docker keeps a container that did not
+	// start, with why.
+	r := e.run(t, "ps", "-a", "--format", "{{.Status}} {{.Command}}")
+	assert.Contains(t, r.Stdout, "Exited (127)")
+
+	// A corrupt state.json is reported and can be removed by id.
+	bad := strings.Repeat("ab", 32)
+	require.NoError(t, os.MkdirAll(filepath.Join(e.root(), bad), 0o700))
+	e.j.Fixture(t, "runtime/jail/sandboxes/"+bad+"/state.json", "{not json", 0o600)
+	r = e.run(t, "ps", "-a")
+	assert.Equal(t, 0, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stderr, "jail: sandbox ababababab")
+	r = e.run(t, "rm", "-f", bad[:12])
+	assert.Equal(t, 0, r.ExitCode, "%s", r)
+	_, err := os.Stat(filepath.Join(e.root(), bad))
+	assert.True(t, os.IsNotExist(err))
+
+	// A state from before a restart reads as exited, never running.
+	old := strings.Repeat("cd", 32)
+	require.NoError(t, os.MkdirAll(filepath.Join(e.root(), old), 0o700))
+	e.j.Chown(t, filepath.Join(e.root(), old))
+	stale, _ := json.Marshal(map[string]any{"id": old, "name": "stale", "created": time.Now().Add(-time.Hour), "status": "running",
+		"pid": 1, "boot_id": "00000000-0000-0000-0000-000000000000"})
+	e.j.Fixture(t, "runtime/jail/sandboxes/"+old+"/state.json", string(stale), 0o600)
+	st := e.state(t, "stale")
+	assert.Equal(t, "exited", st.Status)
+	assert.Contains(t, st.Error, "the machine restarted")
+
+	// Another user's state directory is refused.
+	other := e.j.FixtureDir(t, "other-runtime")
+	require.NoError(t, os.MkdirAll(filepath.Join(other, "jail", "sandboxes"), 0o700))
+	require.NoError(t, os.Chmod(other, 0o755))
+	require.NoError(t, os.Chmod(filepath.Join(other, "jail"), 0o755))
+	r = e.j.RunWith(t, testutil.Opts{Env: []string{"XDG_RUNTIME_DIR=" + other}}, "ps")
+	if testutil.TestUID(t) != os.Getuid() {
+		assert.Equal(t, 125, r.ExitCode, "%s", r)
+		assert.Contains(t, r.Stderr, "must be a directory of yours with mode 0700")
+	}
+}
+
+// TestDetachedRm: --rm removes the sandbox once PROG ends; rm -f ends a
+// running one first.
+func TestDetachedRm(t *testing.T) {
+	e := newDetachedEnv(t)
+	id := e.start(t, "--rm", "--", "sh", "-c", "sleep 0.2")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(e.root(), id)); os.IsNotExist(err) {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "--rm left the sandbox")
+		time.Sleep(20 * time.Millisecond)
+	}
+	id = e.start(t, "--", "sleep", "120")
+	pid := e.state(t, id).Pid
+	r := e.run(t, "rm", "-f", id)
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	_, err := os.Stat("/proc/" + strconv.Itoa(pid))
+	assert.True(t, os.IsNotExist(err), "PROG is gone")
+	_, err = os.Stat(filepath.Join(e.root(), id))
+	assert.True(t, os.IsNotExist(err))
+}
+
+// TestDetachedConcurrency: 20 sandboxes started, listed and removed at
+// once.
+func TestDetachedConcurrency(t *testing.T) {
+	e := newDetachedEnv(t)
+	const n = 20
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r := e.run(t, "run", "-d", "--name", fmt.Sprintf("c%02d", i), "--", "sleep", "120")
+			if assert.Equal(t, 0, r.ExitCode, "%s", r) {
+				ids[i] = strings.TrimSpace(r.Stdout)
+			}
+		})
+	}
+	wg.Wait()
+	r := e.run(t, "ps", "--format", "{{.Name}}")
+	assert.Len(t, strings.Fields(r.Stdout), n, "%s", r)
+	for i := range n {
+		wg.Go(func() {
+			r := e.run(t, "rm", "-f", fmt.Sprintf("c%02d", i))
+			assert.Equal(t, 0, r.ExitCode, "%s", r)
+		})
+	}
+	wg.Wait()
+	r = e.run(t, "ps", "-a", "--format", "{{.Name}}")
+	assert.Empty(t, strings.TrimSpace(r.Stdout))
+	ents, err := os.ReadDir(e.root())
+	require.NoError(t, err)
+	for _, d := range ents {
+		assert.False(t, d.IsDir(), "left behind: %s", d.Name())
+	}
+}

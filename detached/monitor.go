@@ -1,0 +1,284 @@
+package detached
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"jail/sandbox"
+	"jail/verdict"
+)
+
+// Request is one control request to a monitor, a JSON line.
+type Request struct {
+	// Op is "stop" (Signal, then SIGKILL after Timeout seconds) or
+	// "kill" (Signal alone; SIGKILL ends the sandbox at once).
+	Op      string  `json:"op"`
+	Signal  string  `json:"signal,omitempty"`
+	Timeout float64 `json:"timeout,omitempty"`
+}
+
+type response struct {
+	Error string `json:"error,omitempty"`
+}
+
+// Send sends req to the monitor of the sandbox at dir.
+func Send(dir string, req Request) error {
+	var c net.Conn
+	err := withSocketPath(dir, func(p string) (err error) {
+		c, err = net.DialTimeout("unix", p, 5*time.Second)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("its monitor does not answer (%v): it has ended", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := json.NewEncoder(c).Encode(req); err != nil {
+		return err
+	}
+	var resp response
+	if err := json.NewDecoder(c).Decode(&resp); err != nil {
+		return fmt.Errorf("its monitor's answer: %w", err)
+	}
+	if resp.Error != "" {
+		return errors.New(resp.Error)
+	}
+	return nil
+}
+
+// ParseSignal reads a signal's name (SIGTERM, TERM, term) or number.
+func ParseSignal(s string) (syscall.Signal, error) {
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && fmt.Sprint(n) == s {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("signal %q: give a name such as SIGTERM, or a number from 1 to 64", s)
+		}
+		return syscall.Signal(n), nil
+	}
+	name := s
+	if len(name) < 3 || !strings.EqualFold(name[:3], "SIG") {
+		name = "SIG" + name
+	}
+	for i := syscall.Signal(1); i <= 64; i++ {
+		if strings.EqualFold(unix.SignalName(i), name) {
+			return i, nil
+		}
+	}
+	return 0, fmt.Errorf("signal %q: give a name such as SIGTERM, or a number from 1 to 64", s)
+}
+
+// Monitor runs one detached sandbox to its end.
+type Monitor struct {
+	Dir   string
+	State *State
+	// Run runs the sandbox as jail run does, with io as PROG's.
+	Run func(ctx context.Context, io sandbox.IO) (*sandbox.Result, error)
+	// StopSignal is what stop sends first (the image's, else SIGTERM).
+	StopSignal syscall.Signal
+
+	mu      sync.Mutex
+	cancel  context.CancelCauseFunc
+	signals chan syscall.Signal
+	timer   *time.Timer
+}
+
+// Serve runs the sandbox until PROG ends, writing the state as it goes.
+// ready gets one line once PROG has started ("started PID") or could
+// not ("error: WHY"), and is closed.
+func (m *Monitor) Serve(ready *os.File) error {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	m.cancel, m.signals = cancel, make(chan syscall.Signal, 8)
+	if m.StopSignal == 0 {
+		m.StopSignal = syscall.SIGTERM
+	}
+	log, err := OpenLog(m.Dir)
+	if err != nil {
+		return m.failed(ready, err)
+	}
+	defer log.Close()
+	var ln net.Listener
+	if err := withSocketPath(m.Dir, func(p string) (err error) {
+		ln, err = net.Listen("unix", p)
+		return err
+	}); err != nil {
+		return m.failed(ready, err)
+	}
+	defer ln.Close()
+	go m.serveControl(ln)
+	// The monitor's own SIGTERM (a logout, kill PID) is a stop; SIGHUP
+	// and SIGINT are no business of a process without a terminal.
+	own := make(chan os.Signal, 4)
+	signal.Notify(own, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	go func() {
+		for sig := range own {
+			if sig == syscall.SIGTERM {
+				m.stop(m.StopSignal, 10*time.Second)
+			}
+		}
+	}()
+
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return m.failed(ready, err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return m.failed(ready, err)
+	}
+	var copied sync.WaitGroup
+	copied.Go(func() { log.Copy("stdout", outR) })
+	copied.Go(func() { log.Copy("stderr", errR) })
+	m.State.MonitorPid = os.Getpid()
+	var once sync.Once
+	started := func(pid int) {
+		once.Do(func() {
+			m.State.Status, m.State.Pid, m.State.StartedAt = Running, pid, time.Now().UTC()
+			if err := WriteState(m.Dir, m.State); err != nil {
+				fmt.Fprintf(os.Stderr, "jail monitor: %v\n", err)
+			}
+			fmt.Fprintf(ready, "started %d\n", pid)
+			ready.Close()
+		})
+	}
+	res, err := m.Run(ctx, sandbox.IO{Stdout: outW, Stderr: errW, Give: true, Signals: m.signals, Started: started})
+	copied.Wait()
+	m.State.Status, m.State.FinishedAt, m.State.Pid = Exited, time.Now().UTC(), 0
+	switch {
+	case err != nil:
+		m.State.ExitCode, m.State.Error = sandbox.ExitSetupFailed, err.Error()
+	default:
+		m.State.ExitCode = res.ExitCode
+		m.State.OOMKilled = res.Verdict == verdict.MLE || res.OOMKills > 0
+		m.State.Error = res.Error
+		if res.Interrupted {
+			m.State.Error = res.Reason
+		}
+		m.State.Result, _ = json.Marshal(res)
+	}
+	once.Do(func() {
+		// PROG never started: the caller of jail run -d says why.
+		why := m.State.Error
+		if why == "" {
+			why = fmt.Sprintf("PROG ended before it started, with status %d", m.State.ExitCode)
+		}
+		fmt.Fprintf(ready, "error: %s\n", why)
+		ready.Close()
+	})
+	ln.Close()
+	if m.State.Remove {
+		return os.RemoveAll(m.Dir)
+	}
+	return WriteState(m.Dir, m.State)
+}
+
+func (m *Monitor) failed(ready *os.File, err error) error {
+	fmt.Fprintf(ready, "error: %v\n", err)
+	ready.Close()
+	m.State.Status, m.State.Error, m.State.ExitCode = Exited, err.Error(), sandbox.ExitSetupFailed
+	m.State.FinishedAt = time.Now().UTC()
+	WriteState(m.Dir, m.State)
+	return err
+}
+
+func (m *Monitor) serveControl(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go m.answer(c)
+	}
+}
+
+func (m *Monitor) answer(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if !peerIsUs(c) {
+		return
+	}
+	var req Request
+	resp := response{}
+	if err := json.NewDecoder(bufio.NewReader(c)).Decode(&req); err != nil {
+		resp.Error = "a request the monitor cannot read: " + err.Error()
+	} else if err := m.do(req); err != nil {
+		resp.Error = err.Error()
+	}
+	json.NewEncoder(c).Encode(resp)
+}
+
+func (m *Monitor) do(req Request) error {
+	sig := m.StopSignal
+	if req.Signal != "" {
+		var err error
+		if sig, err = ParseSignal(req.Signal); err != nil {
+			return err
+		}
+	}
+	switch req.Op {
+	case "stop":
+		m.stop(sig, time.Duration(req.Timeout*float64(time.Second)))
+		return nil
+	case "kill":
+		if sig == syscall.SIGKILL {
+			m.cancel(errors.New("killed with SIGKILL (jail kill)"))
+			return nil
+		}
+		select {
+		case m.signals <- sig:
+			return nil
+		default:
+			return errors.New("too many signals at once; try again")
+		}
+	}
+	return fmt.Errorf("no operation %q", req.Op)
+}
+
+// stop sends sig to PROG and ends the sandbox if PROG is still running
+// after timeout; a second stop keeps the first one's deadline.
+func (m *Monitor) stop(sig syscall.Signal, timeout time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if timeout <= 0 {
+		m.cancel(fmt.Errorf("stopped with SIGKILL (jail stop -t 0)"))
+		return
+	}
+	select {
+	case m.signals <- sig:
+	default:
+	}
+	if m.timer == nil {
+		m.timer = time.AfterFunc(timeout, func() {
+			m.cancel(fmt.Errorf("PROG did not exit within %v of %s (jail stop)", timeout, unix.SignalName(sig)))
+		})
+	}
+}
+
+// peerIsUs says the connection's other end runs as this user.
+func peerIsUs(c net.Conn) bool {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return false
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var cred *unix.Ucred
+	raw.Control(func(fd uintptr) {
+		cred, _ = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	})
+	return cred != nil && cred.Uid == uint32(os.Getuid())
+}

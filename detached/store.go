@@ -1,0 +1,337 @@
+// Package detached keeps sandboxes that outlive the command that started
+// them (jail run -d), without a daemon: each has a monitor, a process of
+// the user's own outside the sandbox, that runs it as jail run would,
+// writes its log and its state, and answers a control socket. If the
+// monitor dies the sandbox dies with it, since the sandbox's init lives
+// only as long as the process that started it.
+//
+// State lives in $XDG_RUNTIME_DIR/jail/sandboxes (mode 0700), one
+// directory per sandbox, named by its id:
+//
+//	state.json   written by the monitor alone, atomically
+//	ctl.sock     the monitor's control socket, while it runs
+//	log, log.1   PROG's output, as docker's json-file lines, rotated
+//	monitor.log  the monitor's own messages
+package detached
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Statuses, as docker ps spells them.
+const (
+	Created = "created"
+	Running = "running"
+	Exited  = "exited"
+)
+
+// State is a sandbox as its monitor last wrote it.
+type State struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+	// Args are jail run's arguments, flags and then PROG, which the
+	// monitor runs; Command is PROG and its arguments, for show.
+	Args    []string `json:"args"`
+	Command []string `json:"command"`
+	Image   string   `json:"image,omitempty"`
+	// Remove has the monitor remove the sandbox once PROG ends (--rm).
+	Remove bool `json:"remove,omitempty"`
+
+	Status     string    `json:"status"`
+	Pid        int       `json:"pid,omitempty"`
+	MonitorPid int       `json:"monitor_pid,omitempty"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	ExitCode   int       `json:"exit_code"`
+	OOMKilled  bool      `json:"oom_killed,omitempty"`
+	// Error says why PROG could not start, or why it ended other than by
+	// itself (the monitor gone, the machine restarted, a stop).
+	Error string `json:"error,omitempty"`
+	// Result is jail run's JSON result of PROG's run, once it ended.
+	Result json.RawMessage `json:"result,omitempty"`
+	// BootID is the kernel's boot id when the monitor started: a state
+	// from before a restart reads as exited, never as running.
+	BootID string `json:"boot_id"`
+}
+
+// Store is the user's detached sandboxes.
+type Store struct{ Root string }
+
+// Open opens the user's store, making it if need be; a directory another
+// user owns, or that others may enter, is refused.
+func Open() (*Store, error) {
+	run := os.Getenv("XDG_RUNTIME_DIR")
+	if run == "" || !filepath.IsAbs(run) {
+		return nil, errors.New("detached sandboxes live in $XDG_RUNTIME_DIR, which is not set: log in with a session (loginctl enable-linger USER for one without), or set XDG_RUNTIME_DIR to a directory of your own with mode 0700")
+	}
+	return OpenAt(filepath.Join(run, "jail", "sandboxes"))
+}
+
+// OpenAt opens the store at root.
+func OpenAt(root string) (*Store, error) {
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return nil, fmt.Errorf("sandbox state %s: %w", root, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(root, &st); err != nil {
+		return nil, err
+	}
+	if st.Uid != uint32(os.Getuid()) || st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Mode&0o077 != 0 {
+		return nil, fmt.Errorf("sandbox state %s belongs to uid %d with mode %o: it must be a directory of yours with mode 0700 (remove it, or set XDG_RUNTIME_DIR to one)",
+			root, st.Uid, st.Mode&0o7777)
+	}
+	return &Store{Root: root}, nil
+}
+
+// lock holds the store's lock, which name checks and removals take.
+func (s *Store) lock() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(s.Root, ".lock"), os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// Dir is the directory of the sandbox id.
+func (s *Store) Dir(id string) string { return filepath.Join(s.Root, id) }
+
+var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
+
+// Create makes the directory of a new sandbox for st, with a new id and
+// st.Name (or a name made from the id), refused when the name is taken.
+func (s *Store) Create(st *State) error {
+	if st.Name != "" && !validName.MatchString(st.Name) {
+		return fmt.Errorf("--name %q: use letters, digits, '_', '.' and '-', starting with a letter or digit (at most 128)", st.Name)
+	}
+	unlock, err := s.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	list, _, err := s.list()
+	if err != nil {
+		return err
+	}
+	var b [32]byte
+	rand.Read(b[:])
+	st.ID = hex.EncodeToString(b[:])
+	if st.Name == "" {
+		st.Name = "jail-" + st.ID[:12]
+	}
+	for _, e := range list {
+		if e.State.Name == st.Name {
+			return fmt.Errorf("--name %q is taken by sandbox %s: choose another, or remove it (jail rm %s)", st.Name, e.State.ID[:12], st.Name)
+		}
+	}
+	if err := os.Mkdir(s.Dir(st.ID), 0o700); err != nil {
+		return err
+	}
+	st.Created, st.Status, st.BootID = time.Now().UTC(), Created, BootID()
+	return WriteState(s.Dir(st.ID), st)
+}
+
+// WriteState replaces dir's state.json with st, atomically.
+func WriteState(dir string, st *State) error {
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, ".state.json.tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, "state.json"))
+}
+
+// Entry is a sandbox of the store.
+type Entry struct {
+	Dir   string
+	State State
+}
+
+// Running says the sandbox's monitor is there to answer.
+func (e *Entry) Running() bool { return e.State.Status == Running || e.State.Status == Created }
+
+// read reads dir's state, and says how a sandbox whose monitor is gone
+// ended: one that still reads as running did not end by itself.
+func read(dir string) (*Entry, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		return nil, err
+	}
+	e := &Entry{Dir: dir}
+	if err := json.Unmarshal(b, &e.State); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "state.json"), err)
+	}
+	if e.State.ID != filepath.Base(dir) {
+		return nil, fmt.Errorf("%s: it names sandbox %q, not its directory's", filepath.Join(dir, "state.json"), e.State.ID)
+	}
+	if !e.Running() {
+		return e, nil
+	}
+	switch {
+	case e.State.BootID != BootID():
+		e.State.Status, e.State.Error = Exited, "the machine restarted while it ran"
+	case !monitorAlive(dir):
+		e.State.Status, e.State.Error = Exited, "its monitor died (killed?), and the sandbox with it"
+	default:
+		return e, nil
+	}
+	if e.State.FinishedAt.IsZero() {
+		e.State.FinishedAt = time.Now().UTC()
+	}
+	e.State.ExitCode = 137
+	return e, nil
+}
+
+// monitorAlive says a monitor answers at dir's control socket: a dead
+// one leaves a socket nothing listens on.
+func monitorAlive(dir string) bool {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return withSocketPath(dir, func(p string) error { return unix.Connect(fd, &unix.SockaddrUnix{Name: p}) }) == nil
+}
+
+// List is every sandbox of the store, newest first. A directory whose
+// state cannot be read is reported in the errors and left out.
+func (s *Store) List() ([]*Entry, []error) {
+	list, bad, err := s.list()
+	if err != nil {
+		return nil, []error{err}
+	}
+	return list, bad
+}
+
+func (s *Store) list() (out []*Entry, bad []error, _ error) {
+	ents, err := os.ReadDir(s.Root)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, d := range ents {
+		if !d.IsDir() || !isID(d.Name()) {
+			continue
+		}
+		e, err := read(s.Dir(d.Name()))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // being made or removed
+		}
+		if err != nil {
+			bad = append(bad, fmt.Errorf("sandbox %s: %w (remove it: jail rm -f %s)", d.Name()[:12], err, d.Name()[:12]))
+			continue
+		}
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b *Entry) int { return b.State.Created.Compare(a.State.Created) })
+	return out, bad, nil
+}
+
+func isID(s string) bool {
+	return len(s) == 64 && strings.Trim(s, "0123456789abcdef") == ""
+}
+
+// Find is the sandbox ref names: its name, its id, or a unique prefix of
+// its id.
+func (s *Store) Find(ref string) (*Entry, error) {
+	list, _, err := s.list()
+	if err != nil {
+		return nil, err
+	}
+	var byPrefix []*Entry
+	for _, e := range list {
+		if e.State.Name == ref || e.State.ID == ref {
+			return e, nil
+		}
+		if ref != "" && strings.HasPrefix(e.State.ID, ref) {
+			byPrefix = append(byPrefix, e)
+		}
+	}
+	switch len(byPrefix) {
+	case 1:
+		return byPrefix[0], nil
+	case 0:
+		if isID(ref) || len(ref) >= 12 {
+			if _, err := os.Stat(s.Dir(ref)); err == nil {
+				return nil, fmt.Errorf("sandbox %q: its state cannot be read (remove it: jail rm -f %s)", ref, ref)
+			}
+		}
+		return nil, fmt.Errorf("no sandbox %q: see jail ps -a", ref)
+	}
+	return nil, fmt.Errorf("%q is the start of %d sandboxes' ids: give more of it, or the name", ref, len(byPrefix))
+}
+
+// RemoveUnreadable removes the directory of the sandbox id (in full, or
+// a unique prefix) whose state cannot be read, unless a monitor still
+// answers there: jail rm -f of a damaged sandbox.
+func (s *Store) RemoveUnreadable(ref string) error {
+	ents, err := os.ReadDir(s.Root)
+	if err != nil {
+		return err
+	}
+	var found []string
+	for _, d := range ents {
+		if isID(d.Name()) && strings.HasPrefix(d.Name(), ref) && len(ref) >= 4 {
+			found = append(found, d.Name())
+		}
+	}
+	if len(found) != 1 {
+		return fmt.Errorf("no sandbox %q: see jail ps -a", ref)
+	}
+	if monitorAlive(s.Dir(found[0])) {
+		return fmt.Errorf("sandbox %s: its state cannot be read, and its monitor still runs: end it (pkill -f 'jail __monitor .*%s') and remove it again", ref, found[0])
+	}
+	return s.RemoveDir(found[0])
+}
+
+// RemoveDir removes the sandbox's directory.
+func (s *Store) RemoveDir(id string) error {
+	if !isID(id) {
+		return fmt.Errorf("%q is not a sandbox id", id)
+	}
+	unlock, err := s.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return os.RemoveAll(s.Dir(id))
+}
+
+// BootID is the kernel's id of this boot.
+func BootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// withSocketPath calls use with a path of dir's control socket short
+// enough for a unix socket address (108 bytes), which dir's own may not
+// be: through a descriptor of dir.
+func withSocketPath(dir string, use func(path string) error) error {
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return use(fmt.Sprintf("/proc/self/fd/%d/ctl.sock", fd))
+}
