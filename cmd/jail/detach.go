@@ -557,3 +557,67 @@ func waitEnded(s *detached.Store, e *detached.Entry, limit time.Duration) error 
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func newCpCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "cp SANDBOX:SRC DST | SRC SANDBOX:DST",
+		Short: "Copy files and directories out of a running detached sandbox, or into it",
+		Long: `Copy a file or a directory between the host and a running detached sandbox:
+into DST when it is a directory, else as DST. Every path inside the sandbox is
+resolved within its root, never through a link out of it; links are copied as
+links, and FIFOs, sockets and devices are skipped (and named).`,
+		Args: exactArgs(2, "give SANDBOX:SRC DST, or SRC SANDBOX:DST"),
+		RunE: withSandboxes(func(cmd *cobra.Command, s *detached.Store, args []string) error {
+			ref, inside, out := "", "", true
+			host := ""
+			switch a, b := splitSandboxPath(args[0]), splitSandboxPath(args[1]); {
+			case a != nil && b != nil:
+				return errors.New("jail cp copies between the host and a sandbox: one side is SANDBOX:PATH, the other a host path")
+			case a != nil:
+				ref, inside, host = a[0], a[1], args[1]
+			case b != nil:
+				ref, inside, host, out = b[0], b[1], args[0], false
+			default:
+				return errors.New("name the sandbox's side as SANDBOX:PATH, as in jail cp web:/srv/out.txt .")
+			}
+			e, err := s.Find(ref)
+			if err != nil {
+				return err
+			}
+			if e.State.Status != detached.Running {
+				return fmt.Errorf("sandbox %s is not running (%s): jail cp reaches a running one", ref, e.State.Status)
+			}
+			root, err := detached.OpenRoot(e.State.Pid)
+			if err != nil {
+				return fmt.Errorf("sandbox %s: %w", ref, err)
+			}
+			defer root.Close()
+			var skipped []string
+			if out {
+				skipped, err = root.CopyOut(inside, host)
+			} else {
+				skipped, err = root.CopyIn(host, inside)
+			}
+			for _, p := range skipped {
+				fmt.Fprintf(os.Stderr, "jail: cp: skipped %s: not a file, directory or link\n", p)
+			}
+			return err
+		}),
+	}
+}
+
+// splitSandboxPath is [SANDBOX, PATH] for "SANDBOX:PATH", nil for a host
+// path (which starts with / or . or has no colon before its first /).
+func splitSandboxPath(a string) []string {
+	if strings.HasPrefix(a, "/") || strings.HasPrefix(a, ".") {
+		return nil
+	}
+	ref, p, ok := strings.Cut(a, ":")
+	if !ok || ref == "" || strings.Contains(ref, "/") {
+		return nil
+	}
+	if p == "" {
+		p = "/"
+	}
+	return []string{ref, p}
+}

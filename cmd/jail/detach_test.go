@@ -359,3 +359,97 @@ func TestDetachedConcurrency(t *testing.T) {
 		assert.False(t, d.IsDir(), "left behind: %s", d.Name())
 	}
 }
+
+// TestDetachedCp copies into and out of a running sandbox whose PROG
+// planted links to the host's files and a FIFO: every path resolves
+// inside the sandbox, links are copied as links, the FIFO is skipped,
+// and nothing of the host is read or written.
+func TestDetachedCp(t *testing.T) {
+	e := newDetachedEnv(t)
+	// A directory of the test user's on the host, with a secret in it,
+	// which PROG links to by its host path.
+	hostDir := e.j.FixtureDir(t, "host-dir")
+	e.j.Fixture(t, "host-dir/secret", "host secret\n", 0o600)
+	e.start(t, "--name", "box", "--", "sh", "-c",
+		"mkdir -p /tmp/w && ln -s / /tmp/w/rootlink && ln -s /etc/shadow /tmp/w/shadow && ln -s "+hostDir+" /tmp/w/hostdir && "+
+			"mkfifo /tmp/w/fifo && echo inside > /tmp/w/file && touch /tmp/w/ready && sleep 120")
+	deadline := time.Now().Add(10 * time.Second)
+	for e.run(t, "cp", "box:/tmp/w/ready", filepath.Join(e.j.FixtureDir(t, "probe"), "ready")).ExitCode != 0 {
+		require.True(t, time.Now().Before(deadline), "PROG never made its files")
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	src := e.j.FixtureDir(t, "src")
+	e.j.Fixture(t, "src/a.txt", "from the host\n", 0o640)
+	e.j.Fixture(t, "src/sub/b.txt", "deeper\n", 0o644)
+	r := e.run(t, "cp", src, "box:/tmp/w/")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	r = e.run(t, "cp", filepath.Join(src, "a.txt"), "box:/tmp/w/rootlink/etc/planted")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	_, err := os.Stat("/etc/planted")
+	assert.True(t, os.IsNotExist(err), "a write through the sandbox's link to / stays in the sandbox")
+	// Through a link to the host directory's path: that path is the
+	// sandbox's, where it does not exist; the host's is not touched.
+	r = e.run(t, "cp", filepath.Join(src, "a.txt"), "box:/tmp/w/hostdir/planted")
+	assert.Equal(t, 125, r.ExitCode, "%s", r)
+	_, err = os.Stat(filepath.Join(hostDir, "planted"))
+	assert.True(t, os.IsNotExist(err), "nothing written to the host through PROG's link")
+	stolen := e.j.FixtureDir(t, "stolen")
+	r = e.run(t, "cp", "box:/tmp/w/hostdir/secret", filepath.Join(stolen, "secret"))
+	assert.Equal(t, 125, r.ExitCode, "%s", r)
+	_, err = os.Stat(filepath.Join(stolen, "secret"))
+	assert.True(t, os.IsNotExist(err), "nothing of the host read through PROG's link")
+
+	out := e.j.FixtureDir(t, "out")
+	r = e.run(t, "cp", "box:/tmp/w", out)
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stderr, "jail: cp: skipped /tmp/w/fifo: not a file, directory or link")
+	b, err := os.ReadFile(filepath.Join(out, "w", "file"))
+	require.NoError(t, err)
+	assert.Equal(t, "inside\n", string(b))
+	b, err = os.ReadFile(filepath.Join(out, "w", "src", "sub", "b.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, "deeper\n", string(b), "the directory copied in came back out")
+	fi, err := os.Stat(filepath.Join(out, "w", "src", "a.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o640), fi.Mode().Perm(), "modes are kept")
+	for name, target := range map[string]string{"rootlink": "/", "shadow": "/etc/shadow", "hostdir": hostDir} {
+		got, err := os.Readlink(filepath.Join(out, "w", name))
+		require.NoError(t, err, "%s is copied as a link", name)
+		assert.Equal(t, target, got)
+	}
+
+	// Out through the planted link: the sandbox's /etc, not the host's.
+	r = e.run(t, "cp", "box:/tmp/w/rootlink/etc/hostname", filepath.Join(out, "hostname"))
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	b, err = os.ReadFile(filepath.Join(out, "hostname"))
+	require.NoError(t, err)
+	assert.Equal(t, "jail\n", string(b), "the sandbox's own /etc/hostname")
+
+	// A link on the host side at the destination is replaced, not
+	// written through.
+	victim := e.j.Fixture(t, "victim", "untouched\n", 0o644)
+	require.NoError(t, os.Symlink(victim, filepath.Join(out, "trap")))
+	r = e.run(t, "cp", "box:/tmp/w/file", filepath.Join(out, "trap"))
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	b, _ = os.ReadFile(victim)
+	assert.Equal(t, "untouched\n", string(b))
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cp", "box:/a", "box:/b"}, "one side is SANDBOX:PATH, the other a host path"},
+		{[]string{"cp", src, out}, "name the sandbox's side as SANDBOX:PATH"},
+		{[]string{"cp", "nosuch:/x", out}, `no sandbox "nosuch"`},
+		{[]string{"cp", "box:/no/such", out}, "/no/such: no such file or directory"},
+	} {
+		r := e.run(t, c.args...)
+		assert.Equal(t, 125, r.ExitCode, "%v: %s", c.args, r)
+		assert.Contains(t, r.Stderr, c.want, "%v", c.args)
+	}
+	require.Equal(t, 0, e.run(t, "stop", "-t", "0", "box").ExitCode)
+	r = e.run(t, "cp", "box:/tmp/w/file", out)
+	assert.Equal(t, 125, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stderr, "jail: sandbox box is not running (exited): jail cp reaches a running one")
+}
