@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -98,6 +99,10 @@ type Monitor struct {
 // ready gets one line once PROG has started ("started PID") or could
 // not ("error: WHY"), and is closed.
 func (m *Monitor) Serve(ready *os.File) error {
+	// A start after a stop begins afresh but for what PROG wrote.
+	st := m.State
+	st.Status, st.Pid, st.ExitCode, st.OOMKilled, st.Error, st.Result = Created, 0, 0, false, "", nil
+	st.StartedAt, st.FinishedAt, st.BootID = time.Time{}, time.Time{}, BootID()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	m.cancel, m.signals = cancel, make(chan syscall.Signal, 8)
@@ -109,13 +114,18 @@ func (m *Monitor) Serve(ready *os.File) error {
 		return m.failed(ready, err)
 	}
 	defer log.Close()
-	var ln net.Listener
+	var ln *net.UnixListener
 	if err := withSocketPath(m.Dir, func(p string) (err error) {
-		ln, err = net.Listen("unix", p)
+		// One a monitor that died left, which answers no one.
+		os.Remove(p)
+		ln, err = net.ListenUnix("unix", &net.UnixAddr{Name: p, Net: "unix"})
 		return err
 	}); err != nil {
 		return m.failed(ready, err)
 	}
+	// The path it was bound by goes with the descriptor; removed by name.
+	ln.SetUnlinkOnClose(false)
+	defer os.Remove(socketFile(m.Dir))
 	defer ln.Close()
 	go m.serveControl(ln)
 	// The monitor's own SIGTERM (a logout, kill PID) is a stop; SIGHUP
@@ -178,10 +188,17 @@ func (m *Monitor) Serve(ready *os.File) error {
 		ready.Close()
 	})
 	ln.Close()
+	os.Remove(socketFile(m.Dir))
 	if m.State.Remove {
-		return os.RemoveAll(m.Dir)
+		return m.remove()
 	}
 	return WriteState(m.Dir, m.State)
+}
+
+// remove removes the sandbox once PROG has ended (--rm), as jail rm does.
+func (m *Monitor) remove() error {
+	s := &Store{Root: filepath.Dir(m.Dir)}
+	return s.Remove(&Entry{Dir: m.Dir, State: *m.State})
 }
 
 func (m *Monitor) failed(ready *os.File, err error) error {
@@ -192,6 +209,8 @@ func (m *Monitor) failed(ready *os.File, err error) error {
 	WriteState(m.Dir, m.State)
 	return err
 }
+
+func socketFile(dir string) string { return filepath.Join(dir, "ctl.sock") }
 
 func (m *Monitor) serveControl(ln net.Listener) {
 	for {

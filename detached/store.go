@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"jail/idmap"
 )
 
 // Statuses, as docker ps spells them.
@@ -49,6 +51,12 @@ type State struct {
 	Image   string   `json:"image,omitempty"`
 	// Remove has the monitor remove the sandbox once PROG ends (--rm).
 	Remove bool `json:"remove,omitempty"`
+	// Dir is where jail run -d ran, where its flags' paths are read.
+	Dir string `json:"dir"`
+	// Upper keeps what PROG writes to an image's or a --rootfs root, so
+	// that it outlives a stop; files there may belong to UpperIDs' users.
+	Upper    string     `json:"upper,omitempty"`
+	UpperIDs *idmap.IDs `json:"upper_ids,omitempty"`
 
 	Status     string    `json:"status"`
 	Pid        int       `json:"pid,omitempty"`
@@ -313,6 +321,36 @@ func (s *Store) RemoveDir(id string) error {
 	}
 	defer unlock()
 	return os.RemoveAll(s.Dir(id))
+}
+
+// Remove removes an ended sandbox: its writable layer, then its state.
+func (s *Store) Remove(e *Entry) error {
+	if up := e.State.Upper; up != "" {
+		err := os.RemoveAll(up)
+		if err != nil && e.State.UpperIDs != nil {
+			// Files the image's other users wrote.
+			err = e.State.UpperIDs.RemoveAll(up)
+		}
+		if err != nil {
+			return fmt.Errorf("removing its writable layer %s: %w", up, err)
+		}
+	}
+	return s.RemoveDir(e.State.ID)
+}
+
+// UpperDir is where the sandbox id keeps its writable layer: under the
+// user's data directory, which outlives a reboot as the runtime
+// directory does not.
+func UpperDir(id string) (string, error) {
+	data := os.Getenv("XDG_DATA_HOME")
+	if data == "" || !filepath.IsAbs(data) {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("no data directory for the sandbox's writable layer: set XDG_DATA_HOME or HOME (%v)", err)
+		}
+		data = filepath.Join(home, ".local", "share")
+	}
+	return filepath.Join(data, "jail", "sandboxes", id), nil
 }
 
 // BootID is the kernel's id of this boot.

@@ -33,10 +33,30 @@ const (
 // back to the caller.
 type Op func(args []string, stdin io.Reader, stdout io.Writer) (result any, err error)
 
-var ops = map[string]Op{probeOp: func([]string, io.Reader, io.Writer) (any, error) { return nil, nil }}
+var ops = map[string]Op{
+	probeOp:  func([]string, io.Reader, io.Writer) (any, error) { return nil, nil },
+	removeOp: helpRemove,
+}
 
-// probeOp maps a helper and does nothing else.
-const probeOp = "idmap-probe"
+const (
+	// probeOp maps a helper and does nothing else.
+	probeOp = "idmap-probe"
+	// removeOp removes trees.
+	removeOp = "idmap-rm"
+)
+
+// RemoveAll removes dir and all in it as the root of a namespace with
+// ids: files the ids' users made, which the caller may not remove.
+func (ids *IDs) RemoveAll(dir string) error { return ids.Run(removeOp, []string{dir}, nil, nil, nil) }
+
+func helpRemove(args []string, _ io.Reader, _ io.Writer) (any, error) {
+	for _, d := range args {
+		if err := os.RemoveAll(d); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
 
 // Probe maps a helper with ids, to show that newuidmap and newgidmap
 // accept them.

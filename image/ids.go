@@ -83,13 +83,11 @@ func (s *Store) loadIDs() error {
 const (
 	opUnpack = "image-unpack"
 	opTar    = "image-tar"
-	opRemove = "image-rm"
 )
 
 func init() {
 	idmap.Register(opUnpack, helpUnpack)
 	idmap.Register(opTar, helpTar)
-	idmap.Register(opRemove, helpRemove)
 }
 
 // unpacked is what the unpack helper returns.
@@ -138,16 +136,7 @@ func (s *Store) removeAll(dir string) error {
 	if err == nil || s.IDs == nil {
 		return err
 	}
-	return s.IDs.Run(opRemove, []string{dir}, nil, nil, nil)
-}
-
-func helpRemove(args []string, _ io.Reader, _ io.Writer) (any, error) {
-	for _, d := range args {
-		if err := os.RemoveAll(d); err != nil {
-			return nil, err
-		}
-	}
-	return nil, nil
+	return s.IDs.RemoveAll(dir)
 }
 
 // addUpper adds the tree at dir, an overlay's upper layer that a RUN

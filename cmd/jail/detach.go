@@ -56,10 +56,22 @@ func runDetached(f *runFlags, spec *sandbox.Spec) error {
 	if err != nil {
 		return err
 	}
-	st := &detached.State{Name: f.name, Args: runArgs(f.fl, spec.Argv), Command: spec.Argv, Image: f.imageName, Remove: f.remove}
+	st := &detached.State{Name: f.name, Args: runArgs(f.fl, spec.Argv), Command: spec.Argv, Image: f.imageName, Remove: f.remove,
+		Dir: mustGetwd()}
 	if err := store.Create(st); err != nil {
 		return err
 	}
+	if err := spawnMonitor(store, st); err != nil {
+		return err
+	}
+	fmt.Println(st.ID)
+	return nil
+}
+
+// spawnMonitor starts the monitor of the sandbox st, in a session of its
+// own (no terminal, no signal of the caller's process group reaches it),
+// and returns once PROG has started, or with why it did not.
+func spawnMonitor(store *detached.Store, st *detached.State) error {
 	dir := store.Dir(st.ID)
 	logf, err := os.OpenFile(filepath.Join(dir, "monitor.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
@@ -76,17 +88,14 @@ func runDetached(f *runFlags, spec *sandbox.Spec) error {
 		return err
 	}
 	defer readyR.Close()
-	// A session of its own: no terminal, no signal of the caller's
-	// process group reaches it.
 	p, err := os.StartProcess("/proc/self/exe", []string{"jail", monitorArg0, dir}, &os.ProcAttr{
-		Dir:   mustGetwd(),
+		Dir:   st.Dir,
 		Env:   os.Environ(),
 		Files: []*os.File{null, logf, logf, readyW},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	})
 	readyW.Close()
 	if err != nil {
-		store.RemoveDir(st.ID)
 		return fmt.Errorf("starting the sandbox's monitor: %w", err)
 	}
 	p.Release()
@@ -94,7 +103,6 @@ func runDetached(f *runFlags, spec *sandbox.Spec) error {
 	line = strings.TrimSpace(line)
 	switch {
 	case strings.HasPrefix(line, "started "):
-		fmt.Println(st.ID)
 		return nil
 	case strings.HasPrefix(line, "error: "):
 		return fmt.Errorf("%s: %s", st.Name, strings.TrimPrefix(line, "error: "))
@@ -140,6 +148,10 @@ func newMonitorCommand() *cobra.Command {
 			}
 			f.fl = fl
 			spec, err := f.spec(fl.Args(), nil)
+			if err == nil && !spec.HostRoot() {
+				// What PROG writes outlives a stop, as a container's layer.
+				err = keepWrites(spec, &st)
+			}
 			if err != nil {
 				fmt.Fprintf(ready, "error: %v\n", err)
 				return err
@@ -157,6 +169,25 @@ func newMonitorCommand() *cobra.Command {
 			return m.Serve(ready)
 		},
 	}
+}
+
+// keepWrites gives spec's overlay root the sandbox's own writable layer,
+// made on first use.
+func keepWrites(spec *sandbox.Spec, st *detached.State) error {
+	if st.Upper == "" {
+		d, err := detached.UpperDir(st.ID)
+		if err != nil {
+			return err
+		}
+		st.Upper = d
+	}
+	for _, d := range []string{"upper", "work"} {
+		if err := os.MkdirAll(filepath.Join(st.Upper, d), 0o700); err != nil {
+			return fmt.Errorf("its writable layer: %w", err)
+		}
+	}
+	spec.Upper, st.UpperIDs = st.Upper, spec.IDs
+	return spec.Validate()
 }
 
 // withSandboxes opens the user's detached sandboxes for a command.
@@ -513,8 +544,13 @@ func newRmCommand() *cobra.Command {
 					if err := waitEnded(s, e, 10*time.Second); err != nil {
 						return err
 					}
+					ended, err := s.Find(e.State.ID)
+					if err != nil {
+						return err
+					}
+					e = ended
 				}
-				return s.RemoveDir(e.State.ID)
+				return s.Remove(e)
 			})
 		}),
 	}
@@ -620,4 +656,57 @@ func splitSandboxPath(a string) []string {
 		p = "/"
 	}
 	return []string{ref, p}
+}
+
+func newStartCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "start SANDBOX...",
+		Short: "Start detached sandboxes that have ended, again, with what PROG wrote to an image's or a --rootfs root",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: withSandboxes(func(cmd *cobra.Command, s *detached.Store, args []string) error {
+			return eachSandbox(s, args, func(e *detached.Entry) error { return startAgain(s, e) })
+		}),
+	}
+}
+
+// startAgain starts an ended sandbox under a new monitor; a running one
+// is left as it is, as docker start leaves it.
+func startAgain(s *detached.Store, e *detached.Entry) error {
+	if e.Running() {
+		return nil
+	}
+	st := e.State
+	return spawnMonitor(s, &st)
+}
+
+func newRestartCommand() *cobra.Command {
+	var timeout string
+	cmd := &cobra.Command{
+		Use:   "restart [-t SECONDS] SANDBOX...",
+		Short: "Stop detached sandboxes (as jail stop) and start them again",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: withSandboxes(func(cmd *cobra.Command, s *detached.Store, args []string) error {
+			d, err := parseStopTimeout(timeout)
+			if err != nil {
+				return err
+			}
+			return eachSandbox(s, args, func(e *detached.Entry) error {
+				if e.Running() {
+					if err := detached.Send(e.Dir, detached.Request{Op: "stop", Timeout: d.Seconds()}); err != nil {
+						return err
+					}
+					if err := waitEnded(s, e, d+10*time.Second); err != nil {
+						return err
+					}
+				}
+				e, err := s.Find(e.State.ID)
+				if err != nil {
+					return err
+				}
+				return startAgain(s, e)
+			})
+		}),
+	}
+	cmd.Flags().StringVarP(&timeout, "time", "t", "10", "`SECONDS` PROG may take to exit before the sandbox is killed")
+	return cmd
 }

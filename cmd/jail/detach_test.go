@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -452,4 +453,74 @@ func TestDetachedCp(t *testing.T) {
 	r = e.run(t, "cp", "box:/tmp/w/file", out)
 	assert.Equal(t, 125, r.ExitCode, "%s", r)
 	assert.Contains(t, r.Stderr, "jail: sandbox box is not running (exited): jail cp reaches a running one")
+}
+
+// TestDetachedStartKeepsWrites: a sandbox of an image keeps what PROG
+// wrote, and what jail cp put in, across stop and start (and restart),
+// as docker start does; rm removes that layer too. One of the host's
+// root starts afresh.
+func TestDetachedStartKeepsWrites(t *testing.T) {
+	e := newDetachedEnv(t)
+	img := &imageEnv{j: e.j, store: e.j.FixtureDir(t, "store")}
+	img.importImage(t, testImage(t, v1.Config{Env: []string{"PATH=/bin"}}, busyboxLayer(t)), "keep:1")
+	data := e.j.FixtureDir(t, "data")
+	env := []string{"XDG_RUNTIME_DIR=" + e.runtime, "JAIL_STORE=" + img.store, "XDG_DATA_HOME=" + data}
+	run := func(args ...string) testutil.Result {
+		t.Helper()
+		return e.j.RunWith(t, testutil.Opts{Env: env}, args...)
+	}
+	r := run("run", "-d", "--name", "keep", "--image", "keep:1", "--", "sh", "-c",
+		"if test -e /kept; then echo again; else echo first; fi; touch /kept; sleep 120")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	id := strings.TrimSpace(r.Stdout)
+	waitLog := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for run("logs", "keep").Stdout != want {
+			require.True(t, time.Now().Before(deadline), "the log is %q, not %q", run("logs", "keep").Stdout, want)
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitLog("first\n")
+	file := e.j.Fixture(t, "put.txt", "put in by jail cp\n", 0o644)
+	require.Equal(t, 0, run("cp", file, "keep:/srv.txt").ExitCode)
+
+	require.Equal(t, 0, run("stop", "-t", "1", "keep").ExitCode)
+	assert.Equal(t, "exited", e.state(t, "keep").Status)
+	r = run("start", "keep")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	assert.Equal(t, "keep\n", r.Stdout)
+	waitLog("first\nagain\n")
+	out := e.j.FixtureDir(t, "out")
+	r = run("cp", "keep:/srv.txt", out)
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	b, err := os.ReadFile(filepath.Join(out, "srv.txt"))
+	require.NoError(t, err)
+	assert.Equal(t, "put in by jail cp\n", string(b), "what cp put in outlived the stop")
+
+	r = run("start", "keep")
+	assert.Equal(t, 0, r.ExitCode, "starting a running sandbox leaves it as it is: %s", r)
+	r = run("restart", "-t", "1", "keep")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	waitLog("first\nagain\nagain\n")
+
+	r = run("rm", "-f", "keep")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	for _, d := range []string{filepath.Join(e.root(), id), filepath.Join(data, "jail", "sandboxes", id)} {
+		_, err := os.Stat(d)
+		assert.True(t, os.IsNotExist(err), "rm left %s", d)
+	}
+
+	// The host's root has no layer to keep: a start begins afresh.
+	r = run("run", "-d", "--name", "fresh", "--", "sh", "-c", "if test -e /tmp/kept; then echo again; else echo first; fi; touch /tmp/kept; sleep 120")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	require.Equal(t, 0, run("restart", "-t", "1", "fresh").ExitCode)
+	deadline := time.Now().Add(10 * time.Second)
+	for run("logs", "fresh").Stdout != "first\nfirst\n" {
+		require.True(t, time.Now().Before(deadline), "log: %q", run("logs", "fresh").Stdout)
+		time.Sleep(20 * time.Millisecond)
+	}
+	r = run("start", "nosuch")
+	assert.Equal(t, 125, r.ExitCode)
+	assert.Contains(t, r.Stderr, `no sandbox "nosuch"`)
 }

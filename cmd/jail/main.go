@@ -48,7 +48,7 @@ capabilities, and reports exactly what happened.`,
 		Version:       version,
 	}
 	root.AddCommand(newRunCommand(), newJudgeCommand(), newServeCommand(), newDoctorCommand(), newVersionCommand(), newProfileCommand(), newImageCommand(), newBuildCommand(),
-		newPsCommand(), newInspectCommand(), newLogsCommand(), newStopCommand(), newKillCommand(), newRmCommand(), newCpCommand(), newMonitorCommand())
+		newPsCommand(), newInspectCommand(), newLogsCommand(), newStopCommand(), newKillCommand(), newRmCommand(), newCpCommand(), newStartCommand(), newRestartCommand(), newMonitorCommand())
 	root.SetArgs(args)
 	err := root.Execute()
 	var ee exitError

@@ -1,0 +1,115 @@
+package detached
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseSignal(t *testing.T) {
+	for in, want := range map[string]syscall.Signal{"SIGTERM": syscall.SIGTERM, "term": syscall.SIGTERM, "USR1": syscall.SIGUSR1,
+		"sigkill": syscall.SIGKILL, "9": syscall.SIGKILL, "15": syscall.SIGTERM} {
+		got, err := ParseSignal(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, bad := range []string{"", "0", "65", "-1", "SIGNOPE", "9x"} {
+		_, err := ParseSignal(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+func newStore(t *testing.T) *Store {
+	s, err := OpenAt(filepath.Join(t.TempDir(), "sandboxes"))
+	require.NoError(t, err)
+	return s
+}
+
+func TestCreateFindAndNames(t *testing.T) {
+	s := newStore(t)
+	a := &State{Name: "web"}
+	require.NoError(t, s.Create(a))
+	b := &State{}
+	require.NoError(t, s.Create(b))
+	assert.Equal(t, "jail-"+b.ID[:12], b.Name, "a name made from the id")
+	assert.Len(t, a.ID, 64)
+
+	err := s.Create(&State{Name: "web"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `--name "web" is taken by sandbox `+a.ID[:12])
+	assert.Error(t, s.Create(&State{Name: "../x"}))
+
+	for _, ref := range []string{"web", a.ID, a.ID[:5]} {
+		if ref == a.ID[:5] && strings.HasPrefix(b.ID, ref) {
+			continue // the two ids share it
+		}
+		e, err := s.Find(ref)
+		require.NoError(t, err, ref)
+		assert.Equal(t, a.ID, e.State.ID, ref)
+	}
+	_, err = s.Find("nosuch")
+	assert.EqualError(t, err, `no sandbox "nosuch": see jail ps -a`)
+	// The one prefix both ids have: the empty one is not a name.
+	_, err = s.Find("")
+	assert.Error(t, err)
+
+	list, bad := s.List()
+	assert.Empty(t, bad)
+	assert.Len(t, list, 2)
+	// A created sandbox without a monitor reads as ended: its monitor is
+	// gone.
+	assert.Equal(t, Exited, list[0].State.Status)
+	assert.Contains(t, list[0].State.Error, "its monitor died")
+}
+
+func TestOpenRefusesOthersDirectories(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "open")
+	require.NoError(t, os.Mkdir(root, 0o755))
+	_, err := OpenAt(root)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "must be a directory of yours with mode 0700")
+}
+
+func TestLogRotatesAndShowsTail(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenLog(dir)
+	require.NoError(t, err)
+	line := strings.Repeat("x", 1000) + "\n"
+	n := 2*LogMax/1100 + 10
+	var in strings.Builder
+	for i := range n {
+		fmt.Fprintf(&in, "%d %s", i, line)
+	}
+	l.Copy("stdout", strings.NewReader(in.String()))
+	l.Copy("stderr", strings.NewReader("no newline at the end"))
+	require.NoError(t, l.Close())
+	for _, f := range []string{"log", "log.1"} {
+		fi, err := os.Stat(filepath.Join(dir, f))
+		require.NoError(t, err, f)
+		assert.LessOrEqual(t, fi.Size(), int64(LogMax), f)
+	}
+	var got []Line
+	require.NoError(t, Show(dir, time.Time{}, 3, false, func(l Line) { got = append(got, l) }, nil))
+	require.Len(t, got, 3)
+	assert.True(t, strings.HasPrefix(got[0].Text, fmt.Sprintf("%d ", n-2)), got[0].Text[:10])
+	assert.Equal(t, "stderr", got[2].Stream)
+	assert.Equal(t, "no newline at the end", got[2].Text)
+
+	// A line longer than an entry takes is split, as docker splits it.
+	dir2 := t.TempDir()
+	l, err = OpenLog(dir2)
+	require.NoError(t, err)
+	l.Copy("stdout", strings.NewReader(strings.Repeat("y", maxLine+10)+"\n"))
+	l.Close()
+	got = nil
+	require.NoError(t, Show(dir2, time.Time{}, -1, false, func(l Line) { got = append(got, l) }, nil))
+	require.Len(t, got, 2)
+	assert.Len(t, got[0].Text, maxLine)
+}
