@@ -140,6 +140,22 @@ func (m *Monitor) Serve(ready *os.File) error {
 		}
 	}()
 
+	// The host's ports first: one in use fails the start.
+	listeners, err := listen(st.Ports)
+	if err != nil {
+		return m.failed(ready, err)
+	}
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+	var helper *portHelper
+	defer func() {
+		if helper != nil {
+			helper.close()
+		}
+	}()
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return m.failed(ready, err)
@@ -155,6 +171,15 @@ func (m *Monitor) Serve(ready *os.File) error {
 	var once sync.Once
 	started := func(pid int) {
 		once.Do(func() {
+			if len(listeners) > 0 {
+				var err error
+				if helper, err = m.relayPorts(pid, listeners); err != nil {
+					fmt.Fprintf(ready, "error: %v\n", err)
+					ready.Close()
+					m.cancel(err)
+					return
+				}
+			}
 			m.State.Status, m.State.Pid, m.State.StartedAt = Running, pid, time.Now().UTC()
 			if err := WriteState(m.Dir, m.State); err != nil {
 				fmt.Fprintf(os.Stderr, "jail monitor: %v\n", err)
@@ -193,6 +218,26 @@ func (m *Monitor) Serve(ready *os.File) error {
 		return m.remove()
 	}
 	return WriteState(m.Dir, m.State)
+}
+
+// relayPorts starts the port helper in the namespaces of PROG (pid) and
+// relays each listener's connections to it.
+func (m *Monitor) relayPorts(pid int, listeners []net.Listener) (*portHelper, error) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("ports: PROG is gone: %w", err)
+	}
+	pidfd := os.NewFile(uintptr(fd), "pidfd")
+	defer pidfd.Close()
+	h, err := startPortHelper(pidfd)
+	if err != nil {
+		return nil, err
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "jail monitor: "+format+"\n", args...) }
+	for i, l := range listeners {
+		go h.relay(l, m.State.Ports[i].Port, logf)
+	}
+	return h, nil
 }
 
 // remove removes the sandbox once PROG has ended (--rm), as jail rm does.

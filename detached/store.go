@@ -57,6 +57,8 @@ type State struct {
 	// that it outlives a stop; files there may belong to UpperIDs' users.
 	Upper    string     `json:"upper,omitempty"`
 	UpperIDs *idmap.IDs `json:"upper_ids,omitempty"`
+	// Ports are the -p mappings the monitor relays.
+	Ports []Port `json:"ports,omitempty"`
 
 	Status     string    `json:"status"`
 	Pid        int       `json:"pid,omitempty"`

@@ -35,7 +35,7 @@ func runArgs(fl *pflag.FlagSet, argv []string) []string {
 	var out []string
 	fl.Visit(func(f *pflag.Flag) {
 		switch f.Name {
-		case "detach", "name", "rm":
+		case "detach", "name", "rm", "publish":
 			return
 		}
 		if sv, ok := f.Value.(pflag.SliceValue); ok {
@@ -58,6 +58,13 @@ func runDetached(f *runFlags, spec *sandbox.Spec) error {
 	}
 	st := &detached.State{Name: f.name, Args: runArgs(f.fl, spec.Argv), Command: spec.Argv, Image: f.imageName, Remove: f.remove,
 		Dir: mustGetwd()}
+	for _, v := range f.publish {
+		p, err := detached.ParsePort(v)
+		if err != nil {
+			return err
+		}
+		st.Ports = append(st.Ports, p)
+	}
 	if err := store.Create(st); err != nil {
 		return err
 	}
@@ -337,6 +344,17 @@ type inspected struct {
 	LogPath string
 }
 
+// portBinding is one host side of a port, as docker inspect shows it.
+type portBinding struct {
+	HostIP   string `json:"HostIp"`
+	HostPort string
+}
+
+func asBindings(v any) []portBinding {
+	b, _ := v.([]portBinding)
+	return b
+}
+
 func inspectOf(e *detached.Entry) inspected {
 	st := e.State
 	var v inspected
@@ -350,6 +368,10 @@ func inspectOf(e *detached.Entry) inspected {
 	v.Config.Cmd, v.Config.Image, v.Config.JailArgs = st.Command, st.Image, st.Args
 	v.Result = st.Result
 	v.NetworkSettings.Ports = map[string]any{}
+	for _, p := range st.Ports {
+		k := fmt.Sprintf("%d/%s", p.Port, p.Proto)
+		v.NetworkSettings.Ports[k] = append(asBindings(v.NetworkSettings.Ports[k]), portBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(p.HostPort)})
+	}
 	v.LogPath = filepath.Join(e.Dir, "log")
 	return v
 }
@@ -709,4 +731,35 @@ func newRestartCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&timeout, "time", "t", "10", "`SECONDS` PROG may take to exit before the sandbox is killed")
 	return cmd
+}
+
+// newNetnsCommand is a detached sandbox's port helper, already in the
+// sandbox's user and network namespaces when Go starts (enter.c).
+func newNetnsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:    "__netns",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return detached.ServePorts(os.NewFile(4, "ports"))
+		},
+	}
+}
+
+func newPortCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "port SANDBOX",
+		Short: "List a detached sandbox's port mappings (-p)",
+		Args:  exactArgs(1, "give one SANDBOX: its name or id"),
+		RunE: withSandboxes(func(cmd *cobra.Command, s *detached.Store, args []string) error {
+			e, err := s.Find(args[0])
+			if err != nil {
+				return err
+			}
+			for _, p := range e.State.Ports {
+				fmt.Println(p)
+			}
+			return nil
+		}),
+	}
 }

@@ -3,6 +3,9 @@ package main_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -523,4 +526,82 @@ func TestDetachedStartKeepsWrites(t *testing.T) {
 	r = run("start", "nosuch")
 	assert.Equal(t, 125, r.ExitCode)
 	assert.Contains(t, r.Stderr, `no sandbox "nosuch"`)
+}
+
+// freePort is a loopback port nothing listens on now.
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestDetachedPorts is the walk a playground makes: a web server in a
+// detached sandbox, reached from the host through -p, serving a file put
+// in with jail cp, its requests in jail logs; the port in use, a
+// privileged one, and the port free again after rm.
+func TestDetachedPorts(t *testing.T) {
+	needPython(t)
+	e := newDetachedEnv(t)
+	port := freePort(t)
+	pub := fmt.Sprintf("%d:8000", port)
+	e.start(t, "--name", "web", "-p", pub, "--", "sh", "-c",
+		"mkdir -p /tmp/site && cd /tmp/site && exec "+python+" -m http.server 8000 --bind 127.0.0.1")
+	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	client := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := client.Get(url)
+		if err == nil && resp.StatusCode == 200 {
+			resp.Body.Close()
+			break
+		}
+		if err == nil {
+			resp.Body.Close()
+		}
+		require.True(t, time.Now().Before(deadline), "the server never answered through -p: %v", err)
+		time.Sleep(50 * time.Millisecond)
+	}
+	e.j.Fixture(t, "hello.txt", "served from the sandbox\n", 0o644)
+	r := e.run(t, "cp", filepath.Join(e.j.FixtureDir(t, "."), "hello.txt"), "web:/tmp/site/")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	resp, err := client.Get(url + "hello.txt")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "served from the sandbox\n", string(body))
+	// The server saw a loopback peer.
+	deadline = time.Now().Add(10 * time.Second)
+	for !strings.Contains(e.run(t, "logs", "web").Stderr, `"GET /hello.txt HTTP/1.1" 200`) {
+		require.True(t, time.Now().Before(deadline), "the request is not in the log: %s", e.run(t, "logs", "web").Stderr)
+		time.Sleep(50 * time.Millisecond)
+	}
+	assert.Contains(t, e.run(t, "logs", "web").Stderr, "127.0.0.1 - - [")
+	r = e.run(t, "port", "web")
+	assert.Equal(t, fmt.Sprintf("8000/tcp -> 127.0.0.1:%d\n", port), r.Stdout)
+	r = e.run(t, "inspect", "--format", "{{json .NetworkSettings.Ports}}", "web")
+	assert.Equal(t, fmt.Sprintf(`{"8000/tcp":[{"HostIp":"127.0.0.1","HostPort":"%d"}]}`+"\n", port), r.Stdout)
+
+	// The port in use, by the first sandbox.
+	r = e.run(t, "run", "-d", "-p", pub, "--", "sleep", "60")
+	assert.Equal(t, 125, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stderr, fmt.Sprintf("-p %s: 127.0.0.1:%d is in use: choose another host port", pub, port))
+	if start, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start"); err == nil && strings.TrimSpace(string(start)) != "0" && testutil.TestUID(t) != 0 {
+		r = e.run(t, "run", "-d", "-p", "1:8000", "--", "sleep", "60")
+		assert.Equal(t, 125, r.ExitCode, "%s", r)
+		assert.Contains(t, r.Stderr, "an ordinary user may not listen below port")
+	}
+	for _, bad := range []string{"8000", "a:b", "1:2/udp", "nohost:1:2", "0:80"} {
+		r = e.run(t, "run", "-d", "-p", bad, "--", "true")
+		assert.Equal(t, 125, r.ExitCode, "-p %s: %s", bad, r)
+		assert.Contains(t, r.Stderr, fmt.Sprintf("-p %q: ", bad))
+	}
+	r = e.run(t, "run", "-p", pub, "--", "true")
+	assert.Contains(t, r.Stderr, "are for a detached sandbox: add -d")
+
+	require.Equal(t, 0, e.run(t, "rm", "-f", "web").ExitCode)
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	require.NoError(t, err, "rm left the port's listener")
+	l.Close()
 }

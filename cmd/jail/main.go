@@ -48,7 +48,8 @@ capabilities, and reports exactly what happened.`,
 		Version:       version,
 	}
 	root.AddCommand(newRunCommand(), newJudgeCommand(), newServeCommand(), newDoctorCommand(), newVersionCommand(), newProfileCommand(), newImageCommand(), newBuildCommand(),
-		newPsCommand(), newInspectCommand(), newLogsCommand(), newStopCommand(), newKillCommand(), newRmCommand(), newCpCommand(), newStartCommand(), newRestartCommand(), newMonitorCommand())
+		newPsCommand(), newInspectCommand(), newLogsCommand(), newStopCommand(), newKillCommand(), newRmCommand(), newCpCommand(), newStartCommand(), newRestartCommand(), newPortCommand(),
+		newMonitorCommand(), newNetnsCommand())
 	root.SetArgs(args)
 	err := root.Execute()
 	var ee exitError

@@ -1,0 +1,271 @@
+package detached
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Ports without a helper binary: the monitor listens on the host, and
+// per connection asks its port helper (jail __netns, which entered the
+// sandbox's user and network namespaces before its Go started, see
+// sandbox/native/enter.c) for a socket connected to the port inside. The
+// helper passes the socket back over a unix socket; the monitor checks it
+// is a TCP socket of another network namespace than its own, and relays
+// both ways. The server inside sees a loopback peer. A sandbox without
+// -p stays unreachable.
+
+// Port is one -p mapping.
+type Port struct {
+	HostIP   string `json:"host_ip"`
+	HostPort int    `json:"host_port"`
+	Port     int    `json:"port"`
+	Proto    string `json:"proto"`
+}
+
+func (p Port) String() string {
+	return fmt.Sprintf("%s/%s -> %s", strconv.Itoa(p.Port), p.Proto, net.JoinHostPort(p.HostIP, strconv.Itoa(p.HostPort)))
+}
+
+// ParsePort reads -p [IP:]HOSTPORT:PORT[/tcp]; the host side is
+// 127.0.0.1 unless an address is given.
+func ParsePort(v string) (Port, error) {
+	bad := func(why string) (Port, error) {
+		return Port{}, fmt.Errorf("-p %q: %s; write [IP:]HOSTPORT:PORT[/tcp], as -p 8080:80 or -p 0.0.0.0:8080:80", v, why)
+	}
+	spec, proto, _ := strings.Cut(v, "/")
+	if proto == "" {
+		proto = "tcp"
+	}
+	if proto != "tcp" {
+		return bad("only tcp is supported")
+	}
+	p := Port{HostIP: "127.0.0.1", Proto: proto}
+	i := strings.LastIndexByte(spec, ':')
+	if i < 0 {
+		return bad("give both ports")
+	}
+	host, inner := spec[:i], spec[i+1:]
+	if j := strings.LastIndexByte(host, ':'); j >= 0 && !strings.HasSuffix(host, "]") {
+		p.HostIP, host = strings.Trim(host[:j], "[]"), host[j+1:]
+	} else if strings.HasPrefix(host, "[") {
+		return bad("give the host port after the address")
+	}
+	if net.ParseIP(p.HostIP) == nil {
+		return bad(fmt.Sprintf("%q is not an IP address", p.HostIP))
+	}
+	var err error
+	if p.HostPort, err = strconv.Atoi(host); err != nil || p.HostPort < 1 || p.HostPort > 65535 {
+		return bad("the host port is not a number from 1 to 65535")
+	}
+	if p.Port, err = strconv.Atoi(inner); err != nil || p.Port < 1 || p.Port > 65535 {
+		return bad("the sandbox's port is not a number from 1 to 65535")
+	}
+	return p, nil
+}
+
+// listen opens the host side of each port, saying what to do about a
+// refusal.
+func listen(ports []Port) ([]net.Listener, error) {
+	var out []net.Listener
+	for _, p := range ports {
+		addr := net.JoinHostPort(p.HostIP, strconv.Itoa(p.HostPort))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range out {
+				l.Close()
+			}
+			switch {
+			case errors.Is(err, syscall.EADDRINUSE):
+				return nil, fmt.Errorf("-p %d:%d: %s is in use: choose another host port", p.HostPort, p.Port, addr)
+			case errors.Is(err, syscall.EACCES):
+				start, _ := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+				return nil, fmt.Errorf("-p %d:%d: an ordinary user may not listen below port %s (sysctl net.ipv4.ip_unprivileged_port_start): choose a higher host port",
+					p.HostPort, p.Port, strings.TrimSpace(string(start)))
+			}
+			return nil, fmt.Errorf("-p %d:%d: %w", p.HostPort, p.Port, err)
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// portHelper is the monitor's end of its port helper.
+type portHelper struct {
+	mu   sync.Mutex
+	conn *os.File
+	proc *os.Process
+	// own is the cookie of the monitor's network namespace, which no
+	// socket from the helper may have.
+	own uint64
+}
+
+// startPortHelper starts the helper in the namespaces of the process
+// pidfd is.
+func startPortHelper(pidfd *os.File) (*portHelper, error) {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	mine, theirs := os.NewFile(uintptr(pair[0]), "ports"), os.NewFile(uintptr(pair[1]), "ports")
+	defer theirs.Close()
+	p, err := os.StartProcess("/proc/self/exe", []string{"jail", "__netns"}, &os.ProcAttr{
+		Env:   []string{},
+		Files: []*os.File{nil, nil, os.Stderr, pidfd, theirs},
+		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	})
+	if err != nil {
+		mine.Close()
+		return nil, fmt.Errorf("starting the port helper: %w", err)
+	}
+	h := &portHelper{conn: mine, proc: p}
+	if h.own, err = ownNetnsCookie(); err != nil {
+		h.close()
+		return nil, err
+	}
+	return h, nil
+}
+
+func ownNetnsCookie() (uint64, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	return unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+}
+
+func (h *portHelper) close() {
+	h.conn.Close()
+	h.proc.Kill()
+	h.proc.Wait()
+}
+
+// connect is a socket connected to port inside the sandbox.
+func (h *portHelper) connect(port int) (net.Conn, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var req [2]byte
+	binary.BigEndian.PutUint16(req[:], uint16(port))
+	if _, err := h.conn.Write(req[:]); err != nil {
+		return nil, fmt.Errorf("the port helper: %w", err)
+	}
+	buf := make([]byte, 512)
+	oob := make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := unix.Recvmsg(int(h.conn.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("the port helper: %w", err)
+	}
+	msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+	var fds []int
+	for _, m := range msgs {
+		if got, err := unix.ParseUnixRights(&m); err == nil {
+			fds = append(fds, got...)
+		}
+	}
+	if len(fds) != 1 {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return nil, fmt.Errorf("inside the sandbox: %s", buf[:n])
+	}
+	f := os.NewFile(uintptr(fds[0]), "inside")
+	defer f.Close()
+	if err := h.check(fds[0]); err != nil {
+		return nil, err
+	}
+	return net.FileConn(f)
+}
+
+// check refuses what is not a TCP socket of another network namespace.
+func (h *portHelper) check(fd int) error {
+	typ, err1 := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	dom, err2 := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN)
+	cookie, err3 := unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+	switch {
+	case err1 != nil || err2 != nil || err3 != nil || typ != unix.SOCK_STREAM || dom != unix.AF_INET && dom != unix.AF_INET6:
+		return errors.New("the port helper passed something other than a TCP socket")
+	case cookie == h.own:
+		return errors.New("the port helper's socket is of the host's network namespace, not the sandbox's")
+	}
+	return nil
+}
+
+// relay forwards each connection to ln to port inside, until ln closes.
+func (h *portHelper) relay(ln net.Listener, port int, logf func(string, ...any)) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			in, err := h.connect(port)
+			if err != nil {
+				logf("port %d: %v", port, err)
+				return
+			}
+			defer in.Close()
+			pipe(c, in)
+		}()
+	}
+}
+
+// pipe copies both ways, passing on each side's end of writing.
+func pipe(a, b net.Conn) {
+	done := make(chan struct{}, 2)
+	half := func(dst, src net.Conn) {
+		io.Copy(dst, src) // splice(2) between TCP sockets
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+			cw.CloseWrite()
+		}
+		done <- struct{}{}
+	}
+	go half(a, b)
+	go half(b, a)
+	<-done
+	<-done
+}
+
+// ServePorts is the port helper's loop, in the sandbox's network
+// namespace: each request is a port, each answer a socket connected to
+// it (or why not), until the monitor closes conn.
+func ServePorts(conn *os.File) error {
+	req := make([]byte, 2)
+	for {
+		n, err := conn.Read(req)
+		if err != nil || n != 2 {
+			return err
+		}
+		port := int(binary.BigEndian.Uint16(req))
+		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5*time.Second)
+		if err != nil {
+			msg := fmt.Sprintf("nothing answers on port %d (%v)", port, err)
+			if _, err := conn.Write([]byte(msg)); err != nil {
+				return err
+			}
+			continue
+		}
+		f, err := c.(*net.TCPConn).File()
+		c.Close()
+		if err != nil {
+			conn.Write([]byte(err.Error()))
+			continue
+		}
+		err = unix.Sendmsg(int(conn.Fd()), []byte("ok"), unix.UnixRights(int(f.Fd())), nil, 0)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+}
