@@ -183,6 +183,12 @@ func (b *builder) copy(s *state, createdBy string, sd instructions.SourcesAndDes
 			return err
 		}
 	}
+	return b.commit(s, lw, key, createdBy)
+}
+
+// commit stores a COPY's layer, caches it under key and makes it the
+// stage's next.
+func (b *builder) commit(s *state, lw *image.LayerWriter, key, createdBy string) error {
 	l, err := lw.Commit()
 	if err != nil {
 		return err
@@ -246,16 +252,7 @@ func (b *builder) copyFrom(s *state, c *instructions.CopyCommand) error {
 		lw.Abort()
 		return fmt.Errorf("--from=%s: %w", from, err)
 	}
-	l, err := lw.Commit()
-	if err != nil {
-		return err
-	}
-	e := &image.CacheEntry{Layer: &l, Made: time.Now().UTC().Truncate(time.Second)}
-	if err := b.o.Store.CachePut(key, e); err != nil {
-		return err
-	}
-	s.addLayer(key, c.String(), e)
-	return nil
+	return b.commit(s, lw, key, c.String())
 }
 
 // layersOf are the layers of an earlier stage, by name or index, or of an

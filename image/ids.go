@@ -139,7 +139,7 @@ func (s *Store) removeAll(dir string) error {
 	return s.IDs.RemoveAll(dir)
 }
 
-// addUpper adds the tree at dir, an overlay's upper layer that a RUN
+// AddUpper adds the tree at dir, an overlay's upper layer that a RUN
 // wrote, to the layer (see AddTree). A store that keeps owners reads it
 // as its namespace's root, which may read what the RUN's users wrote,
 // and the entries keep those users.
@@ -152,14 +152,20 @@ func (lw *LayerWriter) AddUpper(dir string) error {
 		defer root.Close()
 		return lw.AddTree(root, ".", "", nil)
 	}
+	return lw.addFromHelper(lw.s.IDs, opTar, []string{dir}, true)
+}
+
+// addFromHelper adds the entries of the tar stream that the helper
+// operation op writes, run with ids.
+func (lw *LayerWriter) addFromHelper(ids *idmap.IDs, op string, args []string, keepOwners bool) error {
 	pr, pw := io.Pipe()
 	copied := make(chan error, 1)
 	go func() {
-		err := lw.copyTar(pr, true)
+		err := lw.copyTar(pr, keepOwners)
 		pr.CloseWithError(err)
 		copied <- err
 	}()
-	err := lw.s.IDs.Run(opTar, []string{dir}, nil, pw, nil)
+	err := ids.Run(op, args, nil, pw, nil)
 	pw.CloseWithError(err)
 	if cerr := <-copied; err == nil {
 		err = cerr

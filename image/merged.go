@@ -65,19 +65,7 @@ func (lw *LayerWriter) AddFromLayers(dirs, sources []string, dest string, intoDi
 	if err != nil {
 		return err
 	}
-	pr, pw := io.Pipe()
-	copied := make(chan error, 1)
-	go func() {
-		err := lw.copyTar(pr, keepOwners)
-		pr.CloseWithError(err)
-		copied <- err
-	}()
-	err = ids.Run(opCopyFrom, []string{string(arg)}, nil, pw, nil)
-	pw.CloseWithError(err)
-	if cerr := <-copied; err == nil {
-		err = cerr
-	}
-	return err
+	return lw.addFromHelper(ids, opCopyFrom, []string{string(arg)}, keepOwners)
 }
 
 func helpCopyFrom(args []string, _ io.Reader, stdout io.Writer) (any, error) {

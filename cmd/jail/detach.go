@@ -492,15 +492,7 @@ func newStopCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return eachSandbox(s, args, func(e *detached.Entry) error {
-				if !e.Running() {
-					return nil // stopped already, as docker stop takes it
-				}
-				if err := detached.Send(e.Dir, detached.Request{Op: "stop", Timeout: d.Seconds()}); err != nil {
-					return err
-				}
-				return waitEnded(s, e, d+10*time.Second)
-			})
+			return eachSandbox(s, args, func(e *detached.Entry) error { return stopOne(s, e, d) })
 		}),
 	}
 	cmd.Flags().StringVarP(&timeout, "time", "t", "10", "`SECONDS` PROG may take to exit before the sandbox is killed")
@@ -599,6 +591,18 @@ func eachSandbox(s *detached.Store, args []string, what func(*detached.Entry) er
 		fmt.Println(ref)
 	}
 	return errors.Join(failed...)
+}
+
+// stopOne stops a running sandbox as jail stop does, and waits for its
+// end; an ended one is left as it is, as docker stop leaves it.
+func stopOne(s *detached.Store, e *detached.Entry, timeout time.Duration) error {
+	if !e.Running() {
+		return nil
+	}
+	if err := detached.Send(e.Dir, detached.Request{Op: "stop", Timeout: timeout.Seconds()}); err != nil {
+		return err
+	}
+	return waitEnded(s, e, timeout+10*time.Second)
 }
 
 // waitEnded waits until the sandbox's monitor has ended it.
@@ -713,13 +717,8 @@ func newRestartCommand() *cobra.Command {
 				return err
 			}
 			return eachSandbox(s, args, func(e *detached.Entry) error {
-				if e.Running() {
-					if err := detached.Send(e.Dir, detached.Request{Op: "stop", Timeout: d.Seconds()}); err != nil {
-						return err
-					}
-					if err := waitEnded(s, e, d+10*time.Second); err != nil {
-						return err
-					}
+				if err := stopOne(s, e, d); err != nil {
+					return err
 				}
 				e, err := s.Find(e.State.ID)
 				if err != nil {
