@@ -256,7 +256,7 @@ func TestDetachedBadInput(t *testing.T) {
 	}{
 		{[]string{"run", "-d", "-t", "--", "true"}, "jail: -t with -d is not supported yet"},
 		{[]string{"run", "-d", "--name", "no/slash", "--", "true"}, `jail: --name "no/slash": use letters, digits`},
-		{[]string{"run", "--name", "x", "--", "true"}, "jail: --name and --rm are for a detached sandbox: add -d"},
+		{[]string{"run", "--name", "x", "--", "true"}, "jail: --name, --rm and -p are for a detached sandbox: add -d"},
 		{[]string{"run", "-d", "--", "/no/such/prog"}, "not found inside the sandbox"},
 		{[]string{"stop", "nosuch"}, `jail: no sandbox "nosuch": see jail ps -a`},
 		{[]string{"kill", "-s", "SIGNOPE", "x"}, `jail: --signal: signal "SIGNOPE": give a name such as SIGTERM`},
