@@ -93,6 +93,11 @@ type Monitor struct {
 	cancel  context.CancelCauseFunc
 	signals chan syscall.Signal
 	timer   *time.Timer
+	// stopped is set by a stop or a kill with SIGKILL: no restart after
+	// it; wake ends a wait for one.
+	stopped bool
+	wake    chan struct{}
+	helper  *portHelper
 }
 
 // Serve runs the sandbox until PROG ends, writing the state as it goes.
@@ -102,10 +107,10 @@ func (m *Monitor) Serve(ready *os.File) error {
 	// A start after a stop begins afresh but for what PROG wrote.
 	st := m.State
 	st.Status, st.Pid, st.ExitCode, st.OOMKilled, st.Error, st.Result = Created, 0, 0, false, "", nil
-	st.StartedAt, st.FinishedAt, st.BootID = time.Time{}, time.Time{}, BootID()
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	m.cancel, m.signals = cancel, make(chan syscall.Signal, 8)
+	st.StartedAt, st.FinishedAt, st.BootID, st.RestartCount = time.Time{}, time.Time{}, BootID(), 0
+	st.MonitorPid = os.Getpid()
+	m.signals, m.wake = make(chan syscall.Signal, 8), make(chan struct{})
+	m.cancel = func(error) {}
 	if m.StopSignal == 0 {
 		m.StopSignal = syscall.SIGTERM
 	}
@@ -139,105 +144,178 @@ func (m *Monitor) Serve(ready *os.File) error {
 			}
 		}
 	}()
-
 	// The host's ports first: one in use fails the start.
 	listeners, err := listen(st.Ports)
 	if err != nil {
 		return m.failed(ready, err)
 	}
-	defer func() {
-		for _, l := range listeners {
-			l.Close()
+	for i, l := range listeners {
+		defer l.Close()
+		go m.relay(l, st.Ports[i].Port)
+	}
+	defer m.setHelper(nil)
+
+	var announced sync.Once
+	announce := func(line string) {
+		announced.Do(func() {
+			fmt.Fprintln(ready, line)
+			ready.Close()
+		})
+	}
+	backoff := restartBackoff
+	for {
+		began := time.Now()
+		m.runOnce(log, len(listeners) > 0, announce)
+		// PROG never started: the caller of jail run -d says why.
+		why := st.Error
+		if why == "" {
+			why = fmt.Sprintf("PROG ended before it started, with status %d", st.ExitCode)
 		}
-	}()
-	var helper *portHelper
-	defer func() {
-		if helper != nil {
-			helper.close()
+		announce("error: " + why)
+		if !m.restarts() {
+			break
 		}
-	}()
+		if time.Since(began) > 10*time.Second {
+			backoff = restartBackoff // it ran a while: as a fresh start
+		}
+		st.RestartCount++
+		st.Status = Restarting
+		WriteState(m.Dir, st)
+		select {
+		case <-time.After(backoff):
+		case <-m.wake:
+		}
+		backoff = min(2*backoff, maxRestartBackoff)
+		if m.isStopped() {
+			st.Status = Exited
+			break
+		}
+	}
+	ln.Close()
+	os.Remove(socketFile(m.Dir))
+	if st.Remove {
+		return m.remove()
+	}
+	return WriteState(m.Dir, st)
+}
+
+// Backoff between restarts, as docker's: doubling from 100 ms, at most
+// a minute, and from the start again after a run of 10 s.
+const (
+	restartBackoff    = 100 * time.Millisecond
+	maxRestartBackoff = time.Minute
+)
+
+// restarts says the policy wants PROG run again: not after a stop.
+func (m *Monitor) restarts() bool {
+	st := m.State
+	switch {
+	case m.isStopped() || st.Restart.Policy == "" || st.Restart.Policy == "no":
+		return false
+	case st.Restart.Policy == "on-failure":
+		return st.ExitCode != 0 && (st.Restart.Max == 0 || st.RestartCount < st.Restart.Max)
+	}
+	return true // always
+}
+
+func (m *Monitor) isStopped() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stopped
+}
+
+// runOnce runs PROG to its end, its output to log, and records how it
+// ended; announce tells jail run -d it started.
+func (m *Monitor) runOnce(log *Logger, ports bool, announce func(string)) {
+	st := m.State
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	m.mu.Lock()
+	m.cancel = cancel
+	stopped := m.stopped
+	m.mu.Unlock()
+	if stopped {
+		return
+	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		return m.failed(ready, err)
+		st.Status, st.ExitCode, st.Error = Exited, sandbox.ExitSetupFailed, err.Error()
+		return
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
-		return m.failed(ready, err)
+		outR.Close()
+		outW.Close()
+		st.Status, st.ExitCode, st.Error = Exited, sandbox.ExitSetupFailed, err.Error()
+		return
 	}
 	var copied sync.WaitGroup
 	copied.Go(func() { log.Copy("stdout", outR) })
 	copied.Go(func() { log.Copy("stderr", errR) })
-	m.State.MonitorPid = os.Getpid()
-	var once sync.Once
 	started := func(pid int) {
-		once.Do(func() {
-			if len(listeners) > 0 {
-				var err error
-				if helper, err = m.relayPorts(pid, listeners); err != nil {
-					fmt.Fprintf(ready, "error: %v\n", err)
-					ready.Close()
-					m.cancel(err)
-					return
-				}
+		if ports {
+			h, err := startPortHelper(pid)
+			if err != nil {
+				st.Error = err.Error()
+				cancel(err)
+				return
 			}
-			m.State.Status, m.State.Pid, m.State.StartedAt = Running, pid, time.Now().UTC()
-			if err := WriteState(m.Dir, m.State); err != nil {
-				fmt.Fprintf(os.Stderr, "jail monitor: %v\n", err)
-			}
-			fmt.Fprintf(ready, "started %d\n", pid)
-			ready.Close()
-		})
+			m.setHelper(h)
+		}
+		st.Status, st.Pid, st.StartedAt, st.Error = Running, pid, time.Now().UTC(), ""
+		if err := WriteState(m.Dir, st); err != nil {
+			fmt.Fprintf(os.Stderr, "jail monitor: %v\n", err)
+		}
+		announce(fmt.Sprintf("started %d", pid))
 	}
 	res, err := m.Run(ctx, sandbox.IO{Stdout: outW, Stderr: errW, Give: true, Signals: m.signals, Started: started})
 	copied.Wait()
-	m.State.Status, m.State.FinishedAt, m.State.Pid = Exited, time.Now().UTC(), 0
+	m.setHelper(nil)
+	st.Status, st.FinishedAt, st.Pid = Exited, time.Now().UTC(), 0
 	switch {
 	case err != nil:
-		m.State.ExitCode, m.State.Error = sandbox.ExitSetupFailed, err.Error()
+		st.ExitCode, st.Error = sandbox.ExitSetupFailed, err.Error()
 	default:
-		m.State.ExitCode = res.ExitCode
-		m.State.OOMKilled = res.Verdict == verdict.MLE || res.OOMKills > 0
-		m.State.Error = res.Error
+		st.ExitCode = res.ExitCode
+		st.OOMKilled = res.Verdict == verdict.MLE || res.OOMKills > 0
+		if st.Error == "" {
+			st.Error = res.Error
+		}
 		if res.Interrupted {
-			m.State.Error = res.Reason
+			st.Error = res.Reason
 		}
-		m.State.Result, _ = json.Marshal(res)
+		st.Result, _ = json.Marshal(res)
 	}
-	once.Do(func() {
-		// PROG never started: the caller of jail run -d says why.
-		why := m.State.Error
-		if why == "" {
-			why = fmt.Sprintf("PROG ended before it started, with status %d", m.State.ExitCode)
-		}
-		fmt.Fprintf(ready, "error: %s\n", why)
-		ready.Close()
-	})
-	ln.Close()
-	os.Remove(socketFile(m.Dir))
-	if m.State.Remove {
-		return m.remove()
-	}
-	return WriteState(m.Dir, m.State)
 }
 
-// relayPorts starts the port helper in the namespaces of PROG (pid) and
-// relays each listener's connections to it.
-func (m *Monitor) relayPorts(pid int, listeners []net.Listener) (*portHelper, error) {
-	fd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		return nil, fmt.Errorf("ports: PROG is gone: %w", err)
+// setHelper makes h the port helper new connections use, ending the one
+// before.
+func (m *Monitor) setHelper(h *portHelper) {
+	m.mu.Lock()
+	old := m.helper
+	m.helper = h
+	m.mu.Unlock()
+	if old != nil {
+		old.close()
 	}
-	pidfd := os.NewFile(uintptr(fd), "pidfd")
-	defer pidfd.Close()
-	h, err := startPortHelper(pidfd)
-	if err != nil {
-		return nil, err
+}
+
+// relay forwards each connection to ln to port inside, while PROG runs.
+func (m *Monitor) relay(ln net.Listener, port int) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		m.mu.Lock()
+		h := m.helper
+		m.mu.Unlock()
+		if h == nil {
+			c.Close() // between runs: nothing inside to reach
+			continue
+		}
+		go h.forward(c, port)
 	}
-	logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "jail monitor: "+format+"\n", args...) }
-	for i, l := range listeners {
-		go h.relay(l, m.State.Ports[i].Port, logf)
-	}
-	return h, nil
 }
 
 // remove removes the sandbox once PROG has ended (--rm), as jail rm does.
@@ -297,6 +375,9 @@ func (m *Monitor) do(req Request) error {
 		return nil
 	case "kill":
 		if sig == syscall.SIGKILL {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			m.markStopped()
 			m.cancel(errors.New("killed with SIGKILL (jail kill)"))
 			return nil
 		}
@@ -315,6 +396,7 @@ func (m *Monitor) do(req Request) error {
 func (m *Monitor) stop(sig syscall.Signal, timeout time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.markStopped()
 	if timeout <= 0 {
 		m.cancel(fmt.Errorf("stopped with SIGKILL (jail stop -t 0)"))
 		return
@@ -324,9 +406,19 @@ func (m *Monitor) stop(sig syscall.Signal, timeout time.Duration) {
 	default:
 	}
 	if m.timer == nil {
+		cancel := m.cancel
 		m.timer = time.AfterFunc(timeout, func() {
-			m.cancel(fmt.Errorf("PROG did not exit within %v of %s (jail stop)", timeout, unix.SignalName(sig)))
+			cancel(fmt.Errorf("PROG did not exit within %v of %s (jail stop)", timeout, unix.SignalName(sig)))
 		})
+	}
+}
+
+// markStopped rules out a restart, and ends a wait for one. The caller
+// holds mu.
+func (m *Monitor) markStopped() {
+	if !m.stopped {
+		m.stopped = true
+		close(m.wake)
 	}
 }
 

@@ -110,9 +110,15 @@ type portHelper struct {
 	own uint64
 }
 
-// startPortHelper starts the helper in the namespaces of the process
-// pidfd is.
-func startPortHelper(pidfd *os.File) (*portHelper, error) {
+// startPortHelper starts the helper in the namespaces of PROG, by its
+// pidfd.
+func startPortHelper(pid int) (*portHelper, error) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("ports: PROG is gone: %w", err)
+	}
+	pidfd := os.NewFile(uintptr(fd), "pidfd")
+	defer pidfd.Close()
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
@@ -201,24 +207,16 @@ func (h *portHelper) check(fd int) error {
 	return nil
 }
 
-// relay forwards each connection to ln to port inside, until ln closes.
-func (h *portHelper) relay(ln net.Listener, port int, logf func(string, ...any)) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			in, err := h.connect(port)
-			if err != nil {
-				logf("port %d: %v", port, err)
-				return
-			}
-			defer in.Close()
-			pipe(c, in)
-		}()
+// forward relays the host's connection c to port inside.
+func (h *portHelper) forward(c net.Conn, port int) {
+	defer c.Close()
+	in, err := h.connect(port)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "jail monitor: port %d: %v\n", port, err)
+		return
 	}
+	defer in.Close()
+	pipe(c, in)
 }
 
 // pipe copies both ways, passing on each side's end of writing.

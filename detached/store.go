@@ -24,6 +24,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,10 +35,41 @@ import (
 
 // Statuses, as docker ps spells them.
 const (
-	Created = "created"
-	Running = "running"
-	Exited  = "exited"
+	Created    = "created"
+	Running    = "running"
+	Restarting = "restarting"
+	Exited     = "exited"
 )
+
+// RestartPolicy is --restart: no, on-failure[:Max] or always.
+type RestartPolicy struct {
+	Policy string `json:"policy,omitempty"`
+	// Max bounds on-failure's restarts; 0 does not.
+	Max int `json:"max,omitempty"`
+}
+
+// ParseRestart reads --restart.
+func ParseRestart(v string) (RestartPolicy, error) {
+	name, max, hasMax := strings.Cut(v, ":")
+	p := RestartPolicy{Policy: name}
+	switch {
+	case name == "no" || name == "always":
+		if hasMax {
+			return p, fmt.Errorf("--restart %q: only on-failure takes a count", v)
+		}
+		return p, nil
+	case name == "on-failure":
+		if hasMax {
+			n, err := strconv.Atoi(max)
+			if err != nil || n < 1 {
+				return p, fmt.Errorf("--restart %q: the count is a number of restarts, at least 1", v)
+			}
+			p.Max = n
+		}
+		return p, nil
+	}
+	return p, fmt.Errorf("--restart %q: choose no, on-failure[:N] or always", v)
+}
 
 // State is a sandbox as its monitor last wrote it.
 type State struct {
@@ -59,6 +91,10 @@ type State struct {
 	UpperIDs *idmap.IDs `json:"upper_ids,omitempty"`
 	// Ports are the -p mappings the monitor relays.
 	Ports []Port `json:"ports,omitempty"`
+	// Restart is --restart; RestartCount how often the monitor has run
+	// PROG again since it started.
+	Restart      RestartPolicy `json:"restart,omitzero"`
+	RestartCount int           `json:"restart_count,omitempty"`
 
 	Status     string    `json:"status"`
 	Pid        int       `json:"pid,omitempty"`
@@ -177,7 +213,9 @@ type Entry struct {
 }
 
 // Running says the sandbox's monitor is there to answer.
-func (e *Entry) Running() bool { return e.State.Status == Running || e.State.Status == Created }
+func (e *Entry) Running() bool {
+	return e.State.Status == Running || e.State.Status == Created || e.State.Status == Restarting
+}
 
 // read reads dir's state, and says how a sandbox whose monitor is gone
 // ended: one that still reads as running did not end by itself.

@@ -35,7 +35,7 @@ func runArgs(fl *pflag.FlagSet, argv []string) []string {
 	var out []string
 	fl.Visit(func(f *pflag.Flag) {
 		switch f.Name {
-		case "detach", "name", "rm", "publish":
+		case "detach", "name", "rm", "publish", "restart":
 			return
 		}
 		if sv, ok := f.Value.(pflag.SliceValue); ok {
@@ -58,6 +58,12 @@ func runDetached(f *runFlags, spec *sandbox.Spec) error {
 	}
 	st := &detached.State{Name: f.name, Args: runArgs(f.fl, spec.Argv), Command: spec.Argv, Image: f.imageName, Remove: f.remove,
 		Dir: mustGetwd()}
+	if st.Restart, err = detached.ParseRestart(f.restart); err != nil {
+		return err
+	}
+	if st.Remove && st.Restart.Policy != "no" {
+		return errors.New("--rm and --restart disagree: a sandbox removed when PROG ends cannot run it again; give one")
+	}
 	for _, v := range f.publish {
 		p, err := detached.ParsePort(v)
 		if err != nil {
@@ -277,6 +283,8 @@ func psRow(e *detached.Entry) row {
 		r.Status = "Up " + units.HumanDuration(time.Since(st.StartedAt))
 	case detached.Created:
 		r.Status = "Created"
+	case detached.Restarting:
+		r.Status = fmt.Sprintf("Restarting (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
 	default:
 		r.Status = fmt.Sprintf("Exited (%d) %s ago", st.ExitCode, units.HumanDuration(time.Since(st.FinishedAt)))
 	}
@@ -341,7 +349,8 @@ type inspected struct {
 	NetworkSettings struct {
 		Ports map[string]any
 	}
-	LogPath string
+	LogPath      string
+	RestartCount int
 }
 
 // portBinding is one host side of a port, as docker inspect shows it.
@@ -372,7 +381,7 @@ func inspectOf(e *detached.Entry) inspected {
 		k := fmt.Sprintf("%d/%s", p.Port, p.Proto)
 		v.NetworkSettings.Ports[k] = append(asBindings(v.NetworkSettings.Ports[k]), portBinding{HostIP: p.HostIP, HostPort: strconv.Itoa(p.HostPort)})
 	}
-	v.LogPath = filepath.Join(e.Dir, "log")
+	v.LogPath, v.RestartCount = filepath.Join(e.Dir, "log"), st.RestartCount
 	return v
 }
 

@@ -256,7 +256,7 @@ func TestDetachedBadInput(t *testing.T) {
 	}{
 		{[]string{"run", "-d", "-t", "--", "true"}, "jail: -t with -d is not supported yet"},
 		{[]string{"run", "-d", "--name", "no/slash", "--", "true"}, `jail: --name "no/slash": use letters, digits`},
-		{[]string{"run", "--name", "x", "--", "true"}, "jail: --name, --rm and -p are for a detached sandbox: add -d"},
+		{[]string{"run", "--name", "x", "--", "true"}, "jail: --name, --rm, --restart and -p are for a detached sandbox: add -d"},
 		{[]string{"run", "-d", "--", "/no/such/prog"}, "not found inside the sandbox"},
 		{[]string{"stop", "nosuch"}, `jail: no sandbox "nosuch": see jail ps -a`},
 		{[]string{"kill", "-s", "SIGNOPE", "x"}, `jail: --signal: signal "SIGNOPE": give a name such as SIGTERM`},
@@ -604,4 +604,44 @@ func TestDetachedPorts(t *testing.T) {
 	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	require.NoError(t, err, "rm left the port's listener")
 	l.Close()
+}
+
+// TestDetachedRestartPolicy: on-failure:N runs a failing PROG again N
+// times, with backoff, and stops; always runs one that exits 0 again
+// until jail stop, which no restart follows.
+func TestDetachedRestartPolicy(t *testing.T) {
+	e := newDetachedEnv(t)
+	e.start(t, "--name", "flaky", "--restart", "on-failure:2", "--", "sh", "-c", "echo run; exit 3")
+	st := e.waitStatus(t, "flaky", "exited")
+	assert.Equal(t, 3, st.ExitCode)
+	r := e.run(t, "logs", "flaky")
+	assert.Equal(t, "run\nrun\nrun\n", r.Stdout, "the first run and two restarts")
+	r = e.run(t, "inspect", "--format", "{{.RestartCount}}", "flaky")
+	assert.Equal(t, "2\n", r.Stdout)
+
+	e.start(t, "--name", "loop", "--restart", "always", "--", "sh", "-c", "echo tick; sleep 0.1")
+	deadline := time.Now().Add(15 * time.Second)
+	for strings.Count(e.run(t, "logs", "loop").Stdout, "tick") < 3 {
+		require.True(t, time.Now().Before(deadline), "always did not run it again: %s", e.run(t, "logs", "loop").Stdout)
+		time.Sleep(50 * time.Millisecond)
+	}
+	r = e.run(t, "stop", "-t", "1", "loop")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	n := strings.Count(e.run(t, "logs", "loop").Stdout, "tick")
+	time.Sleep(500 * time.Millisecond)
+	assert.Equal(t, n, strings.Count(e.run(t, "logs", "loop").Stdout, "tick"), "nothing ran after jail stop")
+	assert.Equal(t, "exited", e.state(t, "loop").Status)
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "-d", "--restart", "sometimes", "--", "true"}, `--restart "sometimes": choose no, on-failure[:N] or always`},
+		{[]string{"run", "-d", "--restart", "always:3", "--", "true"}, "only on-failure takes a count"},
+		{[]string{"run", "-d", "--rm", "--restart", "always", "--", "true"}, "--rm and --restart disagree"},
+	} {
+		r := e.run(t, c.args...)
+		assert.Equal(t, 125, r.ExitCode, "%v: %s", c.args, r)
+		assert.Contains(t, r.Stderr, c.want)
+	}
 }

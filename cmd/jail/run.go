@@ -30,7 +30,7 @@ type runFlags struct {
 	stopTimeout                          string
 	// detach, name and remove are -d, --name and --rm.
 	detach, remove bool
-	name           string
+	name, restart  string
 	publish        []string
 	// signals routes jail's signals to PROG while it runs.
 	signals *signalRouter
@@ -90,6 +90,7 @@ Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
 	fl.BoolVarP(&f.detach, "detach", "d", false, "run in the background under a monitor of its own, print the sandbox's id and return once PROG has started (jail ps, logs, stop, rm)")
 	fl.StringVar(&f.name, "name", "", "with -d: the sandbox's `NAME` (default: jail-ID)")
 	fl.BoolVar(&f.remove, "rm", false, "with -d: remove the sandbox once PROG ends")
+	fl.StringVar(&f.restart, "restart", "no", "with -d: run PROG again when it ends: `no`, on-failure[:N] (a nonzero exit, at most N times) or always; never after jail stop")
 	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "with -d: relay the host's `[IP:]HOSTPORT:PORT[/tcp]` (IP 127.0.0.1 unless given) to PORT inside, without a network of the host's")
 	return cmd
 }
@@ -171,8 +172,8 @@ func runMain(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string)
 	if f.detach {
 		return runDetached(f, spec)
 	}
-	if f.typed("name") || f.typed("rm") || f.typed("publish") {
-		return fmt.Errorf("--name, --rm and -p are for a detached sandbox: add -d")
+	if f.typed("name") || f.typed("rm") || f.typed("publish") || f.typed("restart") {
+		return fmt.Errorf("--name, --rm, --restart and -p are for a detached sandbox: add -d")
 	}
 	if err := f.checkToolchain(spec); err != nil {
 		return err
