@@ -113,3 +113,15 @@ func TestLogRotatesAndShowsTail(t *testing.T) {
 	require.Len(t, got, 2)
 	assert.Len(t, got[0].Text, maxLine)
 }
+
+func TestLingerWarning(t *testing.T) {
+	dir := t.TempDir()
+	oldRun, oldLinger := SystemdRunDir, LingerDir
+	t.Cleanup(func() { SystemdRunDir, LingerDir = oldRun, oldLinger })
+	SystemdRunDir, LingerDir = filepath.Join(dir, "run-systemd"), filepath.Join(dir, "linger")
+	assert.Empty(t, LingerWarning("alice"), "no systemd, no warning")
+	require.NoError(t, os.Mkdir(SystemdRunDir, 0o755))
+	assert.Contains(t, LingerWarning("alice"), "loginctl enable-linger alice")
+	require.NoError(t, os.MkdirAll(filepath.Join(LingerDir, "alice"), 0o755))
+	assert.Empty(t, LingerWarning("alice"), "lingering")
+}

@@ -413,3 +413,24 @@ func withSocketPath(dir string, use func(path string) error) error {
 	defer unix.Close(fd)
 	return use(fmt.Sprintf("/proc/self/fd/%d/ctl.sock", fd))
 }
+
+// Where systemd says it runs, and keeps the users whose manager lingers.
+var (
+	SystemdRunDir = "/run/systemd/system"
+	LingerDir     = "/var/lib/systemd/linger"
+)
+
+// LingerWarning says what becomes of detached sandboxes at logout, when
+// systemd manages the user's sessions and does not linger for user
+// (empty when it lingers, or systemd is not there): their state goes
+// with $XDG_RUNTIME_DIR, and the sandboxes too where logind kills a
+// user's processes at logout.
+func LingerWarning(user string) string {
+	if _, err := os.Stat(SystemdRunDir); err != nil {
+		return ""
+	}
+	if _, err := os.Stat(filepath.Join(LingerDir, user)); err == nil {
+		return ""
+	}
+	return fmt.Sprintf("systemd ends %s's user manager when the last session ends, and removes $XDG_RUNTIME_DIR with the sandboxes' state (and the sandboxes themselves where logind's KillUserProcesses=yes): loginctl enable-linger %s keeps them", user, user)
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -77,8 +78,19 @@ func runDetached(f *runFlags, spec *sandbox.Spec) error {
 	if err := spawnMonitor(store, st); err != nil {
 		return err
 	}
+	if w := detached.LingerWarning(userName()); w != "" {
+		fmt.Fprintf(os.Stderr, "jail: warning: %s\n", w)
+	}
 	fmt.Println(st.ID)
 	return nil
+}
+
+// userName is the caller's login name, else its uid.
+func userName() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return strconv.Itoa(os.Getuid())
 }
 
 // spawnMonitor starts the monitor of the sandbox st, in a session of its

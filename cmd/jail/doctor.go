@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"jail/detached"
 	"jail/idmap"
 	"jail/image"
 	"jail/limits"
@@ -64,6 +65,22 @@ func (d *doctor) run(ctx context.Context) {
 	d.seccomp()
 	d.landlock()
 	d.images()
+	d.detachedSandboxes()
+}
+
+// detachedSandboxes says where jail run -d keeps state, and what logout
+// does to it.
+func (d *doctor) detachedSandboxes() {
+	s, err := detached.Open()
+	if err != nil {
+		d.warn("detached sandboxes", err.Error())
+		return
+	}
+	if w := detached.LingerWarning(userName()); w != "" {
+		d.warn("detached sandboxes", w)
+		return
+	}
+	d.ok("detached sandboxes", s.Root+" (jail run -d, ps, logs, stop)")
 }
 
 // images says where the image store is, whether an ordinary user may
