@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -45,7 +46,7 @@ while True:
 // answer (the relay asks its helper for a socket per connection).
 func BenchmarkPortRelay(b *testing.B) {
 	e := newEnv(b)
-	if _, err := exec.LookPath("python3"); err != nil {
+	if _, err := os.Stat("/usr/bin/python3"); err != nil {
 		testutil.Skip(b, "python3 serves the benchmark's port: %v", err)
 	}
 	rt := e.runtimeDir(b, "ports")
@@ -69,10 +70,10 @@ func BenchmarkPortRelay(b *testing.B) {
 		return l.Addr().(*net.TCPAddr).Port
 	}
 	relayed := free()
-	id := strings.TrimSpace(jail("run", "-d", "-p", fmt.Sprintf("%d:8000", relayed), "--", "python3", "-c", portServer, "8000"))
+	id := strings.TrimSpace(jail("run", "-d", "-p", fmt.Sprintf("%d:8000", relayed), "--", "/usr/bin/python3", "-c", portServer, "8000"))
 	defer jail("rm", "-f", id)
 	direct := free()
-	host := exec.Command("python3", "-c", portServer, strconv.Itoa(direct))
+	host := exec.Command("/usr/bin/python3", "-c", portServer, strconv.Itoa(direct))
 	host.SysProcAttr = &syscall.SysProcAttr{Credential: e.jail.Cred}
 	if err := host.Start(); err != nil {
 		b.Fatal(err)
