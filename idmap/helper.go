@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"syscall"
 )
@@ -90,48 +91,34 @@ func (ids *IDs) Run(op string, args []string, stdin io.Reader, stdout io.Writer,
 	}
 	defer outR.Close()
 	var stderr bytes.Buffer
-	attr := &os.ProcAttr{
-		Env:   []string{helperEnv + "=1"},
-		Files: []*os.File{nil, nil, nil, goR, outW},
-		// A mount namespace too, of the helper's own: what it mounts, to
-		// read an image's layers stacked, is gone with it.
-		Sys: &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL},
-	}
-	// os/exec's copying of streams, without its Cmd: StartProcess takes
-	// files, and the streams may be readers and writers.
-	files, wait, err := streams(stdin, stdout, &stderr)
-	if err != nil {
-		goR.Close()
-		outW.Close()
-		return err
-	}
-	copy(attr.Files, files)
-	p, err := os.StartProcess("/proc/self/exe", append([]string{"jail-idmap", op}, args...), attr)
+	cmd := exec.Command("/proc/self/exe", append([]string{op}, args...)...)
+	cmd.Args[0] = "jail-idmap"
+	cmd.Env = []string{helperEnv + "=1"}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, &stderr
+	cmd.ExtraFiles = []*os.File{goR, outW}
+	// A mount namespace too, of the helper's own: what it mounts, to
+	// read an image's layers stacked, is gone with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
+	err = cmd.Start()
 	goR.Close()
 	outW.Close()
 	if err != nil {
-		wait(true)
 		return fmt.Errorf("starting the id-mapped helper: %w", err)
 	}
-	if err := ids.Apply(p.Pid); err != nil {
-		p.Kill()
-		p.Wait()
-		wait(true)
+	if err := ids.Apply(cmd.Process.Pid); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
 		return err
 	}
 	goW.Write([]byte{1})
 	goW.Close()
 	raw, _ := io.ReadAll(io.LimitReader(outR, maxOutcome))
-	st, werr := p.Wait()
-	wait(false)
+	werr := cmd.Wait()
 	var o outcome
 	if err := json.Unmarshal(raw, &o); err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
 			msg = msg[i+1:]
-		}
-		if werr == nil {
-			werr = fmt.Errorf("%s", st)
 		}
 		return fmt.Errorf("the id-mapped helper (%s) failed: %v %s", op, werr, msg)
 	}
@@ -144,61 +131,6 @@ func (ids *IDs) Run(op string, args []string, stdin io.Reader, stdout io.Writer,
 		return errors.New(o.Error)
 	}
 	return nil
-}
-
-// streams are the helper's stdin, stdout and stderr as files, with
-// goroutines copying to and from r and ws; wait waits for them, or with
-// abandon stops them first.
-func streams(r io.Reader, w, errw io.Writer) ([]*os.File, func(abandon bool), error) {
-	files := make([]*os.File, 3)
-	var closeAfter []*os.File
-	done := make(chan struct{}, 3)
-	pending := 0
-	var readEnds []*os.File
-	if r != nil {
-		pr, pw, err := os.Pipe()
-		if err != nil {
-			return nil, nil, err
-		}
-		files[0], closeAfter = pr, append(closeAfter, pr)
-		pending++
-		go func() {
-			io.Copy(pw, r)
-			pw.Close()
-			done <- struct{}{}
-		}()
-	}
-	for i, w := range []io.Writer{w, errw} {
-		if w == nil {
-			continue
-		}
-		pr, pw, err := os.Pipe()
-		if err != nil {
-			return nil, nil, err
-		}
-		files[i+1], closeAfter = pw, append(closeAfter, pw)
-		readEnds = append(readEnds, pr)
-		pending++
-		go func() {
-			io.Copy(w, pr)
-			pr.Close()
-			done <- struct{}{}
-		}()
-	}
-	wait := func(abandon bool) {
-		for _, f := range closeAfter {
-			f.Close()
-		}
-		if abandon {
-			for _, f := range readEnds {
-				f.Close()
-			}
-		}
-		for range pending {
-			<-done
-		}
-	}
-	return files, wait, nil
 }
 
 // ServeIfHelper makes this process the helper Run started, if it is one,
