@@ -5,26 +5,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-func TestParseSignal(t *testing.T) {
-	for in, want := range map[string]syscall.Signal{"SIGTERM": syscall.SIGTERM, "term": syscall.SIGTERM, "USR1": syscall.SIGUSR1,
-		"sigkill": syscall.SIGKILL, "9": syscall.SIGKILL, "15": syscall.SIGTERM} {
-		got, err := ParseSignal(in)
-		require.NoError(t, err, in)
-		assert.Equal(t, want, got, in)
-	}
-	for _, bad := range []string{"", "0", "65", "-1", "SIGNOPE", "9x"} {
-		_, err := ParseSignal(bad)
-		assert.Error(t, err, bad)
-	}
-}
 
 func newStore(t *testing.T) *Store {
 	s, err := OpenAt(filepath.Join(t.TempDir(), "sandboxes"))

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -57,27 +56,6 @@ func Send(dir string, req Request) error {
 		return errors.New(resp.Error)
 	}
 	return nil
-}
-
-// ParseSignal reads a signal's name (SIGTERM, TERM, term) or number.
-func ParseSignal(s string) (syscall.Signal, error) {
-	var n int
-	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && fmt.Sprint(n) == s {
-		if n <= 0 || n > 64 {
-			return 0, fmt.Errorf("signal %q: give a name such as SIGTERM, or a number from 1 to 64", s)
-		}
-		return syscall.Signal(n), nil
-	}
-	name := s
-	if len(name) < 3 || !strings.EqualFold(name[:3], "SIG") {
-		name = "SIG" + name
-	}
-	for i := syscall.Signal(1); i <= 64; i++ {
-		if strings.EqualFold(unix.SignalName(i), name) {
-			return i, nil
-		}
-	}
-	return 0, fmt.Errorf("signal %q: give a name such as SIGTERM, or a number from 1 to 64", s)
 }
 
 // Monitor runs one detached sandbox to its end.
@@ -365,7 +343,7 @@ func (m *Monitor) do(req Request) error {
 	sig := m.StopSignal
 	if req.Signal != "" {
 		var err error
-		if sig, err = ParseSignal(req.Signal); err != nil {
+		if sig, err = sandbox.ParseSignal(req.Signal); err != nil {
 			return err
 		}
 	}

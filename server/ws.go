@@ -9,15 +9,14 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
-	"golang.org/x/sys/unix"
 
 	"jail/judge"
+	"jail/sandbox"
 )
 
 // clientMessage is what a WebSocket client sends: stdin for a task made
@@ -167,19 +166,5 @@ func parseSignal(raw json.RawMessage) (syscall.Signal, error) {
 		}
 		name = strconv.Itoa(n)
 	}
-	if n, err := strconv.Atoi(name); err == nil {
-		if n < 1 || n > 63 {
-			return 0, fmt.Errorf("%d: give a signal from 1 to 63", n)
-		}
-		return syscall.Signal(n), nil
-	}
-	name = strings.ToUpper(name)
-	if !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	sig := unix.SignalNum(name)
-	if sig == 0 {
-		return 0, fmt.Errorf("%q is not a signal", name)
-	}
-	return sig, nil
+	return sandbox.ParseSignal(name)
 }

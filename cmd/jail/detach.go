@@ -183,7 +183,7 @@ func newMonitorCommand() *cobra.Command {
 			}
 			defer f.releaseImage()
 			if f.image != nil && f.image.StopSignal != "" {
-				if sig, err := detached.ParseSignal(f.image.StopSignal); err == nil {
+				if sig, err := sandbox.ParseSignal(f.image.StopSignal); err == nil {
 					m.StopSignal = sig
 				}
 			}
@@ -527,7 +527,7 @@ func newKillCommand() *cobra.Command {
 		Short: "Send a signal to detached sandboxes' PROG; SIGKILL (the default) ends the whole sandbox",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: withSandboxes(func(cmd *cobra.Command, s *detached.Store, args []string) error {
-			parsed, err := detached.ParseSignal(sig)
+			parsed, err := sandbox.ParseSignal(sig)
 			if err != nil {
 				return fmt.Errorf("--signal: %w", err)
 			}
