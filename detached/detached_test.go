@@ -2,6 +2,7 @@ package detached
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 func newStore(t *testing.T) *Store {
@@ -110,4 +112,35 @@ func TestLingerWarning(t *testing.T) {
 	assert.Contains(t, LingerWarning("alice"), "loginctl enable-linger alice")
 	require.NoError(t, os.MkdirAll(filepath.Join(LingerDir, "alice"), 0o755))
 	assert.Empty(t, LingerWarning("alice"), "lingering")
+}
+
+// TestPortHelperSocketsAreChecked: a socket that is not TCP, or is of
+// the monitor's own network namespace (a helper that failed to enter the
+// sandbox's, dialling the host's port), is refused.
+func TestPortHelperSocketsAreChecked(t *testing.T) {
+	own, err := ownNetnsCookie()
+	require.NoError(t, err)
+	h := &portHelper{own: own}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	f, err := c.(*net.TCPConn).File()
+	require.NoError(t, err)
+	defer f.Close()
+	err = h.check(int(f.Fd()))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "of the host's network namespace")
+
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	require.NoError(t, err)
+	defer unix.Close(pair[0])
+	defer unix.Close(pair[1])
+	assert.ErrorContains(t, h.check(pair[0]), "other than a TCP socket")
+
+	// One of another namespace passes: the cookie differs.
+	h.own = own + 1
+	assert.NoError(t, h.check(int(f.Fd())))
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"jail/detached"
 	"jail/internal/testutil"
 )
 
@@ -644,4 +645,41 @@ func TestDetachedRestartPolicy(t *testing.T) {
 		assert.Equal(t, 125, r.ExitCode, "%v: %s", c.args, r)
 		assert.Contains(t, r.Stderr, c.want)
 	}
+}
+
+// TestDetachedKeepsRunFlags: the monitor builds the sandbox from the same
+// jail run flags, so limits, variables and binds hold in a detached one
+// too.
+func TestDetachedKeepsRunFlags(t *testing.T) {
+	e := newDetachedEnv(t)
+	w := e.j.FixtureDir(t, "bound")
+	e.start(t, "--name", "limited", "--wall", "1s", "-e", "GREETING=held", "-v", w+":/w:rw", "--",
+		"sh", "-c", "echo $GREETING; echo bound > /w/out; sleep 100")
+	st := e.waitStatus(t, "limited", "exited")
+	assert.Equal(t, 137, st.ExitCode, "--wall ended it")
+	assert.Equal(t, "held\n", e.run(t, "logs", "limited").Stdout)
+	b, err := os.ReadFile(filepath.Join(w, "out"))
+	require.NoError(t, err)
+	assert.Equal(t, "bound\n", string(b))
+	r := e.run(t, "inspect", "--format", "{{json .Result}}", "limited")
+	var res struct {
+		Verdict  string `json:"verdict"`
+		LimitHit string `json:"limit_hit"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.Stdout), &res), r.Stdout)
+	assert.Equal(t, "TLE", res.Verdict)
+	assert.Equal(t, "wall", res.LimitHit)
+}
+
+// TestDetachedControlSocketIsTheUsers: the monitor answers only its own
+// user, even one who can reach its socket (root here).
+func TestDetachedControlSocketIsTheUsers(t *testing.T) {
+	e := newDetachedEnv(t)
+	if testutil.TestUID(t) == os.Getuid() {
+		testutil.Skip(t, "needs the tests to run as root, with jail as the test user")
+	}
+	id := e.start(t, "--name", "guarded", "--", "sleep", "120")
+	err := detached.Send(filepath.Join(e.root(), id), detached.Request{Op: "kill", Signal: "SIGKILL"})
+	require.Error(t, err, "another user's request is not answered")
+	assert.Equal(t, "running", e.state(t, "guarded").Status, "nor carried out")
 }

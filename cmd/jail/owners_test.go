@@ -83,6 +83,11 @@ func TestImageOwnersAreKept(t *testing.T) {
 	assert.NotEqual(t, 0, r.ExitCode, "another user of the image may not read bob's 0600 file: %s", r)
 	assert.Contains(t, r.Stderr, "Permission denied")
 
+	// An id beyond the ranges cannot be PROG's.
+	r = e.run(t, "run", "--image", "owners:1", "--uid", "70000", "--", "true")
+	assert.Equal(t, 125, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stderr, "70000 is not mapped: this user's ids inside are uid 0=")
+
 	// PROG has no capability, even as root inside: owners it did not make
 	// are not its to change.
 	r = e.run(t, "run", "--image", "owners:1", "--", "sh", "-c", "chown 0:0 /home/bob/note")
