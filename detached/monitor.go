@@ -169,8 +169,9 @@ func (m *Monitor) Serve(ready *os.File) error {
 			break
 		}
 	}
-	ln.Close()
-	os.Remove(socketFile(m.Dir))
+	// The final state before the control socket goes (the defers): a
+	// reader that finds no monitor reads the state again, and must find
+	// how PROG ended, not a sandbox whose monitor died.
 	if st.Remove {
 		return m.remove()
 	}

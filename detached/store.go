@@ -220,6 +220,31 @@ func (e *Entry) Running() bool {
 // read reads dir's state, and says how a sandbox whose monitor is gone
 // ended: one that still reads as running did not end by itself.
 func read(dir string) (*Entry, error) {
+	e, err := readState(dir)
+	if err != nil || !e.Running() {
+		return e, err
+	}
+	switch {
+	case e.State.BootID != BootID():
+		e.State.Status, e.State.Error = Exited, "the machine restarted while it ran"
+	case !monitorAlive(dir):
+		// A monitor writes the final state before it closes its
+		// socket: one that ended between the two reads says so now.
+		if e, err = readState(dir); err != nil || !e.Running() {
+			return e, err
+		}
+		e.State.Status, e.State.Error = Exited, "its monitor died (killed?), and the sandbox with it"
+	default:
+		return e, nil
+	}
+	if e.State.FinishedAt.IsZero() {
+		e.State.FinishedAt = time.Now().UTC()
+	}
+	e.State.ExitCode = 137
+	return e, nil
+}
+
+func readState(dir string) (*Entry, error) {
 	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
 	if err != nil {
 		return nil, err
@@ -231,21 +256,6 @@ func read(dir string) (*Entry, error) {
 	if e.State.ID != filepath.Base(dir) {
 		return nil, fmt.Errorf("%s: it names sandbox %q, not its directory's", filepath.Join(dir, "state.json"), e.State.ID)
 	}
-	if !e.Running() {
-		return e, nil
-	}
-	switch {
-	case e.State.BootID != BootID():
-		e.State.Status, e.State.Error = Exited, "the machine restarted while it ran"
-	case !monitorAlive(dir):
-		e.State.Status, e.State.Error = Exited, "its monitor died (killed?), and the sandbox with it"
-	default:
-		return e, nil
-	}
-	if e.State.FinishedAt.IsZero() {
-		e.State.FinishedAt = time.Now().UTC()
-	}
-	e.State.ExitCode = 137
 	return e, nil
 }
 

@@ -158,7 +158,7 @@ func TestDetachedLifecycle(t *testing.T) {
 	r = e.run(t, "kill", "-s", "USR1", "web")
 	require.Equal(t, 0, r.ExitCode, "%s", r)
 	st = e.waitStatus(t, "web", "exited")
-	assert.Equal(t, 7, st.ExitCode)
+	assert.Equal(t, 7, st.ExitCode, "%s", e.run(t, "inspect", "web").Stdout)
 	assert.False(t, st.FinishedAt.Before(st.StartedAt))
 	_, err = os.Stat(fmt.Sprintf("/proc/%d", st.Pid))
 	r = e.run(t, "ps")
