@@ -38,6 +38,9 @@ type IO struct {
 	// Started, when set, is called once PROG has started, with its pid
 	// as this process sees it, from the supervisor's goroutine.
 	Started func(pid int)
+	// Commands, when set, are run beside PROG while it runs (jail exec);
+	// one that comes before PROG started, or after it ended, is refused.
+	Commands <-chan *CommandRequest
 }
 
 // given is the part of a given IO this process still holds.
@@ -242,10 +245,15 @@ type supervisor struct {
 	// the caller's.
 	signalProg func(syscall.Signal) error
 	signals    <-chan syscall.Signal
-	started    func(pid int)
-	hostUID    int
-	begin      time.Time
-	reports    chan Report
+	// commands are the caller's (IO.Commands), sent to the init with
+	// sendTask; cmds the ones it was asked for.
+	commands <-chan *CommandRequest
+	sendTask func(*native.Task, []*os.File) error
+	cmds     commands
+	started  func(pid int)
+	hostUID  int
+	begin    time.Time
+	reports  chan Report
 	// waited delivers once the init is reaped; initEnd (how it ended, as
 	// in "exit status 1") and initRusage (its own and its reaped
 	// children's) are set before.

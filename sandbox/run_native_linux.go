@@ -165,8 +165,13 @@ func watch(s *Spec, plan *Plan, stdio IO, enf *enforcer, init *native.Init, ctlW
 		_, err := ctlW.Write([]byte{byte(native.CtlSignal + int(sig))})
 		return err
 	}
+	send := func(t *native.Task, files []*os.File) error {
+		sup.lifelineUsed.Store(true)
+		return native.SendTask(ctlW, t, files)
+	}
 	uid, _ := hostIDs()
 	sup = &supervisor{spec: s, enf: enf, initPid: init.Pid, killInit: end, signalProg: signal, signals: stdio.Signals, started: stdio.Started,
+		commands: stdio.Commands, sendTask: send,
 		hostUID: uid, begin: begin,
 		reports: make(chan Report, 4), waited: make(chan error, 1), finished: make(chan struct{}), points: points, landlock: plan.Landlock}
 	go sup.readNativeReports(repR, plan, kept != nil)
@@ -316,6 +321,7 @@ func writeProcFile(name, data string) error {
 // of a reused sandbox goes on to its next task.
 func (sup *supervisor) readNativeReports(r *os.File, plan *Plan, untilExited bool) {
 	defer close(sup.reports)
+	defer sup.cmds.end()
 	if !untilExited {
 		defer r.Close()
 	}
@@ -329,6 +335,8 @@ func (sup *supervisor) readNativeReports(r *os.File, plan *Plan, untilExited boo
 			return
 		}
 		switch nr.Kind {
+		case native.ReportExecStarted, native.ReportExecFailed, native.ReportExecExited:
+			sup.cmds.report(nr)
 		case native.ReportError:
 			sup.reports <- Report{Error: nativeChildError(nr, plan)}
 		case native.ReportStarted:

@@ -38,7 +38,7 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 	var watching sync.WaitGroup
 	defer watching.Wait()
 	defer close(stopWatch)
-	reports, waited, signals, done := sup.reports, sup.waited, sup.signals, ctx.Done()
+	reports, waited, signals, commands, done := sup.reports, sup.waited, sup.signals, sup.commands, ctx.Done()
 	var pending []syscall.Signal
 	kill := func(reason string) {
 		if killedBy != "" {
@@ -105,6 +105,15 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 				out.OutputCut = true
 			}
 			kill(which)
+		case req, ok := <-commands:
+			switch {
+			case !ok:
+				commands = nil
+			case started.IsZero() || exited != nil || killedBy != "":
+				req.Started <- CommandStart{Err: errors.New("PROG is not running")}
+			default:
+				go sup.cmds.start(sup, req)
+			}
 		case sig, ok := <-signals:
 			switch {
 			case !ok:

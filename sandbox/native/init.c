@@ -115,7 +115,7 @@ static void set_handlers(void) {
 // pivoted into: everything the ruleset handles is granted beneath "/" and
 // nothing elsewhere (see sandbox/landlock_linux.go). PROG's process
 // enforces it once no_new_privs is set.
-static int landlock_ruleset(const struct jail_task *t, int *step) {
+int init_landlock_ruleset(const struct jail_task *t, int *step) {
 	// struct landlock_ruleset_attr as of ABI 6; the kernel takes a larger
 	// struct from an older ABI's view as long as the rest is zero.
 	struct {
@@ -148,7 +148,7 @@ static int landlock_ruleset(const struct jail_task *t, int *step) {
 
 // look_path finds PROG the way execvp does, among the candidates the
 // parent built from the sandbox's PATH, never the host's.
-static const char *look_path(const struct jail_task *t) {
+const char *init_look_path(const struct jail_task *t) {
 	if (!t->check_candidates)
 		return t->ncandidates > 0 ? t->candidates[0] : NULL;
 	for (int i = 0; i < t->ncandidates; i++) {
@@ -347,7 +347,7 @@ static void await_task(struct init *s) {
 }
 
 static void find_prog(struct init *s) {
-	const char *path = look_path(&s->l->task);
+	const char *path = init_look_path(&s->l->task);
 	if (!path)
 		init_die(JAIL_L_LOOKPATH, 0, 0, ENOENT);
 	s->shared->task.exec.path = path;
@@ -358,13 +358,15 @@ static void make_landlock(struct init *s) {
 	x->landlock_fd = -1;
 	if (s->l->task.landlock_abi > 0) {
 		int step;
-		if ((x->landlock_fd = landlock_ruleset(&s->l->task, &step)) < 0)
+		if ((x->landlock_fd = init_landlock_ruleset(&s->l->task, &step)) < 0)
 			init_die(JAIL_L_LANDLOCK, step, 0, errno);
 	}
 }
 
 static void spawn_prog(struct init *s) {
 	struct jail_exec *x = &s->shared->task.exec;
+	x->own_files = 0;
+	x->timens_fd = -1;
 	s->prog_pid = jail_spawn(x, !s->l->task.spawn_shares_memory);
 	const struct jail_spawn_result *res = x->result;
 	if (res->failed_stage != JAIL_STAGE_NONE) {

@@ -18,6 +18,7 @@
 #define JAIL_INIT_H
 
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -111,6 +112,24 @@ int init_launch_alloc(struct jail_launch *l, unsigned long *flags);
 void init_from_wire(unsigned long made) __attribute__((noreturn));
 void init_from_saved(void *buf, long n, unsigned long made) __attribute__((noreturn));
 void init_await_task(struct jail_launch *l);
+ssize_t init_recv_msg(void *buf, int *fds, int *nfds);
+
+// init.c: PROG's path among its candidates, and its Landlock ruleset.
+const char *init_look_path(const struct jail_task *t);
+int init_landlock_ruleset(const struct jail_task *t, int *step);
+
+// exec.c: commands run beside PROG (jail exec), which the init starts
+// on request while it watches PROG, and reports on by id.
+#define JAIL_MAX_EXECS 64
+struct init_execs {
+	int n;
+	struct {
+		int pid;
+		int32_t id;
+	} e[JAIL_MAX_EXECS];
+};
+void init_exec(struct init_execs *t, struct jail_launch *l, int prog, void *buf, ssize_t n, const int *fds, int nfds);
+int init_exec_reaped(struct init_execs *t, int pid, int status, const struct rusage *ru);
 
 // mounts.c: the mount executor.
 int init_open_source(struct init *s, int i);

@@ -31,6 +31,14 @@ int init_launch_alloc(struct jail_launch *l, unsigned long *flags) {
 	if (result == MAP_FAILED)
 		return -errno;
 	l->task.exec.result = result;
+	// Touched only by a message as large: most lifelines carry one byte.
+	l->ctl_buf = mmap(NULL, JAIL_WIRE_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (l->ctl_buf == MAP_FAILED) {
+		int e = errno;
+		l->ctl_buf = NULL;
+		jail_launch_release(l);
+		return -e;
+	}
 	// pid 1's stack, in the memory it shares with the init.
 	l->pid1_stack = mmap(NULL, PID1_STACK, PROT_READ | PROT_WRITE,
 	                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
@@ -100,6 +108,9 @@ void jail_launch_release(struct jail_launch *l) {
 		munmap(l->net_stack, NET_STACK);
 	if (l->pid1_stack)
 		munmap(l->pid1_stack, PID1_STACK);
+	if (l->ctl_buf)
+		munmap(l->ctl_buf, JAIL_WIRE_MAX);
+	l->ctl_buf = NULL;
 	l->net_stack = NULL;
 	l->pid1_stack = NULL;
 	l->stack = NULL;

@@ -83,6 +83,13 @@ enum jail_launch_stage {
 	// 4 unmounting the task's cgroup view).
 	// A process left is seen before it, by supervise.
 	JAIL_L_RENEW,
+	// A command run beside PROG (jail exec; index: 0 its message, 1 too
+	// many at once, 2 PROG has ended, 3 PROG's time namespace).
+	JAIL_L_EXEC,
+	// The terminal the init opens in the sandbox's devpts (index: 0
+	// opening /dev/pts/ptmx, 1 unlocking it, 2 its size, 3 its terminal
+	// side, 4 handing the master over).
+	JAIL_L_PTY,
 };
 
 // Which system call of a mount stage failed, for the message.
@@ -112,6 +119,11 @@ enum jail_report_kind {
 	// maps; then, everything but PROG is ready and it waits for a task.
 	JAIL_REPORT_UNSHARED,
 	JAIL_REPORT_READY,
+	// A command run beside PROG, by its exec_id: started (pid), could not
+	// start (stage, index, err), or exited (status, its rusage).
+	JAIL_REPORT_EXEC_STARTED,
+	JAIL_REPORT_EXEC_FAILED,
+	JAIL_REPORT_EXEC_EXITED,
 };
 
 // The points of a run the init timestamps: STARTED carries all but the
@@ -176,6 +188,8 @@ struct jail_report {
 	// CLOCK_MONOTONIC microseconds at each point of the init's life
 	// (enum jail_point), for the stage breakdown; 0 when not reached.
 	int64_t at_usec[JAIL_POINTS];
+	// The task id of a JAIL_REPORT_EXEC_* record.
+	int32_t exec_id;
 };
 
 // What the parent writes on the lifeline once PROG runs: JAIL_CTL_END
@@ -211,6 +225,14 @@ struct jail_task {
 	// init runs to answer PROG's filter's notifications (filter.c).
 	const struct sock_filter *decide;
 	int decide_len;
+	// A command run beside PROG while it runs (jail exec) has an id its
+	// reports carry. With pty the init opens its terminal in the
+	// sandbox's own devpts, rows by cols, and hands the master over the
+	// task's one stream descriptor, a unix socket; else its three
+	// streams come with the task.
+	int id;
+	int pty;
+	unsigned short rows, cols;
 };
 
 struct jail_launch {
@@ -253,6 +275,10 @@ struct jail_launch {
 	// (proc_fd), or at which step it failed (proc_step, proc_err).
 	void *pid1_stack;
 	int proc_fd, proc_step, proc_err;
+	// Where the init receives the messages of its lifeline: one byte, or
+	// a command to run beside PROG (a jail_task of JAIL_WIRE_MAX bytes at
+	// most).
+	void *ctl_buf;
 };
 
 // jail_launch_start clones the init and returns its pid, or -errno. The

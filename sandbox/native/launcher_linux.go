@@ -84,6 +84,8 @@ const (
 	StageLandlock Stage = C.JAIL_L_LANDLOCK
 	StageWarm     Stage = C.JAIL_L_WARM
 	StageRenew    Stage = C.JAIL_L_RENEW
+	StageBeside   Stage = C.JAIL_L_EXEC
+	StagePTY      Stage = C.JAIL_L_PTY
 )
 
 // FD numbers in the init, after it rearranged its descriptors.
@@ -154,6 +156,13 @@ type Task struct {
 	// Decide is the policy's program with its errno returns, which the
 	// init runs to answer the notifications of Exec.Filter.
 	Decide []byte
+	// ID names a command run beside PROG (jail exec) in its reports.
+	// With PTY the init opens its terminal, Rows by Cols, in the
+	// sandbox's own devpts and hands the master over the one stream
+	// descriptor the task comes with, a unix socket.
+	ID         int32
+	PTY        bool
+	Rows, Cols uint16
 }
 
 // Init is a running sandbox init. It is normally cloned with CLONE_VM: it
@@ -340,6 +349,11 @@ func (m *cmem) task(l *C.struct_jail_task, t *Task) {
 	}
 	l.landlock_abi = C.int(t.LandlockABI)
 	l.landlock_fs, l.landlock_scoped = C.ulonglong(t.LandlockFS), C.ulonglong(t.LandlockScoped)
+	l.id = C.int(t.ID)
+	if t.PTY {
+		l.pty = 1
+	}
+	l.rows, l.cols = C.ushort(t.Rows), C.ushort(t.Cols)
 }
 
 // wireMem is a cmem that lays everything out in one arena, as a warm
@@ -700,6 +714,8 @@ type Report struct {
 	// At are the init's timestamps (CLOCK_MONOTONIC µs), indexed by
 	// the At* points; 0 where the report does not carry one.
 	At [Points]int64
+	// ExecID is the Task.ID of a ReportExec* record.
+	ExecID int32
 }
 
 // Denied is one call the policy denied with an errno, and how often.
@@ -753,6 +769,11 @@ const (
 	// go-ahead), and everything but PROG is ready.
 	ReportUnshared = C.JAIL_REPORT_UNSHARED
 	ReportReady    = C.JAIL_REPORT_READY
+	// A command run beside PROG, by Report.ExecID: started, could not
+	// start, exited.
+	ReportExecStarted = C.JAIL_REPORT_EXEC_STARTED
+	ReportExecFailed  = C.JAIL_REPORT_EXEC_FAILED
+	ReportExecExited  = C.JAIL_REPORT_EXEC_EXITED
 )
 
 // ReadReport reads one record; io.EOF when the init is gone.
@@ -769,7 +790,7 @@ func ReadReport(r io.Reader) (*Report, error) {
 		Kind: int(c.kind), Stage: Stage(c.stage), Index: int(c.index), Sub: int(c.sub), Errno: syscall.Errno(c.err),
 		Pid: int(c.pid), Status: uint32(c.status), Violation: c.violation != 0, OverBudget: c.violation == 2, ViolNr: int32(c.viol_nr),
 		ViolArch: uint32(c.viol_arch), UserUsec: int64(c.user_usec), SysUsec: int64(c.sys_usec),
-		MaxRSSKiB: int64(c.maxrss_kib), WallUsec: int64(c.wall_usec),
+		MaxRSSKiB: int64(c.maxrss_kib), WallUsec: int64(c.wall_usec), ExecID: int32(c.exec_id),
 	}
 	for i := range rep.At {
 		rep.At[i] = int64(c.at_usec[i])

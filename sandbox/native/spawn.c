@@ -171,6 +171,10 @@ static int child_main(void *arg) {
 	struct jail_exec *x = arg;
 
 	reset_signals();
+	// A command beside PROG: its streams, in a table of its own.
+	static const int std_fds[3] = {0, 1, 2};
+	if (x->own_files && init_place_fds(x->stdio, std_fds, 3, 0) < 0)
+		return fail(x, JAIL_STAGE_CLOSE_FDS, 1);
 
 	// Join the run's cgroup before anything PROG does is counted, and
 	// give PROG a cgroup namespace rooted there, so /proc/self/cgroup
@@ -203,8 +207,13 @@ static int child_main(void *arg) {
 	if (chdir(x->dir) < 0)
 		return fail(x, JAIL_STAGE_CHDIR, 0);
 	int64_t offset_usec = 0;
-	if (enter_timens(x->join_timens, &offset_usec, &step) < 0)
+	if (x->timens_fd >= 0) {
+		// PROG's own clocks, not a namespace of its own.
+		if (setns(x->timens_fd, CLONE_NEWTIME) < 0)
+			return fail(x, JAIL_STAGE_TIMENS, 4);
+	} else if (enter_timens(x->join_timens, &offset_usec, &step) < 0) {
 		return fail(x, JAIL_STAGE_TIMENS, step);
+	}
 	for (int i = 0; i < x->nrlimits; i++) {
 		struct rlimit rl = {.rlim_cur = x->rlimits[i].cur, .rlim_max = x->rlimits[i].max};
 		if (setrlimit(x->rlimits[i].resource, &rl) < 0)
@@ -267,8 +276,11 @@ int jail_spawn(struct jail_exec *x, int copy_mm) {
 	// CLONE_VM (unless copy_mm): no copy of the caller's memory.
 	// CLONE_VFORK: this thread resumes only once the child has exec'd or
 	// exited, so the result is final when we read it. CLONE_FILES: the
-	// seccomp listener the child creates lands in the caller's table.
-	int flags = CLONE_VFORK | CLONE_FILES | SIGCHLD;
+	// seccomp listener the child creates lands in the caller's table; a
+	// command beside PROG has no listener, and streams of its own.
+	int flags = CLONE_VFORK | SIGCHLD;
+	if (!x->own_files)
+		flags |= CLONE_FILES;
 	if (!copy_mm)
 		flags |= CLONE_VM;
 	x->join_timens = copy_mm;

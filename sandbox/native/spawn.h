@@ -61,6 +61,13 @@ struct jail_exec {
 	// Set by jail_spawn: the spawner has memory of its own and joins
 	// PROG's time namespace itself.
 	int join_timens;
+	// Set by the init for a command run beside PROG: the spawner gets a
+	// descriptor table of its own (own_files), where stdio become 0, 1
+	// and 2, and joins the time namespace of timens_fd (a pidfd of PROG)
+	// rather than making one. PROG itself has -1.
+	int own_files;
+	int stdio[3];
+	int timens_fd;
 	// Where the child reports back: memory it shares with its parent,
 	// MAP_SHARED when the child is a copy (see jail_spawn).
 	struct jail_spawn_result *result;

@@ -21,6 +21,7 @@ static const char *const timens_steps[] = {
     "unshare(CLONE_NEWTIME)",
     "writing /proc/self/timens_offsets",
     "setns(time_for_children)",
+    "joining PROG's time namespace",
 };
 
 static const char *const cgroup_view_steps[] = {
@@ -87,6 +88,21 @@ static const char *const warm_steps[] = {
     "taking the task's descriptors",
 };
 
+static const char *const exec_steps[] = {
+    "its message",
+    "too many at once",
+    "PROG has ended",
+    "PROG's time namespace",
+};
+
+static const char *const pty_steps[] = {
+    "opening /dev/pts/ptmx",
+    "unlocking it",
+    "setting its size",
+    "opening its terminal side",
+    "handing the master over",
+};
+
 static const char *const renew_steps[] = {
     "a unix socket was left",
     "mounting a place afresh",
@@ -117,6 +133,8 @@ static const struct stage init_stages[] = {
     L(JAIL_L_LANDLOCK) = {.name = "Landlock ruleset", STEPS(landlock_steps)},
     L(JAIL_L_WARM) = {.name = "warm sandbox", STEPS(warm_steps)},
     L(JAIL_L_RENEW) = {.name = "renewing a reused sandbox", STEPS(renew_steps)},
+    L(JAIL_L_EXEC) = {.name = "running a command beside PROG", STEPS(exec_steps)},
+    L(JAIL_L_PTY) = {.name = "the sandbox's terminal", STEPS(pty_steps)},
 };
 
 static const struct stage *find_stage(int stage) {

@@ -73,6 +73,10 @@ struct watch {
 	// reuse: a run that leaves nothing behind keeps pid 1 (keep), and the
 	// sandbox serves the next task.
 	int reuse, keep;
+	// The launch, whose ctl_buf receives the lifeline's messages, and the
+	// commands run beside PROG.
+	struct jail_launch *l;
+	struct init_execs execs;
 };
 
 // alone says pid 1 is the only process left in PROG's pid namespace: its
@@ -233,14 +237,18 @@ static int supervise(struct watch *w, int listener, int sfd) {
 			w->pid1_killed = 1;
 		}
 		if (lifeline >= 0 && p[1].revents) {
-			unsigned char c = 0;
-			ssize_t got = read(lifeline, &c, 1);
-			if (got == 1 && c > JAIL_CTL_SIGNAL && c < JAIL_CTL_SIGNAL + 64) {
+			int fds[JAIL_TASK_FDS], nfds;
+			ssize_t got = init_recv_msg(w->l->ctl_buf, fds, &nfds);
+			unsigned char c = got > 0 ? *(unsigned char *)w->l->ctl_buf : 0;
+			if (got > 1) {
+				// A command to run beside PROG: a task.
+				init_exec(&w->execs, w->l, w->prog_done || w->teardown_at ? 0 : w->prog, w->l->ctl_buf, got, fds, nfds);
+			} else if (got == 1 && c > JAIL_CTL_SIGNAL && c < JAIL_CTL_SIGNAL + 64) {
 				// Only PROG itself: what it started is its own to
 				// tell, as a terminal's ^C reaches the foreground.
 				if (!w->prog_done)
 					kill(w->prog, c - JAIL_CTL_SIGNAL);
-			} else if (!(got < 0 && errno == EINTR)) {
+			} else {
 				// EOF (jail died: PR_SET_PDEATHSIG would not do,
 				// the kernel clears it when the init changes ids),
 				// JAIL_CTL_END, or anything else ends the run.
@@ -307,6 +315,7 @@ static int supervise(struct watch *w, int listener, int sfd) {
 						close(listener);
 						listener = -1;
 					}
+				} else if (init_exec_reaped(&w->execs, pid, ws, &ru)) {
 				} else if (pid == w->pid1) {
 					w->pid1_done = 1;
 					// pid 1 ends only when asked; before
@@ -334,6 +343,6 @@ static int supervise(struct watch *w, int listener, int sfd) {
 int init_supervise(const struct init *s) {
 	const struct jail_launch *l = s->l;
 	struct watch w = {.prog = s->prog_pid, .pid1 = s->pid1_pid, .decide = l->task.decide, .decide_len = l->task.decide_len,
-	                  .proc_list = s->proc_list, .reuse = l->reuse};
+	                  .proc_list = s->proc_list, .reuse = l->reuse, .l = s->shared};
 	return supervise(&w, l->task.exec.result->listener_fd, s->sfd);
 }

@@ -73,10 +73,10 @@ void jail_launch_rebase(struct jail_launch *l, long delta, int unpack) {
 	jail_task_rebase(&l->task, delta, unpack);
 }
 
-// recv_msg receives one message of at most JAIL_WIRE_MAX bytes into buf on
+// init_recv_msg receives one message of at most JAIL_WIRE_MAX bytes into buf on
 // the ctl socket, and the descriptors that came with it into fds (at most
 // JAIL_TASK_FDS; more, or a message cut short, is an error).
-static ssize_t recv_msg(void *buf, int *fds, int *nfds) {
+ssize_t init_recv_msg(void *buf, int *fds, int *nfds) {
 	union {
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(JAIL_TASK_FDS * sizeof(int))];
@@ -199,7 +199,7 @@ void init_from_wire(unsigned long made) {
 	if (buf == MAP_FAILED)
 		init_die(JAIL_L_WARM, 2, 0, errno);
 	int fds[JAIL_TASK_FDS], nfds;
-	ssize_t n = recv_msg(buf, fds, &nfds);
+	ssize_t n = init_recv_msg(buf, fds, &nfds);
 	if (n == 0)
 		syscall(SYS_exit_group, 0);
 	if (n < 0)
@@ -218,7 +218,7 @@ void init_from_saved(void *buf, long n, unsigned long made) {
 // end, ends the init.
 void init_await_task(struct jail_launch *l) {
 	int fds[JAIL_TASK_FDS], nfds;
-	ssize_t n = recv_msg(task_buf, fds, &nfds);
+	ssize_t n = init_recv_msg(task_buf, fds, &nfds);
 	if (n < 0)
 		init_die(JAIL_L_WARM, 3, 0, errno);
 	if (n < (ssize_t)sizeof(struct jail_task))
