@@ -1,7 +1,6 @@
 package detached
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,9 +23,11 @@ import (
 type Request struct {
 	// Op is "stop" (Signal, then SIGKILL after Timeout seconds) or
 	// "kill" (Signal alone; SIGKILL ends the sandbox at once).
-	Op      string  `json:"op"`
-	Signal  string  `json:"signal,omitempty"`
-	Timeout float64 `json:"timeout,omitempty"`
+	// "exec" runs Command beside PROG (StartExec).
+	Op      string   `json:"op"`
+	Signal  string   `json:"signal,omitempty"`
+	Timeout float64  `json:"timeout,omitempty"`
+	Command *Command `json:"command,omitempty"`
 }
 
 type response struct {
@@ -70,7 +71,9 @@ type Monitor struct {
 	mu      sync.Mutex
 	cancel  context.CancelCauseFunc
 	signals chan syscall.Signal
-	timer   *time.Timer
+	// commands go to the run in progress, which alone reads them.
+	commands chan *sandbox.CommandRequest
+	timer    *time.Timer
 	// stopped is set by a stop or a kill with SIGKILL: no restart after
 	// it; wake ends a wait for one.
 	stopped bool
@@ -87,7 +90,7 @@ func (m *Monitor) Serve(ready *os.File) error {
 	st.Status, st.Pid, st.ExitCode, st.OOMKilled, st.Error, st.Result = Created, 0, 0, false, "", nil
 	st.StartedAt, st.FinishedAt, st.BootID, st.RestartCount = time.Time{}, time.Time{}, BootID(), 0
 	st.MonitorPid = os.Getpid()
-	m.signals, m.wake = make(chan syscall.Signal, 8), make(chan struct{})
+	m.signals, m.wake, m.commands = make(chan syscall.Signal, 8), make(chan struct{}), make(chan *sandbox.CommandRequest)
 	m.cancel = func(error) {}
 	if m.StopSignal == 0 {
 		m.StopSignal = syscall.SIGTERM
@@ -247,7 +250,7 @@ func (m *Monitor) runOnce(log *Logger, ports bool, announce func(string)) {
 		}
 		announce(fmt.Sprintf("started %d", pid))
 	}
-	res, err := m.Run(ctx, sandbox.IO{Stdout: outW, Stderr: errW, Give: true, Signals: m.signals, Started: started})
+	res, err := m.Run(ctx, sandbox.IO{Stdout: outW, Stderr: errW, Give: true, Signals: m.signals, Started: started, Commands: m.commands})
 	copied.Wait()
 	m.setHelper(nil)
 	st.Status, st.FinishedAt, st.Pid = Exited, time.Now().UTC(), 0
@@ -331,8 +334,15 @@ func (m *Monitor) answer(c net.Conn) {
 		return
 	}
 	var req Request
+	var rest []byte
+	fds, err := readLine(c.(*net.UnixConn), &rest, &req)
+	if err == nil && req.Op == "exec" {
+		m.exec(c.(*net.UnixConn), req.Command, fds)
+		return
+	}
+	closeAll(fds)
 	resp := response{}
-	if err := json.NewDecoder(bufio.NewReader(c)).Decode(&req); err != nil {
+	if err != nil {
 		resp.Error = "a request the monitor cannot read: " + err.Error()
 	} else if err := m.do(req); err != nil {
 		resp.Error = err.Error()

@@ -331,8 +331,8 @@ func TestDetachedRm(t *testing.T) {
 	assert.True(t, os.IsNotExist(err))
 }
 
-// TestDetachedConcurrency: 20 sandboxes started, listed and removed at
-// once.
+// TestDetachedConcurrency: 20 sandboxes started, listed, exec'd into
+// and removed at once.
 func TestDetachedConcurrency(t *testing.T) {
 	e := newDetachedEnv(t)
 	const n = 20
@@ -349,6 +349,15 @@ func TestDetachedConcurrency(t *testing.T) {
 	wg.Wait()
 	r := e.run(t, "ps", "--format", "{{.Name}}")
 	assert.Len(t, strings.Fields(r.Stdout), n, "%s", r)
+	for i := range 2 * n {
+		wg.Go(func() {
+			name := fmt.Sprintf("c%02d", i%n)
+			r := e.run(t, "exec", name, "--", "sh", "-c", "echo $0; exit 4", name)
+			assert.Equal(t, 4, r.ExitCode, "%s", r)
+			assert.Equal(t, name+"\n", r.Stdout)
+		})
+	}
+	wg.Wait()
 	for i := range n {
 		wg.Go(func() {
 			r := e.run(t, "rm", "-f", fmt.Sprintf("c%02d", i))

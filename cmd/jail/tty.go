@@ -31,8 +31,28 @@ func openTTY() (*ptyRelay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-t: %w", err)
 	}
-	p := &ptyRelay{master: master, slave: slave,
-		winch: make(chan os.Signal, 1), copied: make(chan struct{})}
+	p, err := relayTerminal(master)
+	if err != nil {
+		slave.Close()
+		return nil, err
+	}
+	p.slave = slave
+	return p, nil
+}
+
+// terminalSize is the caller's terminal's size, 0 by 0 when unknown.
+func terminalSize() (rows, cols uint16) {
+	ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return 0, 0
+	}
+	return ws.Row, ws.Col
+}
+
+// relayTerminal relays the caller's terminal to the pty whose master is
+// given, sized as the caller's and resized with it.
+func relayTerminal(master *os.File) (*ptyRelay, error) {
+	p := &ptyRelay{master: master, winch: make(chan os.Signal, 1), copied: make(chan struct{})}
 	p.resize()
 	signal.Notify(p.winch, syscall.SIGWINCH)
 	go func() {
@@ -40,7 +60,9 @@ func openTTY() (*ptyRelay, error) {
 			p.resize()
 		}
 	}()
+	var err error
 	if p.restore, err = term.MakeRaw(int(os.Stdin.Fd())); err != nil {
+		close(p.copied) // no relay started
 		p.close()
 		return nil, fmt.Errorf("-t: putting the terminal in raw mode: %w", err)
 	}
@@ -63,15 +85,16 @@ func (p *ptyRelay) io() sandbox.IO {
 }
 
 func (p *ptyRelay) resize() {
-	ws, err := unix.IoctlGetWinsize(int(os.Stdin.Fd()), unix.TIOCGWINSZ)
-	if err == nil {
-		_ = sandbox.Resize(p.master, ws.Row, ws.Col)
+	if rows, cols := terminalSize(); rows != 0 || cols != 0 {
+		_ = sandbox.Resize(p.master, rows, cols)
 	}
 }
 
 // close waits for PROG's last output and gives the terminal back.
 func (p *ptyRelay) close() {
-	p.slave.Close()
+	if p.slave != nil {
+		p.slave.Close()
+	}
 	<-p.copied
 	signal.Stop(p.winch)
 	close(p.winch)
