@@ -99,8 +99,8 @@ func TestCheckCollectName(t *testing.T) {
 	}
 }
 
-// A task with a terminal runs PROG on a pseudo-terminal: it is a tty of
-// the size asked for, reads what Stdin carries, and sees its end as ^D.
+// A task with a terminal runs PROG on a pseudo-terminal of the sandbox's
+// own devpts: it is a tty, named in the sandbox's /dev, of the size asked for, reads what Stdin carries, and sees its end as ^D.
 func TestJudgeTerminal(t *testing.T) {
 	testutil.NeedUserNS(t)
 	t.Setenv("TMPDIR", t.TempDir())
@@ -113,7 +113,7 @@ func TestJudgeTerminal(t *testing.T) {
 	var streamed strings.Builder
 	task := Task{
 		Program: Program{Steps: []Step{{Argv: []string{"/bin/sh", "-c",
-			`test -t 0 && test -t 1 && echo "a terminal"; read line; echo "got $line"; stty size; cat; echo "cat saw the end"`}}}},
+			`test -t 0 && test -t 1 && echo "a terminal"; [ -e "$(tty)" ] && echo "named in its /dev"; read line; echo "got $line"; stty size; cat; echo "cat saw the end"`}}}},
 		Stdin: in, TTY: true, Resize: resize,
 		Output: func(stream string, b []byte) {
 			mu.Lock()
@@ -130,7 +130,7 @@ func TestJudgeTerminal(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, verdict.OK, res.Verdict, "%s %+v", res.Run.Error, res.Run.Output)
 	out := res.Run.Output.Text
-	for _, want := range []string{"a terminal", "got hello", "30 100", "cat saw the end"} {
+	for _, want := range []string{"a terminal", "named in its /dev", "got hello", "30 100", "cat saw the end"} {
 		assert.Contains(t, out, want)
 	}
 	mu.Lock()

@@ -38,6 +38,12 @@ type IO struct {
 	// Started, when set, is called once PROG has started, with its pid
 	// as this process sees it, from the supervisor's goroutine.
 	Started func(pid int)
+	// Terminal, with Spec.TTY, receives the master of PROG's terminal,
+	// which the init opens in the sandbox's own devpts, Rows by Cols,
+	// in place of PROG's three streams (so tty and ttyname work inside):
+	// once, as PROG starts, before Started; the receiver owns it.
+	Terminal   func(master *os.File)
+	Rows, Cols uint16
 	// Commands, when set, are run beside PROG while it runs (jail exec);
 	// one that comes before PROG started, or after it ended, is refused.
 	Commands <-chan *CommandRequest
@@ -250,10 +256,14 @@ type supervisor struct {
 	commands <-chan *CommandRequest
 	sendTask func(*native.Task, []*os.File) error
 	cmds     commands
-	started  func(pid int)
-	hostUID  int
-	begin    time.Time
-	reports  chan Report
+	// terminal is our end of the socket the master of PROG's terminal
+	// comes over (IO.Terminal), until it came.
+	terminal   *os.File
+	onTerminal func(*os.File)
+	started    func(pid int)
+	hostUID    int
+	begin      time.Time
+	reports    chan Report
 	// waited delivers once the init is reaped; initEnd (how it ended, as
 	// in "exit status 1") and initRusage (its own and its reaped
 	// children's) are set before.

@@ -22,7 +22,7 @@ import (
 func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64, early *native.Early) (*supervisor, error) {
 	cfg := plan.Launch
 	cfg.Task.Exec.CgroupFDs = native.CgroupFDs(len(enf.cgroupFiles()))
-	std, null, err := streams(stdio)
+	std, null, terminal, err := streams(s, stdio, &cfg.Task)
 	if err != nil {
 		return nil, err
 	}
@@ -33,6 +33,7 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64, early
 	begin := time.Now()
 	init, ctl, rep, err := launch(&cfg, std, enf, early)
 	if err != nil {
+		closeAll(terminal)
 		return nil, err
 	}
 	enf.closeChildSide()
@@ -42,13 +43,16 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64, early
 			_, _, _ = init.Wait()
 			ctl.Close()
 			rep.Close()
+			closeAll(terminal)
 			return nil, fmt.Errorf("starting the sandbox: %w", err)
 		}
 		// A failed write means the init already died; wait and the
 		// report pipe tell the rest.
 		_, _ = ctl.Write([]byte{0})
 	}
-	return watch(s, plan, stdio, enf, init, ctl, rep, points, begin, nil), nil
+	sup := watch(s, plan, stdio, enf, init, ctl, rep, points, begin, nil)
+	sup.terminal = terminal
+	return sup, nil
 }
 
 // launch starts cfg's init and returns it with jail's ends of its ctl
@@ -92,8 +96,21 @@ func spawnSharesMemory(enf *enforcer) bool {
 
 // streams are PROG's stdin, stdout and stderr, /dev/null for a nil one
 // (as os/exec does), and that /dev/null, for the caller to close once
-// the init has its copies.
-func streams(stdio IO) (std []*os.File, null *os.File, err error) {
+// the init has its copies. With s.TTY they are the socket the init
+// sends the master of PROG's terminal over, and terminal is our end;
+// t is told so.
+func streams(s *Spec, stdio IO, t *native.Task) (std []*os.File, null, terminal *os.File, err error) {
+	if s.TTY {
+		if stdio.Terminal == nil {
+			return nil, nil, nil, errors.New("a run with a terminal needs IO.Terminal to take it")
+		}
+		ours, theirs, err := replySocket()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		t.PTY, t.Rows, t.Cols = true, stdio.Rows, stdio.Cols
+		return []*os.File{theirs, theirs, theirs}, theirs, ours, nil
+	}
 	std = []*os.File{stdio.Stdin, stdio.Stdout, stdio.Stderr}
 	for i, f := range std {
 		if f != nil {
@@ -101,12 +118,12 @@ func streams(stdio IO) (std []*os.File, null *os.File, err error) {
 		}
 		if null == nil {
 			if null, err = os.OpenFile(os.DevNull, os.O_RDWR, 0); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 		}
 		std[i] = null
 	}
-	return std, null, nil
+	return std, null, nil, nil
 }
 
 func closeAll(fs ...*os.File) {
@@ -171,7 +188,7 @@ func watch(s *Spec, plan *Plan, stdio IO, enf *enforcer, init *native.Init, ctlW
 	}
 	uid, _ := hostIDs()
 	sup = &supervisor{spec: s, enf: enf, initPid: init.Pid, killInit: end, signalProg: signal, signals: stdio.Signals, started: stdio.Started,
-		commands: stdio.Commands, sendTask: send,
+		commands: stdio.Commands, sendTask: send, onTerminal: stdio.Terminal,
 		hostUID: uid, begin: begin,
 		reports: make(chan Report, 4), waited: make(chan error, 1), finished: make(chan struct{}), points: points, landlock: plan.Landlock}
 	go sup.readNativeReports(repR, plan, kept != nil)

@@ -16,6 +16,22 @@ import (
 	"jail/verdict"
 )
 
+// handTerminal gives the caller the master of PROG's terminal, which
+// the init sent before it started PROG.
+func (sup *supervisor) handTerminal() error {
+	if sup.terminal == nil {
+		return nil
+	}
+	master, err := receiveFile(sup.terminal)
+	sup.terminal.Close()
+	sup.terminal = nil
+	if err != nil {
+		return err
+	}
+	sup.onTerminal(master)
+	return nil
+}
+
 // supervise waits for the end of the run while enforcing the limits that
 // need a watcher (wall clock, CPU time, output), then builds the Result.
 func (sup *supervisor) supervise(ctx context.Context) *Result {
@@ -32,6 +48,8 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 		overBudget bool
 	)
 	defer close(sup.finished)
+	// A run that never started never sent its terminal.
+	defer func() { closeAll(sup.terminal) }()
 	// The CPU watch reads the enforcer's cgroup, which Run releases as
 	// soon as this returns: stop it and wait until it is gone.
 	stopWatch := make(chan struct{})
@@ -69,6 +87,10 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 				childErr = rep.Error
 			case rep.Started != nil:
 				started = time.Now()
+				if err := sup.handTerminal(); err != nil {
+					childErr = &ChildError{Stage: "the sandbox's terminal", Detail: err.Error()}
+					kill("terminal")
+				}
 				if sup.started != nil {
 					sup.started(rep.Started.Pid)
 				}

@@ -271,13 +271,13 @@ func (w *Warm) start(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (
 	if !idle {
 		return nil, errors.New("the warm sandbox is not waiting for a task: a single-use one runs once, a reusable one again after Renew")
 	}
-	std, null, err := streams(stdio)
+	task := plan.Launch.Task
+	std, null, terminal, err := streams(s, stdio, &task)
 	if err != nil {
 		w.destroy()
 		return nil, err
 	}
 	defer closeAll(null)
-	task := plan.Launch.Task
 	task.Exec.CgroupFDs = native.CgroupFDs(len(enf.cgroupFiles()))
 	// Its root was built before this cgroup existed; a v2 one is the
 	// spawner's to show.
@@ -292,6 +292,7 @@ func (w *Warm) start(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (
 	err = native.SendTask(w.ctl, &task, append(std, enf.cgroupFiles()...))
 	enf.closeChildSide()
 	if err != nil {
+		closeAll(terminal)
 		w.destroy()
 		return nil, err
 	}
@@ -300,6 +301,7 @@ func (w *Warm) start(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (
 		kept = w
 	}
 	sup := watch(s, plan, stdio, enf, w.init, w.ctl, w.rep, points, begin, kept)
+	sup.terminal = terminal
 	w.mu.Lock()
 	w.sup = sup
 	w.mu.Unlock()

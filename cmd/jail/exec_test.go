@@ -92,3 +92,18 @@ func TestExecTerminal(t *testing.T) {
 	got := r.Stdout
 	assert.Regexp(t, `^/dev/pts/\d+\r\n31 97\r\n/dev/pts/\d+\r\nFOUND\r\n$`, got)
 }
+
+// TestRunTerminal: run -t gives PROG a terminal of the sandbox's own
+// devpts, so tty names it and ttyname finds it; sized as the caller's.
+func TestRunTerminal(t *testing.T) {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	master, slave := openPTY(t)
+	require.NoError(t, sandbox.Resize(master, 27, 88))
+	if j.Cred != nil {
+		require.NoError(t, slave.Chown(int(j.Cred.Uid), int(j.Cred.Gid)))
+	}
+	r := j.RunWith(t, testutil.Opts{Stdin: slave}, "run", "-t", "--", "sh", "-c", `tty; stty size; [ -e "$(tty)" ] && echo FOUND; exit 4`)
+	assert.Equal(t, 4, r.ExitCode, "%s", r)
+	assert.Regexp(t, `^/dev/pts/\d+\r\n27 88\r\nFOUND\r\n$`, r.Stdout)
+}

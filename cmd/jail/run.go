@@ -212,13 +212,12 @@ func (f *runFlags) checkToolchain(s *sandbox.Spec) error {
 // runOnce runs one sandbox, with a pseudo-terminal under -t, and prints
 // jail's own messages about it.
 func runOnce(ctx context.Context, f *runFlags, r *sandbox.Runner, spec *sandbox.Spec, stdio sandbox.IO) (*sandbox.Result, error) {
-	var err error
 	var pty *ptyRelay
+	var ptyErr error
 	if f.tty {
-		if pty, err = openTTY(); err != nil {
-			return nil, err
-		}
-		stdio = pty.io()
+		// The init opens PROG's terminal in the sandbox's own devpts.
+		stdio.Rows, stdio.Cols = terminalSize()
+		stdio.Terminal = func(master *os.File) { pty, ptyErr = relayTerminal(master) }
 	}
 	if f.signals != nil {
 		var done func()
@@ -232,6 +231,9 @@ func runOnce(ctx context.Context, f *runFlags, r *sandbox.Runner, spec *sandbox.
 	}
 	if err != nil {
 		return nil, flagErrors(err)
+	}
+	if ptyErr != nil {
+		fmt.Fprintf(os.Stderr, "jail: %v\n", ptyErr)
 	}
 	res.SpellWarnings(flagName)
 	printMessages(res)

@@ -20,24 +20,10 @@ func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 // the caller's terminal, which is put in raw mode so that ^C and ^Z reach
 // PROG's terminal instead of jail.
 type ptyRelay struct {
-	master, slave *os.File
-	restore       *term.State
-	winch         chan os.Signal
-	copied        chan struct{}
-}
-
-func openTTY() (*ptyRelay, error) {
-	master, slave, err := sandbox.OpenPTY()
-	if err != nil {
-		return nil, fmt.Errorf("-t: %w", err)
-	}
-	p, err := relayTerminal(master)
-	if err != nil {
-		slave.Close()
-		return nil, err
-	}
-	p.slave = slave
-	return p, nil
+	master  *os.File
+	restore *term.State
+	winch   chan os.Signal
+	copied  chan struct{}
 }
 
 // terminalSize is the caller's terminal's size, 0 by 0 when unknown.
@@ -79,11 +65,6 @@ func relayTerminal(master *os.File) (*ptyRelay, error) {
 	return p, nil
 }
 
-// io hands the terminal side to PROG.
-func (p *ptyRelay) io() sandbox.IO {
-	return sandbox.IO{Stdin: p.slave, Stdout: p.slave, Stderr: p.slave}
-}
-
 func (p *ptyRelay) resize() {
 	if rows, cols := terminalSize(); rows != 0 || cols != 0 {
 		_ = sandbox.Resize(p.master, rows, cols)
@@ -92,9 +73,6 @@ func (p *ptyRelay) resize() {
 
 // close waits for PROG's last output and gives the terminal back.
 func (p *ptyRelay) close() {
-	if p.slave != nil {
-		p.slave.Close()
-	}
 	<-p.copied
 	signal.Stop(p.winch)
 	close(p.winch)

@@ -24,10 +24,10 @@
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
 
-// open_pty opens a terminal in the sandbox's own devpts (the init's root
+// init_open_pty opens a terminal in the sandbox's own devpts (the init's root
 // is the sandbox's), so that tty and ttyname find it there, and hands its
 // master to jail over the unix socket to; *term is the terminal side.
-static int open_pty(int to, unsigned short rows, unsigned short cols, int *term, int *step) {
+int init_open_pty(int to, unsigned short rows, unsigned short cols, int *term, int *step) {
 	*step = 0;
 	int m = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (m < 0)
@@ -123,7 +123,7 @@ static void start(struct init_execs *tab, struct jail_launch *l, int prog, struc
 		goto out;
 	}
 	if (t->pty) {
-		if (open_pty(fds[0], t->rows, t->cols, &term, &step) < 0) {
+		if (init_open_pty(fds[0], t->rows, t->cols, &term, &step) < 0) {
 			failed(r, JAIL_L_PTY, step, errno);
 			goto out;
 		}

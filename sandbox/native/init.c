@@ -346,6 +346,23 @@ static void await_task(struct init *s) {
 	stamp(s, JAIL_AT_TASK);
 }
 
+// open_terminal gives PROG a terminal of the sandbox's own devpts as its
+// streams: the task's stream descriptor is the socket its master goes
+// back over.
+static void open_terminal(struct init *s) {
+	const struct jail_task *t = &s->l->task;
+	int term, step;
+	if (!t->pty)
+		return;
+	if (init_open_pty(0, t->rows, t->cols, &term, &step) < 0)
+		init_die(JAIL_L_PTY, step, 0, errno);
+	for (int fd = 0; fd < 3; fd++) {
+		if (dup3(term, fd, 0) < 0)
+			init_die(JAIL_L_PTY, 4, 0, errno);
+	}
+	close(term);
+}
+
 static void find_prog(struct init *s) {
 	const char *path = init_look_path(&s->l->task);
 	if (!path)
@@ -515,6 +532,7 @@ int init_main(void *arg) {
 	open_signalfd(&s);
 	for (;;) {
 		await_task(&s);
+		open_terminal(&s);
 		find_prog(&s);
 		make_landlock(&s);
 		stamp(&s, JAIL_AT_SPAWN);

@@ -130,6 +130,7 @@ struct init_execs {
 };
 void init_exec(struct init_execs *t, struct jail_launch *l, int prog, void *buf, ssize_t n, const int *fds, int nfds);
 int init_exec_reaped(struct init_execs *t, int pid, int status, const struct rusage *ru);
+int init_open_pty(int to, unsigned short rows, unsigned short cols, int *term, int *step);
 
 // mounts.c: the mount executor.
 int init_open_source(struct init *s, int i);
