@@ -23,7 +23,8 @@ import (
 type Request struct {
 	// Op is "stop" (Signal, then SIGKILL after Timeout seconds) or
 	// "kill" (Signal alone; SIGKILL ends the sandbox at once).
-	// "exec" runs Command beside PROG (StartExec).
+	// "exec" runs Command beside PROG (StartExec); "attach" attaches
+	// to PROG's terminal (Attach).
 	Op      string   `json:"op"`
 	Signal  string   `json:"signal,omitempty"`
 	Timeout float64  `json:"timeout,omitempty"`
@@ -79,6 +80,10 @@ type Monitor struct {
 	stopped bool
 	wake    chan struct{}
 	helper  *portHelper
+	// master is PROG's terminal while it runs (State.TTY), attached the
+	// clients its output goes to.
+	master   *os.File
+	attached map[*attachment]struct{}
 }
 
 // Serve runs the sandbox until PROG ends, writing the state as it goes.
@@ -250,7 +255,13 @@ func (m *Monitor) runOnce(log *Logger, ports bool, announce func(string)) {
 		}
 		announce(fmt.Sprintf("started %d", pid))
 	}
-	res, err := m.Run(ctx, sandbox.IO{Stdout: outW, Stderr: errW, Give: true, Signals: m.signals, Started: started, Commands: m.commands})
+	stdio := sandbox.IO{Stdout: outW, Stderr: errW, Give: true, Signals: m.signals, Started: started, Commands: m.commands}
+	if st.TTY {
+		// The size a terminal has until someone attaches with theirs.
+		stdio.Rows, stdio.Cols = 24, 80
+		stdio.Terminal = func(master *os.File) { copied.Go(m.takeTerminal(master, log)) }
+	}
+	res, err := m.Run(ctx, stdio)
 	copied.Wait()
 	m.setHelper(nil)
 	st.Status, st.FinishedAt, st.Pid = Exited, time.Now().UTC(), 0
@@ -336,8 +347,13 @@ func (m *Monitor) answer(c net.Conn) {
 	var req Request
 	var rest []byte
 	fds, err := readLine(c.(*net.UnixConn), &rest, &req)
-	if err == nil && req.Op == "exec" {
+	switch {
+	case err == nil && req.Op == "exec":
 		m.exec(c.(*net.UnixConn), req.Command, fds)
+		return
+	case err == nil && req.Op == "attach":
+		closeAll(fds)
+		m.attach(c.(*net.UnixConn))
 		return
 	}
 	closeAll(fds)

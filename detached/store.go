@@ -89,6 +89,9 @@ type State struct {
 	// that it outlives a stop; files there may belong to UpperIDs' users.
 	Upper    string     `json:"upper,omitempty"`
 	UpperIDs *idmap.IDs `json:"upper_ids,omitempty"`
+	// TTY: PROG runs on a terminal the monitor holds (-t), which jail
+	// attach attaches to.
+	TTY bool `json:"tty,omitempty"`
 	// Ports are the -p mappings the monitor relays.
 	Ports []Port `json:"ports,omitempty"`
 	// Restart is --restart; RestartCount how often the monitor has run

@@ -58,7 +58,7 @@ func runDetached(f *runFlags, spec *sandbox.Spec) error {
 		return err
 	}
 	st := &detached.State{Name: f.name, Args: runArgs(f.fl, spec.Argv), Command: spec.Argv, Image: f.imageName, Remove: f.remove,
-		Dir: mustGetwd()}
+		Dir: mustGetwd(), TTY: spec.TTY}
 	if st.Restart, err = detached.ParseRestart(f.restart); err != nil {
 		return err
 	}
@@ -163,7 +163,7 @@ func newMonitorCommand() *cobra.Command {
 				return err
 			}
 			m := &detached.Monitor{Dir: dir, State: &st}
-			f := &runFlags{lim: map[string]string{}}
+			f := &runFlags{lim: map[string]string{}, monitored: true}
 			fl := pflag.NewFlagSet("run", pflag.ContinueOnError)
 			fl.SetInterspersed(false)
 			f.defineRunFlags(fl)
@@ -351,6 +351,7 @@ type inspected struct {
 	Config struct {
 		Cmd   []string
 		Image string
+		Tty   bool
 		// JailArgs are jail run's arguments, from which the sandbox is
 		// built: its limits, binds and isolation.
 		JailArgs []string
@@ -386,7 +387,7 @@ func inspectOf(e *detached.Entry) inspected {
 	v.State.Status, v.State.Running, v.State.Pid = st.Status, st.Status == detached.Running, st.Pid
 	v.State.ExitCode, v.State.Error, v.State.OOMKilled = st.ExitCode, st.Error, st.OOMKilled
 	v.State.StartedAt, v.State.FinishedAt = st.StartedAt, st.FinishedAt
-	v.Config.Cmd, v.Config.Image, v.Config.JailArgs = st.Command, st.Image, st.Args
+	v.Config.Cmd, v.Config.Image, v.Config.JailArgs, v.Config.Tty = st.Command, st.Image, st.Args, st.TTY
 	v.Result = st.Result
 	v.NetworkSettings.Ports = map[string]any{}
 	for _, p := range st.Ports {

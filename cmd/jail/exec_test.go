@@ -5,7 +5,9 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -106,4 +108,149 @@ func TestRunTerminal(t *testing.T) {
 	r := j.RunWith(t, testutil.Opts{Stdin: slave}, "run", "-t", "--", "sh", "-c", `tty; stty size; [ -e "$(tty)" ] && echo FOUND; exit 4`)
 	assert.Equal(t, 4, r.ExitCode, "%s", r)
 	assert.Regexp(t, `^/dev/pts/\d+\r\n27 88\r\nFOUND\r\n$`, r.Stdout)
+}
+
+// terminalScreen collects what a pseudo-terminal's master reads.
+type terminalScreen struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func readScreen(master *os.File) *terminalScreen {
+	s := &terminalScreen{}
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := master.Read(b)
+			s.mu.Lock()
+			s.buf.Write(b[:n])
+			s.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return s
+}
+
+// waitFor waits until the screen shows want, and returns it all.
+func (s *terminalScreen) waitFor(t *testing.T, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		s.mu.Lock()
+		got := s.buf.String()
+		s.mu.Unlock()
+		if strings.Contains(got, want) {
+			return got
+		}
+		require.True(t, time.Now().Before(deadline), "the terminal never showed %q: %q", want, got)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestAttach: run -d -t, then attach under a real terminal: keys go to
+// PROG, its output comes back, the size follows the terminal's, the
+// detach keys leave PROG running, and PROG's exit ends attach with its
+// status.
+func TestAttach(t *testing.T) {
+	e := newDetachedEnv(t)
+	e.start(t, "-t", "--name", "tt", "--", "sh")
+	r := e.run(t, "inspect", "--format", "{{.Config.Tty}}", "tt")
+	assert.Equal(t, "true\n", r.Stdout)
+	r = e.run(t, "logs", "tt")
+	assert.Equal(t, 0, r.ExitCode, "%s", r)
+
+	attach := func(t *testing.T, rows, cols uint16) (*os.File, *terminalScreen, *testutil.Running) {
+		master, slave := openPTY(t)
+		require.NoError(t, sandbox.Resize(master, rows, cols))
+		if e.j.Cred != nil {
+			require.NoError(t, slave.Chown(int(e.j.Cred.Uid), int(e.j.Cred.Gid)))
+		}
+		screen := readScreen(master)
+		run := e.j.Start(t, testutil.Opts{Env: []string{"XDG_RUNTIME_DIR=" + e.runtime}, Stdin: slave, Stdout: slave, Stderr: slave, Ctty: true},
+			"attach", "tt")
+		return master, screen, run
+	}
+
+	master, screen, run := attach(t, 41, 132)
+	// Typed until the shell echoes it: keys typed before attach is
+	// relaying would be the host terminal's alone.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, err := master.WriteString("echo rea''dy\r")
+		require.NoError(t, err)
+		screen.mu.Lock()
+		ready := strings.Contains(screen.buf.String(), "ready\r\n")
+		screen.mu.Unlock()
+		if ready {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the shell never answered")
+		time.Sleep(100 * time.Millisecond)
+	}
+	_, err := master.WriteString("stty size; tty; [ -e \"$(tty)\" ] && echo FOU''ND\r")
+	require.NoError(t, err)
+	got := screen.waitFor(t, "FOUND\r\n")
+	assert.Contains(t, got, "41 132\r\n", "the sandbox's terminal has the attached one's size")
+	assert.Regexp(t, `/dev/pts/\d+\r\nFOUND`, got)
+	// A resize reaches attach as SIGWINCH, and the sandbox's terminal.
+	require.NoError(t, sandbox.Resize(master, 50, 100))
+	time.Sleep(200 * time.Millisecond)
+	_, err = master.WriteString("stty size\r")
+	require.NoError(t, err)
+	screen.waitFor(t, "50 100\r\n")
+	// ctrl-p alone goes through; ctrl-p ctrl-q detaches.
+	_, err = master.Write([]byte{0x10, 0x10, 0x11})
+	require.NoError(t, err)
+	r = run.Wait(t)
+	assert.Equal(t, 0, r.ExitCode, "%s", r)
+	screen.waitFor(t, "jail: detached; PROG goes on")
+	assert.Equal(t, "running", e.state(t, "tt").Status)
+	r = e.run(t, "logs", "tt")
+	assert.Contains(t, r.Stdout, "41 132", "the log has the terminal's output")
+
+	// Again; PROG's exit ends attach, with PROG's status.
+	master, screen, run = attach(t, 24, 80)
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		_, err := master.WriteString("echo ag''ain\r")
+		require.NoError(t, err)
+		screen.mu.Lock()
+		ready := strings.Contains(screen.buf.String(), "again\r\n")
+		screen.mu.Unlock()
+		if ready {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the shell never answered")
+		time.Sleep(100 * time.Millisecond)
+	}
+	_, err = master.WriteString("exit 6\r")
+	require.NoError(t, err)
+	r = run.Wait(t)
+	assert.Equal(t, 6, r.ExitCode, "%s", r)
+	st := e.state(t, "tt")
+	assert.Equal(t, "exited", st.Status)
+	assert.Equal(t, 6, st.ExitCode)
+
+	// What cannot be attached to says so.
+	e.start(t, "--name", "plain", "--", "sleep", "60")
+	_, slave := openPTY(t)
+	if e.j.Cred != nil {
+		require.NoError(t, slave.Chown(int(e.j.Cred.Uid), int(e.j.Cred.Gid)))
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"attach", "plain"}, "jail: sandbox plain: it has no terminal (it was started without -t): follow its output with jail logs -f"},
+		{[]string{"attach", "tt"}, "jail: sandbox tt is not running (exited): start it first (jail start tt)"},
+		{[]string{"attach", "--detach-keys", "ctrl-1", "plain"}, `jail: --detach-keys "ctrl-1": give keys such as ctrl-p,ctrl-q`},
+	} {
+		r := e.j.RunWith(t, testutil.Opts{Env: []string{"XDG_RUNTIME_DIR=" + e.runtime}, Stdin: slave}, tc.args...)
+		assert.Equal(t, 125, r.ExitCode, "%s", r)
+		assert.Contains(t, r.Stderr, tc.want)
+	}
+	r = e.run(t, "attach", "plain")
+	assert.Contains(t, r.Stderr, "jail: jail attach needs a terminal on stdin")
 }

@@ -28,10 +28,11 @@ type runFlags struct {
 	jsonOut, verbose                     bool
 	report                               string
 	stopTimeout                          string
-	// detach, name and remove are -d, --name and --rm.
-	detach, remove bool
-	name, restart  string
-	publish        []string
+	// detach, name and remove are -d, --name and --rm; monitored says
+	// the monitor of a detached sandbox parsed them.
+	detach, remove, monitored bool
+	name, restart             string
+	publish                   []string
 	// signals routes jail's signals to PROG while it runs.
 	signals *signalRouter
 
@@ -139,9 +140,6 @@ func runMain(ctx context.Context, f *runFlags, fl *pflag.FlagSet, args []string)
 	timeout, err := parseStopTimeout(f.stopTimeout)
 	if err != nil {
 		return err
-	}
-	if f.detach && f.tty {
-		return errors.New("-t with -d is not supported yet: run jail run -t in the foreground")
 	}
 	if f.detach && (f.jsonOut || f.verbose) {
 		return errors.New("--json and --verbose print a run's end, which a detached one reaches later: see jail inspect, or give --report FILE")
@@ -333,7 +331,8 @@ func (f *runFlags) overrides(argv []string) (profiles.Overrides, error) {
 	if o.Limits, err = f.limits(); err != nil {
 		return o, err
 	}
-	if o.TTY && !isTerminal(os.Stdin) {
+	// A detached PROG's terminal is its monitor's, attached to later.
+	if o.TTY && !f.detach && !f.monitored && !isTerminal(os.Stdin) {
 		return o, fmt.Errorf("-t needs a terminal on stdin; drop -t when stdin is a file or a pipe")
 	}
 	return o, nil

@@ -360,9 +360,12 @@ type Opts struct {
 	ExtraFiles []*os.File
 	// AsCaller runs jail as the test process's own user, even root.
 	AsCaller bool
-	// Stderr, when set, is jail's standard error (a terminal, say); the
-	// Result's is then empty.
-	Stderr *os.File
+	// Stderr and Stdout, when set, are jail's standard error and output
+	// (a terminal, say); the Result's are then empty.
+	Stderr, Stdout *os.File
+	// Ctty makes Stdin, a terminal, jail's controlling terminal, in a
+	// session of its own, as a login shell's is.
+	Ctty bool
 }
 
 // Running is a started jail.
@@ -404,9 +407,13 @@ func (j *Jail) Start(t testing.TB, o Opts, args ...string) *Running {
 	if o.Stderr != nil {
 		cmd.Stderr = o.Stderr
 	}
+	if o.Stdout != nil {
+		cmd.Stdout = o.Stdout
+	}
 	cmd.ExtraFiles = o.ExtraFiles
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: o.Ctty, Setctty: o.Ctty}
 	if j.Cred != nil && !o.AsCaller {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: j.Cred}
+		cmd.SysProcAttr.Credential = j.Cred
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", j.Bin, err)
