@@ -130,7 +130,7 @@ func TestPortHelperSocketsAreChecked(t *testing.T) {
 	f, err := c.(*net.TCPConn).File()
 	require.NoError(t, err)
 	defer f.Close()
-	err = h.check(int(f.Fd()))
+	err = h.check(int(f.Fd()), "tcp")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "of the host's network namespace")
 
@@ -138,9 +138,11 @@ func TestPortHelperSocketsAreChecked(t *testing.T) {
 	require.NoError(t, err)
 	defer unix.Close(pair[0])
 	defer unix.Close(pair[1])
-	assert.ErrorContains(t, h.check(pair[0]), "other than a TCP socket")
+	assert.ErrorContains(t, h.check(pair[0], "tcp"), "other than a TCP socket")
+	// A TCP socket where UDP was asked for.
+	assert.ErrorContains(t, h.check(int(f.Fd()), "udp"), "other than a UDP socket")
 
 	// One of another namespace passes: the cookie differs.
 	h.own = own + 1
-	assert.NoError(t, h.check(int(f.Fd())))
+	assert.NoError(t, h.check(int(f.Fd()), "tcp"))
 }

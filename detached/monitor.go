@@ -135,9 +135,9 @@ func (m *Monitor) Serve(ready *os.File) error {
 	if err != nil {
 		return m.failed(ready, err)
 	}
-	for i, l := range listeners {
-		defer l.Close()
-		go m.relay(l, st.Ports[i].Port)
+	for _, h := range listeners {
+		defer h.Close()
+		go m.serve(h)
 	}
 	defer m.setHelper(nil)
 
@@ -290,24 +290,6 @@ func (m *Monitor) setHelper(h *portHelper) {
 	m.mu.Unlock()
 	if old != nil {
 		old.close()
-	}
-}
-
-// relay forwards each connection to ln to port inside, while PROG runs.
-func (m *Monitor) relay(ln net.Listener, port int) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		m.mu.Lock()
-		h := m.helper
-		m.mu.Unlock()
-		if h == nil {
-			c.Close() // between runs: nothing inside to reach
-			continue
-		}
-		go h.forward(c, port)
 	}
 }
 

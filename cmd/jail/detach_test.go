@@ -581,6 +581,8 @@ func TestDetachedPorts(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "served from the sandbox\n", string(body))
+	r = e.run(t, "exec", "web", "--", "ls", "/tmp/site")
+	assert.Equal(t, "hello.txt\n", r.Stdout, "%s", r)
 	// The server saw a loopback peer.
 	deadline = time.Now().Add(10 * time.Second)
 	for !strings.Contains(e.run(t, "logs", "web").Stderr, `"GET /hello.txt HTTP/1.1" 200`) {
@@ -596,13 +598,13 @@ func TestDetachedPorts(t *testing.T) {
 	// The port in use, by the first sandbox.
 	r = e.run(t, "run", "-d", "-p", pub, "--", "sleep", "60")
 	assert.Equal(t, 125, r.ExitCode, "%s", r)
-	assert.Contains(t, r.Stderr, fmt.Sprintf("-p %s: 127.0.0.1:%d is in use: choose another host port", pub, port))
+	assert.Contains(t, r.Stderr, fmt.Sprintf("-p %s/tcp: 127.0.0.1:%d/tcp is in use: choose another host port", pub, port))
 	if start, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start"); err == nil && strings.TrimSpace(string(start)) != "0" && testutil.TestUID(t) != 0 {
 		r = e.run(t, "run", "-d", "-p", "1:8000", "--", "sleep", "60")
 		assert.Equal(t, 125, r.ExitCode, "%s", r)
 		assert.Contains(t, r.Stderr, "an ordinary user may not listen below port")
 	}
-	for _, bad := range []string{"8000", "a:b", "1:2/udp", "nohost:1:2", "0:80"} {
+	for _, bad := range []string{"8000", "a:b", "1:2/sctp", "nohost:1:2", "0:80"} {
 		r = e.run(t, "run", "-d", "-p", bad, "--", "true")
 		assert.Equal(t, 125, r.ExitCode, "-p %s: %s", bad, r)
 		assert.Contains(t, r.Stderr, fmt.Sprintf("-p %q: ", bad))
@@ -613,6 +615,65 @@ func TestDetachedPorts(t *testing.T) {
 	require.Equal(t, 0, e.run(t, "rm", "-f", "web").ExitCode)
 	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	require.NoError(t, err, "rm left the port's listener")
+	l.Close()
+}
+
+// udpEcho answers each datagram with what it said and who sent it.
+const udpEcho = `
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 9999))
+print("up", flush=True)
+while True:
+    b, a = s.recvfrom(65535)
+    s.sendto(b"echo " + b + b" from " + a[0].encode(), a)
+`
+
+// TestDetachedUDPPort: -p HOST:PORT/udp relays datagrams both ways,
+// each client getting its own answers; the server inside sees a
+// loopback peer; rm frees the host port.
+func TestDetachedUDPPort(t *testing.T) {
+	needPython(t)
+	e := newDetachedEnv(t)
+	free, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := free.LocalAddr().(*net.UDPAddr).Port
+	free.Close()
+	e.start(t, "--name", "dns", "-p", fmt.Sprintf("%d:9999/udp", port), "--", python, "-c", udpEcho)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(e.run(t, "logs", "dns").Stdout, "up") {
+		require.True(t, time.Now().Before(deadline), "the server never came up")
+		time.Sleep(20 * time.Millisecond)
+	}
+	ask := func(c net.Conn, what string) string {
+		buf := make([]byte, 512)
+		// A datagram may be lost; ask again, as a resolver would.
+		for range 20 {
+			_, err := c.Write([]byte(what))
+			require.NoError(t, err)
+			c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			if n, err := c.Read(buf); err == nil {
+				return string(buf[:n])
+			}
+		}
+		return ""
+	}
+	var clients []net.Conn
+	for range 2 {
+		c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		require.NoError(t, err)
+		defer c.Close()
+		clients = append(clients, c)
+	}
+	assert.Equal(t, "echo one from 127.0.0.1", ask(clients[0], "one"))
+	assert.Equal(t, "echo two from 127.0.0.1", ask(clients[1], "two"))
+	assert.Equal(t, "echo three from 127.0.0.1", ask(clients[0], "three"))
+	r := e.run(t, "port", "dns")
+	assert.Equal(t, fmt.Sprintf("9999/udp -> 127.0.0.1:%d\n", port), r.Stdout)
+
+	require.Equal(t, 0, e.run(t, "rm", "-f", "dns").ExitCode)
+	l, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+	require.NoError(t, err, "rm left the port's socket")
 	l.Close()
 }
 

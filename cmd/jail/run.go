@@ -92,7 +92,7 @@ Writes anywhere go to a tmpfs of --disk bytes and vanish with the run.`,
 	fl.StringVar(&f.name, "name", "", "with -d: the sandbox's `NAME` (default: jail-ID)")
 	fl.BoolVar(&f.remove, "rm", false, "with -d: remove the sandbox once PROG ends")
 	fl.StringVar(&f.restart, "restart", "no", "with -d: run PROG again when it ends: `no`, on-failure[:N] (a nonzero exit, at most N times) or always; never after jail stop")
-	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "with -d: relay the host's `[IP:]HOSTPORT:PORT[/tcp]` (IP 127.0.0.1 unless given) to PORT inside, without a network of the host's")
+	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "with -d: relay the host's `[IP:]HOSTPORT:PORT[/tcp|/udp]` (IP 127.0.0.1 unless given) to PORT inside, without a network of the host's")
 	return cmd
 }
 
