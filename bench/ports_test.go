@@ -17,11 +17,18 @@ import (
 )
 
 // portServer serves 127.0.0.1:PORT: a connection that sends "T" gets
-// 256 MiB of zeros, one that sends "E" an echo of every byte after it.
+// 256 MiB of zeros, one that sends "E" an echo of every byte after it;
+// and UDP's PORT echoes every datagram.
 const portServer = `
 import socket, sys, threading
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64)
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", int(sys.argv[1])))
+def echo():
+    while True:
+        b, a = u.recvfrom(65535)
+        u.sendto(b, a)
+threading.Thread(target=echo, daemon=True).start()
 zeros = bytes(1 << 20)
 def serve(c):
     with c:
@@ -61,16 +68,25 @@ func BenchmarkPortRelay(b *testing.B) {
 		}
 		return string(out)
 	}
+	// A port free for both protocols.
 	free := func() int {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
+		for {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			port := l.Addr().(*net.TCPAddr).Port
+			u, err := net.ListenPacket("udp", l.Addr().String())
+			l.Close()
+			if err == nil {
+				u.Close()
+				return port
+			}
 		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
 	}
 	relayed := free()
-	id := strings.TrimSpace(jail("run", "-d", "-p", fmt.Sprintf("%d:8000", relayed), "--", "/usr/bin/python3", "-c", portServer, "8000"))
+	id := strings.TrimSpace(jail("run", "-d", "-p", fmt.Sprintf("%d:8000", relayed), "-p", fmt.Sprintf("%d:8000/udp", relayed),
+		"--", "/usr/bin/python3", "-c", portServer, "8000"))
 	defer jail("rm", "-f", id)
 	direct := free()
 	host := exec.Command("/usr/bin/python3", "-c", portServer, strconv.Itoa(direct))
@@ -107,8 +123,32 @@ func BenchmarkPortRelay(b *testing.B) {
 	dial(relayed).Close()
 	dial(direct).Close()
 
+	// A datagram's echo; the first of a client through the relay also
+	// makes its socket inside, so each port is asked until it answers.
+	udpDial := func(port int) net.Conn {
+		c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf := make([]byte, 64)
+		for range 100 {
+			c.Write(buf)
+			c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			if _, err := c.Read(buf); err == nil {
+				c.SetReadDeadline(time.Time{})
+				return c
+			}
+		}
+		b.Fatalf("udp port %d never answered", port)
+		return nil
+	}
+	udp := map[int]net.Conn{relayed: udpDial(relayed), direct: udpDial(direct)}
+	defer udp[relayed].Close()
+	defer udp[direct].Close()
+
 	var tput = map[int][]time.Duration{}
 	var rtt = map[int][]time.Duration{}
+	var udpRTT = map[int][]time.Duration{}
 	var fresh = map[int][]time.Duration{}
 	for b.Loop() {
 		for _, port := range []int{relayed, direct} {
@@ -135,6 +175,17 @@ func BenchmarkPortRelay(b *testing.B) {
 			}
 			c.Close()
 
+			dgram := make([]byte, 64)
+			for range 200 {
+				start := time.Now()
+				udp[port].Write(dgram)
+				udp[port].SetReadDeadline(time.Now().Add(time.Second))
+				if _, err := udp[port].Read(dgram); err != nil {
+					continue // lost: not a round trip
+				}
+				udpRTT[port] = append(udpRTT[port], time.Since(start))
+			}
+
 			for range 20 {
 				start := time.Now()
 				c := dial(port)
@@ -149,6 +200,7 @@ func BenchmarkPortRelay(b *testing.B) {
 	fmt.Fprintf(&out, "\n| | relayed (-p) | direct loopback | ratio |\n|---|---|---|---|\n")
 	fmt.Fprintf(&out, "| one stream, 256 MiB | %.1f Gbit/s | %.1f Gbit/s | %.2f |\n", gbit(tput[relayed]), gbit(tput[direct]), gbit(tput[relayed])/gbit(tput[direct]))
 	fmt.Fprintf(&out, "| round trip of a byte | %.0f µs | %.0f µs | %.2f |\n", us(rtt[relayed]), us(rtt[direct]), us(rtt[relayed])/us(rtt[direct]))
+	fmt.Fprintf(&out, "| round trip of a 64-byte UDP datagram | %.0f µs | %.0f µs | %.2f |\n", us(udpRTT[relayed]), us(udpRTT[direct]), us(udpRTT[relayed])/us(udpRTT[direct]))
 	fmt.Fprintf(&out, "| new connection to its first echo | %.0f µs | %.0f µs | %.2f |\n", us(fresh[relayed]), us(fresh[direct]), us(fresh[relayed])/us(fresh[direct]))
 	fmt.Fprintf(&out, "\nMedians of %d streams, %d round trips and %d connections each, interleaved.\n", len(tput[direct]), len(rtt[direct]), len(fresh[direct]))
 	fmt.Print(out.String())

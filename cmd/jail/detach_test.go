@@ -468,6 +468,44 @@ func TestDetachedCp(t *testing.T) {
 	assert.Contains(t, r.Stderr, "jail: sandbox box is not running (exited): jail cp reaches a running one")
 }
 
+// TestDetachedCpRace copies in and out through a path whose link PROG
+// swaps all the while between a directory of its own and a host
+// directory's path: every copy resolves inside the sandbox or fails,
+// never reading or writing the host's directory.
+func TestDetachedCpRace(t *testing.T) {
+	e := newDetachedEnv(t)
+	hostDir := e.j.FixtureDir(t, "host-dir")
+	e.j.Fixture(t, "host-dir/f", "host secret\n", 0o600)
+	e.start(t, "--name", "box", "--", "sh", "-c",
+		"mkdir -p /tmp/w/real && echo inside > /tmp/w/real/f && cd /tmp/w && ln -s real d && touch ready && "+
+			"while :; do ln -sfn "+hostDir+" d; ln -sfn real d; done")
+	out := e.j.FixtureDir(t, "out")
+	deadline := time.Now().Add(10 * time.Second)
+	for e.run(t, "cp", "box:/tmp/w/ready", filepath.Join(out, "ready")).ExitCode != 0 {
+		require.True(t, time.Now().Before(deadline), "PROG never made its files")
+		time.Sleep(20 * time.Millisecond)
+	}
+	in := e.j.Fixture(t, "planted", "from the host\n", 0o644)
+	copied := 0
+	for i := range 40 {
+		dst := filepath.Join(out, fmt.Sprintf("f%d", i))
+		if r := e.run(t, "cp", "box:/tmp/w/d/f", dst); r.ExitCode == 0 {
+			b, err := os.ReadFile(dst)
+			require.NoError(t, err)
+			assert.Equal(t, "inside\n", string(b), "a copy out read the host's file")
+			copied++
+		}
+		e.run(t, "cp", in, fmt.Sprintf("box:/tmp/w/d/planted%d", i))
+	}
+	assert.NotZero(t, copied, "no copy ever found the sandbox's own file")
+	ents, err := os.ReadDir(hostDir)
+	require.NoError(t, err)
+	require.Len(t, ents, 1, "a copy in wrote into the host's directory")
+	b, err := os.ReadFile(filepath.Join(hostDir, "f"))
+	require.NoError(t, err)
+	assert.Equal(t, "host secret\n", string(b))
+}
+
 // TestDetachedStartKeepsWrites: a sandbox of an image keeps what PROG
 // wrote, and what jail cp put in, across stop and start (and restart),
 // as docker start does; rm removes that layer too. One of the host's
