@@ -321,9 +321,18 @@ func TestDetachedRm(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "--rm left the sandbox")
 		time.Sleep(20 * time.Millisecond)
 	}
+	// Nothing is left to start; a running one is left running, as
+	// docker start leaves it.
+	r := e.run(t, "start", id)
+	assert.Equal(t, 125, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stderr, fmt.Sprintf("jail: no sandbox %q: see jail ps -a", id))
+	id = e.start(t, "--rm", "--name", "gone-later", "--", "sleep", "120")
+	r = e.run(t, "start", "gone-later")
+	assert.Equal(t, 0, r.ExitCode, "%s", r)
+	assert.Equal(t, "running", e.state(t, id).Status)
 	id = e.start(t, "--", "sleep", "120")
 	pid := e.state(t, id).Pid
-	r := e.run(t, "rm", "-f", id)
+	r = e.run(t, "rm", "-f", id)
 	require.Equal(t, 0, r.ExitCode, "%s", r)
 	_, err := os.Stat("/proc/" + strconv.Itoa(pid))
 	assert.True(t, os.IsNotExist(err), "PROG is gone")
