@@ -120,7 +120,14 @@ func (m *Monitor) attach(c *net.UnixConn) {
 		return
 	}
 	defer m.detach(a)
-	if err := reply(response{}, unix.UnixRights(int(master.Fd()))); err != nil {
+	// Within Control the descriptor stays open while it is sent, though
+	// PROG's end closes the master meanwhile.
+	raw, err := master.SyscallConn()
+	if err != nil {
+		return
+	}
+	var sent error
+	if err := raw.Control(func(fd uintptr) { sent = reply(response{}, unix.UnixRights(int(fd))) }); err != nil || sent != nil {
 		return
 	}
 	// A client that goes away is seen by its read end, output or not.
