@@ -80,8 +80,9 @@ type Monitor struct {
 	stopped bool
 	wake    chan struct{}
 	helper  *portHelper
-	// master is PROG's terminal while it runs (State.TTY), attached the
-	// clients its output goes to.
+	// live says a run is in progress; master is PROG's terminal while it
+	// runs (State.TTY); attached are the clients its output goes to.
+	live     bool
 	master   *os.File
 	attached map[*attachment]struct{}
 }
@@ -237,8 +238,9 @@ func (m *Monitor) runOnce(log *Logger, ports bool, announce func(string)) {
 		return
 	}
 	var copied sync.WaitGroup
-	copied.Go(func() { log.Copy("stdout", outR) })
-	copied.Go(func() { log.Copy("stderr", errR) })
+	copied.Go(func() { log.Copy("stdout", &streamOutput{m: m, r: outR, stream: streamStdout}) })
+	copied.Go(func() { log.Copy("stderr", &streamOutput{m: m, r: errR, stream: streamStderr}) })
+	m.setLive(true)
 	started := func(pid int) {
 		if ports {
 			h, err := startPortHelper(pid)
@@ -263,6 +265,7 @@ func (m *Monitor) runOnce(log *Logger, ports bool, announce func(string)) {
 	}
 	res, err := m.Run(ctx, stdio)
 	copied.Wait()
+	m.setLive(false)
 	m.setHelper(nil)
 	st.Status, st.FinishedAt, st.Pid = Exited, time.Now().UTC(), 0
 	switch {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
 	"jail/detached"
@@ -20,22 +20,22 @@ import (
 
 func newAttachCommand() *cobra.Command {
 	var keys string
+	var sigProxy bool
 	cmd := &cobra.Command{
-		Use:   "attach [--detach-keys KEYS] SANDBOX",
-		Short: "Attach this terminal to a detached sandbox's PROG, started with -d -t; ctrl-p ctrl-q detaches",
+		Use:   "attach [--detach-keys KEYS] [--sig-proxy=false] SANDBOX",
+		Short: "Attach to a detached sandbox's PROG: its terminal (run -d -t; ctrl-p ctrl-q detaches), or its output",
 		Long: `jail attach relays this terminal to the terminal of a sandbox started with
 jail run -d -t: what you type goes to PROG, what PROG writes comes here, and
 the size follows yours. The detach keys (ctrl-p,ctrl-q unless --detach-keys
-says otherwise) leave PROG running; when PROG ends, jail attach exits with
-its status.`,
+says otherwise) leave PROG running. A sandbox without a terminal sends its
+stdout and stderr as they come, and the signals jail attach gets go to PROG
+(unless --sig-proxy=false; then ^C detaches). When PROG ends, jail attach
+exits with its status.`,
 		Args: exactArgs(1, "give the SANDBOX to attach to"),
 		RunE: withSandboxes(func(cmd *cobra.Command, s *detached.Store, args []string) error {
 			seq, err := parseDetachKeys(keys)
 			if err != nil {
 				return err
-			}
-			if !isTerminal(os.Stdin) {
-				return errors.New("jail attach needs a terminal on stdin")
 			}
 			e, err := s.Find(args[0])
 			if err != nil {
@@ -44,11 +44,20 @@ its status.`,
 			if !e.Running() {
 				return fmt.Errorf("sandbox %s is not running (%s): start it first (jail start %s)", args[0], e.State.Status, args[0])
 			}
+			if e.State.TTY && !isTerminal(os.Stdin) {
+				return fmt.Errorf("sandbox %s runs on a terminal: jail attach to it needs a terminal on stdin", args[0])
+			}
 			a, err := detached.Attach(e.Dir)
 			if err != nil {
 				return fmt.Errorf("sandbox %s: %w", args[0], err)
 			}
-			if detachedByKeys, err := relayAttached(a, seq); err != nil || detachedByKeys {
+			var left bool
+			if a.Master != nil {
+				left, err = relayAttached(a, seq)
+			} else {
+				left, err = followAttached(e, a, sigProxy)
+			}
+			if err != nil || left {
 				return err
 			}
 			// PROG ended: its status is ours, as docker attach's.
@@ -65,7 +74,33 @@ its status.`,
 		}),
 	}
 	cmd.Flags().StringVar(&keys, "detach-keys", "ctrl-p,ctrl-q", "the `KEYS` that detach, as docker writes them: ctrl-<letter>, or one character, comma-separated")
+	cmd.Flags().BoolVar(&sigProxy, "sig-proxy", true, "without a terminal: pass the signals jail attach gets to PROG")
 	return cmd
+}
+
+// followAttached copies the output of a sandbox without a terminal to
+// stdout and stderr until PROG's ends, passing on the signals this
+// process gets (sigProxy), or leaving at the first of them.
+func followAttached(e *detached.Entry, a *detached.Attached, sigProxy bool) (left bool, err error) {
+	defer a.Output.Close()
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
+	ended := make(chan error, 1)
+	go func() { ended <- detached.Demux(a.Output, os.Stdout, os.Stderr) }()
+	for {
+		select {
+		case err := <-ended:
+			return false, err
+		case sig := <-sigs:
+			if !sigProxy {
+				return true, nil
+			}
+			if err := detached.Send(e.Dir, detached.Request{Op: "kill", Signal: unix.SignalName(sig.(syscall.Signal))}); err != nil {
+				fmt.Fprintf(os.Stderr, "jail: %s: %v\n", sig, err)
+			}
+		}
+	}
 }
 
 // parseDetachKeys reads docker's form of a detach sequence.

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -234,6 +235,7 @@ func TestAttach(t *testing.T) {
 	assert.Equal(t, 6, st.ExitCode)
 
 	// What cannot be attached to says so.
+	e.start(t, "-t", "--name", "tt2", "--", "sleep", "60")
 	e.start(t, "--name", "plain", "--", "sleep", "60")
 	_, slave := openPTY(t)
 	if e.j.Cred != nil {
@@ -243,7 +245,6 @@ func TestAttach(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"attach", "plain"}, "jail: sandbox plain: it has no terminal (it was started without -t): follow its output with jail logs -f"},
 		{[]string{"attach", "tt"}, "jail: sandbox tt is not running (exited): start it first (jail start tt)"},
 		{[]string{"attach", "--detach-keys", "ctrl-1", "plain"}, `jail: --detach-keys "ctrl-1": give keys such as ctrl-p,ctrl-q`},
 	} {
@@ -251,6 +252,49 @@ func TestAttach(t *testing.T) {
 		assert.Equal(t, 125, r.ExitCode, "%s", r)
 		assert.Contains(t, r.Stderr, tc.want)
 	}
-	r = e.run(t, "attach", "plain")
-	assert.Contains(t, r.Stderr, "jail: jail attach needs a terminal on stdin")
+	r = e.run(t, "attach", "tt2")
+	assert.Equal(t, 125, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stderr, "jail: sandbox tt2 runs on a terminal: jail attach to it needs a terminal on stdin")
+}
+
+// ticker writes to both streams until SIGINT, which it answers on
+// stderr before it exits 5.
+const ticker = `
+import signal, sys, time
+def stop(*_):
+    print("interrupted", file=sys.stderr, flush=True)
+    sys.exit(5)
+signal.signal(signal.SIGINT, stop)
+i = 0
+while True:
+    print("tick", i, flush=True)
+    print("tock", i, file=sys.stderr, flush=True)
+    i += 1
+    time.sleep(0.05)
+`
+
+// TestAttachOutput: attach to a sandbox without a terminal follows its
+// stdout and stderr, each to its own, passes a signal to PROG, and
+// exits with PROG's status; with --sig-proxy=false the signal detaches.
+func TestAttachOutput(t *testing.T) {
+	needPython(t)
+	e := newDetachedEnv(t)
+	opts := testutil.Opts{Env: []string{"XDG_RUNTIME_DIR=" + e.runtime}}
+	e.start(t, "--name", "tick", "--", python, "-c", ticker)
+
+	detached := e.j.Start(t, opts, "attach", "--sig-proxy=false", "tick")
+	time.Sleep(time.Second)
+	require.NoError(t, detached.Cmd.Process.Signal(syscall.SIGINT))
+	r := detached.Wait(t)
+	assert.Equal(t, 0, r.ExitCode, "%s", r)
+	assert.Equal(t, "running", e.state(t, "tick").Status, "--sig-proxy=false: ^C leaves PROG running")
+
+	run := e.j.Start(t, opts, "attach", "tick")
+	time.Sleep(time.Second)
+	require.NoError(t, run.Cmd.Process.Signal(syscall.SIGINT))
+	r = run.Wait(t)
+	assert.Equal(t, 5, r.ExitCode, "%s", r)
+	assert.Regexp(t, `^(tick \d+\n)+$`, r.Stdout)
+	assert.Regexp(t, `^(tock \d+\n)+interrupted\n$`, r.Stderr)
+	assert.Equal(t, 5, e.state(t, "tick").ExitCode)
 }
