@@ -255,7 +255,9 @@ func TestDetachedBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"run", "-d", "-t", "--", "true"}, "jail: -t with -d is not supported yet"},
+		{[]string{"exec", "x"}, "jail: give the SANDBOX, then -- and the command to run in it"},
+		{[]string{"exec", "x", "--", "true"}, `jail: no sandbox "x": see jail ps -a`},
+		{[]string{"attach"}, "jail: jail attach: give the SANDBOX to attach to"},
 		{[]string{"run", "-d", "--name", "no/slash", "--", "true"}, `jail: --name "no/slash": use letters, digits`},
 		{[]string{"run", "--name", "x", "--", "true"}, "jail: --name, --rm, --restart and -p are for a detached sandbox: add -d"},
 		{[]string{"run", "-d", "--", "/no/such/prog"}, "not found inside the sandbox"},

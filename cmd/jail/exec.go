@@ -24,7 +24,12 @@ its cgroup and its time namespace, with PROG's user, rlimits, seccomp policy
 and Landlock rules. A call the policy kills kills CMD only. jail exec exits
 with CMD's exit status; 126 when CMD could not start, 127 when it was not
 found.`,
-		Args: cobra.MinimumNArgs(2),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return errors.New("give the SANDBOX, then -- and the command to run in it")
+			}
+			return nil
+		},
 		RunE: withSandboxes(func(cmd *cobra.Command, s *detached.Store, args []string) error {
 			if at := cmd.ArgsLenAtDash(); at >= 0 && at != 1 {
 				return fmt.Errorf("give one SANDBOX before --, then the command")
