@@ -217,22 +217,18 @@ func Demux(r io.Reader, stdout, stderr io.Writer) error {
 
 // Attach attaches to the terminal of the sandbox at dir.
 func Attach(dir string) (*Attached, error) {
-	var c net.Conn
-	if err := withSocketPath(dir, func(p string) (err error) {
-		c, err = net.DialTimeout("unix", p, 5*time.Second)
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("its monitor does not answer (%v): it has ended", err)
+	c, err := dial(dir)
+	if err != nil {
+		return nil, err
 	}
-	uc := c.(*net.UnixConn)
 	line, _ := json.Marshal(Request{Op: "attach"})
-	if _, err := uc.Write(append(line, '\n')); err != nil {
+	if _, err := c.Write(append(line, '\n')); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("asking its monitor: %w", err)
 	}
 	var r response
 	var rest []byte
-	fds, err := readLine(uc, &rest, &r)
+	fds, err := readLine(c, &rest, &r)
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("its monitor's answer: %w", err)
@@ -245,7 +241,7 @@ func Attach(dir string) (*Attached, error) {
 		}
 		return nil, errors.New(r.Error)
 	}
-	a := &Attached{Output: &prefixed{rest: rest, conn: uc}}
+	a := &Attached{Output: &prefixed{rest: rest, conn: c}}
 	if len(fds) == 1 {
 		a.Master = fds[0]
 	}

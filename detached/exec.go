@@ -61,14 +61,10 @@ func (e *StartError) Error() string { return e.Msg }
 // stdio as its streams unless it has a terminal, and returns once it
 // started.
 func StartExec(dir string, cmd Command, stdio [3]*os.File) (*Exec, error) {
-	var c net.Conn
-	if err := withSocketPath(dir, func(p string) (err error) {
-		c, err = net.DialTimeout("unix", p, 5*time.Second)
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("its monitor does not answer (%v): it has ended", err)
+	c, err := dial(dir)
+	if err != nil {
+		return nil, err
 	}
-	uc := c.(*net.UnixConn)
 	line, err := json.Marshal(Request{Op: "exec", Command: &cmd})
 	if err != nil {
 		c.Close()
@@ -78,12 +74,12 @@ func StartExec(dir string, cmd Command, stdio [3]*os.File) (*Exec, error) {
 	if !cmd.TTY {
 		rights = unix.UnixRights(int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd()))
 	}
-	if _, _, err := uc.WriteMsgUnix(append(line, '\n'), rights, nil); err != nil {
+	if _, _, err := c.WriteMsgUnix(append(line, '\n'), rights, nil); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("asking its monitor: %w", err)
 	}
 	var r execReply
-	e := &Exec{conn: uc}
+	e := &Exec{conn: c}
 	fds, err := e.readLine(&r)
 	if err != nil {
 		c.Close()

@@ -37,13 +37,9 @@ type response struct {
 
 // Send sends req to the monitor of the sandbox at dir.
 func Send(dir string, req Request) error {
-	var c net.Conn
-	err := withSocketPath(dir, func(p string) (err error) {
-		c, err = net.DialTimeout("unix", p, 5*time.Second)
-		return err
-	})
+	c, err := dial(dir)
 	if err != nil {
-		return fmt.Errorf("its monitor does not answer (%v): it has ended", err)
+		return err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
@@ -58,6 +54,18 @@ func Send(dir string, req Request) error {
 		return errors.New(resp.Error)
 	}
 	return nil
+}
+
+// dial connects to the control socket of the sandbox at dir.
+func dial(dir string) (*net.UnixConn, error) {
+	var c net.Conn
+	if err := withSocketPath(dir, func(p string) (err error) {
+		c, err = net.DialTimeout("unix", p, 5*time.Second)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("its monitor does not answer (%v): it has ended", err)
+	}
+	return c.(*net.UnixConn), nil
 }
 
 // Monitor runs one detached sandbox to its end.
