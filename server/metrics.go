@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -13,9 +14,12 @@ import (
 // metrics are the server's Prometheus series, in a registry of its own so
 // that two servers in one process (tests) do not share them.
 type metrics struct {
-	reg       *prometheus.Registry
-	queued    prometheus.Gauge
-	running   prometheus.Gauge
+	reg     *prometheus.Registry
+	queued  prometheus.Gauge
+	running prometheus.Gauge
+	// backlog is queued plus running tasks, kept beside the gauges to be
+	// read (jail_backlog_per_slot).
+	backlog   atomic.Int64
 	tasks     *prometheus.CounterVec
 	rejected  *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
@@ -41,6 +45,10 @@ func newMetrics(s *Server) *metrics {
 	m.reg.MustRegister(m.queued, m.running, m.tasks, m.rejected, m.duration, m.queueWait,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jail_parallel", Help: "Tasks that may run at once."},
 			func() float64 { return float64(s.cfg.Parallel) }),
+		// What an autoscaler scales on: above 1 tasks wait.
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jail_backlog_per_slot",
+			Help: "Tasks queued or running per task that may run at once."},
+			func() float64 { return float64(m.backlog.Load()) / float64(max(s.cfg.Parallel, 1)) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jail_blobs", Help: "Blobs stored."},
 			func() float64 { n, _ := s.blobs.stats(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "jail_blob_bytes", Help: "Bytes of the blobs stored."},
@@ -49,6 +57,11 @@ func newMetrics(s *Server) *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// accepted and finished bracket a task's life, queued or running; every
+// accepted task is finished once, however it ends.
+func (m *metrics) accepted() { m.queued.Inc(); m.backlog.Add(1) }
+func (m *metrics) finished() { m.backlog.Add(-1) }
 
 // poolCollector reports the warm pools' counters as they are when
 // scraped.

@@ -112,10 +112,13 @@ type Server struct {
 	stop    context.CancelFunc
 	workers sync.WaitGroup
 	// draining is set by Shutdown: /readyz fails and new tasks get 503.
-	draining chan struct{}
-	gcDone   chan struct{}
-	shutdown sync.Once
-	gcStop   sync.Once
+	// unready, set by Unready, fails /readyz alone.
+	draining    chan struct{}
+	unready     chan struct{}
+	gcDone      chan struct{}
+	shutdown    sync.Once
+	unreadyOnce sync.Once
+	gcStop      sync.Once
 }
 
 // New starts a server's workers.
@@ -170,7 +173,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, pools: pools, sched: newScheduler(cfg.Queue), blobs: blobs, log: cfg.Logger, jobs: map[string]*job{},
-		draining: make(chan struct{}), gcDone: make(chan struct{})}
+		draining: make(chan struct{}), unready: make(chan struct{}), gcDone: make(chan struct{})}
 	s.base, s.stop = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s)
 	for range cfg.Parallel {
@@ -336,7 +339,7 @@ func (s *Server) submit(dec *decoded, tok *Token, compat any) (*job, *apiError) 
 		e.retryAfter = time.Second
 		return fail(e)
 	}
-	s.metrics.queued.Inc()
+	s.metrics.accepted()
 	return j, nil
 }
 
@@ -701,6 +704,7 @@ func (s *Server) runJob(j *job) {
 // The final view is encoded once, here: the done event carries its JSON,
 // which the waiting POST answers with and the packing keeps.
 func (s *Server) finish(j *job, v View) {
+	s.metrics.finished()
 	s.record(j, v)
 	var done any = v
 	if b, err := json.Marshal(v); err == nil {
@@ -764,6 +768,8 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	select {
 	case <-s.draining:
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+	case <-s.unready:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 	default:
 		if !s.pools.Warm() {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "warming"})
@@ -823,6 +829,11 @@ func (s *Server) collectGarbage() {
 		s.mu.Unlock()
 	}
 }
+
+// Unready fails /readyz from now on while tasks are still taken: a load
+// balancer whose endpoints are updating still sends some (Kubernetes'
+// Service, after a pod is told to stop), and they are served.
+func (s *Server) Unready() { s.unreadyOnce.Do(func() { close(s.unready) }) }
 
 // Shutdown stops taking tasks, lets the queued and running ones finish
 // until ctx ends, then cancels the rest and waits for them.

@@ -433,6 +433,40 @@ func TestMetrics(t *testing.T) {
 	assert.Contains(t, text, "jail_running 0")
 }
 
+// jail_backlog_per_slot, what an autoscaler scales on, is the queued and
+// running tasks per worker, however a task leaves.
+func TestBacklogPerSlot(t *testing.T) {
+	ts := startServer(t, Config{Parallel: 2})
+	backlog := func() string {
+		_, b, _ := ts.raw(t, http.MethodGet, "/metrics", nil, nil)
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "jail_backlog_per_slot "); ok {
+				return v
+			}
+		}
+		return "absent"
+	}
+	assert.Equal(t, "0", backlog())
+	var ids []string
+	for range 5 {
+		_, out, _ := ts.do(t, http.MethodPost, "/v1/runs", helloTask)
+		ids = append(ids, out["id"].(string))
+	}
+	<-ts.fake.started
+	<-ts.fake.started
+	assert.Equal(t, "2.5", backlog(), "two running and three queued on two workers")
+	ts.do(t, http.MethodDelete, "/v1/runs/"+ids[4], "")
+	assert.Equal(t, "2", backlog(), "a queued task cancelled")
+	for range 4 {
+		ts.fake.release <- struct{}{}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for backlog() != "0" {
+		require.True(t, time.Now().Before(deadline), "the backlog stays %s once every task ended", backlog())
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // The sandbox's warnings name settings as references; the API spells them
 // as its field paths, never as jail run's flags.
 func TestWarningsSpelledAsFields(t *testing.T) {
