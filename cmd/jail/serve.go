@@ -32,6 +32,7 @@ type serveFlags struct {
 	maxFiles                int
 	maxBody                 string
 	keep, maxWait, drain    time.Duration
+	drainDelay              time.Duration
 	blobDir, store          string
 	maxBlob, blobTotal      string
 	blobTTL                 time.Duration
@@ -54,8 +55,9 @@ Without --tokens, only loopback and unix-socket clients are served. With
 --tokens FILE, every client sends Authorization: Bearer TOKEN, and each
 token has its own maxima, concurrency, rate and network permission; the
 file holds only the tokens' SHA-256 (echo -n TOKEN | jail serve --hash-token).
-SIGTERM stops taking tasks, lets the running ones finish for --drain,
-cancels the rest and exits.
+SIGTERM stops taking tasks (after --drain-delay, during which /readyz
+fails but tasks are still taken), lets the running ones finish for
+--drain, cancels the rest and exits.
 
 Started by systemd with socket activation (a .socket unit; see
 deploy/systemd in jail's repository), it serves on the sockets systemd
@@ -77,6 +79,7 @@ passes and ignores --listen.`,
 	fl.DurationVar(&f.keep, "keep", 10*time.Minute, "how long a finished task's result is kept")
 	fl.DurationVar(&f.maxWait, "max-wait", time.Minute, "the longest ?wait= a request may ask")
 	fl.DurationVar(&f.drain, "drain", 30*time.Second, "on SIGTERM, how long running tasks may take before they are cancelled")
+	fl.DurationVar(&f.drainDelay, "drain-delay", 0, "on SIGTERM, how long to go on taking tasks, not ready, before the drain: the time a load balancer takes to stop sending (Kubernetes: a few seconds)")
 	fl.StringVar(&f.maxBody, "max-body", "16M", "largest request body")
 	fl.IntVar(&f.maxFiles, "max-files", 1000, "most files and tests in one task")
 	fl.BoolVar(&f.allowNet, "allow-net", false, `let tasks ask for the host's network ("network": "host")`)
@@ -199,6 +202,11 @@ func serveMain(ctx context.Context, f *serveFlags) error {
 	case <-ctx.Done():
 	}
 	sdNotify(log, daemon.SdNotifyStopping)
+	if f.drainDelay > 0 {
+		srv.Unready()
+		log.Info("not ready; still taking tasks", "for", f.drainDelay.String())
+		time.Sleep(f.drainDelay)
+	}
 	log.Info("draining", "for", f.drain.String())
 	drain, cancel := context.WithTimeout(context.Background(), f.drain)
 	defer cancel()

@@ -778,6 +778,39 @@ func TestServeClientDisconnects(t *testing.T) {
 	}
 }
 
+// TestServeDrainDelay stops a server as a Kubernetes Deployment does:
+// after SIGTERM, /readyz fails at once while tasks are still taken for
+// --drain-delay (the Service's endpoints are updating), then new ones
+// get 503; the task running all along finishes, and the server exits 0.
+func TestServeDrainDelay(t *testing.T) {
+	const drain = 20 * time.Second
+	s := serve(t, "unix", "--parallel", "2", "--drain", drain.String(), "--drain-delay", "5s")
+	running := s.submit(t, stepsTask(nil, "/bin/sh", "-c", "sleep 3; echo finished"))
+	s.awaitState(t, running, "running")
+	require.NoError(t, s.run.Cmd.Process.Signal(syscall.SIGTERM))
+	eventually(t, 5*time.Second, func() (bool, string) {
+		code, b, err := s.doErr(context.Background(), s.client, http.MethodGet, "/readyz", nil)
+		return err == nil && code == http.StatusServiceUnavailable && strings.Contains(string(b), "draining"),
+			fmt.Sprintf("/readyz after SIGTERM: %d %s %v", code, b, err)
+	})
+	late := s.submit(t, stepsTask(nil, "/bin/sh", "-c", "echo served"))
+	eventually(t, 30*time.Second, func() (bool, string) {
+		code, b, err := s.doErr(context.Background(), s.client, http.MethodPost, "/v1/runs", stepsTask(nil, "/bin/true"))
+		if err != nil {
+			return true, "" // closed at the door
+		}
+		return code == http.StatusServiceUnavailable, fmt.Sprintf("POST after the delay: %d %s", code, b)
+	})
+	byID := map[string]taskLine{}
+	for _, l := range s.stopped(t, drain+5*time.Second) {
+		byID[l.ID] = l
+	}
+	for _, id := range []string{running, late} {
+		assert.Equal(t, "done", byID[id].State, "%+v", byID[id])
+		assert.Equal(t, "OK", byID[id].Verdict, "%+v", byID[id])
+	}
+}
+
 // TestServeSIGTERMUnderLoad stops a server with tasks running and queued:
 // the short ones finish, the long ones are cancelled when the drain runs
 // out, new tasks are refused, and the server exits 0 leaving nothing.
