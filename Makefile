@@ -25,9 +25,11 @@ build:
 
 vet:
 	$(GO) vet ./...
+	cd deploy && $(GO) vet ./...
 
 # test is everything CI runs: unit and rootless integration tests, then the
-# VM lane (cgroup v2 and systemd guests under qemu).
+# VM lane (cgroup v2 and systemd guests under qemu). deploy/ is a module of
+# its own (the Kubernetes manifests' tests and their dependencies).
 test: unit vmtest
 
 # unit runs every package under the race detector: the native launcher
@@ -41,6 +43,7 @@ test: unit vmtest
 # build the packages instrumented. -race needs cgo.
 unit: build vet
 	JAIL_BIN=$(CURDIR)/bin/jail CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+	cd deploy && $(GO) test -count=1 ./...
 
 # fuzz runs each fuzz target briefly, for a number of inputs rather than a
 # time: a time budget that ends during minimisation makes go test report
