@@ -1,7 +1,9 @@
 package main_test
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -195,12 +197,22 @@ func TestAttach(t *testing.T) {
 	got := screen.waitFor(t, "FOUND\r\n")
 	assert.Contains(t, got, "41 132\r\n", "the sandbox's terminal has the attached one's size")
 	assert.Regexp(t, `/dev/pts/\d+\r\nFOUND`, got)
-	// A resize reaches attach as SIGWINCH, and the sandbox's terminal.
+	// A resize reaches attach as SIGWINCH, and the sandbox's terminal;
+	// asked until it shows, since the signal comes when it comes.
 	require.NoError(t, sandbox.Resize(master, 50, 100))
-	time.Sleep(200 * time.Millisecond)
-	_, err = master.WriteString("stty size\r")
-	require.NoError(t, err)
-	screen.waitFor(t, "50 100\r\n")
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		_, err = master.WriteString("stty size\r")
+		require.NoError(t, err)
+		screen.mu.Lock()
+		resized := strings.Contains(screen.buf.String(), "50 100\r\n")
+		screen.mu.Unlock()
+		if resized {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the sandbox's terminal never got the new size")
+		time.Sleep(100 * time.Millisecond)
+	}
 	// ctrl-p alone goes through; ctrl-p ctrl-q detaches.
 	_, err = master.Write([]byte{0x10, 0x10, 0x11})
 	require.NoError(t, err)
@@ -282,19 +294,38 @@ func TestAttachOutput(t *testing.T) {
 	opts := testutil.Opts{Env: []string{"XDG_RUNTIME_DIR=" + e.runtime}}
 	e.start(t, "--name", "tick", "--", python, "-c", ticker)
 
-	detached := e.j.Start(t, opts, "attach", "--sig-proxy=false", "tick")
-	time.Sleep(time.Second)
-	require.NoError(t, detached.Cmd.Process.Signal(syscall.SIGINT))
-	r := detached.Wait(t)
+	// attach's output through pipes the test reads, so it knows when
+	// attach is relaying (and has its signal handlers) before it signals.
+	attach := func(args ...string) (*testutil.Running, *os.File, *os.File) {
+		outR, outW, err := os.Pipe()
+		require.NoError(t, err)
+		errR, errW, err := os.Pipe()
+		require.NoError(t, err)
+		o := opts
+		o.Stdout, o.Stderr = outW, errW
+		run := e.j.Start(t, o, append([]string{"attach"}, args...)...)
+		outW.Close()
+		errW.Close()
+		line, err := bufio.NewReader(outR).ReadString('\n')
+		require.NoError(t, err)
+		require.Regexp(t, `^tick \d+\n$`, line)
+		return run, outR, errR
+	}
+	run, outR, errR := attach("--sig-proxy=false", "tick")
+	require.NoError(t, run.Cmd.Process.Signal(syscall.SIGINT))
+	r := run.Wait(t)
 	assert.Equal(t, 0, r.ExitCode, "%s", r)
+	outR.Close()
+	errR.Close()
 	assert.Equal(t, "running", e.state(t, "tick").Status, "--sig-proxy=false: ^C leaves PROG running")
 
-	run := e.j.Start(t, opts, "attach", "tick")
-	time.Sleep(time.Second)
+	run, outR, errR = attach("tick")
 	require.NoError(t, run.Cmd.Process.Signal(syscall.SIGINT))
+	stdout, _ := io.ReadAll(outR)
+	stderr, _ := io.ReadAll(errR)
 	r = run.Wait(t)
 	assert.Equal(t, 5, r.ExitCode, "%s", r)
-	assert.Regexp(t, `^(tick \d+\n)+$`, r.Stdout)
-	assert.Regexp(t, `^(tock \d+\n)+interrupted\n$`, r.Stderr)
+	assert.Regexp(t, `^(tick \d+\n)*$`, string(stdout))
+	assert.Regexp(t, `^(tock \d+\n)*interrupted\n$`, string(stderr))
 	assert.Equal(t, 5, e.state(t, "tick").ExitCode)
 }
