@@ -17,6 +17,7 @@ import (
 	"jail/detached"
 	"jail/idmap"
 	"jail/image"
+	"jail/kube"
 	"jail/limits"
 	"jail/rootfs"
 	"jail/sandbox"
@@ -58,7 +59,8 @@ func (d *doctor) fail(what, detail string) {
 
 func (d *doctor) run(ctx context.Context) {
 	d.kernel()
-	d.sandbox(ctx, "user namespaces", "")
+	works := d.sandbox(ctx, "user namespaces", "")
+	d.pod(!works)
 	d.sysctls()
 	d.overlay(ctx)
 	d.cgroups(ctx)
@@ -66,6 +68,22 @@ func (d *doctor) run(ctx context.Context) {
 	d.landlock()
 	d.images()
 	d.detachedSandboxes()
+}
+
+// pod names what a Kubernetes pod jail runs in lacks, by its field
+// (docs/kubernetes.md).
+func (d *doctor) pod(sandboxFails bool) {
+	f := kube.Read()
+	if !f.InPod {
+		return
+	}
+	problems := f.Problems(sandboxFails)
+	for _, p := range problems {
+		d.fail("pod "+p.Field, p.Why+"; fix: "+p.Fix)
+	}
+	if len(problems) == 0 {
+		d.ok("kubernetes pod", "its own user namespace, /proc unmasked, a writable cgroup tree")
+	}
 }
 
 // detachedSandboxes says where jail run -d keeps state, and what logout

@@ -298,3 +298,20 @@ func TestOverlayDoctor(t *testing.T) {
 	assert.Regexp(t, `(?m)^ok +overlay \(--rootfs\) +a test run worked`, r.Stdout, "%s", r)
 	assert.Regexp(t, `(?m)^ok +overlay directories +removing a directory of the rootfs works`, r.Stdout, "%s", r)
 }
+
+// TestDoctorInAPod: in a Kubernetes pod (the kubelet's variables say so),
+// doctor names the pod fields it lacks: here, on a host's own user
+// namespace, spec.hostUsers.
+func TestDoctorInAPod(t *testing.T) {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	r := j.RunWith(t, testutil.Opts{Env: []string{"KUBERNETES_SERVICE_HOST=10.0.0.1"}}, "doctor")
+	uidMap, err := os.ReadFile("/proc/self/uid_map")
+	require.NoError(t, err)
+	if strings.Join(strings.Fields(string(uidMap)), " ") == "0 0 4294967295" {
+		assert.Regexp(t, `(?m)^FAIL +pod spec.hostUsers +the pod shares the node's user namespace.*; fix: set spec.hostUsers: false`, r.Stdout, "%s", r)
+		assert.NotEqual(t, 0, r.ExitCode)
+	} else {
+		assert.NotContains(t, r.Stdout, "spec.hostUsers", "a user namespace of its own: %s", r)
+	}
+}
