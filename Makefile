@@ -14,7 +14,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 endif
 endif
 
-.PHONY: all build test unit fuzz bench bench-stages bench-vm bench-all vet clean demo
+.PHONY: all build test unit fuzz bench bench-stages bench-vm bench-all vet clean demo kube-profiles
 
 all: build
 
@@ -22,6 +22,12 @@ all: build
 build:
 	cd seccomp && CGO_ENABLED=1 $(GO) generate .
 	CGO_ENABLED=1 $(GO) build $(STATIC) -o bin/jail ./cmd/jail
+
+# kube-profiles writes the seccomp profile of a pod that runs jail, which
+# deploy/kubernetes installs on the nodes; a test fails when the checked-in
+# copy drifts from the policies.
+kube-profiles: build
+	bin/jail kube seccomp-profile > deploy/kubernetes/profiles/seccomp.json
 
 vet:
 	$(GO) vet ./...

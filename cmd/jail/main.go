@@ -48,7 +48,7 @@ capabilities, and reports exactly what happened.`,
 		Version:       version,
 	}
 	root.AddCommand(newRunCommand(), newJudgeCommand(), newServeCommand(), newDoctorCommand(), newVersionCommand(), newProfileCommand(), newImageCommand(), newBuildCommand(),
-		newPsCommand(), newInspectCommand(), newLogsCommand(), newStopCommand(), newKillCommand(), newRmCommand(), newCpCommand(), newStartCommand(), newRestartCommand(), newPortCommand(), newExecCommand(), newAttachCommand(),
+		newPsCommand(), newInspectCommand(), newLogsCommand(), newStopCommand(), newKillCommand(), newRmCommand(), newCpCommand(), newStartCommand(), newRestartCommand(), newPortCommand(), newExecCommand(), newAttachCommand(), newKubeCommand(),
 		newMonitorCommand(), newNetnsCommand())
 	root.SetArgs(args)
 	err := root.Execute()

@@ -1,0 +1,96 @@
+package main_test
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"jail/internal/testutil"
+)
+
+// TestOuterSeccompProfile: the profile checked in for the nodes is what
+// jail kube seccomp-profile prints, and it allows every call jail makes
+// (run, run -d, exec, rm), as strace sees them made.
+func TestOuterSeccompProfile(t *testing.T) {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	r := j.Run(t, "kube", "seccomp-profile")
+	require.Equal(t, 0, r.ExitCode, "%s", r)
+	checkedIn, err := os.ReadFile(filepath.Join("..", "..", "deploy", "kubernetes", "profiles", "seccomp.json"))
+	require.NoError(t, err)
+	require.Equal(t, string(checkedIn), r.Stdout,
+		"deploy/kubernetes/profiles/seccomp.json drifted from the policies: make kube-profiles")
+	var profile struct {
+		Syscalls []struct{ Names []string }
+	}
+	require.NoError(t, json.Unmarshal(checkedIn, &profile))
+	require.Len(t, profile.Syscalls, 1)
+	allowed := profile.Syscalls[0].Names
+
+	strace, err := exec.LookPath("strace")
+	if err != nil {
+		testutil.Skip(t, "strace traces what jail calls: %v", err)
+	}
+	rt := j.FixtureDir(t, "runtime")
+	require.NoError(t, os.Chmod(rt, 0o700))
+	trace := func(name string, args ...string) *exec.Cmd {
+		cmd := exec.Command(strace, append([]string{"-f", "-qq", "-o", filepath.Join(j.FixtureDir(t, "trace"), name), j.Bin}, args...)...)
+		cmd.Dir = j.Dir
+		cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+rt, "HOME=/nonexistent")
+		if j.Cred != nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: j.Cred}
+		}
+		return cmd
+	}
+	out, err := trace("run", "run", "--", "sh", "-c", "echo hi; ls / >/dev/null").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	// The monitor of a detached sandbox is traced until rm ends it.
+	detached := trace("detached", "run", "-d", "--name", "traced", "--", "sleep", "60")
+	require.NoError(t, detached.Start())
+	defer detached.Process.Kill()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(j.RunWith(t, testutil.Opts{Env: []string{"XDG_RUNTIME_DIR=" + rt}}, "ps", "--format", "{{.Name}}").Stdout, "traced") {
+		require.True(t, time.Now().Before(deadline), "the traced sandbox never started")
+		time.Sleep(50 * time.Millisecond)
+	}
+	out, err = trace("exec", "exec", "traced", "--", "true").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	out, err = trace("rm", "rm", "-f", "traced").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.NoError(t, detached.Wait())
+
+	call := regexp.MustCompile(`^\d+ +([a-z0-9_]+)\(`)
+	seen := map[string]bool{}
+	files, err := filepath.Glob(filepath.Join(j.FixtureDir(t, "trace"), "*"))
+	require.NoError(t, err)
+	require.Len(t, files, 4)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, line := range strings.Split(string(b), "\n") {
+			if m := call.FindStringSubmatch(line); m != nil {
+				seen[m[1]] = true
+			}
+		}
+	}
+	require.Contains(t, seen, "pivot_root", "the trace saw the launcher")
+	require.Contains(t, seen, "setns", "the trace saw jail exec join PROG's time namespace")
+	var missing []string
+	for name := range seen {
+		if !slices.Contains(allowed, name) {
+			missing = append(missing, name)
+		}
+	}
+	slices.Sort(missing)
+	assert.Empty(t, missing, "calls jail made that the outer profile refuses")
+}
