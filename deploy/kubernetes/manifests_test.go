@@ -7,6 +7,7 @@ package kubernetes
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -31,13 +32,16 @@ import (
 var pinned = psaapi.MajorMinorVersion(1, 35)
 
 type manifests struct {
-	namespace    *corev1.Namespace
-	deployment   *appsv1.Deployment
-	service      *corev1.Service
-	pdb          *policyv1.PodDisruptionBudget
-	hpa          *autoscalingv2.HorizontalPodAutoscaler
-	runtimeClass *nodev1.RuntimeClass
-	files        []string
+	// namespace is jail serve's; nodeNamespace the profile installer's.
+	namespace     *corev1.Namespace
+	nodeNamespace *corev1.Namespace
+	daemonSet     *appsv1.DaemonSet
+	deployment    *appsv1.Deployment
+	service       *corev1.Service
+	pdb           *policyv1.PodDisruptionBudget
+	hpa           *autoscalingv2.HorizontalPodAutoscaler
+	runtimeClass  *nodev1.RuntimeClass
+	files         []string
 }
 
 // load decodes every manifest of the directory strictly: an unknown or
@@ -61,7 +65,15 @@ func load(t *testing.T) *manifests {
 			var into any
 			switch tm.APIVersion + " " + tm.Kind {
 			case "v1 Namespace":
-				into = once(t, &m.namespace, p)
+				var meta struct{ Metadata metav1.ObjectMeta }
+				require.NoError(t, yaml.Unmarshal(doc, &meta), "%s #%d", p, i)
+				if meta.Metadata.Name == "jail-node" {
+					into = once(t, &m.nodeNamespace, p)
+				} else {
+					into = once(t, &m.namespace, p)
+				}
+			case "apps/v1 DaemonSet":
+				into = once(t, &m.daemonSet, p)
 			case "apps/v1 Deployment":
 				into = once(t, &m.deployment, p)
 			case "v1 Service":
@@ -78,7 +90,8 @@ func load(t *testing.T) *manifests {
 			require.NoError(t, yaml.UnmarshalStrict(doc, into), "%s #%d", p, i)
 		}
 	}
-	for what, got := range map[string]bool{"Namespace": m.namespace != nil, "Deployment": m.deployment != nil, "Service": m.service != nil,
+	for what, got := range map[string]bool{"Namespace": m.namespace != nil, "the nodes' Namespace": m.nodeNamespace != nil,
+		"DaemonSet": m.daemonSet != nil, "Deployment": m.deployment != nil, "Service": m.service != nil,
 		"PodDisruptionBudget": m.pdb != nil, "HorizontalPodAutoscaler": m.hpa != nil, "RuntimeClass": m.runtimeClass != nil} {
 		require.True(t, got, "no %s among the manifests", what)
 	}
@@ -100,15 +113,71 @@ func TestKustomization(t *testing.T) {
 	b, err := os.ReadFile("kustomization.yaml")
 	require.NoError(t, err)
 	var k struct {
-		APIVersion string   `json:"apiVersion"`
-		Kind       string   `json:"kind"`
-		Resources  []string `json:"resources"`
+		APIVersion         string   `json:"apiVersion"`
+		Kind               string   `json:"kind"`
+		Resources          []string `json:"resources"`
+		ConfigMapGenerator []struct {
+			Name      string   `json:"name"`
+			Namespace string   `json:"namespace"`
+			Files     []string `json:"files"`
+		} `json:"configMapGenerator"`
 	}
 	require.NoError(t, yaml.UnmarshalStrict(b, &k))
 	assert.Equal(t, "Kustomization", k.Kind)
 	got := slices.Clone(k.Resources)
 	slices.Sort(got)
 	assert.Equal(t, m.files, got)
+
+	// The profiles' ConfigMap, as the DaemonSet mounts it.
+	require.Len(t, k.ConfigMapGenerator, 1)
+	gen := k.ConfigMapGenerator[0]
+	assert.Equal(t, m.daemonSet.Namespace, gen.Namespace)
+	var mounted string
+	for _, v := range m.daemonSet.Spec.Template.Spec.Volumes {
+		if v.ConfigMap != nil {
+			mounted = v.ConfigMap.Name
+		}
+	}
+	assert.Equal(t, gen.Name, mounted)
+	for _, f := range gen.Files {
+		_, err := os.Stat(f)
+		assert.NoError(t, err)
+	}
+	assert.ElementsMatch(t, []string{"profiles/seccomp.json", "profiles/jail-serve.apparmor"}, gen.Files)
+}
+
+// TestNodeProfiles: the DaemonSet puts each profile where the pod names
+// it, and the AppArmor profile is one apparmor_parser accepts.
+func TestNodeProfiles(t *testing.T) {
+	m := load(t)
+	pod := m.deployment.Spec.Template.Spec.SecurityContext
+	script := strings.Join(m.daemonSet.Spec.Template.Spec.InitContainers[0].Command, " ")
+	var seccompDir string
+	for _, v := range m.daemonSet.Spec.Template.Spec.Volumes {
+		if v.Name == "seccomp" {
+			seccompDir = v.HostPath.Path
+		}
+	}
+	assert.Equal(t, "/var/lib/kubelet/seccomp", seccompDir, "the kubelet's root of Localhost profiles")
+	assert.Contains(t, script, "/seccomp/"+*pod.SeccompProfile.LocalhostProfile)
+	assert.Equal(t, "privileged", m.nodeNamespace.Labels[psaapi.EnforceLevelLabel], "it writes to the nodes")
+	assert.Equal(t, m.nodeNamespace.Name, m.daemonSet.Namespace)
+
+	profile, err := os.ReadFile("profiles/jail-serve.apparmor")
+	require.NoError(t, err)
+	name := *pod.AppArmorProfile.LocalhostProfile
+	assert.Regexp(t, `(?m)^profile `+name+` flags=`, string(profile), "the profile the pod names")
+	assert.Contains(t, script, "apparmor_parser -r /etc/apparmor.d/"+name)
+	parser, err := exec.LookPath("apparmor_parser")
+	if err != nil {
+		if os.Getenv("JAIL_MUST_WORK") == "1" {
+			t.Fatalf("apparmor_parser checks the profile: %v", err)
+		}
+		t.Skipf("apparmor_parser checks the profile: %v", err)
+	}
+	// -Q: parse and compile, load nothing; -K: no cache.
+	out, err := exec.Command(parser, "-Q", "-K", "-T", "profiles/jail-serve.apparmor").CombinedOutput()
+	assert.NoError(t, err, "%s", out)
 }
 
 // TestPodSecurity: the namespace enforces Baseline at the pinned version,
