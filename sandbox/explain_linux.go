@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"jail/kube"
 	"jail/sandbox/native"
 )
 
@@ -42,6 +43,15 @@ func explainChildError(e *ChildError, s *Spec) error {
 			return fmt.Errorf("%s: not an executable format this kernel can run (a script needs a #! line)", e.Detail)
 		}
 		return fmt.Errorf("%s: cannot execute: %v", e.Detail, e.Errno)
+	}
+	// The kernel refuses a fresh /proc in a user namespace while paths of
+	// the /proc above it are covered (mount_too_revealing): a
+	// container's masked paths.
+	if e.Stage == native.StagePidNS.Name() && strings.Contains(e.Detail, "(proc)") && e.Errno == unix.EPERM {
+		if masked := kube.Read().Masked; len(masked) > 0 {
+			return fmt.Errorf("%w: mounts cover paths of the /proc jail runs under (%s), and the kernel refuses the sandbox a /proc of its own while they do; fix: in a Kubernetes pod, set the container's securityContext.procMount: Unmasked (with hostUsers: false); in another container, run it without masked paths",
+				e, strings.Join(masked, ", "))
+		}
 	}
 	// Before 5.11 overlayfs refuses a user namespace (EPERM) or, where a
 	// distribution allowed it earlier, the userxattr option (EINVAL).

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,4 +94,40 @@ func TestOuterSeccompProfile(t *testing.T) {
 	}
 	slices.Sort(missing)
 	assert.Empty(t, missing, "calls jail made that the outer profile refuses")
+}
+
+// TestMaskedProc runs jail, as the test user, under a /proc with a path
+// covered, as a container runtime masks paths: jail run names the cause
+// and the pod field that removes it, and so does jail doctor in a pod.
+func TestMaskedProc(t *testing.T) {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	if os.Getuid() != 0 || j.Cred == nil {
+		testutil.Skip(t, "covering a path of /proc in a mount namespace of its own needs root (CI runs as root)")
+	}
+	var masked string
+	for _, p := range []string{"/proc/timer_list", "/proc/keys", "/proc/kcore", "/proc/sched_debug"} {
+		if _, err := os.Stat(p); err == nil {
+			masked = p
+			break
+		}
+	}
+	require.NotEmpty(t, masked, "no path of /proc to cover")
+	under := func(env []string, args ...string) (string, int) {
+		// The test's own mount namespace is covered, never the host's;
+		// jail runs as the test user, rootless, inside it.
+		cmd := exec.Command("unshare", append([]string{"-m", "--propagation", "private", "sh", "-c",
+			`m=$0 u=$1 g=$2; shift 2; mount --bind /dev/null "$m" && exec setpriv --reuid="$u" --regid="$g" --clear-groups -- "$@"`,
+			masked, fmt.Sprint(j.Cred.Uid), fmt.Sprint(j.Cred.Gid), j.Bin}, args...)...)
+		cmd.Dir = j.Dir
+		cmd.Env = append(os.Environ(), append([]string{"HOME=/nonexistent", "XDG_CONFIG_HOME="}, env...)...)
+		out, _ := cmd.CombinedOutput()
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	out, code := under(nil, "run", "--", "true")
+	assert.Equal(t, 125, code, "%s", out)
+	assert.Contains(t, out, "mounts cover paths of the /proc jail runs under ("+masked+")")
+	assert.Contains(t, out, "fix: in a Kubernetes pod, set the container's securityContext.procMount: Unmasked")
+	out, _ = under([]string{"KUBERNETES_SERVICE_HOST=10.0.0.1"}, "doctor")
+	assert.Regexp(t, `(?m)^FAIL +pod securityContext.procMount +the runtime masks paths of /proc \(`+regexp.QuoteMeta(masked)+`\)`, out)
 }
