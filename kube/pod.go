@@ -27,6 +27,9 @@ type Facts struct {
 	AppArmor string
 	// CgroupReadOnly: /sys/fs/cgroup is mounted read-only.
 	CgroupReadOnly bool
+	// RootWithoutSetfcap: uid 0 without CAP_SETFCAP, which may not map
+	// itself into a user namespace (Linux 5.12+).
+	RootWithoutSetfcap bool
 }
 
 // Problem is one thing the pod lacks, named as its spec or its node
@@ -54,6 +57,11 @@ func (f Facts) Problems(sandboxFails bool) []Problem {
 		out = append(out, Problem{Field: "spec.hostUsers",
 			Why: "the pod shares the node's user namespace, so jail's nested ones would be the node's",
 			Fix: "set spec.hostUsers: false (Kubernetes 1.33+, Linux 6.3+, containerd 2.0+ or CRI-O 1.25+)"})
+	}
+	if f.RootWithoutSetfcap {
+		out = append(out, Problem{Field: "securityContext.runAsUser",
+			Why: "the container runs as uid 0 without CAP_SETFCAP, which the kernel does not let map itself into the sandboxes' user namespaces",
+			Fix: "run it as an ordinary user: securityContext.runAsUser: 1000 and runAsNonRoot: true (jail needs no root)"})
 	}
 	if len(f.Masked) > 0 {
 		shown := f.Masked
@@ -95,6 +103,7 @@ func Read() Facts {
 	f.Masked, f.CgroupReadOnly = readMounts(string(mounts))
 	status, _ := os.ReadFile("/proc/self/status")
 	f.Seccomp = seccompMode(string(status))
+	f.RootWithoutSetfcap = os.Getuid() == 0 && effectiveCaps(string(status))&(1<<capSetfcap) == 0
 	for _, p := range []string{"/proc/self/attr/apparmor/current", "/proc/self/attr/current"} {
 		if b, err := os.ReadFile(p); err == nil {
 			f.AppArmor = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(string(b)), "(enforce)"))
@@ -152,6 +161,20 @@ func unescape(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// capSetfcap is CAP_SETFCAP's number.
+const capSetfcap = 31
+
+// effectiveCaps is /proc/self/status's CapEff.
+func effectiveCaps(status string) uint64 {
+	for _, line := range strings.Split(status, "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 func seccompMode(status string) int {

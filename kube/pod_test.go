@@ -38,6 +38,7 @@ func TestProblems(t *testing.T) {
 	masked, ro := readMounts(defaultPodMounts)
 	assert.Equal(t, []string{"/proc/bus", "/proc/sys", "/proc/kcore", "/proc/acpi"}, masked)
 	assert.True(t, ro)
+	assert.Equal(t, uint64(1)<<capSetfcap, effectiveCaps("CapInh:\t0000000000000000\nCapEff:\t0000000080000000\n"))
 	byDefault := Facts{InPod: true, OwnUsers: !fullIdentity("         0          0 4294967295\n"), Masked: masked,
 		CgroupReadOnly: ro, Seccomp: seccompMode("Name:\tjail\nSeccomp:\t2\nSeccomp_filters:\t1\n"), AppArmor: "cri-containerd.apparmor.d"}
 	masked, ro = readMounts(jailPodMounts)
@@ -56,6 +57,7 @@ func TestProblems(t *testing.T) {
 		// when a sandbox does not start.
 		{"a default pod whose sandbox starts", byDefault, false, []string{"spec.hostUsers", "securityContext.procMount", "spec.runtimeClassName"}},
 		{"jail's pod", jails, false, nil},
+		{"jail's pod as root", Facts{InPod: true, OwnUsers: true, RootWithoutSetfcap: true}, true, []string{"securityContext.runAsUser"}},
 		{"jail's pod, failing anyway", jails, true, []string{"securityContext.seccompProfile"}},
 		{"unconfined", Facts{InPod: true, OwnUsers: true, AppArmor: "unconfined"}, true, nil},
 	} {

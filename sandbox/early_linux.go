@@ -21,7 +21,7 @@ import (
 // the mapping is to the overflow id, which only the parent may write, and
 // subordinate ranges are newuidmap's to write.
 func selfMapped(cfg *native.Config, s *Spec) {
-	if os.Getuid() == 0 || s.IDs != nil {
+	if asRoot() || s.IDs != nil {
 		return
 	}
 	uid, gid := hostIDs()
@@ -42,7 +42,7 @@ func selfMapped(cfg *native.Config, s *Spec) {
 // the same reason, not one whose overlay writes to a host directory
 // (Spec.Upper, jail build's).
 func savable(s *Spec, plan *Plan, enf *enforcer) []byte {
-	if cgs := enf.cgroupView(); os.Getuid() == 0 || s.IDs != nil || len(cgs) > 0 && !rootfs.UnifiedView(cgs) || s.Upper != "" {
+	if cgs := enf.cgroupView(); asRoot() || s.IDs != nil || len(cgs) > 0 && !rootfs.UnifiedView(cgs) || s.Upper != "" {
 		return nil
 	}
 	for _, op := range plan.Mounts {

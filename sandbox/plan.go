@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"os"
 	"path"
 	"strings"
 	"syscall"
@@ -99,7 +98,7 @@ func compile(s *Spec, host rootfs.Host, cgroups []rootfs.Cgroup, landlock Landlo
 		Landlock:   landlock,
 		Exec: ExecPlan{
 			Argv: s.Argv, Env: s.Env, Dir: path.Clean(s.Dir), TTY: s.TTY,
-			Rlimits: rlimits(s), UID: s.UID, GID: s.GID, DropGroups: os.Getuid() == 0 || s.IDs != nil,
+			Rlimits: rlimits(s), UID: s.UID, GID: s.GID, DropGroups: asRoot() || s.IDs != nil,
 			RootCaps: rootCaps(s),
 		},
 	}

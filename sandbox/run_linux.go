@@ -2,8 +2,10 @@ package sandbox
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -287,6 +289,9 @@ type supervisor struct {
 
 func hostIDs() (uid, gid int) {
 	uid, gid = os.Getuid(), os.Getgid()
+	if !asRoot() {
+		return uid, gid
+	}
 	if uid == 0 {
 		uid = OverflowID
 	}
@@ -294,6 +299,50 @@ func hostIDs() (uid, gid int) {
 		gid = OverflowID
 	}
 	return uid, gid
+}
+
+// asRoot says jail maps ids as the host's root does: PROG as the
+// overflow ids outside, its groups dropped. That takes uid 0 with
+// CAP_SETUID and CAP_SETGID, the overflow ids mapped in jail's own user
+// namespace and setgroups allowed there. uid 0 of a user namespace
+// without them (a Kubernetes pod's own user, an unshare -r shell) maps
+// as an ordinary user does: its own ids, setgroups denied.
+var asRoot = sync.OnceValue(func() bool {
+	if os.Getuid() != 0 {
+		return false
+	}
+	if !hasCap(unix.CAP_SETUID) || !hasCap(unix.CAP_SETGID) {
+		return false
+	}
+	setgroups, _ := os.ReadFile("/proc/self/setgroups")
+	return strings.TrimSpace(string(setgroups)) == "allow" && idMapped("/proc/self/uid_map", OverflowID) && idMapped("/proc/self/gid_map", OverflowID)
+})
+
+// hasCap says this process has capability c in effect, in its own user
+// namespace.
+func hasCap(c int) bool {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	return data[c/32].Effective&(1<<(c%32)) != 0
+}
+
+// idMapped says id is one of the ids the map file (uid_map, gid_map)
+// maps in this process's user namespace.
+func idMapped(file string, id uint32) bool {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var inner, outer, n uint64
+		if _, err := fmt.Sscan(line, &inner, &outer, &n); err == nil && uint64(id) >= inner && uint64(id) < inner+n {
+			return true
+		}
+	}
+	return false
 }
 
 // cloneFlags are the namespaces of a sandbox; the network namespace is

@@ -305,7 +305,7 @@ func mapIDs(pid int, s *Spec) error {
 // its own ids, and its gid only once setgroups is denied.
 func writeIDMaps(pid int, s *Spec, uid, gid int) error {
 	dir := fmt.Sprintf("/proc/%d/", pid)
-	if os.Getuid() != 0 {
+	if !asRoot() {
 		if err := writeProcFile(dir+"setgroups", "deny"); err != nil {
 			return err
 		}

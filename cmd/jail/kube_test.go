@@ -131,3 +131,33 @@ func TestMaskedProc(t *testing.T) {
 	out, _ = under([]string{"KUBERNETES_SERVICE_HOST=10.0.0.1"}, "doctor")
 	assert.Regexp(t, `(?m)^FAIL +pod securityContext.procMount +the runtime masks paths of /proc \(`+regexp.QuoteMeta(masked)+`\)`, out)
 }
+
+// TestUserNamespaceUsers runs jail, rootless, as the users a container
+// gives it in a user namespace of its own: uid 0 with capabilities (an
+// unshare -r shell) and an ordinary user (the pod's) run sandboxes; uid 0
+// without capabilities cannot map itself, and jail run says why and what
+// to do.
+func TestUserNamespaceUsers(t *testing.T) {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	in := func(wrap ...string) (string, int) {
+		cmd := exec.Command("unshare", append(wrap, j.Bin, "run", "--", "sh", "-c", "id -u; echo ran")...)
+		cmd.Dir = j.Dir
+		cmd.Env = append(os.Environ(), "HOME=/nonexistent", "XDG_CONFIG_HOME=")
+		if j.Cred != nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: j.Cred}
+		}
+		out, _ := cmd.CombinedOutput()
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	out, code := in("-U", "--map-user=1000", "--map-group=1000")
+	assert.Equal(t, 0, code, "an ordinary user of its own user namespace: %s", out)
+	assert.Contains(t, out, "ran\n")
+	out, code = in("-Ur")
+	assert.Equal(t, 0, code, "uid 0 of its own user namespace, with capabilities: %s", out)
+	assert.Contains(t, out, "ran\n")
+	out, code = in("-Ur", "setpriv", "--bounding-set", "-all", "--inh-caps", "-all", "--")
+	assert.Equal(t, 125, code, "%s", out)
+	assert.Contains(t, out, "jail runs as uid 0 without CAP_SETFCAP")
+	assert.Contains(t, out, "fix: run jail as an ordinary user (in a Kubernetes pod, securityContext.runAsUser: 1000")
+}

@@ -231,6 +231,10 @@ func TestPodSpec(t *testing.T) {
 	c := spec.Containers[0]
 	sc := c.SecurityContext
 	require.NotNil(t, sc)
+	require.NotNil(t, sc.RunAsUser)
+	assert.NotZero(t, *sc.RunAsUser, "an ordinary user: uid 0 without CAP_SETFCAP cannot map itself")
+	require.NotNil(t, sc.RunAsNonRoot)
+	assert.True(t, *sc.RunAsNonRoot)
 	require.NotNil(t, sc.ProcMount)
 	assert.Equal(t, corev1.UnmaskedProcMount, *sc.ProcMount)
 	assert.True(t, sc.Privileged == nil || !*sc.Privileged)
