@@ -188,8 +188,10 @@ type Task struct {
 // alive, further inits get a copy of the memory instead (the plain fork,
 // about 0.8 ms slower), whose flag is theirs.
 type Init struct {
-	Pid  int
-	done chan initExit
+	Pid int
+	// exit is how the init ended, once done is closed.
+	done chan struct{}
+	exit initExit
 
 	mu     sync.Mutex
 	reaped bool
@@ -206,7 +208,7 @@ type initExit struct {
 // anything, and the caller writes the id maps first. The error is a
 // syscall.Errno when clone itself failed.
 func Start(cfg *Config) (*Init, error) {
-	p := &Init{done: make(chan initExit, 1)}
+	p := &Init{done: make(chan struct{})}
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -228,7 +230,8 @@ func Start(cfg *Config) (*Init, error) {
 		started <- nil
 		ws, ru, err := p.reap()
 		C.jail_launch_release(l)
-		p.done <- initExit{ws, ru, err}
+		p.exit = initExit{ws, ru, err}
+		close(p.done)
 	}()
 	if err := <-started; err != nil {
 		return nil, err
@@ -251,10 +254,11 @@ func (p *Init) Kill() error {
 }
 
 // Wait returns how the init ended and the resources it and the children
-// it reaped used, once it is reaped.
+// it reaped used, once it is reaped; to every caller (an early init a
+// run discarded is waited for again at jail's exit).
 func (p *Init) Wait() (syscall.WaitStatus, syscall.Rusage, error) {
-	e := <-p.done
-	return e.status, e.rusage, e.err
+	<-p.done
+	return p.exit.status, p.exit.rusage, p.exit.err
 }
 
 // reap waits until the init has exited without reaping it (WNOWAIT),
@@ -403,10 +407,11 @@ func StartWarm(cfg *Config, ctl *os.File) (*Init, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Init{Pid: pid, done: make(chan initExit, 1)}
+	p := &Init{Pid: pid, done: make(chan struct{})}
 	go func() {
 		ws, ru, err := p.reap()
-		p.done <- initExit{ws, ru, err}
+		p.exit = initExit{ws, ru, err}
+		close(p.done)
 	}()
 	if _, err := ctl.Write(wire); err != nil {
 		_ = p.Kill()
@@ -453,10 +458,11 @@ func TakeEarly() *Early {
 	if c.pid <= 0 {
 		return nil
 	}
-	p := &Init{Pid: c.pid, done: make(chan initExit, 1)}
+	p := &Init{Pid: c.pid, done: make(chan struct{})}
 	go func() {
 		ws, ru, err := p.reap()
-		p.done <- initExit{ws, ru, err}
+		p.exit = initExit{ws, ru, err}
+		close(p.done)
 	}()
 	early = &Early{Init: p, Ctl: os.NewFile(uintptr(c.ctl), "jail-ctl"), Rep: os.NewFile(uintptr(c.rep), "jail-report"),
 		SavedPath: c.path, Saved: c.saved}
