@@ -85,6 +85,9 @@ func explainCloneError(err error) error {
 		if readSysctl("user/max_user_namespaces") == "0" {
 			fixes = append(fixes, "sysctl -w user.max_user_namespaces=15000")
 		}
+		if len(fixes) == 0 && kube.Read().Seccomp == 2 {
+			fixes = append(fixes, "a seccomp filter is loaded in this process (Seccomp: 2 in /proc/self/status), as a container runtime's default, which refuses new namespaces without CAP_SYS_ADMIN: in a Kubernetes pod, set securityContext.seccompProfile to jail's Localhost profile (jail kube seccomp-profile; docs/kubernetes.md); in another container, run it with that profile")
+		}
 		if len(fixes) == 0 {
 			fixes = append(fixes, "check that a seccomp or LSM policy of the calling environment (a container?) allows unshare(CLONE_NEWUSER)")
 		}

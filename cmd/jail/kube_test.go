@@ -7,12 +7,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	libseccomp "github.com/seccomp/libseccomp-golang"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -160,4 +162,120 @@ func TestUserNamespaceUsers(t *testing.T) {
 	assert.Equal(t, 125, code, "%s", out)
 	assert.Contains(t, out, "jail runs as uid 0 without CAP_SETFCAP")
 	assert.Contains(t, out, "fix: run jail as an ordinary user (in a Kubernetes pod, securityContext.runAsUser: 1000")
+}
+
+// The test binary, run with JAIL_TEST_SECCOMP, loads a seccomp filter on
+// its one thread and execs JAIL_TEST_ARGV (separated by \x1f) under it, as a
+// container runtime starts a container's process: "namespaces" is a
+// runtime default's refusal of new namespaces and mounts without
+// CAP_SYS_ADMIN (EPERM; clone3 ENOSYS), anything else the path of an OCI
+// profile such as jail's outer one.
+func init() {
+	which := os.Getenv("JAIL_TEST_SECCOMP")
+	if which == "" {
+		return
+	}
+	runtime.LockOSThread()
+	if err := loadFilter(which); err != nil {
+		fmt.Fprintf(os.Stderr, "loading the seccomp filter: %v\n", err)
+		os.Exit(99)
+	}
+	argv := strings.Split(os.Getenv("JAIL_TEST_ARGV"), "\x1f")
+	err := syscall.Exec(argv[0], argv, os.Environ())
+	fmt.Fprintf(os.Stderr, "exec %s: %v\n", argv[0], err)
+	os.Exit(99)
+}
+
+func loadFilter(which string) error {
+	var f *libseccomp.ScmpFilter
+	var err error
+	add := func(name string, act libseccomp.ScmpAction, conds ...libseccomp.ScmpCondition) error {
+		nr, err := libseccomp.GetSyscallFromName(name)
+		if err != nil {
+			return nil // not a call of this architecture
+		}
+		if len(conds) > 0 {
+			return f.AddRuleConditional(nr, act, conds)
+		}
+		return f.AddRule(nr, act)
+	}
+	if which == "namespaces" {
+		if f, err = libseccomp.NewFilter(libseccomp.ActAllow); err != nil {
+			return err
+		}
+		eperm := libseccomp.ActErrno.SetReturnCode(int16(syscall.EPERM))
+		for _, name := range []string{"unshare", "setns", "mount", "umount2", "pivot_root", "fsopen", "fsmount", "move_mount", "open_tree", "mount_setattr"} {
+			if err := add(name, eperm); err != nil {
+				return err
+			}
+		}
+		newUser, err := libseccomp.MakeCondition(0, libseccomp.CompareMaskedEqual, syscall.CLONE_NEWUSER, syscall.CLONE_NEWUSER)
+		if err != nil {
+			return err
+		}
+		if err := add("clone", eperm, newUser); err != nil {
+			return err
+		}
+		if err := add("clone3", libseccomp.ActErrno.SetReturnCode(int16(syscall.ENOSYS))); err != nil {
+			return err
+		}
+	} else {
+		b, err := os.ReadFile(which)
+		if err != nil {
+			return err
+		}
+		var profile struct {
+			DefaultErrnoRet int16
+			Syscalls        []struct{ Names []string }
+		}
+		if err := json.Unmarshal(b, &profile); err != nil {
+			return err
+		}
+		if f, err = libseccomp.NewFilter(libseccomp.ActErrno.SetReturnCode(profile.DefaultErrnoRet)); err != nil {
+			return err
+		}
+		for _, s := range profile.Syscalls {
+			for _, name := range s.Names {
+				if err := add(name, libseccomp.ActAllow); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return f.Load()
+}
+
+// TestUnderRuntimeSeccomp runs jail, as the test user, under a seccomp
+// filter as a container runtime's default loads one: jail run names the
+// filter and the pod field that replaces it, doctor in a pod names it
+// too; under jail's outer profile instead, the run works.
+func TestUnderRuntimeSeccomp(t *testing.T) {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	if os.Getuid() != 0 || j.Cred == nil {
+		testutil.Skip(t, "starting jail as the test user under a filter loaded as root needs root (CI runs as root)")
+	}
+	self, err := os.Executable()
+	require.NoError(t, err)
+	under := func(filter string, env []string, args ...string) (string, int) {
+		argv := append([]string{"/usr/bin/setpriv", "--reuid=" + fmt.Sprint(j.Cred.Uid), "--regid=" + fmt.Sprint(j.Cred.Gid), "--clear-groups", "--", j.Bin}, args...)
+		cmd := exec.Command(self)
+		cmd.Dir = j.Dir
+		cmd.Env = append(os.Environ(), append([]string{"JAIL_TEST_SECCOMP=" + filter, "JAIL_TEST_ARGV=" + strings.Join(argv, "\x1f"),
+			"HOME=/nonexistent", "XDG_CONFIG_HOME="}, env...)...)
+		out, _ := cmd.CombinedOutput()
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	out, code := under("namespaces", nil, "run", "--", "true")
+	assert.Equal(t, 125, code, "%s", out)
+	assert.Contains(t, out, "a seccomp filter is loaded in this process")
+	assert.Contains(t, out, "in a Kubernetes pod, set securityContext.seccompProfile to jail's Localhost profile")
+	out, _ = under("namespaces", []string{"KUBERNETES_SERVICE_HOST=10.0.0.1"}, "doctor")
+	assert.Regexp(t, `(?m)^FAIL +pod securityContext.seccompProfile +a seccomp filter is loaded`, out)
+
+	profile, err := filepath.Abs(filepath.Join("..", "..", "deploy", "kubernetes", "profiles", "seccomp.json"))
+	require.NoError(t, err)
+	out, code = under(profile, nil, "run", "--", "sh", "-c", "grep Seccomp: /proc/self/status; echo ran")
+	assert.Equal(t, 0, code, "under jail's outer profile: %s", out)
+	assert.Contains(t, out, "ran\n")
 }
