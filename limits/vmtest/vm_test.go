@@ -102,6 +102,16 @@ cat "$d/cgroup.subtree_control"
 for c in $(cat "$d/cgroup.controllers"); do echo "-$c" >"$d/cgroup.subtree_control" || exit 1; done`,
 		expect: `[ "$rc" = 0 ] && has '(^| )memory( |$)' && has '(^| )pids( |$)' && has '(^| )cpu( |$)'`,
 	},
+	{
+		// A pod's cgroup tree without a runtime class that makes it
+		// writable: jail says the limits are not enforced, and doctor
+		// in a pod names the field.
+		name:  "pod-cgroup-read-only",
+		modes: []string{modeCgroup2},
+		run: `unshare -Urm sh -c 'mount -o remount,bind,ro /sys/fs/cgroup || exit 9
+KUBERNETES_SERVICE_HOST=10.0.0.1 "$0" doctor; "$0" run --mem 64M -- /bin/true' "$JAIL"`,
+		expect: `[ "$rc" = 0 ] && has '^FAIL +pod spec.runtimeClassName +/sys/fs/cgroup is read-only' && has 'NOT enforced'`,
+	},
 	// The limit checks: the same programs as the host's limits_test.go,
 	// and in each guest jail must pick the backend that guest offers.
 	{
