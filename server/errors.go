@@ -35,6 +35,7 @@ const (
 	codeForbidden      = "forbidden"
 	codeUnauthorized   = "unauthorized"
 	codeDraining       = "draining"
+	codeLimits         = "limits_unenforceable"
 	codeInternal       = "internal"
 	codeNotAllowed     = "method_not_allowed"
 	codeStoreFull      = "store_full"

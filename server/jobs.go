@@ -32,6 +32,8 @@ type job struct {
 	// dec is the request, until the job's end; tty is its task's.
 	dec *decoded
 	tty bool
+	// limitsSource is "pod" when the container's limits hold the task.
+	limitsSource string
 	// token is the client's, whose slot the job holds; nil for a local
 	// client.
 	token   *Token
@@ -340,6 +342,9 @@ type View struct {
 	Time      sandbox.Seconds `json:"time"`
 	Result    *judge.Result   `json:"result,omitempty"`
 	Error     *apiError       `json:"error,omitempty"`
+	// LimitsSource is "pod" when the limits that held the task were the
+	// container's (jail serve --limits=pod), not a cgroup of its run's.
+	LimitsSource string `json:"limits_source,omitempty"`
 }
 
 func (j *job) view() View {
@@ -350,7 +355,7 @@ func (j *job) view() View {
 
 // viewLocked is view with j.mu held.
 func (j *job) viewLocked() View {
-	v := View{ID: j.id, State: j.state, Profile: j.profile, Result: j.result, Error: j.failure}
+	v := View{ID: j.id, State: j.state, Profile: j.profile, Result: j.result, Error: j.failure, LimitsSource: j.limitsSource}
 	switch {
 	case !j.started.IsZero():
 		v.QueueTime = sandbox.Seconds(j.started.Sub(j.created))

@@ -77,6 +77,14 @@ type Config struct {
 	Pools []PoolSize
 	// Images holds the image a task names (nil: tasks name none).
 	Images ImageHolder
+	// Limits says how tasks' limits are held. "" as this host can (what
+	// it cannot is in each result's warnings). "cgroup": by a cgroup per
+	// run, or no task runs: with LimitsProblem (why not) the server is
+	// not ready and refuses tasks. "pod": by the limits of the container
+	// the server runs in (a Kubernetes pod's), one task at a time, each
+	// task's view saying limits_source "pod".
+	Limits        string
+	LimitsProblem string
 }
 
 // PoolSize is one pool: Size warm sandboxes for tasks of Profile, each
@@ -123,6 +131,15 @@ type Server struct {
 
 // New starts a server's workers.
 func New(cfg Config) (*Server, error) {
+	switch cfg.Limits {
+	case "", "cgroup":
+	case "pod":
+		// The pod's limits are the whole server's: one task inside them
+		// at a time is the only run they bound.
+		cfg.Parallel = 1
+	default:
+		return nil, fmt.Errorf("limits %q: give cgroup or pod, or nothing for what this host can", cfg.Limits)
+	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = runtime.NumCPU()
 	}
@@ -265,6 +282,10 @@ func (s *Server) postRun(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 	}
+	if p := s.limitsProblem(); p != "" {
+		writeError(w, errorf(http.StatusServiceUnavailable, codeLimits, "", p))
+		return
+	}
 	wait, aerr := s.waitParam(r)
 	if aerr != nil {
 		s.reject(w, aerr)
@@ -326,6 +347,9 @@ func (s *Server) submit(dec *decoded, tok *Token, compat any) (*job, *apiError) 
 		return fail(aerr)
 	}
 	j := newJob(clientName(tok), dec)
+	if s.cfg.Limits == "pod" {
+		j.limitsSource = "pod"
+	}
 	j.token, j.compat = tok, compat
 	s.mu.Lock()
 	s.jobs[j.id] = j
@@ -771,6 +795,10 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	case <-s.unready:
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 	default:
+		if p := s.limitsProblem(); p != "" {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "limits", "error": p})
+			return
+		}
 		if !s.pools.Warm() {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "warming"})
 			return
@@ -828,6 +856,15 @@ func (s *Server) collectGarbage() {
 		}
 		s.mu.Unlock()
 	}
+}
+
+// limitsProblem is why the limits the server must hold by cgroups
+// cannot be, "" when they can or it need not.
+func (s *Server) limitsProblem() string {
+	if s.cfg.Limits != "cgroup" || s.cfg.LimitsProblem == "" {
+		return ""
+	}
+	return "limits cannot be enforced by cgroups here: " + s.cfg.LimitsProblem + "; fix the cgroups (jail doctor says how), or serve with --limits=pod to run one task at a time under the container's own limits"
 }
 
 // Unready fails /readyz from now on while tasks are still taken: a load

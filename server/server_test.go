@@ -433,6 +433,47 @@ func TestMetrics(t *testing.T) {
 	assert.Contains(t, text, "jail_running 0")
 }
 
+// With --limits=cgroup on a host whose cgroups cannot hold the limits,
+// the server is not ready and takes no task, saying why and what to do;
+// never a silent run without them.
+func TestLimitsByCgroupOrNothing(t *testing.T) {
+	ts := startServer(t, Config{Parallel: 1, Limits: "cgroup", LimitsProblem: "no cgroup backend (cgroup v1)"})
+	status, out, _ := ts.do(t, http.MethodGet, "/readyz", "")
+	assert.Equal(t, http.StatusServiceUnavailable, status)
+	assert.Equal(t, "limits", out["status"])
+	assert.Contains(t, out["error"], "limits cannot be enforced by cgroups here: no cgroup backend (cgroup v1)")
+	assert.Contains(t, out["error"], "--limits=pod")
+	status, out, _ = ts.do(t, http.MethodPost, "/v1/runs", helloTask)
+	assert.Equal(t, http.StatusServiceUnavailable, status)
+	assert.Equal(t, "limits_unenforceable", out["error"].(map[string]any)["code"], "%v", out)
+	ts.fake.mu.Lock()
+	assert.Empty(t, ts.fake.tasks, "no task ran")
+	ts.fake.mu.Unlock()
+
+	// Enforceable: ready, as any server.
+	ts = startServer(t, Config{Parallel: 1, Limits: "cgroup"})
+	status, _, _ = ts.do(t, http.MethodGet, "/readyz", "")
+	assert.Equal(t, http.StatusOK, status)
+	_, err := New(Config{Limits: "rlimits"})
+	assert.ErrorContains(t, err, `limits "rlimits": give cgroup or pod`)
+}
+
+// With --limits=pod the container's limits hold the tasks: one at a
+// time, each view saying so.
+func TestLimitsFromThePod(t *testing.T) {
+	ts := startServer(t, Config{Parallel: 8, Limits: "pod"})
+	_, b, _ := ts.raw(t, http.MethodGet, "/metrics", nil, nil)
+	assert.Contains(t, string(b), "\njail_parallel 1\n")
+	go func() { ts.fake.release <- struct{}{} }()
+	status, out, _ := ts.do(t, http.MethodPost, "/v1/runs?wait=10s", helloTask)
+	require.Equal(t, http.StatusOK, status, "%v", out)
+	assert.Equal(t, "pod", out["limits_source"])
+	ts = startServer(t, Config{Parallel: 1})
+	go func() { ts.fake.release <- struct{}{} }()
+	_, out, _ = ts.do(t, http.MethodPost, "/v1/runs?wait=10s", helloTask)
+	assert.NotContains(t, out, "limits_source", "a run's own cgroup, or the host's warnings, as ever")
+}
+
 // jail_backlog_per_slot, what an autoscaler scales on, is the queued and
 // running tasks per worker, however a task leaves.
 func TestBacklogPerSlot(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,7 +38,7 @@ type serveFlags struct {
 	maxBlob, blobTotal      string
 	blobTTL                 time.Duration
 	allowNet, hashToken     bool
-	tokens                  string
+	tokens, limitsMode      string
 	max                     map[string]string
 	pools                   []string
 }
@@ -90,11 +91,40 @@ passes and ignores --listen.`,
 	fl.DurationVar(&f.blobTTL, "blob-ttl", time.Hour, "drop a blob this long after its last use (an upload, a download, a task naming it)")
 	fl.StringVar(&f.maxBlob, "max-blob", "256M", "largest blob")
 	fl.StringVar(&f.blobTotal, "blob-total", "1G", "most bytes all blobs may take; past it, 507 until blobs expire")
+	fl.StringVar(&f.limitsMode, "limits", "host", "how tasks' limits are held: `host` (as this host can; each result says what it cannot), cgroup (by a cgroup per run, or not ready and no task), pod (by the container's own limits, one task at a time; each result says limits_source pod)")
 	fl.StringSliceVar(&f.pools, "pool", nil, "keep `PROFILE=N[:reuse]` warm sandboxes ready for tasks of that profile (default: raw steps), each serving one task or, with :reuse, task after task; e.g. python3=4,default=2:reuse")
 	for _, lf := range limits.Fields {
 		fl.Var(limitFlag{f.max, lf.Name}, "max-"+lf.Flag, "the most a task may ask for: "+lf.Help+" (default: each profile's own)")
 	}
 	return cmd
+}
+
+// limitsMode reads --limits for the server: its mode, and with cgroup,
+// why this host's cgroups cannot hold the limits every profile sets
+// (memory and processes), if they cannot.
+func limitsMode(v, backend string, controllers, notes []string) (mode, problem string, err error) {
+	switch v {
+	case "host":
+		return "", "", nil
+	case "pod":
+		return "pod", "", nil
+	case "cgroup":
+	default:
+		return "", "", fmt.Errorf("--limits %q: give host, cgroup or pod", v)
+	}
+	if backend == "none" {
+		return "cgroup", "no cgroup backend (" + strings.Join(notes, "; ") + ")", nil
+	}
+	var missing []string
+	for _, c := range []string{"memory", "pids"} {
+		if !slices.Contains(controllers, c) {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		return "cgroup", fmt.Sprintf("the %s backend lacks the %s controller", backend, strings.Join(missing, " and ")), nil
+	}
+	return "cgroup", "", nil
 }
 
 // parsePools reads --pool PROFILE=N[:MODE],...
@@ -163,7 +193,11 @@ func serveMain(ctx context.Context, f *serveFlags) error {
 	sandbox.LongLivedProcess()
 	runner := sandbox.NewRunner()
 	// The backend probe (a systemd D-Bus round trip) is paid here, once.
-	backend, _, notes := runner.Backend(ctx)
+	backend, controllers, notes := runner.Backend(ctx)
+	mode, problem, err := limitsMode(f.limitsMode, backend, controllers, notes)
+	if err != nil {
+		return err
+	}
 	// Opened by the first task that names an image: a server that runs
 	// none needs no store.
 	store := sync.OnceValues(func() (*image.Store, error) { return openStore(f.store) })
@@ -177,12 +211,15 @@ func serveMain(ctx context.Context, f *serveFlags) error {
 	srv, err := server.New(server.Config{Parallel: f.parallel, Queue: f.queue, Keep: f.keep, MaxWait: f.maxWait,
 		MaxBody: body, MaxFiles: f.maxFiles, Max: max, AllowNetwork: f.allowNet, Runner: runner, Logger: log,
 		BlobDir: f.blobDir, MaxBlob: maxBlob, BlobTotal: blobTotal, BlobTTL: f.blobTTL, Tokens: tokens, Version: version, Pools: pools,
-		Images: images})
+		Images: images, Limits: mode, LimitsProblem: problem})
 	if err != nil {
 		return err
 	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	log.Info("serving", "listen", where, "tls", f.tlsCert != "", "tokens", f.tokens, "limit_backend", backend, "notes", notes)
+	log.Info("serving", "listen", where, "tls", f.tlsCert != "", "tokens", f.tokens, "limit_backend", backend, "notes", notes, "limits", f.limitsMode)
+	if problem != "" {
+		log.Error("not ready: limits cannot be enforced by cgroups", "why", problem)
+	}
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -778,6 +778,33 @@ func TestServeClientDisconnects(t *testing.T) {
 	}
 }
 
+// TestServeLimitsCgroup: --limits=cgroup on this host is ready only if
+// its cgroups hold memory and process limits; if not, it says why, and
+// refuses tasks rather than run them unlimited.
+func TestServeLimitsCgroup(t *testing.T) {
+	s := serve(t, "unix", "--limits", "cgroup")
+	code, b, err := s.doErr(context.Background(), s.client, http.MethodGet, "/readyz", nil)
+	require.NoError(t, err)
+	if code == http.StatusOK {
+		id := s.submit(t, stepsTask(nil, "/bin/true"))
+		v := s.awaitState(t, id, "done")
+		require.NotNil(t, v.Result)
+		assert.Equal(t, "OK", v.Result.Verdict)
+	} else {
+		assert.Equal(t, http.StatusServiceUnavailable, code, "%s", b)
+		assert.Contains(t, string(b), "limits cannot be enforced by cgroups here")
+		code, b, err = s.doErr(context.Background(), s.client, http.MethodPost, "/v1/runs", stepsTask(nil, "/bin/true"))
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusServiceUnavailable, code, "%s", b)
+		assert.Contains(t, string(b), "limits_unenforceable")
+	}
+	s.stop(t, 30*time.Second)
+
+	r := s.j.Run(t, "serve", "--limits", "rlimits")
+	assert.Equal(t, 125, r.ExitCode, "%s", r)
+	assert.Contains(t, r.Stderr, `jail: --limits "rlimits": give host, cgroup or pod`)
+}
+
 // TestServeDrainDelay stops a server as a Kubernetes Deployment does:
 // after SIGTERM, /readyz fails at once while tasks are still taken for
 // --drain-delay (the Service's endpoints are updating), then new ones

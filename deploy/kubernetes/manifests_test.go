@@ -271,6 +271,7 @@ func TestDrainFitsTheGrace(t *testing.T) {
 		t.Fatalf("jail serve is not given --%s", name)
 		return 0
 	}
+	assert.Contains(t, spec.Containers[0].Args, "--limits=cgroup", "not ready rather than serve without a cgroup per run")
 	delay, drain, wall := flag("drain-delay"), flag("drain"), flag("max-wall")
 	assert.Positive(t, delay, "--drain-delay: tasks keep coming while the endpoints update")
 	assert.GreaterOrEqual(t, drain, wall, "--drain lets the longest run finish")
