@@ -104,11 +104,12 @@ for c in $(cat "$d/cgroup.controllers"); do echo "-$c" >"$d/cgroup.subtree_contr
 	},
 	{
 		// A pod's cgroup tree without a runtime class that makes it
-		// writable: jail says the limits are not enforced, and doctor
-		// in a pod names the field.
+		// writable (read-only, in a cgroup namespace of its own): jail
+		// says the limits are not enforced, and doctor in a pod names
+		// the field.
 		name:  "pod-cgroup-read-only",
 		modes: []string{modeCgroup2},
-		run: `unshare -Urm sh -c 'mount -o remount,bind,ro /sys/fs/cgroup || exit 9
+		run: `unshare -UrmC sh -c 'mount -o remount,bind,ro /sys/fs/cgroup || exit 9
 KUBERNETES_SERVICE_HOST=10.0.0.1 "$0" doctor; "$0" run --mem 64M -- /bin/true' "$JAIL"`,
 		expect: `[ "$rc" = 0 ] && has '^FAIL +pod spec.runtimeClassName +/sys/fs/cgroup is read-only' && has 'NOT enforced'`,
 	},
