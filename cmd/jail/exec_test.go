@@ -152,6 +152,25 @@ func (s *terminalScreen) waitFor(t *testing.T, want string) string {
 	}
 }
 
+// typeUntil types keys at master again and again until the screen shows
+// want: what comes of keys, whenever it comes.
+func (s *terminalScreen) typeUntil(t *testing.T, master *os.File, keys, want string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, err := master.WriteString(keys)
+		require.NoError(t, err)
+		s.mu.Lock()
+		shown := strings.Contains(s.buf.String(), want)
+		s.mu.Unlock()
+		if shown {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "typing %q never showed %q", keys, want)
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // TestAttach: run -d -t, then attach under a real terminal: keys go to
 // PROG, its output comes back, the size follows the terminal's, the
 // detach keys leave PROG running, and PROG's exit ends attach with its
@@ -179,19 +198,7 @@ func TestAttach(t *testing.T) {
 	master, screen, run := attach(t, 41, 132)
 	// Typed until the shell echoes it: keys typed before attach is
 	// relaying would be the host terminal's alone.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		_, err := master.WriteString("echo rea''dy\r")
-		require.NoError(t, err)
-		screen.mu.Lock()
-		ready := strings.Contains(screen.buf.String(), "ready\r\n")
-		screen.mu.Unlock()
-		if ready {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "the shell never answered")
-		time.Sleep(100 * time.Millisecond)
-	}
+	screen.typeUntil(t, master, "echo rea''dy\r", "ready\r\n")
 	_, err := master.WriteString("stty size; tty; [ -e \"$(tty)\" ] && echo FOU''ND\r")
 	require.NoError(t, err)
 	got := screen.waitFor(t, "FOUND\r\n")
@@ -200,19 +207,7 @@ func TestAttach(t *testing.T) {
 	// A resize reaches attach as SIGWINCH, and the sandbox's terminal;
 	// asked until it shows, since the signal comes when it comes.
 	require.NoError(t, sandbox.Resize(master, 50, 100))
-	deadline = time.Now().Add(15 * time.Second)
-	for {
-		_, err = master.WriteString("stty size\r")
-		require.NoError(t, err)
-		screen.mu.Lock()
-		resized := strings.Contains(screen.buf.String(), "50 100\r\n")
-		screen.mu.Unlock()
-		if resized {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "the sandbox's terminal never got the new size")
-		time.Sleep(100 * time.Millisecond)
-	}
+	screen.typeUntil(t, master, "stty size\r", "50 100\r\n")
 	// ctrl-p alone goes through; ctrl-p ctrl-q detaches.
 	_, err = master.Write([]byte{0x10, 0x10, 0x11})
 	require.NoError(t, err)
@@ -225,19 +220,7 @@ func TestAttach(t *testing.T) {
 
 	// Again; PROG's exit ends attach, with PROG's status.
 	master, screen, run = attach(t, 24, 80)
-	deadline = time.Now().Add(15 * time.Second)
-	for {
-		_, err := master.WriteString("echo ag''ain\r")
-		require.NoError(t, err)
-		screen.mu.Lock()
-		ready := strings.Contains(screen.buf.String(), "again\r\n")
-		screen.mu.Unlock()
-		if ready {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "the shell never answered")
-		time.Sleep(100 * time.Millisecond)
-	}
+	screen.typeUntil(t, master, "echo ag''ain\r", "again\r\n")
 	_, err = master.WriteString("exit 6\r")
 	require.NoError(t, err)
 	r = run.Wait(t)
