@@ -186,7 +186,7 @@ func startServe(b *testing.B, e *env, extra ...string) *served {
 	ln.Close()
 	s := &served{url: "http://" + addr, done: make(chan error, 1),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
-	s.run = e.jail.Start(b, testutil.Opts{Env: []string{"TMPDIR=" + e.tmp}}, append([]string{"serve", "--listen", addr, "--parallel", "2"}, extra...)...)
+	s.run = e.jail.Start(b, testutil.Opts{Env: []string{"TMPDIR=" + e.tmp}}, append([]string{"serve", "--limits=host", "--listen", addr, "--parallel", "2"}, extra...)...)
 	go func() {
 		_, err := s.run.WaitErr()
 		s.done <- err

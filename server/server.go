@@ -864,7 +864,7 @@ func (s *Server) limitsProblem() string {
 	if s.cfg.Limits != "cgroup" || s.cfg.LimitsProblem == "" {
 		return ""
 	}
-	return "limits cannot be enforced by cgroups here: " + s.cfg.LimitsProblem + "; fix the cgroups (jail doctor says how), or serve with --limits=pod to run one task at a time under the container's own limits"
+	return "limits cannot be enforced by cgroups here: " + s.cfg.LimitsProblem + "; fix the cgroups (jail doctor says how), or serve with --limits=host to run with what this host can hold (each result says what it cannot), or --limits=pod to run one task at a time under a container's own limits"
 }
 
 // Unready fails /readyz from now on while tasks are still taken: a load

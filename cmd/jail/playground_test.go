@@ -225,7 +225,7 @@ func startServe(t *testing.T) string {
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 
 	j := testutil.New(t)
-	srv := j.Start(t, testutil.Opts{}, "serve", "--listen", addr, "--parallel", "2")
+	srv := j.Start(t, testutil.Opts{}, "serve", "--limits=host", "--listen", addr, "--parallel", "2")
 	exited := make(chan testutil.Result, 1)
 	go func() {
 		res, _ := srv.WaitErr()

@@ -56,6 +56,10 @@ Without --tokens, only loopback and unix-socket clients are served. With
 --tokens FILE, every client sends Authorization: Bearer TOKEN, and each
 token has its own maxima, concurrency, rate and network permission; the
 file holds only the tokens' SHA-256 (echo -n TOKEN | jail serve --hash-token).
+Every run gets a cgroup of its own for its limits, or jail serve is not
+ready and takes no task, saying why (--limits=host runs with what this
+host can hold instead; --limits=pod under a container's own limits).
+
 SIGTERM stops taking tasks (after --drain-delay, during which /readyz
 fails but tasks are still taken), lets the running ones finish for
 --drain, cancels the rest and exits.
@@ -91,7 +95,7 @@ passes and ignores --listen.`,
 	fl.DurationVar(&f.blobTTL, "blob-ttl", time.Hour, "drop a blob this long after its last use (an upload, a download, a task naming it)")
 	fl.StringVar(&f.maxBlob, "max-blob", "256M", "largest blob")
 	fl.StringVar(&f.blobTotal, "blob-total", "1G", "most bytes all blobs may take; past it, 507 until blobs expire")
-	fl.StringVar(&f.limitsMode, "limits", "host", "how tasks' limits are held: `host` (as this host can; each result says what it cannot), cgroup (by a cgroup per run, or not ready and no task), pod (by the container's own limits, one task at a time; each result says limits_source pod)")
+	fl.StringVar(&f.limitsMode, "limits", "cgroup", "how tasks' limits are held: `cgroup` (by a cgroup per run, or not ready and no task), host (as this host can; each result says what it cannot), pod (by the container's own limits, one task at a time; each result says limits_source pod)")
 	fl.StringSliceVar(&f.pools, "pool", nil, "keep `PROFILE=N[:reuse]` warm sandboxes ready for tasks of that profile (default: raw steps), each serving one task or, with :reuse, task after task; e.g. python3=4,default=2:reuse")
 	for _, lf := range limits.Fields {
 		fl.Var(limitFlag{f.max, lf.Name}, "max-"+lf.Flag, "the most a task may ask for: "+lf.Help+" (default: each profile's own)")

@@ -52,7 +52,7 @@ func testServeActivated(t *testing.T, n int) {
 	}
 
 	notListened := filepath.Join(j.Dir, "not-this.sock")
-	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=$2 exec "$0" serve --listen "unix:$1" --drain 5s`, j.Bin, notListened, strconv.Itoa(n))
+	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=$2 exec "$0" serve --limits=host --listen "unix:$1" --drain 5s`, j.Bin, notListened, strconv.Itoa(n))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	cmd.ExtraFiles = files

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,6 +83,11 @@ func serve(t *testing.T, transport string, args ...string) *served {
 		t.Fatalf("unknown transport %q", transport)
 	}
 	s.client = s.newClient()
+	// This host's test user may have no cgroups: the tests serve with
+	// what it can hold, unless they ask.
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--limits") }) {
+		args = append([]string{"--limits=host"}, args...)
+	}
 	s.run = j.Start(t, testutil.Opts{Env: []string{"TMPDIR=" + s.tmp}}, append([]string{"serve", "--listen", listen}, args...)...)
 	s.pid = s.run.Cmd.Process.Pid
 	// Before the server has started any sandbox: it starts none until a

@@ -36,7 +36,7 @@ func TestServeTLS(t *testing.T) {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	ln.Close()
-	srv := j.Start(t, testutil.Opts{}, "serve", "--listen", addr, "--tls-cert", cert, "--tls-key", key, "--parallel", "1")
+	srv := j.Start(t, testutil.Opts{}, "serve", "--limits=host", "--listen", addr, "--tls-cert", cert, "--tls-key", key, "--parallel", "1")
 	defer func() {
 		_ = srv.Cmd.Process.Signal(syscall.SIGTERM)
 		res, err := srv.WaitErr()
