@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Detection is the backend chosen for this process, and why each better
@@ -52,6 +54,12 @@ func Detect(ctx context.Context, askSystemd bool, with ...int) Detection {
 		d.Backend = b
 		return d
 	}
+	if readOnly(cgroupRoot) {
+		// A container's, whose runtime gave it no cgroup tree to write:
+		// no backend below can create a run's cgroup.
+		note("%s is mounted read-only, as a container's is without a writable cgroup tree (in a Kubernetes pod: a runtime class whose handler makes it writable, spec.runtimeClassName; docs/kubernetes.md)", cgroupRoot)
+		return d
+	}
 	if os.Geteuid() == 0 {
 		b, err := rootCgroup2()
 		if err == nil {
@@ -83,6 +91,12 @@ func Detect(ctx context.Context, askSystemd bool, with ...int) Detection {
 	}
 	d.Backend = b
 	return d
+}
+
+// readOnly says the file system at dir is mounted read-only.
+func readOnly(dir string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(dir, &st) == nil && st.Flags&unix.ST_RDONLY != 0
 }
 
 // rootCgroup2 is jail's own subtree at /sys/fs/cgroup/jail, for root.

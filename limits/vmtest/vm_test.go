@@ -111,7 +111,8 @@ for c in $(cat "$d/cgroup.controllers"); do echo "-$c" >"$d/cgroup.subtree_contr
 		modes: []string{modeCgroup2},
 		run: `unshare -UrmC sh -c 'mount -o remount,bind,ro /sys/fs/cgroup || exit 9
 KUBERNETES_SERVICE_HOST=10.0.0.1 "$0" doctor; "$0" run --mem 64M -- /bin/true' "$JAIL"`,
-		expect: `[ "$rc" = 0 ] && has '^FAIL +pod spec.runtimeClassName +/sys/fs/cgroup is read-only' && has 'NOT enforced'`,
+		expect: `[ "$rc" = 0 ] && has '^FAIL +pod spec.runtimeClassName +/sys/fs/cgroup is read-only' &&
+has 'NOT enforced: /sys/fs/cgroup is mounted read-only, as a container.s is.*spec.runtimeClassName'`,
 	},
 	// The limit checks: the same programs as the host's limits_test.go,
 	// and in each guest jail must pick the backend that guest offers.
