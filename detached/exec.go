@@ -204,9 +204,12 @@ func (m *Monitor) exec(c *net.UnixConn, cmd *Command, fds []*os.File) {
 	started, exited := make(chan sandbox.CommandStart, 1), make(chan sandbox.CommandExit, 1)
 	req := &sandbox.CommandRequest{Command: sandbox.Command{Argv: cmd.Argv, Env: cmd.Env, Dir: cmd.Dir, Stdio: stdio,
 		TTY: cmd.TTY, Rows: cmd.Rows, Cols: cmd.Cols}, Started: started, Exited: exited}
+	// A run being set up takes it once it watches PROG, and holds it
+	// until PROG has started; none comes between runs (a restart's
+	// backoff) or after the last.
 	select {
 	case m.commands <- req:
-	case <-time.After(2 * time.Second):
+	case <-time.After(10 * time.Second):
 		reply(execReply{Error: "PROG is not running"}, nil)
 		return
 	}

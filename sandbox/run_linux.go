@@ -47,7 +47,8 @@ type IO struct {
 	Terminal   func(master *os.File)
 	Rows, Cols uint16
 	// Commands, when set, are run beside PROG while it runs (jail exec);
-	// one that comes before PROG started, or after it ended, is refused.
+	// those sent before PROG starts wait for it; one after it ended is
+	// refused.
 	Commands <-chan *CommandRequest
 }
 

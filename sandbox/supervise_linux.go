@@ -57,7 +57,14 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 	defer watching.Wait()
 	defer close(stopWatch)
 	reports, waited, signals, commands, done := sup.reports, sup.waited, sup.signals, sup.commands, ctx.Done()
+	// Signals and commands that came before PROG started wait for it.
 	var pending []syscall.Signal
+	var waiting []*CommandRequest
+	defer func() {
+		for _, req := range waiting {
+			req.Started <- CommandStart{Err: errors.New("PROG never started")}
+		}
+	}()
 	kill := func(reason string) {
 		if killedBy != "" {
 			return
@@ -98,6 +105,10 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 					_ = sup.signalProg(sig)
 				}
 				pending = nil
+				for _, req := range waiting {
+					go sup.cmds.start(sup, req)
+				}
+				waiting = nil
 				if w := sup.spec.Limits.Wall; w > 0 {
 					wallTimer = time.After(w)
 				}
@@ -131,8 +142,10 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 			switch {
 			case !ok:
 				commands = nil
-			case started.IsZero() || exited != nil || killedBy != "":
+			case exited != nil || killedBy != "":
 				req.Started <- CommandStart{Err: errors.New("PROG is not running")}
+			case started.IsZero():
+				waiting = append(waiting, req)
 			default:
 				go sup.cmds.start(sup, req)
 			}

@@ -61,8 +61,8 @@ func TestOuterSeccompProfile(t *testing.T) {
 	detached := trace("detached", "run", "-d", "--name", "traced", "--", "sleep", "60")
 	require.NoError(t, detached.Start())
 	defer detached.Process.Kill()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(j.RunWith(t, testutil.Opts{Env: []string{"XDG_RUNTIME_DIR=" + rt}}, "ps", "--format", "{{.Name}}").Stdout, "traced") {
+	deadline := time.Now().Add(60 * time.Second)
+	for j.RunWith(t, testutil.Opts{Env: []string{"XDG_RUNTIME_DIR=" + rt}}, "ps", "--format", "{{.Name}} {{.State}}").Stdout != "traced running\n" {
 		require.True(t, time.Now().Before(deadline), "the traced sandbox never started")
 		time.Sleep(50 * time.Millisecond)
 	}
