@@ -12,10 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
-	"golang.org/x/term"
 
 	"jail/detached"
-	"jail/sandbox"
 )
 
 func newAttachCommand() *cobra.Command {
@@ -41,8 +39,8 @@ exits with its status.`,
 			if err != nil {
 				return err
 			}
-			if !e.Running() {
-				return fmt.Errorf("sandbox %s is not running (%s): start it first (jail start %s)", args[0], e.State.Status, args[0])
+			if err := startedFirst(args[0], e); err != nil {
+				return err
 			}
 			if e.State.TTY && !isTerminal(os.Stdin) {
 				return fmt.Errorf("sandbox %s runs on a terminal: jail attach to it needs a terminal on stdin", args[0])
@@ -128,25 +126,11 @@ func parseDetachKeys(v string) ([]byte, error) {
 func relayAttached(a *detached.Attached, seq []byte) (detachedByKeys bool, err error) {
 	defer a.Master.Close()
 	defer a.Output.Close()
-	resize := func() {
-		if rows, cols := terminalSize(); rows != 0 || cols != 0 {
-			_ = sandbox.Resize(a.Master, rows, cols)
-		}
-	}
-	resize()
-	winch := make(chan os.Signal, 1)
-	signal.Notify(winch, syscall.SIGWINCH)
-	defer signal.Stop(winch)
-	go func() {
-		for range winch {
-			resize()
-		}
-	}()
-	state, err := term.MakeRaw(int(os.Stdin.Fd()))
+	restore, err := rawTerminal(a.Master)
 	if err != nil {
-		return false, fmt.Errorf("putting the terminal in raw mode: %w", err)
+		return false, err
 	}
-	defer term.Restore(int(os.Stdin.Fd()), state)
+	defer restore()
 	ended, keys := make(chan struct{}), make(chan struct{})
 	go func() {
 		_, _ = io.Copy(os.Stdout, a.Output)

@@ -41,8 +41,8 @@ found.`,
 			if err != nil {
 				return err
 			}
-			if !e.Running() {
-				return fmt.Errorf("sandbox %s is not running (%s): start it first (jail start %s)", args[0], e.State.Status, args[0])
+			if err := startedFirst(args[0], e); err != nil {
+				return err
 			}
 			c := detached.Command{Argv: args[1:], Env: env, Dir: dir, TTY: tty}
 			if tty {
@@ -100,4 +100,13 @@ func execIn(e *detached.Entry, c detached.Command, interactive bool) (int, error
 		defer relay.close()
 	}
 	return x.Wait()
+}
+
+// startedFirst refuses a sandbox that is not running, for what only a
+// running one can do (exec, attach).
+func startedFirst(ref string, e *detached.Entry) error {
+	if e.Running() {
+		return nil
+	}
+	return fmt.Errorf("sandbox %s is not running (%s): start it first (jail start %s)", ref, e.State.Status, ref)
 }

@@ -16,13 +16,11 @@ import (
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
-// ptyRelay gives PROG a pseudo-terminal of its own (-t) and relays it to
-// the caller's terminal, which is put in raw mode so that ^C and ^Z reach
-// PROG's terminal instead of jail.
+// ptyRelay relays the caller's terminal to a pty of the sandbox's own
+// (-t), whose master it holds.
 type ptyRelay struct {
 	master  *os.File
-	restore *term.State
-	winch   chan os.Signal
+	restore func()
 	copied  chan struct{}
 }
 
@@ -35,23 +33,47 @@ func terminalSize() (rows, cols uint16) {
 	return ws.Row, ws.Col
 }
 
+// rawTerminal puts the caller's terminal in raw mode, so that ^C and ^Z
+// reach the sandbox's terminal instead of jail, and keeps master sized as
+// the caller's is (SIGWINCH); restore gives the terminal back.
+func rawTerminal(master *os.File) (restore func(), err error) {
+	resize := func() {
+		if rows, cols := terminalSize(); rows != 0 || cols != 0 {
+			_ = sandbox.Resize(master, rows, cols)
+		}
+	}
+	resize()
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, syscall.SIGWINCH)
+	go func() {
+		for range winch {
+			resize()
+		}
+	}()
+	stop := func() {
+		signal.Stop(winch)
+		close(winch)
+	}
+	state, err := term.MakeRaw(int(os.Stdin.Fd()))
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("putting the terminal in raw mode: %w", err)
+	}
+	return func() {
+		stop()
+		_ = term.Restore(int(os.Stdin.Fd()), state)
+	}, nil
+}
+
 // relayTerminal relays the caller's terminal to the pty whose master is
 // given, sized as the caller's and resized with it.
 func relayTerminal(master *os.File) (*ptyRelay, error) {
-	p := &ptyRelay{master: master, winch: make(chan os.Signal, 1), copied: make(chan struct{})}
-	p.resize()
-	signal.Notify(p.winch, syscall.SIGWINCH)
-	go func() {
-		for range p.winch {
-			p.resize()
-		}
-	}()
-	var err error
-	if p.restore, err = term.MakeRaw(int(os.Stdin.Fd())); err != nil {
-		close(p.copied) // no relay started
-		p.close()
-		return nil, fmt.Errorf("-t: putting the terminal in raw mode: %w", err)
+	restore, err := rawTerminal(master)
+	if err != nil {
+		master.Close()
+		return nil, fmt.Errorf("-t: %w", err)
 	}
+	p := &ptyRelay{master: master, restore: restore, copied: make(chan struct{})}
 	go func() { _, _ = io.Copy(master, os.Stdin) }()
 	go func() {
 		defer close(p.copied)
@@ -65,19 +87,9 @@ func relayTerminal(master *os.File) (*ptyRelay, error) {
 	return p, nil
 }
 
-func (p *ptyRelay) resize() {
-	if rows, cols := terminalSize(); rows != 0 || cols != 0 {
-		_ = sandbox.Resize(p.master, rows, cols)
-	}
-}
-
 // close waits for PROG's last output and gives the terminal back.
 func (p *ptyRelay) close() {
 	<-p.copied
-	signal.Stop(p.winch)
-	close(p.winch)
-	if p.restore != nil {
-		_ = term.Restore(int(os.Stdin.Fd()), p.restore)
-	}
+	p.restore()
 	p.master.Close()
 }
