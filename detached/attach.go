@@ -2,7 +2,6 @@ package detached
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -134,11 +133,7 @@ func (m *Monitor) detach(a *attachment) {
 func (m *Monitor) attach(c *net.UnixConn) {
 	defer c.Close()
 	c.SetDeadline(time.Time{})
-	reply := func(r response, rights []byte) error {
-		b, _ := json.Marshal(r)
-		_, _, err := c.WriteMsgUnix(append(b, '\n'), rights, nil)
-		return err
-	}
+	reply := func(r response, rights []byte) error { return writeLine(c, r, rights) }
 	m.mu.Lock()
 	master, tty := m.master, m.State.TTY
 	live := m.live && (master != nil || !tty)
@@ -221,8 +216,7 @@ func Attach(dir string) (*Attached, error) {
 	if err != nil {
 		return nil, err
 	}
-	line, _ := json.Marshal(Request{Op: "attach"})
-	if _, err := c.Write(append(line, '\n')); err != nil {
+	if err := writeLine(c, Request{Op: "attach"}, nil); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("asking its monitor: %w", err)
 	}

@@ -65,16 +65,11 @@ func StartExec(dir string, cmd Command, stdio [3]*os.File) (*Exec, error) {
 	if err != nil {
 		return nil, err
 	}
-	line, err := json.Marshal(Request{Op: "exec", Command: &cmd})
-	if err != nil {
-		c.Close()
-		return nil, err
-	}
 	var rights []byte
 	if !cmd.TTY {
 		rights = unix.UnixRights(int(stdio[0].Fd()), int(stdio[1].Fd()), int(stdio[2].Fd()))
 	}
-	if _, _, err := c.WriteMsgUnix(append(line, '\n'), rights, nil); err != nil {
+	if err := writeLine(c, Request{Op: "exec", Command: &cmd}, rights); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("asking its monitor: %w", err)
 	}
@@ -133,7 +128,10 @@ func readLine(c *net.UnixConn, rest *[]byte, v any) ([]*os.File, error) {
 		if oobn > 0 {
 			fds = append(fds, parseRights(oob[:oobn])...)
 		}
-		*rest = append(*rest, buf[:n]...)
+		// On an error n may be negative (a connection reset).
+		if n > 0 {
+			*rest = append(*rest, buf[:n]...)
+		}
 		if err != nil {
 			closeAll(fds)
 			return nil, err
@@ -151,6 +149,17 @@ func readLine(c *net.UnixConn, rest *[]byte, v any) ([]*os.File, error) {
 		return nil, err
 	}
 	return fds, nil
+}
+
+// writeLine writes v as one JSON line of c, with rights (SCM_RIGHTS) if
+// any.
+func writeLine(c *net.UnixConn, v any, rights []byte) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, _, err = c.WriteMsgUnix(append(b, '\n'), rights, nil)
+	return err
 }
 
 // maxControlLine bounds a control line: a command's arguments and environment.
@@ -186,10 +195,7 @@ func closeAll(fs []*os.File) {
 func (m *Monitor) exec(c *net.UnixConn, cmd *Command, fds []*os.File) {
 	defer closeAll(fds)
 	c.SetDeadline(time.Time{}) // the command runs as long as it runs
-	reply := func(r execReply, rights []byte) {
-		b, _ := json.Marshal(r)
-		_, _, _ = c.WriteMsgUnix(append(b, '\n'), rights, nil)
-	}
+	reply := func(r execReply, rights []byte) { _ = writeLine(c, r, rights) }
 	var stdio [3]*os.File
 	switch {
 	case cmd == nil:

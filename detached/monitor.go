@@ -43,11 +43,14 @@ func Send(dir string, req Request) error {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if err := json.NewEncoder(c).Encode(req); err != nil {
+	if err := writeLine(c, req, nil); err != nil {
 		return err
 	}
 	var resp response
-	if err := json.NewDecoder(c).Decode(&resp); err != nil {
+	var rest []byte
+	fds, err := readLine(c, &rest, &resp)
+	closeAll(fds)
+	if err != nil {
 		return fmt.Errorf("its monitor's answer: %w", err)
 	}
 	if resp.Error != "" {
@@ -356,7 +359,7 @@ func (m *Monitor) answer(c net.Conn) {
 	} else if err := m.do(req); err != nil {
 		resp.Error = err.Error()
 	}
-	json.NewEncoder(c).Encode(resp)
+	_ = writeLine(c.(*net.UnixConn), resp, nil)
 }
 
 func (m *Monitor) do(req Request) error {

@@ -318,22 +318,14 @@ func (h *portHelper) connect(port int, proto string) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the port helper: %w", err)
 	}
-	msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
-	var fds []int
-	for _, m := range msgs {
-		if got, err := unix.ParseUnixRights(&m); err == nil {
-			fds = append(fds, got...)
-		}
-	}
-	if len(fds) != 1 {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
+	files := parseRights(oob[:oobn])
+	if len(files) != 1 {
+		closeAll(files)
 		return nil, fmt.Errorf("inside the sandbox: %s", buf[:n])
 	}
-	f := os.NewFile(uintptr(fds[0]), "inside")
+	f := files[0]
 	defer f.Close()
-	if err := h.check(fds[0], proto); err != nil {
+	if err := h.check(int(f.Fd()), proto); err != nil {
 		return nil, err
 	}
 	return net.FileConn(f)
