@@ -55,7 +55,7 @@ func explainChildError(e *ChildError, s *Spec) error {
 	}
 	// Since Linux 5.12 a map of uid 0 outside takes CAP_SETFCAP: uid 0 of a
 	// user namespace without capabilities (a pod's) cannot map itself.
-	if e.Stage == native.StageIDMaps.Name() && e.Errno == unix.EPERM && os.Getuid() == 0 && !hasCap(unix.CAP_SETFCAP) {
+	if e.Stage == native.StageIDMaps.Name() && e.Errno == unix.EPERM && kube.Read().RootWithoutSetfcap {
 		return fmt.Errorf("%w: jail runs as uid 0 without CAP_SETFCAP, and the kernel lets only a holder of it map uid 0 into a user namespace (Linux 5.12+); fix: run jail as an ordinary user (in a Kubernetes pod, securityContext.runAsUser: 1000 and runAsNonRoot: true; jail needs no root), or keep CAP_SETFCAP", e)
 	}
 	// Before 5.11 overlayfs refuses a user namespace (EPERM) or, where a
