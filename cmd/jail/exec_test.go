@@ -22,6 +22,7 @@ import (
 // TestExec runs commands beside a detached sandbox's PROG: in the same
 // namespaces, with PROG's limits and policy, its status its own.
 func TestExec(t *testing.T) {
+	needPython(t)
 	e := newDetachedEnv(t)
 	e.start(t, "--name", "box", "--", "sleep", "120")
 
@@ -57,6 +58,22 @@ ps -o pid=,args= -p 2; id -u; ulimit -n; ulimit -c`)
 	r = e.run(t, "exec", "box", "--", "unshare", "-U", "true")
 	assert.Equal(t, 128+31, r.ExitCode, "SIGSYS: %s", r)
 	assert.Equal(t, "running", e.state(t, "box").Status)
+
+	// Nothing of the init's reaches the command: only its three streams
+	// (and the directory ls reads) are open in it.
+	r = e.run(t, "exec", "box", "--", "ls", "/proc/self/fd")
+	assert.Equal(t, "0\n1\n2\n3\n", r.Stdout, "%s", r)
+
+	// The caller's terminal, handed over as a stream without -t, is not
+	// the command's controlling terminal: it cannot push keys into it.
+	_, slave := openPTY(t)
+	if e.j.Cred != nil {
+		require.NoError(t, slave.Chown(int(e.j.Cred.Uid), int(e.j.Cred.Gid)))
+	}
+	r = e.j.RunWith(t, testutil.Opts{Env: []string{"XDG_RUNTIME_DIR=" + e.runtime}, Stdin: slave},
+		"exec", "-i", "box", "--", python, "-c", tiocsti)
+	assert.NotContains(t, r.Stdout, "INJECTED", "%s", r)
+	assert.Equal(t, 128+31, r.ExitCode, "the policy kills TIOCSTI outright: %s", r)
 
 	// What cannot start says so, with the shell's statuses.
 	r = e.run(t, "exec", "box", "--", "no-such-command")
