@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 
 	libseccomp "github.com/seccomp/libseccomp-golang"
 )
@@ -81,6 +82,23 @@ func killAs(opts CompileOptions) string {
 // precompiled returns the embedded program for fingerprint, if any. The
 // file is one byte (1 when the program notifies) followed by the BPF.
 func precompiled(fingerprint string) (Program, bool) {
+	// Parsed once each: a service compiles the same policy for every task.
+	if prog, ok := parsedPrecompiled.Load(fingerprint); ok {
+		return prog.(Program), true
+	}
+	prog, ok := parsePrecompiled(fingerprint)
+	if ok {
+		parsedPrecompiled.Store(fingerprint, prog)
+	}
+	return prog, ok
+}
+
+// parsedPrecompiled holds the embedded programs parsed, by fingerprint; a
+// fingerprint not embedded is not stored, so it stays as small as the
+// embedded set.
+var parsedPrecompiled sync.Map
+
+func parsePrecompiled(fingerprint string) (Program, bool) {
 	b, err := precompiledFS.ReadFile(PrecompiledPath(fingerprint))
 	if err != nil || len(b) < 9 {
 		return Program{}, false
