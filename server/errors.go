@@ -81,6 +81,12 @@ func setRetryAfter(w http.ResponseWriter, e *apiError) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
+	// A final view is JSON json.Marshal made (compact, HTML escaped, as
+	// the Encoder writes); the Encoder would compact its 4 KB again.
+	if raw, ok := v.(json.RawMessage); ok {
+		_, _ = w.Write(append(raw[:len(raw):len(raw)], '\n'))
+		return
+	}
 	enc := json.NewEncoder(w)
 	_ = enc.Encode(v)
 }
