@@ -46,7 +46,7 @@ type job struct {
 	result   *judge.Result
 	failure  *apiError
 	events   []event
-	// kept is events once the job is kept (packEvents); events is nil
+	// kept is events once the job is kept (keepJobs); events is nil
 	// then, and so is result.
 	kept *packed
 	// changed is closed and replaced at every new event, to wake the
@@ -254,30 +254,11 @@ func (j *job) eventsLocked() []event {
 	}
 	events, err := j.kept.events()
 	if err != nil {
-		// What packEvents wrote it reads; a failure is a bug, and the
+		// What keepJobs wrote it reads; a failure is a bug, and the
 		// stream ends with what there is.
 		return []event{{"done", map[string]any{"id": j.id, "state": j.state}}}
 	}
 	return events
-}
-
-// keep packs a finished job's events and lets go of the rest of it,
-// unless a compatibility layer shows it from its Result; called once its
-// done event is out.
-func (j *job) keep() {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.compat != nil || j.kept != nil {
-		return
-	}
-	p, err := packEvents(j.events)
-	if err != nil {
-		return
-	}
-	j.kept, j.events, j.result, j.partial = &p, nil, nil, nil
-	// Sends to these are selects with a default, which a nil channel
-	// takes; no one cancels a finished job.
-	j.signals, j.resize, j.cancel = nil, nil, nil
 }
 
 // shown is the job as GET shows it: its final view once it has ended.

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"compress/flate"
 	"encoding/json"
+	"fmt"
 	"io"
 	"sync"
+	"time"
 )
 
 // A finished task is kept for --keep (10 minutes by default), for GET and
@@ -13,10 +15,29 @@ import (
 // that time. So a finished job keeps only its events (the last of which,
 // done, is its final view) as JSON, compressed against a dictionary: the
 // events of a recent job, which share most of the next jobs' keys and
-// strings (the limits' mechanisms, the isolation); a job's 3 KB pack to
-// about 300 bytes. The dictionary follows the workload: every
-// dictionaryLife packs, the job just packed becomes the next one's. A job
-// a compatibility layer shows from its Result is kept whole (job.keep).
+// strings (the limits' mechanisms, the isolation). The dictionary follows
+// the workload: every dictionaryLife jobs, the first of a batch becomes
+// the next ones'. A job a compatibility layer shows from its Result is
+// kept whole (job.keep).
+//
+// Jobs are packed in batches, packDelay after the first of them ended,
+// off the workers: the POST that waited for a job and the streams that
+// follow it read its events as they are. A batch is one flate stream, so
+// the writer's reset (its 512 KB hash table, most of what packing one job
+// cost) is paid once per batch, and a job compresses against the ones
+// before it too. Reading a kept job back inflates its batch up to its
+// end, at most maxBatch jobs: GET of a finished task is rare beside the
+// tasks a service finishes.
+
+// packDelay is how long a finished job stays unpacked. Packed at once, a
+// pooled /bin/true task's POST waited for the packing under the job's
+// lock and then unpacked it again, about 0.3 ms of its 3.
+const packDelay = 100 * time.Millisecond
+
+const (
+	maxBatch       = 64
+	dictionaryLife = 1000
+)
 
 // keptEvent is an event as kept: its data as JSON.
 type keptEvent struct {
@@ -24,10 +45,18 @@ type keptEvent struct {
 	Data json.RawMessage `json:"d"`
 }
 
-// packed is a job's events as kept, and the dictionary they were packed
-// against.
+// packed is a job's events as kept: the i-th job of a batch.
 type packed struct {
+	b *batch
+	i int
+}
+
+// batch is the events of up to maxBatch jobs, each job's a JSON array,
+// one after the other in one flate stream; ends[i] is where the i-th
+// ends in the inflated stream.
+type batch struct {
 	z    []byte
+	ends []int
 	dict *dictionary
 }
 
@@ -37,35 +66,94 @@ type dictionary struct {
 	writers sync.Pool
 }
 
-const dictionaryLife = 1000
-
 var packing struct {
 	mu   sync.Mutex
 	dict *dictionary
 	uses int
 }
 
-// dictionaryFor is the dictionary to pack plain against, which becomes
-// it when the last one has served its packs.
-func dictionaryFor(plain []byte) *dictionary {
+// dictionaryFor is the dictionary to pack n jobs against, the first of
+// which is plain; plain becomes it when the last one has served its
+// packs.
+func dictionaryFor(plain []byte, n int) *dictionary {
 	packing.mu.Lock()
 	defer packing.mu.Unlock()
 	if packing.dict == nil || packing.uses >= dictionaryLife {
 		packing.dict, packing.uses = &dictionary{b: plain}, 0
 	}
-	packing.uses++
+	packing.uses += n
 	return packing.dict
 }
 
-// packEvents encodes and compresses events.
-func packEvents(events []event) (packed, error) {
-	// As json.Marshal of []keptEvent would write it, without compacting
-	// each event's JSON a second time.
+// keeper packs finished jobs in batches.
+type keeper struct {
+	mu      sync.Mutex
+	pending []*job
+}
+
+// add has j packed packDelay from now, with the jobs that end meanwhile.
+func (k *keeper) add(j *job) {
+	k.mu.Lock()
+	k.pending = append(k.pending, j)
+	first := len(k.pending) == 1
+	k.mu.Unlock()
+	if first {
+		time.AfterFunc(packDelay, k.packPending)
+	}
+}
+
+func (k *keeper) packPending() {
+	k.mu.Lock()
+	jobs := k.pending
+	k.pending = nil
+	k.mu.Unlock()
+	for len(jobs) > 0 {
+		n := min(len(jobs), maxBatch)
+		keepJobs(jobs[:n])
+		jobs = jobs[n:]
+	}
+}
+
+// keepJobs packs the events of jobs, finished, into one batch and lets
+// go of the rest of each, but for those a compatibility layer shows from
+// their Result.
+func keepJobs(jobs []*job) {
+	var plains [][]byte
+	var kept []*job
+	for _, j := range jobs {
+		j.mu.Lock()
+		if j.compat == nil && j.kept == nil {
+			if plain, err := plainEvents(j.events); err == nil {
+				plains, kept = append(plains, plain), append(kept, j)
+			}
+		}
+		j.mu.Unlock()
+	}
+	if len(kept) == 0 {
+		return
+	}
+	b, err := packBatch(plains)
+	if err != nil {
+		return
+	}
+	for i, j := range kept {
+		j.mu.Lock()
+		j.kept, j.events, j.result, j.partial = &packed{b, i}, nil, nil, nil
+		// Sends to these are selects with a default, which a nil channel
+		// takes; no one cancels a finished job.
+		j.signals, j.resize, j.cancel = nil, nil, nil
+		j.mu.Unlock()
+	}
+}
+
+// plainEvents encodes events as json.Marshal of []keptEvent would,
+// without compacting each event's JSON a second time.
+func plainEvents(events []event) ([]byte, error) {
 	plain := []byte{'['}
 	for i, e := range events {
 		d, err := e.json()
 		if err != nil {
-			return packed{}, err
+			return nil, err
 		}
 		name, _ := json.Marshal(e.name)
 		if i > 0 {
@@ -73,36 +161,50 @@ func packEvents(events []event) (packed, error) {
 		}
 		plain = append(append(append(append(append(plain, `{"n":`...), name...), `,"d":`...), d...), '}')
 	}
-	plain = append(plain, ']')
-	d := dictionaryFor(plain)
+	return append(plain, ']'), nil
+}
+
+// packBatch compresses plains, one after the other, into one stream.
+func packBatch(plains [][]byte) (*batch, error) {
+	d := dictionaryFor(plains[0], len(plains))
 	var out bytes.Buffer
 	w, _ := d.writers.Get().(*flate.Writer)
 	var err error
 	if w == nil {
 		// Level 2 at least: BestSpeed ignores a dictionary.
 		if w, err = flate.NewWriterDict(&out, 2, d.b); err != nil {
-			return packed{}, err
+			return nil, err
 		}
 	} else {
 		w.Reset(&out)
 	}
 	defer d.writers.Put(w)
-	if _, err := w.Write(plain); err != nil {
-		return packed{}, err
+	b := &batch{ends: make([]int, len(plains)), dict: d}
+	end := 0
+	for i, plain := range plains {
+		if _, err := w.Write(plain); err != nil {
+			return nil, err
+		}
+		end += len(plain)
+		b.ends[i] = end
 	}
 	if err := w.Close(); err != nil {
-		return packed{}, err
+		return nil, err
 	}
-	return packed{bytes.Clone(out.Bytes()), d}, nil
+	b.z = bytes.Clone(out.Bytes())
+	return b, nil
 }
 
-// events is packEvents undone.
+// events is the job's events as they were packed.
 func (p packed) events() ([]event, error) {
-	r := flate.NewReaderDict(bytes.NewReader(p.z), p.dict.b)
+	r := flate.NewReaderDict(bytes.NewReader(p.b.z), p.b.dict.b)
 	defer r.Close()
-	plain, err := io.ReadAll(r)
-	if err != nil {
-		return nil, err
+	plain := make([]byte, p.b.ends[p.i])
+	if _, err := io.ReadFull(r, plain); err != nil {
+		return nil, fmt.Errorf("unpacking a kept job: %w", err)
+	}
+	if p.i > 0 {
+		plain = plain[p.b.ends[p.i-1]:]
 	}
 	var kept []keptEvent
 	if err := json.Unmarshal(plain, &kept); err != nil {

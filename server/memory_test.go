@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"runtime"
@@ -66,26 +67,62 @@ func TestKeptTaskMemory(t *testing.T) {
 	runtime.KeepAlive(ts)
 }
 
+// TestKeptJobsReadBack: each job of a batch reads back as it was, the
+// first, one inside and the last; and a compatibility layer's job is left
+// whole.
+func TestKeptJobsReadBack(t *testing.T) {
+	var jobs []*job
+	for i := range maxBatch {
+		id := fmt.Sprintf("job-%d", i)
+		done, err := json.Marshal(View{ID: id, State: Done, Profile: "steps"})
+		require.NoError(t, err)
+		jobs = append(jobs, &job{id: id, events: []event{{"queued", map[string]any{"id": id}},
+			{"output", map[string]any{"stream": "stdout", "text": strings.Repeat("x", i)}},
+			{"done", json.RawMessage(done)}}})
+	}
+	jobs[5].compat = struct{}{}
+	keepJobs(jobs)
+	require.Nil(t, jobs[5].kept)
+	require.Len(t, jobs[5].events, 3)
+	for _, i := range []int{0, 1, 31, maxBatch - 1} {
+		j := jobs[i]
+		require.NotNil(t, j.kept, "job %d", i)
+		require.Nil(t, j.events)
+		evs := j.eventsLocked()
+		require.Len(t, evs, 3)
+		require.Equal(t, "output", evs[1].name)
+		text, err := evs[1].json()
+		require.NoError(t, err)
+		require.JSONEq(t, fmt.Sprintf(`{"stream":"stdout","text":%q}`, strings.Repeat("x", i)), string(text))
+		view, _, ok := j.final()
+		require.True(t, ok)
+		require.JSONEq(t, fmt.Sprintf(`{"id":%q,"state":"done","profile":"steps","queue_time":0,"time":0}`, j.id), string(view))
+	}
+}
+
 // BenchmarkPackEvents is the CPU time keeping a finished raw step costs
-// its worker beyond its final view's JSON, which the response needs
-// anyway: its events encoded and compressed. (What they pack to is
-// TestKeptTaskMemory's.)
+// beyond its final view's JSON, which the response needs anyway: its
+// events encoded and compressed in a full batch, per job. (What they pack
+// to is TestKeptTaskMemory's.)
 func BenchmarkPackEvents(b *testing.B) {
 	raw, err := os.ReadFile("testdata/raw-step-result.json")
 	require.NoError(b, err)
 	var res judge.Result
 	require.NoError(b, json.Unmarshal(raw, &res))
 	const id = "2f2498c09a6a455ae65524436e8e67c2"
-	events := []event{{"queued", map[string]any{"id": id}}, {"started", map[string]any{"id": id}},
-		{"output", map[string]any{"stream": "stdout", "text": "hello\n"}},
-		{"done", View{ID: id, State: Done, Profile: "steps", Result: &res}}}
 	// As finish leaves it: the done event's JSON made once.
-	done, err := events[3].json()
+	done, err := json.Marshal(View{ID: id, State: Done, Profile: "steps", Result: &res})
 	require.NoError(b, err)
-	events[3].data = json.RawMessage(done)
 	for b.Loop() {
-		if _, err := packEvents(events); err != nil {
-			b.Fatal(err)
+		jobs := make([]*job, maxBatch)
+		for i := range jobs {
+			jobs[i] = &job{id: id, events: []event{{"queued", map[string]any{"id": id}}, {"started", map[string]any{"id": id}},
+				{"output", map[string]any{"stream": "stdout", "text": "hello\n"}}, {"done", json.RawMessage(done)}}}
+		}
+		keepJobs(jobs)
+		if jobs[maxBatch-1].kept == nil {
+			b.Fatal("not kept")
 		}
 	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*maxBatch)/1000, "µs/job")
 }

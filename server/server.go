@@ -124,6 +124,7 @@ type Server struct {
 	draining    chan struct{}
 	unready     chan struct{}
 	gcDone      chan struct{}
+	keeper      keeper
 	shutdown    sync.Once
 	unreadyOnce sync.Once
 	gcStop      sync.Once
@@ -722,8 +723,8 @@ func (s *Server) runJob(j *job) {
 }
 
 // finish counts a finished job and tells its end (counted before it is
-// told, so whoever hears of the end sees it counted), then keeps it
-// packed for --keep, packDelay later.
+// told, so whoever hears of the end sees it counted), then has it kept
+// packed for --keep.
 //
 // The final view is encoded once, here: the done event carries its JSON,
 // which the waiting POST answers with and the packing keeps.
@@ -735,15 +736,8 @@ func (s *Server) finish(j *job, v View) {
 		done = json.RawMessage(b)
 	}
 	j.emit("done", done)
-	time.AfterFunc(packDelay, j.keep)
+	s.keeper.add(j)
 }
-
-// packDelay is how long a finished job stays unpacked, off the worker:
-// the POST that waited for it and the streams that follow it read its
-// events as they are. Packed at once, a pooled /bin/true task waited
-// for its packing under the job's lock and then unpacked it, about
-// 0.3 ms of its 3.
-const packDelay = 100 * time.Millisecond
 
 // record counts a finished task and logs its one line.
 func (s *Server) record(j *job, v View) {
