@@ -62,27 +62,17 @@ type batch struct {
 
 type dictionary struct {
 	b []byte
-	// writers are flate writers primed with b, about 1 MB each.
-	writers sync.Pool
 }
 
+// packing is the dictionary batches are packed against now, and the
+// flate writer primed with it (about 1 MB, kept rather than pooled: a
+// sync.Pool is emptied by the collections between two batches, and a
+// new writer cost more than the packing).
 var packing struct {
 	mu   sync.Mutex
 	dict *dictionary
+	w    *flate.Writer
 	uses int
-}
-
-// dictionaryFor is the dictionary to pack n jobs against, the first of
-// which is plain; plain becomes it when the last one has served its
-// packs.
-func dictionaryFor(plain []byte, n int) *dictionary {
-	packing.mu.Lock()
-	defer packing.mu.Unlock()
-	if packing.dict == nil || packing.uses >= dictionaryLife {
-		packing.dict, packing.uses = &dictionary{b: plain}, 0
-	}
-	packing.uses += n
-	return packing.dict
 }
 
 // keeper packs finished jobs in batches.
@@ -164,31 +154,35 @@ func plainEvents(events []event) ([]byte, error) {
 	return append(plain, ']'), nil
 }
 
-// packBatch compresses plains, one after the other, into one stream.
+// packBatch compresses plains, one after the other, into one stream
+// against the current dictionary; the first of a batch becomes the
+// dictionary when the last one has served its jobs.
 func packBatch(plains [][]byte) (*batch, error) {
-	d := dictionaryFor(plains[0], len(plains))
+	packing.mu.Lock()
+	defer packing.mu.Unlock()
 	var out bytes.Buffer
-	w, _ := d.writers.Get().(*flate.Writer)
-	var err error
-	if w == nil {
+	if packing.dict == nil || packing.uses >= dictionaryLife {
+		d := &dictionary{b: plains[0]}
 		// Level 2 at least: BestSpeed ignores a dictionary.
-		if w, err = flate.NewWriterDict(&out, 2, d.b); err != nil {
+		w, err := flate.NewWriterDict(&out, 2, d.b)
+		if err != nil {
 			return nil, err
 		}
+		packing.dict, packing.w, packing.uses = d, w, 0
 	} else {
-		w.Reset(&out)
+		packing.w.Reset(&out)
 	}
-	defer d.writers.Put(w)
-	b := &batch{ends: make([]int, len(plains)), dict: d}
+	packing.uses += len(plains)
+	b := &batch{ends: make([]int, len(plains)), dict: packing.dict}
 	end := 0
 	for i, plain := range plains {
-		if _, err := w.Write(plain); err != nil {
+		if _, err := packing.w.Write(plain); err != nil {
 			return nil, err
 		}
 		end += len(plain)
 		b.ends[i] = end
 	}
-	if err := w.Close(); err != nil {
+	if err := packing.w.Close(); err != nil {
 		return nil, err
 	}
 	b.z = bytes.Clone(out.Bytes())

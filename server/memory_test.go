@@ -45,8 +45,8 @@ func TestKeptTaskMemory(t *testing.T) {
 		post()
 	}
 	heap := func() uint64 {
-		// Twice: the second empties the pools' victim caches (the packers'
-		// flate writers, 1 MB each), which the first only moves there.
+		// Twice: the second empties sync.Pools' victim caches, which the
+		// first only moves there.
 		runtime.GC()
 		runtime.GC()
 		var m runtime.MemStats
