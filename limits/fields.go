@@ -35,22 +35,21 @@ type Field struct {
 	// limits in force (after the backend's name for a cgroup limit); ""
 	// for a limit that is part of another's mechanism.
 	Mechanism string
-	target    func(*Spec) any
 }
 
 // Fields lists every limit, in the order flags and printed configs show
 // them.
 var Fields = []Field{
-	{"mem", "mem", Size, "Memory", "memory limit, e.g. 100M", "memory", "memory limit, swap off, OOM kills the whole run", func(s *Spec) any { return &s.Memory }},
-	{"cpu", "cpu", Percent, "CPUPercent", "CPU bandwidth, e.g. 10% (of one CPU) or 250%", "cpu", "CPU bandwidth quota", func(s *Spec) any { return &s.CPUPercent }},
-	{"cpus", "cpus", CPUList, "CPUs", "CPUs PROG may use, e.g. 0-1 or 0,2", "cpuset", "cpuset", func(s *Spec) any { return &s.CPUs }},
-	{"pids", "pids", Count, "Pids", "limit on processes and threads", "pids", "pids.max", func(s *Spec) any { return &s.Pids }},
-	{"time", "time", Duration, "CPUTime", "CPU time limit of the whole process tree, e.g. 2s", "", "supervisor watching the CPU time, kill at time + extra_time; RLIMIT_CPU backstop", func(s *Spec) any { return &s.CPUTime }},
-	{"extra_time", "extra-time", Duration, "ExtraTime", "grace after --time before the kill (the verdict is still TLE), e.g. 0.5s", "", "", func(s *Spec) any { return &s.ExtraTime }},
-	{"wall", "wall", Duration, "Wall", "wall-clock limit, e.g. 10s", "", "supervisor timer, SIGKILL of the whole sandbox", func(s *Spec) any { return &s.Wall }},
-	{"output", "output", Size, "Output", "limit on bytes written to stdout and stderr", "", "supervisor relay of stdout and stderr", func(s *Spec) any { return &s.Output }},
-	{"fsize", "fsize", Size, "FileSize", "largest file PROG may write, e.g. 10M", "", "RLIMIT_FSIZE", func(s *Spec) any { return &s.FileSize }},
-	{"nofile", "nofile", Count, "OpenFiles", "limit on open file descriptors per process", "", "RLIMIT_NOFILE", func(s *Spec) any { return &s.OpenFiles }},
+	{"mem", "mem", Size, "Memory", "memory limit, e.g. 100M", "memory", "memory limit, swap off, OOM kills the whole run"},
+	{"cpu", "cpu", Percent, "CPUPercent", "CPU bandwidth, e.g. 10% (of one CPU) or 250%", "cpu", "CPU bandwidth quota"},
+	{"cpus", "cpus", CPUList, "CPUs", "CPUs PROG may use, e.g. 0-1 or 0,2", "cpuset", "cpuset"},
+	{"pids", "pids", Count, "Pids", "limit on processes and threads", "pids", "pids.max"},
+	{"time", "time", Duration, "CPUTime", "CPU time limit of the whole process tree, e.g. 2s", "", "supervisor watching the CPU time, kill at time + extra_time; RLIMIT_CPU backstop"},
+	{"extra_time", "extra-time", Duration, "ExtraTime", "grace after --time before the kill (the verdict is still TLE), e.g. 0.5s", "", ""},
+	{"wall", "wall", Duration, "Wall", "wall-clock limit, e.g. 10s", "", "supervisor timer, SIGKILL of the whole sandbox"},
+	{"output", "output", Size, "Output", "limit on bytes written to stdout and stderr", "", "supervisor relay of stdout and stderr"},
+	{"fsize", "fsize", Size, "FileSize", "largest file PROG may write, e.g. 10M", "", "RLIMIT_FSIZE"},
+	{"nofile", "nofile", Count, "OpenFiles", "limit on open file descriptors per process", "", "RLIMIT_NOFILE"},
 }
 
 // FieldByName returns the limit with the profile key name.
@@ -92,7 +91,7 @@ func (f Field) Set(s *Spec, text string) error {
 
 // Store sets the limit in s to v, a value Parse returned.
 func (f Field) Store(s *Spec, v any) {
-	switch p := f.target(s).(type) {
+	switch p := s.limit(f.Go).(type) {
 	case *int64:
 		*p = v.(int64)
 	case *time.Duration:
@@ -107,7 +106,7 @@ func (f Field) Store(s *Spec, v any) {
 // Value is the limit's value in s: an int64, time.Duration, float64 or
 // string.
 func (f Field) Value(s Spec) any {
-	switch p := f.target(&s).(type) {
+	switch p := s.limit(f.Go).(type) {
 	case *int64:
 		return *p
 	case *time.Duration:
@@ -122,16 +121,46 @@ func (f Field) Value(s Spec) any {
 
 // IsSet reports whether s asks for this limit (zero is "no limit").
 func (f Field) IsSet(s Spec) bool {
-	switch v := f.Value(s).(type) {
-	case string:
-		return v != ""
-	case float64:
-		return v != 0
-	case time.Duration:
-		return v != 0
+	switch p := s.limit(f.Go).(type) {
+	case *string:
+		return *p != ""
+	case *float64:
+		return *p != 0
+	case *time.Duration:
+		return *p != 0
 	default:
-		return v.(int64) != 0
+		return *p.(*int64) != 0
 	}
+}
+
+// limit is the Spec field named goName, by pointer. A switch rather than
+// a function per descriptor: through a function value s would escape,
+// and every IsSet and Value copied the Spec to the heap (17 KB of
+// garbage per task in a service).
+func (s *Spec) limit(goName string) any {
+	switch goName {
+	case "Memory":
+		return &s.Memory
+	case "CPUPercent":
+		return &s.CPUPercent
+	case "CPUs":
+		return &s.CPUs
+	case "Pids":
+		return &s.Pids
+	case "CPUTime":
+		return &s.CPUTime
+	case "ExtraTime":
+		return &s.ExtraTime
+	case "Wall":
+		return &s.Wall
+	case "Output":
+		return &s.Output
+	case "FileSize":
+		return &s.FileSize
+	case "OpenFiles":
+		return &s.OpenFiles
+	}
+	panic("limits: no Spec field " + goName)
 }
 
 // Format spells the limit's value in s so that Parse reads it back.

@@ -26,7 +26,7 @@ func TestFieldsCoverSpec(t *testing.T) {
 		require.True(t, ok, "descriptor %s names Spec.%s, which does not exist", f.Name, f.Go)
 
 		var s Spec
-		p := reflect.ValueOf(f.target(&s))
+		p := reflect.ValueOf(s.limit(f.Go))
 		require.Equal(t, reflect.Pointer, p.Kind(), "descriptor %s", f.Name)
 		assert.Equal(t, reflect.ValueOf(&s).Elem().FieldByIndex(sf.Index).Addr().Pointer(), p.Pointer(),
 			"descriptor %s sets Spec.%s", f.Name, f.Go)
