@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -145,4 +146,14 @@ func TestPortHelperSocketsAreChecked(t *testing.T) {
 	// One of another namespace passes: the cookie differs.
 	h.own = own + 1
 	assert.NoError(t, h.check(int(f.Fd()), "tcp"))
+}
+
+// TestValidName: the rule is docker's, written out as this regexp.
+func TestValidName(t *testing.T) {
+	rule := regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
+	names := []string{"", "a", "web", "Web-1.x_y", "_x", ".x", "-x", "9", "a/b", "a b", "é", "a\x00", "x-",
+		strings.Repeat("a", 127), strings.Repeat("a", 128), strings.Repeat("a", 129), "a" + strings.Repeat("-", 127)}
+	for _, n := range names {
+		assert.Equal(t, rule.MatchString(n), validName(n), "%q", n)
+	}
 }

@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -161,12 +160,26 @@ func (s *Store) lock() (func(), error) {
 // Dir is the directory of the sandbox id.
 func (s *Store) Dir(id string) string { return filepath.Join(s.Root, id) }
 
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
+// validName is docker's rule for names, at most 128 long. Not a regexp:
+// compiling `{0,127}` unrolls it, which cost every jail process 0.75 ms
+// and 1,700 allocations before main.
+func validName(name string) bool {
+	if name == "" || len(name) > 128 {
+		return false
+	}
+	for i, c := range []byte(name) {
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '_' && c != '.' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Create makes the directory of a new sandbox for st, with a new id and
 // st.Name (or a name made from the id), refused when the name is taken.
 func (s *Store) Create(st *State) error {
-	if st.Name != "" && !validName.MatchString(st.Name) {
+	if st.Name != "" && !validName(st.Name) {
 		return fmt.Errorf("--name %q: use letters, digits, '_', '.' and '-', starting with a letter or digit (at most 128)", st.Name)
 	}
 	unlock, err := s.lock()
