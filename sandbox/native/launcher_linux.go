@@ -363,7 +363,38 @@ func (m *cmem) task(l *C.struct_jail_task, t *Task) {
 // wireMem is a cmem that lays everything out in one arena, as a warm
 // init receives it.
 func wireMem() *cmem {
+	wireArenas.mu.Lock()
+	defer wireArenas.mu.Unlock()
+	if n := len(wireArenas.free); n > 0 {
+		a := wireArenas.free[n-1]
+		wireArenas.free = wireArenas.free[:n-1]
+		return &cmem{arena: a}
+	}
 	return &cmem{arena: unsafe.Slice((*byte)(C.calloc(1, C.JAIL_WIRE_MAX)), C.JAIL_WIRE_MAX)}
+}
+
+// wireArenas are arenas given back, zeroed, for the next description: a
+// service lays one out per task, and calloc and free of 192 KiB mapped
+// and unmapped it, and faulted its pages in, every time.
+var wireArenas struct {
+	mu   sync.Mutex
+	free [][]byte
+}
+
+// maxFreeArenas is about as many as a service's workers use at once.
+const maxFreeArenas = 8
+
+// giveBack keeps arena for the next wireMem, cleared as far as it was
+// used; false when enough are kept.
+func giveBack(arena []byte, used int) bool {
+	wireArenas.mu.Lock()
+	defer wireArenas.mu.Unlock()
+	if len(wireArenas.free) >= maxFreeArenas {
+		return false
+	}
+	clear(arena[:used])
+	wireArenas.free = append(wireArenas.free, arena)
+	return true
 }
 
 // packed turns the arena's pointers into offsets from its start (rebase

@@ -130,7 +130,10 @@ func (m *cmem) free() {
 	}
 	m.ptrs = nil
 	if m.arena != nil {
-		C.free(unsafe.Pointer(&m.arena[0]))
+		// Only wireMem makes arenas.
+		if !giveBack(m.arena, m.used) {
+			C.free(unsafe.Pointer(&m.arena[0]))
+		}
 		m.arena = nil
 	}
 }
