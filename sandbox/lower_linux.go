@@ -31,6 +31,7 @@ func lower(s *Spec, plan *Plan) (native.Config, error) {
 		DropGroups: plan.Exec.DropGroups,
 		Task:       nativeTask(plan),
 	}
+	cfg.Ops = make([]native.Op, 0, len(plan.Mounts))
 	for _, op := range plan.Mounts {
 		n, err := nativeOp(op)
 		if err != nil {
