@@ -105,9 +105,17 @@ func (p *Profile) VarsIn(dir string) Vars {
 
 // Argv returns the step's command with the placeholders replaced.
 func (s *Step) Argv(v Vars) []string {
-	r := strings.NewReplacer("{source}", v.Source, "{dir}", v.Dir, "{exe}", v.Exe)
-	out := make([]string, len(s.Command))
-	for i, a := range s.Command {
+	out := slices.Clone(s.Command)
+	// Built only for a command that has placeholders: a raw step has
+	// none, and the replacer's trie was 3% of a service's allocations.
+	var r *strings.Replacer
+	for i, a := range out {
+		if !strings.Contains(a, "{") {
+			continue
+		}
+		if r == nil {
+			r = strings.NewReplacer("{source}", v.Source, "{dir}", v.Dir, "{exe}", v.Exe)
+		}
 		out[i] = r.Replace(a)
 	}
 	return out
