@@ -106,8 +106,7 @@ type EtcEntry struct {
 }
 
 // hostEtcOps shows the probed entries at their place in /etc.
-func hostEtcOps(entries []EtcEntry) []Op {
-	var ops []Op
+func hostEtcOps(ops []Op, entries []EtcEntry) []Op {
 	for _, e := range entries {
 		target := "/etc/" + e.Path
 		switch e.Kind {

@@ -13,7 +13,7 @@ import (
 // twice with the host's contents winning or losing by op order.
 func TestHostEtcAvoidsSecrets(t *testing.T) {
 	generated := map[string]bool{}
-	for _, op := range generatedEtc(Config{Hostname: "x", UID: 1000, GID: 1000}) {
+	for _, op := range generatedEtc(nil, Config{Hostname: "x", UID: 1000, GID: 1000}) {
 		if op.Kind == File {
 			generated[path.Base(op.Target)] = true
 		}
@@ -59,7 +59,7 @@ func TestEtcOverlaps(t *testing.T) {
 // write permission, a read-only bind of the very same path, a link with
 // the host's text.
 func TestHostEtcOps(t *testing.T) {
-	ops := hostEtcOps([]EtcEntry{
+	ops := hostEtcOps(nil, []EtcEntry{
 		{Path: "services", Kind: EtcCopy, Data: "http 80/tcp\n", Mode: 0o444},
 		{Path: "ssl/certs", Kind: EtcBind},
 		{Path: "localtime", Kind: EtcLink, Data: "/usr/share/zoneinfo/UTC"},

@@ -177,13 +177,13 @@ func Build(c Config) []Op {
 	// Sized for the whole tree at once: grown by appends, it was copied
 	// five times over, 40 KB of garbage per task in a service (pprof).
 	ops := make([]Op, 0, 56+len(c.Layers)+len(c.Binds)+len(c.Host.TopLinks)+len(c.Host.TopDirs)+len(c.Host.Etc)+2*len(c.Cgroups))
-	ops = append(ops, rootOps(c)...)
+	ops = rootOps(ops, c)
 	if c.RootFS == "" && len(c.Layers) == 0 {
-		ops = append(ops, hostUsr(c)...)
-		ops = append(ops, generatedEtc(c)...)
+		ops = hostUsr(ops, c)
+		ops = generatedEtc(ops, c)
 	}
 	ops = append(ops, procTree...)
-	ops = append(ops, devOps(c)...)
+	ops = devOps(ops, c)
 	if c.Upper == "" {
 		ops = append(ops, scratch(c, "/tmp"))
 	} else {
@@ -222,15 +222,15 @@ func Build(c Config) []Op {
 
 // rootOps are the root's layers, top first as overlayfs stacks them,
 // and the root.
-func rootOps(c Config) []Op {
-	var ops []Op
+func rootOps(ops []Op, c Config) []Op {
+	first := len(ops)
 	if c.RootFS != "" {
 		ops = append(ops, Op{Kind: Layer, Source: c.RootFS, Origin: "--rootfs " + c.RootFS})
 	}
 	for i := len(c.Layers) - 1; i >= 0; i-- {
 		ops = append(ops, Op{Kind: Layer, Source: c.Layers[i]})
 	}
-	return append(ops, Op{Kind: Root, Size: c.Disk, Layers: len(ops), Source: c.Upper})
+	return append(ops, Op{Kind: Root, Size: c.Disk, Layers: len(ops) - first, Source: c.Upper})
 }
 
 var procTree = procOps()
@@ -244,8 +244,8 @@ func scratch(c Config, target string) Op {
 	return Op{Kind: Scratch, Target: target, Mode: 0o1777}
 }
 
-func hostUsr(c Config) []Op {
-	ops := []Op{{Kind: Bind, Source: "/usr", Target: "/usr"}}
+func hostUsr(ops []Op, c Config) []Op {
+	ops = append(ops, Op{Kind: Bind, Source: "/usr", Target: "/usr"})
 	for _, name := range slices.Sorted(maps.Keys(c.Host.TopLinks)) {
 		ops = append(ops, Op{Kind: Symlink, Target: "/" + name, Data: c.Host.TopLinks[name]})
 	}
@@ -255,7 +255,7 @@ func hostUsr(c Config) []Op {
 	return ops
 }
 
-func generatedEtc(c Config) []Op {
+func generatedEtc(ops []Op, c Config) []Op {
 	passwd := "root:x:0:0:root:/root:/bin/sh\n"
 	group := "root:x:0:\n"
 	if c.UID != 0 {
@@ -274,7 +274,7 @@ func generatedEtc(c Config) []Op {
 	if !c.PrivateNet && c.Host.ResolvConf != "" {
 		resolv = c.Host.ResolvConf
 	}
-	ops := []Op{
+	ops = append(ops, []Op{
 		{Kind: Mkdir, Target: "/etc", Mode: 0o755},
 		{Kind: File, Target: "/etc/passwd", Data: passwd, Mode: 0o644},
 		{Kind: File, Target: "/etc/group", Data: group, Mode: 0o644},
@@ -282,8 +282,8 @@ func generatedEtc(c Config) []Op {
 		{Kind: File, Target: "/etc/hostname", Data: c.Hostname + "\n", Mode: 0o644},
 		{Kind: File, Target: "/etc/nsswitch.conf", Data: "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n", Mode: 0o644},
 		{Kind: File, Target: "/etc/resolv.conf", Data: resolv, Mode: 0o644},
-	}
-	return append(ops, hostEtcOps(c.Host.Etc)...)
+	}...)
+	return hostEtcOps(ops, c.Host.Etc)
 }
 
 // procOps mounts a proc that shows only the sandbox's pid namespace, then
@@ -360,8 +360,8 @@ func cgroupOps(cgs []Cgroup) []Op {
 
 // devOps builds a minimal /dev. Device nodes are bind mounts of the host's,
 // because mknod is refused inside a user namespace (bubblewrap does the same).
-func devOps(c Config) []Op {
-	ops := []Op{{Kind: Tmpfs, Target: "/dev", Mode: 0o755, Size: 64 << 10}}
+func devOps(ops []Op, c Config) []Op {
+	ops = append(ops, Op{Kind: Tmpfs, Target: "/dev", Mode: 0o755, Size: 64 << 10})
 	for _, n := range []string{"null", "zero", "full", "random", "urandom", "tty"} {
 		ops = append(ops, Op{Kind: Bind, Source: "/dev/" + n, Target: "/dev/" + n, Writable: true})
 	}
