@@ -585,14 +585,49 @@ func (e *Early) Start(cfg *Config) error {
 }
 
 // sendWith sends wire on ctl as one message, files with it as SCM_RIGHTS.
+//
+// Every descriptor is held for the send (a RawConn's Control, or its
+// Write for ctl, which also waits for room): the run may end meanwhile
+// and close ctl or a cgroup file on another goroutine, and a number
+// closed and then reused would send whatever it names by then.
 func sendWith(ctl *os.File, wire []byte, files []*os.File) error {
 	fds := make([]int, len(files))
-	for i, f := range files {
-		fds[i] = int(f.Fd())
+	var send func(i int) error
+	send = func(i int) error {
+		if i < len(files) {
+			return holding(files[i], func(fd int) error {
+				fds[i] = fd
+				return send(i + 1)
+			})
+		}
+		rc, err := ctl.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		if err := rc.Write(func(fd uintptr) bool {
+			serr = unix.Sendmsg(int(fd), wire, unix.UnixRights(fds...), nil, 0)
+			return serr != unix.EAGAIN
+		}); err != nil {
+			return err
+		}
+		return serr
 	}
-	err := unix.Sendmsg(int(ctl.Fd()), wire, unix.UnixRights(fds...), nil, 0)
-	runtime.KeepAlive(files)
-	return err
+	return send(0)
+}
+
+// holding calls fn with f's descriptor, which f's Close leaves open until
+// fn returns.
+func holding(f *os.File, fn func(fd int) error) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
 }
 
 // Unshared reads the early init's first report: its namespaces are made.
