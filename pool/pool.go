@@ -243,6 +243,8 @@ func (p *Pools) Close() {
 			_ = sb.destroy()
 		}
 	}
+	// The process that forked their inits goes with them.
+	sandbox.EndZygote()
 }
 
 // signal wakes a refiller.

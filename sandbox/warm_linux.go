@@ -210,6 +210,10 @@ func (w *Warm) handshake(s *Spec, plan *Plan, begin int64) error {
 	return nil
 }
 
+// EndZygote ends the process that forks warm inits (native's zygote),
+// once no more are to be made; another starts with the next one.
+func EndZygote() { native.EndZygote() }
+
 // fits says whether the sandbox planned as plan is this one. (Compared
 // field by field: reflect.DeepEqual of some 50 ops cost a pooled task
 // 60 µs of the server's CPU.)

@@ -337,14 +337,21 @@ func (s *served) requireClean(t *testing.T, what string) {
 	t.Helper()
 	eventually(t, 20*time.Second, func() (bool, string) {
 		procs, files := s.leftovers(), s.tmpLeft(t)
-		ready := 0
+		ready, zygotes := 0, 0
 		if s.pooled && !s.hasExited() {
 			ready = int(s.metric(t, `jail_pool_ready{pool="default"}`) + s.metric(t, `jail_pool_ready{pool="python3"}`))
+			// The one process that forks the pools' inits.
+			zygotes = 1
 		}
-		inits, slots := 0, 0
+		inits, others, slots := 0, 0, 0
 		for _, p := range procs {
-			if p.comm == "jail-init" {
+			switch p.comm {
+			case "jail-init":
 				inits++
+			case "jail-zygote":
+				zygotes--
+			default:
+				others++
 			}
 		}
 		for _, f := range files {
@@ -352,7 +359,7 @@ func (s *served) requireClean(t *testing.T, what string) {
 				slots++
 			}
 		}
-		return len(procs) == inits && inits == 2*ready && len(files) == slots && slots == ready,
+		return zygotes == 0 && others == 0 && inits == 2*ready && len(files) == slots && slots == ready,
 			fmt.Sprintf("%s: processes left %v, files left in TMPDIR %v, with %d warm sandboxes ready", what, procs, files, ready)
 	})
 	assert.Empty(t, s.mountsLeft(t), "%s: mounts left", what)

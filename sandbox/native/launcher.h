@@ -321,6 +321,8 @@ const char *jail_sub_name(int sub);
 // The environment variable that makes this binary a warm init (warm.c)
 // before its Go runtime starts.
 #define JAIL_WARM_ENV "JAIL_WARM_INIT"
+// JAIL_WARM_ENV's value for the zygote that forks warm inits (warm.c).
+#define JAIL_ZYGOTE "zygote"
 // The largest description or task a warm init receives, in bytes.
 #define JAIL_WIRE_MAX (192 * 1024)
 // The most descriptors a task hands over: stdin, stdout, stderr and the

@@ -429,11 +429,7 @@ func StartWarm(cfg *Config, ctl *os.File) (*Init, error) {
 	if err != nil {
 		return nil, err
 	}
-	files := make([]uintptr, len(cfg.Files))
-	for i, f := range cfg.Files {
-		files[i] = f.Fd()
-	}
-	pid, err := syscall.ForkExec("/proc/self/exe", []string{"jail-init"}, &syscall.ProcAttr{Env: []string{WarmEnv}, Files: files})
+	pid, err := startWarmInit(cfg.Files)
 	runtime.KeepAlive(cfg.Files)
 	if err != nil {
 		return nil, err

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -239,19 +240,97 @@ void init_await_task(struct jail_launch *l) {
 	l->task.exec.result = result;
 }
 
+// zygote_fork makes one warm init for a request on the zygote's socket:
+// the init's descriptors 0 to FD_REPORT as SCM_RIGHTS. The init is a
+// child of the zygote's parent (CLONE_PARENT), so jail waits for it as
+// for one it exec'd, and it starts as an exec'd one does
+// (init_from_wire), in a copy of this small process: no exec of the whole
+// binary, which was a third of the making of a warm sandbox. The answer
+// is the init's pid, or -errno.
+static int zygote_fork(void) {
+	char byte;
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE((JAIL_FD_REPORT + 1) * sizeof(int))];
+	} c;
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	struct msghdr m;
+	memset(&m, 0, sizeof m);
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = c.buf;
+	m.msg_controllen = sizeof c.buf;
+	ssize_t n;
+	do
+		n = recvmsg(JAIL_FD_CTL, &m, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		syscall(SYS_exit_group, 0);
+	int fds[JAIL_FD_REPORT + 1], nfds = 0;
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		int k = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+			if (nfds < JAIL_FD_REPORT + 1)
+				fds[nfds++] = fd;
+			else
+				close(fd);
+		}
+	}
+	int answer;
+	if (nfds != JAIL_FD_REPORT + 1 || (m.msg_flags & MSG_CTRUNC)) {
+		answer = -EBADF;
+	} else {
+		long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, 0);
+		if (pid == 0) {
+			static const int to[] = {0, 1, 2, JAIL_FD_CTL, JAIL_FD_REPORT};
+			if (init_place_fds(fds, to, JAIL_FD_REPORT + 1, 1) < 0 ||
+			    syscall(SYS_close_range, JAIL_FD_REPORT + 1, ~0U, 0) < 0)
+				syscall(SYS_exit_group, 1);
+			init_from_wire(0);
+		}
+		answer = pid < 0 ? -errno : (int)pid;
+	}
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	return answer;
+}
+
+// zygote_main serves zygote_fork until jail closes its end of the socket.
+__attribute__((noreturn)) static void zygote_main(void) {
+	prctl(PR_SET_NAME, "jail-zygote", 0, 0, 0);
+	// The inits start with every signal blocked, as prepare leaves them.
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	for (;;) {
+		int answer = zygote_fork();
+		if (send(JAIL_FD_CTL, &answer, sizeof answer, MSG_NOSIGNAL) != sizeof answer)
+			syscall(SYS_exit_group, 0);
+	}
+}
+
 __attribute__((constructor)) static void warm_entry(void) {
 	const char *v = getenv(JAIL_WARM_ENV);
 	if (!v)
 		return;
-	// jail starts a warm init with its ctl socket at FD_CTL; anyone else
-	// who set the variable gets told, not an init that waits for nothing.
+	// jail starts a warm init, or the zygote that forks them, with its
+	// ctl socket at FD_CTL; anyone else who set the variable gets told,
+	// not an init that waits for nothing.
 	int type = 0;
 	socklen_t len = sizeof type;
-	if (strcmp(v, "1") != 0 || getsockopt(JAIL_FD_CTL, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_SEQPACKET) {
+	int zygote = strcmp(v, JAIL_ZYGOTE) == 0;
+	if ((!zygote && strcmp(v, "1") != 0) || getsockopt(JAIL_FD_CTL, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+	    type != SOCK_SEQPACKET) {
 		static const char msg[] = "jail: " JAIL_WARM_ENV " is set; it is jail's own, for the sandboxes it starts: unset it\n";
 		if (write(2, msg, sizeof msg - 1) < 0) {
 		}
 		_exit(125);
 	}
+	if (zygote)
+		zygote_main();
 	init_from_wire(0);
 }
