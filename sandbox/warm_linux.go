@@ -26,8 +26,9 @@ var ErrNotWarmFor = errors.New("the warm sandbox was made for another configurat
 // (Runner.Warm with reuse) serves again once Renew says so; Close
 // destroys either.
 //
-// Its init is a fresh exec of this binary that becomes the init before
-// the Go runtime starts (warm.c), not a clone of this process: an init
+// Its init is this binary in its C start-up, before the Go runtime starts
+// (warm.c: forked by the zygote, or a fresh exec), not a clone of this
+// process: an init
 // that waits for a long time must not hold a copy of a service's memory,
 // which would make every page the service writes meanwhile a
 // copy-on-write fault.

@@ -1,5 +1,6 @@
-// A warm init: a fresh exec of this binary that becomes the sandbox's init
-// in a C constructor, before the Go runtime starts, so its memory is its
+// A warm init: this binary turned into the sandbox's init in a C constructor,
+// before the Go runtime starts (a fresh exec, or a fork of the zygote
+// below, which is one that stayed there), so its memory is its
 // own and small (a clone of jail would copy, and share copy-on-write, the
 // memory of a whole service). It receives the same description a cloned
 // init reads from jail's memory, as one message on its ctl socket, and
