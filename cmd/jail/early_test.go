@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -84,6 +85,37 @@ func savedRuns(t *testing.T, j *testutil.Jail) (func(args ...string) testutil.Re
 // builtAhead says the run's sandbox was built from the saved description
 // before jail had its plan: its mounts are not the run's.
 func builtAhead(r testutil.Result) bool { return r.Report != nil && r.Report.Stages["mounts"] == 0 }
+
+// TestStreamsAreBlocking: PROG's streams are blocking files, as every
+// program expects, whichever way they reach the init: with a cold
+// description, or with the task of a sandbox built ahead (as a pooled
+// one gets its own); jail relays them through pipes Go made, which are
+// non-blocking in jail, and yes fails with EAGAIN as soon as the relay
+// falls behind if PROG's stdout is too.
+func TestStreamsAreBlocking(t *testing.T) {
+	testutil.NeedUserNS(t)
+	j := testutil.New(t)
+	run, _ := savedRuns(t, j)
+	for i := range 2 {
+		r := run("run", "--output", "1M", "--", "/bin/cat", "/proc/self/fdinfo/0", "/proc/self/fdinfo/1", "/proc/self/fdinfo/2")
+		requireOK(t, r)
+		if os.Getuid() != 0 || testutil.TestUID(t) != 0 {
+			assert.Equal(t, i > 0, builtAhead(r), "run %d: %v", i, r.Report.Stages)
+		}
+		n := 0
+		for line := range strings.Lines(r.Stdout) {
+			v, ok := strings.CutPrefix(line, "flags:")
+			if !ok {
+				continue
+			}
+			flags, err := strconv.ParseUint(strings.TrimSpace(v), 8, 64)
+			require.NoError(t, err, line)
+			assert.Zero(t, flags&unix.O_NONBLOCK, "run %d: stream %d is non-blocking: %s", i, n, line)
+			n++
+		}
+		assert.Equal(t, 3, n, "%s", r.Stdout)
+	}
+}
 
 // TestSavedSandbox: a run's sandbox is built ahead from the last run's
 // description when the plan is the same, and never when it is not: the

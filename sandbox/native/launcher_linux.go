@@ -586,12 +586,20 @@ func (e *Early) Start(cfg *Config) error {
 // Write for ctl, which also waits for room): the run may end meanwhile
 // and close ctl or a cgroup file on another goroutine, and a number
 // closed and then reused would send whatever it names by then.
+//
+// The files are made blocking: they are PROG's streams (and cgroup
+// files), and a pipe Go made is non-blocking, which PROG would inherit
+// with the open file and see as EAGAIN (yes: Resource temporarily
+// unavailable).
 func sendWith(ctl *os.File, wire []byte, files []*os.File) error {
 	fds := make([]int, len(files))
 	var send func(i int) error
 	send = func(i int) error {
 		if i < len(files) {
 			return holding(files[i], func(fd int) error {
+				if err := unix.SetNonblock(fd, false); err != nil {
+					return err
+				}
 				fds[i] = fd
 				return send(i + 1)
 			})
