@@ -412,11 +412,12 @@ func (m *cmem) packed(what string, rebase func(base unsafe.Pointer, delta C.long
 // its Go runtime starts (warm.c).
 const WarmEnv = C.JAIL_WARM_ENV + "=1"
 
-// StartWarm starts a warm init: this binary turned into the init in C before
-// any Go runs (forked by the zygote, else exec'd), so that its memory is
-// its own and small. cfg.Files become its 0 to FDReport; cfg.Task is not used (the
-// task comes with SendTask). The description is sent on ctl, the
-// parent's end of the socket whose other end is cfg.Files[FDCtl]. The
+// StartWarm starts a warm init: this binary turned into the init in C
+// before any Go runs (forked by the zygote, else exec'd), so that its
+// memory is its own and small. cfg.Files become its 0 to FDReport;
+// cfg.Task is not used (the task comes with SendTask). The description
+// is sent on ctl, the parent's end of the socket whose other end is
+// cfg.Files[FDCtl]. The
 // init then reports ReportUnshared, waits for the id maps and the
 // go-ahead on ctl, builds everything but PROG and reports ReportReady.
 func StartWarm(cfg *Config, ctl *os.File) (*Init, error) {
