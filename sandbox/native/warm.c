@@ -248,43 +248,15 @@ void init_await_task(struct jail_launch *l) {
 // (init_from_wire), in a copy of this small process: no exec of the whole
 // binary, which was a third of the making of a warm sandbox. The answer
 // is the init's pid, or -errno.
-static int zygote_fork(void) {
-	char byte;
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE((JAIL_FD_REPORT + 1) * sizeof(int))];
-	} c;
-	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	struct msghdr m;
-	memset(&m, 0, sizeof m);
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
-	m.msg_control = c.buf;
-	m.msg_controllen = sizeof c.buf;
-	ssize_t n;
-	do
-		n = recvmsg(JAIL_FD_CTL, &m, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
+static int zygote_fork(void *buf) {
+	int fds[JAIL_TASK_FDS], nfds;
+	ssize_t n = init_recv_msg(buf, fds, &nfds);
+	if (n == 0)
 		syscall(SYS_exit_group, 0);
-	int fds[JAIL_FD_REPORT + 1], nfds = 0;
-	for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
-		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
-			continue;
-		int k = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		for (int i = 0; i < k; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
-			if (nfds < JAIL_FD_REPORT + 1)
-				fds[nfds++] = fd;
-			else
-				close(fd);
-		}
-	}
-	int answer;
-	if (nfds != JAIL_FD_REPORT + 1 || (m.msg_flags & MSG_CTRUNC)) {
-		answer = -EBADF;
-	} else {
+	int answer = -EBADF;
+	if (n < 0) {
+		answer = -errno;
+	} else if (nfds == JAIL_FD_REPORT + 1) {
 		long pid = syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, 0);
 		if (pid == 0) {
 			static const int to[] = {0, 1, 2, JAIL_FD_CTL, JAIL_FD_REPORT};
@@ -307,8 +279,11 @@ __attribute__((noreturn)) static void zygote_main(void) {
 	sigset_t all;
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
+	void *buf = mmap(NULL, JAIL_WIRE_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		syscall(SYS_exit_group, 1);
 	for (;;) {
-		int answer = zygote_fork();
+		int answer = zygote_fork(buf);
 		if (send(JAIL_FD_CTL, &answer, sizeof answer, MSG_NOSIGNAL) != sizeof answer)
 			syscall(SYS_exit_group, 0);
 	}
