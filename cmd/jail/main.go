@@ -47,9 +47,16 @@ capabilities, and reports exactly what happened.`,
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newRunCommand(), newJudgeCommand(), newServeCommand(), newDoctorCommand(), newVersionCommand(), newProfileCommand(), newImageCommand(), newBuildCommand(),
-		newPsCommand(), newInspectCommand(), newLogsCommand(), newStopCommand(), newKillCommand(), newRmCommand(), newCpCommand(), newStartCommand(), newRestartCommand(), newPortCommand(), newExecCommand(), newAttachCommand(), newKubeCommand(),
-		newMonitorCommand(), newNetnsCommand())
+	if len(args) > 0 && args[0] == "run" {
+		// The command run most, on the path the cold start is measured
+		// on, builds only itself: the whole tree, two dozen commands and
+		// their flags, took 0.28 ms.
+		root.AddCommand(newRunCommand())
+	} else {
+		root.AddCommand(newRunCommand(), newJudgeCommand(), newServeCommand(), newDoctorCommand(), newVersionCommand(), newProfileCommand(), newImageCommand(), newBuildCommand(),
+			newPsCommand(), newInspectCommand(), newLogsCommand(), newStopCommand(), newKillCommand(), newRmCommand(), newCpCommand(), newStartCommand(), newRestartCommand(), newPortCommand(), newExecCommand(), newAttachCommand(), newKubeCommand(),
+			newMonitorCommand(), newNetnsCommand())
+	}
 	root.SetArgs(args)
 	err := root.Execute()
 	var ee exitError
