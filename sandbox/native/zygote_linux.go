@@ -64,16 +64,11 @@ func zygoteFork(files []*os.File) (int, error) {
 			return 0, err
 		}
 	}
-	fds := make([]int, len(files))
-	for i, f := range files {
-		fds[i] = int(f.Fd())
-	}
-	sock := int(zygote.sock.Fd())
-	err = unix.Sendmsg(sock, []byte{0}, unix.UnixRights(fds...), nil, 0)
+	err = sendWith(zygote.sock, []byte{0}, files)
 	var answer [4]byte
 	n := 0
 	if err == nil {
-		n, err = unix.Read(sock, answer[:])
+		n, err = zygote.sock.Read(answer[:])
 	}
 	if err != nil || n != len(answer) {
 		// A zygote that cannot answer (it died) is let go; the next
