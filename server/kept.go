@@ -18,7 +18,7 @@ import (
 // strings (the limits' mechanisms, the isolation). The dictionary follows
 // the workload: every dictionaryLife jobs, the first of a batch becomes
 // the next ones'. A job a compatibility layer shows from its Result is
-// kept whole (job.keep).
+// kept whole (keepJobs).
 //
 // Jobs are packed in batches, packDelay after the first of them ended,
 // off the workers: the POST that waited for a job and the streams that
@@ -55,13 +55,8 @@ type packed struct {
 // one after the other in one flate stream; ends[i] is where the i-th
 // ends in the inflated stream.
 type batch struct {
-	z    []byte
-	ends []int
-	dict *dictionary
-}
-
-type dictionary struct {
-	b []byte
+	z, dict []byte
+	ends    []int
 }
 
 // packing is the dictionary batches are packed against now, and the
@@ -70,7 +65,7 @@ type dictionary struct {
 // new writer cost more than the packing).
 var packing struct {
 	mu   sync.Mutex
-	dict *dictionary
+	dict []byte
 	w    *flate.Writer
 	uses int
 }
@@ -162,13 +157,12 @@ func packBatch(plains [][]byte) (*batch, error) {
 	defer packing.mu.Unlock()
 	var out bytes.Buffer
 	if packing.dict == nil || packing.uses >= dictionaryLife {
-		d := &dictionary{b: plains[0]}
 		// Level 2 at least: BestSpeed ignores a dictionary.
-		w, err := flate.NewWriterDict(&out, 2, d.b)
+		w, err := flate.NewWriterDict(&out, 2, plains[0])
 		if err != nil {
 			return nil, err
 		}
-		packing.dict, packing.w, packing.uses = d, w, 0
+		packing.dict, packing.w, packing.uses = plains[0], w, 0
 	} else {
 		packing.w.Reset(&out)
 	}
@@ -191,7 +185,7 @@ func packBatch(plains [][]byte) (*batch, error) {
 
 // events is the job's events as they were packed.
 func (p packed) events() ([]event, error) {
-	r := flate.NewReaderDict(bytes.NewReader(p.b.z), p.b.dict.b)
+	r := flate.NewReaderDict(bytes.NewReader(p.b.z), p.b.dict)
 	defer r.Close()
 	plain := make([]byte, p.b.ends[p.i])
 	if _, err := io.ReadFull(r, plain); err != nil {
