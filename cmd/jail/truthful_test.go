@@ -284,16 +284,20 @@ func TestViolationNamesItsArgument(t *testing.T) {
 // TestOrphansCountedAtTheEnd: a run ends at once when PROG leaves nothing
 // behind (the init sees pid 1 alone in the sandbox's /proc); a process
 // PROG left running must instead be killed and counted. PROG starts a
-// busy loop, lets it run 300 ms, and exits without waiting for it: the
-// result must count the loop's CPU time, which rusage gives only once
-// pid 1 has reaped it (an ordinary user on this host has no cgroup).
+// busy loop, waits until the loop has had 250 ms of CPU (its utime in
+// /proc, in ticks of 10 ms: on a loaded machine 300 ms of wall time gave
+// it 160 ms), and exits without waiting for it: the result must count the
+// loop's CPU time, which rusage gives only once pid 1 has reaped it (an
+// ordinary user on this host has no cgroup).
 func TestOrphansCountedAtTheEnd(t *testing.T) {
 	testutil.NeedUserNS(t)
 	j := testutil.New(t)
-	r := j.Run(t, "run", "--wall", "20s", "--", "/bin/sh", "-c", `sh -c 'while :; do :; done' & sleep 0.3; exit 0`)
+	r := j.Run(t, "run", "--wall", "20s", "--", "/bin/sh", "-c",
+		`sh -c 'while :; do :; done' & p=$!; until [ "$(cut -d' ' -f14 /proc/$p/stat)" -ge 25 ]; do sleep 0.02; done; exit 0`)
 	require.NotNil(t, r.Report, "%s", r)
 	assert.Equal(t, "OK", r.Report.Verdict, "%s", r)
 	cpu := r.Report.CPUUser + r.Report.CPUSys
-	assert.GreaterOrEqual(t, cpu, 0.2, "the orphan's CPU time was not counted: %s", r)
-	assert.Less(t, r.Report.WallTime, 5.0, "the orphan kept the run going: %s", r)
+	assert.GreaterOrEqual(t, cpu, 0.25, "the orphan's CPU time was not counted: %s", r)
+	// Left running, the loop would hold the run to its 20 s wall limit.
+	assert.Less(t, r.Report.WallTime, 15.0, "the orphan kept the run going: %s", r)
 }
