@@ -52,7 +52,10 @@ type job struct {
 	// changed is closed and replaced at every new event, to wake the
 	// streams that follow the job.
 	changed chan struct{}
-	cancel  context.CancelFunc
+	// ended is closed with the done event: a client that waits only for
+	// the result is woken once, not at every event before it.
+	ended  chan struct{}
+	cancel context.CancelFunc
 	// cancelled says DELETE came, so the end is "cancelled" not "done".
 	cancelled bool
 	// compat is what a compatibility layer (Judge0) keeps of the request
@@ -202,7 +205,7 @@ func newJob(client string, dec *decoded) *job {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	j := &job{id: hex.EncodeToString(b), client: client, profile: dec.profile, dec: dec, tty: dec.task.TTY,
-		created: time.Now(), state: Queued, changed: make(chan struct{}), signals: make(chan syscall.Signal, 8),
+		created: time.Now(), state: Queued, changed: make(chan struct{}), ended: make(chan struct{}), signals: make(chan syscall.Signal, 8),
 		resize: make(chan judge.Winsize, 1), partial: map[string][]byte{}}
 	j.emitLocked("queued", map[string]any{"id": j.id})
 	return j
@@ -228,6 +231,12 @@ func (j *job) end() {
 func (j *job) emitLocked(name string, data any) {
 	j.events = append(j.events, event{name, data})
 	close(j.changed)
+	if name == "done" {
+		// Nothing follows it.
+		close(j.ended)
+		j.changed = j.ended
+		return
+	}
 	j.changed = make(chan struct{})
 }
 
@@ -287,7 +296,12 @@ func (j *job) final() (view json.RawMessage, failure *apiError, ok bool) {
 
 // wait blocks until the job ends or ctx is done.
 func (j *job) wait(ctx context.Context) bool {
-	return j.follow(ctx, func([]event) error { return nil }) == nil
+	select {
+	case <-j.ended:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // follow hands every event of the job to send, from the first, in
