@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -19,6 +20,10 @@ type cgroup1 struct {
 	dirs        map[string]string
 	hierarchies map[string]string
 	missing     map[string]string
+	// swept: the stale runs of dead jail processes are removed once,
+	// at the first run; a long-lived jail's later runs would find only
+	// their own siblings there.
+	swept sync.Once
 }
 
 func (c *cgroup1) Name() string { return "cgroup1-root" }
@@ -85,6 +90,11 @@ func detectCgroup1() (*cgroup1, error) {
 }
 
 func (c *cgroup1) Create(spec Spec) (Group, error) {
+	c.swept.Do(func() {
+		for _, parent := range c.dirs {
+			removeStale(parent)
+		}
+	})
 	name := runName()
 	g := &group1{dirs: map[string]string{}}
 	// Every hierarchy, limited or not: cpuacct is the CPU-time clock for
@@ -98,7 +108,6 @@ func (c *cgroup1) Create(spec Spec) (Group, error) {
 		if !ok {
 			continue
 		}
-		removeStale(parent)
 		dir := filepath.Join(parent, name)
 		if _, dup := g.byDir(dir); dup {
 			// cpu and cpuacct may share one hierarchy: one directory,
@@ -157,10 +166,8 @@ func (g *group1) configure(s Spec, parents map[string]string) error {
 			return err
 		}
 		// memsw exists only with swap accounting; it bounds memory+swap.
-		if _, err := os.Stat(filepath.Join(dir, "memory.memsw.limit_in_bytes")); err == nil {
-			if err := writeFile(dir, "memory.memsw.limit_in_bytes", fmt.Sprint(s.Memory)); err != nil {
-				return err
-			}
+		if err := writeFile(dir, "memory.memsw.limit_in_bytes", fmt.Sprint(s.Memory)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
 		}
 		if err := writeFile(dir, "memory.swappiness", "0"); err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -24,6 +25,8 @@ type cgroup2 struct {
 	parent      string
 	controllers []string
 	missing     map[string]string
+	// swept as cgroup1's.
+	swept sync.Once
 }
 
 func (c *cgroup2) Name() string               { return c.name }
@@ -149,7 +152,7 @@ func prepareParent(name, parent string, fix string, with []int) (*cgroup2, error
 }
 
 func (c *cgroup2) Create(spec Spec) (Group, error) {
-	removeStale(c.parent)
+	c.swept.Do(func() { removeStale(c.parent) })
 	dir := filepath.Join(c.parent, runName())
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the run's cgroup: %w", err)
