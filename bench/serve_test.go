@@ -21,6 +21,12 @@ package bench
 //	              numbers, print the sum) and 10 tests: one compile, ten
 //	              runs, each checked
 //
+// Run as root (as in CI), two more servers run as root with
+// --limits=cgroup and the default pool, single-use and reused, for the
+// true workload only: its step with --mem --pids --cpu (rootLimits), each
+// answer checked to say the cgroup backend held all three. They are what
+// the limits add to a pooled task.
+//
 // Side by side, the same work through one jail process per task, timed
 // from exec.Cmd.Start to the reaped exit:
 //
@@ -90,7 +96,15 @@ type serveWork struct {
 	// rounds of the one-client phase; blocks × 2 clients × perClient
 	// tasks in the two-client phase, per side.
 	rounds, blocks, perClient int
+	// limited is the raw step with rootLimits, for the servers that
+	// enforce them by cgroups (as root); nil for workloads those do not
+	// run.
+	limited []byte
 }
+
+// rootLimits are what the servers run as root enforce through the cgroup
+// backend: the issue's --mem --pids --cpu, beside the raw steps' own.
+var rootLimits = map[string]any{"mem": "256M", "pids": 64, "cpu": "100%"}
 
 // stepsMaxFlags are server.DefaultStepsMax as `jail run` flags.
 func stepsMaxFlags() []string {
@@ -113,6 +127,15 @@ func stepsWork(name string, argv []string, want string, rounds, blocks, perClien
 		rounds: rounds, blocks: blocks, perClient: perClient}
 }
 
+// withRootLimits gives a raw-steps workload its body with rootLimits.
+func withRootLimits(w serveWork) serveWork {
+	var err error
+	if w.limited, err = json.Marshal(map[string]any{"steps": []map[string]any{{"argv": w.steps, "limits": rootLimits}}}); err != nil {
+		panic(err)
+	}
+	return w
+}
+
 // isStatic reports whether the ELF file at path has no program
 // interpreter.
 func isStatic(path string) bool {
@@ -130,7 +153,7 @@ func isStatic(path string) bool {
 }
 
 func serveWorks(b *testing.B, e *env) []serveWork {
-	ws := []serveWork{stepsWork("true", []string{"/bin/true"}, "", 200, 4, 25)}
+	ws := []serveWork{withRootLimits(stepsWork("true", []string{"/bin/true"}, "", 200, 4, 25))}
 	if isStatic("/usr/bin/busybox") {
 		ws = append(ws, stepsWork("hello-static", []string{"/usr/bin/busybox", "echo", "hello"}, "hello\n", 200, 4, 25))
 	} else {
@@ -168,15 +191,19 @@ func serveWorks(b *testing.B, e *env) []serveWork {
 
 // served is a running `jail serve`.
 type served struct {
-	url    string
-	run    *testutil.Running
-	done   chan error
-	client *http.Client
+	// limited: the server holds limits by cgroups; its tasks are the
+	// workloads' limited bodies.
+	limited bool
+	url     string
+	run     *testutil.Running
+	done    chan error
+	client  *http.Client
 }
 
 // startServe starts `jail serve` on a free loopback port and waits until
-// it answers /healthz.
-func startServe(b *testing.B, e *env, extra ...string) *served {
+// it answers /healthz: as the test user with --limits=host, or as root
+// (the caller, who must be root) with --limits=cgroup.
+func startServe(b *testing.B, e *env, root bool, extra ...string) *served {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -184,11 +211,28 @@ func startServe(b *testing.B, e *env, extra ...string) *served {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := &served{url: "http://" + addr, done: make(chan error, 1),
+	s := &served{limited: root, url: "http://" + addr, done: make(chan error, 1),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
-	s.run = e.jail.Start(b, testutil.Opts{Env: []string{"TMPDIR=" + e.tmp}}, append([]string{"serve", "--limits=host", "--listen", addr, "--parallel", "2"}, extra...)...)
+	mode, tmp := "--limits=host", e.tmp
+	if root {
+		// Root's sandboxes run as an unprivileged host uid, which must
+		// be able to reach the task directories: not in the test
+		// user's directory.
+		mode = "--limits=cgroup"
+		var err error
+		if tmp, err = os.MkdirTemp("/dev/shm", "jail-bench-root-"); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { os.RemoveAll(tmp) })
+		if err := os.Chmod(tmp, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s.run = e.jail.Start(b, testutil.Opts{Env: []string{"TMPDIR=" + tmp}, AsCaller: root}, append([]string{"serve", mode, "--listen", addr, "--parallel", "2"}, extra...)...)
+	var stderr string
 	go func() {
-		_, err := s.run.WaitErr()
+		res, err := s.run.WaitErr()
+		stderr = res.Stderr
 		s.done <- err
 	}()
 	b.Cleanup(func() { s.stop(b) })
@@ -202,15 +246,18 @@ func startServe(b *testing.B, e *env, extra ...string) *served {
 		}
 		// /readyz: a server with pools is ready once they are full.
 		resp, err := s.client.Get(s.url + "/readyz")
+		var why []byte
 		if err == nil {
-			io.Copy(io.Discard, resp.Body)
+			why, _ = io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return s
 			}
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("jail serve --listen %s is not ready after 10 s: %v", addr, err)
+			_ = s.run.Cmd.Process.Kill()
+			s.done <- <-s.done
+			b.Fatalf("jail serve --listen %s is not ready after 10 s: %v %s\nits log: %.3000s", addr, err, why, stderr)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -232,19 +279,23 @@ func (s *served) stop(b *testing.B) {
 // post sends one task and waits for its result; it returns the latency
 // and the task's own time as the server measured it.
 func (s *served) post(w serveWork) (lat, task time.Duration, err error) {
+	body := w.body
+	if s.limited {
+		body = w.limited
+	}
 	start := time.Now()
-	resp, err := s.client.Post(s.url+"/v1/runs?wait=60s", "application/json", bytes.NewReader(w.body))
+	resp, err := s.client.Post(s.url+"/v1/runs?wait=60s", "application/json", bytes.NewReader(body))
 	if err != nil {
 		return 0, 0, err
 	}
-	body, err := io.ReadAll(resp.Body)
+	answer, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	lat = time.Since(start)
 	if err != nil {
 		return 0, 0, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return 0, 0, fmt.Errorf("POST /v1/runs: %s: %s", resp.Status, body)
+		return 0, 0, fmt.Errorf("POST /v1/runs: %s: %s", resp.Status, answer)
 	}
 	var v struct {
 		State  string  `json:"state"`
@@ -257,11 +308,20 @@ func (s *served) post(w serveWork) (lat, task time.Duration, err error) {
 				Output struct {
 					Text string `json:"text"`
 				} `json:"output"`
+				LimitBackend string `json:"limit_backend"`
+				Limits       []struct {
+					Name      string `json:"name"`
+					Mechanism string `json:"mechanism"`
+				} `json:"limits"`
 			} `json:"run"`
 		} `json:"result"`
 	}
-	if err := json.Unmarshal(body, &v); err != nil {
-		return 0, 0, fmt.Errorf("POST /v1/runs: %v: %s", err, body)
+	if err := json.Unmarshal(answer, &v); err != nil {
+		return 0, 0, fmt.Errorf("POST /v1/runs: %v: %s", err, answer)
+	}
+	held := map[string]bool{}
+	for _, l := range v.Result.Run.Limits {
+		held[l.Name] = strings.HasPrefix(l.Mechanism, v.Result.Run.LimitBackend+" ")
 	}
 	switch {
 	case v.State != "done" || v.Result.Verdict != "OK":
@@ -270,9 +330,11 @@ func (s *served) post(w serveWork) (lat, task time.Duration, err error) {
 		err = fmt.Errorf("%d of %d tests passed, want %d", v.Result.Passed, v.Result.Total, w.tests)
 	case w.tests == 0 && v.Result.Run.Output.Text != w.wantOutput:
 		err = fmt.Errorf("output %q, want %q", v.Result.Run.Output.Text, w.wantOutput)
+	case s.limited && !(strings.HasPrefix(v.Result.Run.LimitBackend, "cgroup") && held["mem"] && held["pids"] && held["cpu"]):
+		err = fmt.Errorf("limits not all held by the cgroup backend (%q)", v.Result.Run.LimitBackend)
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("POST /v1/runs %s: %w: %s", w.body[:min(len(w.body), 80)], err, body)
+		return 0, 0, fmt.Errorf("POST /v1/runs %s: %w: %s", body[:min(len(body), 80)], err, answer)
 	}
 	return lat, time.Duration(v.Time * float64(time.Second)), nil
 }
@@ -388,16 +450,26 @@ func BenchmarkServe(b *testing.B) {
 	e.jail.Chown(b, tmp)
 	e.tmp = tmp
 	works := serveWorks(b, e)
-	servers := []struct {
+	type server struct {
 		name, metric string
 		s            *served
-	}{
-		{"jail serve", "serve", startServe(b, e)},
+	}
+	servers := []server{
+		{"jail serve", "serve", startServe(b, e, false)},
 		// With a pool for each workload's profile: raw steps take the
 		// default profile's sandboxes.
-		{"jail serve --pool", "pool", startServe(b, e, "--pool", "default=4,cpp=4")},
+		{"jail serve --pool", "pool", startServe(b, e, false, "--pool", "default=4,cpp=4")},
 		// And with pools whose sandboxes serve task after task.
-		{"jail serve --pool :reuse", "reuse", startServe(b, e, "--pool", "default=4:reuse,cpp=4:reuse")},
+		{"jail serve --pool :reuse", "reuse", startServe(b, e, false, "--pool", "default=4:reuse,cpp=4:reuse")},
+	}
+	// As root, the same pools holding --mem --pids --cpu by cgroups, for
+	// the workloads that have a limited body: what the limits add.
+	if os.Getuid() == 0 {
+		servers = append(servers,
+			server{"jail serve --pool, root, cgroup limits", "pool-root", startServe(b, e, true, "--pool", "default=4")},
+			server{"jail serve --pool :reuse, root, cgroup limits", "reuse-root", startServe(b, e, true, "--pool", "default=4:reuse")})
+	} else {
+		b.Log("not root: no rows of servers holding limits by cgroups")
 	}
 	loadBefore := loadAvg()
 	type row struct {
@@ -410,6 +482,9 @@ func BenchmarkServe(b *testing.B) {
 		b.Run(w.name, func(b *testing.B) {
 			var sides []*side
 			for _, sv := range servers {
+				if sv.s.limited && w.limited == nil {
+					continue
+				}
 				sides = append(sides, &side{name: sv.name, metric: sv.metric, server: true,
 					do: func() (time.Duration, time.Duration, error) { return sv.s.post(w) }})
 			}
