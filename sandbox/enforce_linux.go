@@ -7,10 +7,12 @@ import (
 
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"jail/field"
@@ -26,6 +28,12 @@ type enforcer struct {
 	det         limits.Detection
 	group       limits.Group
 	notEnforced map[string]string
+	// intoDir is the run's cgroup v2 directory, which PROG is cloned
+	// into (native's cgroup_into), for an ordinary user's run: the init's
+	// credentials are that user's, who owns the delegated subtree, and
+	// the kernel checks the caller's. Root's sandboxes run as an
+	// unprivileged host uid, so theirs join by a write.
+	intoDir *os.File
 
 	// hit receives the name of the first limit the watchers see crossed;
 	// the supervisor kills the sandbox on it.
@@ -53,6 +61,7 @@ func prepareLimits(s *Spec, det limits.Detection) (*enforcer, error) {
 			e.det.Backend = nil
 		} else {
 			e.group = g
+			e.intoDir = openIntoDir(g)
 		}
 	}
 	e.notEnforced = s.Limits.NotEnforced(e.det.Backend, e.det.Why())
@@ -105,6 +114,30 @@ func (e *enforcer) cgroupFiles() []*os.File {
 		return nil
 	}
 	return e.group.ProcsFiles()
+}
+
+// spawnFiles are the cgroup files PROG's spawner gets: the cgroup.procs
+// files, and with into the directory to clone PROG into, last.
+func (e *enforcer) spawnFiles() (files []*os.File, into bool) {
+	files = e.cgroupFiles()
+	if e.intoDir == nil {
+		return files, false
+	}
+	return append(slices.Clip(files), e.intoDir), true
+}
+
+// openIntoDir opens a cgroup v2 run's directory for an ordinary user;
+// nil otherwise, or when it cannot be opened (the spawner then writes).
+func openIntoDir(g limits.Group) *os.File {
+	dirs := g.Dirs()
+	if os.Geteuid() == 0 || len(dirs) != 1 || dirs[0].Hierarchy != "" {
+		return nil
+	}
+	f, err := os.OpenFile(dirs[0].Path, os.O_RDONLY|syscall.O_DIRECTORY, 0)
+	if err != nil {
+		return nil
+	}
+	return f
 }
 
 // cgroupView is the run's cgroup as the mount plan shows it to PROG;
@@ -256,6 +289,10 @@ func (e *enforcer) sampleTree(initPid int) (procTimes, error) {
 func (e *enforcer) release() {
 	e.closeChildSide()
 	e.relays.Wait()
+	if e.intoDir != nil {
+		e.intoDir.Close()
+		e.intoDir = nil
+	}
 	if e.group != nil {
 		_ = e.group.Remove()
 		e.group = nil

@@ -346,11 +346,13 @@ func idMapped(file string, id uint32) bool {
 	return false
 }
 
-// cloneFlags are the namespaces of a sandbox; the network namespace is
-// left out only for --net host.
+// cloneFlags are the namespaces of a sandbox's init; the network
+// namespace is left out only for --net host. Not a cgroup namespace: PROG's
+// spawner makes PROG's, rooted at its run's cgroup, and a clone into that
+// cgroup from a namespace that does not hold it is refused.
 func cloneFlags(s *Spec) uintptr {
 	f := uintptr(unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC |
-		unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP)
+		unix.CLONE_NEWUTS)
 	if s.Net == NetNone {
 		f |= unix.CLONE_NEWNET
 	}

@@ -21,7 +21,8 @@ import (
 // which then stays open as the init's lifeline until the run is over.
 func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64, early *native.Early) (*supervisor, error) {
 	cfg := plan.Launch
-	cfg.Task.Exec.CgroupFDs = native.CgroupFDs(len(enf.cgroupFiles()))
+	cgroups, into := enf.spawnFiles()
+	cfg.Task.Exec.CgroupFDs, cfg.Task.Exec.CgroupInto = native.CgroupFDs(len(cgroups)), into
 	std, null, terminal, err := streams(s, stdio, &cfg.Task)
 	if err != nil {
 		return nil, err
@@ -62,7 +63,8 @@ func startNative(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64, early
 func launch(cfg *native.Config, std []*os.File, enf *enforcer, e *native.Early) (*native.Init, *os.File, *os.File, error) {
 	if e != nil {
 		c := *cfg
-		c.Files = native.Descriptors(std, e.Ctl, e.Rep, enf.cgroupFiles())
+		cgroups, _ := enf.spawnFiles()
+		c.Files = native.Descriptors(std, e.Ctl, e.Rep, cgroups)
 		// Its memory is its own and small, as a warm init's.
 		c.SpawnSharesMemory = !execEntersTimeNS.Missing()
 		if e.Start(&c) == nil {
@@ -73,7 +75,8 @@ func launch(cfg *native.Config, std []*os.File, enf *enforcer, e *native.Early) 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cfg.Files = native.Descriptors(std, ctlChild, repChild, enf.cgroupFiles())
+	cgroups, _ := enf.spawnFiles()
+	cfg.Files = native.Descriptors(std, ctlChild, repChild, cgroups)
 	cfg.SpawnSharesMemory = spawnSharesMemory(enf)
 	init, err := native.Start(cfg)
 	ctlChild.Close()

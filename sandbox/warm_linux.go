@@ -291,7 +291,8 @@ func (w *Warm) start(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (
 		return nil, err
 	}
 	defer closeAll(null)
-	task.Exec.CgroupFDs = native.CgroupFDs(len(enf.cgroupFiles()))
+	cgroups, into := enf.spawnFiles()
+	task.Exec.CgroupFDs, task.Exec.CgroupInto = native.CgroupFDs(len(cgroups)), into
 	// Its root was built before this cgroup existed; a v2 one is the
 	// spawner's to show.
 	task.Exec.CgroupView = rootfs.UnifiedView(enf.cgroupView())
@@ -302,7 +303,7 @@ func (w *Warm) start(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (
 	// A reused sandbox's init outlives the run, which ends at its report.
 	points := &runPoints{from: from, planned: native.Now(), warm: true, untilReport: longLived.Load() || w.reuse}
 	begin := time.Now()
-	err = native.SendTask(w.ctl, &task, append(std, enf.cgroupFiles()...))
+	err = native.SendTask(w.ctl, &task, append(std, cgroups...))
 	enf.closeChildSide()
 	if err != nil {
 		closeAll(terminal)

@@ -172,6 +172,23 @@ within "$(awk -v u="$(num cpu_user)" -v s="$(num cpu_sys)" 'BEGIN{print u+s}')" 
 		run:    `"$JAIL" run --json --output 10K -- yes | wc -c`,
 		expect: `[ "$(verdict)" = OLE ] && has '^10240$'`,
 	},
+	// PROG is cloned into its cgroup (CLONE_INTO_CGROUP): a write to
+	// cgroup.procs would wait for an RCU grace period after any quiet
+	// moment (limits' BenchmarkCgroupMigration). strace cannot read the
+	// sandbox's memory, so the flags show as an address; what shows is
+	// that clone3 (glibc's clone() is the clone system call, the write
+	// path's) made PROG, and that PROG's spawner wrote no byte before
+	// exec (the write path's "0"). Against the build before, this reads
+	// "clone(" and 1.
+	{
+		name: "cloned-into-cgroup",
+		run: `d=$(mktemp -d); strace -ff -qq -e trace=clone,clone3,write,execve -e signal=none -o "$d/t" "$JAIL" run --mem 64M -- /bin/true; echo "rc $?"
+p=$(grep -L "^execve(\"$JAIL\"" $(grep -l '^execve(' "$d"/t.*)); pid=${p##*.}
+echo "created by: $(grep -h -E "^clone3?\(.*\) += $pid\$" "$d"/t.* | grep -o -E '^clone3?\(')"
+echo "prog writes of one byte: $(sed '/^execve/q' "$p" | grep -c -E '^write\([0-9]+, .*, 1\) += 1')"
+rm -rf "$d"`,
+		expect: `has '^rc 0$' && has '^created by: clone3\($' && has '^prog writes of one byte: 0$'`,
+	},
 	// PROG sees its own cgroup read-only at /sys/fs/cgroup, and runtimes
 	// find the limits in it (cmd/jail/cgroupview_test.go does v1).
 	{

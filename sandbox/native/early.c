@@ -2,7 +2,7 @@
 // take about 3 ms before main, and the plan another millisecond; this
 // constructor runs before all of that and forks the process, still small
 // and single-threaded, into the sandbox's init-to-be, which makes the
-// user, mount, ipc, uts and cgroup namespaces on the other CPU meanwhile
+// user, mount, ipc and uts namespaces on the other CPU meanwhile
 // and waits on its ctl socket. Once Go has the plan it sends the
 // description, as to a warm init, with PROG's streams and cgroup.procs
 // files (Early.Start in launcher_linux.go); the init then runs it as a
@@ -39,7 +39,7 @@
 // What the init makes before it knows the plan: what every plan has
 // (cloneFlags in sandbox/run_linux.go). The pid namespace is its pid 1's
 // to make and the network namespace its helper's, as for any init.
-#define EARLY_NS (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
+#define EARLY_NS (CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS)
 
 static int early_pid = -1, early_ctl = -1, early_rep = -1;
 static char saved_path[PATHBUF];

@@ -26,6 +26,15 @@
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+// clone3's arguments (linux/sched.h, whose CLONE_ names would clash with
+// sched.h's).
+struct clone3_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
 
 static int fail(struct jail_exec *x, int stage, int index) {
 	x->result->failed_stage = stage;
@@ -180,11 +189,16 @@ static int child_main(void *arg) {
 	// give PROG a cgroup namespace rooted there, so /proc/self/cgroup
 	// shows "/" and no host path. The parent opened these files, and the
 	// kernel checks the opener's rights, not ours.
-	for (int i = 0; i < x->ncgroup_fds; i++) {
+	// The init has no cgroup namespace of its own (a clone into a cgroup
+	// outside the caller's namespace is refused), so PROG always gets
+	// one, rooted where it now is: its run's cgroup, or without one the
+	// cgroup jail runs in. A command beside PROG joins PROG's.
+	int writes = x->ncgroup_fds - (x->cgroup_into ? 1 : 0);
+	for (int i = 0; !x->cloned_into && i < writes; i++) {
 		if (write(x->cgroup_fds[i], "0", 1) != 1)
 			return fail(x, JAIL_STAGE_CGROUP, i);
 	}
-	if (x->ncgroup_fds > 0 && unshare(CLONE_NEWCGROUP) < 0)
+	if (x->timens_fd >= 0 ? setns(x->timens_fd, CLONE_NEWCGROUP) < 0 : unshare(CLONE_NEWCGROUP) < 0)
 		return fail(x, JAIL_STAGE_CGROUP, x->ncgroup_fds);
 	int step;
 	if (x->cgroup_view && mount_cgroup_view(&step) < 0)
@@ -283,9 +297,36 @@ int jail_spawn(struct jail_exec *x, int copy_mm) {
 		flags |= CLONE_FILES;
 	if (!copy_mm)
 		flags |= CLONE_VM;
-	x->join_timens = copy_mm;
-	int pid = clone(child_main, (char *)stack + CHILD_STACK, flags, x);
-	int clone_errno = errno;
+	int pid = -1;
+	x->cloned_into = 0;
+	if (x->cgroup_into && x->ncgroup_fds > 0) {
+		// A copy of this process, not a sharer of its memory: clone3
+		// starts the child on the stack it is called from, and a child
+		// sharing memory would need a trampoline to leave it. The copy's
+		// result page is MAP_SHARED (init_launch_alloc).
+		struct clone3_args a;
+		memset(&a, 0, sizeof a);
+		a.flags = ((uint64_t)flags & ~(uint64_t)(CLONE_VM | 0xff)) | CLONE_INTO_CGROUP;
+		a.exit_signal = SIGCHLD;
+		a.cgroup = (uint64_t)x->cgroup_fds[x->ncgroup_fds - 1];
+		x->cloned_into = 1;
+		x->join_timens = 1;
+		pid = (int)syscall(SYS_clone3, &a, sizeof a);
+		if (pid == 0) {
+			child_main(x);
+			syscall(SYS_exit_group, 127);
+		}
+		// Refused (an older kernel, the cgroup not this user's to
+		// write): a clone, and a write as before.
+		if (pid < 0)
+			x->cloned_into = 0;
+	}
+	int clone_errno = 0;
+	if (pid < 0) {
+		x->join_timens = copy_mm;
+		pid = clone(child_main, (char *)stack + CHILD_STACK, flags, x);
+		clone_errno = errno;
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	munmap(stack, CHILD_STACK);
 	if (pid < 0) {

@@ -36,6 +36,15 @@ struct jail_exec {
 	int tty;
 	int ncgroup_fds;
 	int *cgroup_fds;
+	// cgroup_into: the last of cgroup_fds is the run's cgroup v2
+	// directory, which PROG is cloned into (CLONE_INTO_CGROUP); the
+	// others (its cgroup.procs) are written to only if the kernel refuses
+	// that clone. A write migrates PROG, which waits for an RCU grace
+	// period unless another migration happened moments before (10-20 ms);
+	// a clone into the cgroup does not.
+	int cgroup_into;
+	// Set by jail_spawn: PROG was cloned into its cgroup.
+	int cloned_into;
 	int nrlimits;
 	struct jail_rlimit *rlimits;
 	// A compiled seccomp filter (struct sock_filter[filter_len]), or none.
@@ -63,8 +72,8 @@ struct jail_exec {
 	int join_timens;
 	// Set by the init for a command run beside PROG: the spawner gets a
 	// descriptor table of its own (own_files), where stdio become 0, 1
-	// and 2, and joins the time namespace of timens_fd (a pidfd of PROG)
-	// rather than making one. PROG itself has -1.
+	// and 2, and joins the time and cgroup namespaces of timens_fd (a
+	// pidfd of PROG) rather than making them. PROG itself has -1.
 	int own_files;
 	int stdio[3];
 	int timens_fd;

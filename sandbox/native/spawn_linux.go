@@ -50,9 +50,12 @@ type Exec struct {
 	Argv, Env []string
 	Dir       string
 	TTY       bool
-	// CgroupFDs are descriptor numbers in the process that spawns PROG.
-	CgroupFDs []int
-	Rlimits   []Rlimit
+	// CgroupFDs are descriptor numbers in the process that spawns PROG:
+	// cgroup.procs files and, with CgroupInto, last, the cgroup v2
+	// directory PROG is cloned into.
+	CgroupFDs  []int
+	CgroupInto bool
+	Rlimits    []Rlimit
 	// Filter is a compiled struct sock_filter array, or empty.
 	Filter      []byte
 	Notify, Log bool
@@ -152,6 +155,9 @@ func (m *cmem) fill(x *C.struct_jail_exec, e *Exec) {
 	}
 	if e.CgroupView {
 		x.cgroup_view = 1
+	}
+	if e.CgroupInto {
+		x.cgroup_into = 1
 	}
 	x.root_caps = C.ulonglong(e.RootCaps)
 	if n := len(e.CgroupFDs); n > 0 {
