@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"jail/idmap"
 	"jail/sandbox"
@@ -19,7 +20,12 @@ var version = "dev"
 func main() {
 	// jail is rootless by design; a setuid install would hand every user
 	// root's powers over its flags (bubblewrap's and firejail's CVEs).
-	if os.Geteuid() != os.Getuid() || os.Getegid() != os.Getgid() {
+	// Each pair is read in one call: an id-mapped helper starts before its
+	// maps are written, and separate getuid and geteuid calls on either
+	// side of that write saw two different ids.
+	ruid, euid, _ := unix.Getresuid()
+	rgid, egid, _ := unix.Getresgid()
+	if euid != ruid || egid != rgid {
 		fmt.Fprintln(os.Stderr, "jail: refusing to run setuid or setgid: remove the bit (chmod u-s,g-s) and run jail as yourself")
 		os.Exit(sandbox.ExitSetupFailed)
 	}
