@@ -277,13 +277,6 @@ static int child_main(void *arg) {
 int jail_spawn(struct jail_exec *x, int copy_mm) {
 	x->result->failed_stage = JAIL_STAGE_NONE;
 	x->result->listener_fd = -1;
-	void *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
-	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (stack == MAP_FAILED) {
-		x->result->failed_stage = JAIL_STAGE_CLONE;
-		x->result->failed_errno = errno;
-		return -1;
-	}
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -297,7 +290,7 @@ int jail_spawn(struct jail_exec *x, int copy_mm) {
 		flags |= CLONE_FILES;
 	if (!copy_mm)
 		flags |= CLONE_VM;
-	int pid = -1;
+	int pid = -1, clone_errno = 0;
 	x->cloned_into = 0;
 	if (x->cgroup_into && x->ncgroup_fds > 0) {
 		// A copy of this process, not a sharer of its memory: clone3
@@ -321,14 +314,19 @@ int jail_spawn(struct jail_exec *x, int copy_mm) {
 		if (pid < 0)
 			x->cloned_into = 0;
 	}
-	int clone_errno = 0;
 	if (pid < 0) {
-		x->join_timens = copy_mm;
-		pid = clone(child_main, (char *)stack + CHILD_STACK, flags, x);
-		clone_errno = errno;
+		void *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
+		                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (stack == MAP_FAILED) {
+			clone_errno = errno;
+		} else {
+			x->join_timens = copy_mm;
+			pid = clone(child_main, (char *)stack + CHILD_STACK, flags, x);
+			clone_errno = errno;
+			munmap(stack, CHILD_STACK);
+		}
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	munmap(stack, CHILD_STACK);
 	if (pid < 0) {
 		x->result->failed_stage = JAIL_STAGE_CLONE;
 		x->result->failed_errno = clone_errno;
