@@ -124,6 +124,51 @@ func TestCgroupViewEmptyWithoutCgroup(t *testing.T) {
 	assert.Equal(t, "0\n0\n", r.Stdout, r.String())
 }
 
+// TestCgroupPathsHidden: PROG cannot read a host cgroup path from any
+// process it can see. PROG's spawner makes PROG's cgroup namespace, rooted
+// at the run's cgroup (the init and pid 1 have none of their own, so that
+// PROG can be cloned into its cgroup), so every cgroup PROG reads is "/"
+// or lies above it ("/.."), with and without a cgroup of the run's; jail's
+// own cgroup, read here on the host, must not show through.
+func TestCgroupPathsHidden(t *testing.T) {
+	own, err := os.ReadFile("/proc/self/cgroup")
+	require.NoError(t, err)
+	var hostNames []string
+	for _, line := range strings.Split(strings.TrimSpace(string(own)), "\n") {
+		if f := strings.SplitN(line, ":", 3); len(f) == 3 {
+			for _, part := range strings.Split(f[2], "/") {
+				if part != "" {
+					hostNames = append(hostNames, part)
+				}
+			}
+		}
+	}
+	look := []string{"run", "--", "/bin/sh", "-c", `for p in /proc/[0-9]*; do sed "s|^|${p#/proc/} |" $p/cgroup; done; grep ' - cgroup' /proc/self/mountinfo | cut -d' ' -f4`}
+	check := func(t *testing.T, r testutil.Result) {
+		requireOK(t, r)
+		lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
+		require.NotEmpty(t, lines, r.String())
+		for _, line := range lines {
+			path := line[strings.LastIndexAny(line, ": ")+1:]
+			assert.Regexp(t, `^/(\.\.(/\.\.)*)?$`, path, "a cgroup path PROG can read: %q\n%s", line, r.String())
+			for _, name := range hostNames {
+				assert.NotContains(t, line, name, "a host cgroup name in %q", line)
+			}
+		}
+	}
+	t.Run("user", func(t *testing.T) {
+		testutil.NeedUserNS(t)
+		check(t, testutil.New(t).Run(t, look...))
+	})
+	t.Run("root-with-cgroup", func(t *testing.T) {
+		j, o := needCgroup1Root(t)
+		args := append([]string{"run", "--mem", "64M"}, look[1:]...)
+		r := j.RunWith(t, o, args...)
+		check(t, r)
+		assert.Equal(t, "cgroup1-root", r.Report.LimitBackend, r.String())
+	})
+}
+
 const javaProbe = `public class Probe {
   public static void main(String[] a) {
     if (a.length > 0) {
