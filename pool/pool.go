@@ -116,6 +116,8 @@ type pool struct {
 	making, out int
 	owner       *Pools
 	stats       Stats
+	// failing is the error of the last making, "" once one succeeds.
+	failing string
 }
 
 // Stats are one pool's counters, for /metrics.
@@ -193,19 +195,33 @@ func (p *Pools) Take(name string) *Sandbox {
 func (p *Pools) Has(name string) bool { return p != nil && p.pools[name] != nil }
 
 // Warm says whether every pool is full.
-func (p *Pools) Warm() bool {
+func (p *Pools) Warm() bool { return p.Short() == "" }
+
+// Short says which pool is not full, with why when its last making
+// failed; "" when every pool is full.
+func (p *Pools) Short() string {
 	if p == nil {
-		return true
+		return ""
 	}
-	for _, pl := range p.pools {
+	names := make([]string, 0, len(p.pools))
+	for name := range p.pools {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		pl := p.pools[name]
 		pl.mu.Lock()
-		full := len(pl.ready) >= pl.cfg.Size
+		ready, failing := len(pl.ready), pl.failing
 		pl.mu.Unlock()
-		if !full {
-			return false
+		if ready < pl.cfg.Size {
+			short := fmt.Sprintf("pool %s: %d of %d sandboxes ready", name, ready, pl.cfg.Size)
+			if failing != "" {
+				short += "; the last making failed: " + failing
+			}
+			return short
 		}
 	}
-	return true
+	return ""
 }
 
 // Stats are every pool's, by name.
@@ -291,9 +307,11 @@ func (p *Pools) refill(pl *pool) {
 			pl.stats.Made++
 			pl.stats.MakeSeconds += took.Seconds()
 		}
+		pl.failing = ""
 		if err != nil {
 			pl.stats.Failures++
 			pl.stats.LastError = err.Error()
+			pl.failing = err.Error()
 		}
 		pl.mu.Unlock()
 		// Another refiller may be waiting for the one slot this one had.

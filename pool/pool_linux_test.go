@@ -4,7 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"jail/internal/testutil"
+	"jail/rootfs"
 	"jail/sandbox"
 	"jail/verdict"
 )
@@ -92,6 +95,40 @@ func TestPoolTakeRefillClose(t *testing.T) {
 	entries, err := os.ReadDir(os.Getenv("TMPDIR"))
 	require.NoError(t, err)
 	assert.Empty(t, entries, "Close leaves no slot")
+}
+
+// TestPoolShortSaysWhy: a pool whose sandboxes cannot be made is not
+// warm, and says which pool and the last making's error, so /readyz can
+// tell the operator more than "warming"; a making that works again
+// clears it.
+func TestPoolShortSaysWhy(t *testing.T) {
+	testutil.NeedUserNS(t)
+	t.Setenv("TMPDIR", t.TempDir())
+	missing := filepath.Join(t.TempDir(), "missing")
+	cfg := testConfig(t, 1)
+	spec := cfg.Spec
+	cfg.Spec = func(slot string) (*sandbox.Spec, error) {
+		s, err := spec(slot)
+		if _, statErr := os.Stat(missing); statErr != nil {
+			s.Binds = []rootfs.UserBind{{Source: missing, Target: "/data"}}
+		}
+		return s, err
+	}
+	p, err := New(sandbox.NewRunner(), slog.New(slog.DiscardHandler), []Config{cfg})
+	require.NoError(t, err)
+	defer p.Close()
+	var short string
+	require.Eventually(t, func() bool {
+		short = p.Short()
+		return strings.Contains(short, "the last making failed")
+	}, 20*time.Second, 5*time.Millisecond)
+	assert.False(t, p.Warm())
+	assert.Contains(t, short, "pool t: 0 of 1 sandboxes ready")
+	assert.Contains(t, short, missing)
+
+	require.NoError(t, os.Mkdir(missing, 0o755))
+	waitWarm(t, p)
+	assert.Empty(t, p.Short())
 }
 
 // TestPoolConfigErrors: a pool needs a size and a name of its own.

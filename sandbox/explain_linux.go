@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -44,6 +45,16 @@ func explainChildError(e *ChildError, s *Spec) error {
 		}
 		return fmt.Errorf("%s: cannot execute: %v", e.Detail, e.Errno)
 	}
+	// The sandbox opens a mount's source as its own host uid, which for
+	// root's sandboxes is not root's: a source below a directory that
+	// uid may not search is refused, though the caller could reach it.
+	if e.Source != "" && e.Errno == unix.EACCES {
+		uid, gid := hostIDs()
+		if dir, st := unsearchable(e.Source, uid, gid); dir != "" {
+			return fmt.Errorf("%w: the sandbox opens it as host uid %d, which may not search %s (mode %04o, owner uid %d); fix: let it (chmod o+x %s), or keep the files below a directory it can reach (jail serve writes its tasks' files under $TMPDIR)",
+				e, uid, dir, st.Mode&0o7777, st.Uid, dir)
+		}
+	}
 	// The kernel refuses a fresh /proc in a user namespace while paths of
 	// the /proc above it are covered (mount_too_revealing): a
 	// container's masked paths.
@@ -65,6 +76,39 @@ func explainChildError(e *ChildError, s *Spec) error {
 			overlayUserNS.What, overlayUserNS.Major, overlayUserNS.Minor, kernelRelease())
 	}
 	return e
+}
+
+// unsearchable is the first directory on the way to path that uid, with
+// gid (and, for an ordinary user, its groups), may not search by its mode
+// bits, and its stat; "" when the mode bits allow every step (an ACL or
+// an LSM refused, which the mode does not show).
+func unsearchable(path string, uid, gid int) (string, *unix.Stat_t) {
+	groups := map[int]bool{gid: true}
+	if !asRoot() {
+		own, _ := os.Getgroups()
+		for _, g := range own {
+			groups[g] = true
+		}
+	}
+	dir := "/"
+	for _, name := range strings.Split(strings.Trim(filepath.Clean(path), "/"), "/") {
+		var st unix.Stat_t
+		if unix.Stat(dir, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return "", nil
+		}
+		bit := uint32(0o001)
+		switch {
+		case int(st.Uid) == uid:
+			bit = 0o100
+		case groups[int(st.Gid)]:
+			bit = 0o010
+		}
+		if st.Mode&bit == 0 {
+			return dir, &st
+		}
+		dir = filepath.Join(dir, name)
+	}
+	return "", nil
 }
 
 // explainCloneError turns a refused clone into the sysctl or limit to fix.

@@ -153,6 +153,8 @@ type ChildError struct {
 	Op     string
 	Errno  syscall.Errno
 	Detail string
+	// Source is the host path the failed mount opened, if it opened one.
+	Source string
 }
 
 func (e *ChildError) Error() string {

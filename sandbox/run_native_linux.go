@@ -403,6 +403,7 @@ func nativeChildError(nr *native.Report, plan *Plan) *ChildError {
 		}
 		if nr.Stage == native.StageSource && op.Source != "" {
 			detail = op.Source + ": " + detail
+			ce.Source = op.Source
 		}
 		ce.Detail = detail
 		return ce

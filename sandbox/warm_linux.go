@@ -185,7 +185,7 @@ func (w *Warm) handshake(s *Spec, plan *Plan, begin int64) error {
 		case rep.Kind == native.ReportError && rep.Stage == native.StageWarm && rep.Index == 1:
 			return explainCloneError(rep.Errno)
 		case rep.Kind == native.ReportError:
-			return nativeChildError(rep, plan)
+			return explainChildError(nativeChildError(rep, plan), s)
 		case rep.Kind != want:
 			return fmt.Errorf("starting a warm sandbox: report %d where %d was due", rep.Kind, want)
 		}

@@ -800,8 +800,8 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "limits", "error": p})
 			return
 		}
-		if !s.pools.Warm() {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "warming"})
+		if short := s.pools.Short(); short != "" {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "warming", "detail": short})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})

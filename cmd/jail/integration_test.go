@@ -717,6 +717,29 @@ func TestRootCallerRunsProgAsNobody(t *testing.T) {
 	assert.Contains(t, r.Stderr, `"host_uid":65534`)
 }
 
+// TestRootBindBelowUnsearchableDir: root reaches any directory, but its
+// sandboxes open their binds as the overflow uid; a bind below a directory
+// that uid may not search fails, and the error names the directory and
+// the fix rather than a bare EACCES (root's jail serve with its TMPDIR in
+// a user's home failed every making so).
+func TestRootBindBelowUnsearchableDir(t *testing.T) {
+	testutil.NeedUserNS(t)
+	testutil.NeedRoot(t, "a test of jail started by root")
+	j := testutil.New(t)
+	closed := j.FixtureDir(t, "closed")
+	data := filepath.Join(closed, "data")
+	require.NoError(t, os.Mkdir(data, 0o755))
+	require.NoError(t, os.Chmod(closed, 0o700))
+	r := j.RunWith(t, testutil.Opts{AsCaller: true}, "run", "-v", data+":/data", "--", "/bin/true")
+	assert.Equal(t, 125, r.ExitCode, r.String())
+	assert.Contains(t, r.Stderr, "open_tree: permission denied")
+	assert.Contains(t, r.Stderr, fmt.Sprintf("host uid 65534, which may not search %s (mode 0700", closed))
+	assert.Contains(t, r.Stderr, "chmod o+x "+closed)
+
+	require.NoError(t, os.Chmod(closed, 0o711))
+	requireOK(t, j.RunWith(t, testutil.Opts{AsCaller: true}, "run", "-v", data+":/data", "--", "/bin/true"))
+}
+
 // TestRefusesSetuidInstall installs the binary the way bubblewrap's and
 // firejail's setuid modes are installed, and checks jail refuses to run
 // instead of lending root's powers to whoever calls it.
