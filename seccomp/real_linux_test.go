@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(victimEnv); path != "" {
 		os.Exit(victim(path))
 	}
+	if path := os.Getenv(loaderEnv); path != "" {
+		os.Exit(loader(path))
+	}
 	os.Exit(m.Run())
 }
 
