@@ -97,6 +97,7 @@ bench: build
 bench-stages: build
 	JAIL_BIN=$(CURDIR)/bin/jail $(GO) test -run '^$$' -bench 'Stages' -benchtime $(BENCHTIME) \
 		-count $(BENCHCOUNT) -timeout 30m ./bench/
+	$(GO) test -run '^$$' -bench '^BenchmarkLoad$$' -benchtime 200x -count $(BENCHCOUNT) ./seccomp/
 
 # bench-vm: what cgroup limits add to a run where an ordinary user has
 # them, in the cgroup v2 guest of the VM lane (boots qemu once).
