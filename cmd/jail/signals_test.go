@@ -2,7 +2,9 @@ package main_test
 
 import (
 	"os"
+	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -98,4 +100,44 @@ func TestSignalsReachProg(t *testing.T) {
 		assert.Equal(t, 125, r.ExitCode)
 		assert.Contains(t, r.Stderr, `jail: --stop-timeout: "soon" is not a duration`)
 	})
+}
+
+// TestProgSignalDispositions: PROG starts with every signal at its default
+// and none blocked, whatever jail inherited and whatever its init ignores
+// for itself (a PROG that inherits an ignored SIGHUP or SIGPIPE behaves
+// unlike on the host, and an ignored SIGTERM outlives --stop-timeout's
+// first step): cold, in a pooled sandbox, and in a reused one's second
+// task. jail itself starts with SIGHUP ignored, as under nohup.
+func TestProgSignalDispositions(t *testing.T) {
+	testutil.NeedUserNS(t)
+	signal.Ignore(syscall.SIGHUP)
+	defer signal.Reset(syscall.SIGHUP)
+	const want = "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\nSigCgt:\t0000000000000000\n"
+	// cat installs no handler of its own (grep catches SIGSEGV).
+	prog := []string{"/bin/cat", "/proc/self/status"}
+	dispositions := func(status string) string {
+		var out strings.Builder
+		for line := range strings.Lines(status) {
+			if strings.HasPrefix(line, "SigBlk:") || strings.HasPrefix(line, "SigIgn:") || strings.HasPrefix(line, "SigCgt:") {
+				out.WriteString(line)
+			}
+		}
+		return out.String()
+	}
+
+	j := testutil.New(t)
+	r := j.Run(t, append([]string{"run", "--"}, prog...)...)
+	requireOK(t, r)
+	assert.Equal(t, want, dispositions(r.Stdout), "cold")
+
+	for _, pools := range []string{"default=1", "default=1:reuse"} {
+		s := serve(t, "unix", "--parallel", "1", "--pool", pools)
+		s.pooled = true
+		for i := range 2 {
+			s.awaitReady(t)
+			v := s.judgeTask(t, stepsTask(nil, prog...))
+			require.Equal(t, "OK", v.Result.Verdict, "%+v", v.Result)
+			assert.Equal(t, want, dispositions(v.Result.Run.Output.Text), "--pool %s, task %d", pools, i+1)
+		}
+	}
 }
