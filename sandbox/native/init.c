@@ -90,25 +90,28 @@ int init_place_fds(const int *from, const int *to, int n, int close_from) {
 	return 0;
 }
 
+// The init must outlive signals from the terminal and from the caller's
+// other processes (PROG cannot name it); the parent ends it with SIGKILL
+// only as a backstop. pid 1 inherits these and takes SIGUSR1
+// synchronously (pid1_main); PROG gets default dispositions back in
+// spawn.c.
+const int init_ignored_signals[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGPIPE, SIGUSR1,
+                                    SIGUSR2, SIGTSTP, SIGTTIN, SIGTTOU, SIGALRM};
+const int init_nignored_signals = sizeof init_ignored_signals / sizeof init_ignored_signals[0];
+
 static void set_handlers(void) {
 	struct ksigaction sa;
 	memset(&sa, 0, sizeof sa);
-	// Go's handlers are code of a runtime that does not exist here.
+	// Go's handlers are code of a runtime that does not exist here, and
+	// a signal jail inherited ignored stays ignored across exec.
 	sa.handler = SIG_DFL;
 	for (int sig = 1; sig < 65; sig++) {
 		if (sig != SIGKILL && sig != SIGSTOP)
 			syscall(SYS_rt_sigaction, sig, &sa, NULL, 8);
 	}
-	// The init must outlive signals from the terminal and from the
-	// caller's other processes (PROG cannot name it); the parent ends it
-	// with SIGKILL only as a backstop. pid 1 inherits these and takes
-	// SIGUSR1 synchronously (pid1_main); PROG gets default dispositions
-	// back in spawn.c.
-	static const int ign[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGPIPE, SIGUSR1, SIGUSR2,
-	                          SIGTSTP, SIGTTIN, SIGTTOU, SIGALRM};
 	sa.handler = SIG_IGN;
-	for (unsigned i = 0; i < sizeof ign / sizeof ign[0]; i++)
-		syscall(SYS_rt_sigaction, ign[i], &sa, NULL, 8);
+	for (int i = 0; i < init_nignored_signals; i++)
+		syscall(SYS_rt_sigaction, init_ignored_signals[i], &sa, NULL, 8);
 }
 
 // landlock_ruleset builds PROG's Landlock ruleset on the root the init just

@@ -50,6 +50,14 @@ struct ksigaction {
 	unsigned long mask;
 };
 
+// The signals an init ignores for itself (set_handlers, init.c); every
+// other one it leaves at its default but SIGALRM, which a supervising
+// init catches (supervise.c) and which is among these. PROG's spawner
+// gives these their defaults back: exec resets a handler to the default,
+// never an ignored signal.
+extern const int init_ignored_signals[];
+extern const int init_nignored_signals;
+
 #define PATHBUF 4096
 
 #define NET_STACK (64 * 1024)

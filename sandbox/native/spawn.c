@@ -44,19 +44,16 @@ static int fail(struct jail_exec *x, int stage, int index) {
 	return 127;
 }
 
-// Go's signal handlers must never run here: this process shares the Go
-// runtime's memory until it execs. The parent blocked every signal before
-// clone; reset every disposition, so the mask can be opened before exec.
-// Ignored signals are reset too, so PROG does not inherit the init's.
+// PROG must not inherit the init's ignored signals, which exec keeps;
+// every other disposition is already the default (set_handlers, init.c)
+// or a handler exec resets. Signals stay blocked from the init's start
+// until just before exec, so no handler runs here.
 static void reset_signals(void) {
 	struct ksigaction dfl;
 	memset(&dfl, 0, sizeof dfl);
 	dfl.handler = SIG_DFL;
-	for (int sig = 1; sig < 65; sig++) {
-		if (sig == SIGKILL || sig == SIGSTOP)
-			continue;
-		syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
-	}
+	for (int i = 0; i < init_nignored_signals; i++)
+		syscall(SYS_rt_sigaction, init_ignored_signals[i], &dfl, NULL, 8);
 }
 
 // enter_timens gives PROG a time namespace whose monotonic and boot-time
