@@ -29,7 +29,9 @@ func lower(s *Spec, plan *Plan) (native.Config, error) {
 		UID:        plan.Exec.UID,
 		GID:        plan.Exec.GID,
 		DropGroups: plan.Exec.DropGroups,
-		Task:       nativeTask(plan),
+		// What a Spec.RootCaps task keeps, the most any task may.
+		BoundingKeep: containerRootMask(),
+		Task:         nativeTask(plan),
 	}
 	cfg.Ops = make([]native.Op, 0, len(plan.Mounts))
 	for _, op := range plan.Mounts {

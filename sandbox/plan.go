@@ -63,11 +63,17 @@ var ContainerRootCaps = []int{unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_FS
 	unix.CAP_NET_BIND_SERVICE, unix.CAP_SYS_CHROOT, unix.CAP_KILL, unix.CAP_AUDIT_WRITE}
 
 func rootCaps(s *Spec) uint64 {
-	var m uint64
 	if s.RootCaps {
-		for _, c := range ContainerRootCaps {
-			m |= 1 << c
-		}
+		return containerRootMask()
+	}
+	return 0
+}
+
+// containerRootMask is ContainerRootCaps, bit n for capability n.
+func containerRootMask() uint64 {
+	var m uint64
+	for _, c := range ContainerRootCaps {
+		m |= 1 << c
 	}
 	return m
 }

@@ -508,6 +508,24 @@ static void report_started(struct init *s) {
 	init_report(&s->started);
 }
 
+// narrow_bounding_set drops, once, every capability no PROG of a warm
+// init may keep from the bounding set its spawners inherit; a cold init
+// spawns once, and its spawner drops them as cheaply. The init's own
+// capabilities stay: the bounding set limits only what an exec gains.
+static void narrow_bounding_set(struct init *s) {
+	if (!s->l->warm)
+		return;
+	for (int cap = 0; cap < 64; cap++) {
+		if (s->l->bounding_keep >> cap & 1)
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+			if (errno == EINVAL) // past the kernel's last capability
+				break;
+			init_die(JAIL_L_BOUNDING, cap, 0, errno);
+		}
+	}
+}
+
 int init_main(void *arg) {
 	struct init s = {.l = arg, .shared = arg, .root_fd = -1, .pid1 = {.ready_r = -1}, .net_pid = -1, .proc_list = -1,
 	                 .started = {.kind = JAIL_REPORT_STARTED}};
@@ -533,6 +551,7 @@ int init_main(void *arg) {
 	set_hostname(&s);
 	join_net(&s);
 	open_signalfd(&s);
+	narrow_bounding_set(&s);
 	for (;;) {
 		await_task(&s);
 		open_terminal(&s);

@@ -86,6 +86,7 @@ const (
 	StageRenew    Stage = C.JAIL_L_RENEW
 	StageBeside   Stage = C.JAIL_L_EXEC
 	StagePTY      Stage = C.JAIL_L_PTY
+	StageBounding Stage = C.JAIL_L_BOUNDING
 )
 
 // FD numbers in the init, after it rearranged its descriptors.
@@ -124,6 +125,10 @@ type Config struct {
 	Loopback   bool
 	UID, GID   uint32
 	DropGroups bool
+	// BoundingKeep is the capabilities (bit n: capability n) any task of
+	// a warm init may keep; it drops the others from its bounding set
+	// once, not each spawn.
+	BoundingKeep uint64
 	// Task is PROG's, for a cold start; a warm init gets it later
 	// (SendTask).
 	Task
@@ -327,6 +332,7 @@ func describe(m *cmem, cfg *Config) *C.struct_jail_launch {
 	if cfg.DropGroups {
 		l.drop_groups = 1
 	}
+	l.bounding_keep = C.ulonglong(cfg.BoundingKeep)
 	m.task(&l.task, &cfg.Task)
 	if cfg.SelfMaps {
 		l.self_maps = 1

@@ -149,8 +149,15 @@ static int mount_cgroup_view(int *step) {
 static int drop_privileges(unsigned long long keep) {
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
 		return -1;
+	// A warm init dropped most of them already (narrow_bounding_set);
+	// a drop makes new credentials, a read does not.
 	for (int cap = 0; cap < 64; cap++) {
-		if (!(keep >> cap & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+		if (keep >> cap & 1)
+			continue;
+		int held = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+		if (held < 0 && errno == EINVAL) // past the kernel's last capability
+			break;
+		if (held != 0 && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0)
 			return -1;
 	}
 	// A root with capabilities gets a container root's securebits: none,

@@ -135,6 +135,7 @@ static const struct stage init_stages[] = {
     L(JAIL_L_RENEW) = {.name = "renewing a reused sandbox", STEPS(renew_steps)},
     L(JAIL_L_EXEC) = {.name = "running a command beside PROG", STEPS(exec_steps)},
     L(JAIL_L_PTY) = {.name = "the sandbox's terminal", STEPS(pty_steps)},
+    L(JAIL_L_BOUNDING) = {.name = "dropping capabilities from the bounding set"},
 };
 
 static const struct stage *find_stage(int stage) {

@@ -10,7 +10,7 @@ func TestStageNames(t *testing.T) {
 		StageNoNewPrivs, StageSeccomp, StageExec, StageClone, StageTimeNS, StageEnforceLandlock, StageIPCNS, StageCgroupView,
 		StageFDs, StageDumpable, StagePrivate, StageSource, StageUser, StageMount, StagePivot,
 		StageHostname, StageLoopback, StageSignalfd, StageLookPath, StageIDMaps, StageNetNS,
-		StagePidNS, StageWatch, StageLandlock, StageWarm, StageRenew, StageBeside, StagePTY,
+		StagePidNS, StageWatch, StageLandlock, StageWarm, StageRenew, StageBeside, StagePTY, StageBounding,
 	}
 	for _, s := range stages {
 		if s.Name() == "" || s.String() != s.Name() {
