@@ -1287,3 +1287,56 @@ func TestWarmInitVariable(t *testing.T) {
 		assert.Contains(t, r.Stderr, "JAIL_WARM_INIT is set; it is jail's own", v)
 	}
 }
+
+// TestRootServeUnreachableTMPDIR: root's jail serve whose TMPDIR its
+// sandboxes' uid cannot reach (below a user's 0700 home) makes no warm
+// sandbox, and /readyz says which pool, why and what to do, not only
+// "warming".
+func TestRootServeUnreachableTMPDIR(t *testing.T) {
+	testutil.NeedUserNS(t)
+	testutil.NeedRoot(t, "a test of jail serve started by root")
+	j := testutil.New(t)
+	closed := j.FixtureDir(t, "closed")
+	j.Chown(t, closed)
+	tmp := filepath.Join(closed, "tmp")
+	require.NoError(t, os.Mkdir(tmp, 0o755))
+	require.NoError(t, os.Chmod(closed, 0o700))
+	sock := filepath.Join(j.Dir, "root.sock")
+	run := j.Start(t, testutil.Opts{AsCaller: true, Env: []string{"TMPDIR=" + tmp}},
+		"serve", "--limits=cgroup", "--listen", "unix:"+sock, "--pool", "default=1")
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = run.Cmd.Process.Kill()
+			_, _ = run.WaitErr()
+		}
+	})
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	var status struct{ Status, Detail string }
+	eventually(t, 30*time.Second, func() (bool, string) {
+		resp, err := client.Get("http://jail/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		status.Status, status.Detail = "", ""
+		_ = json.Unmarshal(b, &status)
+		return resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(status.Detail, "last making failed"),
+			fmt.Sprintf("/readyz: %d %s", resp.StatusCode, b)
+	})
+	assert.Equal(t, "warming", status.Status)
+	assert.Contains(t, status.Detail, "pool default: 0 of 1 sandboxes ready")
+	assert.Contains(t, status.Detail, "host uid 65534, which may not search "+closed)
+	assert.Contains(t, status.Detail, "chmod o+x "+closed)
+
+	// The failed makings leave nothing in TMPDIR once the server stops.
+	require.NoError(t, run.Cmd.Process.Signal(syscall.SIGTERM))
+	stopped = true
+	_, _ = run.WaitErr()
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, left, "what the failed makings left in TMPDIR")
+}
