@@ -116,8 +116,8 @@ type pool struct {
 	making, out int
 	owner       *Pools
 	stats       Stats
-	// failing is the error of the last making, "" once one succeeds.
-	failing string
+	// failing says the last making failed (stats.LastError says why).
+	failing bool
 }
 
 // Stats are one pool's counters, for /metrics.
@@ -211,12 +211,12 @@ func (p *Pools) Short() string {
 	for _, name := range names {
 		pl := p.pools[name]
 		pl.mu.Lock()
-		ready, failing := len(pl.ready), pl.failing
+		ready, failing, why := len(pl.ready), pl.failing, pl.stats.LastError
 		pl.mu.Unlock()
 		if ready < pl.cfg.Size {
 			short := fmt.Sprintf("pool %s: %d of %d sandboxes ready", name, ready, pl.cfg.Size)
-			if failing != "" {
-				short += "; the last making failed: " + failing
+			if failing {
+				short += "; the last making failed: " + why
 			}
 			return short
 		}
@@ -307,11 +307,10 @@ func (p *Pools) refill(pl *pool) {
 			pl.stats.Made++
 			pl.stats.MakeSeconds += took.Seconds()
 		}
-		pl.failing = ""
+		pl.failing = err != nil
 		if err != nil {
 			pl.stats.Failures++
 			pl.stats.LastError = err.Error()
-			pl.failing = err.Error()
 		}
 		pl.mu.Unlock()
 		// Another refiller may be waiting for the one slot this one had.
