@@ -1311,9 +1311,7 @@ func TestRootServeUnreachableTMPDIR(t *testing.T) {
 			_, _ = run.WaitErr()
 		}
 	})
-	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-	}}}
+	client := (&served{sock: sock}).newClient()
 	var status struct{ Status, Detail string }
 	eventually(t, 30*time.Second, func() (bool, string) {
 		resp, err := client.Get("http://jail/readyz")
