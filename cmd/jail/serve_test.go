@@ -1338,3 +1338,70 @@ func TestRootServeUnreachableTMPDIR(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, left, "what the failed makings left in TMPDIR")
 }
+
+// TestRootReusedInitKeepsItsDescriptors: a task of a reused sandbox
+// brings its cgroup.procs files to fixed descriptor numbers in the init;
+// the init's own descriptors (its SIGCHLD signalfd, the sandbox's /proc)
+// must not be among those numbers. When its signalfd was, each task's
+// first cgroup file replaced it, and the init spun on a closed
+// descriptor for as long as the task ran.
+func TestRootReusedInitKeepsItsDescriptors(t *testing.T) {
+	testutil.NeedUserNS(t)
+	testutil.NeedRoot(t, "a test of jail serve started by root, whose tasks have cgroups")
+	j := testutil.New(t)
+	sock := filepath.Join(j.Dir, "root.sock")
+	run := j.Start(t, testutil.Opts{AsCaller: true, Env: []string{"TMPDIR=" + j.Dir}},
+		"serve", "--limits=cgroup", "--listen", "unix:"+sock, "--pool", "default=1:reuse")
+	t.Cleanup(func() {
+		_ = run.Cmd.Process.Signal(syscall.SIGTERM)
+		_, _ = run.WaitErr()
+	})
+	s := &served{sock: sock, base: "http://jail"}
+	s.client = s.newClient()
+	eventually(t, 30*time.Second, func() (bool, string) {
+		resp, err := s.client.Get(s.base + "/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status
+	})
+	limited := m{"mem": "64M", "pids": 32}
+	v := s.judgeTask(t, stepsTask(limited, "/bin/true"))
+	require.Equal(t, "OK", v.Result.Verdict, "%+v", v.Result)
+	require.Contains(t, v.Result.Run.LimitBackend, "cgroup", "%+v", v.Result.Run)
+	s.awaitReady(t)
+	id := s.submit(t, stepsTask(limited, "/bin/sleep", "3"))
+
+	// The init is the server's child that is the parent of a sleep.
+	var init int
+	eventually(t, 30*time.Second, func() (bool, string) {
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			if comm, ppid, ok := testutil.ProcStat(pid); ok && comm == "sleep" {
+				if _, grand, ok := testutil.ProcStat(ppid); ok && grand == run.Cmd.Process.Pid {
+					init = ppid
+					return true, ""
+				}
+			}
+		}
+		return false, "no sleep of the server's sandboxes is running"
+	})
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", init))
+	require.NoError(t, err)
+	var held []string
+	for _, e := range ents {
+		target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", init, e.Name()))
+		held = append(held, e.Name()+" -> "+target)
+	}
+	assert.True(t, slices.ContainsFunc(held, func(h string) bool { return strings.HasSuffix(h, "anon_inode:[signalfd]") }),
+		"the init lost its signalfd to the task's descriptors: %v", held)
+	assert.True(t, slices.ContainsFunc(held, func(h string) bool { return strings.HasSuffix(h, " -> /proc") }),
+		"the init lost the sandbox's /proc to the task's descriptors: %v", held)
+	v = s.awaitState(t, id, "done")
+	assert.Equal(t, "OK", v.Result.Verdict, "%+v", v.Result)
+}

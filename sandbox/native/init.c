@@ -90,6 +90,21 @@ int init_place_fds(const int *from, const int *to, int n, int close_from) {
 	return 0;
 }
 
+// init_own_fd moves fd, one of the init's own that outlives a task, to
+// JAIL_FD_INIT_OWN or above, where no task's descriptor is placed: a
+// reused sandbox's task brings its cgroup.procs files to fixed numbers
+// from JAIL_FD_FIRST_CGROUP, and a descriptor of the init's there would
+// be replaced by one. It returns the new number, or -1.
+int init_own_fd(int fd) {
+	if (fd < 0 || fd >= JAIL_FD_INIT_OWN)
+		return fd;
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, JAIL_FD_INIT_OWN);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return high;
+}
+
 // The init must outlive signals from the terminal and from the caller's
 // other processes (PROG cannot name it); the parent ends it with SIGKILL
 // only as a backstop. pid 1 inherits these and takes SIGUSR1
@@ -331,7 +346,7 @@ static void open_signalfd(struct init *s) {
 	sigset_t chld;
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
-	s->sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	s->sfd = init_own_fd(signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK));
 	if (s->sfd < 0)
 		init_die(JAIL_L_SIGNALFD, 0, 0, errno);
 }

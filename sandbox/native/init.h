@@ -107,6 +107,7 @@ static inline int64_t now_usec(void) {
 // init.c: the init's entry point, its reports, and the placing of
 // descriptors at fixed numbers.
 int init_place_fds(const int *from, const int *to, int n, int close_from);
+int init_own_fd(int fd);
 int init_main(void *arg);
 void init_report(const struct jail_report *r);
 void init_die(int stage, int index, int sub, int err) __attribute__((noreturn));

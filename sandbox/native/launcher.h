@@ -335,6 +335,10 @@ const char *jail_sub_name(int sub);
 // The most descriptors a task hands over: stdin, stdout, stderr and the
 // cgroup.procs files.
 #define JAIL_TASK_FDS 16
+// The init's own descriptors that outlive a task (its signalfd, the
+// sandbox's /proc) sit from here up, above every number a task's
+// descriptors are placed at (init_await_task).
+#define JAIL_FD_INIT_OWN (JAIL_FD_FIRST_CGROUP + JAIL_TASK_FDS - 3)
 
 // jail_launch_rebase and jail_task_rebase move every pointer of a
 // description laid out in one buffer by delta: pack (unpack 0) turns them

@@ -379,7 +379,7 @@ int init_apply(struct init *s, int i) {
 		e = errno;
 		// Kept for supervise's look at what is left of the namespace.
 		if (r == 0)
-			s->proc_list = openat(proc, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			s->proc_list = init_own_fd(openat(proc, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
 		close(proc);
 		l->proc_fd = -1;
 		errno = e;
