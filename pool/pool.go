@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -173,9 +174,12 @@ func (p *Pools) Take(name string) *Sandbox {
 	}
 	pl.mu.Lock()
 	var sb *Sandbox
-	if n := len(pl.ready); n > 0 {
-		sb = pl.ready[n-1]
-		pl.ready = pl.ready[:n-1]
+	if len(pl.ready) > 0 {
+		// The one ready longest: a reused sandbox makes its next
+		// task's PROG once it is back (sandbox.Warm), and the longer
+		// it has been back, the likelier that is done.
+		sb = pl.ready[0]
+		pl.ready = slices.Delete(pl.ready, 0, 1)
 		pl.stats.Hits++
 		if pl.cfg.Reuse {
 			pl.out++
