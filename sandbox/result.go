@@ -96,8 +96,8 @@ func (r *Result) SpellWarnings(name func(field string) string) {
 // sandbox's init timestamp, in order; together they cover the run from
 // jail's C start-up to the reaped init. Start is jail's own start (Go
 // runtime, flags, profile, plan); Prepare is the hostname, lo and PROG's
-// lookup; Spawn is the spawner's clone, cgroup join, rlimits and dropping
-// privileges; Exec is loading the seccomp filter and exec; Teardown is
+// lookup; Spawn is PROG's Landlock ruleset, the spawner's clone, cgroup
+// join, rlimits and dropping privileges; Exec is loading the seccomp filter and exec; Teardown is
 // killing what PROG left, the init's exit and the namespaces' teardown.
 // In `jail run` the init was forked, and made its first namespaces,
 // while Start ran (sandbox/native/early.c): Clone is the hand-over of its
@@ -105,18 +105,22 @@ func (r *Result) SpellWarnings(name func(field string) string) {
 // sandbox then, from the last run's description, the run is a warm
 // one's. In a warm sandbox the clone, id maps, mounts and pivot were
 // done before the task: Clone is the hand-over of the task to its init,
-// and the other three are 0.
+// and the other three are 0. When the init of a reused sandbox made PROG's
+// process ahead of the task (MadeAhead), that process had every step of
+// Spawn but the rlimits done, the filter loaded: Spawn is the hand-over
+// of PROG's argv and streams to it, and Exec its rlimits and exec.
 type Stages struct {
-	Start    Seconds `json:"start"`
-	Clone    Seconds `json:"clone"`
-	IDMaps   Seconds `json:"id_maps"`
-	Mounts   Seconds `json:"mounts"`
-	Pivot    Seconds `json:"pivot"`
-	Prepare  Seconds `json:"prepare"`
-	Spawn    Seconds `json:"spawn"`
-	Exec     Seconds `json:"exec"`
-	Run      Seconds `json:"run"`
-	Teardown Seconds `json:"teardown"`
+	Start     Seconds `json:"start"`
+	Clone     Seconds `json:"clone"`
+	IDMaps    Seconds `json:"id_maps"`
+	Mounts    Seconds `json:"mounts"`
+	Pivot     Seconds `json:"pivot"`
+	Prepare   Seconds `json:"prepare"`
+	Spawn     Seconds `json:"spawn"`
+	Exec      Seconds `json:"exec"`
+	Run       Seconds `json:"run"`
+	Teardown  Seconds `json:"teardown"`
+	MadeAhead bool    `json:"made_ahead,omitempty"`
 }
 
 // Isolation lists the mechanisms that were in force for the run.

@@ -237,6 +237,8 @@ type runPoints struct {
 	// its reaping (see LongLivedProcess), and so does its teardown stage.
 	untilReport bool
 	reported    int64
+	// madeAhead: PROG's process was made before the task (Stages.MadeAhead).
+	madeAhead bool
 }
 
 // stages is the breakdown, or nil when the run ended before PROG was
@@ -261,13 +263,14 @@ func (p *runPoints) stages() *Stages {
 	if p.warm {
 		// Clone is the hand-over of the task, Prepare from its arrival.
 		return &Stages{
-			Start:    d(p.from, p.planned),
-			Clone:    d(p.planned, in[native.AtTask]),
-			Prepare:  d(in[native.AtTask], in[native.AtSpawn]),
-			Spawn:    d(in[native.AtSpawn], in[native.AtFilter]),
-			Exec:     d(in[native.AtFilter], in[native.AtExeced]),
-			Run:      d(in[native.AtExeced], in[native.AtReaped]),
-			Teardown: d(in[native.AtReaped], end),
+			Start:     d(p.from, p.planned),
+			Clone:     d(p.planned, in[native.AtTask]),
+			Prepare:   d(in[native.AtTask], in[native.AtSpawn]),
+			Spawn:     d(in[native.AtSpawn], in[native.AtFilter]),
+			Exec:      d(in[native.AtFilter], in[native.AtExeced]),
+			Run:       d(in[native.AtExeced], in[native.AtReaped]),
+			Teardown:  d(in[native.AtReaped], end),
+			MadeAhead: p.madeAhead,
 		}
 	}
 	return &Stages{
@@ -361,6 +364,7 @@ func (sup *supervisor) readNativeReports(r *os.File, plan *Plan, untilExited boo
 			sup.reports <- Report{Error: nativeChildError(nr, plan)}
 		case native.ReportStarted:
 			copy(sup.points.init[:native.AtReaped], nr.At[:native.AtReaped])
+			sup.points.madeAhead = nr.MadeAhead
 			sup.reports <- Report{Started: &Started{Pid: nr.Pid}}
 		case native.ReportExited:
 			sup.points.init[native.AtReaped] = nr.At[native.AtReaped]

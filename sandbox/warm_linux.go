@@ -127,6 +127,7 @@ func (r *Runner) Warm(ctx context.Context, s *Spec, reuse bool) (*Warm, error) {
 		return nil, err
 	}
 	cfg := plan.Launch
+	cfg.Ahead = reuse && !execEntersTimeNS.Missing()
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return nil, err

@@ -332,7 +332,8 @@ func (s *served) mountsLeft(t *testing.T) []string {
 // requireClean waits until the server has no process but itself and an
 // empty TMPDIR, and fails the test if that does not come. A server with
 // pools keeps its warm sandboxes: as many inits (each with its pid 1) and
-// slots as its pools say are ready, and nothing more.
+// slots as its pools say are ready, and nothing more; a reused one may
+// hold its next task's PROG, made ahead, as a child of its init.
 func (s *served) requireClean(t *testing.T, what string) {
 	t.Helper()
 	eventually(t, 20*time.Second, func() (bool, string) {
@@ -343,13 +344,18 @@ func (s *served) requireClean(t *testing.T, what string) {
 			// The one process that forks the pools' inits.
 			zygotes = 1
 		}
-		inits, others, slots := 0, 0, 0
+		inits, aheads, others, slots := 0, 0, 0, 0
 		for _, p := range procs {
 			switch p.comm {
 			case "jail-init":
 				inits++
 			case "jail-zygote":
 				zygotes--
+			case "jail-ahead":
+				aheads++
+				if _, ppid, _ := testutil.ProcStat(p.pid); !slices.ContainsFunc(procs, func(q proc) bool { return q.pid == ppid && q.comm == "jail-init" }) {
+					others++
+				}
 			default:
 				others++
 			}
@@ -359,7 +365,7 @@ func (s *served) requireClean(t *testing.T, what string) {
 				slots++
 			}
 		}
-		return zygotes == 0 && others == 0 && inits == 2*ready && len(files) == slots && slots == ready,
+		return zygotes == 0 && others == 0 && inits == 2*ready && aheads <= ready && len(files) == slots && slots == ready,
 			fmt.Sprintf("%s: processes left %v, files left in TMPDIR %v, with %d warm sandboxes ready", what, procs, files, ready)
 	})
 	assert.Empty(t, s.mountsLeft(t), "%s: mounts left", what)
@@ -460,6 +466,10 @@ type serveRun struct {
 	judgeTest
 	LimitBackend string   `json:"limit_backend"`
 	Warnings     []string `json:"warnings"`
+	Reason       string   `json:"reason"`
+	Stages       struct {
+		MadeAhead bool `json:"made_ahead"`
+	} `json:"stages"`
 }
 
 type apiErr struct {

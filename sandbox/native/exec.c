@@ -47,24 +47,8 @@ int init_open_pty(int to, unsigned short rows, unsigned short cols, int *term, i
 	if ((t = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0)
 		goto fail;
 	*step = 4;
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} c;
-	memset(&c, 0, sizeof c);
 	char byte = 0;
-	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.buf, .msg_controllen = sizeof c.buf};
-	struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
-	h->cmsg_level = SOL_SOCKET;
-	h->cmsg_type = SCM_RIGHTS;
-	h->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(h), &m, sizeof(int));
-	ssize_t sent;
-	do
-		sent = sendmsg(to, &msg, MSG_NOSIGNAL);
-	while (sent < 0 && errno == EINTR);
-	if (sent != 1)
+	if (init_send_fds(to, &byte, 1, &m, 1) < 0)
 		goto fail;
 	close(m);
 	*term = t;

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -88,6 +89,76 @@ int init_place_fds(const int *from, const int *to, int n, int close_from) {
 		close(tmp[i]);
 	}
 	return 0;
+}
+
+// init_send_fds sends n bytes of buf with nfds descriptors (none when 0,
+// at most JAIL_TASK_FDS) on the unix socket sock.
+int init_send_fds(int sock, const void *buf, size_t n, const int *fds, int nfds) {
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(JAIL_TASK_FDS * sizeof(int))];
+	} c;
+	if (nfds < 0 || nfds > JAIL_TASK_FDS) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = n};
+	struct msghdr m;
+	memset(&m, 0, sizeof m);
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	if (nfds > 0) {
+		memset(&c, 0, sizeof c);
+		m.msg_control = c.buf;
+		m.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+		struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+		memcpy(CMSG_DATA(h), fds, (size_t)nfds * sizeof(int));
+	}
+	ssize_t r;
+	do
+		r = sendmsg(sock, &m, MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	if (r >= 0 && r != (ssize_t)n)
+		errno = EMSGSIZE;
+	return r == (ssize_t)n ? 0 : -1;
+}
+
+// init_recv_fds receives one message of at most len bytes into buf on the
+// unix socket sock, and the descriptors that came with it into fds (at
+// most maxfds, no more than JAIL_TASK_FDS; more, or a message cut short,
+// is an error). It returns the bytes received, 0 at the peer's end, or -1.
+ssize_t init_recv_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds, int flags) {
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(JAIL_TASK_FDS * sizeof(int))];
+	} c;
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	struct msghdr m;
+	memset(&m, 0, sizeof m);
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = c.buf;
+	m.msg_controllen = CMSG_SPACE((size_t)(maxfds < JAIL_TASK_FDS ? maxfds : JAIL_TASK_FDS) * sizeof(int));
+	ssize_t n;
+	do
+		n = recvmsg(sock, &m, flags);
+	while (n < 0 && errno == EINTR);
+	*nfds = 0;
+	if (n > 0 && (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); n > 0 && h; h = CMSG_NXTHDR(&m, h)) {
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		int k = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < k && *nfds < maxfds; i++)
+			memcpy(&fds[(*nfds)++], CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+	}
+	return n;
 }
 
 // init_own_fd moves fd, one of the init's own that outlives a task, to
@@ -351,6 +422,28 @@ static void open_signalfd(struct init *s) {
 		init_die(JAIL_L_SIGNALFD, 0, 0, errno);
 }
 
+// make_ahead starts the next task's PROG ahead of it in a reused
+// sandbox, set up as the task just run was (none before the first task:
+// a warm init's description carries none); a set-up that cannot be taken
+// ahead makes none, and the next task's PROG is spawned as usual.
+static void make_ahead(struct init *s) {
+	const struct jail_launch *l = s->l;
+	if (!l->ahead || s->proc_list < 0 || !l->task.exec.dir)
+		return;
+	if (!s->ahead) {
+		void *m = mmap(NULL, sizeof *s->ahead, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			return;
+		s->ahead = m;
+	}
+	int landlock_fd = -1, step;
+	if (l->task.landlock_abi > 0 && (landlock_fd = init_landlock_ruleset(&l->task, &step)) < 0)
+		return;
+	jail_ahead_make(s->ahead, &l->task, landlock_fd);
+	if (landlock_fd >= 0)
+		close(landlock_fd);
+}
+
 // A cold init has its task; a warm one says it is ready, everything but
 // PROG done, and waits for it.
 static void await_task(struct init *s) {
@@ -359,6 +452,7 @@ static void await_task(struct init *s) {
 		stamp(s, JAIL_AT_TASK);
 		init_report(&s->started);
 		s->started.kind = JAIL_REPORT_STARTED;
+		make_ahead(s);
 		init_await_task(s->shared);
 	}
 	stamp(s, JAIL_AT_TASK);
@@ -398,11 +492,25 @@ static void make_landlock(struct init *s) {
 	}
 }
 
+// spawn_prog starts PROG: in the process made ahead for it when it fits
+// the task, else in a spawner of its own.
 static void spawn_prog(struct init *s) {
 	struct jail_exec *x = &s->shared->task.exec;
 	x->own_files = 0;
 	x->timens_fd = -1;
-	s->prog_pid = jail_spawn(x, !s->l->task.spawn_shares_memory);
+	x->landlock_fd = -1;
+	s->prog_pid = 0;
+	if (s->ahead && s->ahead->pid > 0) {
+		if (jail_ahead_fits(s->ahead, &s->l->task))
+			s->prog_pid = jail_ahead_start(s->ahead, x, s->proc_list);
+		else
+			jail_ahead_discard(s->ahead);
+		s->started.made_ahead = s->prog_pid != 0;
+	}
+	if (s->prog_pid == 0) {
+		make_landlock(s);
+		s->prog_pid = jail_spawn(x, !s->l->task.spawn_shares_memory);
+	}
 	const struct jail_spawn_result *res = x->result;
 	if (res->failed_stage != JAIL_STAGE_NONE) {
 		if (s->prog_pid > 0)
@@ -571,7 +679,6 @@ int init_main(void *arg) {
 		await_task(&s);
 		open_terminal(&s);
 		find_prog(&s);
-		make_landlock(&s);
 		stamp(&s, JAIL_AT_SPAWN);
 		spawn_prog(&s);
 		stamp(&s, JAIL_AT_EXECED);

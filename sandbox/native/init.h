@@ -89,6 +89,9 @@ struct init {
 	int proc_list;
 	// The STARTED report, whose points are taken as the init passes them.
 	struct jail_report started;
+	// PROG's process made ahead of the next task (spawn.h), mapped once a
+	// reused init makes its first; else NULL.
+	struct jail_ahead *ahead;
 };
 
 static inline long sys_mount(const char *src, const char *target, const char *fstype, unsigned long flags, const void *data) {
@@ -108,6 +111,8 @@ static inline int64_t now_usec(void) {
 // descriptors at fixed numbers.
 int init_place_fds(const int *from, const int *to, int n, int close_from);
 int init_own_fd(int fd);
+int init_send_fds(int sock, const void *buf, size_t n, const int *fds, int nfds);
+ssize_t init_recv_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds, int flags);
 int init_main(void *arg);
 void init_report(const struct jail_report *r);
 void init_die(int stage, int index, int sub, int err) __attribute__((noreturn));

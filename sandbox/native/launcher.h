@@ -192,6 +192,8 @@ struct jail_report {
 	int64_t at_usec[JAIL_POINTS];
 	// The task id of a JAIL_REPORT_EXEC_* record.
 	int32_t exec_id;
+	// made_ahead: PROG's process was made before its task (jail_ahead_make).
+	int32_t made_ahead;
 };
 
 // What the parent writes on the lifeline once PROG runs: JAIL_CTL_END
@@ -263,6 +265,10 @@ struct jail_launch {
 	// it once everything but PROG is ready. With reuse it serves task
 	// after task, renewing what a task may have changed in between.
 	int warm, reuse;
+	// ahead has a reused init make each next task's PROG ahead of it
+	// (jail_ahead_make); only where exec enters the time namespace PROG's
+	// process unshared (Linux 6.5).
+	int ahead;
 	// With self_maps the init writes its own id maps, inner -> outer, the
 	// one mapping an unprivileged process may write for itself (as
 	// unshare -r does); else the parent writes them, then the go-ahead.
@@ -336,8 +342,9 @@ const char *jail_sub_name(int sub);
 // cgroup.procs files.
 #define JAIL_TASK_FDS 16
 // The init's own descriptors that outlive a task (its signalfd, the
-// sandbox's /proc) sit from here up, above every number a task's
-// descriptors are placed at (init_await_task).
+// sandbox's /proc, the socket of PROG's process made ahead) sit from here
+// up, above every number a task's descriptors are placed at
+// (init_await_task).
 #define JAIL_FD_INIT_OWN (JAIL_FD_FIRST_CGROUP + JAIL_TASK_FDS - 3)
 
 // jail_launch_rebase and jail_task_rebase move every pointer of a

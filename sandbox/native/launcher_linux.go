@@ -134,6 +134,10 @@ type Config struct {
 	Task
 	// Reuse has a warm init serve task after task (see Op.Renew).
 	Reuse bool
+	// Ahead has a reused init make each next task's PROG ahead of it, its
+	// filter loaded, when the task fits (jail_ahead_make in spawn.c): only
+	// where exec enters the time namespace PROG's process unshared.
+	Ahead bool
 	// SelfMaps has the init map InnerUID/GID to OuterUID/GID itself;
 	// without it the caller writes the maps, then the go-ahead on FDCtl.
 	SelfMaps                               bool
@@ -688,6 +692,9 @@ func packWire(m *cmem, cfg *Config, warm bool) ([]byte, error) {
 	}
 	if warm && cfg.Reuse {
 		l.reuse = 1
+		if cfg.Ahead {
+			l.ahead = 1
+		}
 	}
 	view := unsafe.Slice(l.fds, len(c.Files))
 	for i := range view {
@@ -799,6 +806,9 @@ type Report struct {
 	At [Points]int64
 	// ExecID is the Task.ID of a ReportExec* record.
 	ExecID int32
+	// MadeAhead says PROG's process was made before its task, its filter
+	// loaded (Config.Ahead).
+	MadeAhead bool
 }
 
 // Denied is one call the policy denied with an errno, and how often.
@@ -874,6 +884,7 @@ func ReadReport(r io.Reader) (*Report, error) {
 		Pid: int(c.pid), Status: uint32(c.status), Violation: c.violation != 0, OverBudget: c.violation == 2, ViolNr: int32(c.viol_nr),
 		ViolArch: uint32(c.viol_arch), UserUsec: int64(c.user_usec), SysUsec: int64(c.sys_usec),
 		MaxRSSKiB: int64(c.maxrss_kib), WallUsec: int64(c.wall_usec), ExecID: int32(c.exec_id),
+		MadeAhead: c.made_ahead != 0,
 	}
 	for i := range rep.At {
 		rep.At[i] = int64(c.at_usec[i])

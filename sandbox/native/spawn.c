@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/mount.h>
 #include <linux/seccomp.h>
@@ -15,10 +16,13 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "filter.h"
 #include "init.h"
 #include "spawn.h"
 #include "text.h"
@@ -36,13 +40,15 @@ struct clone3_args {
 	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
 };
 
-static int fail(struct jail_exec *x, int stage, int index) {
-	x->result->failed_stage = stage;
-	x->result->failed_index = index;
-	x->result->failed_errno = errno;
+static int fail_into(struct jail_spawn_result *r, int stage, int index) {
+	r->failed_stage = stage;
+	r->failed_index = index;
+	r->failed_errno = errno;
 	syscall(SYS_exit_group, 127);
 	return 127;
 }
+
+static int fail(const struct jail_exec *x, int stage, int index) { return fail_into(x->result, stage, index); }
 
 // PROG must not inherit the init's ignored signals, which exec keeps;
 // every other disposition is already the default (set_handlers, init.c)
@@ -54,6 +60,20 @@ static void reset_signals(void) {
 	dfl.handler = SIG_DFL;
 	for (int i = 0; i < init_nignored_signals; i++)
 		syscall(SYS_rt_sigaction, init_ignored_signals[i], &dfl, NULL, 8);
+}
+
+// time_offsets writes into buf the timens_offsets that start a time
+// namespace's monotonic and boot-time clocks near zero now, and returns
+// the monotonic clock's seconds it takes off.
+static long time_offsets(char *buf, size_t len) {
+	struct timespec mono, boot;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	clock_gettime(CLOCK_BOOTTIME, &boot);
+	char *end = buf + len;
+	char *p = put_uint(put(buf, end, "monotonic -"), end, (unsigned long)mono.tv_sec);
+	p = put_uint(put(p, end, " 0\nboottime -"), end, (unsigned long)boot.tv_sec);
+	put(p, end, " 0\n");
+	return (long)mono.tv_sec;
 }
 
 // enter_timens gives PROG a time namespace whose monotonic and boot-time
@@ -72,13 +92,8 @@ static int enter_timens(int join, int64_t *offset_usec, int *step) {
 	*step = 1;
 	if (unshare(CLONE_NEWTIME) < 0)
 		return -1;
-	struct timespec mono, boot;
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	clock_gettime(CLOCK_BOOTTIME, &boot);
-	char buf[96], *end = buf + sizeof buf;
-	char *p = put_uint(put(buf, end, "monotonic -"), end, (unsigned long)mono.tv_sec);
-	p = put_uint(put(p, end, " 0\nboottime -"), end, (unsigned long)boot.tv_sec);
-	put(p, end, " 0\n");
+	char buf[96];
+	long mono_sec = time_offsets(buf, sizeof buf);
 	*step = 2;
 	if (write_proc_self("timens_offsets", buf) < 0)
 		return -1;
@@ -94,7 +109,7 @@ static int enter_timens(int join, int64_t *offset_usec, int *step) {
 			errno = e;
 			return -1;
 		}
-		*offset_usec = (int64_t)mono.tv_sec * 1000000;
+		*offset_usec = (int64_t)mono_sec * 1000000;
 	}
 	*step = 0;
 	return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -334,6 +349,271 @@ int jail_spawn(struct jail_exec *x, int copy_mm) {
 	if (pid < 0) {
 		x->result->failed_stage = JAIL_STAGE_CLONE;
 		x->result->failed_errno = clone_errno;
+		return -1;
+	}
+	return pid;
+}
+
+// PROG made ahead (spawn.h). Its descriptor for the socket to the init.
+#define AHEAD_FD 3
+
+// The init's go-ahead: PROG's path, argv, envp and rlimits, in the task's
+// buffer, which the process made ahead shares with the init as all its
+// memory; its streams come as SCM_RIGHTS.
+struct ahead_go {
+	const char *path;
+	char **argv, **envp;
+	int nrlimits;
+	const struct jail_rlimit *rlimits;
+};
+
+// What the process made ahead sends once its filter is loaded: its pid in
+// the sandbox's pid namespace, and, with notify, the filter's listener as
+// SCM_RIGHTS.
+struct ahead_ready {
+	int ns_pid;
+};
+
+#if defined(__x86_64__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+// allows says x's filter lets the call through as it is (no errno, no
+// notification, no kill).
+static int allows(const struct jail_exec *x, int nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3) {
+#ifdef NATIVE_AUDIT_ARCH
+	if (x->filter_len == 0)
+		return 1;
+	struct seccomp_data d;
+	memset(&d, 0, sizeof d);
+	d.nr = nr;
+	d.arch = NATIVE_AUDIT_ARCH;
+	d.args[0] = a0;
+	d.args[1] = a1;
+	d.args[2] = a2;
+	d.args[3] = a3;
+	return (jail_filter_run(x->filter, x->filter_len, &d) & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_ALLOW;
+#else
+	(void)x, (void)nr, (void)a0, (void)a1, (void)a2, (void)a3;
+	return 0;
+#endif
+}
+
+// calls_after_filter_allowed says x's filter allows every call the process
+// made ahead makes after loading it, with the arguments it passes; no
+// policy decides on a pointer's value, so any stands for one.
+static int calls_after_filter_allowed(const struct jail_exec *x) {
+	const uint64_t p = 0x10000;
+	if (!allows(x, SYS_sendmsg, AHEAD_FD, p, MSG_NOSIGNAL, 0) || !allows(x, SYS_close, 0, 0, 0, 0) ||
+	    !allows(x, SYS_recvmsg, AHEAD_FD, p, 0, 0) || !allows(x, SYS_rt_sigprocmask, SIG_SETMASK, p, 0, 8) ||
+	    !allows(x, SYS_execve, p, p, p, 0) || !allows(x, SYS_exit_group, 127, 0, 0, 0))
+		return 0;
+	for (int res = 0; res < RLIM_NLIMITS; res++) {
+		if (!allows(x, SYS_prlimit64, 0, (uint64_t)res, p, 0))
+			return 0;
+	}
+	return 1;
+}
+
+// ahead_main is the process made ahead, from its clone to PROG's exec: the
+// steps of child_main that do not depend on the task, in its order, the
+// filter last; then the task's own. It shares the init's memory, as a
+// spawner does, but runs beside the init rather than while the init
+// waits: it writes nothing but its own stack and the spawn result page
+// (and errno, the thread-local one of the init's thread, only on a failure
+// it then exits on), and reads what it is set up as from a, which the
+// init leaves alone until it has exec'd or died, and its task from the
+// task's buffer once the init has received it. A step that fails before the task ends it
+// quietly (the init then spawns the task's PROG as usual, which reports
+// the failure if it is one); after it took the task, as child_main does.
+static int ahead_main(void *arg) {
+	const struct jail_ahead *a = arg;
+	// Until exec names it after PROG.
+	prctl(PR_SET_NAME, "jail-ahead", 0, 0, 0);
+	reset_signals();
+	// A descriptor table of its own, of which it keeps only its end of
+	// the socket, close-on-exec; the streams arrive at 0, 1 and 2.
+	if (dup3(a->child_sock, AHEAD_FD, O_CLOEXEC) < 0 || unshare(CLONE_NEWCGROUP) < 0 || setsid() < 0 ||
+	    chdir(a->dir) < 0 || unshare(CLONE_NEWTIME) < 0 || (a->new_ipc && unshare(CLONE_NEWIPC) < 0) ||
+	    drop_privileges(a->root_caps) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    (a->child_landlock_fd >= 0 && syscall(SYS_landlock_restrict_self, a->child_landlock_fd, 0) < 0) ||
+	    syscall(SYS_close_range, AHEAD_FD + 1, ~0U, 0) < 0 || syscall(SYS_close_range, 0, AHEAD_FD - 1, 0) < 0)
+		syscall(SYS_exit_group, 1);
+	struct ahead_ready ready = {.ns_pid = (int)syscall(SYS_getpid)};
+	int listener = -1;
+	if (a->filter_len > 0) {
+		struct sock_fprog prog = {.len = a->filter_len, .filter = (struct sock_filter *)a->filter};
+		unsigned int flags = 0;
+		if (a->notify)
+			flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+		if (a->log)
+			flags |= SECCOMP_FILTER_FLAG_LOG;
+		long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+		if (fd < 0)
+			syscall(SYS_exit_group, 1);
+		if (a->notify)
+			listener = (int)fd;
+	}
+	// From here on only the calls calls_after_filter_allowed checked.
+	if (init_send_fds(AHEAD_FD, &ready, sizeof ready, &listener, listener >= 0) < 0)
+		syscall(SYS_exit_group, 1);
+	if (listener >= 0)
+		close(listener);
+	struct ahead_go go;
+	int fds[3], nfds;
+	ssize_t n = init_recv_fds(AHEAD_FD, &go, sizeof go, fds, 3, &nfds, 0);
+	if (n == 0) // the init discarded it, or ended
+		syscall(SYS_exit_group, 0);
+	if (n != (ssize_t)sizeof go)
+		fail_into(a->result, JAIL_STAGE_AHEAD, 0);
+	// Received at the lowest free numbers, which are 0, 1 and 2.
+	if (nfds != 3 || fds[0] != 0 || fds[1] != 1 || fds[2] != 2)
+		fail_into(a->result, JAIL_STAGE_AHEAD, 1);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	a->result->at_filter_usec = (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	for (int i = 0; i < go.nrlimits; i++) {
+		struct rlimit rl = {.rlim_cur = go.rlimits[i].cur, .rlim_max = go.rlimits[i].max};
+		if (syscall(SYS_prlimit64, 0, go.rlimits[i].resource, &rl, NULL) < 0)
+			fail_into(a->result, JAIL_STAGE_RLIMIT, i);
+	}
+	unsigned long none = 0;
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+	execve(go.path, go.argv, go.envp);
+	return fail_into(a->result, JAIL_STAGE_EXEC, 0);
+}
+
+int jail_ahead_make(struct jail_ahead *a, const struct jail_task *t, int landlock_fd) {
+	const struct jail_exec *x = &t->exec;
+	a->pid = 0;
+	// Not what depends on the task: its terminal, and its cgroup, which
+	// does not exist yet (a move into it later would wait for an RCU
+	// grace period, where a clone into it does not).
+	if (t->pty || x->tty || x->ncgroup_fds > 0 || x->cgroup_view || x->filter_len > BPF_MAXINSNS ||
+	    strlen(x->dir) >= sizeof a->dir || !calls_after_filter_allowed(x))
+		return -1;
+	// Copied: t's filter and directory lie in the task's buffer, which
+	// the next task overwrites.
+	a->result = x->result;
+	a->notify = x->notify;
+	a->log = x->log;
+	a->new_ipc = x->new_ipc;
+	a->root_caps = x->root_caps;
+	a->landlock_abi = t->landlock_abi;
+	a->landlock_fs = t->landlock_fs;
+	a->landlock_scoped = t->landlock_scoped;
+	a->filter_len = x->filter_len;
+	if (x->filter_len > 0)
+		memcpy(a->filter, x->filter, x->filter_len * sizeof *a->filter);
+	memcpy(a->dir, x->dir, strlen(x->dir) + 1);
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	a->sock = init_own_fd(sv[0]);
+	a->child_sock = sv[1];
+	a->child_landlock_fd = landlock_fd;
+	if (!a->stack)
+		a->stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	// CLONE_VM: a copy of the init's memory would cost a copy of its page
+	// tables now and their teardown at exec, on every task.
+	int pid = -1;
+	if (a->sock >= 0 && a->stack != MAP_FAILED)
+		pid = clone(ahead_main, (char *)a->stack + CHILD_STACK, CLONE_VM | SIGCHLD, a);
+	close(sv[1]);
+	if (pid < 0) {
+		if (a->stack == MAP_FAILED)
+			a->stack = NULL;
+		close(a->sock);
+		return -1;
+	}
+	a->pid = pid;
+	return 0;
+}
+
+int jail_ahead_fits(const struct jail_ahead *a, const struct jail_task *t) {
+	const struct jail_exec *x = &t->exec;
+	return a->pid > 0 && !t->pty && !x->tty && x->ncgroup_fds == 0 && !x->cgroup_view && x->notify == a->notify &&
+	       x->log == a->log && x->new_ipc == a->new_ipc && x->root_caps == a->root_caps &&
+	       t->landlock_abi == a->landlock_abi && t->landlock_fs == a->landlock_fs &&
+	       t->landlock_scoped == a->landlock_scoped && x->filter_len == a->filter_len &&
+	       (x->filter_len == 0 || memcmp(x->filter, a->filter, x->filter_len * sizeof *a->filter) == 0) &&
+	       strcmp(x->dir, a->dir) == 0;
+}
+
+void jail_ahead_discard(struct jail_ahead *a) {
+	if (a->pid <= 0)
+		return;
+	kill(a->pid, SIGKILL);
+	syscall(SYS_wait4, a->pid, NULL, __WALL, NULL);
+	close(a->sock);
+	a->pid = 0;
+}
+
+// write_offsets starts the clocks of the time namespace the process made
+// ahead unshared (its time_for_children, which exec enters) now, through
+// the sandbox's /proc. Its /proc files are its owner's only while the
+// memory it shares with the init (and pid 1) is dumpable, which it may be
+// for a moment: PROG does not exist yet.
+static int write_offsets(int proc, int ns_pid) {
+	char path[48], *end = path + sizeof path;
+	put(put_uint(path, end, (unsigned long)ns_pid), end, "/timens_offsets");
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+		return -1;
+	int fd = openat(proc, path, O_WRONLY | O_CLOEXEC);
+	int e = errno;
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		init_die(JAIL_L_DUMPABLE, 0, 0, errno);
+	errno = e;
+	if (fd < 0)
+		return -1;
+	char buf[96];
+	time_offsets(buf, sizeof buf);
+	size_t len = strlen(buf);
+	ssize_t n = write(fd, buf, len);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+int jail_ahead_start(struct jail_ahead *a, struct jail_exec *x, int proc) {
+	struct ahead_ready ready;
+	int listener[3], nl;
+	ssize_t n = init_recv_fds(a->sock, &ready, sizeof ready, listener, 3, &nl, MSG_CMSG_CLOEXEC);
+	if (n != (ssize_t)sizeof ready || nl != (a->notify ? 1 : 0) || write_offsets(proc, ready.ns_pid) < 0) {
+		for (int i = 0; n > 0 && i < nl; i++)
+			close(listener[i]);
+		jail_ahead_discard(a);
+		return 0;
+	}
+	x->result->failed_stage = JAIL_STAGE_NONE;
+	x->result->listener_fd = nl ? listener[0] : -1;
+	struct ahead_go go = {.path = x->path, .argv = x->argv, .envp = x->envp, .nrlimits = x->nrlimits, .rlimits = x->rlimits};
+	static const int streams[3] = {0, 1, 2};
+	if (init_send_fds(a->sock, &go, sizeof go, streams, 3) < 0) {
+		if (nl)
+			close(listener[0]);
+		x->result->listener_fd = -1;
+		jail_ahead_discard(a);
+		return 0;
+	}
+	// Its end of the socket closes at exec, or when it exits having
+	// failed.
+	char c;
+	do
+		n = recv(a->sock, &c, 1, 0);
+	while (n < 0 && errno == EINTR);
+	int pid = a->pid;
+	if (n != 0) {
+		x->result->failed_stage = JAIL_STAGE_AHEAD;
+		x->result->failed_index = 0;
+		x->result->failed_errno = n < 0 ? errno : EPROTO;
+		kill(pid, SIGKILL);
+	}
+	close(a->sock);
+	a->pid = 0;
+	if (x->result->failed_stage != JAIL_STAGE_NONE) {
+		syscall(SYS_wait4, pid, NULL, __WALL, NULL);
 		return -1;
 	}
 	return pid;

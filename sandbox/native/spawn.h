@@ -4,6 +4,8 @@
 #ifndef JAIL_SPAWN_H
 #define JAIL_SPAWN_H
 
+#include <linux/filter.h>
+
 enum jail_stage {
 	JAIL_STAGE_NONE = 0,
 	JAIL_STAGE_CGROUP,
@@ -21,6 +23,7 @@ enum jail_stage {
 	JAIL_STAGE_LANDLOCK,
 	JAIL_STAGE_IPCNS,
 	JAIL_STAGE_CGROUP_VIEW, // index: 0 fsopen, 1 fsconfig, 2 fsmount, 3 move_mount
+	JAIL_STAGE_AHEAD,       // PROG made ahead taking its task (index: 0 receive, 1 streams)
 };
 
 struct jail_rlimit {
@@ -104,5 +107,61 @@ struct jail_spawn_result {
 // because exec folds the old memory's peak resident size into PROG's
 // ru_maxrss.
 int jail_spawn(struct jail_exec *x, int copy_mm);
+
+// PROG made ahead: a reused sandbox's init starts the process of its next
+// task's PROG between tasks, and that process takes every step jail_spawn's
+// child takes that does not depend on the task, the seccomp filter's load
+// last (most of a warm task's spawn), then waits for PROG's argv, streams
+// and rlimits. It is made from the task just run, the next task's likeliest
+// twin, and serves only a task that would have been set up the same way
+// (jail_ahead_fits); any other is spawned as usual, and the process made
+// ahead is killed.
+//
+// After the filter it makes only the calls the filter allows as they are
+// (jail_ahead_make checks each with the filter's own program), so that no
+// step of jail's is denied, killed or reported as PROG's.
+//
+// Its clocks: it unshares a time namespace but does not enter it; the init
+// writes the namespace's offsets when the task arrives, and exec enters it,
+// so PROG's monotonic and boot-time clocks start with the task, not when
+// the process was made (which would tell a task when the last one ended).
+struct jail_ahead {
+	int pid;    // 0 when there is none
+	int ns_pid; // its pid in the sandbox's pid namespace, for its /proc
+	int sock;   // the init's end of the socket they talk over
+	// What the process reads as it starts: its end of the socket, its
+	// Landlock ruleset (or -1), the spawn result page it reports a
+	// failure in, and its stack, kept for the next.
+	int child_sock, child_landlock_fd;
+	struct jail_spawn_result *result;
+	void *stack;
+	// What it was set up for, kept here: the next task is received where
+	// the last one was.
+	int notify, log, new_ipc, landlock_abi;
+	unsigned long long root_caps, landlock_fs, landlock_scoped;
+	unsigned short filter_len;
+	char dir[4096];
+	struct sock_filter filter[BPF_MAXINSNS];
+};
+
+struct jail_task;
+
+// jail_ahead_make starts a process for the next task, set up as t's PROG
+// was, with landlock_fd its ruleset (or -1); 0 when it started, -1 when
+// nothing was made (t's set-up cannot be taken ahead, or a system call
+// failed).
+int jail_ahead_make(struct jail_ahead *a, const struct jail_task *t, int landlock_fd);
+// jail_ahead_fits says the process made ahead is set up as t's PROG would
+// be.
+int jail_ahead_fits(const struct jail_ahead *a, const struct jail_task *t);
+// jail_ahead_start gives the process made ahead x's PROG, with the
+// caller's descriptors 0, 1 and 2 as its streams; proc is the sandbox's
+// /proc. It returns PROG's pid once it has exec'd; -1 with
+// x->result->failed_* set when it failed after it took the task (it has
+// been reaped); 0 when it could not take the task (it is gone, and the
+// caller spawns PROG as usual).
+int jail_ahead_start(struct jail_ahead *a, struct jail_exec *x, int proc);
+// jail_ahead_discard kills and reaps the process made ahead, if any.
+void jail_ahead_discard(struct jail_ahead *a);
 
 #endif

@@ -37,6 +37,7 @@ const (
 	StageEnforceLandlock Stage = C.JAIL_STAGE_LANDLOCK
 	StageIPCNS           Stage = C.JAIL_STAGE_IPCNS
 	StageCgroupView      Stage = C.JAIL_STAGE_CGROUP_VIEW
+	StageAhead           Stage = C.JAIL_STAGE_AHEAD
 )
 
 // Rlimit is one setrlimit(2) call made just before exec.

@@ -31,6 +31,11 @@ static const char *const cgroup_view_steps[] = {
     "move_mount to /sys/fs/cgroup",
 };
 
+static const char *const ahead_steps[] = {
+    "receiving the task",
+    "its streams",
+};
+
 static const struct stage spawn_stages[] = {
     [JAIL_STAGE_CGROUP] = {.name = "joining the run's cgroup"},
     [JAIL_STAGE_SESSION] = {.name = "new session"},
@@ -47,6 +52,7 @@ static const struct stage spawn_stages[] = {
     [JAIL_STAGE_LANDLOCK] = {.name = "enforcing the Landlock ruleset"},
     [JAIL_STAGE_IPCNS] = {.name = "IPC namespace"},
     [JAIL_STAGE_CGROUP_VIEW] = {.name = "showing the run's cgroup at /sys/fs/cgroup", STEPS(cgroup_view_steps)},
+    [JAIL_STAGE_AHEAD] = {.name = "PROG's process made ahead taking its task", STEPS(ahead_steps)},
 };
 
 static const char *const idmaps_steps[] = {

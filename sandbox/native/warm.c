@@ -79,34 +79,7 @@ void jail_launch_rebase(struct jail_launch *l, long delta, int unpack) {
 // the ctl socket, and the descriptors that came with it into fds (at most
 // JAIL_TASK_FDS; more, or a message cut short, is an error).
 ssize_t init_recv_msg(void *buf, int *fds, int *nfds) {
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(JAIL_TASK_FDS * sizeof(int))];
-	} c;
-	struct iovec iov = {.iov_base = buf, .iov_len = JAIL_WIRE_MAX};
-	struct msghdr m;
-	memset(&m, 0, sizeof m);
-	m.msg_iov = &iov;
-	m.msg_iovlen = 1;
-	m.msg_control = c.buf;
-	m.msg_controllen = sizeof c.buf;
-	ssize_t n;
-	do
-		n = recvmsg(JAIL_FD_CTL, &m, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	*nfds = 0;
-	if (n > 0 && (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-		errno = EMSGSIZE;
-		return -1;
-	}
-	for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); n > 0 && h; h = CMSG_NXTHDR(&m, h)) {
-		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
-			continue;
-		int k = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		for (int i = 0; i < k && *nfds < JAIL_TASK_FDS; i++)
-			memcpy(&fds[(*nfds)++], CMSG_DATA(h) + i * sizeof(int), sizeof(int));
-	}
-	return n;
+	return init_recv_fds(JAIL_FD_CTL, buf, JAIL_WIRE_MAX, fds, JAIL_TASK_FDS, nfds, MSG_CMSG_CLOEXEC);
 }
 
 static void *task_buf;
