@@ -194,6 +194,28 @@ static int drop_privileges(unsigned long long keep) {
 	return syscall(SYS_capset, &hdr, data);
 }
 
+// load_filter loads a compiled seccomp filter of len instructions (none
+// when len is 0) on this process. With notify its kill actions are user
+// notifications, and *listener is the listener, which the kernel returns
+// close-on-exec; else -1.
+static int load_filter(const struct sock_filter *f, unsigned short len, int notify, int log, int *listener) {
+	*listener = -1;
+	if (len == 0)
+		return 0;
+	struct sock_fprog prog = {.len = len, .filter = (struct sock_filter *)f};
+	unsigned int flags = 0;
+	if (notify)
+		flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+	if (log)
+		flags |= SECCOMP_FILTER_FLAG_LOG;
+	long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+	if (fd < 0)
+		return -1;
+	if (notify)
+		*listener = (int)fd;
+	return 0;
+}
+
 // child_main is PROG's process from clone to exec, stage by stage.
 static int child_main(void *arg) {
 	struct jail_exec *x = arg;
@@ -274,19 +296,8 @@ static int child_main(void *arg) {
 	// The filter comes last: from here the only system call is execve,
 	// which every policy allows. With NEW_LISTENER the kernel returns the
 	// listener close-on-exec, so PROG never holds it.
-	if (x->filter_len > 0) {
-		struct sock_fprog prog = {.len = x->filter_len, .filter = x->filter};
-		unsigned int flags = 0;
-		if (x->notify)
-			flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
-		if (x->log)
-			flags |= SECCOMP_FILTER_FLAG_LOG;
-		long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
-		if (fd < 0)
-			return fail(x, JAIL_STAGE_SECCOMP, 0);
-		if (x->notify)
-			x->result->listener_fd = (int)fd;
-	}
+	if (load_filter(x->filter, x->filter_len, x->notify, x->log, &x->result->listener_fd) < 0)
+		return fail(x, JAIL_STAGE_SECCOMP, 0);
 	execve(x->path, x->argv, x->envp);
 	return fail(x, JAIL_STAGE_EXEC, 0);
 }
@@ -442,20 +453,9 @@ static int ahead_main(void *arg) {
 	    syscall(SYS_close_range, AHEAD_FD + 1, ~0U, 0) < 0 || syscall(SYS_close_range, 0, AHEAD_FD - 1, 0) < 0)
 		syscall(SYS_exit_group, 1);
 	struct ahead_ready ready = {.ns_pid = (int)syscall(SYS_getpid)};
-	int listener = -1;
-	if (a->filter_len > 0) {
-		struct sock_fprog prog = {.len = a->filter_len, .filter = (struct sock_filter *)a->filter};
-		unsigned int flags = 0;
-		if (a->notify)
-			flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
-		if (a->log)
-			flags |= SECCOMP_FILTER_FLAG_LOG;
-		long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
-		if (fd < 0)
-			syscall(SYS_exit_group, 1);
-		if (a->notify)
-			listener = (int)fd;
-	}
+	int listener;
+	if (load_filter(a->filter, a->filter_len, a->notify, a->log, &listener) < 0)
+		syscall(SYS_exit_group, 1);
 	// From here on only the calls calls_after_filter_allowed checked.
 	if (init_send_fds(AHEAD_FD, &ready, sizeof ready, &listener, listener >= 0) < 0)
 		syscall(SYS_exit_group, 1);
