@@ -130,10 +130,11 @@ type TestResult struct {
 	CPUTime    sandbox.Seconds `json:"cpu_time"`
 	WallTime   sandbox.Seconds `json:"wall_time"`
 	PeakMemory int64           `json:"peak_memory"`
-	// PoolHit is the run's (sandbox.Result.PoolHit).
-	PoolHit *bool   `json:"pool_hit,omitempty"`
-	Output  Excerpt `json:"output"`
-	Stderr  Excerpt `json:"stderr"`
+	// PoolHit and MadeAhead are the run's (sandbox.Result's).
+	PoolHit   *bool   `json:"pool_hit,omitempty"`
+	MadeAhead bool    `json:"made_ahead,omitempty"`
+	Output    Excerpt `json:"output"`
+	Stderr    Excerpt `json:"stderr"`
 	// Transcript is the interaction, when asked for: each line as PROG
 	// ("> ") or the interactor ("< ") wrote it.
 	Transcript *Excerpt `json:"transcript,omitempty"`
@@ -585,7 +586,7 @@ func newTestResult(name string, run *sandbox.Result, rd *Reading) TestResult {
 	o := run.Outcome
 	tr := TestResult{Name: name, ExitCode: run.ExitCode, Signal: run.Signal, Reason: run.Reason,
 		CPUTime: run.CPUUser + run.CPUSys, WallTime: run.WallTime, PeakMemory: run.PeakMemory,
-		PoolHit: run.PoolHit, Error: run.Error}
+		PoolHit: run.PoolHit, MadeAhead: run.MadeAhead, Error: run.Error}
 	if rd != nil {
 		o.Checked, o.Check = true, rd.Verdict
 	}

@@ -55,6 +55,9 @@ type Result struct {
 	// or, having asked one and found none that fits, ran cold (false); nil
 	// when no pool was asked. The judge, which asks, sets it.
 	PoolHit *bool `json:"pool_hit,omitempty"`
+	// MadeAhead says PROG ran in a process the warm sandbox's init made
+	// ahead of the task, its filter loaded (see Stages).
+	MadeAhead bool `json:"made_ahead,omitempty"`
 	// Stages is where the run's time went, with the native launcher.
 	Stages *Stages `json:"stages,omitempty"`
 	// PeakMemorySource names where PeakMemory comes from, because rusage
@@ -105,22 +108,21 @@ func (r *Result) SpellWarnings(name func(field string) string) {
 // sandbox then, from the last run's description, the run is a warm
 // one's. In a warm sandbox the clone, id maps, mounts and pivot were
 // done before the task: Clone is the hand-over of the task to its init,
-// and the other three are 0. When the init of a reused sandbox made PROG's
-// process ahead of the task (MadeAhead), that process had every step of
-// Spawn but the rlimits done, the filter loaded: Spawn is the hand-over
-// of PROG's argv and streams to it, and Exec its rlimits and exec.
+// and the other three are 0. When the init made PROG's process ahead of
+// the task (Result.MadeAhead), that process had every step of Spawn but
+// the rlimits done, the filter loaded: Spawn is the hand-over of PROG's
+// argv and streams to it, and Exec its rlimits and exec.
 type Stages struct {
-	Start     Seconds `json:"start"`
-	Clone     Seconds `json:"clone"`
-	IDMaps    Seconds `json:"id_maps"`
-	Mounts    Seconds `json:"mounts"`
-	Pivot     Seconds `json:"pivot"`
-	Prepare   Seconds `json:"prepare"`
-	Spawn     Seconds `json:"spawn"`
-	Exec      Seconds `json:"exec"`
-	Run       Seconds `json:"run"`
-	Teardown  Seconds `json:"teardown"`
-	MadeAhead bool    `json:"made_ahead,omitempty"`
+	Start    Seconds `json:"start"`
+	Clone    Seconds `json:"clone"`
+	IDMaps   Seconds `json:"id_maps"`
+	Mounts   Seconds `json:"mounts"`
+	Pivot    Seconds `json:"pivot"`
+	Prepare  Seconds `json:"prepare"`
+	Spawn    Seconds `json:"spawn"`
+	Exec     Seconds `json:"exec"`
+	Run      Seconds `json:"run"`
+	Teardown Seconds `json:"teardown"`
 }
 
 // Isolation lists the mechanisms that were in force for the run.

@@ -237,7 +237,7 @@ type runPoints struct {
 	// its reaping (see LongLivedProcess), and so does its teardown stage.
 	untilReport bool
 	reported    int64
-	// madeAhead: PROG's process was made before the task (Stages.MadeAhead).
+	// madeAhead: PROG's process was made before the task (Result.MadeAhead).
 	madeAhead bool
 }
 
@@ -263,14 +263,13 @@ func (p *runPoints) stages() *Stages {
 	if p.warm {
 		// Clone is the hand-over of the task, Prepare from its arrival.
 		return &Stages{
-			Start:     d(p.from, p.planned),
-			Clone:     d(p.planned, in[native.AtTask]),
-			Prepare:   d(in[native.AtTask], in[native.AtSpawn]),
-			Spawn:     d(in[native.AtSpawn], in[native.AtFilter]),
-			Exec:      d(in[native.AtFilter], in[native.AtExeced]),
-			Run:       d(in[native.AtExeced], in[native.AtReaped]),
-			Teardown:  d(in[native.AtReaped], end),
-			MadeAhead: p.madeAhead,
+			Start:    d(p.from, p.planned),
+			Clone:    d(p.planned, in[native.AtTask]),
+			Prepare:  d(in[native.AtTask], in[native.AtSpawn]),
+			Spawn:    d(in[native.AtSpawn], in[native.AtFilter]),
+			Exec:     d(in[native.AtFilter], in[native.AtExeced]),
+			Run:      d(in[native.AtExeced], in[native.AtReaped]),
+			Teardown: d(in[native.AtReaped], end),
 		}
 	}
 	return &Stages{

@@ -190,6 +190,7 @@ func (sup *supervisor) supervise(ctx context.Context) *Result {
 	}
 	if sup.points != nil {
 		res.Stages = sup.points.stages()
+		res.MadeAhead = sup.points.madeAhead
 	}
 	switch {
 	case childErr != nil:

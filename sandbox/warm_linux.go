@@ -122,12 +122,17 @@ func (r *Runner) Warm(ctx context.Context, s *Spec, reuse bool) (*Warm, error) {
 	if spec.HostRoot() {
 		host = r.host(spec.Net != NetNone)
 	}
-	plan, err := compile(&spec, host, nil, LandlockPlan{}, reuse)
+	// The task's PROG is made ahead as this Spec's would be (its policy,
+	// directory and Landlock ruleset); a task set up otherwise is spawned.
+	landlock, _ := planLandlock(spec.Net == NetHost)
+	plan, err := compile(&spec, host, nil, landlock, reuse)
 	if err != nil {
 		return nil, err
 	}
 	cfg := plan.Launch
-	cfg.Ahead = reuse && !execEntersTimeNS.Missing()
+	// Not where runs have cgroups: a task's does not exist until the
+	// task does, and one made ahead would be discarded every time.
+	cfg.Ahead = !execEntersTimeNS.Missing() && r.detect(ctx, true).Backend == nil
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return nil, err

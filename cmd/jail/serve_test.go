@@ -467,9 +467,7 @@ type serveRun struct {
 	LimitBackend string   `json:"limit_backend"`
 	Warnings     []string `json:"warnings"`
 	Reason       string   `json:"reason"`
-	Stages       struct {
-		MadeAhead bool `json:"made_ahead"`
-	} `json:"stages"`
+	MadeAhead    bool     `json:"made_ahead"`
 }
 
 type apiErr struct {

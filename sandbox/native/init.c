@@ -422,10 +422,10 @@ static void open_signalfd(struct init *s) {
 		init_die(JAIL_L_SIGNALFD, 0, 0, errno);
 }
 
-// make_ahead starts the next task's PROG ahead of it in a reused
-// sandbox, set up as the task just run was (none before the first task:
-// a warm init's description carries none); a set-up that cannot be taken
-// ahead makes none, and the next task's PROG is spawned as usual.
+// make_ahead starts a warm sandbox's next task's PROG ahead of it, set up
+// as the description's task (before the first) or the task just run (a
+// reused sandbox's next); a set-up that cannot be taken ahead makes none,
+// and the next task's PROG is spawned as usual.
 static void make_ahead(struct init *s) {
 	const struct jail_launch *l = s->l;
 	if (!l->ahead || s->proc_list < 0 || !l->task.exec.dir)

@@ -265,8 +265,9 @@ struct jail_launch {
 	// it once everything but PROG is ready. With reuse it serves task
 	// after task, renewing what a task may have changed in between.
 	int warm, reuse;
-	// ahead has a reused init make each next task's PROG ahead of it
-	// (jail_ahead_make); only where exec enters the time namespace PROG's
+	// ahead has a warm init make its next task's PROG ahead of it
+	// (jail_ahead_make), set up as the description's task (the first) or
+	// the task just run; only where exec enters the time namespace PROG's
 	// process unshared (Linux 6.5).
 	int ahead;
 	// With self_maps the init writes its own id maps, inner -> outer, the

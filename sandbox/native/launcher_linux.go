@@ -134,9 +134,11 @@ type Config struct {
 	Task
 	// Reuse has a warm init serve task after task (see Op.Renew).
 	Reuse bool
-	// Ahead has a reused init make each next task's PROG ahead of it, its
-	// filter loaded, when the task fits (jail_ahead_make in spawn.c): only
-	// where exec enters the time namespace PROG's process unshared.
+	// Ahead has a warm init make its next task's PROG ahead of it, its
+	// filter loaded, set up as Task (the first) or the task just run (a
+	// reused one's next), for a task that fits (jail_ahead_make in
+	// spawn.c): only where exec enters the time namespace PROG's process
+	// unshared.
 	Ahead bool
 	// SelfMaps has the init map InnerUID/GID to OuterUID/GID itself;
 	// without it the caller writes the maps, then the go-ahead on FDCtl.
@@ -425,7 +427,8 @@ const WarmEnv = C.JAIL_WARM_ENV + "=1"
 // StartWarm starts a warm init: this binary turned into the init in C
 // before any Go runs (forked by the zygote, else exec'd), so that its
 // memory is its own and small. cfg.Files become its 0 to FDReport;
-// cfg.Task is not used (the task comes with SendTask). The description
+// the task comes with SendTask, and cfg.Task is only, with cfg.Ahead,
+// what its first PROG is made ahead like. The description
 // is sent on ctl, the parent's end of the socket whose other end is
 // cfg.Files[FDCtl]. The
 // init then reports ReportUnshared, waits for the id maps and the
@@ -683,18 +686,24 @@ func WarmWire(cfg *Config) ([]byte, error) {
 func packWire(m *cmem, cfg *Config, warm bool) ([]byte, error) {
 	c := *cfg
 	if warm {
-		c.Task = Task{}
+		// Its task comes with SendTask. With Ahead the planned one
+		// stays, as what the PROG made ahead of the first task is set up
+		// like (only its set-up: no descriptor of it is sent).
+		if !cfg.Ahead {
+			c.Task = Task{}
+		}
+		c.Task.Exec.CgroupFDs, c.Task.Exec.CgroupInto = nil, false
 		c.Files = make([]*os.File, FDReport+1)
 	}
 	l := describe(m, &c)
 	if warm {
 		l.warm = 1
-	}
-	if warm && cfg.Reuse {
-		l.reuse = 1
 		if cfg.Ahead {
 			l.ahead = 1
 		}
+	}
+	if warm && cfg.Reuse {
+		l.reuse = 1
 	}
 	view := unsafe.Slice(l.fds, len(c.Files))
 	for i := range view {
