@@ -93,11 +93,14 @@ func TestServeMadeAhead(t *testing.T) {
 // aheadKernel says this kernel's exec enters the time namespace a process
 // unshared (Linux 6.5), which a PROG made ahead of its task needs; so does
 // a task without a cgroup of its own (a run's LimitBackend "none").
-func aheadKernel(t *testing.T) bool {
+func aheadKernel(t *testing.T) bool { return kernelAtLeast(t, 6, 5) }
+
+// kernelAtLeast says the running kernel is major.minor or newer.
+func kernelAtLeast(t *testing.T, major, minor int) bool {
 	var u unix.Utsname
 	require.NoError(t, unix.Uname(&u))
-	var major, minor int
-	_, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor)
+	var ma, mi int
+	_, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi)
 	require.NoError(t, err)
-	return major > 6 || major == 6 && minor >= 5
+	return ma > major || ma == major && mi >= minor
 }

@@ -30,7 +30,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
-	"golang.org/x/sys/unix"
 
 	"jail/internal/imagetest"
 	"jail/internal/testutil"
@@ -202,11 +201,7 @@ func TestImageManyLayers(t *testing.T) {
 	}
 	e.importImage(t, testImage(t, v1.Config{Env: []string{"PATH=/bin"}}, layers...), "many:1")
 	r := e.run(t, "run", "--image", "many:1", "--", "sh", "-c", "ls /many | wc -l")
-	var u unix.Utsname
-	require.NoError(t, unix.Uname(&u))
-	var major, minor int
-	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &major, &minor)
-	if major < 6 || major == 6 && minor < 8 {
+	if !kernelAtLeast(t, 6, 8) {
 		assert.Equal(t, 125, r.ExitCode, "%s", r)
 		assert.Contains(t, r.Stderr, "a root of 301 layers needs Linux 6.8 (overlayfs's lowerdir+)")
 		return
