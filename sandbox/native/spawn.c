@@ -485,14 +485,20 @@ static int ahead_main(void *arg) {
 	return fail_into(a->result, JAIL_STAGE_EXEC, 0);
 }
 
+// set_up_by_itself says t's PROG has steps that only its task can take:
+// its terminal, and its cgroup, which does not exist before the task (a
+// move into it later would wait for an RCU grace period, where a clone
+// into it does not). No PROG is made ahead like it, or for it.
+static int set_up_by_itself(const struct jail_task *t) {
+	const struct jail_exec *x = &t->exec;
+	return t->pty || x->tty || x->ncgroup_fds > 0 || x->cgroup_view;
+}
+
 int jail_ahead_make(struct jail_ahead *a, const struct jail_task *t, int landlock_fd) {
 	const struct jail_exec *x = &t->exec;
 	a->pid = 0;
-	// Not what depends on the task: its terminal, and its cgroup, which
-	// does not exist yet (a move into it later would wait for an RCU
-	// grace period, where a clone into it does not).
-	if (t->pty || x->tty || x->ncgroup_fds > 0 || x->cgroup_view || x->filter_len > BPF_MAXINSNS ||
-	    strlen(x->dir) >= sizeof a->dir || !calls_after_filter_allowed(x))
+	if (set_up_by_itself(t) || x->filter_len > BPF_MAXINSNS || strlen(x->dir) >= sizeof a->dir ||
+	    !calls_after_filter_allowed(x))
 		return -1;
 	// Copied: t's filter and directory lie in the task's buffer, which
 	// the next task overwrites.
@@ -534,7 +540,7 @@ int jail_ahead_make(struct jail_ahead *a, const struct jail_task *t, int landloc
 
 int jail_ahead_fits(const struct jail_ahead *a, const struct jail_task *t) {
 	const struct jail_exec *x = &t->exec;
-	return a->pid > 0 && !t->pty && !x->tty && x->ncgroup_fds == 0 && !x->cgroup_view && x->notify == a->notify &&
+	return a->pid > 0 && !set_up_by_itself(t) && x->notify == a->notify &&
 	       x->log == a->log && x->new_ipc == a->new_ipc && x->root_caps == a->root_caps &&
 	       t->landlock_abi == a->landlock_abi && t->landlock_fs == a->landlock_fs &&
 	       t->landlock_scoped == a->landlock_scoped && x->filter_len == a->filter_len &&
