@@ -22,6 +22,8 @@ type Backend interface {
 	// the fix, keyed by controller name.
 	Missing() map[string]string
 	// Create makes the cgroup of one run, with spec's limits written.
+	// One made with the zero Spec limits nothing until Limit writes the
+	// run's: a warm sandbox's next run's cgroup is made before its run.
 	Create(spec Spec) (Group, error)
 }
 
@@ -29,6 +31,8 @@ type Backend interface {
 // joins it by writing "0" to each of ProcsFiles just before exec, so the
 // sandbox's own init is neither limited nor counted.
 type Group interface {
+	// Limit writes spec's limits, those of a group made without them.
+	Limit(spec Spec) error
 	ProcsFiles() []*os.File
 	// Usage is the CPU time of the group so far, for --time.
 	Usage() (time.Duration, error)

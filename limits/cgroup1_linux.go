@@ -123,7 +123,11 @@ func (c *cgroup1) Create(spec Spec) (Group, error) {
 		g.dirs[ctl] = dir
 		g.order = append(g.order, Dir{Hierarchy: c.hierarchies[ctl], Path: dir})
 	}
-	if err := g.configure(spec, c.dirs); err != nil {
+	if err := g.joinable(c.dirs); err != nil {
+		_ = g.Remove()
+		return nil, err
+	}
+	if err := g.Limit(spec); err != nil {
 		_ = g.Remove()
 		return nil, err
 	}
@@ -160,7 +164,26 @@ func (g *group1) byDir(dir string) (string, bool) {
 	return "", false
 }
 
-func (g *group1) configure(s Spec, parents map[string]string) error {
+// joinable gives a new cpuset its parent's CPUs and memory nodes: a v1
+// cpuset takes no task before it has both.
+func (g *group1) joinable(parents map[string]string) error {
+	dir, ok := g.dirs["cpuset"]
+	if !ok {
+		return nil
+	}
+	for _, f := range []string{"cpuset.mems", "cpuset.cpus"} {
+		v, err := os.ReadFile(filepath.Join(parents["cpuset"], f))
+		if err != nil {
+			return err
+		}
+		if err := writeFile(dir, f, strings.TrimSpace(string(v))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *group1) Limit(s Spec) error {
 	if dir, ok := g.dirs["memory"]; ok && s.Memory > 0 {
 		if err := writeFile(dir, "memory.limit_in_bytes", fmt.Sprint(s.Memory)); err != nil {
 			return err
@@ -181,20 +204,9 @@ func (g *group1) configure(s Spec, parents map[string]string) error {
 			return err
 		}
 	}
-	if dir, ok := g.dirs["cpuset"]; ok {
-		// A v1 cpuset takes no task before it has CPUs and memory nodes;
-		// without --cpus it gets its parent's.
-		for _, f := range []string{"cpuset.mems", "cpuset.cpus"} {
-			v, err := os.ReadFile(filepath.Join(parents["cpuset"], f))
-			if err != nil {
-				return err
-			}
-			if f == "cpuset.cpus" && s.CPUs != "" {
-				v = []byte(s.CPUs)
-			}
-			if err := writeFile(dir, f, strings.TrimSpace(string(v))); err != nil {
-				return err
-			}
+	if dir, ok := g.dirs["cpuset"]; ok && s.CPUs != "" {
+		if err := writeFile(dir, "cpuset.cpus", s.CPUs); err != nil {
+			return err
 		}
 	}
 	if dir, ok := g.dirs["pids"]; ok && s.Pids > 0 {

@@ -158,7 +158,7 @@ func (c *cgroup2) Create(spec Spec) (Group, error) {
 		return nil, fmt.Errorf("creating the run's cgroup: %w", err)
 	}
 	g := &group2{dir: dir}
-	if err := g.configure(spec); err != nil {
+	if err := g.Limit(spec); err != nil {
 		_ = g.Remove()
 		return nil, err
 	}
@@ -176,10 +176,10 @@ type group2 struct {
 	procs *os.File
 }
 
-// configure writes the limits. Swap is off so --mem is a hard bound, and
+// Limit writes the limits. Swap is off so --mem is a hard bound, and
 // oom.group kills the whole run at the first OOM: a half-killed process
 // tree would report a misleading result.
-func (g *group2) configure(s Spec) error {
+func (g *group2) Limit(s Spec) error {
 	if s.Memory > 0 {
 		if err := writeFile(g.dir, "memory.max", fmt.Sprint(s.Memory)); err != nil {
 			return err

@@ -204,7 +204,11 @@ func (r *Runner) run(ctx context.Context, s *Spec, stdio IO, w *Warm) (*Result, 
 	// The systemd user manager is only asked (one D-Bus round trip) when a
 	// limit needs a cgroup, or when --time asks for CPU time, which a
 	// cgroup measures in µs and /proc only in 10 ms ticks.
-	enf, err := prepareLimits(s, r.detect(ctx, s.Limits.NeedsCgroup() || s.Limits.CPUTime > 0))
+	var ahead *aheadGroup
+	if w != nil {
+		ahead = w.takeGroup()
+	}
+	enf, err := prepareLimits(s, r.detect(ctx, s.Limits.NeedsCgroup() || s.Limits.CPUTime > 0), ahead)
 	if err != nil {
 		return nil, err
 	}

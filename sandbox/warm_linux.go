@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"jail/limits"
 	"jail/rootfs"
 	"jail/sandbox/native"
 )
@@ -50,9 +51,14 @@ type Warm struct {
 	dead    chan struct{}
 	deadErr error
 
+	// backend, where runs have cgroups, makes the next task's ahead of
+	// it (sendAheadCgroup): group, until a run takes it.
+	backend limits.Backend
+
 	mu    sync.Mutex
 	state warmState
 	sup   *supervisor // the last run's
+	group limits.Group
 }
 
 type warmState int
@@ -130,9 +136,9 @@ func (r *Runner) Warm(ctx context.Context, s *Spec, reuse bool) (*Warm, error) {
 		return nil, err
 	}
 	cfg := plan.Launch
-	// Not where runs have cgroups: a task's does not exist until the
-	// task does, and one made ahead would be discarded every time.
-	cfg.Ahead = !execEntersTimeNS.Missing() && r.detect(ctx, true).Backend == nil
+	backend := r.detect(ctx, true).Backend
+	cfg.Ahead = !execEntersTimeNS.Missing()
+	cfg.AheadCgroup = cfg.Ahead && backend != nil
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return nil, err
@@ -153,6 +159,9 @@ func (r *Runner) Warm(ctx context.Context, s *Spec, reuse bool) (*Warm, error) {
 		return nil, fmt.Errorf("starting a warm sandbox: %w", err)
 	}
 	w := &Warm{r: r, config: configOf(&cfg), init: init, ctl: ctl, rep: repR, reuse: reuse, dead: make(chan struct{})}
+	if cfg.AheadCgroup {
+		w.backend = backend
+	}
 	if reuse {
 		go func() {
 			_, _, w.deadErr = init.Wait()
@@ -165,8 +174,45 @@ func (r *Runner) Warm(ctx context.Context, s *Spec, reuse bool) (*Warm, error) {
 		w.destroy()
 		return nil, err
 	}
+	if err := w.sendAheadCgroup(); err != nil {
+		w.destroy()
+		return nil, err
+	}
 	w.Ready = time.Since(begin)
 	return w, nil
+}
+
+// sendAheadCgroup makes the next task's cgroup, without limits until the
+// task's run writes them, and sends it to the init, which makes that
+// task's PROG's process in it: the cgroup's making (0.5 ms on cgroup v1)
+// and PROG's move into it (which waits for an RCU grace period after a
+// quiet moment) are then off the task's path. One that cannot be made is
+// no error: the init makes no process ahead, and the run makes its own.
+func (w *Warm) sendAheadCgroup() error {
+	if w.backend == nil {
+		return nil
+	}
+	var procs []*os.File
+	var view bool
+	if g, err := w.backend.Create(limits.Spec{}); err == nil {
+		procs, view = g.ProcsFiles(), rootfs.UnifiedView(cgroupViewOf(g))
+		w.mu.Lock()
+		w.group = g
+		w.mu.Unlock()
+	}
+	return native.SendAheadCgroup(w.ctl, procs, view)
+}
+
+// takeGroup hands a run the cgroup made ahead of it, if any.
+func (w *Warm) takeGroup() *aheadGroup {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	g := w.group
+	w.group = nil
+	if g == nil {
+		return nil
+	}
+	return &aheadGroup{backend: w.backend, group: g}
 }
 
 func configOf(cfg *native.Config) warmConfig {
@@ -268,7 +314,7 @@ func (w *Warm) Renew() bool {
 	timer := time.AfterFunc(warmTimeout, func() { _ = w.init.Kill() })
 	rep, err := native.ReadReport(w.rep)
 	timer.Stop()
-	if err != nil || rep.Kind != native.ReportReady {
+	if err != nil || rep.Kind != native.ReportReady || w.sendAheadCgroup() != nil {
 		w.destroy()
 		return false
 	}
@@ -302,6 +348,7 @@ func (w *Warm) start(s *Spec, plan *Plan, stdio IO, enf *enforcer, from int64) (
 	// Its root was built before this cgroup existed; a v2 one is the
 	// spawner's to show.
 	task.Exec.CgroupView = rootfs.UnifiedView(enf.cgroupView())
+	task.CgroupAhead = enf.cgroupAhead
 	// The init's memory is its own and small (under 2 MiB resident), so
 	// a spawner that shares it adds no more to PROG's ru_maxrss than a
 	// copy would, and saves the copy.
@@ -356,5 +403,11 @@ func (w *Warm) destroy() {
 	w.rep.Close()
 	w.mu.Lock()
 	w.state = warmGone
+	g := w.group
+	w.group = nil
 	w.mu.Unlock()
+	// Its process made ahead went with the init.
+	if g != nil {
+		removeGroups([]limits.Group{g})
+	}
 }

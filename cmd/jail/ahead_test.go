@@ -2,8 +2,12 @@ package main_test
 
 import (
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -42,9 +46,6 @@ func TestServeMadeAhead(t *testing.T) {
 
 	r := sh(nil, "ulimit -f")
 	require.Equal(t, "OK", r.Verdict, "%+v", r)
-	if r.LimitBackend != "none" {
-		testutil.Skip(t, "the test user's runs have cgroups here (%s), and no PROG is made ahead of a task with one", r.LimitBackend)
-	}
 	assert.True(t, r.MadeAhead, "the first task's PROG was not made ahead")
 	fsizeDefault := r.Output.Text
 
@@ -90,9 +91,144 @@ func TestServeMadeAhead(t *testing.T) {
 	assert.Contains(t, r.Reason, "unshare(CLONE_NEWUSER)")
 }
 
+// TestRootServeMadeAheadInItsCgroup: where runs have cgroups (root's,
+// here on cgroup v1), a reused sandbox's next task's cgroup is made ahead
+// of it, and the PROG made ahead joins it before anything else; the
+// task's limits are written to it when the task comes. So a made-ahead
+// PROG is held by its own task's limits (the memory limit kills a hog, the
+// pids limit stops a fork loop, each set by one task and not the next),
+// is counted from nothing (a task after the hog has a small peak), and is
+// in a cgroup of its own run, with its task's limits, as the host sees
+// it; once the server has stopped, none of its cgroups is left.
+func TestRootServeMadeAheadInItsCgroup(t *testing.T) {
+	if !aheadKernel(t) {
+		testutil.Skip(t, "a PROG is made ahead only where exec enters the time namespace its process unshared (Linux 6.5)")
+	}
+	testutil.NeedUserNS(t)
+	testutil.NeedRoot(t, "a test of jail serve started by root, whose tasks have cgroups")
+	j := testutil.New(t)
+	sock := filepath.Join(j.Dir, "root.sock")
+	srv := j.Start(t, testutil.Opts{AsCaller: true, Env: []string{"TMPDIR=" + j.Dir}},
+		"serve", "--limits=cgroup", "--listen", "unix:"+sock, "--parallel", "1", "--pool", "default=1:reuse")
+	t.Cleanup(func() {
+		_ = srv.Cmd.Process.Signal(syscall.SIGTERM)
+		_, _ = srv.WaitErr()
+	})
+	s := &served{sock: sock, base: "http://jail"}
+	s.client = s.newClient()
+	eventually(t, 30*time.Second, func() (bool, string) {
+		resp, err := s.client.Get(s.base + "/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status
+	})
+	task := func(limits m, argv ...string) *serveRun {
+		t.Helper()
+		s.awaitReady(t)
+		v := s.judgeTask(t, stepsTask(limits, argv...))
+		require.NotNil(t, v.Result.Run, "%+v", v.Result)
+		assert.True(t, v.Result.Run.MadeAhead, "%v: PROG was not made ahead", argv)
+		assert.Equal(t, "cgroup1-root", v.Result.Run.LimitBackend, "%v", argv)
+		return v.Result.Run
+	}
+
+	r := task(m{"mem": "64M"}, "python3", "-c", "b = [bytearray(1 << 20) for i in range(200)]")
+	assert.Equal(t, "MLE", r.Verdict, "%+v", r)
+	forks := `import os
+n = 0
+for i in range(20):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        os._exit(0)
+    n += 1
+print(n)
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        break`
+	r = task(m{"pids": 8, "mem": "64M"}, "python3", "-c", forks)
+	require.Equal(t, "OK", r.Verdict, "%+v", r)
+	assert.Equal(t, "7\n", r.Output.Text, "forks under --pids 8 beside python itself")
+	r = task(nil, "python3", "-c", forks)
+	require.Equal(t, "OK", r.Verdict, "%+v", r)
+	assert.Equal(t, "20\n", r.Output.Text, "the last task's pids limit stayed")
+	r = task(m{"mem": "64M"}, "/bin/true")
+	require.Equal(t, "OK", r.Verdict, "%+v", r)
+	assert.Less(t, r.PeakMemory, int64(16<<20), "the peak of a cgroup an earlier task used")
+
+	// The host's view of a sleeping PROG's cgroups.
+	s.awaitReady(t)
+	id := s.submit(t, stepsTask(m{"mem": "48M", "pids": 12}, "/bin/sleep", "3"))
+	var sleep int
+	eventually(t, 30*time.Second, func() (bool, string) {
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			if comm, ppid, ok := testutil.ProcStat(pid); ok && comm == "sleep" {
+				if _, grand, ok := testutil.ProcStat(ppid); ok && grand == srv.Cmd.Process.Pid {
+					sleep = pid
+					return true, ""
+				}
+			}
+		}
+		return false, "no sleep of the server's sandboxes is running"
+	})
+	run := fmt.Sprintf("jail-%d-", srv.Cmd.Process.Pid)
+	in := cgroupsOf(t, sleep)
+	for _, h := range []string{"memory", "pids"} {
+		require.Contains(t, in, h, "%v", in)
+		assert.True(t, strings.HasPrefix(filepath.Base(in[h]), run), "PROG's %s cgroup %s is not a run's", h, in[h])
+	}
+	limit := func(hierarchy, file string) string {
+		b, err := os.ReadFile(filepath.Join("/sys/fs/cgroup", hierarchy, in[hierarchy], file))
+		require.NoError(t, err)
+		return strings.TrimSpace(string(b))
+	}
+	assert.Equal(t, strconv.Itoa(48<<20), limit("memory", "memory.limit_in_bytes"))
+	assert.Equal(t, "12", limit("pids", "pids.max"))
+	v := s.awaitState(t, id, "done")
+	assert.Equal(t, "OK", v.Result.Verdict, "%+v", v.Result)
+	assert.True(t, v.Result.Run.MadeAhead)
+
+	require.NoError(t, srv.Cmd.Process.Signal(syscall.SIGTERM))
+	_, _ = srv.WaitErr()
+	own := cgroupsOf(t, os.Getpid())
+	for h, dir := range own {
+		left, err := filepath.Glob(filepath.Join("/sys/fs/cgroup", h, dir, run+"*"))
+		require.NoError(t, err)
+		assert.Empty(t, left, "the stopped server's cgroups in %s", h)
+	}
+}
+
+// cgroupsOf maps each v1 hierarchy's directory under /sys/fs/cgroup
+// ("memory", "cpu,cpuacct") to process pid's cgroup in it.
+func cgroupsOf(t *testing.T, pid int) map[string]string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	require.NoError(t, err)
+	out := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 || parts[1] == "" || strings.HasPrefix(parts[1], "name=") {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("/sys/fs/cgroup", parts[1])); err == nil {
+			out[parts[1]] = parts[2]
+		}
+	}
+	return out
+}
+
 // aheadKernel says this kernel's exec enters the time namespace a process
-// unshared (Linux 6.5), which a PROG made ahead of its task needs; so does
-// a task without a cgroup of its own (a run's LimitBackend "none").
+// unshared (Linux 6.5), which a PROG made ahead of its task needs.
 func aheadKernel(t *testing.T) bool { return kernelAtLeast(t, 6, 5) }
 
 // kernelAtLeast says the running kernel is major.minor or newer.

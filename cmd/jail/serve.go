@@ -239,6 +239,7 @@ func serveMain(ctx context.Context, f *serveFlags) error {
 	select {
 	case err := <-errc:
 		srv.Shutdown(context.Background())
+		sandbox.Settle()
 		return fmt.Errorf("serving on %s: %w", where, err)
 	case <-ctx.Done():
 	}
@@ -256,6 +257,7 @@ func serveMain(ctx context.Context, f *serveFlags) error {
 	closing, cancelClose := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancelClose()
 	_ = hs.Shutdown(closing)
+	sandbox.Settle()
 	log.Info("stopped")
 	return nil
 }

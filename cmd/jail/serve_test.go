@@ -468,6 +468,7 @@ type serveRun struct {
 	Warnings     []string `json:"warnings"`
 	Reason       string   `json:"reason"`
 	MadeAhead    bool     `json:"made_ahead"`
+	PeakMemory   int64    `json:"peak_memory"`
 }
 
 type apiErr struct {

@@ -422,13 +422,14 @@ static void open_signalfd(struct init *s) {
 		init_die(JAIL_L_SIGNALFD, 0, 0, errno);
 }
 
-// make_ahead starts a warm sandbox's next task's PROG ahead of it, set up
-// as the description's task (before the first) or the task just run (a
-// reused sandbox's next); a set-up that cannot be taken ahead makes none,
-// and the next task's PROG is spawned as usual.
-static void make_ahead(struct init *s) {
+// make_ahead_in starts a warm sandbox's next task's PROG ahead of it, set
+// up as the description's task (before the first) or the task just run (a
+// reused sandbox's next), in the cgroup given (none: ncgroup 0); a set-up
+// that cannot be taken ahead makes none, and the next task's PROG is
+// spawned as usual.
+static void make_ahead_in(struct init *s, const int *cgroup_fds, int ncgroup, int view) {
 	const struct jail_launch *l = s->l;
-	if (!l->ahead || s->proc_list < 0 || !l->task.exec.dir)
+	if (s->proc_list < 0 || !l->task.exec.dir)
 		return;
 	if (!s->ahead) {
 		void *m = mmap(NULL, sizeof *s->ahead, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -439,9 +440,51 @@ static void make_ahead(struct init *s) {
 	int landlock_fd = -1, step;
 	if (l->task.landlock_abi > 0 && (landlock_fd = init_landlock_ruleset(&l->task, &step)) < 0)
 		return;
-	jail_ahead_make(s->ahead, &l->task, landlock_fd);
+	jail_ahead_make(s->ahead, &l->task, landlock_fd, cgroup_fds, ncgroup, view);
 	if (landlock_fd >= 0)
 		close(landlock_fd);
+}
+
+// make_ahead makes the next task's PROG ahead of it; where runs have
+// cgroups, in the one jail made for that task and sends now (none, and no
+// process, when it could make none). The process has its own copies of
+// the cgroup's files; the init's go before the task brings its own.
+static void make_ahead(struct init *s) {
+	const struct jail_launch *l = s->l;
+	if (!l->ahead)
+		return;
+	if (!l->ahead_cgroup) {
+		make_ahead_in(s, NULL, 0, 0);
+		return;
+	}
+	int fds[JAIL_AHEAD_CGROUP_FDS], n, view;
+	init_await_ahead_cgroup(fds, &n, &view);
+	if (n > 0)
+		make_ahead_in(s, fds, n, view);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+// note_cgroup_dir notes what /sys/fs/cgroup is in a warm sandbox as made.
+static void note_cgroup_dir(struct init *s) {
+	struct stat st;
+	if (s->l->warm && stat(JAIL_CGROUP_DIR, &st) == 0) {
+		s->cgroup_dir_dev = st.st_dev;
+		s->cgroup_dir_ino = st.st_ino;
+	}
+}
+
+// drop_cgroup_views unmounts the cgroup views that tasks' processes
+// mounted at /sys/fs/cgroup (a spawner's, a process made ahead's), down to
+// what the sandbox was made with there: the next task's process shows its
+// own.
+static int drop_cgroup_views(const struct init *s) {
+	struct stat st;
+	while (stat(JAIL_CGROUP_DIR, &st) == 0 && (st.st_dev != s->cgroup_dir_dev || st.st_ino != s->cgroup_dir_ino)) {
+		if (syscall(SYS_umount2, JAIL_CGROUP_DIR, MNT_DETACH) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 // A cold init has its task; a warm one says it is ready, everything but
@@ -501,10 +544,14 @@ static void spawn_prog(struct init *s) {
 	x->landlock_fd = -1;
 	s->prog_pid = 0;
 	if (s->ahead && s->ahead->pid > 0) {
-		if (jail_ahead_fits(s->ahead, &s->l->task))
+		if (jail_ahead_fits(s->ahead, &s->l->task)) {
 			s->prog_pid = jail_ahead_start(s->ahead, x, s->proc_list);
-		else
+		} else {
 			jail_ahead_discard(s->ahead);
+			// Its view is not this task's.
+			if (s->ahead->cgroup_view && drop_cgroup_views(s) < 0)
+				init_die(JAIL_L_RENEW, 4, JAIL_SUB_MOUNT, errno);
+		}
 		s->started.made_ahead = s->prog_pid != 0;
 	}
 	if (s->prog_pid == 0) {
@@ -617,9 +664,9 @@ static void renew(struct init *s) {
 	}
 	if (sethostname(l->hostname, (size_t)l->hostname_len) < 0)
 		init_die(JAIL_L_RENEW, 2, 0, errno);
-	// The task's own cgroup, which its spawner showed; the next task's
+	// The task's own cgroup, which its process showed; the next task's
 	// shows the next.
-	if (l->task.exec.cgroup_view && syscall(SYS_umount2, "/sys/fs/cgroup", MNT_DETACH) < 0)
+	if (drop_cgroup_views(s) < 0)
 		init_die(JAIL_L_RENEW, 4, JAIL_SUB_MOUNT, errno);
 	memset(&s->started, 0, sizeof s->started);
 	s->started.kind = JAIL_REPORT_STARTED;
@@ -675,6 +722,7 @@ int init_main(void *arg) {
 	join_net(&s);
 	open_signalfd(&s);
 	narrow_bounding_set(&s);
+	note_cgroup_dir(&s);
 	for (;;) {
 		await_task(&s);
 		open_terminal(&s);

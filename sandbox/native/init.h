@@ -92,6 +92,10 @@ struct init {
 	// PROG's process made ahead of the next task (spawn.h), mapped once a
 	// reused init makes its first; else NULL.
 	struct jail_ahead *ahead;
+	// What /sys/fs/cgroup is in the sandbox as it was made (its device
+	// and inode; 0 0 without one): a warm init takes the cgroup views
+	// that tasks' processes mount there off again down to it.
+	unsigned long long cgroup_dir_dev, cgroup_dir_ino;
 };
 
 static inline long sys_mount(const char *src, const char *target, const char *fstype, unsigned long flags, const void *data) {
@@ -126,6 +130,7 @@ int init_launch_alloc(struct jail_launch *l, unsigned long *flags);
 void init_from_wire(unsigned long made) __attribute__((noreturn));
 void init_from_saved(void *buf, long n, unsigned long made) __attribute__((noreturn));
 void init_await_task(struct jail_launch *l);
+void init_await_ahead_cgroup(int *fds, int *nfds, int *view);
 ssize_t init_recv_msg(void *buf, int *fds, int *nfds);
 
 // init.c: PROG's path among its candidates, and its Landlock ruleset.

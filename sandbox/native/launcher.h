@@ -237,6 +237,22 @@ struct jail_task {
 	int id;
 	int pty;
 	unsigned short rows, cols;
+	// cgroup_ahead: the task's cgroup is the one jail sent for its PROG's
+	// process made ahead; exec's cgroup files are its files all the same,
+	// for a PROG that is spawned after all.
+	int cgroup_ahead;
+};
+
+// Where PROG is shown its cgroup, as in every container.
+#define JAIL_CGROUP_DIR "/sys/fs/cgroup"
+
+// The next task's cgroup, which jail sends a warm init with ahead_cgroup
+// after each READY: its cgroup.procs files come with it as SCM_RIGHTS
+// (none: jail made none, and no process is made ahead), and view says
+// PROG is shown it (jail_exec.cgroup_view).
+struct jail_ahead_cgroup {
+	int32_t nfds;
+	int32_t view;
 };
 
 struct jail_launch {
@@ -268,8 +284,10 @@ struct jail_launch {
 	// ahead has a warm init make its next task's PROG ahead of it
 	// (jail_ahead_make), set up as the description's task (the first) or
 	// the task just run; only where exec enters the time namespace PROG's
-	// process unshared (Linux 6.5).
-	int ahead;
+	// process unshared (Linux 6.5). With ahead_cgroup, where runs have
+	// cgroups, jail sends the next task's cgroup after each READY
+	// (struct jail_ahead_cgroup) and the process is made in it.
+	int ahead, ahead_cgroup;
 	// With self_maps the init writes its own id maps, inner -> outer, the
 	// one mapping an unprivileged process may write for itself (as
 	// unshare -r does); else the parent writes them, then the go-ahead.

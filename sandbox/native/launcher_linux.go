@@ -138,8 +138,10 @@ type Config struct {
 	// filter loaded, set up as Task (the first) or the task just run (a
 	// reused one's next), for a task that fits (jail_ahead_make in
 	// spawn.c): only where exec enters the time namespace PROG's process
-	// unshared.
-	Ahead bool
+	// unshared. With AheadCgroup, where runs have cgroups, the init
+	// waits after each READY for the next task's cgroup
+	// (SendAheadCgroup) and makes the process in it.
+	Ahead, AheadCgroup bool
 	// SelfMaps has the init map InnerUID/GID to OuterUID/GID itself;
 	// without it the caller writes the maps, then the go-ahead on FDCtl.
 	SelfMaps                               bool
@@ -174,6 +176,10 @@ type Task struct {
 	ID         int32
 	PTY        bool
 	Rows, Cols uint16
+	// CgroupAhead says the task's cgroup is the one sent for its PROG's
+	// process made ahead (SendAheadCgroup); Exec's cgroup files are still
+	// its files, for a PROG spawned after all.
+	CgroupAhead bool
 }
 
 // Init is a running sandbox init. It is normally cloned with CLONE_VM: it
@@ -370,6 +376,9 @@ func (m *cmem) task(l *C.struct_jail_task, t *Task) {
 		l.pty = 1
 	}
 	l.rows, l.cols = C.ushort(t.Rows), C.ushort(t.Cols)
+	if t.CgroupAhead {
+		l.cgroup_ahead = 1
+	}
 }
 
 // wireMem is a cmem that lays everything out in one arena, as a warm
@@ -698,6 +707,9 @@ func packWire(m *cmem, cfg *Config, warm bool) ([]byte, error) {
 	l := describe(m, &c)
 	if warm {
 		l.warm = 1
+		if cfg.AheadCgroup {
+			l.ahead_cgroup = 1
+		}
 		if cfg.Ahead {
 			l.ahead = 1
 		}
@@ -779,6 +791,25 @@ func SendTask(ctl *os.File, t *Task, files []*os.File) error {
 	}
 	if err := sendWith(ctl, wire, files); err != nil {
 		return fmt.Errorf("sending the sandbox its task: %w", err)
+	}
+	return nil
+}
+
+// SendAheadCgroup gives a warm init with AheadCgroup, after its READY, the
+// next task's cgroup: its cgroup.procs files, which the process made ahead
+// for that task joins, and whether PROG is shown it (Exec.CgroupView).
+// With no files, no process is made ahead.
+func SendAheadCgroup(ctl *os.File, procs []*os.File, view bool) error {
+	if len(procs) > C.JAIL_AHEAD_CGROUP_FDS {
+		return fmt.Errorf("a process made ahead joins at most %d cgroup.procs files, not %d", C.JAIL_AHEAD_CGROUP_FDS, len(procs))
+	}
+	c := C.struct_jail_ahead_cgroup{nfds: C.int32_t(len(procs))}
+	if view {
+		c.view = 1
+	}
+	wire := unsafe.Slice((*byte)(unsafe.Pointer(&c)), C.sizeof_struct_jail_ahead_cgroup)
+	if err := sendWith(ctl, wire, procs); err != nil {
+		return fmt.Errorf("sending the sandbox its next task's cgroup: %w", err)
 	}
 	return nil
 }

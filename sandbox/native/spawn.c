@@ -142,7 +142,7 @@ static int mount_cgroup_view(int *step) {
 		return -1;
 	}
 	*step = 3;
-	r = syscall(SYS_move_mount, m, "", AT_FDCWD, "/sys/fs/cgroup", MOVE_MOUNT_F_EMPTY_PATH);
+	r = syscall(SYS_move_mount, m, "", AT_FDCWD, JAIL_CGROUP_DIR, MOVE_MOUNT_F_EMPTY_PATH);
 	e = errno;
 	close(m);
 	errno = e;
@@ -444,9 +444,19 @@ static int ahead_main(void *arg) {
 	// Until exec names it after PROG.
 	prctl(PR_SET_NAME, "jail-ahead", 0, 0, 0);
 	reset_signals();
+	// Its cgroup first, as child_main joins PROG's: it is the task's,
+	// and counts everything from here on. Off the task's path, the move
+	// may wait for an RCU grace period, as a clone into the cgroup would
+	// not; cgroup v1 has no such clone.
+	for (int i = 0; i < a->ncgroup_fds; i++) {
+		if (write(a->cgroup_fds[i], "0", 1) != 1)
+			syscall(SYS_exit_group, 1);
+	}
 	// A descriptor table of its own, of which it keeps only its end of
 	// the socket, close-on-exec; the streams arrive at 0, 1 and 2.
-	if (dup3(a->child_sock, AHEAD_FD, O_CLOEXEC) < 0 || unshare(CLONE_NEWCGROUP) < 0 || setsid() < 0 ||
+	int step;
+	if (dup3(a->child_sock, AHEAD_FD, O_CLOEXEC) < 0 || unshare(CLONE_NEWCGROUP) < 0 ||
+	    (a->cgroup_view && mount_cgroup_view(&step) < 0) || setsid() < 0 ||
 	    chdir(a->dir) < 0 || unshare(CLONE_NEWTIME) < 0 || (a->new_ipc && unshare(CLONE_NEWIPC) < 0) ||
 	    drop_privileges(a->root_caps) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 	    (a->child_landlock_fd >= 0 && syscall(SYS_landlock_restrict_self, a->child_landlock_fd, 0) < 0) ||
@@ -485,21 +495,30 @@ static int ahead_main(void *arg) {
 	return fail_into(a->result, JAIL_STAGE_EXEC, 0);
 }
 
-// set_up_by_itself says t's PROG has steps that only its task can take:
-// its terminal, and its cgroup, which does not exist before the task (a
-// move into it later would wait for an RCU grace period, where a clone
-// into it does not). No PROG is made ahead like it, or for it.
-static int set_up_by_itself(const struct jail_task *t) {
+// set_up_by_itself says t's PROG has a step that only its task can take:
+// its terminal. No PROG is made ahead like it, or for it.
+static int set_up_by_itself(const struct jail_task *t) { return t->pty || t->exec.tty; }
+
+// in_its_cgroup says the process made ahead is in t's cgroup, shown as t
+// shows it: the one jail made ahead for t, or none for a task without.
+static int in_its_cgroup(const struct jail_ahead *a, const struct jail_task *t) {
 	const struct jail_exec *x = &t->exec;
-	return t->pty || x->tty || x->ncgroup_fds > 0 || x->cgroup_view;
+	if (t->cgroup_ahead)
+		return a->in_cgroup && a->cgroup_view == x->cgroup_view;
+	return !a->in_cgroup && x->ncgroup_fds == 0 && !x->cgroup_view;
 }
 
-int jail_ahead_make(struct jail_ahead *a, const struct jail_task *t, int landlock_fd) {
+int jail_ahead_make(struct jail_ahead *a, const struct jail_task *t, int landlock_fd, const int *cgroup_fds, int ncgroup,
+                    int view) {
 	const struct jail_exec *x = &t->exec;
 	a->pid = 0;
 	if (set_up_by_itself(t) || x->filter_len > BPF_MAXINSNS || strlen(x->dir) >= sizeof a->dir ||
-	    !calls_after_filter_allowed(x))
+	    ncgroup > JAIL_AHEAD_CGROUP_FDS || !calls_after_filter_allowed(x))
 		return -1;
+	a->in_cgroup = ncgroup > 0;
+	a->cgroup_view = a->in_cgroup && view;
+	a->ncgroup_fds = ncgroup;
+	memcpy(a->cgroup_fds, cgroup_fds, (size_t)ncgroup * sizeof *cgroup_fds);
 	// Copied: t's filter and directory lie in the task's buffer, which
 	// the next task overwrites.
 	a->result = x->result;
@@ -540,7 +559,7 @@ int jail_ahead_make(struct jail_ahead *a, const struct jail_task *t, int landloc
 
 int jail_ahead_fits(const struct jail_ahead *a, const struct jail_task *t) {
 	const struct jail_exec *x = &t->exec;
-	return a->pid > 0 && !set_up_by_itself(t) && x->notify == a->notify &&
+	return a->pid > 0 && !set_up_by_itself(t) && in_its_cgroup(a, t) && x->notify == a->notify &&
 	       x->log == a->log && x->new_ipc == a->new_ipc && x->root_caps == a->root_caps &&
 	       t->landlock_abi == a->landlock_abi && t->landlock_fs == a->landlock_fs &&
 	       t->landlock_scoped == a->landlock_scoped && x->filter_len == a->filter_len &&

@@ -108,6 +108,10 @@ struct jail_spawn_result {
 // ru_maxrss.
 int jail_spawn(struct jail_exec *x, int copy_mm);
 
+// The most cgroup.procs files a process made ahead joins: one per v1
+// hierarchy.
+#define JAIL_AHEAD_CGROUP_FDS 8
+
 // PROG made ahead: a reused sandbox's init starts the process of its next
 // task's PROG between tasks, and that process takes every step jail_spawn's
 // child takes that does not depend on the task, the seccomp filter's load
@@ -115,7 +119,8 @@ int jail_spawn(struct jail_exec *x, int copy_mm);
 // and rlimits. It is made from the task just run, the next task's likeliest
 // twin, and serves only a task that would have been set up the same way
 // (jail_ahead_fits); any other is spawned as usual, and the process made
-// ahead is killed.
+// ahead is killed. Where runs have cgroups, jail makes the next task's
+// cgroup ahead as well, and the process joins it first.
 //
 // After the filter it makes only the calls the filter allows as they are
 // (jail_ahead_make checks each with the filter's own program), so that no
@@ -139,6 +144,12 @@ struct jail_ahead {
 	// the last one was.
 	int notify, log, new_ipc, landlock_abi;
 	unsigned long long root_caps, landlock_fs, landlock_scoped;
+	// Its cgroup, where runs have cgroups: the next task's, which jail
+	// made ahead (in_cgroup), shown at /sys/fs/cgroup with cgroup_view.
+	// It joins it first, writing to the cgroup.procs files cgroup_fds
+	// name in its copy of the init's descriptor table.
+	int in_cgroup, cgroup_view, ncgroup_fds;
+	int cgroup_fds[JAIL_AHEAD_CGROUP_FDS];
 	unsigned short filter_len;
 	char dir[4096];
 	struct sock_filter filter[BPF_MAXINSNS];
@@ -147,10 +158,12 @@ struct jail_ahead {
 struct jail_task;
 
 // jail_ahead_make starts a process for the next task, set up as t's PROG
-// was, with landlock_fd its ruleset (or -1); 0 when it started, -1 when
-// nothing was made (t's set-up cannot be taken ahead, or a system call
-// failed).
-int jail_ahead_make(struct jail_ahead *a, const struct jail_task *t, int landlock_fd);
+// was, with landlock_fd its ruleset (or -1), in the cgroup whose ncgroup
+// cgroup.procs files are cgroup_fds (none: in no cgroup of its own),
+// shown with view; 0 when it started, -1 when nothing was made (t's
+// set-up cannot be taken ahead, or a system call failed).
+int jail_ahead_make(struct jail_ahead *a, const struct jail_task *t, int landlock_fd, const int *cgroup_fds, int ncgroup,
+                    int view);
 // jail_ahead_fits says the process made ahead is set up as t's PROG would
 // be.
 int jail_ahead_fits(const struct jail_ahead *a, const struct jail_task *t);

@@ -92,6 +92,7 @@ static const char *const warm_steps[] = {
     "mapping its memory",
     "receiving its task",
     "taking the task's descriptors",
+    "receiving the next task's cgroup",
 };
 
 static const char *const exec_steps[] = {

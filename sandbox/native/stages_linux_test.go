@@ -17,7 +17,7 @@ func TestStageNames(t *testing.T) {
 			t.Errorf("stage %d: Name %q, String %q", int(s), s.Name(), s.String())
 		}
 	}
-	steps := map[Stage]int{StageTimeNS: 5, StageCgroupView: 4, StageAhead: 2, StageIDMaps: 3, StageNetNS: 5, StagePidNS: 6, StageWatch: 2, StageLandlock: 3, StageWarm: 5, StageRenew: 5, StageBeside: 4, StagePTY: 5}
+	steps := map[Stage]int{StageTimeNS: 5, StageCgroupView: 4, StageAhead: 2, StageIDMaps: 3, StageNetNS: 5, StagePidNS: 6, StageWatch: 2, StageLandlock: 3, StageWarm: 6, StageRenew: 5, StageBeside: 4, StagePTY: 5}
 	for s, n := range steps {
 		for i := range n {
 			if StepName(s, i) == "" {

@@ -214,6 +214,26 @@ void init_await_task(struct jail_launch *l) {
 	l->task.exec.result = result;
 }
 
+// init_await_ahead_cgroup receives, on the ctl socket, the cgroup jail
+// made for the next task (struct jail_ahead_cgroup): its cgroup.procs
+// files into fds (*nfds of them, close-on-exec, at the lowest free
+// numbers) and whether PROG is shown it. As in init_await_task, anything
+// else ends the init, and the socket's end ends it quietly.
+void init_await_ahead_cgroup(int *fds, int *nfds, int *view) {
+	struct jail_ahead_cgroup c;
+	ssize_t n = init_recv_fds(JAIL_FD_CTL, &c, sizeof c, fds, JAIL_AHEAD_CGROUP_FDS, nfds, MSG_CMSG_CLOEXEC);
+	if (n == 0)
+		syscall(SYS_exit_group, 0);
+	if (n < 0)
+		init_die(JAIL_L_WARM, 5, 0, errno);
+	if (n != (ssize_t)sizeof c || c.nfds != *nfds) {
+		for (int i = 0; i < *nfds; i++)
+			close(fds[i]);
+		init_die(JAIL_L_WARM, 5, 0, EPROTO);
+	}
+	*view = c.view;
+}
+
 // zygote_fork makes one warm init for a request on the zygote's socket:
 // the init's descriptors 0 to FD_REPORT as SCM_RIGHTS. The init is a
 // child of the zygote's parent (CLONE_PARENT), so jail waits for it as
