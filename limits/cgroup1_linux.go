@@ -139,13 +139,28 @@ func (c *cgroup1) Create(spec Spec) (Group, error) {
 		}
 		g.procs = append(g.procs, f)
 	}
+	g.counters = openCounters(g.counterFiles()...)
 	return g, nil
 }
 
 type group1 struct {
-	dirs  map[string]string
-	order []Dir
-	procs []*os.File
+	dirs     map[string]string
+	order    []Dir
+	procs    []*os.File
+	counters counters
+}
+
+// counterFiles are the files Usage and Stats read.
+func (g *group1) counterFiles() []string {
+	acct := g.dirs["cpuacct"]
+	files := []string{filepath.Join(acct, "cpuacct.usage"), filepath.Join(acct, "cpuacct.usage_user"), filepath.Join(acct, "cpuacct.usage_sys")}
+	if dir, ok := g.dirs["memory"]; ok {
+		files = append(files, filepath.Join(dir, "memory.max_usage_in_bytes"), filepath.Join(dir, "memory.oom_control"))
+	}
+	if dir, ok := g.dirs["pids"]; ok {
+		files = append(files, filepath.Join(dir, "pids.peak"))
+	}
+	return files
 }
 
 func (g *group1) Dirs() []Dir { return g.order }
@@ -220,7 +235,7 @@ func (g *group1) Limit(s Spec) error {
 func (g *group1) ProcsFiles() []*os.File { return g.procs }
 
 func (g *group1) Usage() (time.Duration, error) {
-	ns, err := readInt(filepath.Join(g.dirs["cpuacct"], "cpuacct.usage"))
+	ns, err := g.counters.int(filepath.Join(g.dirs["cpuacct"], "cpuacct.usage"))
 	return time.Duration(ns), err
 }
 
@@ -232,18 +247,18 @@ func (g *group1) Kill() error { return nil }
 func (g *group1) Stats() (Stats, error) {
 	var s Stats
 	acct := g.dirs["cpuacct"]
-	user, err := readInt(filepath.Join(acct, "cpuacct.usage_user"))
+	user, err := g.counters.int(filepath.Join(acct, "cpuacct.usage_user"))
 	if err != nil {
 		return s, err
 	}
-	sys, err := readInt(filepath.Join(acct, "cpuacct.usage_sys"))
+	sys, err := g.counters.int(filepath.Join(acct, "cpuacct.usage_sys"))
 	if err != nil {
 		return s, err
 	}
 	// usage_user and usage_sys come from tick sampling and drift from the
 	// precise total in cpuacct.usage by up to tens of ms; report the
 	// precise total, split in their proportion.
-	total, err := readInt(filepath.Join(acct, "cpuacct.usage"))
+	total, err := g.counters.int(filepath.Join(acct, "cpuacct.usage"))
 	if err != nil {
 		return s, err
 	}
@@ -254,15 +269,15 @@ func (g *group1) Stats() (Stats, error) {
 		s.CPUUser = time.Duration(total)
 	}
 	if dir, ok := g.dirs["memory"]; ok {
-		if peak, err := readInt(filepath.Join(dir, "memory.max_usage_in_bytes")); err == nil {
+		if peak, err := g.counters.int(filepath.Join(dir, "memory.max_usage_in_bytes")); err == nil {
 			s.PeakMemory, s.PeakMemorySource = peak, "cgroup1 memory.max_usage_in_bytes"
 		}
-		if oc, err := readKeyed(filepath.Join(dir, "memory.oom_control")); err == nil {
+		if oc, err := g.counters.keyed(filepath.Join(dir, "memory.oom_control")); err == nil {
 			s.OOMKills = oc["oom_kill"]
 		}
 	}
 	if dir, ok := g.dirs["pids"]; ok {
-		if peak, err := readInt(filepath.Join(dir, "pids.peak")); err == nil {
+		if peak, err := g.counters.int(filepath.Join(dir, "pids.peak")); err == nil {
 			s.PeakPids = peak
 		}
 	}
@@ -273,6 +288,7 @@ func (g *group1) Remove() error {
 	for _, f := range g.procs {
 		f.Close()
 	}
+	g.counters.close()
 	var errs []error
 	for _, dir := range g.order {
 		errs = append(errs, removeDir(dir.Path))

@@ -168,12 +168,15 @@ func (c *cgroup2) Create(spec Spec) (Group, error) {
 		return nil, err
 	}
 	g.procs = f
+	g.counters = openCounters(filepath.Join(dir, "cpu.stat"), filepath.Join(dir, "memory.peak"),
+		filepath.Join(dir, "memory.events"), filepath.Join(dir, "pids.peak"))
 	return g, nil
 }
 
 type group2 struct {
-	dir   string
-	procs *os.File
+	dir      string
+	procs    *os.File
+	counters counters
 }
 
 // Limit writes the limits. Swap is off so --mem is a hard bound, and
@@ -223,7 +226,7 @@ func (g *group2) TracksPeakMemory() bool {
 }
 
 func (g *group2) Usage() (time.Duration, error) {
-	st, err := readKeyed(filepath.Join(g.dir, "cpu.stat"))
+	st, err := g.counters.keyed(filepath.Join(g.dir, "cpu.stat"))
 	if err != nil {
 		return 0, err
 	}
@@ -242,19 +245,19 @@ func (g *group2) Kill() error {
 
 func (g *group2) Stats() (Stats, error) {
 	var s Stats
-	cpu, err := readKeyed(filepath.Join(g.dir, "cpu.stat"))
+	cpu, err := g.counters.keyed(filepath.Join(g.dir, "cpu.stat"))
 	if err != nil {
 		return s, err
 	}
 	s.CPUUser = time.Duration(cpu["user_usec"]) * time.Microsecond
 	s.CPUSys = time.Duration(cpu["system_usec"]) * time.Microsecond
-	if peak, err := readInt(filepath.Join(g.dir, "memory.peak")); err == nil {
+	if peak, err := g.counters.int(filepath.Join(g.dir, "memory.peak")); err == nil {
 		s.PeakMemory, s.PeakMemorySource = peak, "cgroup2 memory.peak"
 	}
-	if ev, err := readKeyed(filepath.Join(g.dir, "memory.events")); err == nil {
+	if ev, err := g.counters.keyed(filepath.Join(g.dir, "memory.events")); err == nil {
 		s.OOMKills = ev["oom_kill"]
 	}
-	if peak, err := readInt(filepath.Join(g.dir, "pids.peak")); err == nil {
+	if peak, err := g.counters.int(filepath.Join(g.dir, "pids.peak")); err == nil {
 		s.PeakPids = peak
 	}
 	return s, nil
@@ -264,5 +267,6 @@ func (g *group2) Remove() error {
 	if g.procs != nil {
 		g.procs.Close()
 	}
+	g.counters.close()
 	return removeDir(g.dir)
 }
