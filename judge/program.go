@@ -108,8 +108,14 @@ func (b *Build) Failed() bool {
 	return len(b.Compile) > 0 && b.Compile[len(b.Compile)-1].Verdict != verdict.OK
 }
 
-// Close removes the work directory and everything the steps left in it.
-func (b *Build) Close() error { return os.RemoveAll(b.work) }
+// Close removes the work directory and everything the steps left in it,
+// sandbox.Later: a directory's rmdir alone took 0.1 ms of a task on an
+// ext4 TMPDIR.
+func (b *Build) Close() error {
+	work := b.work
+	sandbox.Later(func() { _ = os.RemoveAll(work) })
+	return nil
+}
 
 // Work is the host path of the work directory; what PROG left in it is
 // PROG's, to be read only without following its links (Collect).

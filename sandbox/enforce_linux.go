@@ -318,10 +318,8 @@ func (e *enforcer) sampleTree(initPid int) (procTimes, error) {
 	return e.lastTree, nil
 }
 
-// release waits for the relays to drain and removes the cgroups: in a
-// long-lived process in the background, off the result's path (a v1
-// memory cgroup's rmdir alone took 0.2 ms of a pooled task; Settle waits
-// for them), else before it returns.
+// release waits for the relays to drain and removes the cgroups, Later:
+// a v1 memory cgroup's rmdir alone took 0.2 ms of a pooled task.
 func (e *enforcer) release() {
 	e.closeChildSide()
 	e.relays.Wait()
@@ -341,26 +339,32 @@ func (e *enforcer) release() {
 	}
 }
 
-// removals are the cgroups being removed in the background.
-var removals sync.WaitGroup
-
 func removeGroups(groups []limits.Group) {
-	remove := func() {
+	Later(func() {
 		for _, g := range groups {
 			_ = g.Remove()
 		}
-	}
+	})
+}
+
+// later is the clean-up runs left to the background.
+var later sync.WaitGroup
+
+// Later runs f, the clean-up of a finished run that its result need not
+// wait for (a cgroup's removal, a work directory's): in a long-lived
+// process (LongLivedProcess) in the background, else now.
+func Later(f func()) {
 	if longLived.Load() {
-		removals.Go(remove)
+		later.Go(f)
 	} else {
-		remove()
+		f()
 	}
 }
 
-// Settle waits for what runs left to finish in the background, their
-// cgroups' removal: a long-lived process (LongLivedProcess) calls it
-// before it exits, so that nothing of its runs outlives it.
-func Settle() { removals.Wait() }
+// Settle waits for the clean-up Later left to the background: a
+// long-lived process calls it before it exits, so that nothing of its
+// runs outlives it.
+func Settle() { later.Wait() }
 
 // clockTick is USER_HZ, the unit of /proc/PID/stat times: 100 on every
 // Linux architecture jail builds for.
