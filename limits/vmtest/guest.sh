@@ -3,11 +3,16 @@
 # limits against a real cgroup v2 hierarchy and a real systemd user manager,
 # neither of which the host has (hybrid cgroup v1, no systemd as PID 1).
 #
-#   guest.sh build             install host packages, fetch Debian's kernel,
-#                              build the initramfs (all cached, idempotent)
+#   guest.sh build             install host packages, fetch Debian's kernels,
+#                              build their initramfs (all cached, idempotent)
 #   guest.sh run MODE WORKDIR  boot MODE (cgroup2 or systemd) with WORKDIR
 #                              shared read-write as /work; the serial console
 #                              goes to stdout
+#
+# The two guests boot two kernels, so that jail meets an old one and a new
+# one: the systemd guest Debian 12's own (6.1), the cgroup2 guest the newest
+# Debian 12 has (bookworm-backports), whose exec enters a time namespace the
+# process unshared, as a PROG made ahead of its task needs (Linux 6.5).
 #
 # The guest root is a tmpfs holding the host's /usr (9p, read-only) and an
 # overlay of the host's /etc, so the guest runs the host's own userland. In
@@ -39,10 +44,13 @@ HOST_PACKAGES=(qemu-system-x86 busybox-static cpio kmod systemd dbus dbus-user-s
 # Everything needed before the 9p shares are mounted; modprobe adds the
 # dependencies, and names the kernel has built in are skipped.
 MODULES=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
-	netfs fscache 9pnet 9pnet_virtio 9p overlay)
+	netfs 9pnet 9pnet_virtio 9p overlay)
 # Loaded when the kernel has them: systemd mounts its automount points with
-# autofs4 and only complains without it.
-OPTIONAL_MODULES=(autofs4)
+# autofs4 and only complains without it; fscache is netfs itself since 6.8.
+OPTIONAL_MODULES=(fscache autofs4)
+
+# The Debian mirror the new kernel comes from, with apt's own checks.
+MIRROR="${JAIL_VM_MIRROR:-http://deb.debian.org/debian}"
 
 say() { printf 'guest.sh: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -75,19 +83,33 @@ ensure_packages() {
 
 wanted_modules() { echo "${MODULES[*]} ${OPTIONAL_MODULES[*]}"; }
 
-kernel_package() {
-	apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'
+# apt_opts SUITE prints apt's options for SUITE, one a line: none for stock
+# (the host's sources), bookworm-backports alone for new, whose list apt
+# keeps beside the host's without adding it to them.
+apt_opts() {
+	[ "$1" = new ] || return 0
+	printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s bookworm-backports main\n' "$MIRROR" >"$CACHE/backports.list"
+	printf '%s\n' -o "Dir::Etc::sourcelist=$CACHE/backports.list" -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0
 }
 
-# ensure_kernel sets KVER and KDIR to an extracted kernel plus the modules
-# the initramfs loads. An older cached kernel is kept when a newer one cannot
-# be downloaded, so a machine without network still boots its guests.
+kernel_package() {
+	local opts
+	mapfile -t opts < <(apt_opts "$1")
+	# Nothing before the suite's list is fetched.
+	{ apt-cache "${opts[@]}" depends linux-image-amd64 2>/dev/null || true; } | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'
+}
+
+# ensure_kernel SUITE sets KVER and KDIR to an extracted kernel of SUITE
+# (stock or new) plus the modules the initramfs loads. An older cached
+# kernel of the suite is kept when a newer one cannot be downloaded, so a
+# machine without network still boots its guests.
 ensure_kernel() {
-	local pkg
-	pkg="$(kernel_package)"
+	local suite="$1" pkg opts
+	mapfile -t opts < <(apt_opts "$suite")
+	pkg="$(kernel_package "$suite")"
 	if [ -z "$pkg" ]; then
-		as_root apt-get update -qq >&2 || true
-		pkg="$(kernel_package)"
+		as_root apt-get "${opts[@]}" update -qq >&2 || true
+		pkg="$(kernel_package "$suite")"
 	fi
 	# A changed module list needs the package again.
 	if [ -n "$pkg" ] && [ -s "$CACHE/kernel/${pkg#linux-image-}/vmlinuz" ] &&
@@ -96,25 +118,27 @@ ensure_kernel() {
 		KDIR="$CACHE/kernel/$KVER"
 		return 0
 	fi
-	if [ -n "$pkg" ] && fetch_kernel "$pkg"; then
+	if [ -n "$pkg" ] && fetch_kernel "$suite" "$pkg"; then
+		echo "$suite" >"$KDIR/suite"
 		return 0
 	fi
 	local old
-	old="$(ls -1d "$CACHE"/kernel/*/vmlinuz 2>/dev/null | sort -V | tail -1)"
-	[ -n "$old" ] || unavailable "cannot download a Debian kernel (${pkg:-linux-image-amd64 has no candidate})"
+	old="$(grep -lx "$suite" "$CACHE"/kernel/*/suite 2>/dev/null | sort -V | tail -1)"
+	[ -n "$old" ] || unavailable "cannot download a Debian kernel of $suite (${pkg:-linux-image-amd64 has no candidate})"
 	KDIR="$(dirname "$old")"
 	KVER="$(basename "$KDIR")"
 	say "using the cached kernel $KVER"
 }
 
 fetch_kernel() {
-	local pkg="$1" ver="${1#linux-image-}" tmp m line dst
+	local suite="$1" pkg="$2" ver="${2#linux-image-}" tmp m line dst opts
+	mapfile -t opts < <(apt_opts "$suite")
 	tmp="$(mktemp -d "$CACHE/tmp.XXXXXX")"
 	# apt-get download as root drops to _apt, which must be able to write here.
 	chmod 0777 "$tmp"
 	say "downloading $pkg"
-	if ! (cd "$tmp" && apt-get download -qq "$pkg" >&2) &&
-		! { as_root apt-get update -qq >&2 && (cd "$tmp" && apt-get download -qq "$pkg" >&2); }; then
+	if ! (cd "$tmp" && apt-get "${opts[@]}" download -qq "$pkg" >&2) &&
+		! { as_root apt-get "${opts[@]}" update -qq >&2 && (cd "$tmp" && apt-get "${opts[@]}" download -qq "$pkg" >&2); }; then
 		rm -rf "$tmp"
 		return 1
 	fi
@@ -170,8 +194,8 @@ fetch_kernel() {
 	say "kernel $ver: modules $(tr '\n' ' ' <"$KDIR/modules/order")"
 }
 
-# ensure_initrd rebuilds the initramfs when this script or the kernel
-# changed; the guest's scripts are embedded below.
+# ensure_initrd rebuilds KVER's initramfs, INITRD, when this script or the
+# kernel changed; the guest's scripts are embedded below.
 ensure_initrd() {
 	local busybox stamp
 	busybox="$(command -v busybox)" || die "no busybox"
@@ -181,7 +205,8 @@ ensure_initrd() {
 	*) die "$busybox is not static (install busybox-static)" ;;
 	esac
 	stamp="$({ cat "${BASH_SOURCE[0]}"; echo "$KVER"; sha256sum "$busybox"; } | sha256sum | cut -d' ' -f1)"
-	if [ -s "$CACHE/initrd.img" ] && [ "$(cat "$CACHE/initrd.stamp" 2>/dev/null)" = "$stamp" ]; then
+	INITRD="$CACHE/initrd-$KVER.img"
+	if [ -s "$INITRD" ] && [ "$(cat "$INITRD.stamp" 2>/dev/null)" = "$stamp" ]; then
 		return 0
 	fi
 	say "building the initramfs"
@@ -201,8 +226,8 @@ ensure_initrd() {
 	write_unit >"$r/vm/jail-vmtest.service"
 	chmod 0755 "$r/init" "$r/vm/stage2-cgroup2" "$r/vm/run-payload"
 	(cd "$r" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$tmp/initrd.img"
-	mv "$tmp/initrd.img" "$CACHE/initrd.img"
-	echo "$stamp" >"$CACHE/initrd.stamp"
+	mv "$tmp/initrd.img" "$INITRD"
+	echo "$stamp" >"$INITRD.stamp"
 	rm -rf "$tmp"
 }
 
@@ -424,11 +449,23 @@ cmd_build() {
 	exec 9>"$CACHE/.lock"
 	flock 9
 	ensure_packages
-	ensure_kernel
-	ensure_initrd
-	printf 'KVER=%s\nKERNEL=%s\nINITRD=%s\n' "$KVER" "$KDIR/vmlinuz" "$CACHE/initrd.img" >"$CACHE/guest.env.tmp"
+	: >"$CACHE/guest.env.tmp"
+	local suite
+	for suite in stock new; do
+		ensure_kernel "$suite"
+		ensure_initrd
+		printf 'KVER_%s=%s\nKERNEL_%s=%s\nINITRD_%s=%s\n' "$suite" "$KVER" "$suite" "$KDIR/vmlinuz" "$suite" "$INITRD" >>"$CACHE/guest.env.tmp"
+	done
 	mv "$CACHE/guest.env.tmp" "$CACHE/guest.env"
 	cat "$CACHE/guest.env"
+}
+
+# suite_of is the kernel MODE's guest boots (see the top).
+suite_of() {
+	case "$1" in
+	cgroup2) echo new ;;
+	systemd) echo stock ;;
+	esac
 }
 
 cmd_run() {
@@ -436,9 +473,11 @@ cmd_run() {
 	case "$mode" in cgroup2 | systemd) ;; *) die "usage: guest.sh run cgroup2|systemd WORKDIR" ;; esac
 	[ -d "$work" ] || die "no work directory $work"
 	[ -s "$CACHE/guest.env" ] || die "no guest in $CACHE; run guest.sh build first"
-	local KERNEL INITRD
-	KERNEL="$(sed -n 's/^KERNEL=//p' "$CACHE/guest.env")"
-	INITRD="$(sed -n 's/^INITRD=//p' "$CACHE/guest.env")"
+	local KERNEL INITRD suite
+	suite="$(suite_of "$mode")"
+	KERNEL="$(sed -n "s/^KERNEL_$suite=//p" "$CACHE/guest.env")"
+	INITRD="$(sed -n "s/^INITRD_$suite=//p" "$CACHE/guest.env")"
+	[ -n "$KERNEL" ] && [ -n "$INITRD" ] || die "no $suite kernel in $CACHE/guest.env; run guest.sh build first"
 	work="$(cd "$work" && pwd)"
 	# A comma would end qemu's path= option.
 	case "$work" in *,*) die "work directory path must not contain a comma: $work" ;; esac

@@ -67,7 +67,8 @@ var checks = []check{
 	},
 	{
 		// PROG is in its time namespace on a kernel whose exec does not
-		// move it there (the guest's 6.1), and dash's vfork still works.
+		// move it there (the systemd guest's 6.1) as on one whose exec
+		// does (the cgroup2 guest's), and dash's vfork still works.
 		name:   "time-namespace",
 		run:    `"$JAIL" run -- /bin/sh -c 'u=$(cut -d. -f1 /proc/uptime); [ "$u" -lt 10 ] && echo young; [ "$(readlink /proc/self/ns/time)" = "$(readlink /proc/self/ns/time_for_children)" ] && echo inside'`,
 		expect: `[ "$rc" = 0 ] && has '^young$' && has '^inside$'`,
