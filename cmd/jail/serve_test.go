@@ -1355,26 +1355,7 @@ func TestRootServeUnreachableTMPDIR(t *testing.T) {
 // first cgroup file replaced it, and the init spun on a closed
 // descriptor for as long as the task ran.
 func TestRootReusedInitKeepsItsDescriptors(t *testing.T) {
-	testutil.NeedUserNS(t)
-	testutil.NeedRoot(t, "a test of jail serve started by root, whose tasks have cgroups")
-	j := testutil.New(t)
-	sock := filepath.Join(j.Dir, "root.sock")
-	run := j.Start(t, testutil.Opts{AsCaller: true, Env: []string{"TMPDIR=" + j.Dir}},
-		"serve", "--limits=cgroup", "--listen", "unix:"+sock, "--pool", "default=1:reuse")
-	t.Cleanup(func() {
-		_ = run.Cmd.Process.Signal(syscall.SIGTERM)
-		_, _ = run.WaitErr()
-	})
-	s := &served{sock: sock, base: "http://jail"}
-	s.client = s.newClient()
-	eventually(t, 30*time.Second, func() (bool, string) {
-		resp, err := s.client.Get(s.base + "/readyz")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, resp.Status
-	})
+	s, srv := serveAsRoot(t, "--pool", "default=1:reuse")
 	limited := m{"mem": "64M", "pids": 32}
 	v := s.judgeTask(t, stepsTask(limited, "/bin/true"))
 	require.Equal(t, "OK", v.Result.Verdict, "%+v", v.Result)
@@ -1382,24 +1363,7 @@ func TestRootReusedInitKeepsItsDescriptors(t *testing.T) {
 	s.awaitReady(t)
 	id := s.submit(t, stepsTask(limited, "/bin/sleep", "3"))
 
-	// The init is the server's child that is the parent of a sleep.
-	var init int
-	eventually(t, 30*time.Second, func() (bool, string) {
-		ents, _ := os.ReadDir("/proc")
-		for _, e := range ents {
-			pid, err := strconv.Atoi(e.Name())
-			if err != nil {
-				continue
-			}
-			if comm, ppid, ok := testutil.ProcStat(pid); ok && comm == "sleep" {
-				if _, grand, ok := testutil.ProcStat(ppid); ok && grand == run.Cmd.Process.Pid {
-					init = ppid
-					return true, ""
-				}
-			}
-		}
-		return false, "no sleep of the server's sandboxes is running"
-	})
+	_, init := sleepingProg(t, srv.Cmd.Process.Pid)
 	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", init))
 	require.NoError(t, err)
 	var held []string
@@ -1413,4 +1377,55 @@ func TestRootReusedInitKeepsItsDescriptors(t *testing.T) {
 		"the init lost the sandbox's /proc to the task's descriptors: %v", held)
 	v = s.awaitState(t, id, "done")
 	assert.Equal(t, "OK", v.Result.Verdict, "%+v", v.Result)
+}
+
+// serveAsRoot starts `jail serve --limits=cgroup` as root, the tests'
+// own user, whose tasks have cgroups, on a unix socket, with args, and
+// waits until it is ready; it is stopped with the test.
+func serveAsRoot(t *testing.T, args ...string) (*served, *testutil.Running) {
+	t.Helper()
+	testutil.NeedUserNS(t)
+	testutil.NeedRoot(t, "a test of jail serve started by root, whose tasks have cgroups")
+	j := testutil.New(t)
+	sock := filepath.Join(j.Dir, "root.sock")
+	srv := j.Start(t, testutil.Opts{AsCaller: true, Env: []string{"TMPDIR=" + j.Dir}},
+		append([]string{"serve", "--limits=cgroup", "--listen", "unix:" + sock}, args...)...)
+	t.Cleanup(func() {
+		_ = srv.Cmd.Process.Signal(syscall.SIGTERM)
+		_, _ = srv.WaitErr()
+	})
+	s := &served{sock: sock, base: "http://jail"}
+	s.client = s.newClient()
+	eventually(t, 30*time.Second, func() (bool, string) {
+		resp, err := s.client.Get(s.base + "/readyz")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, resp.Status
+	})
+	return s, srv
+}
+
+// sleepingProg waits for a sleep that a sandbox of the server server runs
+// as PROG, and returns its pid and its parent's, the sandbox's init.
+func sleepingProg(t *testing.T, server int) (sleep, init int) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() (bool, string) {
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			if comm, ppid, ok := testutil.ProcStat(pid); ok && comm == "sleep" {
+				if _, grand, ok := testutil.ProcStat(ppid); ok && grand == server {
+					sleep, init = pid, ppid
+					return true, ""
+				}
+			}
+		}
+		return false, "no sleep of the server's sandboxes is running"
+	})
+	return sleep, init
 }
