@@ -67,10 +67,7 @@ type aheadGroup struct {
 // limits the one made ahead of the run by that backend.
 func prepareLimits(s *Spec, det limits.Detection, ahead *aheadGroup) (*enforcer, error) {
 	e := &enforcer{spec: s, hit: make(chan string, 2), det: det}
-	// By name: a Runner detects once with the systemd user manager asked
-	// and once without, and the two answers are one backend but where
-	// only the asked one has the manager's.
-	if ahead != nil && (det.Backend == nil || ahead.backend.Name() != det.Backend.Name()) {
+	if ahead != nil && ahead.backend != det.Backend {
 		e.spare, ahead = ahead.group, nil
 	}
 	if b := e.det.Backend; b != nil {

@@ -105,10 +105,23 @@ func NewRunner() *Runner {
 	return &Runner{detected: map[bool]limits.Detection{}, hosts: map[bool]rootfs.Host{}}
 }
 
-// detect is limits.Detect, once per askSystemd.
+// detect is limits.Detect, once per askSystemd. Only the systemd user
+// manager's answer depends on asking it: where a backend holds without
+// it, both answers are that one, so a cgroup made ahead by one serves a
+// run that asked the other.
 func (r *Runner) detect(ctx context.Context, askSystemd bool) limits.Detection {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	d := r.detectOnce(ctx, false)
+	if askSystemd && d.Backend == nil {
+		d = r.detectOnce(ctx, true)
+	}
+	// Each run appends its own notes.
+	d.Notes = slices.Clip(d.Notes)
+	return d
+}
+
+func (r *Runner) detectOnce(ctx context.Context, askSystemd bool) limits.Detection {
 	d, ok := r.detected[askSystemd]
 	if !ok {
 		// The early init must be where runs start from, or its spawners
@@ -120,8 +133,6 @@ func (r *Runner) detect(ctx context.Context, askSystemd bool) limits.Detection {
 		d = limits.Detect(ctx, askSystemd, with...)
 		r.detected[askSystemd] = d
 	}
-	// Each run appends its own notes.
-	d.Notes = slices.Clip(d.Notes)
 	return d
 }
 
