@@ -89,3 +89,41 @@ func TestJudgePooled(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, entries, "nothing is left behind")
 }
+
+// TestJudgePooledFiles: a task's one run in a warm sandbox gets its files
+// written into the sandbox's slot and makes no work directory of its own:
+// with TMPDIR gone once the pool is warm, it still runs. A task the pool
+// does not fit runs cold, its files in a work directory.
+func TestJudgePooledFiles(t *testing.T) {
+	testutil.NeedUserNS(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	r := sandbox.NewRunner()
+	pools := startPools(t, r, 1)
+	defer pools.Close()
+	none := sandbox.NetNone
+	task := Task{
+		Program: Program{Steps: []Step{{Argv: []string{"/bin/sh", "-c", "cat main.txt; ls"}}},
+			Files: []File{{Name: "main.txt", Data: []byte("given\n")}}, Settings: profiles.Overrides{Net: &none}},
+		Pools: pools,
+	}
+	t.Setenv("TMPDIR", filepath.Join(tmp, "gone"))
+	res, err := Judge(context.Background(), r, task)
+	require.NoError(t, err)
+	require.NotNil(t, res.Run)
+	assert.Equal(t, verdict.OK, res.Verdict, "%s %s", res.Run.Reason, res.Run.Stderr.Text)
+	assert.Equal(t, "given\nmain.txt\n", res.Run.Output.Text)
+	if assert.NotNil(t, res.Run.PoolHit) {
+		assert.True(t, *res.Run.PoolHit)
+	}
+
+	t.Setenv("TMPDIR", tmp)
+	host := sandbox.NetHost
+	task.Program.Settings.Net = &host
+	res, err = Judge(context.Background(), r, task)
+	require.NoError(t, err)
+	assert.Equal(t, "given\nmain.txt\n", res.Run.Output.Text)
+	if assert.NotNil(t, res.Run.PoolHit) {
+		assert.False(t, *res.Run.PoolHit)
+	}
+}

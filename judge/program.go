@@ -97,7 +97,10 @@ type Build struct {
 	program Program
 	runner  *sandbox.Runner
 	steps   []*profiles.Step
-	work    string
+	// work is made by the compile steps' Prepare, else on first use
+	// (workDir): a task's one run in a warm sandbox takes its files
+	// straight into the sandbox's slot (InSlot) and needs none.
+	work string
 	// Compile are the compile steps' results, in order; the last one's
 	// verdict is CE when the program was not built.
 	Compile []*StepResult
@@ -112,14 +115,41 @@ func (b *Build) Failed() bool {
 // sandbox.Later: a directory's rmdir alone took 0.1 ms of a task on an
 // ext4 TMPDIR.
 func (b *Build) Close() error {
-	work := b.work
-	sandbox.Later(func() { _ = os.RemoveAll(work) })
+	if work := b.work; work != "" {
+		sandbox.Later(func() { _ = os.RemoveAll(work) })
+	}
 	return nil
 }
 
-// Work is the host path of the work directory; what PROG left in it is
-// PROG's, to be read only without following its links (Collect).
-func (b *Build) Work() string { return b.work }
+// Work is the host path of the work directory, made on first use; what
+// PROG left in it is PROG's, to be read only without following its links
+// (Collect).
+func (b *Build) Work() (string, error) {
+	if b.work == "" {
+		work, err := newWorkDir(b.program.Files)
+		if err != nil {
+			return "", err
+		}
+		b.work = work
+	}
+	return b.work, nil
+}
+
+// InSlot writes the program's files into a warm sandbox's empty slot and
+// gives the run step's Spec there, for a program whose work directory was
+// never made: nothing compiled into one, and the task's one run needs no
+// other. It saves making and removing a directory per task (0.08 and 0.1
+// ms on an ext4 TMPDIR) and a copy of its tree.
+func (b *Build) InSlot(slot string) (spec *sandbox.Spec, ok bool, err error) {
+	if b.work != "" || b.Failed() {
+		return nil, false, nil
+	}
+	if err := writeFiles(slot, b.program.Files); err != nil {
+		return nil, false, err
+	}
+	spec, err = b.program.spec(b.steps, len(b.steps)-1, slices.Clip(b.program.Args), slot, nil)
+	return spec, err == nil, err
+}
 
 // steps are the program's steps as profile steps: the raw ones, with the
 // profile's limits under their own, or the profile's compile and run.
@@ -247,8 +277,13 @@ func (p Program) Prepare(ctx context.Context, r *sandbox.Runner, compileOut *os.
 	if err := prof.Check(prof.RootLookPath(rootFS)); err != nil {
 		return nil, err
 	}
-	if b.work, err = newWorkDir(p.Files); err != nil {
+	if err := checkFiles(p.Files); err != nil {
 		return nil, err
+	}
+	if len(steps) > 1 {
+		if _, err := b.Work(); err != nil {
+			return nil, err
+		}
 	}
 	for i := range steps[:len(steps)-1] {
 		if p.onCompile != nil {
@@ -310,7 +345,11 @@ func (b *Build) RunSpec(args []string, extra ...rootfs.UserBind) (*sandbox.Spec,
 	if b.Failed() {
 		return nil, errors.New("the program did not compile; there is nothing to run")
 	}
-	return b.program.spec(b.steps, len(b.steps)-1, append(slices.Clip(b.program.Args), args...), b.work, extra)
+	work, err := b.Work()
+	if err != nil {
+		return nil, err
+	}
+	return b.program.spec(b.steps, len(b.steps)-1, append(slices.Clip(b.program.Args), args...), work, extra)
 }
 
 // Run runs the built program once with stdio.
@@ -410,28 +449,59 @@ func newWorkDir(files []File) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("creating the work directory: %w", err)
 	}
-	paths := []string{work}
-	for i, f := range files {
-		if err := CheckFileName(f.Name); err != nil {
-			os.RemoveAll(work)
-			return "", field.Wrap(fmt.Sprintf("files[%d]", i), "", err)
-		}
-		dst := filepath.Join(work, f.Name)
-		if err := writeFile(dst, f); err != nil {
-			os.RemoveAll(work)
-			return "", err
-		}
-		paths = append(paths, dst)
+	if err := giveToProg(work); err != nil {
+		os.RemoveAll(work)
+		return "", err
 	}
-	if os.Getuid() == 0 {
-		for _, p := range paths {
-			if err := os.Lchown(p, sandbox.OverflowID, sandbox.OverflowID); err != nil {
-				os.RemoveAll(work)
-				return "", err
-			}
-		}
+	if err := writeFiles(work, files); err != nil {
+		os.RemoveAll(work)
+		return "", err
 	}
 	return work, nil
+}
+
+// writeFiles writes files into dir, which PROG's host user owns, as
+// files of that user.
+func writeFiles(dir string, files []File) error {
+	if err := checkFiles(files); err != nil {
+		return err
+	}
+	for _, f := range files {
+		dst := filepath.Join(dir, f.Name)
+		if err := writeFile(dst, f); err != nil {
+			return err
+		}
+		if err := giveToProg(dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// giveToProg makes path PROG's host user's when jail runs as root; an
+// ordinary user's sandbox users map to that user already.
+func giveToProg(path string) error {
+	if os.Getuid() != 0 {
+		return nil
+	}
+	return os.Lchown(path, sandbox.OverflowID, sandbox.OverflowID)
+}
+
+// checkFiles refuses a file name that is not one plain file of the work
+// directory, or one given twice, before anything is written.
+func checkFiles(files []File) error {
+	seen := make(map[string]bool, len(files))
+	for i, f := range files {
+		name := fmt.Sprintf("files[%d]", i)
+		if err := CheckFileName(f.Name); err != nil {
+			return field.Wrap(name, "", err)
+		}
+		if seen[f.Name] {
+			return field.Errorf(name, "%s: given twice: each file of the work directory needs its own name", f.Name)
+		}
+		seen[f.Name] = true
+	}
+	return nil
 }
 
 // CheckFileName refuses a name that is not one plain file of the work

@@ -335,7 +335,11 @@ func (j *judging) runOnce(ctx context.Context) (*StepResult, error) {
 	}
 	sr := &StepResult{Step: "run", Result: run, Output: &o, Stderr: &e}
 	if len(j.task.Collect) > 0 {
-		sr.Collected = collect(j.build.Work(), j.task.Collect, CollectMax)
+		work, err := j.build.Work()
+		if err != nil {
+			return nil, err
+		}
+		sr.Collected = collect(work, j.task.Collect, CollectMax)
 	}
 	return sr, nil
 }
@@ -395,22 +399,23 @@ func (j *judging) progSpec() (*sandbox.Spec, error) {
 		if err != nil {
 			return nil, err
 		}
-		if s.Limits.Output == 0 {
-			s.Limits.Output = DefaultOutput
-		}
+		bound(s)
 		j.spec = s
 	}
 	c := *j.spec
 	return &c, nil
 }
 
+// bound gives PROG's Spec the judge's output limit where it has none.
+func bound(s *sandbox.Spec) {
+	if s.Limits.Output == 0 {
+		s.Limits.Output = DefaultOutput
+	}
+}
+
 // run runs PROG once, its output into the files stdio names and, when the
 // task asks, to Output as it comes.
 func (j *judging) run(ctx context.Context, stdio sandbox.IO) (*sandbox.Result, error) {
-	s, err := j.progSpec()
-	if err != nil {
-		return nil, err
-	}
 	if live, inner := j.task.Output, stdio.Observe; live != nil {
 		stdio.Observe = func(stream string, b []byte) {
 			if inner != nil {
@@ -419,43 +424,75 @@ func (j *judging) run(ctx context.Context, stdio sandbox.IO) (*sandbox.Result, e
 			live(stream, slices.Clone(b))
 		}
 	}
-	res, err := j.runPooled(ctx, s, stdio)
+	res, err := j.runPooled(ctx, stdio)
 	if err != nil {
 		return nil, field.Within("run step", err)
 	}
 	return res, nil
 }
 
-// runPooled runs s in a warm sandbox of the task's pool when one is ready
-// and fits, else cold. A warm sandbox's work directory is its own slot,
-// so the work directory's files are linked into it first; what PROG
-// writes could not come back, so a run that may write there (Collect)
-// runs cold.
-func (j *judging) runPooled(ctx context.Context, s *sandbox.Spec, stdio sandbox.IO) (*sandbox.Result, error) {
+// runPooled runs PROG in a warm sandbox of the task's pool when one is
+// ready and fits, else cold. A warm sandbox's work directory is its own
+// slot: the task's one run writes the files there, a run of many tests
+// (or after a compile) links the work directory's tree into it.
+func (j *judging) runPooled(ctx context.Context, stdio sandbox.IO) (*sandbox.Result, error) {
 	name := j.build.program.profile().Name
-	if !j.task.Pools.Has(name) || j.build.program.WritableRun {
-		return j.runner.Run(ctx, s, stdio)
-	}
-	if sb := j.task.Pools.Take(name); sb != nil {
-		defer sb.Close()
-		warm := *s
-		warm.Binds = slices.Clone(s.Binds)
-		for i, b := range warm.Binds {
-			if b.Source == j.build.Work() {
-				warm.Binds[i].Source = sb.Slot
+	pooled := j.task.Pools.Has(name) && !j.build.program.WritableRun
+	if pooled {
+		if sb := j.task.Pools.Take(name); sb != nil {
+			defer sb.Close()
+			warm, err := j.warmSpec(sb.Slot)
+			if err != nil {
+				return nil, err
+			}
+			res, err := sb.Run(ctx, warm, stdio)
+			if !errors.Is(err, sandbox.ErrNotWarmFor) {
+				return poolHit(res, true), err
 			}
 		}
-		err := linkTree(j.build.Work(), sb.Slot)
-		if err != nil {
-			return nil, fmt.Errorf("putting the work directory in a warm sandbox: %w", err)
-		}
-		res, err := sb.Run(ctx, &warm, stdio)
-		if !errors.Is(err, sandbox.ErrNotWarmFor) {
-			return poolHit(res, true), err
-		}
+	}
+	s, err := j.progSpec()
+	if err != nil {
+		return nil, err
 	}
 	res, err := j.runner.Run(ctx, s, stdio)
-	return poolHit(res, false), err
+	if pooled {
+		res = poolHit(res, false)
+	}
+	return res, err
+}
+
+// warmSpec is PROG's Spec in a warm sandbox whose work directory is slot,
+// with the program's files put there.
+func (j *judging) warmSpec(slot string) (*sandbox.Spec, error) {
+	if len(j.task.Tests) == 0 && j.spec == nil {
+		s, ok, err := j.build.InSlot(slot)
+		if err != nil {
+			return nil, fmt.Errorf("putting the files in a warm sandbox: %w", err)
+		}
+		if ok {
+			bound(s)
+			return s, nil
+		}
+	}
+	s, err := j.progSpec()
+	if err != nil {
+		return nil, err
+	}
+	work, err := j.build.Work()
+	if err != nil {
+		return nil, err
+	}
+	s.Binds = slices.Clone(s.Binds)
+	for i, b := range s.Binds {
+		if b.Source == work {
+			s.Binds[i].Source = slot
+		}
+	}
+	if err := linkTree(work, slot); err != nil {
+		return nil, fmt.Errorf("putting the work directory in a warm sandbox: %w", err)
+	}
+	return s, nil
 }
 
 // poolHit marks res as a run that found a warm sandbox, or did not.
