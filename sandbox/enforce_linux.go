@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"jail/field"
 	"jail/limits"
 	"jail/rootfs"
@@ -196,7 +198,7 @@ func (e *enforcer) wireOutput(stdio *IO) error {
 		dst  **os.File
 	}{{"stdout", &stdio.Stdout}, {"stderr", &stdio.Stderr}}
 	for _, st := range streams {
-		r, w, err := os.Pipe()
+		r, w, err := outputPipe()
 		if err != nil {
 			return fmt.Errorf("creating the output pipe: %w", err)
 		}
@@ -207,6 +209,24 @@ func (e *enforcer) wireOutput(stdio *IO) error {
 		go e.relay(r, out, st.name, stdio.Observe)
 	}
 	return nil
+}
+
+// outputPipe is a pipe for one of PROG's streams: the read end the
+// relay's, non-blocking in Go's poller; the write end PROG's, blocking and
+// never polled. os.Pipe would make both ends non-blocking and register
+// both with the poller, three system calls more per end, and the write
+// end only goes to the sandbox.
+func outputPipe() (r, w *os.File, err error) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return nil, nil, &os.SyscallError{Syscall: "pipe2", Err: err}
+	}
+	if err := unix.SetNonblock(p[0], true); err != nil {
+		unix.Close(p[0])
+		unix.Close(p[1])
+		return nil, nil, &os.SyscallError{Syscall: "fcntl", Err: err}
+	}
+	return os.NewFile(uintptr(p[0]), "|0"), os.NewFile(uintptr(p[1]), "|1"), nil
 }
 
 // relay copies one stream to w (none when nil) and to observe, counting

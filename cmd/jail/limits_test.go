@@ -126,6 +126,24 @@ func TestOutputLimit(t *testing.T) {
 	assert.Len(t, r.Stdout, 10<<10, "exactly the allowed bytes reach stdout")
 }
 
+// TestRelayedStreamsBlock: PROG's stdout and stderr, relayed to count
+// them against --output, are blocking pipes, as a program expects: on a
+// non-blocking one a write to a full pipe fails with EAGAIN, and a
+// program that writes faster than the relay reads loses output. Ten MiB
+// arrive whole.
+func TestRelayedStreamsBlock(t *testing.T) {
+	j := testutil.New(t)
+	testutil.NeedUserNS(t)
+	r := j.Run(t, runArgs([]string{"--output", "20M"}, py("import fcntl, os, sys\n"+
+		"flags = [fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK for fd in (1, 2)]\n"+
+		"sys.stderr.write('nonblocking %d %d\\n' % tuple(flags))\n"+
+		"sys.stdout.write('x' * (10 << 20))"))...)
+	require.NotNil(t, r.Report, r.String())
+	assert.Equal(t, "OK", r.Report.Verdict, r.String())
+	assert.Contains(t, r.Stderr, "nonblocking 0 0")
+	assert.Equal(t, 10<<20, len(r.Stdout), "the whole output, none lost to EAGAIN")
+}
+
 func TestUnprivilegedTimeAndWallWithoutCgroup(t *testing.T) {
 	testutil.NeedUserNS(t)
 	j := testutil.New(t)
