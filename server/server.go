@@ -723,39 +723,49 @@ func (s *Server) runJob(j *job) {
 }
 
 // finish counts a finished job and tells its end (counted before it is
-// told, so whoever hears of the end sees it counted), then has it kept
-// packed for --keep.
+// told, so whoever hears of the end sees it counted), then logs it and has
+// it kept packed for --keep: a waiting POST answers before the log line
+// is written.
 //
 // The final view is encoded once, here: the done event carries its JSON,
 // which the waiting POST answers with and the packing keeps.
 func (s *Server) finish(j *job, v View) {
 	s.metrics.finished()
-	s.record(j, v)
+	verdictName := s.count(j, v)
 	var done any = v
 	if b, err := json.Marshal(v); err == nil {
 		done = json.RawMessage(b)
 	}
 	j.emit("done", done)
+	s.logTask(j, v, verdictName)
 	s.keeper.add(j)
 }
 
-// record counts a finished task and logs its one line.
-func (s *Server) record(j *job, v View) {
-	verdictName := "error"
+// count counts a finished task by its client, profile and verdict, which
+// it returns.
+func (s *Server) count(j *job, v View) (verdictName string) {
+	verdictName = "error"
 	if v.State == Cancelled {
 		verdictName = "cancelled"
 	}
+	if v.Result != nil {
+		verdictName = v.Result.Verdict.String()
+	}
+	s.metrics.tasks.WithLabelValues(j.client, j.profile, verdictName).Inc()
+	s.metrics.duration.WithLabelValues(j.profile).Observe(time.Duration(v.Time).Seconds())
+	return verdictName
+}
+
+// logTask logs a finished task's one line.
+func (s *Server) logTask(j *job, v View, verdictName string) {
 	attrs := []any{"id", j.id, "client", j.client, "profile", j.profile, "state", v.State,
 		"queue_time", time.Duration(v.QueueTime).Seconds(), "time", time.Duration(v.Time).Seconds()}
 	if v.Result != nil {
-		verdictName = v.Result.Verdict.String()
 		attrs = append(attrs, "verdict", verdictName, "passed", v.Result.Passed, "total", v.Result.Total)
 	}
 	if v.Error != nil {
 		attrs = append(attrs, "error", v.Error.Message)
 	}
-	s.metrics.tasks.WithLabelValues(j.client, j.profile, verdictName).Inc()
-	s.metrics.duration.WithLabelValues(j.profile).Observe(time.Duration(v.Time).Seconds())
 	s.log.Info("task", attrs...)
 }
 
