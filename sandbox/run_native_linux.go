@@ -120,13 +120,26 @@ func streams(s *Spec, stdio IO, t *native.Task) (std []*os.File, null, terminal 
 			continue
 		}
 		if null == nil {
-			if null, err = os.OpenFile(os.DevNull, os.O_RDWR, 0); err != nil {
+			if null, err = devNull(); err != nil {
 				return nil, nil, nil, err
 			}
 		}
 		std[i] = null
 	}
 	return std, null, nil, nil
+}
+
+// devNull opens /dev/null for a stream PROG is not given, once per run:
+// one open file shared by runs would carry one PROG's flock(2) to the
+// next. Not through os.OpenFile, which would try to make it non-blocking
+// and add it to Go's poller, and undo both when the poller refuses it:
+// it only goes to the sandbox.
+func devNull() (*os.File, error) {
+	fd, err := unix.Open(os.DevNull, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: os.DevNull, Err: err}
+	}
+	return os.NewFile(uintptr(fd), os.DevNull), nil
 }
 
 func closeAll(fs ...*os.File) {
